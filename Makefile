@@ -1,0 +1,54 @@
+# exomir: the two commands a new user needs are `make demo` and `make test`.
+# Each sets itself up first (scripts/setup.sh: tools via apt-get or a clear
+# message, pinned Python packages in .venv); a second run skips what is done.
+
+CORES ?= 2
+DEMO ?= demo
+SEED ?= 20261126
+VENV := .venv/bin
+SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
+
+.PHONY: setup demo demo-data test test-fast lint dry-run bench clean-demo
+
+setup:
+	@bash scripts/setup.sh
+
+## Simulate the demo trial into $(DEMO)/ (once) and run the whole workflow on it.
+demo: setup demo-data
+	$(SNAKEMAKE) --directory $(DEMO)
+
+demo-data: setup
+	@if [ -f $(DEMO)/truth/params.yaml ]; then \
+	  echo "demo: $(DEMO)/ already simulated (make clean-demo to start again)"; \
+	else \
+	  rm -rf $(DEMO).partial && \
+	  $(VENV)/exomir simulate $(DEMO).partial --preset demo --seed $(SEED) --threads $(CORES) && \
+	  rm -rf $(DEMO) && mv $(DEMO).partial $(DEMO); \
+	fi
+
+## The test suite (unit, integration and workflow tests).
+test: setup
+	$(VENV)/pytest -q
+
+## Quick tests only (no workflow runs).
+test-fast: setup
+	$(VENV)/pytest -q -m "not slow"
+
+## Formatting and lint gates, as in CI.
+lint: setup
+	$(VENV)/ruff check src tests workflow/scripts bench
+	$(VENV)/ruff format --check src tests workflow/scripts bench
+	$(VENV)/snakefmt --check Snakefile workflow/rules
+	$(VENV)/snakemake -s Snakefile --directory tests/scenarios/real_human --lint
+
+## Dry runs of the workflow on the shipped example scenarios.
+dry-run: setup
+	$(SNAKEMAKE) --directory tests/scenarios/real_human --dry-run --quiet
+	$(SNAKEMAKE) --directory tests/scenarios/real_mouse --dry-run --quiet
+
+## Benchmarks: write figures to results/bench/*.json.
+bench: setup
+	$(VENV)/python bench/run_all.py --out results/bench --cores $(CORES)
+
+clean-demo:
+	rm -rf $(DEMO) $(DEMO).partial

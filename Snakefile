@@ -1,0 +1,34 @@
+# exomir: plasma small-RNA-seq, EV product and clinical endpoints of an exosome
+# trial, from reads to one report.
+#
+# Run from the repository with a scenario directory that holds config/:
+#     snakemake -s Snakefile --directory DIR --cores N
+#
+# Path grammar (relative to DIR):
+#     results/<stage>/<sample>.<ext>   per-library outputs
+#     results/<stage>/<table>.tsv      cohort tables
+#     results/reference/               indexes built from the configured references
+#     logs/<rule>/<sample>.log         one log per job
+#     benchmarks/<rule>/<sample>.tsv   run time and memory of heavy jobs
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/reference.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/annotate.smk"
+include: "workflow/rules/counts.smk"
+include: "workflow/rules/qc.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_outputs(),

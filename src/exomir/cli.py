@@ -1,0 +1,91 @@
+"""The ``exomir`` command line.
+
+Subcommands:
+
+``exomir validate [DIR]``
+    Check a scenario's configuration and every table, without running anything.
+``exomir simulate OUTDIR``
+    Write a simulated trial scenario with known truth (see ``exomir simulate -h``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from exomir import __version__
+from exomir.errors import ValidationError
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from exomir.validate import validate_scenario
+
+    try:
+        scenario = validate_scenario(
+            args.directory, args.config, check_files=not args.no_file_check
+        )
+    except ValidationError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    counts = ", ".join(f"{k}: {len(v)} rows" for k, v in scenario.tables.items())
+    print(f"{args.directory}: configuration and tables are valid ({counts})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser.
+    """
+    parser = argparse.ArgumentParser(
+        prog="exomir",
+        description="Small-RNA, EV product and clinical analysis of exosome trials.",
+    )
+    parser.add_argument("--version", action="version", version=f"exomir {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    val = sub.add_parser(
+        "validate", help="check a scenario's config and tables without running anything"
+    )
+    val.add_argument("directory", nargs="?", default=".", help="scenario directory")
+    val.add_argument(
+        "--config", default=None, help="config file (default DIR/config/config.yaml)"
+    )
+    val.add_argument(
+        "--no-file-check",
+        action="store_true",
+        help="do not check that FASTQ and NTA files exist",
+    )
+    val.set_defaults(func=_cmd_validate)
+    try:
+        from exomir.simulate.scenario import add_cli as add_simulate
+    except ImportError:  # pragma: no cover - only while the simulator is absent
+        add_simulate = None
+    if add_simulate is not None:
+        add_simulate(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv
+        Arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

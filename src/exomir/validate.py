@@ -1,0 +1,633 @@
+"""Validate a whole scenario: configuration, every table, and the links between them.
+
+``validate_scenario(directory)`` is what ``exomir validate`` and the Snakefile
+run before anything else. It collects every problem and raises one
+:class:`~exomir.errors.ValidationError` listing them all, each naming the file,
+line, row and column, what is wrong and what is allowed.
+
+Cross-table rules checked here:
+
+* every library's participant exists in ``participants.tsv`` and, when a
+  disposition table is given, was randomised;
+* one library per participant and timepoint; sample IDs are unique;
+* timepoints, arms, visits, protocols and clinical parameters are those of the
+  configuration; clinical units are the configured UCUM units;
+* FASTQ and NTA export files exist;
+* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from exomir.config import load_config, resolve_path
+from exomir.errors import Issue, ValidationError
+from exomir.tables import read_table
+
+OPTIONAL_SHEETS = (
+    "clinical_measurements",
+    "adverse_events",
+    "disposition",
+    "ev_lots",
+    "ev_nta_runs",
+)
+
+
+@dataclass
+class Scenario:
+    """A validated scenario: its directory, configuration and tables.
+
+    Attributes
+    ----------
+    directory
+        Scenario directory; relative paths resolve against it.
+    config
+        Validated configuration with defaults.
+    tables
+        Table kind -> DataFrame (only the sheets configured).
+    """
+
+    directory: Path
+    config: dict[str, Any]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def samples(self) -> pd.DataFrame:
+        """Sample sheet indexed by ``sample_id`` (sheet order kept)."""
+        return self.tables["samples"].set_index("sample_id", drop=False)
+
+    @property
+    def participants(self) -> pd.DataFrame:
+        """Participants indexed by ``participant_id``."""
+        return self.tables["participants"].set_index("participant_id", drop=False)
+
+    def path(self, value: str) -> Path:
+        """Resolve a path from the config or a sheet against the scenario."""
+        return resolve_path(value, self.directory)
+
+
+def _row_id(row: pd.Series, cols: list[str]) -> str:
+    return ", ".join(f"{c}={row[c]}" for c in cols if c in row and row[c] is not None)
+
+
+def _check_unique(
+    df: pd.DataFrame, cols: list[str], label: str, what: str, issues: list[Issue]
+) -> None:
+    dup = df[df.duplicated(cols, keep=False)]
+    for key, grp in dup.groupby(cols, sort=True):
+        key_t = key if isinstance(key, tuple) else (key,)
+        lines = ", ".join(str(x) for x in grp["_line"])
+        desc = ", ".join(f"{c}={v}" for c, v in zip(cols, key_t, strict=True))
+        issues.append(
+            Issue(label, f"{what} ({desc}) appears on lines {lines}; it must be unique")
+        )
+
+
+def check_samples(
+    samples: pd.DataFrame,
+    participants: pd.DataFrame | None,
+    cfg: dict[str, Any],
+    directory: Path,
+    label: str,
+    check_files: bool = True,
+) -> list[Issue]:
+    """Check the sample sheet against the configuration and participants.
+
+    Parameters
+    ----------
+    samples
+        Table from :func:`exomir.tables.read_table`.
+    participants
+        Participants table, or ``None`` if it failed to load.
+    cfg
+        Validated configuration.
+    directory
+        Scenario directory for FASTQ paths.
+    label
+        File name for messages.
+    check_files
+        Whether to check that FASTQ files exist.
+
+    Returns
+    -------
+    list[Issue]
+        Problems found.
+    """
+    issues: list[Issue] = []
+    _check_unique(samples, ["sample_id"], label, "sample_id", issues)
+    _check_unique(
+        samples, ["participant_id", "timepoint"], label, "a library for", issues
+    )
+    timepoints = cfg["design"]["timepoints"]
+    protocols = cfg["protocols"]
+    known = set(participants["participant_id"]) if participants is not None else None
+    for _, row in samples.iterrows():
+        rid = _row_id(row, ["sample_id"])
+        line = int(row["_line"])
+        if row["timepoint"] not in timepoints:
+            issues.append(
+                Issue(
+                    label,
+                    f"'{row['timepoint']}' is not a timepoint of this trial; use one "
+                    f"of: {', '.join(timepoints)} (config design.timepoints)",
+                    line=line,
+                    column="timepoint",
+                    row_id=rid,
+                )
+            )
+        if known is not None and row["participant_id"] not in known:
+            issues.append(
+                Issue(
+                    label,
+                    f"participant '{row['participant_id']}' is not in participants.tsv",
+                    line=line,
+                    column="participant_id",
+                    row_id=rid,
+                )
+            )
+        proto = row["protocol"]
+        if proto not in protocols and proto != "custom":
+            issues.append(
+                Issue(
+                    label,
+                    f"protocol '{proto}' is not defined; use one of: "
+                    f"{', '.join([*protocols, 'custom'])} (config protocols)",
+                    line=line,
+                    column="protocol",
+                    row_id=rid,
+                )
+            )
+        elif proto == "custom" and not row.get("adapter_3p"):
+            issues.append(
+                Issue(
+                    label,
+                    "protocol 'custom' needs the 3' adapter in column adapter_3p",
+                    line=line,
+                    column="adapter_3p",
+                    row_id=rid,
+                )
+            )
+        elif proto in protocols and row.get("umi_scheme") not in (
+            None,
+            protocols[proto]["umi"],
+        ):
+            issues.append(
+                Issue(
+                    label,
+                    f"umi_scheme '{row['umi_scheme']}' contradicts protocol '{proto}', "
+                    f"whose UMI scheme is '{protocols[proto]['umi']}'",
+                    line=line,
+                    column="umi_scheme",
+                    row_id=rid,
+                )
+            )
+        if check_files:
+            fq = resolve_path(str(row["fastq"]), directory)
+            if not fq.is_file():
+                issues.append(
+                    Issue(
+                        label,
+                        f"FASTQ file '{row['fastq']}' does not exist (looked for {fq})",
+                        line=line,
+                        column="fastq",
+                        row_id=rid,
+                    )
+                )
+        if row.get("exclude") and not row.get("exclude_reason"):
+            issues.append(
+                Issue(
+                    label,
+                    "the library is excluded but exclude_reason is empty; say why",
+                    line=line,
+                    column="exclude_reason",
+                    row_id=rid,
+                )
+            )
+    return issues
+
+
+def check_participants(
+    participants: pd.DataFrame,
+    cfg: dict[str, Any],
+    label: str,
+    lots: set[str] | None,
+) -> list[Issue]:
+    """Check participants against the configured arms, strata and EV lots.
+
+    Parameters
+    ----------
+    participants
+        Participants table.
+    cfg
+        Validated configuration.
+    label
+        File name for messages.
+    lots
+        Known EV lot IDs, or ``None`` when no lot table is configured.
+
+    Returns
+    -------
+    list[Issue]
+        Problems found.
+    """
+    issues: list[Issue] = []
+    _check_unique(participants, ["participant_id"], label, "participant_id", issues)
+    arms = cfg["design"]["arms"]
+    for col in cfg["design"].get("strata", []):
+        if col not in participants.columns:
+            issues.append(
+                Issue(
+                    label,
+                    f"stratification column '{col}' (config design.strata) is missing",
+                    line=1,
+                )
+            )
+    for _, row in participants.iterrows():
+        rid = _row_id(row, ["participant_id"])
+        line = int(row["_line"])
+        if row["arm"] not in arms:
+            issues.append(
+                Issue(
+                    label,
+                    f"'{row['arm']}' is not an arm of this trial; use one of: "
+                    f"{', '.join(arms)} (config design.arms)",
+                    line=line,
+                    column="arm",
+                    row_id=rid,
+                )
+            )
+        lot = row.get("ev_lot_id")
+        if lot is not None and lots is not None and lot not in lots:
+            issues.append(
+                Issue(
+                    label,
+                    f"EV lot '{lot}' is not in ev_lots.tsv",
+                    line=line,
+                    column="ev_lot_id",
+                    row_id=rid,
+                )
+            )
+    return issues
+
+
+def check_clinical(
+    clin: pd.DataFrame, cfg: dict[str, Any], known: set[str] | None, label: str
+) -> list[Issue]:
+    """Check clinical measurements: participants, visits, parameters and units.
+
+    Parameters
+    ----------
+    clin
+        Clinical measurements table.
+    cfg
+        Validated configuration.
+    known
+        Known participant IDs, or ``None``.
+    label
+        File name for messages.
+
+    Returns
+    -------
+    list[Issue]
+        Problems found.
+    """
+    issues: list[Issue] = []
+    visits = cfg["design"]["visits"]
+    params = cfg["clinical_parameters"]
+    for rec in clin.to_dict("records"):
+        rid = _row_id(pd.Series(rec), ["participant_id", "visit", "param"])
+        line = int(rec["_line"])
+        if known is not None and rec["participant_id"] not in known:
+            issues.append(
+                Issue(
+                    label,
+                    f"participant '{rec['participant_id']}' is not in participants.tsv",
+                    line=line,
+                    column="participant_id",
+                    row_id=rid,
+                )
+            )
+        if rec["visit"] not in visits:
+            issues.append(
+                Issue(
+                    label,
+                    f"'{rec['visit']}' is not a visit of this trial; use one of: "
+                    f"{', '.join(visits)} (config design.visits)",
+                    line=line,
+                    column="visit",
+                    row_id=rid,
+                )
+            )
+        spec = params.get(rec["param"])
+        if spec is None:
+            issues.append(
+                Issue(
+                    label,
+                    f"unknown parameter '{rec['param']}'; known parameters are: "
+                    f"{', '.join(params)} (config clinical_parameters)",
+                    line=line,
+                    column="param",
+                    row_id=rid,
+                )
+            )
+            continue
+        if rec["unit"] != spec["unit"]:
+            issues.append(
+                Issue(
+                    label,
+                    f"unit '{rec['unit']}' is not the expected UCUM unit "
+                    f"'{spec['unit']}' for {rec['param']}; convert the value",
+                    line=line,
+                    column="unit",
+                    row_id=rid,
+                )
+            )
+        if rec["domain"] != spec["domain"]:
+            issues.append(
+                Issue(
+                    label,
+                    f"domain '{rec['domain']}' should be '{spec['domain']}' for "
+                    f"{rec['param']}",
+                    line=line,
+                    column="domain",
+                    row_id=rid,
+                )
+            )
+        if spec["kind"] == "continuous":
+            if rec.get("value_num") is None:
+                issues.append(
+                    Issue(
+                        label,
+                        f"{rec['param']} is numeric but value_num is empty",
+                        line=line,
+                        column="value_num",
+                        row_id=rid,
+                    )
+                )
+        else:
+            cats = spec.get("categories", [])
+            if rec.get("value_cat") not in cats:
+                issues.append(
+                    Issue(
+                        label,
+                        f"'{rec.get('value_cat')}' is not a level of {rec['param']}; "
+                        f"use one of: {', '.join(cats)}",
+                        line=line,
+                        column="value_cat",
+                        row_id=rid,
+                    )
+                )
+    return issues
+
+
+def check_other(
+    tables: dict[str, pd.DataFrame],
+    cfg: dict[str, Any],
+    labels: dict[str, str],
+    directory: Path,
+    check_files: bool,
+) -> list[Issue]:
+    """Check adverse events, disposition and EV tables against the others.
+
+    Parameters
+    ----------
+    tables
+        All loaded tables.
+    cfg
+        Validated configuration.
+    labels
+        Table kind -> file name for messages.
+    directory
+        Scenario directory.
+    check_files
+        Whether to check that NTA export files exist.
+
+    Returns
+    -------
+    list[Issue]
+        Problems found.
+    """
+    issues: list[Issue] = []
+    parts = tables.get("participants")
+    known = set(parts["participant_id"]) if parts is not None else None
+    arms = cfg["design"]["arms"]
+    if "adverse_events" in tables:
+        ae = tables["adverse_events"]
+        label = labels["adverse_events"]
+        _check_unique(ae, ["participant_id", "ae_id"], label, "adverse event", issues)
+        if known is not None:
+            for _, row in ae[~ae["participant_id"].isin(known)].iterrows():
+                issues.append(
+                    Issue(
+                        label,
+                        f"participant '{row['participant_id']}' is not in participants.tsv",
+                        line=int(row["_line"]),
+                        column="participant_id",
+                    )
+                )
+    if "disposition" in tables:
+        disp = tables["disposition"]
+        label = labels["disposition"]
+        _check_unique(disp, ["screening_id"], label, "screening_id", issues)
+        arm_of = (
+            dict(zip(parts["participant_id"], parts["arm"], strict=True))
+            if parts is not None
+            else {}
+        )
+        randomised = set()
+        for _, row in disp.iterrows():
+            line = int(row["_line"])
+            rid = _row_id(row, ["screening_id"])
+            if row["randomized"]:
+                pid = row.get("participant_id")
+                if not pid:
+                    issues.append(
+                        Issue(
+                            label,
+                            "randomised but participant_id is empty",
+                            line=line,
+                            column="participant_id",
+                            row_id=rid,
+                        )
+                    )
+                    continue
+                randomised.add(pid)
+                if known is not None and pid not in known:
+                    issues.append(
+                        Issue(
+                            label,
+                            f"randomised participant '{pid}' is not in participants.tsv",
+                            line=line,
+                            column="participant_id",
+                            row_id=rid,
+                        )
+                    )
+                if row.get("arm") is not None and row["arm"] not in arms:
+                    issues.append(
+                        Issue(
+                            label,
+                            f"'{row['arm']}' is not an arm; use one of: {', '.join(arms)}",
+                            line=line,
+                            column="arm",
+                            row_id=rid,
+                        )
+                    )
+                elif pid in arm_of and row.get("arm") not in (None, arm_of[pid]):
+                    issues.append(
+                        Issue(
+                            label,
+                            f"arm '{row['arm']}' differs from participants.tsv "
+                            f"('{arm_of[pid]}')",
+                            line=line,
+                            column="arm",
+                            row_id=rid,
+                        )
+                    )
+        if known is not None:
+            for pid in sorted(known - randomised):
+                issues.append(
+                    Issue(
+                        label,
+                        f"participant '{pid}' of participants.tsv has no randomised row here",
+                    )
+                )
+        if "samples" in tables:
+            smp = tables["samples"]
+            for _, row in smp[~smp["participant_id"].isin(randomised)].iterrows():
+                if known is None or row["participant_id"] in known:
+                    issues.append(
+                        Issue(
+                            labels["samples"],
+                            f"participant '{row['participant_id']}' "
+                            "was not randomised according to disposition.tsv",
+                            line=int(row["_line"]),
+                            column="participant_id",
+                            row_id=f"sample_id={row['sample_id']}",
+                        )
+                    )
+    lots = set(tables["ev_lots"]["lot_id"]) if "ev_lots" in tables else None
+    if "ev_lots" in tables:
+        _check_unique(
+            tables["ev_lots"], ["lot_id"], labels["ev_lots"], "lot_id", issues
+        )
+    if "ev_nta_runs" in tables:
+        runs = tables["ev_nta_runs"]
+        label = labels["ev_nta_runs"]
+        for _, row in runs.iterrows():
+            line = int(row["_line"])
+            rid = _row_id(row, ["lot_id", "instrument", "replicate"])
+            if lots is not None and row["lot_id"] not in lots:
+                issues.append(
+                    Issue(
+                        label,
+                        f"lot '{row['lot_id']}' is not in ev_lots.tsv",
+                        line=line,
+                        column="lot_id",
+                        row_id=rid,
+                    )
+                )
+            if check_files:
+                f = resolve_path(str(row["file"]), directory)
+                if not f.is_file():
+                    issues.append(
+                        Issue(
+                            label,
+                            f"export file '{row['file']}' does not exist (looked for {f})",
+                            line=line,
+                            column="file",
+                            row_id=rid,
+                        )
+                    )
+    return issues
+
+
+def validate_scenario(
+    directory: str | os.PathLike[str] = ".",
+    config_path: str | os.PathLike[str] | None = None,
+    check_files: bool = True,
+) -> Scenario:
+    """Validate a scenario's configuration and all its tables.
+
+    Parameters
+    ----------
+    directory
+        Scenario directory (holds ``config/config.yaml`` by default).
+    config_path
+        Configuration file; default ``<directory>/config/config.yaml``.
+    check_files
+        Whether to check that FASTQ and NTA files exist.
+
+    Returns
+    -------
+    Scenario
+        The validated scenario.
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem found.
+    """
+    base = Path(directory)
+    cfg_path = Path(config_path) if config_path else base / "config" / "config.yaml"
+    cfg = load_config(cfg_path)
+    return validate_config_and_tables(base, cfg, check_files=check_files)
+
+
+def validate_config_and_tables(
+    base: Path, cfg: dict[str, Any], check_files: bool = True
+) -> Scenario:
+    """Validate the tables of an already validated configuration.
+
+    Parameters
+    ----------
+    base
+        Scenario directory.
+    cfg
+        Validated configuration (see :func:`exomir.config.validate_config`).
+    check_files
+        Whether to check that FASTQ and NTA files exist.
+
+    Returns
+    -------
+    Scenario
+        The validated scenario.
+
+    Raises
+    ------
+    ValidationError
+        Listing every problem found.
+    """
+    issues: list[Issue] = []
+    tables: dict[str, pd.DataFrame] = {}
+    labels: dict[str, str] = {}
+    for kind in ("samples", "participants", *OPTIONAL_SHEETS):
+        rel = cfg["sheets"].get(kind)
+        if rel is None:
+            continue
+        labels[kind] = rel
+        try:
+            tables[kind] = read_table(resolve_path(rel, base), kind, rel)
+        except ValidationError as exc:
+            issues.extend(exc.issues)
+    parts = tables.get("participants")
+    lots = set(tables["ev_lots"]["lot_id"]) if "ev_lots" in tables else None
+    if "samples" in tables:
+        issues += check_samples(
+            tables["samples"], parts, cfg, base, labels["samples"], check_files
+        )
+    if parts is not None:
+        issues += check_participants(parts, cfg, labels["participants"], lots)
+    if "clinical_measurements" in tables:
+        known = set(parts["participant_id"]) if parts is not None else None
+        issues += check_clinical(
+            tables["clinical_measurements"], cfg, known, labels["clinical_measurements"]
+        )
+    issues += check_other(tables, cfg, labels, base, check_files)
+    if issues:
+        raise ValidationError(issues)
+    return Scenario(directory=base, config=cfg, tables=tables)

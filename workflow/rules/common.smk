@@ -1,0 +1,79 @@
+# Helpers shared by the rule files: configuration and sheet validation at load
+# time, sample lists, wildcard constraints and input functions.
+
+import json
+from pathlib import Path
+
+from exomir.config import resolve_path, validate_config
+from exomir.errors import ValidationError
+from exomir.validate import validate_config_and_tables
+
+try:
+    CFG = validate_config(config, "config/config.yaml")
+    SCENARIO = validate_config_and_tables(Path("."), CFG)
+except ValidationError as exc:
+    raise SystemExit(f"exomir: the inputs are not valid.\n{exc}")
+
+SAMPLES_DF = SCENARIO.samples
+SAMPLES = list(SAMPLES_DF["sample_id"])
+
+
+wildcard_constraints:
+    sample="|".join(sorted(SAMPLES)),
+
+
+def ref_path(value):
+    """Resolve a config path ('@resources/...' = shipped references)."""
+    return str(resolve_path(value, Path(".")))
+
+
+def get_fastq(wildcards):
+    """FASTQ file of one library."""
+    return str(SCENARIO.path(str(SAMPLES_DF.loc[wildcards.sample, "fastq"])))
+
+
+def get_protocol(wildcards):
+    """Protocol settings of one library (preset, with the sheet's overrides)."""
+    row = SAMPLES_DF.loc[wildcards.sample]
+    name = row["protocol"]
+    if name == "custom":
+        proto = {"adapter_3p": row["adapter_3p"], "clip_5p": 0, "clip_3p": 0}
+        proto["umi"] = row.get("umi_scheme") or "none"
+    else:
+        proto = dict(CFG["protocols"][name])
+        if row.get("adapter_3p"):
+            proto["adapter_3p"] = row["adapter_3p"]
+    proto["name"] = name
+    return proto
+
+
+def get_contaminant_fastas():
+    """Contaminant FASTA files, category -> list of paths."""
+    return {
+        cat: [ref_path(p) for p in paths] for cat, paths in CFG["contaminants"].items()
+    }
+
+
+def get_reference_inputs():
+    """Every reference FASTA the index build depends on."""
+    files = [ref_path(CFG["reference"]["mature"]), ref_path(CFG["reference"]["hairpin"])]
+    for paths in get_contaminant_fastas().values():
+        files.extend(paths)
+    return files
+
+
+def get_sheet(kind):
+    """Path of a configured sheet."""
+    return ref_path(CFG["sheets"][kind])
+
+
+def get_final_outputs():
+    """Everything `rule all` builds."""
+    return [
+        "results/counts/mirna_counts.tsv",
+        "results/counts/isomir_counts.tsv",
+        "results/counts/mirna.h5ad",
+        "results/qc/read_funnel.tsv",
+        "results/qc/library_qc.tsv",
+        "results/multiqc/multiqc_report.html",
+    ]
