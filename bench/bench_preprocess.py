@@ -120,9 +120,9 @@ def generate_library(
                 seqs[mask] = _BASES[rng.integers(0, 4, int(mask.sum()))]
             quals = qchars[rng.choice(len(qchars), size=seqs.shape, p=qprob)]
             rec = np.empty((n, rec_len), dtype=np.uint8)
-            ids = np.char.zfill(
-                np.arange(done, done + n).astype(str), width
-            ).astype(f"S{width}")
+            ids = np.char.zfill(np.arange(done, done + n).astype(str), width).astype(
+                f"S{width}"
+            )
             rec[:, 0] = ord("@")
             rec[:, 1] = ord("r")
             rec[:, 2 : 2 + width] = np.frombuffer(ids.tobytes(), np.uint8).reshape(

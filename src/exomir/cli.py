@@ -4,6 +4,8 @@ Subcommands:
 
 ``exomir validate [DIR]``
     Check a scenario's configuration and every table, without running anything.
+``exomir schema-docs``
+    Print the sheet reference (``config/README.md``) generated from the schemas.
 ``exomir simulate OUTDIR``
     Write a simulated trial scenario with known truth (see ``exomir simulate -h``).
 """
@@ -30,6 +32,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 1
     counts = ", ".join(f"{k}: {len(v)} rows" for k, v in scenario.tables.items())
     print(f"{args.directory}: configuration and tables are valid ({counts})")
+    return 0
+
+
+def _cmd_schema_docs(args: argparse.Namespace) -> int:
+    from exomir.schemadoc import readme_markdown
+
+    sys.stdout.write(readme_markdown())
     return 0
 
 
@@ -60,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not check that FASTQ and NTA files exist",
     )
     val.set_defaults(func=_cmd_validate)
+    doc = sub.add_parser(
+        "schema-docs",
+        help="print the sheet reference (config/README.md) from the schemas",
+    )
+    doc.set_defaults(func=_cmd_schema_docs)
     try:
         from exomir.simulate.scenario import add_cli as add_simulate
     except ImportError:  # pragma: no cover - only while the simulator is absent

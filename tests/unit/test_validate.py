@@ -413,3 +413,10 @@ def test_cli_validate_exit_codes(
 def test_shipped_real_scenarios_are_valid() -> None:
     for name in ("real_human", "real_mouse"):
         validate_scenario(REPO / "tests" / "scenarios" / name)
+
+
+def test_config_readme_is_generated_from_schemas() -> None:
+    """config/README.md documents every column with its schema description."""
+    from exomir.schemadoc import readme_markdown
+
+    assert (REPO / "config" / "README.md").read_text() == readme_markdown()

@@ -1,0 +1,1846 @@
+"""Differential expression of plasma miRNAs for the trial design (pydeseq2).
+
+This module answers the miRNA questions of analysis_spec.md §1 from the miRNA
+count table and the sample and participant sheets:
+
+* ``interaction`` contrasts (the key treatment effect): paired participants of
+  two arms, design ``~ participant + timepoint + treated_followup`` where
+  ``treated_followup`` is 1 for libraries of the treated arm at the follow-up
+  timepoint and 0 otherwise (the arm x time interaction; the arm main effect is
+  absorbed by the participant terms, spec §1.2 design A);
+* ``within_arm`` contrasts: paired participants of one arm,
+  ``~ participant + timepoint`` (design B, descriptive only);
+* ``between_arms`` contrasts: all usable libraries of two arms at one
+  timepoint, ``~ arm + covariates`` (design C; at the reference timepoint it is
+  the baseline balance check C').
+
+Rules, in the order they are applied
+------------------------------------
+1. **Usable libraries.** A library is left out of every analysis, with its
+   reason, when it is excluded in the sample sheet, failed read QC
+   (``library_qc.tsv``) or has no miRNA reads. Paired designs also leave out
+   participants without a usable library at both timepoints; unpaired designs
+   keep them.
+2. **Feature filter** (spec §1.4.7), computed once on all usable libraries: a
+   miRNA is kept when its RPM (miRNA reads as denominator) is at least
+   ``de.min_rpm`` in at least ``de.min_frac`` of the libraries of at least one
+   arm x timepoint cell. All-zero miRNAs are always dropped; the primary miRNA
+   is always kept (it is the pre-specified endpoint). Every contrast uses the
+   same filtered set; miRNAs with no read in a contrast's libraries get empty
+   statistics in that contrast.
+3. **Size factors from control miRNAs** (spec §1.4.2): median-of-ratios over
+   the filtered miRNAs that are not red-cell, platelet or placental (C19MC)
+   miRNAs and not the primary miRNA (lists and regular expressions in
+   ``de.control``), with a count > 0 in every usable library and a mean
+   normalised count of at least ``de.control.min_base_mean`` (normalised with
+   median-of-ratios over all filtered miRNAs). ``size_factors_fit_type: auto``
+   uses ``ratio`` when at least ``de.control.min_mirnas`` such miRNAs exist and
+   ``poscounts`` (without the all-positive requirement) otherwise.
+4. **Fit** with pydeseq2 (``refit_cooks`` Cook's outlier replacement for cells
+   with at least ``min_replicates`` libraries, Cook's filtering of p-values,
+   independent filtering and Benjamini-Hochberg FDR at ``de.alpha`` within the
+   contrast), then apeGLM-type shrinkage of the tested coefficient.
+
+Designs are built here as explicit design-matrix DataFrames (not formulas) so
+that reference levels come from the configuration (first arm, first
+timepoint), the tested effect is always a single design column (so
+``lfc_shrink(coeff=...)`` works), and rank problems are found before pydeseq2
+runs: covariates that add nothing to the design (e.g. a library batch that is
+constant within participant in a paired design) are dropped with a note.
+
+Output tables are sorted by ``padj`` (missing last), then ``pvalue``, then
+``mirna``; floats are written with 6 significant digits; missing values are
+empty cells.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import re
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exomir.atomic import atomic_open, atomic_path
+from exomir.errors import Issue, ValidationError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("interaction", "within_arm", "between_arms")
+CONFIG_LABEL = "config/config.yaml"
+#: Name of the 0/1 design column of the interaction designs.
+TREATED_FOLLOWUP = "treated_followup"
+#: Float format of the written tables.
+FLOAT_FORMAT = "%.6g"
+
+#: Default size-factor exclusions (analysis_spec.md §1.4.2). Names are matched
+#: with or without the species prefix, so they also work for e.g. ``mmu``.
+DEFAULT_RBC = [
+    "miR-451a",
+    "miR-486-5p",
+    "miR-486-3p",
+    "miR-16-5p",
+    "miR-92a-3p",
+    "miR-144-3p",
+    "miR-144-5p",
+    "miR-25-3p",
+]
+DEFAULT_PLATELET = [
+    "miR-223-3p",
+    "miR-126-3p",
+    "miR-126-5p",
+    "miR-197-3p",
+    "miR-24-3p",
+    "miR-21-5p",
+]
+#: Chromosome 19 miRNA cluster (placental): miR-498, miR-512, miR-515 to
+#: miR-527 (not miR-513/514, which are on chromosome X), miR-1283, miR-1323.
+DEFAULT_C19MC_REGEX = [
+    r"^[a-z]{3,4}-miR-(498|512|51[5-9]|52[0-7]|1283|1323)[a-z]?(-[0-9])?(-[35]p)?$"
+]
+
+
+class DesignError(ValidationError):
+    """A contrast cannot be estimated from the libraries available."""
+
+
+# --------------------------------------------------------------------------- #
+# Settings
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One differential-expression question.
+
+    Attributes
+    ----------
+    name
+        Contrast name (file stem of its outputs).
+    kind
+        ``interaction``, ``within_arm`` or ``between_arms``.
+    arm
+        Treated arm (interaction, between_arms) or the arm analysed (within_arm).
+    reference_arm
+        Reference arm (interaction, between_arms); ``None`` for within_arm.
+    timepoint
+        Follow-up timepoint (interaction, within_arm) or the timepoint compared
+        (between_arms).
+    reference_timepoint
+        Reference timepoint (interaction, within_arm); ``None`` for between_arms.
+    covariates
+        Extra sample or participant columns in the design.
+    description
+        Human-readable description for reports.
+    """
+
+    name: str
+    kind: str
+    arm: str
+    reference_arm: str | None
+    timepoint: str
+    reference_timepoint: str | None
+    covariates: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def paired(self) -> bool:
+        """Whether the design uses paired participants only."""
+        return self.kind != "between_arms"
+
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """Arms whose libraries enter the design (reference first)."""
+        if self.kind == "within_arm":
+            return (self.arm,)
+        return (str(self.reference_arm), self.arm)
+
+    @property
+    def timepoints(self) -> tuple[str, ...]:
+        """Timepoints whose libraries enter the design (reference first)."""
+        if self.kind == "between_arms":
+            return (self.timepoint,)
+        return (str(self.reference_timepoint), self.timepoint)
+
+    @property
+    def coefficient(self) -> str:
+        """Design column of the tested effect."""
+        if self.kind == "interaction":
+            return TREATED_FOLLOWUP
+        if self.kind == "within_arm":
+            return f"timepoint[T.{self.timepoint}]"
+        return f"arm[T.{self.arm}]"
+
+
+@dataclass(frozen=True)
+class DESettings:
+    """Settings of the differential-expression stage (config ``de``).
+
+    Attributes
+    ----------
+    contrasts
+        Contrasts by name, in configuration order.
+    arms
+        Arms of the trial, reference first (config ``design.arms``).
+    timepoints
+        Timepoints, reference first (config ``design.timepoints``).
+    primary_mirna
+        Primary miRNA (config ``trial.primary_mirna``).
+    min_rpm, min_frac
+        Feature filter (rule 2 of the module docstring).
+    exclude_names, exclude_regex
+        Size-factor control exclusions (names with or without species prefix;
+        regular expressions matched against the whole name).
+    control_min_base_mean
+        Minimum mean normalised count of a control miRNA.
+    control_min_mirnas
+        ``auto`` fit type: minimum all-positive control miRNAs for ``ratio``.
+    size_factors_fit_type
+        ``auto``, ``ratio`` or ``poscounts``.
+    alpha
+        FDR level (independent filtering and significance).
+    shrinkage
+        Whether to shrink the tested coefficient (apeGLM-type prior).
+    refit_cooks, min_replicates, cooks_filter, independent_filter
+        pydeseq2 options.
+    pca_ntop
+        Most variable miRNAs used for the PCA.
+    label_top
+        miRNAs labelled in volcano plots (besides the primary miRNA).
+    """
+
+    contrasts: dict[str, Contrast]
+    arms: tuple[str, ...]
+    timepoints: tuple[str, ...]
+    primary_mirna: str
+    min_rpm: float = 5.0
+    min_frac: float = 0.5
+    exclude_names: tuple[str, ...] = tuple(DEFAULT_RBC + DEFAULT_PLATELET)
+    exclude_regex: tuple[str, ...] = tuple(DEFAULT_C19MC_REGEX)
+    control_min_base_mean: float = 50.0
+    control_min_mirnas: int = 30
+    size_factors_fit_type: str = "auto"
+    alpha: float = 0.05
+    shrinkage: bool = True
+    refit_cooks: bool = True
+    min_replicates: int = 7
+    cooks_filter: bool = True
+    independent_filter: bool = True
+    pca_ntop: int = 500
+    label_top: int = 10
+
+
+def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
+    """Contrasts derived from the design when config ``de.contrasts`` is empty.
+
+    Parameters
+    ----------
+    arms
+        Arms, reference first; the last is the treated arm.
+    timepoints
+        Timepoints, reference first; the last is the follow-up.
+
+    Returns
+    -------
+    dict
+        Name -> contrast specification (as in the configuration): with the
+        default design, ``treatment_effect``, ``time_placebo``,
+        ``time_exosome``, ``arms_week1`` and ``arms_baseline``.
+    """
+    ref_arm, arm = arms[0], arms[-1]
+    out: dict[str, dict[str, Any]] = {}
+    if len(timepoints) >= 2:
+        ref_tp, tp = timepoints[0], timepoints[-1]
+        out["treatment_effect"] = {
+            "kind": "interaction",
+            "arm": arm,
+            "reference_arm": ref_arm,
+            "timepoint": tp,
+            "reference_timepoint": ref_tp,
+            "covariates": [],
+            "description": f"{arm} vs {ref_arm}: change {ref_tp} to {tp} (arm x time)",
+        }
+        for a in arms:
+            out[f"time_{a}"] = {
+                "kind": "within_arm",
+                "arm": a,
+                "timepoint": tp,
+                "reference_timepoint": ref_tp,
+                "covariates": [],
+                "description": f"{tp} vs {ref_tp} within {a} (descriptive)",
+            }
+    between = [timepoints[-1]] if len(timepoints) < 2 else [timepoints[-1], timepoints[0]]
+    for t in between:
+        balance = len(timepoints) >= 2 and t == timepoints[0]
+        out[f"arms_{t}"] = {
+            "kind": "between_arms",
+            "arm": arm,
+            "reference_arm": ref_arm,
+            "timepoint": t,
+            "covariates": ["library_batch"],
+            "description": (
+                f"{arm} vs {ref_arm} at {t}"
+                + (" (baseline balance check)" if balance else "")
+            ),
+        }
+    return out
+
+
+def _contrast_from_spec(
+    name: str, spec: Mapping[str, Any], arms: Sequence[str], tps: Sequence[str]
+) -> tuple[Contrast | None, list[Issue]]:
+    where = f"de.contrasts.{name}"
+    issues: list[Issue] = []
+
+    def bad(msg: str) -> None:
+        issues.append(Issue(CONFIG_LABEL, msg, column=where))
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
+        bad(f"contrast name '{name}' must be letters, digits, '_', '.', '+', '-'")
+    kind = spec.get("kind")
+    if kind not in KINDS:
+        bad(f"kind '{kind}' is not one of: {', '.join(KINDS)}")
+        return None, issues
+    arm = spec.get("arm") or (None if kind == "within_arm" else arms[-1])
+    ref_arm = spec.get("reference_arm")
+    tp = spec.get("timepoint") or tps[-1]
+    ref_tp = spec.get("reference_timepoint")
+    if kind == "within_arm":
+        if arm is None:
+            bad("a within_arm contrast needs 'arm' (the arm whose change is tested)")
+        if ref_arm is not None:
+            bad("a within_arm contrast has no reference_arm; remove it")
+        ref_tp = ref_tp or tps[0]
+    elif kind == "interaction":
+        ref_arm = ref_arm or arms[0]
+        ref_tp = ref_tp or tps[0]
+    else:
+        ref_arm = ref_arm or arms[0]
+        if ref_tp is not None:
+            bad(
+                "a between_arms contrast compares arms at one timepoint; "
+                "remove reference_timepoint"
+            )
+    for key, value, allowed, cfg in (
+        ("arm", arm, arms, "design.arms"),
+        ("reference_arm", ref_arm, arms, "design.arms"),
+        ("timepoint", tp, tps, "design.timepoints"),
+        ("reference_timepoint", ref_tp, tps, "design.timepoints"),
+    ):
+        if value is not None and value not in allowed:
+            bad(
+                f"{key} '{value}' is not a level of this trial; use one of: "
+                f"{', '.join(allowed)} ({cfg})"
+            )
+    if kind != "within_arm" and arm is not None and arm == ref_arm:
+        bad(f"arm and reference_arm are both '{arm}'; a contrast needs two levels")
+    if kind != "between_arms" and tp == ref_tp:
+        bad(f"timepoint and reference_timepoint are both '{tp}'; a contrast needs two")
+    covs = spec.get("covariates") or []
+    if not isinstance(covs, list) or not all(isinstance(c, str) for c in covs):
+        bad("covariates must be a list of column names")
+        covs = []
+    reserved = {"participant", "arm", "timepoint", TREATED_FOLLOWUP, "participant_id"}
+    for c in covs:
+        if c in reserved:
+            bad(f"covariate '{c}' is part of the design already; remove it")
+    if issues:
+        return None, issues
+    return (
+        Contrast(
+            name=name,
+            kind=str(kind),
+            arm=str(arm),
+            reference_arm=ref_arm,
+            timepoint=str(tp),
+            reference_timepoint=ref_tp,
+            covariates=tuple(covs),
+            description=str(spec.get("description") or ""),
+        ),
+        issues,
+    )
+
+
+def de_settings(config: Mapping[str, Any]) -> DESettings:
+    """Build and check the DE settings from a validated configuration.
+
+    Parameters
+    ----------
+    config
+        Configuration as returned by :func:`exomir.config.load_config`; the
+        ``de`` section may be missing (defaults are used).
+
+    Returns
+    -------
+    DESettings
+        The settings, with every contrast's levels checked against the design.
+
+    Raises
+    ------
+    ValidationError
+        If a contrast names an unknown arm or timepoint, has one level only,
+        or is otherwise malformed.
+    """
+    design = config["design"]
+    arms = tuple(design["arms"])
+    tps = tuple(design["timepoints"])
+    de = dict(config.get("de") or {})
+    specs = de.get("contrasts") or default_contrasts(arms, tps)
+    contrasts: dict[str, Contrast] = {}
+    issues: list[Issue] = []
+    for name, spec in specs.items():
+        c, iss = _contrast_from_spec(str(name), spec or {}, arms, tps)
+        issues += iss
+        if c is not None:
+            contrasts[c.name] = c
+    if not specs:
+        issues.append(Issue(CONFIG_LABEL, "no contrasts defined", column="de"))
+    control = dict(de.get("control") or {})
+    names = control.get("exclude_names")
+    regex = control.get("exclude_regex")
+    if names is None:
+        names = DEFAULT_RBC + DEFAULT_PLATELET
+    if regex is None:
+        regex = DEFAULT_C19MC_REGEX
+    for rx in regex:
+        try:
+            re.compile(rx)
+        except re.error as exc:
+            issues.append(
+                Issue(
+                    CONFIG_LABEL,
+                    f"'{rx}' is not a valid regular expression: {exc}",
+                    column="de.control.exclude_regex",
+                )
+            )
+    fit_type = de.get("size_factors_fit_type", "auto")
+    if fit_type not in ("auto", "ratio", "poscounts"):
+        issues.append(
+            Issue(
+                CONFIG_LABEL,
+                f"size_factors_fit_type '{fit_type}' is not one of auto, ratio, poscounts",
+                column="de.size_factors_fit_type",
+            )
+        )
+    if issues:
+        raise ValidationError(issues)
+    return DESettings(
+        contrasts=contrasts,
+        arms=arms,
+        timepoints=tps,
+        primary_mirna=str(config["trial"]["primary_mirna"]),
+        min_rpm=float(de.get("min_rpm", 5.0)),
+        min_frac=float(de.get("min_frac", 0.5)),
+        exclude_names=tuple(names),
+        exclude_regex=tuple(regex),
+        control_min_base_mean=float(control.get("min_base_mean", 50.0)),
+        control_min_mirnas=int(control.get("min_mirnas", 30)),
+        size_factors_fit_type=str(fit_type),
+        alpha=float(de.get("alpha", 0.05)),
+        shrinkage=bool(de.get("shrinkage", True)),
+        refit_cooks=bool(de.get("refit_cooks", True)),
+        min_replicates=int(de.get("min_replicates", 7)),
+        cooks_filter=bool(de.get("cooks_filter", True)),
+        independent_filter=bool(de.get("independent_filter", True)),
+        pca_ntop=int(de.get("pca_ntop", 500)),
+        label_top=int(de.get("label_top", 10)),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Inputs
+# --------------------------------------------------------------------------- #
+
+
+def check_counts(counts: pd.DataFrame, label: str = "mirna_counts.tsv") -> pd.DataFrame:
+    """Check a miRNA x sample count table and return it as integers.
+
+    Parameters
+    ----------
+    counts
+        Table with miRNA names as index and one column per sample; cells may
+        be text (as read) or numbers.
+    label
+        File name for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The counts as ``int64``, index named ``mirna``.
+
+    Raises
+    ------
+    ValidationError
+        On duplicate names, empty, non-numeric, non-integer or negative cells.
+    """
+    issues: list[Issue] = []
+    if counts.shape[1] == 0:
+        issues.append(Issue(label, "the table has no sample columns"))
+    if counts.shape[0] == 0:
+        issues.append(Issue(label, "the table has no miRNA rows"))
+    dup_rows = sorted(set(counts.index[counts.index.duplicated()]))
+    if dup_rows:
+        issues.append(
+            Issue(label, f"duplicate miRNA names: {', '.join(map(str, dup_rows[:10]))}")
+        )
+    dup_cols = sorted(set(counts.columns[counts.columns.duplicated()]))
+    if dup_cols:
+        issues.append(
+            Issue(label, f"duplicate sample columns: {', '.join(map(str, dup_cols))}")
+        )
+    if issues:
+        raise ValidationError(issues)
+    values = counts.apply(pd.to_numeric, errors="coerce")
+    problems: list[tuple[str, str, str]] = []
+    raw = counts.to_numpy(dtype=object)
+    num = values.to_numpy(dtype=float)
+    bad_nan = np.isnan(num)
+    with np.errstate(invalid="ignore"):
+        bad_frac = ~bad_nan & (np.abs(num - np.round(num)) > 0)
+        bad_neg = ~bad_nan & (num < 0)
+    for mask, what in (
+        (bad_nan, "is empty or not a number"),
+        (bad_frac, "is not a whole number"),
+        (bad_neg, "is negative"),
+    ):
+        for i, j in zip(*np.nonzero(mask), strict=True):
+            problems.append((str(counts.index[i]), str(counts.columns[j]), what))
+            if len(problems) >= 20:
+                break
+        if len(problems) >= 20:
+            break
+    if problems:
+        for mirna, sample, what in problems[:20]:
+            cell = raw[counts.index.get_loc(mirna), counts.columns.get_loc(sample)]
+            issues.append(
+                Issue(
+                    label,
+                    f"count '{cell}' {what}; counts must be non-negative integers",
+                    row_id=f"mirna={mirna}",
+                    column=sample,
+                )
+            )
+        raise ValidationError(issues)
+    out = values.astype(np.int64)
+    out.index = out.index.astype(str)
+    out.index.name = "mirna"
+    out.columns = out.columns.astype(str)
+    return out
+
+
+def read_counts(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read ``mirna_counts.tsv`` (first column ``mirna``, one column per sample).
+
+    Parameters
+    ----------
+    path
+        The count table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        miRNA x sample ``int64`` counts.
+
+    Raises
+    ------
+    ValidationError
+        If the file is missing or malformed, or a count is not a non-negative
+        integer.
+    """
+    label = str(path)
+    if not Path(path).is_file():
+        raise ValidationError([Issue(label, "the file does not exist")])
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    if df.columns[0] != "mirna":
+        raise ValidationError(
+            [Issue(label, f"the first column must be 'mirna', not '{df.columns[0]}'")]
+        )
+    return check_counts(df.set_index("mirna"), label)
+
+
+def read_library_qc(path: str | os.PathLike[str] | None) -> pd.DataFrame | None:
+    """Read ``library_qc.tsv`` (sample_id, pass, reasons; more columns allowed).
+
+    Parameters
+    ----------
+    path
+        The QC table, or ``None`` when there is none.
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        Indexed by sample_id with a boolean ``pass`` and text ``reasons``.
+
+    Raises
+    ------
+    ValidationError
+        If the file lacks the columns or a ``pass`` value is not true/false.
+    """
+    if path is None:
+        return None
+    label = str(path)
+    if not Path(path).is_file():
+        raise ValidationError([Issue(label, "the file does not exist")])
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    return check_library_qc(df, label)
+
+
+def check_library_qc(df: pd.DataFrame, label: str = "library_qc.tsv") -> pd.DataFrame:
+    """Check a library QC table and convert ``pass`` to booleans.
+
+    Parameters
+    ----------
+    df
+        Table with columns ``sample_id`` and ``pass`` (``reasons`` optional).
+    label
+        File name for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by sample_id.
+
+    Raises
+    ------
+    ValidationError
+        On missing columns, duplicate samples or unreadable ``pass`` values.
+    """
+    missing = [c for c in ("sample_id", "pass") if c not in df.columns]
+    if missing:
+        raise ValidationError([Issue(label, f"missing column(s): {', '.join(missing)}")])
+    out = df.copy()
+    if "reasons" not in out.columns:
+        out["reasons"] = ""
+    issues = []
+    truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    values = []
+    for i, v in enumerate(out["pass"].tolist(), start=2):
+        if isinstance(v, bool | np.bool_):
+            values.append(bool(v))
+            continue
+        key = str(v).strip().lower()
+        if key not in truth:
+            issues.append(Issue(label, f"pass '{v}' is not true or false", line=i))
+            values.append(False)
+        else:
+            values.append(truth[key])
+    dup = sorted(set(out["sample_id"][out["sample_id"].duplicated()]))
+    if dup:
+        issues.append(Issue(label, f"duplicate sample_id: {', '.join(dup)}"))
+    if issues:
+        raise ValidationError(issues)
+    out["pass"] = values
+    out["reasons"] = out["reasons"].fillna("").astype(str)
+    return out.set_index("sample_id", drop=False)
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def sample_table(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    participants: pd.DataFrame,
+    library_qc: pd.DataFrame | None = None,
+    counts_label: str = "mirna_counts.tsv",
+) -> pd.DataFrame:
+    """Join libraries, participants and QC, and mark which libraries are usable.
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts (from :func:`read_counts`).
+    samples
+        Sample sheet (``sample_id``, ``participant_id``, ``timepoint``, ...).
+    participants
+        Participants (``participant_id``, ``arm``, strata, ...).
+    library_qc
+        QC table from :func:`read_library_qc`, or ``None`` (all pass).
+    counts_label
+        File name of the counts for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per library of the sample sheet, indexed by sample_id, with
+        the sheet and participant columns plus ``mirna_reads``, ``usable``
+        (bool) and ``reason`` (why it is not usable; empty if usable).
+
+    Raises
+    ------
+    ValidationError
+        If a library of the counts is not in the sample sheet, a usable library
+        of the sheet is not in the counts, a library's participant is unknown,
+        or a library is missing from the QC table.
+    """
+    smp = samples.drop(columns=["_line"], errors="ignore").copy()
+    smp.index = smp["sample_id"].astype(str)
+    par = participants.drop(columns=["_line"], errors="ignore").copy()
+    par.index = par["participant_id"].astype(str)
+    issues: list[Issue] = []
+    extra = sorted(set(counts.columns) - set(smp.index))
+    if extra:
+        issues.append(
+            Issue(
+                counts_label,
+                "libraries in the count table are not in the sample sheet: "
+                + ", ".join(extra),
+            )
+        )
+    unknown = sorted(set(smp["participant_id"]) - set(par.index))
+    if unknown:
+        issues.append(
+            Issue(
+                "samples.tsv",
+                "participants not in participants.tsv: " + ", ".join(map(str, unknown)),
+            )
+        )
+    if library_qc is not None:
+        no_qc = sorted(set(counts.columns) - set(library_qc.index))
+        if no_qc:
+            issues.append(
+                Issue(
+                    "library_qc.tsv",
+                    "libraries of the count table have no QC row: " + ", ".join(no_qc),
+                )
+            )
+    if issues:
+        raise ValidationError(issues)
+    par_cols = [c for c in par.columns if c not in smp.columns]
+    meta = smp.join(par[par_cols], on="participant_id")
+    totals = counts.sum(axis=0)
+    meta["mirna_reads"] = [int(totals.get(s, 0)) for s in meta.index]
+    reasons: list[str] = []
+    missing: list[str] = []
+    for sid, row in meta.iterrows():
+        why = []
+        if row.get("exclude") is True:
+            extra_reason = row.get("exclude_reason")
+            why.append(
+                "excluded in the sample sheet"
+                + ("" if _blank(extra_reason) else f": {extra_reason}")
+            )
+        if library_qc is not None and sid in library_qc.index:
+            q = library_qc.loc[sid]
+            if not bool(q["pass"]):
+                why.append(
+                    "failed library QC" + (f": {q['reasons']}" if q["reasons"] else "")
+                )
+        if sid not in counts.columns:
+            if not why:
+                missing.append(str(sid))
+            why.append("not in the miRNA count table")
+        elif meta.at[sid, "mirna_reads"] == 0:
+            why.append("no miRNA reads")
+        reasons.append("; ".join(why))
+    if missing:
+        raise ValidationError(
+            [
+                Issue(
+                    counts_label,
+                    "libraries of the sample sheet are missing from the count "
+                    "table (and not excluded or failed): " + ", ".join(missing),
+                )
+            ]
+        )
+    meta["reason"] = reasons
+    meta["usable"] = meta["reason"] == ""
+    for sid in meta.index[~meta["usable"]]:
+        log.info("library %s is not used: %s", sid, meta.at[sid, "reason"])
+    return meta
+
+
+# --------------------------------------------------------------------------- #
+# Filtering and control miRNAs
+# --------------------------------------------------------------------------- #
+
+
+def filter_mirnas(
+    counts: pd.DataFrame,
+    meta: pd.DataFrame,
+    settings: DESettings,
+) -> pd.DataFrame:
+    """Apply the feature filter (rule 2 of the module docstring).
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        From :func:`sample_table`; only usable libraries are considered.
+    settings
+        ``min_rpm``, ``min_frac`` and ``primary_mirna`` are used.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per miRNA (sorted by name): ``mirna``, ``total_count``,
+        ``best_cell`` (arm|timepoint with the largest share of libraries at or
+        above ``min_rpm``), ``best_frac``, ``kept`` and ``reason``.
+    """
+    used = meta.index[meta["usable"]]
+    sub = counts[list(used)]
+    rpm = sub / sub.sum(axis=0) * 1e6
+    above = rpm >= settings.min_rpm
+    cells = meta.loc[used].groupby(["arm", "timepoint"], sort=True).groups
+    fracs = pd.DataFrame(
+        {f"{a}|{t}": above[list(idx)].mean(axis=1) for (a, t), idx in cells.items()},
+        index=counts.index,
+    )
+    total = sub.sum(axis=1)
+    if fracs.shape[1]:
+        best_cell = fracs.idxmax(axis=1)
+        best_frac = fracs.max(axis=1)
+    else:
+        best_cell = pd.Series("", index=counts.index)
+        best_frac = pd.Series(0.0, index=counts.index)
+    kept = best_frac >= settings.min_frac - 1e-12
+    reason = np.where(
+        kept,
+        "kept",
+        f"RPM >= {settings.min_rpm:g} in fewer than {settings.min_frac:g} of "
+        "the libraries of every arm x timepoint cell",
+    )
+    out = pd.DataFrame(
+        {
+            "mirna": counts.index,
+            "total_count": total.to_numpy(),
+            "best_cell": best_cell.to_numpy(),
+            "best_frac": best_frac.to_numpy(),
+            "kept": kept.to_numpy(),
+            "reason": reason,
+        },
+        index=counts.index,
+    )
+    zero = total == 0
+    out.loc[zero, "kept"] = False
+    out.loc[zero, "reason"] = "no reads in any usable library"
+    p = settings.primary_mirna
+    if p in out.index and not out.at[p, "kept"] and not zero[p]:
+        out.at[p, "kept"] = True
+        out.at[p, "reason"] = "kept: primary endpoint (below the filter)"
+    return out.sort_index()
+
+
+def _strip_species(name: str) -> str:
+    return re.sub(r"^[a-z]{3,4}-", "", name)
+
+
+def exclusion_reason(mirna: str, settings: DESettings) -> str:
+    """Why a miRNA may not be a size-factor control ("" if it may).
+
+    Grouped names (identical sequences joined with ``/``) are excluded when any
+    member is.
+
+    Parameters
+    ----------
+    mirna
+        miRNA name.
+    settings
+        Exclusion lists and the primary miRNA.
+
+    Returns
+    -------
+    str
+        The reason, or an empty string.
+    """
+    names = set(settings.exclude_names) | {_strip_species(n) for n in settings.exclude_names}
+    for part in mirna.split("/"):
+        if part == settings.primary_mirna:
+            return "primary endpoint miRNA"
+        if part in names or _strip_species(part) in names:
+            return "excluded by name (de.control.exclude_names)"
+        for rx in settings.exclude_regex:
+            if re.search(rx, part):
+                return "excluded by pattern (de.control.exclude_regex)"
+    return ""
+
+
+def _median_of_ratios(counts: np.ndarray) -> np.ndarray:
+    """Median-of-ratios size factors (samples x genes, all-positive genes only)."""
+    pos = (counts > 0).all(axis=0)
+    if not pos.any():
+        return np.ones(counts.shape[0])
+    logc = np.log(counts[:, pos])
+    logmeans = logc.mean(axis=0)
+    return np.exp(np.median(logc - logmeans, axis=1))
+
+
+@dataclass
+class ControlSet:
+    """Size-factor control miRNAs and the resolved fit type.
+
+    Attributes
+    ----------
+    mirnas
+        Control miRNAs (sorted).
+    fit_type
+        ``ratio`` or ``poscounts``.
+    table
+        Per filtered miRNA: ``mirna``, ``control`` and ``reason``.
+    """
+
+    mirnas: list[str]
+    fit_type: str
+    table: pd.DataFrame
+
+
+def control_mirnas(
+    counts: pd.DataFrame,
+    meta: pd.DataFrame,
+    kept: Sequence[str],
+    settings: DESettings,
+) -> ControlSet:
+    """Choose the size-factor control miRNAs (rule 3 of the module docstring).
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        From :func:`sample_table`; only usable libraries are considered.
+    kept
+        miRNAs that passed the feature filter.
+    settings
+        Exclusions, thresholds and fit type.
+
+    Returns
+    -------
+    ControlSet
+        The control miRNAs, the fit type and a per-miRNA table of reasons.
+
+    Raises
+    ------
+    ValidationError
+        If no miRNA qualifies.
+    """
+    used = list(meta.index[meta["usable"]])
+    sub = counts.loc[list(kept), used]
+    x = sub.to_numpy(dtype=float).T
+    sf = _median_of_ratios(x)
+    base_mean = (x / sf[:, None]).mean(axis=0)
+    all_pos = (x > 0).all(axis=0)
+    reasons = [exclusion_reason(m, settings) for m in sub.index]
+    candidate = np.array([r == "" for r in reasons])
+    high = base_mean >= settings.control_min_base_mean
+    fit_type = settings.size_factors_fit_type
+    n_ratio = int((candidate & all_pos & high).sum())
+    if fit_type == "auto":
+        fit_type = "ratio" if n_ratio >= settings.control_min_mirnas else "poscounts"
+        log.info(
+            "size factors: %d candidate control miRNAs are positive in every "
+            "library -> fit type '%s'",
+            n_ratio,
+            fit_type,
+        )
+    final = []
+    for i, _m in enumerate(sub.index):
+        if reasons[i]:
+            final.append(reasons[i])
+        elif fit_type == "ratio" and not all_pos[i]:
+            final.append("a zero count in some library")
+        elif not high[i]:
+            final.append(
+                f"mean normalised count {base_mean[i]:.1f} < "
+                f"{settings.control_min_base_mean:g}"
+            )
+        else:
+            final.append("")
+    table = pd.DataFrame(
+        {
+            "mirna": sub.index,
+            "base_mean": base_mean,
+            "control": [r == "" for r in final],
+            "control_reason": [r or "control" for r in final],
+        },
+        index=sub.index,
+    )
+    chosen = sorted(table.index[table["control"]])
+    if not chosen:
+        raise ValidationError(
+            [
+                Issue(
+                    CONFIG_LABEL,
+                    "no miRNA qualifies as a size-factor control after the "
+                    "exclusions; lower de.control.min_base_mean or shorten the "
+                    "exclusion lists",
+                    column="de.control",
+                )
+            ]
+        )
+    log.info("size factors from %d control miRNAs (%s)", len(chosen), fit_type)
+    return ControlSet(mirnas=chosen, fit_type=fit_type, table=table.sort_index())
+
+
+# --------------------------------------------------------------------------- #
+# Sample selection and design matrices
+# --------------------------------------------------------------------------- #
+
+
+def select_samples(meta: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
+    """Candidate libraries of a contrast, with inclusion and reasons.
+
+    Parameters
+    ----------
+    meta
+        From :func:`sample_table`.
+    contrast
+        The contrast.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Libraries of the contrast's arms and timepoints (sorted by sample_id)
+        with ``sample_id``, ``participant_id``, ``arm``, ``timepoint``,
+        ``included`` and ``reason``.
+    """
+    cand = meta[
+        meta["arm"].isin(contrast.arms) & meta["timepoint"].isin(contrast.timepoints)
+    ].copy()
+    reason = cand["reason"].where(~cand["usable"], "")
+    for cov in contrast.covariates:
+        if cov not in cand.columns:
+            raise ValidationError(
+                [
+                    Issue(
+                        CONFIG_LABEL,
+                        f"covariate '{cov}' of contrast '{contrast.name}' is not a "
+                        "column of samples.tsv or participants.tsv",
+                        column=f"de.contrasts.{contrast.name}.covariates",
+                    )
+                ]
+            )
+        miss = cand[cov].map(_blank) & (reason == "")
+        reason[miss] = f"missing covariate {cov}"
+    if contrast.paired:
+        ok = cand[reason == ""]
+        have = ok.groupby("participant_id")["timepoint"].agg(set)
+        for sid, row in cand.iterrows():
+            if reason[sid]:
+                continue
+            got = have.get(row["participant_id"], set())
+            lacking = [t for t in contrast.timepoints if t not in got]
+            if lacking:
+                other = cand[
+                    (cand["participant_id"] == row["participant_id"])
+                    & (cand["timepoint"] == lacking[0])
+                ]
+                if other.empty:
+                    reason[sid] = f"unpaired: no {lacking[0]} library"
+                else:
+                    reason[sid] = (
+                        f"unpaired: the {lacking[0]} library is not used "
+                        f"({reason[other.index[0]]})"
+                    )
+    cols = ["sample_id", "participant_id", "arm", "timepoint"]
+    out = cand[cols].copy()
+    out["included"] = reason == ""
+    out["reason"] = reason
+    return out.sort_index()
+
+
+def _dummies(values: pd.Series, name: str, levels: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {f"{name}[T.{lvl}]": (values == lvl).astype(float) for lvl in levels[1:]},
+        index=values.index,
+    )
+
+
+def _rank(x: pd.DataFrame) -> int:
+    return int(np.linalg.matrix_rank(x.to_numpy(dtype=float))) if x.shape[1] else 0
+
+
+def design_matrix(
+    meta: pd.DataFrame, contrast: Contrast
+) -> tuple[pd.DataFrame, list[str]]:
+    """Design matrix of a contrast over its included libraries.
+
+    Parameters
+    ----------
+    meta
+        Included libraries (rows) with ``participant_id``, ``arm``,
+        ``timepoint`` and the covariate columns.
+    contrast
+        The contrast.
+
+    Returns
+    -------
+    tuple
+        The design matrix (float DataFrame indexed like ``meta``; the tested
+        column is ``contrast.coefficient``) and notes on dropped covariates.
+
+    Raises
+    ------
+    DesignError
+        If a factor of the contrast has a single level among the libraries,
+        the design is not of full rank, or no residual degrees of freedom are
+        left.
+    """
+    label = f"{CONFIG_LABEL} (contrast {contrast.name})"
+    n = len(meta)
+    notes: list[str] = []
+
+    def fail(msg: str) -> DesignError:
+        return DesignError([Issue(label, msg, column=f"de.contrasts.{contrast.name}")])
+
+    if n == 0:
+        raise fail("no usable libraries for this contrast")
+    parts = [pd.DataFrame({"Intercept": np.ones(n)}, index=meta.index)]
+    if contrast.paired:
+        pids = sorted(meta["participant_id"].unique())
+        for a in contrast.arms:
+            n_a = meta.loc[meta["arm"] == a, "participant_id"].nunique()
+            if n_a < (2 if contrast.kind == "within_arm" else 1):
+                raise fail(
+                    f"single level: {n_a} paired participant(s) in arm '{a}'; the "
+                    "contrast needs paired participants (both timepoints usable)"
+                    + (" in each arm" if contrast.kind == "interaction" else "")
+                )
+        parts.append(_dummies(meta["participant_id"], "participant", pids))
+        parts.append(_dummies(meta["timepoint"], "timepoint", contrast.timepoints))
+        if contrast.kind == "interaction":
+            tf = (meta["arm"] == contrast.arm) & (meta["timepoint"] == contrast.timepoint)
+            parts.append(pd.DataFrame({TREATED_FOLLOWUP: tf.astype(float)}))
+    else:
+        for a in contrast.arms:
+            if (meta["arm"] == a).sum() < 1:
+                raise fail(
+                    f"single level: no usable library of arm '{a}' at "
+                    f"{contrast.timepoint}"
+                )
+        parts.append(_dummies(meta["arm"], "arm", contrast.arms))
+    x = pd.concat(parts, axis=1)
+    if _rank(x) < x.shape[1]:
+        raise fail("the design is not of full rank")
+    for cov in contrast.covariates:
+        col = meta[cov]
+        numeric = pd.api.types.is_numeric_dtype(col.dtype) or all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in col
+        )
+        if numeric:
+            v = col.astype(float)
+            sd = v.std(ddof=0)
+            if sd == 0:
+                notes.append(f"covariate {cov} is constant here; dropped")
+                continue
+            add = pd.DataFrame({cov: (v - v.mean()) / sd})
+        else:
+            levels = sorted(col.astype(str).unique())
+            if len(levels) < 2:
+                notes.append(f"covariate {cov} has one level here; dropped")
+                continue
+            add = _dummies(col.astype(str), cov, levels)
+        for c in add.columns:
+            trial = pd.concat([x, add[[c]]], axis=1)
+            if _rank(trial) > _rank(x):
+                x = trial
+            else:
+                why = "absorbed by participant" if contrast.paired else "collinear"
+                notes.append(f"design column {c} dropped ({why})")
+    if x.shape[0] - x.shape[1] < 1:
+        raise fail(
+            f"{x.shape[0]} libraries and {x.shape[1]} design columns leave no "
+            "residual degrees of freedom"
+        )
+    for note in notes:
+        log.info("contrast %s: %s", contrast.name, note)
+    return x, notes
+
+
+# --------------------------------------------------------------------------- #
+# pydeseq2
+# --------------------------------------------------------------------------- #
+
+#: Warnings pydeseq2 raises in normal use on small or sparse data. They are
+#: caught (only when raised from pydeseq2 code), logged and noted in the
+#: output instead of being shown; any other warning is re-issued unchanged.
+KNOWN_PYDESEQ2_WARNINGS: tuple[tuple[type[Warning], str], ...] = (
+    # Parametric trend did not converge -> pydeseq2 switches to the mean trend
+    # (DESeq2 does the same, with a message).
+    (UserWarning, r"dispersion trend curve fitting did not converge"),
+    # Few residual degrees of freedom: the dispersion prior is imprecise.
+    (UserWarning, r"residual degrees of freedom is less than 3"),
+    # apeGLM-type shrinkage failed for some miRNAs; their MLE is kept.
+    (UserWarning, r"had NaN/infinite values during LFC shrinkage"),
+    # Optimiser steps on near-zero or extreme counts inside pydeseq2's fits.
+    (RuntimeWarning, r"(overflow|divide by zero|invalid value) encountered"),
+)
+
+
+@contextlib.contextmanager
+def pydeseq2_warnings(notes: list[str]) -> Iterator[None]:
+    """Catch pydeseq2's known, benign warnings; log and note them.
+
+    Parameters
+    ----------
+    notes
+        List the distinct warning messages are appended to.
+
+    Yields
+    ------
+    None
+        Run pydeseq2 inside the block.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen: set[str] = set()
+    for w in caught:
+        msg = str(w.message)
+        known = "pydeseq2" in str(w.filename) and any(
+            issubclass(w.category, cat) and re.search(rx, msg)
+            for cat, rx in KNOWN_PYDESEQ2_WARNINGS
+        )
+        if not known:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        if msg not in seen:
+            seen.add(msg)
+            log.info("pydeseq2: %s", msg)
+            notes.append(f"pydeseq2: {msg}")
+
+
+@dataclass
+class ContrastResult:
+    """Result of one contrast.
+
+    Attributes
+    ----------
+    contrast
+        The contrast.
+    table
+        Per-miRNA results, sorted (see the module docstring).
+    samples
+        Candidate libraries with ``included`` and ``reason``.
+    design_columns
+        Columns of the design matrix.
+    size_factors
+        Size factors of the included libraries.
+    notes
+        Dropped covariates, pydeseq2 warnings, fit-type choices.
+    """
+
+    contrast: Contrast
+    table: pd.DataFrame
+    samples: pd.DataFrame
+    design_columns: list[str]
+    size_factors: pd.Series
+    notes: list[str] = field(default_factory=list)
+
+
+RESULT_COLUMNS = [
+    "mirna",
+    "baseMean",
+    "log2FoldChange",
+    "lfcSE",
+    "log2FoldChange_shrunk",
+    "lfcSE_shrunk",
+    "stat",
+    "pvalue",
+    "padj",
+    "cooks_outlier",
+    "control",
+]
+
+
+def sort_results(table: pd.DataFrame) -> pd.DataFrame:
+    """Sort a results table by padj (missing last), pvalue, then miRNA.
+
+    Parameters
+    ----------
+    table
+        Results with ``padj``, ``pvalue`` and ``mirna``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted copy with a fresh index.
+    """
+    return table.sort_values(
+        ["padj", "pvalue", "mirna"], na_position="last", kind="mergesort"
+    ).reset_index(drop=True)
+
+
+def fit_contrast(
+    counts: pd.DataFrame,
+    meta: pd.DataFrame,
+    contrast: Contrast,
+    settings: DESettings,
+    control: ControlSet,
+    mirnas: Sequence[str] | None = None,
+    n_cpus: int = 1,
+) -> ContrastResult:
+    """Fit one contrast with pydeseq2.
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        From :func:`sample_table`.
+    contrast
+        The contrast.
+    settings
+        DE settings.
+    control
+        From :func:`control_mirnas`.
+    mirnas
+        miRNAs to test (the filtered set); default all rows of ``counts``.
+    n_cpus
+        Processes for pydeseq2.
+
+    Returns
+    -------
+    ContrastResult
+        Results, sample inclusion and notes.
+
+    Raises
+    ------
+    DesignError
+        If the contrast cannot be estimated from the usable libraries.
+    """
+    from pydeseq2.dds import DeseqDataSet
+    from pydeseq2.ds import DeseqStats
+
+    notes: list[str] = []
+    chosen = select_samples(meta, contrast)
+    inc = meta.loc[chosen.index[chosen["included"]]]
+    design, dnotes = design_matrix(inc, contrast)
+    notes += dnotes
+    genes = list(mirnas) if mirnas is not None else list(counts.index)
+    sub = counts.loc[genes, list(inc.index)]
+    nonzero = sub.sum(axis=1) > 0
+    if (~nonzero).any():
+        notes.append(
+            f"{int((~nonzero).sum())} filtered miRNA(s) have no reads in this "
+            "contrast's libraries; their statistics are empty"
+        )
+    x = sub.loc[nonzero].T
+    ctrl = [m for m in control.mirnas if m in x.columns]
+    obs = inc[["participant_id", "arm", "timepoint"]].astype(str).copy()
+    log.info(
+        "contrast %s: %d libraries, %d miRNAs, %d design columns, %d controls",
+        contrast.name,
+        x.shape[0],
+        x.shape[1],
+        design.shape[1],
+        len(ctrl),
+    )
+    with pydeseq2_warnings(notes):
+        dds = DeseqDataSet(
+            counts=x,
+            metadata=obs,
+            design=design,
+            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
+            control_genes=ctrl,
+            refit_cooks=settings.refit_cooks,
+            min_replicates=settings.min_replicates,
+            n_cpus=n_cpus,
+            quiet=True,
+        )
+        dds.deseq2()
+        vec = np.array([1.0 if c == contrast.coefficient else 0.0 for c in design.columns])
+        ds = DeseqStats(
+            dds,
+            contrast=vec,
+            alpha=settings.alpha,
+            cooks_filter=settings.cooks_filter,
+            independent_filter=settings.independent_filter,
+            quiet=True,
+            n_cpus=n_cpus,
+        )
+        ds.summary()
+        res = ds.results_df.copy()
+        if settings.shrinkage:
+            ds.lfc_shrink(coeff=contrast.coefficient)
+            res["log2FoldChange_shrunk"] = ds.results_df["log2FoldChange"]
+            res["lfcSE_shrunk"] = ds.results_df["lfcSE"]
+        else:
+            res["log2FoldChange_shrunk"] = np.nan
+            res["lfcSE_shrunk"] = np.nan
+    res["cooks_outlier"] = np.asarray(dds.cooks_outlier(), dtype=bool)
+    table = res.reindex(genes).rename_axis(None)
+    table["baseMean"] = table["baseMean"].fillna(0.0)
+    table["cooks_outlier"] = table["cooks_outlier"].fillna(False).astype(bool)
+    table.insert(0, "mirna", table.index)
+    table["control"] = table["mirna"].isin(set(control.mirnas))
+    table = sort_results(table[RESULT_COLUMNS])
+    n_sig = int((table["padj"] < settings.alpha).sum())
+    log.info("contrast %s: %d miRNAs with padj < %g", contrast.name, n_sig, settings.alpha)
+    sf = pd.Series(dds.obs["size_factors"].to_numpy(), index=x.index, name="size_factor")
+    return ContrastResult(
+        contrast=contrast,
+        table=table,
+        samples=chosen,
+        design_columns=list(design.columns),
+        size_factors=sf,
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Normalisation, VST and PCA
+# --------------------------------------------------------------------------- #
+
+
+def pca(values: np.ndarray, n_comps: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCA of a samples x features matrix (centred, not scaled), by SVD.
+
+    Signs are fixed so that the largest absolute loading of each component is
+    positive, which makes the result reproducible.
+
+    Parameters
+    ----------
+    values
+        Samples x features.
+    n_comps
+        Maximum number of components.
+
+    Returns
+    -------
+    tuple
+        Scores (samples x k), loadings (features x k) and variance ratios (k).
+    """
+    centred = values - values.mean(axis=0)
+    k = max(1, min(n_comps, *centred.shape))
+    u, s, vt = np.linalg.svd(centred, full_matrices=False)
+    u, s, vt = u[:, :k], s[:k], vt[:k]
+    sign = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])
+    sign[sign == 0] = 1.0
+    u, vt = u * sign, vt * sign[:, None]
+    total = (centred**2).sum()
+    ratio = s**2 / total if total > 0 else np.zeros(k)
+    return u * s, vt.T, ratio
+
+
+def normalise(
+    counts: pd.DataFrame,
+    meta: pd.DataFrame,
+    filt: pd.DataFrame,
+    control: ControlSet,
+    settings: DESettings,
+    pseudocount: float = 1.0,
+) -> Any:
+    """Normalised counts, log2 values, VST and PCA of all usable libraries.
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        From :func:`sample_table`.
+    filt
+        From :func:`filter_mirnas`.
+    control
+        From :func:`control_mirnas`.
+    settings
+        DE settings (``pca_ntop``).
+    pseudocount
+        Added before log2 in the ``log2_normed`` layer.
+
+    Returns
+    -------
+    anndata.AnnData
+        Usable libraries x miRNAs with at least one read. ``X`` holds raw
+        counts; layers ``normed_counts`` (median-of-ratios over the control
+        miRNAs), ``log2_normed`` (log2(normed + pseudocount)) and
+        ``vst_counts`` (pydeseq2 ``vst(use_design=False)``, i.e. blind);
+        ``obs`` the sample and participant columns and ``size_factor``;
+        ``var`` ``filter_pass`` and ``control``; PCA of the VST values of the
+        ``pca_ntop`` most variable filtered miRNAs in ``obsm["X_pca"]``,
+        ``varm["PCs"]`` and ``uns["pca"]["variance_ratio"]`` (scanpy layout).
+    """
+    import anndata as ad
+    from pydeseq2.dds import DeseqDataSet
+
+    used = list(meta.index[meta["usable"]])
+    sub = counts[used]
+    genes = list(sub.index[sub.sum(axis=1) > 0])
+    x = sub.loc[genes].T
+    obs = meta.loc[used].drop(columns=["usable", "reason"]).copy()
+    for c in obs.columns:
+        if obs[c].dtype == object:
+            obs[c] = obs[c].map(lambda v: "" if _blank(v) else str(v))
+    notes: list[str] = []
+    with pydeseq2_warnings(notes):
+        dds = DeseqDataSet(
+            counts=x,
+            metadata=obs[["participant_id"]].astype(str),
+            design=pd.DataFrame({"Intercept": np.ones(len(used))}, index=x.index),
+            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
+            control_genes=[m for m in control.mirnas if m in x.columns],
+            quiet=True,
+            n_cpus=1,
+        )
+        dds.vst(use_design=False)
+    normed = np.asarray(dds.layers["normed_counts"], dtype=float)
+    vst = np.asarray(dds.layers["vst_counts"], dtype=float)
+    obs["size_factor"] = np.asarray(dds.obs["size_factors"], dtype=float)
+    var = pd.DataFrame(index=pd.Index(genes, name="mirna"))
+    var["filter_pass"] = filt.reindex(genes)["kept"].fillna(False).astype(bool).to_numpy()
+    var["control"] = var.index.isin(control.mirnas)
+    adata = ad.AnnData(
+        X=x.to_numpy(dtype=np.int64),
+        obs=obs,
+        var=var,
+        layers={
+            "normed_counts": normed,
+            "log2_normed": np.log2(normed + pseudocount),
+            "vst_counts": vst,
+        },
+    )
+    fp = np.flatnonzero(var["filter_pass"].to_numpy())
+    if len(fp) >= 2 and len(used) >= 3:
+        v = vst[:, fp]
+        top = fp[np.argsort(-v.var(axis=0), kind="mergesort")[: settings.pca_ntop]]
+        top = np.sort(top)
+        scores, loadings, ratio = pca(vst[:, top])
+        pcs = np.zeros((len(genes), scores.shape[1]))
+        pcs[top] = loadings
+        adata.obsm["X_pca"] = scores
+        adata.varm["PCs"] = pcs
+        adata.uns["pca"] = {
+            "variance_ratio": ratio,
+            "params": {"layer": "vst_counts", "n_top": int(len(top))},
+        }
+    adata.uns["de_normalisation"] = {
+        "size_factors_fit_type": control.fit_type,
+        "control_mirnas": list(control.mirnas),
+        "pseudocount": float(pseudocount),
+        "notes": notes,
+    }
+    return adata
+
+
+# --------------------------------------------------------------------------- #
+# Writing and running
+# --------------------------------------------------------------------------- #
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a TSV atomically with fixed float format and empty missing cells.
+
+    Parameters
+    ----------
+    df
+        Table (written without index).
+    path
+        Destination.
+    """
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == bool:
+            out[c] = out[c].map({True: "true", False: "false"})
+    with atomic_open(path) as fh:
+        out.to_csv(
+            fh,
+            sep="\t",
+            index=False,
+            lineterminator="\n",
+            float_format=FLOAT_FORMAT,
+            na_rep="",
+        )
+
+
+@dataclass
+class Prepared:
+    """Inputs shared by all contrasts.
+
+    Attributes
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        Library table from :func:`sample_table`.
+    filt
+        Feature filter table.
+    control
+        Size-factor controls.
+    settings
+        DE settings.
+    """
+
+    counts: pd.DataFrame
+    meta: pd.DataFrame
+    filt: pd.DataFrame
+    control: ControlSet
+    settings: DESettings
+
+    @property
+    def kept(self) -> list[str]:
+        """miRNAs that passed the filter."""
+        return list(self.filt.index[self.filt["kept"]])
+
+    def mirna_table(self) -> pd.DataFrame:
+        """Per-miRNA filter and control table (sorted by miRNA)."""
+        t = self.filt.join(self.control.table[["base_mean", "control", "control_reason"]])
+        t["control"] = t["control"].fillna(False).astype(bool)
+        t["control_reason"] = t["control_reason"].fillna("not filtered in")
+        return t.reset_index(drop=True)
+
+
+def prepare(
+    counts: pd.DataFrame,
+    samples: pd.DataFrame,
+    participants: pd.DataFrame,
+    config: Mapping[str, Any],
+    library_qc: pd.DataFrame | None = None,
+    counts_label: str = "mirna_counts.tsv",
+) -> Prepared:
+    """Check the inputs, mark usable libraries, filter and choose controls.
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts (checked with :func:`check_counts`).
+    samples, participants
+        Sheets as DataFrames.
+    config
+        Validated configuration.
+    library_qc
+        QC table or ``None``.
+    counts_label
+        File name of the counts for messages.
+
+    Returns
+    -------
+    Prepared
+        Everything the contrasts and the normalisation need.
+
+    Raises
+    ------
+    ValidationError
+        On any input problem (see :func:`check_counts`, :func:`sample_table`,
+        :func:`de_settings`).
+    """
+    settings = de_settings(config)
+    counts = check_counts(counts, counts_label)
+    meta = sample_table(counts, samples, participants, library_qc, counts_label)
+    if not meta["usable"].any():
+        raise ValidationError([Issue(counts_label, "no usable library is left")])
+    filt = filter_mirnas(counts, meta, settings)
+    n_kept = int(filt["kept"].sum())
+    log.info("feature filter: %d of %d miRNAs kept", n_kept, len(filt))
+    if n_kept == 0:
+        raise ValidationError(
+            [
+                Issue(
+                    CONFIG_LABEL,
+                    "no miRNA passes the feature filter; lower de.min_rpm or de.min_frac",
+                    column="de",
+                )
+            ]
+        )
+    control = control_mirnas(counts, meta, list(filt.index[filt["kept"]]), settings)
+    return Prepared(counts, meta, filt, control, settings)
+
+
+def run_contrast(
+    prep: Prepared,
+    name: str,
+    table_path: str | os.PathLike[str],
+    samples_path: str | os.PathLike[str],
+    volcano_path: str | os.PathLike[str] | None = None,
+    ma_path: str | os.PathLike[str] | None = None,
+    n_cpus: int = 1,
+) -> ContrastResult:
+    """Fit one configured contrast and write its table, sample list and plots.
+
+    Parameters
+    ----------
+    prep
+        From :func:`prepare`.
+    name
+        Contrast name (a key of config ``de.contrasts``).
+    table_path
+        Results TSV (``results/de/{contrast}.tsv``).
+    samples_path
+        Libraries of the contrast with ``included`` and ``reason``.
+    volcano_path, ma_path
+        SVG plots, or ``None`` to skip.
+    n_cpus
+        Processes for pydeseq2.
+
+    Returns
+    -------
+    ContrastResult
+        The result.
+
+    Raises
+    ------
+    ValidationError
+        If the contrast is not configured.
+    """
+    if name not in prep.settings.contrasts:
+        raise ValidationError(
+            [
+                Issue(
+                    CONFIG_LABEL,
+                    f"contrast '{name}' is not configured; known: "
+                    + ", ".join(prep.settings.contrasts),
+                    column="de.contrasts",
+                )
+            ]
+        )
+    contrast = prep.settings.contrasts[name]
+    res = fit_contrast(
+        prep.counts, prep.meta, contrast, prep.settings, prep.control, prep.kept, n_cpus
+    )
+    write_table(res.table, table_path)
+    smp = res.samples.copy()
+    smp["size_factor"] = smp.index.map(res.size_factors)
+    smp.insert(0, "contrast", name)
+    notes = "; ".join(res.notes)
+    smp["design_notes"] = notes
+    write_table(smp.reset_index(drop=True), samples_path)
+    if volcano_path or ma_path:
+        from exomir import plots_de
+
+        title = contrast.description or name
+        if volcano_path:
+            plots_de.volcano(
+                res.table,
+                volcano_path,
+                alpha=prep.settings.alpha,
+                title=title,
+                highlight=[prep.settings.primary_mirna],
+                label_top=prep.settings.label_top,
+            )
+        if ma_path:
+            plots_de.ma_plot(
+                res.table,
+                ma_path,
+                alpha=prep.settings.alpha,
+                title=title,
+                highlight=[prep.settings.primary_mirna],
+            )
+    return res
+
+
+def run_normalisation(
+    prep: Prepared,
+    h5ad_path: str | os.PathLike[str],
+    mirna_table_path: str | os.PathLike[str],
+    pca_table_path: str | os.PathLike[str],
+    pca_plot_path: str | os.PathLike[str] | None = None,
+    pseudocount: float = 1.0,
+    library_table_path: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Write normalised counts (h5ad), the miRNA filter table and the PCA.
+
+    Parameters
+    ----------
+    prep
+        From :func:`prepare`.
+    h5ad_path
+        AnnData output (see :func:`normalise`).
+    mirna_table_path
+        Per-miRNA filter and control table.
+    pca_table_path
+        PC1-PC4 per usable library with arm, timepoint and batch.
+    pca_plot_path
+        SVG of PC1 vs PC2 coloured by arm, timepoint and batch, or ``None``.
+    pseudocount
+        For the ``log2_normed`` layer.
+    library_table_path
+        Every library of the sheet with ``usable`` and ``reason``, or ``None``.
+
+    Returns
+    -------
+    anndata.AnnData
+        The object written.
+    """
+    adata = normalise(
+        prep.counts, prep.meta, prep.filt, prep.control, prep.settings, pseudocount
+    )
+    with atomic_path(h5ad_path) as tmp:
+        adata.write_h5ad(tmp)
+    write_table(prep.mirna_table(), mirna_table_path)
+    keep = [
+        c
+        for c in ("sample_id", "participant_id", "arm", "timepoint", "library_batch")
+        if c in adata.obs.columns
+    ]
+    pcs = adata.obs[keep].copy()
+    if "X_pca" in adata.obsm:
+        k = min(4, adata.obsm["X_pca"].shape[1])
+        for i in range(k):
+            pcs[f"PC{i + 1}"] = adata.obsm["X_pca"][:, i]
+    pcs = pcs.sort_values("sample_id")
+    write_table(pcs, pca_table_path)
+    if library_table_path is not None:
+        cols = [
+            c
+            for c in (
+                "sample_id",
+                "participant_id",
+                "arm",
+                "timepoint",
+                "library_batch",
+                "mirna_reads",
+                "usable",
+                "reason",
+            )
+            if c in prep.meta.columns
+        ]
+        write_table(prep.meta[cols].sort_index(), library_table_path)
+    if pca_plot_path is not None and "X_pca" in adata.obsm:
+        from exomir import plots_de
+
+        plots_de.pca_plot(
+            pcs,
+            adata.uns["pca"]["variance_ratio"],
+            pca_plot_path,
+            colour_by=[c for c in ("arm", "timepoint", "library_batch") if c in pcs],
+        )
+    return adata
+
+
+def load_inputs(
+    config: Mapping[str, Any],
+    counts_path: str | os.PathLike[str],
+    qc_path: str | os.PathLike[str] | None,
+    directory: str | os.PathLike[str] = ".",
+) -> Prepared:
+    """Validate the scenario and read counts and QC (for the workflow scripts).
+
+    Parameters
+    ----------
+    config
+        Configuration dict (e.g. ``snakemake.config``); validated here.
+    counts_path
+        ``results/counts/mirna_counts.tsv``.
+    qc_path
+        ``results/qc/library_qc.tsv`` or ``None``.
+    directory
+        Scenario directory.
+
+    Returns
+    -------
+    Prepared
+        See :func:`prepare`.
+    """
+    from exomir.config import validate_config
+    from exomir.validate import validate_config_and_tables
+
+    cfg = validate_config(dict(config))
+    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
+    counts = read_counts(counts_path)
+    qc = read_library_qc(qc_path)
+    return prepare(
+        counts,
+        scen.tables["samples"],
+        scen.tables["participants"],
+        cfg,
+        qc,
+        counts_label=str(counts_path),
+    )

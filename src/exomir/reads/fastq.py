@@ -1,0 +1,538 @@
+r"""Validated, fast FASTQ(.gz) reading for small-RNA libraries.
+
+The preprocessing step never looks at reads one by one in Python. Instead the
+file is streamed through dnaio (C parser) with gzip decompression in a
+background ISA-L thread, and identical read sequences are counted with
+:meth:`collections.Counter.update` over a chain of C-level ``map`` objects, so
+that no Python byte code runs per read. Everything downstream (adapter search,
+UMI extraction, validation of the alphabet) runs once per *unique* sequence.
+
+Validation
+----------
+Malformed input raises :class:`FastqFormatError` (a :class:`ValueError`) that
+names the file, the 1-based number of the record that could not be read and
+what is wrong. The checks and their cost:
+
+* before streaming (first 64 KiB of decompressed text): missing or empty file,
+  ``.gz`` name but not gzip data, FASTA instead of FASTQ (first byte ``>``),
+  anything else not starting with ``@``, Windows ``\r\n`` line ends;
+* while streaming, by dnaio (C): record structure, ``+`` lines, sequence and
+  quality of different lengths, premature end of file, non-ASCII bytes;
+* while streaming, by the gzip layer: truncated or corrupt gzip streams (the
+  record number is then found by a second, single-threaded pass, because the
+  background decompressor may fail ahead of the parser);
+* per unique sequence: only ``ACGTN`` allowed (a failing sequence is located
+  in the file by a second pass to report its record number);
+* on the first ``quality_check_reads`` records: the quality encoding (see
+  :func:`check_quality_encoding`). Phred+64 is a property of the whole file
+  (the instrument software wrote it), so a sample is enough; checking every
+  quality string in Python would cost more than the whole parse.
+
+Line ends are checked on the first 64 KiB only. dnaio itself accepts ``\r\n``
+(it strips the ``\r``), so a file that switches to CRLF later is still read
+correctly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice, repeat
+from operator import attrgetter, getitem, itemgetter
+from pathlib import Path
+
+import dnaio
+from isal import isal_zlib
+from xopen import xopen
+
+__all__ = [
+    "FastqFormatError",
+    "FastqScan",
+    "check_quality_encoding",
+    "iter_fastq",
+    "locate_record",
+    "scan_fastq",
+    "sniff_fastq",
+]
+
+log = logging.getLogger(__name__)
+
+#: Decompression and gzip-layer exceptions that mean "the file is damaged".
+_STREAM_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    OSError,
+    zlib.error,
+    isal_zlib.error,
+)
+_INVALID_BASE = re.compile(r"[^ACGTN]").search
+_GZIP_MAGIC = b"\x1f\x8b"
+_SNIFF_BYTES = 65536
+
+#: Highest quality character a Phred+33 Illumina file contains (Q42).
+PHRED33_MAX = "K"
+#: Lowest character Phred+64 / Solexa qualities can contain (Solexa Q-5).
+PHRED64_MIN = ";"
+
+
+class FastqFormatError(ValueError):
+    """A FASTQ file that cannot be read correctly.
+
+    Parameters
+    ----------
+    path
+        The file.
+    record
+        1-based number of the record that could not be read (the first record
+        for problems of the whole file, e.g. an empty or non-gzip file).
+    problem
+        What is wrong, in words.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    record : int
+        1-based record number.
+    problem : str
+        Description of the problem.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], record: int, problem: str):
+        self.path = str(path)
+        self.record = int(record)
+        self.problem = problem
+        super().__init__(f"{self.path}: record {self.record}: {problem}")
+
+    def __reduce__(self):  # keep picklable (multiprocessing, Snakemake)
+        """Return the constructor arguments for pickling."""
+        return (type(self), (self.path, self.record, self.problem))
+
+
+def _is_gzip_name(path: Path) -> bool:
+    return path.name.lower().endswith((".gz", ".gzip"))
+
+
+def sniff_fastq(path: str | os.PathLike[str]) -> None:
+    """Check the start of a FASTQ(.gz) file before streaming it.
+
+    Parameters
+    ----------
+    path
+        Plain or gzip-compressed FASTQ. A ``.gz`` name requires gzip content.
+
+    Raises
+    ------
+    FastqFormatError
+        Missing, empty, not gzip despite a ``.gz`` name, no reads after
+        decompression, FASTA instead of FASTQ, not starting with ``@`` or with
+        Windows (CRLF) line ends.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FastqFormatError(p, 1, "file does not exist or is not a file")
+    if p.stat().st_size == 0:
+        raise FastqFormatError(p, 1, "file is empty (0 bytes), no reads")
+    with open(p, "rb") as fh:
+        magic = fh.read(2)
+    gz = magic == _GZIP_MAGIC
+    if _is_gzip_name(p) and not gz:
+        raise FastqFormatError(
+            p,
+            1,
+            f"file name ends in .gz but the content is not gzip (starts {magic!r})",
+        )
+    try:
+        with xopen(p, "rb", threads=0) as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except _STREAM_ERRORS as exc:
+        raise FastqFormatError(
+            p, 1, f"cannot decompress the start of the file ({exc})"
+        ) from exc
+    if not head.strip():
+        raise FastqFormatError(
+            p, 1, "file contains no reads (empty after decompression)"
+        )
+    first = head[:1]
+    if first == b">":
+        raise FastqFormatError(
+            p, 1, "this is a FASTA file ('>' header), FASTQ with qualities is required"
+        )
+    if first != b"@":
+        raise FastqFormatError(
+            p, 1, f"not a FASTQ file: first byte is {first!r}, expected '@'"
+        )
+    cr = head.find(b"\r")
+    if cr >= 0:
+        line = head.count(b"\n", 0, cr)
+        raise FastqFormatError(
+            p,
+            line // 4 + 1,
+            "Windows (CRLF) line ends; convert the file with dos2unix first",
+        )
+
+
+def check_quality_encoding(
+    path: str | os.PathLike[str], qualities: list[str], first_record: int = 1
+) -> tuple[str, str]:
+    """Check that qualities are Phred+33 (Sanger / Illumina 1.8+).
+
+    The rule, applied to the characters of the given quality strings:
+
+    * any character below ``!`` is invalid;
+    * a character above ``K`` (Phred+33 Q42, higher than any Illumina
+      instrument writes) together with *no* character below ``;`` (the lowest
+      Phred+64 / Solexa value, Q-5) means Phred+64 (Illumina 1.3-1.7) and is
+      rejected;
+    * everything else is accepted as Phred+33. A Phred+33 file whose bases are
+      all of high quality (e.g. binned ``F``/``:``/``,`` NovaSeq values) stays
+      inside ``;``..``K`` and is therefore never mistaken for Phred+64, and a
+      high-range Phred+33 file (e.g. long-read ``~``) still has low values
+      below ``;``.
+
+    Parameters
+    ----------
+    path
+        File name (for the message).
+    qualities
+        Quality strings of consecutive records.
+    first_record
+        1-based record number of ``qualities[0]``.
+
+    Returns
+    -------
+    tuple of str
+        Lowest and highest quality character seen.
+
+    Raises
+    ------
+    FastqFormatError
+        Phred+64 qualities or characters below ``!``.
+    """
+    quals = [q for q in qualities if q]
+    if not quals:
+        return ("", "")
+    lo = min(map(min, quals))
+    hi = max(map(max, quals))
+    if lo < "!":
+        rec = next(i for i, q in enumerate(qualities) if q and min(q) < "!")
+        raise FastqFormatError(
+            path,
+            first_record + rec,
+            f"invalid quality character {min(qualities[rec])!r} (below '!')",
+        )
+    if hi > PHRED33_MAX and lo >= PHRED64_MIN:
+        rec = next(i for i, q in enumerate(qualities) if q and max(q) > PHRED33_MAX)
+        raise FastqFormatError(
+            path,
+            first_record + rec,
+            f"qualities look like Phred+64 (Illumina 1.3-1.7): characters range "
+            f"{lo!r}..{hi!r} over the first {len(qualities)} reads, no value below "
+            f"{PHRED64_MIN!r} and values above {PHRED33_MAX!r}; convert to Phred+33 "
+            "(e.g. seqtk seq -Q64 -V)",
+        )
+    return (lo, hi)
+
+
+def _open_reader(path: Path, threads: int):
+    # threads >= 2: ISA-L decompression in a background thread (releases the
+    # GIL, so it runs on the second core); otherwise in the calling thread.
+    return dnaio.open(path, fileformat="fastq", open_threads=1 if threads >= 2 else 0)
+
+
+def _readable_gzip_records(path: Path) -> int:
+    """Count complete records in the decompressible prefix of a gzip file.
+
+    The parser may stop short of the damage (the decompressor fails while it
+    still holds decoded data), so the prefix is decoded here by hand, member
+    by member, and its lines are counted (dnaio has checked the record
+    structure up to there).
+    """
+    newlines = 0
+    decomp = isal_zlib.decompressobj(wbits=31)
+    with open(path, "rb") as fh:
+        try:
+            while chunk := fh.read(1 << 20):
+                while chunk:
+                    newlines += decomp.decompress(chunk).count(b"\n")
+                    chunk = b""
+                    if decomp.eof:  # next gzip member, if any
+                        chunk = decomp.unused_data
+                        decomp = isal_zlib.decompressobj(wbits=31)
+        except isal_zlib.error:
+            pass
+    return newlines // 4
+
+
+def _damage_record(path: Path, exc: BaseException) -> tuple[int, str]:
+    """Locate the record at which a damaged gzip file becomes unreadable."""
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == _GZIP_MAGIC
+    if not gz:  # an I/O error on a plain file: count what can be read
+        n = 0
+        try:
+            with dnaio.open(path, fileformat="fastq", open_threads=0) as reader:
+                for _ in reader:
+                    n += 1
+        except (dnaio.FileFormatError, *_STREAM_ERRORS):
+            pass
+        return n + 1, f"read error ({exc})"
+    complete = _readable_gzip_records(path)
+    return (
+        complete + 1,
+        f"gzip data truncated or corrupt after {complete} complete records ({exc})",
+    )
+
+
+def _format_error_record(exc: dnaio.FileFormatError, n_read: int) -> int:
+    return exc.line // 4 + 1 if exc.line is not None else n_read + 1
+
+
+def locate_record(
+    path: str | os.PathLike[str], predicate: Callable[[dnaio.SequenceRecord], bool]
+) -> int | None:
+    """Return the 1-based number of the first record matching ``predicate``.
+
+    Used on error paths only (a second pass over the file).
+
+    Parameters
+    ----------
+    path
+        FASTQ(.gz) file.
+    predicate
+        Test applied to each record.
+
+    Returns
+    -------
+    int or None
+        Record number, or None if no record matches.
+    """
+    with dnaio.open(Path(path), fileformat="fastq", open_threads=0) as reader:
+        for i, rec in enumerate(reader, start=1):
+            if predicate(rec):
+                return i
+    return None
+
+
+def iter_fastq(
+    path: str | os.PathLike[str], threads: int = 1
+) -> Iterator[dnaio.SequenceRecord]:
+    """Yield the records of a FASTQ(.gz) file, converting errors.
+
+    A convenience for other stages; :func:`scan_fastq` is the fast path.
+
+    Parameters
+    ----------
+    path
+        FASTQ(.gz) file.
+    threads
+        2 or more decompresses in a background thread.
+
+    Yields
+    ------
+    dnaio.SequenceRecord
+        The records.
+
+    Raises
+    ------
+    FastqFormatError
+        On any format, alphabet or gzip problem, with the record number.
+    """
+    p = Path(path)
+    sniff_fastq(p)
+    n = 0
+    try:
+        with _open_reader(p, threads) as reader:
+            for rec in reader:
+                n += 1
+                if _INVALID_BASE(rec.sequence):
+                    raise FastqFormatError(p, n, _alphabet_problem(rec.sequence))
+                yield rec
+    except dnaio.FileFormatError as exc:
+        raise FastqFormatError(p, _format_error_record(exc, n), exc.message) from exc
+    except _STREAM_ERRORS as exc:
+        record, problem = _damage_record(p, exc)
+        raise FastqFormatError(p, record, problem) from exc
+
+
+def _alphabet_problem(seq: str) -> str:
+    m = _INVALID_BASE(seq)
+    assert m is not None
+    return (
+        f"invalid character {m.group()!r} in the sequence at position "
+        f"{m.start() + 1} (only A, C, G, T, N are allowed)"
+    )
+
+
+@dataclass
+class FastqScan:
+    """Summary of one streamed FASTQ file.
+
+    Attributes
+    ----------
+    path : str
+        The file.
+    reads : int
+        Number of records.
+    unique_keys : int
+        Sum over batches of distinct keys (the number of per-unique work items).
+    batches : int
+        Number of batches handed to the callback.
+    max_read_length : int
+        Longest read (before quality trimming).
+    sample : Counter
+        Raw read sequences of the first ``sample_reads`` records with counts
+        (for adapter detection).
+    sample_reads : int
+        Number of records in ``sample``.
+    quality_range : tuple of str
+        Lowest and highest quality character in the quality-check sample.
+    """
+
+    path: str
+    reads: int = 0
+    unique_keys: int = 0
+    batches: int = 0
+    max_read_length: int = 0
+    sample: Counter[str] = field(default_factory=Counter)
+    sample_reads: int = 0
+    quality_range: tuple[str, str] = ("", "")
+
+
+def scan_fastq(
+    path: str | os.PathLike[str],
+    on_batch: Callable[[dict[str, int]], None],
+    *,
+    quality_cutoff: int = 0,
+    threads: int = 1,
+    sample_reads: int = 50_000,
+    quality_check_reads: int = 10_000,
+    max_unique: int = 2_000_000,
+    chunk_reads: int = 1_000_000,
+) -> FastqScan:
+    """Stream a FASTQ(.gz) file and hand over counts of identical sequences.
+
+    Each read is reduced to a key, its sequence (3' quality-trimmed if
+    ``quality_cutoff`` > 0, with cutadapt's BWA-style algorithm), and keys are
+    counted. When more than ``max_unique`` distinct keys have accumulated the
+    batch is passed to ``on_batch`` and a new one is started, so memory stays
+    bounded whatever the library complexity. ``on_batch`` therefore sees each
+    key once per batch, with the number of reads in that batch.
+
+    Parameters
+    ----------
+    path
+        FASTQ(.gz) file.
+    on_batch
+        Called with ``{key: reads}`` for every batch (at least once unless the
+        file is invalid). Keys contain only ``ACGTN`` (checked here).
+    quality_cutoff
+        Phred cutoff for 3' quality trimming; 0 disables it.
+    threads
+        2 or more runs gzip decompression in a background thread.
+    sample_reads
+        Number of leading reads kept in :attr:`FastqScan.sample`.
+    quality_check_reads
+        Number of leading reads whose qualities are checked for the encoding.
+    max_unique
+        Distinct keys per batch before it is flushed.
+    chunk_reads
+        Reads counted between checks of the batch size.
+
+    Returns
+    -------
+    FastqScan
+        Read count, sample and other summary data.
+
+    Raises
+    ------
+    FastqFormatError
+        Any problem of the file, with the 1-based record number.
+    """
+    p = Path(path)
+    sniff_fastq(p)
+    scan = FastqScan(path=str(p))
+    batch: Counter[str] = Counter()
+
+    def flush() -> None:
+        if not batch and scan.batches:
+            return
+        # One C pass over all keys: delete the valid letters, see what is left.
+        if "".join(batch).encode("ascii").translate(None, b"ACGTN"):
+            bad = next(filter(_INVALID_BASE, batch))
+            record = locate_record(p, lambda r: _INVALID_BASE(r.sequence) is not None)
+            raise FastqFormatError(p, record or 1, _alphabet_problem(bad))
+        if batch:
+            scan.max_read_length = max(scan.max_read_length, max(map(len, batch)))
+        scan.unique_keys += len(batch)
+        scan.batches += 1
+        on_batch(batch)
+
+    reader = None
+    try:
+        with _open_reader(p, threads) as reader:
+            head = list(islice(reader, max(sample_reads, quality_check_reads)))
+            if not head:
+                raise FastqFormatError(p, 1, "file contains no reads")
+            scan.quality_range = check_quality_encoding(
+                p, [r.qualities for r in head[:quality_check_reads]]
+            )
+            sample = head[:sample_reads]
+            scan.sample = Counter(map(attrgetter("sequence"), sample))
+            scan.sample_reads = len(sample)
+            scan.max_read_length = max(map(len, scan.sample), default=0)
+            batch.update(_keys(head, quality_cutoff))
+            del head, sample
+            keys = _keys(reader, quality_cutoff)
+            while True:
+                before = reader.number_of_records
+                batch.update(islice(keys, chunk_reads))
+                if reader.number_of_records - before < chunk_reads:
+                    break
+                if len(batch) >= max_unique:
+                    flush()
+                    batch = Counter()
+            scan.reads = reader.number_of_records
+    except FastqFormatError:
+        raise
+    except dnaio.FileFormatError as exc:
+        n = reader.number_of_records if reader is not None else 0
+        raise FastqFormatError(p, _format_error_record(exc, n), exc.message) from exc
+    except _STREAM_ERRORS as exc:
+        record, problem = _damage_record(p, exc)
+        raise FastqFormatError(p, record, problem) from exc
+    flush()
+    log.info(
+        "%s: %d reads, %d distinct keys in %d batch(es)",
+        p,
+        scan.reads,
+        scan.unique_keys,
+        scan.batches,
+    )
+    return scan
+
+
+def _keys(records, quality_cutoff: int) -> Iterator[str]:
+    """Map records to count keys without Python byte code per record."""
+    if quality_cutoff <= 0:
+        return map(attrgetter("sequence"), records)
+    from itertools import tee
+
+    from cutadapt.qualtrim import quality_trim_index
+
+    r1, r2 = tee(records)
+    stops = map(
+        itemgetter(1),
+        map(
+            quality_trim_index,
+            map(attrgetter("qualities"), r2),
+            repeat(0),
+            repeat(quality_cutoff),
+            repeat(33),
+        ),
+    )
+    return map(getitem, map(attrgetter("sequence"), r1), map(slice, stops))

@@ -1,0 +1,530 @@
+"""Per-library preprocessing: FASTQ.gz -> collapsed unique inserts + stats.
+
+Pipeline (one library)::
+
+    FASTQ.gz --(ISA-L thread)--> dnaio --> count identical reads  [per read, C]
+        --> per unique read: find adapter, clip, UMI, classify     [per unique]
+        --> inserts (or insert+UMI pairs) with counts
+        --> check adapter fraction --> FASTA.gz + JSON (atomic)
+
+Collapsing raw reads first is what makes this fast: a small-RNA library has
+far fewer distinct reads than reads, and no Python code runs per read (see
+:mod:`exomir.reads.fastq`). The adapter is searched per unique read, first as
+an exact match of the whole adapter (``str.find``; an exact full-length
+occurrence is always the best-scoring cutadapt alignment, so the result is
+the same), and otherwise with cutadapt's own aligner
+(:class:`cutadapt.adapters.BackAdapter`: errors, indels, partial adapter at
+the read end). Optional 3' quality trimming is applied per read before
+counting (cutadapt's BWA algorithm, in C), exactly as ``cutadapt -q``.
+
+Categories (each read lands in exactly one; insert length ``L`` is the length
+after adapter removal and clipping, clamped at 0):
+
+============== ===============================================================
+no_adapter     adapter not found (``L`` = read length minus clips); dropped
+adapter_dimer  adapter found, ``L == 0``
+too_short      ``1 <= L < min_length``
+too_long       ``L > max_length``
+no_umi         UMI protocols: length OK but the UMI after the adapter is
+               incomplete (read ends) or contains N; dropped
+passed         kept; written to the collapsed FASTA
+============== ===============================================================
+
+``adapter_found`` = all reads but ``no_adapter``. For UMI protocols the count
+written for an insert is the number of distinct UMIs seen with it
+(molecules); ``umi_duplicates`` = passed reads - molecules. UMIs are compared
+exactly (no 1-mismatch merging).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from itertools import repeat
+from operator import getitem, itemgetter
+from pathlib import Path
+from typing import Any
+
+from cutadapt.adapters import BackAdapter
+
+from exomir.atomic import atomic_gzip, atomic_open
+from exomir.reads.fastq import scan_fastq
+from exomir.reads.protocols import (
+    AdapterDetection,
+    Protocol,
+    TrimSettings,
+    detect_adapter,
+)
+
+__all__ = [
+    "CATEGORIES",
+    "AdapterNotFoundError",
+    "PreprocessStats",
+    "collapse_library",
+    "preprocess_library",
+    "sample_name",
+    "write_collapsed",
+]
+
+log = logging.getLogger(__name__)
+
+#: Read categories, in the order used in the stats.
+CATEGORIES: tuple[str, ...] = (
+    "passed",
+    "adapter_dimer",
+    "too_short",
+    "too_long",
+    "no_adapter",
+    "no_umi",
+)
+
+
+class AdapterNotFoundError(ValueError):
+    """The configured 3' adapter is missing from too many reads.
+
+    Parameters
+    ----------
+    message
+        Full message (names the file and suggests a preset).
+    path
+        The FASTQ file.
+    fraction
+        Fraction of reads with the adapter.
+    detection
+        What the reads appear to contain.
+
+    Attributes
+    ----------
+    path : str
+        The FASTQ file.
+    fraction : float
+        Fraction of reads with the adapter.
+    detection : AdapterDetection
+        What the reads appear to contain.
+    """
+
+    def __init__(
+        self, message: str, path: str, fraction: float, detection: AdapterDetection
+    ):
+        super().__init__(message)
+        self.path = path
+        self.fraction = fraction
+        self.detection = detection
+
+    def __reduce__(self):
+        """Return the constructor arguments for pickling."""
+        return (type(self), (self.args[0], self.path, self.fraction, self.detection))
+
+
+@dataclass
+class PreprocessStats:
+    """Read accounting of one library (written as the stats JSON).
+
+    Attributes
+    ----------
+    sample : str
+        Sample name used in the FASTA record names.
+    fastq : str
+        Input file.
+    protocol : str
+        Protocol name.
+    adapter : str
+        3' adapter trimmed.
+    protocol_settings : dict
+        All protocol fields.
+    trim_settings : dict
+        All trimming settings.
+    raw_reads : int
+        Reads in the file.
+    adapter_found : int
+        Reads with the adapter (all categories but ``no_adapter``).
+    adapter_fraction : float
+        ``adapter_found / raw_reads``.
+    adapter_dimer, too_short, too_long, no_adapter, no_umi : int
+        Reads per discard category (see the module docstring).
+    passed_reads : int
+        Reads whose insert passed all filters.
+    umi_duplicates : int
+        Passed reads that repeat an (insert, UMI) pair already seen; 0 without
+        UMIs.
+    molecules : int
+        Sum of the counts in the collapsed FASTA (= passed_reads without UMIs).
+    unique_inserts : int
+        Records in the collapsed FASTA.
+    unique_raw_sequences : int
+        Distinct (quality-trimmed) reads processed, summed over batches.
+    max_read_length : int
+        Longest read.
+    length_hist : dict
+        Category -> list of read counts by insert length 0..max_read_length
+        (reads, also for UMI protocols).
+    detection : dict
+        :class:`~exomir.reads.protocols.AdapterDetection` of the first reads.
+    detected_adapter : str or None
+        Best known adapter in those reads (label), if any.
+    suggestion : str
+        Which protocol the reads fit.
+    quality_range : list of str
+        Lowest and highest quality character in the checked reads.
+    """
+
+    sample: str
+    fastq: str
+    protocol: str
+    adapter: str
+    protocol_settings: dict[str, Any]
+    trim_settings: dict[str, Any]
+    raw_reads: int = 0
+    adapter_found: int = 0
+    adapter_fraction: float = 0.0
+    adapter_dimer: int = 0
+    too_short: int = 0
+    too_long: int = 0
+    no_adapter: int = 0
+    no_umi: int = 0
+    passed_reads: int = 0
+    umi_duplicates: int = 0
+    molecules: int = 0
+    unique_inserts: int = 0
+    unique_raw_sequences: int = 0
+    max_read_length: int = 0
+    length_hist: dict[str, list[int]] = field(default_factory=dict)
+    detection: dict[str, Any] = field(default_factory=dict)
+    detected_adapter: str | None = None
+    suggestion: str = ""
+    quality_range: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the stats as a JSON-ready dict."""
+        return asdict(self)
+
+
+class _Classifier:
+    """Classify batches of unique reads and aggregate inserts.
+
+    Called once per batch from :func:`exomir.reads.fastq.scan_fastq`.
+    """
+
+    def __init__(self, protocol: Protocol, settings: TrimSettings):
+        self.adapter = protocol.adapter_3p
+        self.aligner = BackAdapter(
+            protocol.adapter_3p,
+            max_errors=settings.max_error_rate,
+            min_overlap=settings.min_adapter_overlap,
+        )
+        self.clip_5p = protocol.clip_5p
+        self.clip_3p = protocol.clip_3p
+        self.umi_length = protocol.umi_length
+        self.min_length = settings.min_length
+        self.max_length = settings.max_length
+        # insert -> reads (without UMI)
+        self.inserts: dict[str, int] = {}
+        # UMI protocols: the distinct umi + insert strings (molecules)
+        self.molecules: set[str] = set()
+        # category -> reads by insert length (index)
+        self.hist: dict[str, list[int]] = {c: [0] for c in CATEGORIES}
+
+    def __call__(self, batch: dict[str, int]) -> None:
+        """Process one batch ``{read: count}``."""
+        if not batch:
+            return
+        size = max(map(len, batch)) + 1
+        for h in self.hist.values():
+            if len(h) < size:
+                h.extend([0] * (size - len(h)))
+        adapter = self.adapter
+        alen = len(adapter)
+        match_to = self.aligner.match_to
+        clip_5p, clip_3p = self.clip_5p, self.clip_3p
+        clip = clip_5p + clip_3p
+        umi_len = self.umi_length
+        min_len, max_len = self.min_length, self.max_length
+        inserts = self.inserts
+        get = inserts.get
+        add_molecule = self.molecules.add
+        h = self.hist
+        h_pass, h_dimer, h_short = h["passed"], h["adapter_dimer"], h["too_short"]
+        h_long, h_none, h_noumi = h["too_long"], h["no_adapter"], h["no_umi"]
+        for seq, n in batch.items():
+            pos = seq.find(adapter)
+            if pos >= 0:
+                adapter_end = pos + alen
+            else:
+                m = match_to(seq)
+                if m is None:
+                    length = len(seq) - clip
+                    h_none[length if length > 0 else 0] += n
+                    continue
+                pos = m.rstart
+                # the UMI follows the adapter only if all of it aligned
+                adapter_end = m.rstop if m.astop == alen else -1
+            length = pos - clip
+            if length < min_len:
+                if length <= 0:
+                    h_dimer[0] += n
+                else:
+                    h_short[length] += n
+                continue
+            if length > max_len:
+                h_long[length] += n
+                continue
+            if umi_len:
+                umi = (
+                    seq[adapter_end : adapter_end + umi_len] if adapter_end > 0 else ""
+                )
+                if len(umi) < umi_len or "N" in umi:
+                    h_noumi[length] += n
+                    continue
+                add_molecule(umi + seq[clip_5p : pos - clip_3p])
+            else:
+                key = seq[clip_5p : pos - clip_3p]
+                inserts[key] = get(key, 0) + n
+            h_pass[length] += n
+
+
+def sample_name(path: str | os.PathLike[str]) -> str:
+    """Return the sample name of a FASTQ path (file name without extensions).
+
+    Parameters
+    ----------
+    path
+        E.g. ``data/fastq/S01.fastq.gz``.
+
+    Returns
+    -------
+    str
+        E.g. ``S01``.
+    """
+    name = Path(path).name
+    for ext in (".gz", ".bz2", ".xz", ".zst"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    for ext in (".fastq", ".fq", ".txt"):
+        if name.lower().endswith(ext):
+            name = name[: -len(ext)]
+            break
+    return name
+
+
+def collapse_library(
+    fastq: str | os.PathLike[str],
+    protocol: Protocol,
+    settings: TrimSettings,
+    threads: int = 1,
+    sample: str | None = None,
+    max_unique: int = 2_000_000,
+) -> tuple[list[tuple[str, int]], PreprocessStats]:
+    """Trim, filter, deduplicate and collapse one library, in memory.
+
+    Parameters
+    ----------
+    fastq
+        FASTQ(.gz) file.
+    protocol
+        Library protocol.
+    settings
+        Trimming settings.
+    threads
+        2 or more decompresses gzip in a background thread (the main thread
+        parses and counts); more than 2 brings nothing.
+    sample
+        Sample name (default: file name without extensions).
+    max_unique
+        Distinct raw reads held before they are processed as a batch (bounds
+        memory: ~200 bytes each).
+
+    Returns
+    -------
+    records : list of (str, int)
+        Unique inserts with counts (reads, or molecules for UMI protocols),
+        sorted by count (descending) then sequence.
+    stats : PreprocessStats
+        Read accounting.
+
+    Raises
+    ------
+    exomir.reads.fastq.FastqFormatError
+        Malformed input (with file name and record number).
+    AdapterNotFoundError
+        Adapter in fewer than ``settings.min_adapter_fraction`` of the reads.
+    """
+    path = Path(fastq)
+    t0 = time.perf_counter()
+    classifier = _Classifier(protocol, settings)
+    scan = scan_fastq(
+        path,
+        classifier,
+        quality_cutoff=settings.quality_cutoff,
+        threads=threads,
+        max_unique=max_unique,
+    )
+    t1 = time.perf_counter()
+    hist = classifier.hist
+    totals = {c: sum(hist[c]) for c in CATEGORIES}
+    raw = scan.reads
+    if sum(totals.values()) != raw:  # pragma: no cover - internal invariant
+        raise RuntimeError(f"{path}: read accounting mismatch {totals} vs {raw}")
+    adapter_found = raw - totals["no_adapter"]
+    fraction = adapter_found / raw if raw else 0.0
+    failed = fraction < settings.min_adapter_fraction
+    detection = detect_adapter(
+        scan.sample, configured=protocol.adapter_3p, kmer_fallback=failed
+    )
+    if failed:
+        raise AdapterNotFoundError(
+            f"{path}: the 3' adapter {protocol.adapter_3p} of protocol "
+            f"{protocol.name!r} was found in only {fraction:.1%} of {raw:,} reads "
+            f"(at least {settings.min_adapter_fraction:.0%} required); "
+            f"{detection.suggestion}",
+            str(path),
+            fraction,
+            detection,
+        )
+    if detection.best and protocol.name not in detection.presets:
+        if detection.best_fraction > fraction:
+            log.warning(
+                "%s: protocol %r but %s", path, protocol.name, detection.suggestion
+            )
+
+    if protocol.umi_length:
+        # molecules per insert = distinct UMIs seen with it
+        cut = slice(protocol.umi_length, None)
+        counts: dict[str, int] = Counter(
+            map(getitem, classifier.molecules, repeat(cut))
+        )
+    else:
+        counts = classifier.inserts
+    records = sorted(counts.items())
+    records.sort(key=itemgetter(1), reverse=True)  # stable: ties stay by sequence
+    molecules = sum(counts.values())
+    size = max(scan.max_read_length + 1, *(len(h) for h in hist.values()))
+    stats = PreprocessStats(
+        sample=sample or sample_name(path),
+        fastq=str(path),
+        protocol=protocol.name,
+        adapter=protocol.adapter_3p,
+        protocol_settings=protocol.to_dict(),
+        trim_settings=settings.to_dict(),
+        raw_reads=raw,
+        adapter_found=adapter_found,
+        adapter_fraction=round(fraction, 6),
+        adapter_dimer=totals["adapter_dimer"],
+        too_short=totals["too_short"],
+        too_long=totals["too_long"],
+        no_adapter=totals["no_adapter"],
+        no_umi=totals["no_umi"],
+        passed_reads=totals["passed"],
+        umi_duplicates=totals["passed"] - molecules,
+        molecules=molecules,
+        unique_inserts=len(records),
+        unique_raw_sequences=scan.unique_keys,
+        max_read_length=scan.max_read_length,
+        length_hist={c: hist[c] + [0] * (size - len(hist[c])) for c in CATEGORIES},
+        detection=detection.to_dict(),
+        detected_adapter=detection.best,
+        suggestion=detection.suggestion,
+        quality_range=list(scan.quality_range),
+    )
+    log.info(
+        "%s: %d reads (%d distinct) scanned in %.2fs (%.0f reads/s); %d passed, "
+        "%d unique inserts, %d molecules; total %.2fs",
+        path,
+        raw,
+        scan.unique_keys,
+        t1 - t0,
+        raw / max(t1 - t0, 1e-9),
+        stats.passed_reads,
+        stats.unique_inserts,
+        molecules,
+        time.perf_counter() - t0,
+    )
+    return records, stats
+
+
+def write_collapsed(
+    records: list[tuple[str, int]],
+    path: str | os.PathLike[str],
+    sample: str,
+    level: int = 6,
+) -> None:
+    """Write collapsed inserts as FASTA.gz, atomically.
+
+    Parameters
+    ----------
+    records
+        ``(sequence, count)`` in output order.
+    path
+        Destination ``.fa.gz``.
+    sample
+        Prefix of the record names ``>{sample}_{rank}_x{count}`` (rank from 1).
+    level
+        gzip level.
+    """
+    text = "".join(
+        f">{sample}_{rank}_x{count}\n{seq}\n"
+        for rank, (seq, count) in enumerate(records, start=1)
+    )
+    with atomic_gzip(path, level=level) as fh:
+        fh.write(text.encode("ascii"))
+
+
+def preprocess_library(
+    fastq: str | os.PathLike[str],
+    collapsed_out: str | os.PathLike[str],
+    stats_out: str | os.PathLike[str],
+    protocol: Protocol,
+    settings: TrimSettings,
+    threads: int = 1,
+    sample: str | None = None,
+    max_unique: int = 2_000_000,
+) -> PreprocessStats:
+    """Preprocess one library: FASTQ(.gz) -> collapsed FASTA.gz + stats JSON.
+
+    Nothing is written unless the whole input was read and passed all checks;
+    both outputs are written atomically (complete or absent).
+
+    Parameters
+    ----------
+    fastq
+        Input FASTQ(.gz).
+    collapsed_out
+        Output FASTA.gz, records ``>{sample}_{rank}_x{count}`` sorted by count
+        (descending) then sequence.
+    stats_out
+        Output JSON (:class:`PreprocessStats` fields).
+    protocol
+        Library protocol (see :data:`exomir.reads.protocols.PRESETS`).
+    settings
+        Trimming settings.
+    threads
+        Cores to use (2 = parse + decompress in parallel).
+    sample
+        Sample name for the record names (default: file name stem).
+    max_unique
+        Distinct raw reads held in memory before processing a batch.
+
+    Returns
+    -------
+    PreprocessStats
+        What was written to ``stats_out``.
+
+    Raises
+    ------
+    exomir.reads.fastq.FastqFormatError
+        Malformed input (file name, record number, problem).
+    AdapterNotFoundError
+        Adapter in too few reads; the message suggests the fitting preset.
+    """
+    records, stats = collapse_library(
+        fastq, protocol, settings, threads=threads, sample=sample, max_unique=max_unique
+    )
+    write_collapsed(records, collapsed_out, stats.sample)
+    with atomic_open(stats_out) as fh:
+        json.dump(stats.to_dict(), fh, indent=1)
+        fh.write("\n")
+    return stats

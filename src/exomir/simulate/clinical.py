@@ -1,0 +1,839 @@
+"""Clinical measurements, adverse events and the ED reference standard.
+
+Continuous endpoints follow a bivariate normal model per participant (on the
+natural-log scale for ``scale: log`` endpoints)::
+
+    y_bl  = m + sd * z0
+    y_wk1 = m + drift + arm_effect * [exosome] + sd * (rho * z0 + sqrt(1 - rho^2) * z1)
+    rho   = 1 - change_sd^2 / (2 sd^2)        so that sd(y_wk1 - y_bl) = change_sd
+
+so the ANCOVA ``y_wk1 ~ arm + y_bl`` estimates ``arm_effect`` without bias.
+For SBP in the exosome arm, ``z1`` is partly replaced by the standardised true
+change in miR-126-3p so that the *measured* changes correlate by
+``clinical.mir126_sbp_rho`` (attenuation by read noise and BP reading noise is
+corrected for). The ED reference label shifts the participant's miR-126-3p
+level (both timepoints) so that the measured baseline level is lower by
+``ed.mir126_shift_sd`` within-group SDs in ED-positive women.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Column order of config/clinical_measurements.tsv (analysis_spec §5.3).
+CLINICAL_COLUMNS = [
+    "participant_id",
+    "visit",
+    "visit_date",
+    "days_since_dose",
+    "domain",
+    "param",
+    "value_num",
+    "value_cat",
+    "unit",
+    "laterality",
+    "replicate",
+    "method",
+    "assessor_blinded",
+    "lloq_flag",
+]
+
+#: Column order of config/adverse_events.tsv (analysis_spec §5.4).
+AE_COLUMNS = [
+    "participant_id",
+    "ae_id",
+    "ae_verbatim",
+    "meddra_pt",
+    "meddra_soc",
+    "onset_date",
+    "onset_day",
+    "end_date",
+    "ctcae_grade",
+    "serious",
+    "sae_criterion",
+    "related",
+    "aesi",
+    "action",
+    "outcome",
+]
+
+#: Domain, UCUM unit and method per parameter code (analysis_spec §3.1).
+PARAM_INFO: dict[str, tuple[str, str, str]] = {
+    "HGB": ("LB", "g/dL", "automated haematology analyser"),
+    "MCV": ("LB", "fL", "automated haematology analyser"),
+    "MCHC": ("LB", "g/dL", "automated haematology analyser"),
+    "HCT": ("LB", "%", "automated haematology analyser"),
+    "WBC": ("LB", "10*9/L", "automated haematology analyser"),
+    "PLAT": ("LB", "10*9/L", "automated haematology analyser"),
+    "SYSBP": ("VS", "mm[Hg]", "oscillometric, seated, after 5 min rest"),
+    "DIABP": ("VS", "mm[Hg]", "oscillometric, seated, after 5 min rest"),
+    "PULSE": ("VS", "/min", "oscillometric"),
+    "RESP": ("VS", "/min", "counted over 60 s"),
+    "EDEMA_UE": ("EDEMA", "1", "clinical examination"),
+    "EDEMA_LE": ("EDEMA", "1", "clinical examination"),
+    "EDEMA_LE_GRADE": ("EDEMA", "1", "pitting scale 0-4"),
+    "EDEMA_FACE": ("EDEMA", "1", "clinical examination"),
+    "PROT_DIP": ("UR", "1", "urine dipstick"),
+    "UPCR": ("UR", "mg/mmol", "spot urine protein/creatinine"),
+    "UTA_PI_L": ("IMG", "1", "transabdominal Doppler ultrasound"),
+    "UTA_PI_R": ("IMG", "1", "transabdominal Doppler ultrasound"),
+    "UTA_RI_L": ("IMG", "1", "transabdominal Doppler ultrasound"),
+    "UTA_RI_R": ("IMG", "1", "transabdominal Doppler ultrasound"),
+    "UTERUS_VOL_ML": (
+        "IMG",
+        "mL",
+        "transabdominal ultrasound, ellipsoid L x AP x T x 0.523",
+    ),
+    "FUNDAL_HEIGHT_CM": ("IMG", "cm", "tape measure above symphysis"),
+}
+PROT_LEVELS = ["neg", "trace", "1+", "2+", "3+", "4+"]
+VITALS = ["SYSBP", "DIABP", "PULSE", "RESP"]
+LABS = ["HGB", "MCV", "MCHC", "HCT", "WBC", "PLAT"]
+IMAGING = ["UTA_PI", "UTA_RI", "UTERUS_VOL_ML", "FUNDAL_HEIGHT_CM"]
+
+
+# ---------------------------------------------------------------------------
+# ED reference and miR-126-3p coupling
+
+
+def simulate_ed_labels(
+    roster: pd.DataFrame, params: Mapping[str, Any], rng: np.random.Generator
+) -> pd.DataFrame:
+    """Draw the endothelial-dysfunction reference label and value.
+
+    Parameters
+    ----------
+    roster
+        Participants (``site_id``).
+    params
+        Resolved parameters (``ed`` section).
+    rng
+        Random generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The roster with ``ed_true`` (latent 0/1, always set), and the public
+        ``ed_reference`` (0/1 or missing if not assessed), ``ed_method`` and
+        ``ed_value``.
+    """
+    ed = params["ed"]
+    n = len(roster)
+    out = roster.copy()
+    truth = (rng.random(n) < float(ed["prevalence"])).astype(int)
+    assessed = rng.random(n) < float(ed["assessed_frac"])
+    fmd = out["site_id"].isin(list(ed["fmd_sites"])).to_numpy()
+    z = np.abs(rng.normal(0, 1, n))
+    rhi_cut = float(ed["rhi_cutoff"])
+    fmd_cut = float(ed["fmd_cutoff"])
+    rhi = np.where(
+        truth == 1, rhi_cut * np.exp(-0.12 * z), rhi_cut * np.exp(0.01 + 0.2 * z)
+    )
+    fmdv = np.where(
+        truth == 1, fmd_cut * np.exp(-0.05 - 0.3 * z), fmd_cut * np.exp(0.05 + 0.25 * z)
+    )
+    out["ed_true"] = truth
+    out["ed_reference"] = pd.array(np.where(assessed, truth, -1), dtype="Int64")
+    out.loc[~assessed, "ed_reference"] = pd.NA
+    out["ed_method"] = np.where(fmd, "FMD", "EndoPAT_RHI")
+    out.loc[~assessed, "ed_method"] = None
+    out["ed_value"] = np.where(fmd, np.round(fmdv, 1), np.round(rhi, 2))
+    out.loc[~assessed, "ed_value"] = np.nan
+    return out
+
+
+def sbp_coupling(
+    target_rho: float,
+    noise_var_delta: float,
+    latent_delta_var: float,
+    spec: Mapping[str, float],
+    bp_reading_sd: float,
+    bp_readings: int,
+) -> float:
+    """Coefficient on the standardised miR-126 change in the SBP week-1 noise.
+
+    Parameters
+    ----------
+    target_rho
+        Target correlation of the measured changes.
+    noise_var_delta
+        Measurement-noise variance of the miR-126 change (log2).
+    latent_delta_var
+        Variance of the true miR-126 change within the exosome arm (log2).
+    spec
+        SBP endpoint parameters (``baseline_sd``, ``change_sd``).
+    bp_reading_sd
+        Within-visit reading SD.
+    bp_readings
+        Readings averaged per visit.
+
+    Returns
+    -------
+    float
+        The weight ``c`` with ``z1 = c * zm + sqrt(1 - c^2) * e``, clipped to
+        [-0.99, 0.99].
+    """
+    if target_rho == 0 or latent_delta_var <= 0:
+        return 0.0
+    att_mir = math.sqrt(latent_delta_var / (latent_delta_var + noise_var_delta))
+    cs = float(spec["change_sd"])
+    att_bp = cs / math.sqrt(cs**2 + 2 * bp_reading_sd**2 / bp_readings)
+    sd = float(spec["baseline_sd"])
+    rho = 1 - cs**2 / (2 * sd**2)
+    latent_rho = target_rho / (att_mir * att_bp)
+    c = latent_rho * cs / (sd * math.sqrt(1 - rho**2))
+    return float(np.clip(c, -0.99, 0.99))
+
+
+# ---------------------------------------------------------------------------
+# Measurements
+
+
+def _rho(spec: Mapping[str, float]) -> float:
+    return 1 - float(spec["change_sd"]) ** 2 / (2 * float(spec["baseline_sd"]) ** 2)
+
+
+def _latent_pair(
+    spec: Mapping[str, float],
+    exo: np.ndarray,
+    z0: np.ndarray,
+    z1: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    m = float(spec["baseline_mean"])
+    sd = float(spec["baseline_sd"])
+    rho = _rho(spec)
+    bl = m + sd * z0
+    wk = (
+        m
+        + float(spec["drift"])
+        + float(spec["arm_effect"]) * exo
+        + sd * (rho * z0 + math.sqrt(1 - rho**2) * z1)
+    )
+    return bl, wk
+
+
+def _finish(spec: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
+    v = np.exp(x) if spec["scale"] == "log" else x
+    v = np.clip(v, float(spec["min"]), float(spec["max"]))
+    return np.round(v, int(spec["decimals"]))
+
+
+def simulate_clinical(
+    roster: pd.DataFrame,
+    params: Mapping[str, Any],
+    rng: np.random.Generator,
+    mir126_z: pd.Series | None = None,
+    sbp_coupling_weight: float = 0.0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate every clinical measurement at every visit.
+
+    Parameters
+    ----------
+    roster
+        Participants with ``arm``, ``dose_date``, ``baseline_day``,
+        ``week1_day``, ``dosed``, ``completed_week1``, ``site_id``,
+        ``screening_date``.
+    params
+        Resolved parameters.
+    rng
+        Random generator.
+    mir126_z
+        Standardised true change of miR-126-3p per exosome-arm participant
+        (index ``participant_id``); participants absent from it are not
+        coupled.
+    sbp_coupling_weight
+        Weight of ``mir126_z`` in the SBP week-1 noise (see
+        :func:`sbp_coupling`); 0 switches the coupling off.
+
+    Returns
+    -------
+    measurements : pandas.DataFrame
+        ``clinical_measurements.tsv`` (:data:`CLINICAL_COLUMNS`).
+    latent : pandas.DataFrame
+        Per participant and endpoint the true baseline and week-1 values
+        (``participant_id``, ``param``, ``bl``, ``wk1``) for checks.
+    """
+    clin = params["clinical"]
+    arms = params["trial"]["arms"]
+    n = len(roster)
+    pids = roster["participant_id"].to_numpy()
+    exo = (roster["arm"] == arms[1]).to_numpy().astype(float)
+    eps = clin["endpoints"]
+    latent: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    z = {name: (rng.normal(size=n), rng.normal(size=n)) for name in eps}
+    # Correlated SBP/DBP.
+    if "SYSBP" in eps and "DIABP" in eps:
+        r = float(clin["rho_sbp_dbp"])
+        for k in (0, 1):
+            z["DIABP"][k][:] = r * z["SYSBP"][k] + math.sqrt(1 - r**2) * z["DIABP"][k]
+    c = float(sbp_coupling_weight)
+    if mir126_z is not None and c != 0 and "SYSBP" in eps:
+        zm = mir126_z.reindex(pids).to_numpy(dtype=float)
+        sel = (exo == 1) & np.isfinite(zm)
+        e = z["SYSBP"][1][sel]
+        z["SYSBP"][1][sel] = c * zm[sel] + math.sqrt(1 - c**2) * e
+    for name, spec in eps.items():
+        latent[name] = _latent_pair(spec, exo, *z[name])
+    # Guard a physiological pulse pressure.
+    if "SYSBP" in latent and "DIABP" in latent:
+        for k in (0, 1):
+            latent["DIABP"][k][:] = np.minimum(
+                latent["DIABP"][k], latent["SYSBP"][k] - 15
+            )
+
+    rows: list[dict[str, Any]] = []
+    blinded_sites = set(clin["sonographer_blinded_sites"])
+
+    def add(
+        i: int,
+        visit: str,
+        day: int,
+        param: str,
+        value: float | None = None,
+        cat: str | None = None,
+        lat: str | None = None,
+        rep: int | None = 1,
+        lloq: bool = False,
+    ) -> None:
+        dom, unit, method = PARAM_INFO[param]
+        date = roster["dose_date"].iloc[i] + dt.timedelta(days=day)
+        if dom == "IMG":
+            blind = roster["site_id"].iloc[i] in blinded_sites
+        elif dom == "LB" or dom == "UR":
+            blind = True
+        else:
+            blind = False
+        rows.append(
+            {
+                "participant_id": pids[i],
+                "visit": visit,
+                "visit_date": date.isoformat(),
+                "days_since_dose": day,
+                "domain": dom,
+                "param": param,
+                "value_num": value,
+                "value_cat": cat,
+                "unit": unit,
+                "laterality": lat,
+                "replicate": rep,
+                "method": method,
+                "assessor_blinded": blind,
+                "lloq_flag": lloq,
+            }
+        )
+
+    bp_n = int(clin["bp_readings"])
+    bp_sd = float(clin["bp_reading_sd"])
+    upcr_measured = rng.random(n) < float(clin["upcr_measured_frac"])
+    img_missing = rng.random((n, 2)) < float(clin["imaging_missing_frac"])
+    side_sd = clin["uta_side_sd"]
+    # Binary edema.
+    edema: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, b in clin["binary"].items():
+        bl = rng.random(n) < float(b["p_baseline"])
+        a = _logit(float(b["p_new"]))
+        slope = _logit(float(b["p_persist"])) - a
+        p = _expit(a + slope * bl + float(b["arm_log_or"]) * exo)
+        wk = rng.random(n) < p
+        edema[name] = (bl, wk)
+    gp_bl = np.asarray(clin["edema_le_grade_probs_baseline"], dtype=float)
+    gp_wk = np.asarray(clin["edema_le_grade_probs_week1"], dtype=float)
+    cuts = np.log(np.asarray(clin["prot_dip_cuts_mg_mmol"], dtype=float))
+    lloq = float(clin["upcr_lloq"])
+
+    for i in range(n):
+        bday = int(roster["baseline_day"].iloc[i])
+        visits: list[tuple[str, int, int]] = [("baseline", bday, 0)]
+        if roster["completed_week1"].iloc[i]:
+            visits.append(("week1", int(roster["week1_day"].iloc[i]), 1))
+        if clin["screening_bp"]:
+            sday = (roster["screening_date"].iloc[i] - roster["dose_date"].iloc[i]).days
+            for k in range(bp_n):
+                for param in ("SYSBP", "DIABP"):
+                    if param in latent:
+                        v = latent[param][0][i] + rng.normal(2.0, 6.0)
+                        add(
+                            i,
+                            "screening",
+                            sday,
+                            param,
+                            _round_bp(v, eps[param]),
+                            rep=k + 1,
+                        )
+        for visit, day, k in visits:
+            for param in LABS:
+                if param in latent:
+                    add(
+                        i,
+                        visit,
+                        day,
+                        param,
+                        float(_finish(eps[param], latent[param][k][i : i + 1])[0]),
+                    )
+            for param in VITALS:
+                if param not in latent:
+                    continue
+                reps = bp_n if param in ("SYSBP", "DIABP") else 1
+                for r in range(reps):
+                    noise = rng.normal(0, bp_sd) if param in ("SYSBP", "DIABP") else 0.0
+                    v = latent[param][k][i] + noise
+                    add(
+                        i,
+                        visit,
+                        day,
+                        param,
+                        float(_finish(eps[param], np.array([v]))[0]),
+                        rep=r + 1,
+                    )
+            for name, (bl, wk) in edema.items():
+                present = bool((bl, wk)[k][i])
+                add(i, visit, day, name, cat="present" if present else "absent")
+                if name == "EDEMA_LE":
+                    probs = gp_bl if k == 0 else gp_wk
+                    grade = (
+                        int(rng.choice(4, p=probs / probs.sum())) + 1 if present else 0
+                    )
+                    add(i, visit, day, "EDEMA_LE_GRADE", cat=str(grade))
+            if "UPCR" in latent:
+                true_log = latent["UPCR"][k][i]
+                dip = int(
+                    np.searchsorted(
+                        cuts, true_log + rng.normal(0, float(clin["prot_dip_noise_sd"]))
+                    )
+                )
+                add(i, visit, day, "PROT_DIP", cat=PROT_LEVELS[dip])
+                if upcr_measured[i]:
+                    v = float(_finish(eps["UPCR"], np.array([true_log]))[0])
+                    below = v < lloq
+                    add(i, visit, day, "UPCR", lloq if below else v, lloq=bool(below))
+            if not img_missing[i, k]:
+                for base in ("UTA_PI", "UTA_RI"):
+                    if base not in latent:
+                        continue
+                    for side in ("L", "R"):
+                        v = latent[base][k][i] + rng.normal(0, float(side_sd[base]))
+                        add(
+                            i,
+                            visit,
+                            day,
+                            f"{base}_{side}",
+                            float(_finish(eps[base], np.array([v]))[0]),
+                            lat=side,
+                        )
+                for param in ("UTERUS_VOL_ML", "FUNDAL_HEIGHT_CM"):
+                    if param in latent:
+                        add(
+                            i,
+                            visit,
+                            day,
+                            param,
+                            float(_finish(eps[param], latent[param][k][i : i + 1])[0]),
+                        )
+        if clin["day1_vitals"] and roster["dosed"].iloc[i]:
+            for param in VITALS:
+                if param not in latent:
+                    continue
+                reps = bp_n if param in ("SYSBP", "DIABP") else 1
+                # Day-1 values lie between baseline and week 1.
+                mid = 0.8 * latent[param][0][i] + 0.2 * latent[param][1][i]
+                for r in range(reps):
+                    v = mid + rng.normal(
+                        0, bp_sd if reps > 1 else 0.5 * float(eps[param]["change_sd"])
+                    )
+                    add(
+                        i,
+                        "day1",
+                        1,
+                        param,
+                        float(_finish(eps[param], np.array([v]))[0]),
+                        rep=r + 1,
+                    )
+    meas = pd.DataFrame(rows, columns=CLINICAL_COLUMNS)
+    order = {
+        v: j
+        for j, v in enumerate(["screening", "baseline", "day1", "week1", "unscheduled"])
+    }
+    meas["_v"] = meas["visit"].map(order)
+    meas = meas.sort_values(
+        ["participant_id", "_v", "domain", "param", "laterality", "replicate"],
+        kind="mergesort",
+        na_position="first",
+    ).drop(columns="_v")
+    lat_rows = []
+    for name, (bl, wk) in latent.items():
+        for i in range(n):
+            lat_rows.append(
+                {"participant_id": pids[i], "param": name, "bl": bl[i], "wk1": wk[i]}
+            )
+    for name, (bl, wk) in edema.items():
+        for i in range(n):
+            lat_rows.append(
+                {
+                    "participant_id": pids[i],
+                    "param": name,
+                    "bl": float(bl[i]),
+                    "wk1": float(wk[i]),
+                }
+            )
+    latent_df = pd.DataFrame(lat_rows)
+    return meas.reset_index(drop=True), latent_df
+
+
+def _round_bp(v: float, spec: Mapping[str, Any]) -> float:
+    return float(np.round(np.clip(v, spec["min"], spec["max"]), int(spec["decimals"])))
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def _expit(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def clinical_truth_table(params: Mapping[str, Any]) -> pd.DataFrame:
+    """Tabulate the planted clinical effects (``truth/clinical_effects.tsv``).
+
+    Parameters
+    ----------
+    params
+        Resolved parameters.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per registered endpoint code: ``param``, ``kind``, ``scale``,
+        ``baseline_mean``, ``baseline_sd``, ``drift``, ``change_sd``,
+        ``arm_effect``, ``rho_bl_wk1``, ``analysis`` and ``note``.
+    """
+    clin = params["clinical"]
+    rows = []
+    side = {"UTA_PI": ["UTA_PI_L", "UTA_PI_R"], "UTA_RI": ["UTA_RI_L", "UTA_RI_R"]}
+    for name, spec in clin["endpoints"].items():
+        for code in side.get(name, [name]):
+            note = ""
+            if code in ("SYSBP", "DIABP"):
+                note = (
+                    f"visit value = mean of {clin['bp_readings']} readings "
+                    f"(reading SD {clin['bp_reading_sd']})"
+                )
+            if code == "SYSBP" and clin["mir126_sbp_rho"]:
+                note += (
+                    f"; corr(delta miR-126-3p, delta SBP) = {clin['mir126_sbp_rho']} "
+                    "in the exosome arm (measured scale)"
+                )
+            if name in side:
+                note = (
+                    f"side value = participant value + N(0, {clin['uta_side_sd'][name]}); "
+                    f"analyse {name}_MEAN = mean of L and R"
+                )
+            if code == "UPCR":
+                note = (
+                    f"measured in {clin['upcr_measured_frac']:.0%} of participants; "
+                    f"values < {clin['upcr_lloq']} reported at the LLOQ with lloq_flag"
+                )
+            rows.append(
+                {
+                    "param": code,
+                    "kind": "continuous",
+                    "scale": spec["scale"],
+                    "baseline_mean": spec["baseline_mean"],
+                    "baseline_sd": spec["baseline_sd"],
+                    "drift": spec["drift"],
+                    "change_sd": spec["change_sd"],
+                    "arm_effect": spec["arm_effect"],
+                    "rho_bl_wk1": round(_rho(spec), 4),
+                    "analysis": "ANCOVA y_wk1 ~ arm + y_bl"
+                    + (" on log values" if spec["scale"] == "log" else ""),
+                    "note": note.strip("; "),
+                }
+            )
+    for name, b in clin["binary"].items():
+        rows.append(
+            {
+                "param": name,
+                "kind": "binary",
+                "scale": "logit",
+                "baseline_mean": b["p_baseline"],
+                "baseline_sd": None,
+                "drift": b["p_persist"],
+                "change_sd": None,
+                "arm_effect": b["arm_log_or"],
+                "rho_bl_wk1": None,
+                "analysis": "logistic present_wk1 ~ arm + present_bl",
+                "note": (
+                    f"baseline_mean = P(present at baseline); drift = P(present at week 1 "
+                    f"| present at baseline, placebo); P(new | absent) = {b['p_new']}; "
+                    "arm_effect = log odds ratio of presence at week 1"
+                ),
+            }
+        )
+    up = clin["endpoints"].get("UPCR")
+    if up is not None:
+        rows.append(
+            {
+                "param": "PROT_DIP",
+                "kind": "ordinal",
+                "scale": "log UPCR",
+                "baseline_mean": up["baseline_mean"],
+                "baseline_sd": up["baseline_sd"],
+                "drift": up["drift"],
+                "change_sd": up["change_sd"],
+                "arm_effect": up["arm_effect"],
+                "rho_bl_wk1": round(_rho(up), 4),
+                "analysis": "proportional odds PROT_DIP_wk1 ~ arm + PROT_DIP_bl",
+                "note": (
+                    "category = cut of true log UPCR + N(0, "
+                    f"{clin['prot_dip_noise_sd']}) at {clin['prot_dip_cuts_mg_mmol']} mg/mmol; "
+                    "effect on the latent log-UPCR scale (lower = less proteinuria)"
+                ),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# Adverse events
+
+BACKGROUND_AES: list[tuple[str, str, str, float, str]] = [
+    # (verbatim, PT, SOC, weight, aesi)
+    ("headache", "Headache", "Nervous system disorders", 0.2, "none"),
+    (
+        "tiredness",
+        "Fatigue",
+        "General disorders and administration site conditions",
+        0.12,
+        "none",
+    ),
+    ("nausea", "Nausea", "Gastrointestinal disorders", 0.08, "none"),
+    ("dizzy on standing", "Dizziness", "Nervous system disorders", 0.07, "none"),
+    (
+        "low haemoglobin",
+        "Anaemia",
+        "Blood and lymphatic system disorders",
+        0.08,
+        "none",
+    ),
+    (
+        "back pain",
+        "Back pain",
+        "Musculoskeletal and connective tissue disorders",
+        0.06,
+        "none",
+    ),
+    ("raised blood pressure", "Hypertension", "Vascular disorders", 0.1, "none"),
+    (
+        "urinary tract infection",
+        "Urinary tract infection",
+        "Infections and infestations",
+        0.08,
+        "infection",
+    ),
+    (
+        "caesarean wound infection",
+        "Wound infection",
+        "Infections and infestations",
+        0.05,
+        "infection",
+    ),
+    ("breast infection", "Mastitis", "Infections and infestations", 0.04, "infection"),
+    (
+        "uterine infection",
+        "Endometritis",
+        "Infections and infestations",
+        0.03,
+        "infection",
+    ),
+    ("constipation", "Constipation", "Gastrointestinal disorders", 0.06, "none"),
+    ("insomnia", "Insomnia", "Psychiatric disorders", 0.03, "none"),
+]
+
+
+def simulate_adverse_events(
+    roster: pd.DataFrame, params: Mapping[str, Any], rng: np.random.Generator
+) -> pd.DataFrame:
+    """Simulate adverse events of dosed participants.
+
+    Background events occur at the same rate in both arms; infusion reactions,
+    early fever and hypersensitivity have arm-specific probabilities. A
+    dropout whose reason is an adverse event gets one event with action
+    ``withdrawn``.
+
+    Parameters
+    ----------
+    roster
+        Participants (``arm``, ``dosed``, ``dose_date``, ``route``,
+        ``discontinued_reason``, ``completed_week1``).
+    params
+        Resolved parameters (``safety`` section).
+    rng
+        Random generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``adverse_events.tsv`` (:data:`AE_COLUMNS`).
+    """
+    s = params["safety"]
+    rows: list[dict[str, Any]] = []
+    weights = np.array([w for *_, w, _ in BACKGROUND_AES])
+    weights = weights / weights.sum()
+    for r in roster.itertuples(index=False):
+        if not r.dosed:
+            continue
+        events: list[dict[str, Any]] = []
+        arm = r.arm
+        iv = r.route == "IV"
+        if rng.random() < float(s["p_infusion_reaction"][arm]):
+            events.append(
+                _ae(
+                    "chills and flushing during infusion"
+                    if iv
+                    else "pain and swelling at injection site",
+                    "Infusion related reaction" if iv else "Injection site reaction",
+                    "Injury, poisoning and procedural complications"
+                    if iv
+                    else "General disorders and administration site conditions",
+                    0,
+                    int(rng.choice([1, 2], p=[0.7, 0.3])),
+                    "infusion_reaction",
+                    rng.choice(["possible", "probable"])
+                    if arm != params["trial"]["arms"][0]
+                    else "possible",
+                    "interrupted" if iv and rng.random() < 0.4 else "none",
+                    int(rng.integers(0, 2)),
+                )
+            )
+        if rng.random() < float(s["p_fever_48h"][arm]):
+            events.append(
+                _ae(
+                    "fever 38.2 C the evening after dosing",
+                    "Pyrexia",
+                    "General disorders and administration site conditions",
+                    int(rng.integers(0, 2)),
+                    1,
+                    "fever",
+                    str(rng.choice(["unlikely", "possible"])),
+                    "none",
+                    int(rng.integers(1, 3)),
+                )
+            )
+        if rng.random() < float(s["p_hypersensitivity"][arm]):
+            events.append(
+                _ae(
+                    "urticarial rash after infusion",
+                    "Hypersensitivity",
+                    "Immune system disorders",
+                    0,
+                    2,
+                    "hypersensitivity",
+                    "probable",
+                    "interrupted" if iv else "none",
+                    int(rng.integers(1, 4)),
+                )
+            )
+        if rng.random() < float(s["p_thromboembolic"]):
+            ev = _ae(
+                "left calf deep vein thrombosis",
+                "Deep vein thrombosis",
+                "Vascular disorders",
+                int(rng.integers(2, 8)),
+                3,
+                "thromboembolic",
+                "unlikely",
+                "none",
+                None,
+            )
+            ev["serious"] = "Y"
+            ev["sae_criterion"] = "hospitalisation"
+            ev["outcome"] = "recovering"
+            events.append(ev)
+        for _ in range(int(rng.poisson(float(s["background_rate"])))):
+            j = int(rng.choice(len(BACKGROUND_AES), p=weights))
+            verb, pt, soc, _w, aesi = BACKGROUND_AES[j]
+            grade = (
+                3
+                if rng.random() < float(s["p_grade3"])
+                else int(rng.choice([1, 2], p=[0.65, 0.35]))
+            )
+            ev = _ae(
+                verb,
+                pt,
+                soc,
+                int(rng.integers(0, 9)),
+                grade,
+                aesi,
+                str(rng.choice(["not", "unlikely"], p=[0.7, 0.3])),
+                "none",
+                int(rng.integers(1, 10)) if rng.random() < 0.9 else None,
+            )
+            if grade == 3 and aesi == "infection" and rng.random() < 0.5:
+                ev["serious"] = "Y"
+                ev["sae_criterion"] = "hospitalisation"
+            events.append(ev)
+        if r.discontinued_reason == "adverse event":
+            ev = _ae(
+                "persistent headache and malaise, withdrew",
+                "Headache",
+                "Nervous system disorders",
+                int(rng.integers(1, 5)),
+                2,
+                "none",
+                "possible",
+                "withdrawn",
+                None,
+            )
+            events.append(ev)
+        # Keep only events whose onset lies in the follow-up of the participant.
+        last_day = 9 if r.completed_week1 else 6
+        events = [e for e in events if e["onset_day"] <= last_day]
+        events.sort(key=lambda e: (e["onset_day"], e["meddra_pt"]))
+        for k, e in enumerate(events):
+            onset = r.dose_date + dt.timedelta(days=int(e["onset_day"]))
+            dur = e.pop("_duration")
+            e["participant_id"] = r.participant_id
+            e["ae_id"] = f"{r.participant_id}-AE{k + 1:02d}"
+            e["onset_date"] = onset.isoformat()
+            e["end_date"] = (
+                (onset + dt.timedelta(days=dur)).isoformat()
+                if dur is not None
+                else None
+            )
+            if dur is None and e["outcome"] == "recovered":
+                e["outcome"] = "recovering" if rng.random() < 0.7 else "not_recovered"
+            rows.append(e)
+    return pd.DataFrame(rows, columns=AE_COLUMNS)
+
+
+def _ae(
+    verbatim: str,
+    pt: str,
+    soc: str,
+    onset_day: int,
+    grade: int,
+    aesi: str,
+    related: Any,
+    action: str,
+    duration: int | None,
+) -> dict[str, Any]:
+    return {
+        "ae_verbatim": verbatim,
+        "meddra_pt": pt,
+        "meddra_soc": soc,
+        "onset_day": int(onset_day),
+        "ctcae_grade": int(grade),
+        "serious": "N",
+        "sae_criterion": None,
+        "related": str(related),
+        "aesi": aesi,
+        "action": action,
+        "outcome": "recovered",
+        "_duration": duration,
+    }

@@ -1,0 +1,198 @@
+"""Bad FASTQ input: every kind fails with file name + record number, no output."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import zlib
+from pathlib import Path
+
+import pytest
+
+from exomir.reads.fastq import FastqFormatError, check_quality_encoding, iter_fastq
+from exomir.reads.preprocess import preprocess_library
+from exomir.reads.protocols import PRESETS, TrimSettings
+
+ADAPTER = PRESETS["truseq"].adapter_3p
+
+
+def good_records(n: int, seed: int = 0, qual: str = "E") -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        insert = "".join(rng.choice("ACGT") for _ in range(22))
+        seq = (insert + ADAPTER + "ACGTACGTACGT")[:51]
+        out.append((f"r{i + 1}", seq, qual * len(seq)))
+    return out
+
+
+def fastq_text(records, eol: str = "\n") -> str:
+    return "".join(f"@{n}{eol}{s}{eol}+{eol}{q}{eol}" for n, s, q in records)
+
+
+def write_gz(path: Path, text: str | bytes) -> Path:
+    data = text.encode() if isinstance(text, str) else text
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(data)
+    return path
+
+
+def run(path: Path, tmp_path: Path) -> tuple[Path, Path]:
+    out = tmp_path / "out"
+    collapsed, stats = out / "x.fa.gz", out / "x.json"
+    preprocess_library(path, collapsed, stats, PRESETS["truseq"], TrimSettings())
+    return collapsed, stats
+
+
+def assert_fails(
+    path: Path, tmp_path: Path, record: int, words: str
+) -> FastqFormatError:
+    with pytest.raises(FastqFormatError) as info:
+        run(path, tmp_path)
+    err = info.value
+    msg = str(err)
+    assert str(path) in msg
+    assert f"record {record}:" in msg, msg
+    assert err.record == record
+    assert words.lower() in msg.lower(), msg
+    # nothing written, not even temporary files
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.iterdir())
+    return err
+
+
+def test_good_file_passes(tmp_path):
+    path = write_gz(tmp_path / "ok.fastq.gz", fastq_text(good_records(20)))
+    collapsed, stats = run(path, tmp_path)
+    assert collapsed.exists() and stats.exists()
+
+
+def test_missing_file(tmp_path):
+    assert_fails(tmp_path / "nope.fastq.gz", tmp_path, 1, "does not exist")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.fastq.gz"
+    path.write_bytes(b"")
+    assert_fails(path, tmp_path, 1, "empty")
+
+
+def test_empty_gzip(tmp_path):
+    path = write_gz(tmp_path / "empty2.fastq.gz", "")
+    assert_fails(path, tmp_path, 1, "no reads")
+
+
+def test_not_gzip_despite_name(tmp_path):
+    path = tmp_path / "plain.fastq.gz"
+    path.write_text(fastq_text(good_records(5)))
+    assert_fails(path, tmp_path, 1, "not gzip")
+
+
+def test_truncated_gzip(tmp_path):
+    path = write_gz(tmp_path / "full.fastq.gz", fastq_text(good_records(3000, seed=1)))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.fastq.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    # independent truth: how many complete records the readable prefix holds
+    text = zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2])
+    complete = text.count(b"\n") // 4
+    assert 0 < complete < 3000
+    assert_fails(cut, tmp_path, complete + 1, "truncated")
+
+
+def test_corrupt_gzip(tmp_path):
+    path = write_gz(tmp_path / "ok.fastq.gz", fastq_text(good_records(3000, seed=2)))
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad = tmp_path / "corrupt.fastq.gz"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(FastqFormatError) as info:
+        run(bad, tmp_path)
+    assert str(bad) in str(info.value)
+    assert 1 < info.value.record <= 3000
+    assert not (tmp_path / "out").exists()
+
+
+def test_sequence_quality_length_differ(tmp_path):
+    recs = good_records(6)
+    name, seq, qual = recs[3]
+    recs[3] = (name, seq, qual[:-2])
+    path = write_gz(tmp_path / "len.fastq.gz", fastq_text(recs))
+    assert_fails(path, tmp_path, 4, "length")
+
+
+def test_phred64(tmp_path):
+    # Phred+64 (Illumina 1.5): '@'..'h'. Records 1-2 alone are ambiguous
+    # ('B'..'J' is also valid Phred+33), record 3 has 'h' (Q40 in +64).
+    recs = good_records(5)
+    recs = [(n, s, "".join("BIJ"[i % 3] for i in range(len(s)))) for n, s, _ in recs]
+    n, s, _ = recs[2]
+    recs[2] = (n, s, "h" * (len(s) - 3) + "BBB")
+    path = write_gz(tmp_path / "p64.fastq.gz", fastq_text(recs))
+    assert_fails(path, tmp_path, 3, "Phred+64")
+
+
+def test_high_quality_phred33_is_not_phred64(tmp_path):
+    # NovaSeq-style binned qualities: only F (Q37) and : (Q25), all >= ';'
+    recs = good_records(10, qual="F")
+    recs[4] = (recs[4][0], recs[4][1], ":" * len(recs[4][1]))
+    path = write_gz(tmp_path / "nova.fastq.gz", fastq_text(recs))
+    collapsed, _ = run(path, tmp_path)
+    assert collapsed.exists()
+    assert check_quality_encoding("x", ["!!!JJJ", "KKK"]) == ("!", "K")
+
+
+def test_crlf_line_ends(tmp_path):
+    path = write_gz(tmp_path / "crlf.fastq.gz", fastq_text(good_records(5), eol="\r\n"))
+    assert_fails(path, tmp_path, 1, "CRLF")
+
+
+def test_crlf_from_record_3(tmp_path):
+    recs = good_records(5)
+    text = fastq_text(recs[:2]) + fastq_text(recs[2:], eol="\r\n")
+    path = write_gz(tmp_path / "mixed.fastq.gz", text)
+    assert_fails(path, tmp_path, 3, "CRLF")
+
+
+def test_fasta_instead_of_fastq(tmp_path):
+    text = "".join(f">{n}\n{s}\n" for n, s, _ in good_records(5))
+    path = write_gz(tmp_path / "reads.fastq.gz", text)
+    assert_fails(path, tmp_path, 1, "FASTA")
+
+
+def test_not_fastq_at_all(tmp_path):
+    path = write_gz(tmp_path / "table.fastq.gz", "id\tvalue\n1\t2\n")
+    assert_fails(path, tmp_path, 1, "expected '@'")
+
+
+def test_invalid_sequence_character(tmp_path):
+    recs = good_records(8)
+    n, s, q = recs[5]
+    recs[5] = (n, s[:10] + "." + s[11:], q)
+    path = write_gz(tmp_path / "dot.fastq.gz", fastq_text(recs))
+    assert_fails(path, tmp_path, 6, "invalid character '.'")
+
+
+def test_missing_plus_line(tmp_path):
+    recs = good_records(4)
+    text = fastq_text(recs[:2]) + f"@{recs[2][0]}\n{recs[2][1]}\n{recs[2][2]}\n"
+    path = write_gz(tmp_path / "noplus.fastq.gz", text + fastq_text(recs[3:]))
+    assert_fails(path, tmp_path, 3, "+")
+
+
+def test_truncated_last_record_plain_text(tmp_path):
+    recs = good_records(4)
+    text = fastq_text(recs) + f"@r5\n{recs[0][1]}\n"
+    path = tmp_path / "trunc.fastq"
+    path.write_text(text)
+    assert_fails(path, tmp_path, 5, "premature end")
+
+
+def test_iter_fastq_reports_record(tmp_path):
+    recs = good_records(5)
+    recs[4] = (recs[4][0], "ACGTX" + recs[4][1][5:], recs[4][2])
+    path = write_gz(tmp_path / "x.fastq.gz", fastq_text(recs))
+    with pytest.raises(FastqFormatError, match="record 5"):
+        list(iter_fastq(path))
+    ok = write_gz(tmp_path / "ok.fastq.gz", fastq_text(good_records(3)))
+    assert [r.name for r in iter_fastq(ok, threads=2)] == ["r1", "r2", "r3"]

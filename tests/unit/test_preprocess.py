@@ -1,0 +1,432 @@
+"""Preprocessing against hand-countable synthetic libraries and cutadapt."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import runpy
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+
+import dnaio
+import pytest
+from cutadapt.adapters import BackAdapter
+
+from exomir.reads.preprocess import (
+    CATEGORIES,
+    AdapterNotFoundError,
+    collapse_library,
+    preprocess_library,
+    sample_name,
+)
+from exomir.reads.protocols import (
+    PRESETS,
+    Protocol,
+    TrimSettings,
+    detect_adapter,
+    get_protocol,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL = ROOT / "tests" / "data" / "real"
+TRUSEQ = PRESETS["truseq"].adapter_3p
+QIASEQ = PRESETS["qiaseq"].adapter_3p
+TRUSEQ_TAIL = "AACTCCAGTCACATCACGATCTCGTATGCCGTCTTCTGCTTG"
+QIASEQ_TAIL = "AGATCGGAAGAGCACACGTCTGAACTCCAGTCACATCACG"
+
+LET7A = "TGAGGTAGTAGGTTGTATAGTT"  # 22 nt
+MIR21 = "TAGCTTATCAGACTGATGTTGA"  # 22 nt
+MIR16 = "TAGCAGCACGTAAATATTGGCG"  # 22 nt
+SHORT18 = "TCCCTGAGACCCTTTAAC"  # 18 nt
+LONG40 = "GCTAGCCTTGCACGTCATCGGACCTTGCACGTACCTGCAC"  # 40 nt
+LONG48 = "GCTAGCCTTGCACGTCATCGGACCTTGCACGTACCTGCACGATCGACC"  # 48 nt
+NOADAPT = "CATGCAGCATCGACTACGACTAGCATCAGACTACGATCAGCACGACTACAC"  # 51 nt
+
+
+def mutate(seq: str, pos: int) -> str:
+    base = "A" if seq[pos] != "A" else "C"
+    return seq[:pos] + base + seq[pos + 1 :]
+
+
+def write_fastq(path: Path, seqs: list[str], quals: list[str] | None = None) -> Path:
+    quals = quals or ["E" * len(s) for s in seqs]
+    text = "".join(
+        f"@read{i}\n{s}\n+\n{q}\n"
+        for i, (s, q) in enumerate(zip(seqs, quals, strict=True))
+    )
+    with gzip.open(path, "wt", compresslevel=1) as fh:
+        fh.write(text)
+    return path
+
+
+def read_fasta(path: Path) -> list[tuple[str, str]]:
+    with gzip.open(path, "rt") as fh:
+        lines = fh.read().splitlines()
+    return list(zip(lines[0::2], lines[1::2], strict=True))
+
+
+def truseq_read(insert: str, adapter: str = TRUSEQ, tail: str = TRUSEQ_TAIL) -> str:
+    return (insert + adapter + tail)[:51]
+
+
+@pytest.fixture
+def truseq_library(tmp_path) -> Path:
+    reads = (
+        [truseq_read(LET7A)] * 4
+        # same insert, sequencing error in the read-through after the adapter
+        + [mutate(truseq_read(LET7A), 50)]
+        # one mismatch inside the adapter: found by the aligner, not str.find
+        + [truseq_read(MIR21, mutate(TRUSEQ, 10))] * 3
+        + [truseq_read(SHORT18)] * 2
+        # partial adapter (11 nt) at the read end
+        + [(LONG40 + TRUSEQ)[:51]]
+        # 48-nt insert + 3 nt of adapter: too long
+        + [(LONG48 + TRUSEQ)[:51]]
+        + [truseq_read("ACGTTGCAGT")] * 2  # 10 nt: too short
+        + [truseq_read("")] * 3  # adapter dimer
+        + [NOADAPT] * 2
+    )
+    random.Random(5).shuffle(reads)
+    return write_fastq(tmp_path / "S1.fastq.gz", reads)
+
+
+def test_truseq_hand_counted(truseq_library, tmp_path):
+    out_fa, out_js = tmp_path / "o" / "S1.fa.gz", tmp_path / "o" / "S1.json"
+    stats = preprocess_library(
+        truseq_library, out_fa, out_js, PRESETS["truseq"], TrimSettings()
+    )
+    assert read_fasta(out_fa) == [
+        (">S1_1_x5", LET7A),
+        (">S1_2_x3", MIR21),
+        (">S1_3_x2", SHORT18),
+        (">S1_4_x1", LONG40),
+    ]
+    js = json.loads(out_js.read_text())
+    expected = {
+        "raw_reads": 19,
+        "adapter_found": 17,
+        "no_adapter": 2,
+        "adapter_dimer": 3,
+        "too_short": 2,
+        "too_long": 1,
+        "no_umi": 0,
+        "passed_reads": 11,
+        "umi_duplicates": 0,
+        "molecules": 11,
+        "unique_inserts": 4,
+        "protocol": "truseq",
+        "adapter": TRUSEQ,
+        "sample": "S1",
+    }
+    assert {k: js[k] for k in expected} == expected
+    assert stats.to_dict() == js
+    hist = js["length_hist"]
+    assert set(hist) == set(CATEGORIES)
+    assert all(len(h) == 52 for h in hist.values())  # 0..51
+    nonzero = {c: {i: n for i, n in enumerate(h) if n} for c, h in hist.items()}
+    assert nonzero == {
+        "passed": {18: 2, 22: 8, 40: 1},
+        "adapter_dimer": {0: 3},
+        "too_short": {10: 2},
+        "too_long": {48: 1},
+        "no_adapter": {51: 2},
+        "no_umi": {},
+    }
+    assert js["detection"]["presets"] == ["truseq", "nextflex"]
+
+
+def test_batches_and_reruns_are_byte_identical(truseq_library, tmp_path):
+    outs = []
+    for i, max_unique in enumerate((2_000_000, 2, 1)):
+        fa, js = tmp_path / f"{i}.fa.gz", tmp_path / f"{i}.json"
+        preprocess_library(
+            truseq_library,
+            fa,
+            js,
+            PRESETS["truseq"],
+            TrimSettings(),
+            threads=2,
+            sample="S1",
+            max_unique=max_unique,
+        )
+        data = json.loads(js.read_text())
+        data.pop("unique_raw_sequences")  # counts per-batch work items
+        outs.append((fa.read_bytes(), data))
+    assert outs[0] == outs[1] == outs[2]
+
+
+def test_length_limits_are_settings(truseq_library):
+    _, stats = collapse_library(
+        truseq_library, PRESETS["truseq"], TrimSettings(min_length=20, max_length=30)
+    )
+    assert stats.too_short == 2 + 2  # 10 nt and 18 nt
+    assert stats.too_long == 1 + 1  # 40 nt and 48 nt
+    assert stats.passed_reads == 8
+
+
+def test_quality_trimming_like_cutadapt_q(tmp_path):
+    # 30-nt insert; the adapter bases are all Q2: -q 20 removes the adapter
+    read = (LONG40[:30] + TRUSEQ)[:51]
+    qual = "E" * 30 + "#" * 21
+    path = write_fastq(tmp_path / "q.fastq.gz", [read] * 3, [qual] * 3)
+    _, plain = collapse_library(
+        path, PRESETS["truseq"], TrimSettings(min_adapter_fraction=0)
+    )
+    _, trimmed = collapse_library(
+        path, PRESETS["truseq"], TrimSettings(quality_cutoff=20, min_adapter_fraction=0)
+    )
+    assert plain.passed_reads == 3 and plain.length_hist["passed"][30] == 3
+    assert trimmed.no_adapter == 3 and trimmed.length_hist["no_adapter"][30] == 3
+
+
+def test_nextflex_clips_both_ends(tmp_path):
+    rng = random.Random(1)
+
+    def n4() -> str:
+        return "".join(rng.choice("ACGT") for _ in range(4))
+
+    reads = [truseq_read(n4() + LET7A + n4()) for _ in range(6)]
+    reads += [truseq_read(n4() + n4()) for _ in range(2)]  # dimer: only the 8 N
+    reads += [truseq_read(n4() + "ACGTACGTAC" + n4())]  # 10 nt
+    path = write_fastq(tmp_path / "nf.fastq.gz", reads)
+    records, stats = collapse_library(path, PRESETS["nextflex"], TrimSettings())
+    assert records == [(LET7A, 6)]
+    assert (stats.adapter_dimer, stats.too_short, stats.passed_reads) == (2, 1, 6)
+    assert stats.length_hist["passed"][22] == 6
+
+
+def test_cats_polya_and_5p_clip(tmp_path):
+    reads = [("GGG" + SHORT18 + "A" * 40)[:51]] * 4 + [("GGG" + MIR16 + "A" * 40)[:51]]
+    path = write_fastq(tmp_path / "cats.fastq.gz", reads)
+    records, stats = collapse_library(path, PRESETS["cats"], TrimSettings())
+    assert records == [(SHORT18, 4), (MIR16, 1)]
+    assert stats.passed_reads == 5
+
+
+def qiaseq_read(insert: str, umi: str, adapter: str = QIASEQ, tail=QIASEQ_TAIL) -> str:
+    return (insert + adapter + umi + tail)[:76]
+
+
+def test_qiaseq_umi_dedup_hand_counted(tmp_path):
+    u1, u2, u3, u4, u5 = (
+        "ACGTACGTACGT",
+        "TTTTGGGGCCCC",
+        "GATTACAGATTA",
+        "CCCAAATTTGGG",
+        "AGAGAGTCTCTC",
+    )
+    deleted = QIASEQ[:9] + QIASEQ[10:]  # one base missing in the adapter
+    reads = (
+        [qiaseq_read(LET7A, u1)] * 3
+        + [qiaseq_read(LET7A, u2), qiaseq_read(LET7A, u3)]
+        + [qiaseq_read(MIR21, u1)] * 2  # same UMI, other insert: new molecule
+        + [qiaseq_read(MIR21, u4), mutate(qiaseq_read(MIR21, u4), 75)]
+        + [qiaseq_read(MIR16, u5, mutate(QIASEQ, 7))]  # mismatch in adapter
+        + [qiaseq_read(MIR16, u5, deleted)]  # deletion: same UMI -> duplicate
+        + [qiaseq_read(LET7A, "ACGTNACGTACG")]  # N in UMI
+        + [(LONG40[:30] + QIASEQ + "ACGTAC")]  # read ends inside the UMI
+    )
+    path = write_fastq(tmp_path / "Q1.fastq.gz", reads)
+    fa, js = tmp_path / "Q1.fa.gz", tmp_path / "Q1.json"
+    stats = preprocess_library(path, fa, js, PRESETS["qiaseq"], TrimSettings())
+    assert read_fasta(fa) == [
+        (">Q1_1_x3", LET7A),
+        (">Q1_2_x2", MIR21),
+        (">Q1_3_x1", MIR16),
+    ]
+    assert stats.raw_reads == 13
+    assert stats.passed_reads == 11
+    assert stats.molecules == 6
+    assert stats.umi_duplicates == 5
+    assert stats.no_umi == 2
+    assert stats.length_hist["no_umi"][22] == 1 and stats.length_hist["no_umi"][30] == 1
+    assert stats.length_hist["passed"][22] == 11  # reads, not molecules
+
+
+def test_adapter_missing_suggests_preset(tmp_path):
+    reads = [
+        qiaseq_read(ins, "".join("ACGT"[int(d) % 4] for d in f"{i:012d}"))
+        for i, ins in enumerate([LET7A, MIR21, MIR16, SHORT18] * 10)
+    ]
+    path = write_fastq(tmp_path / "wrong.fastq.gz", reads)
+    out = tmp_path / "out"
+    with pytest.raises(AdapterNotFoundError) as info:
+        preprocess_library(
+            path, out / "a.fa.gz", out / "a.json", PRESETS["truseq"], TrimSettings()
+        )
+    msg = str(info.value)
+    assert str(path) in msg and "'qiaseq'" in msg and "0.0%" in msg
+    assert info.value.detection.presets == ["qiaseq"]
+    assert not out.exists()
+
+
+def test_unknown_adapter_kmer_suggestion(tmp_path):
+    adapter = "GCATGCATCCGGTTAACCGGTTACG"
+    inserts = [LET7A, MIR21, MIR16, SHORT18 + "TC", "ACGTTAGCAGCAGCTAGCATCG"]
+    reads = [(ins + adapter + "T" * 40)[:51] for ins in inserts * 8]
+    path = write_fastq(tmp_path / "odd.fastq.gz", reads)
+    with pytest.raises(AdapterNotFoundError) as info:
+        collapse_library(path, PRESETS["truseq"], TrimSettings())
+    det = info.value.detection
+    assert det.best is None
+    assert det.kmer is not None and det.kmer.startswith(adapter[:12])
+    assert adapter[:12] in str(info.value) and "custom" in str(info.value)
+    # the suggested adapter works as a custom protocol
+    custom = Protocol.from_dict({"adapter_3p": det.kmer})
+    records, stats = collapse_library(path, custom, TrimSettings())
+    assert stats.passed_reads == 40 and len(records) == 5
+
+
+def test_threshold_is_configurable(tmp_path):
+    reads = [truseq_read(LET7A)] * 1 + [NOADAPT] * 19  # adapter in 5 %
+    path = write_fastq(tmp_path / "low.fastq.gz", reads)
+    with pytest.raises(AdapterNotFoundError):
+        collapse_library(path, PRESETS["truseq"], TrimSettings())
+    _, stats = collapse_library(
+        path, PRESETS["truseq"], TrimSettings(min_adapter_fraction=0.05)
+    )
+    assert stats.adapter_found == 1 and stats.no_adapter == 19
+
+
+def test_detect_adapter_on_real_files():
+    for name, preset in (("sample1", "truseq"), ("QiaSeq_data", "qiaseq")):
+        seqs = Counter()
+        with dnaio.open(REAL / f"{name}.fastq.gz") as reader:
+            for rec in reader:
+                seqs[rec.sequence] += 1
+        det = detect_adapter(seqs)
+        assert preset in det.presets, det
+        assert det.best_fraction > 0.85
+
+
+def test_exact_find_equals_cutadapt_alignment():
+    """str.find of the full adapter gives cutadapt's own answer."""
+    rng = random.Random(3)
+    for adapter in (TRUSEQ, QIASEQ, "AAAAAAAA"):
+        aligner = BackAdapter(adapter, max_errors=0.1, min_overlap=3)
+        checked = 0
+        for _ in range(3000):
+            ins = "".join(rng.choice("ACGT") for _ in range(rng.randint(0, 40)))
+            tail = "".join(rng.choice("ACGT") for _ in range(40))
+            read = list((ins + adapter + tail)[:75])
+            for _ in range(rng.randint(0, 3)):  # random errors anywhere
+                read[rng.randrange(len(read))] = rng.choice("ACGT")
+            seq = "".join(read)
+            pos = seq.find(adapter)
+            if pos >= 0:
+                match = aligner.match_to(seq)
+                assert match is not None and match.rstart == pos, (adapter, seq)
+                checked += 1
+        assert checked > 1000
+
+
+def cutadapt_lengths(fastq: Path, adapter: str, tmp_path: Path, q: int) -> Counter:
+    out = tmp_path / f"cutadapt_q{q}.fastq"
+    cutadapt = Path(sys.executable).with_name("cutadapt")
+    subprocess.run(
+        [
+            str(cutadapt),
+            "-a",
+            adapter,
+            "-e",
+            "0.1",
+            "-O",
+            "3",
+            "-q",
+            str(q),
+            "--discard-untrimmed",
+            "-o",
+            str(out),
+            str(fastq),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with dnaio.open(out) as reader:
+        return Counter(len(r.sequence) for r in reader)
+
+
+@pytest.mark.parametrize(
+    ("name", "preset", "q"),
+    [("sample1", "truseq", 0), ("sample1", "truseq", 20), ("QiaSeq_data", "qiaseq", 0)],
+)
+def test_insert_lengths_agree_with_cutadapt(name, preset, q, tmp_path):
+    """Insert length distribution vs cutadapt -a ADAPTER -e 0.1 -O 3 -q Q.
+
+    Tolerance: at most 0.2 % of the reads may differ in insert length (sum of
+    absolute per-length differences); with cutadapt 5.2 the agreement is exact.
+    """
+    fastq = REAL / f"{name}.fastq.gz"
+    protocol = PRESETS[preset]
+    ref = cutadapt_lengths(fastq, protocol.adapter_3p, tmp_path, q)
+    _, stats = collapse_library(fastq, protocol, TrimSettings(quality_cutoff=q))
+    mine: Counter = Counter()
+    for cat, hist in stats.length_hist.items():
+        if cat != "no_adapter":
+            mine.update({i: n for i, n in enumerate(hist) if n})
+    assert stats.raw_reads == 10_000
+    assert abs(stats.adapter_found - sum(ref.values())) <= 20
+    diff = sum(abs(mine[k] - ref[k]) for k in set(mine) | set(ref))
+    assert diff <= 0.002 * stats.raw_reads, diff
+    assert stats.adapter_found / stats.raw_reads > 0.9
+
+
+def test_protocol_parsing():
+    assert get_protocol("Illumina") is PRESETS["truseq"]
+    assert Protocol.from_dict({"preset": "qiaseq"}) == PRESETS["qiaseq"]
+    assert Protocol.from_dict({"name": "nextflex"}) == PRESETS["nextflex"]
+    custom = Protocol.from_dict(
+        {"adapter_3p": "tggaattc", "clip_5p": 2, "clip_3p": 1, "umi": "none"}
+    )
+    assert (custom.name, custom.adapter_3p, custom.clip_5p) == ("custom", "TGGAATTC", 2)
+    over = Protocol.from_dict({"preset": "truseq", "clip_5p": 1})
+    assert over.adapter_3p == TRUSEQ and over.clip_5p == 1
+    with pytest.raises(ValueError, match="unknown protocol field"):
+        Protocol.from_dict({"adapter": "ACGT"})
+    with pytest.raises(ValueError, match="unknown protocol preset"):
+        get_protocol("smarter")
+    with pytest.raises(ValueError, match="umi"):
+        Protocol("x", "ACGT", umi="random8")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="clip_5p"):
+        Protocol("x", "ACGT", clip_5p=-1)
+    assert TrimSettings.from_dict({"min_length": 18}).min_length == 18
+    with pytest.raises(ValueError, match="unknown trim setting"):
+        TrimSettings.from_dict({"minlen": 18})
+    with pytest.raises(ValueError):
+        TrimSettings(min_length=30, max_length=20)
+    assert sample_name("a/b/S01.fastq.gz") == "S01"
+    assert sample_name("S02.fq") == "S02"
+
+
+def test_snakemake_shim(truseq_library, tmp_path):
+    import logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    smk = SimpleNamespace(
+        input=SimpleNamespace(fastq=str(truseq_library)),
+        output=SimpleNamespace(
+            collapsed=str(tmp_path / "c" / "X.fa.gz"),
+            stats=str(tmp_path / "s" / "X.json"),
+        ),
+        params=SimpleNamespace(
+            protocol={"preset": "truseq"}, trim={"min_length": 16, "max_length": 45}
+        ),
+        log=[str(tmp_path / "X.log")],
+        threads=2,
+        wildcards=SimpleNamespace(sample="X"),
+    )
+    try:
+        runpy.run_path(
+            str(ROOT / "workflow" / "scripts" / "preprocess.py"),
+            init_globals={"snakemake": smk},
+        )
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+    assert read_fasta(Path(smk.output.collapsed))[0] == (">X_1_x5", LET7A)
+    assert json.loads(Path(smk.output.stats).read_text())["passed_reads"] == 11
+    assert "passed" in Path(smk.log[0]).read_text()

@@ -1,0 +1,25 @@
+# Per-library preprocessing: validate the FASTQ, extract UMIs, trim adapters,
+# collapse to unique inserts (see exomir.reads.preprocess).
+
+
+rule preprocess:
+    input:
+        fastq=get_fastq,
+    output:
+        collapsed="results/collapsed/{sample}.fa.gz",
+        stats="results/preprocess/{sample}.json",
+    log:
+        "logs/preprocess/{sample}.log",
+    benchmark:
+        "benchmarks/preprocess/{sample}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        protocol=get_protocol,
+        trim=CFG["trimming"],
+    script:
+        "../scripts/preprocess.py"

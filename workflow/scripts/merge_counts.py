@@ -1,0 +1,53 @@
+"""Snakemake shim: merge per-library miRNA / isomiR counts into cohort tables.
+
+Calls :func:`exomir.reads.merge.merge_counts`. Rule interface::
+
+    input:
+        mirna=expand("results/annotate/{sample}.mirna.tsv", sample=SAMPLES),
+        isomir=expand("results/annotate/{sample}.isomir.tsv", sample=SAMPLES),
+        samples=config["sheets"]["samples"],
+        participants=config["sheets"]["participants"],
+    output:
+        mirna="results/counts/mirna_counts.tsv",
+        isomir="results/counts/isomir_counts.tsv",
+        h5ad="results/counts/mirna.h5ad",
+    log:
+        "logs/merge_counts/merge_counts.log",
+    params:
+        samples=SAMPLES,  # sample ids, same order as the input lists
+
+Columns follow the sample sheet order whatever the order of ``SAMPLES``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from exomir.reads.merge import merge_counts
+from exomir.tables import read_table
+
+
+def main(smk: Any) -> None:
+    logging.basicConfig(
+        filename=smk.log[0],
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    samples = [str(s) for s in smk.params.samples]
+    mirna = dict(zip(samples, smk.input.mirna, strict=True))
+    isomir = dict(zip(samples, smk.input.isomir, strict=True))
+    merge_counts(
+        mirna,
+        isomir,
+        read_table(smk.input.samples, "samples"),
+        read_table(smk.input.participants, "participants"),
+        smk.output.mirna,
+        smk.output.isomir,
+        smk.output.h5ad,
+    )
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821

@@ -1,0 +1,77 @@
+"""Snakemake shim: one library FASTQ.gz -> collapsed FASTA.gz + stats JSON.
+
+Expects (``script:`` directive)::
+
+    input:   fastq=...                      # FASTQ(.gz)
+    output:  collapsed=".../{sample}.fa.gz", stats=".../{sample}.json"
+    params:  protocol={...}, trim={...}     # see below
+             sample="S01"                   # optional; default wildcards.sample,
+                                            # then the FASTQ file name stem
+    log:     ".../{sample}.log"
+    threads: 2                              # 2 = gzip decompression in parallel
+
+``params.protocol``: ``{"preset": "qiaseq"}`` (plus optional overrides) or
+explicit ``adapter_3p``, ``clip_5p``, ``clip_3p``, ``umi`` ("none" or
+"qiaseq12"), optional ``name`` and ``description``. A ``name`` that is a preset
+without ``adapter_3p`` selects that preset.
+
+``params.trim``: any of ``min_length``, ``max_length``, ``min_adapter_overlap``,
+``max_error_rate``, ``quality_cutoff``, ``min_adapter_fraction``.
+
+All logic lives in :mod:`exomir.reads.preprocess`.
+"""
+
+import logging
+import sys
+from typing import Any
+
+from exomir.reads.preprocess import preprocess_library
+from exomir.reads.protocols import Protocol, TrimSettings
+
+
+def main(smk: Any) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if smk.log:
+        handlers.append(logging.FileHandler(smk.log[0], mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    logger = logging.getLogger("exomir.preprocess")
+    try:
+        protocol = Protocol.from_dict(dict(smk.params.protocol))
+        settings = TrimSettings.from_dict(dict(getattr(smk.params, "trim", {}) or {}))
+        sample = getattr(smk.params, "sample", None) or getattr(
+            smk.wildcards, "sample", None
+        )
+        logger.info("protocol %s, settings %s", protocol, settings)
+        stats = preprocess_library(
+            smk.input.fastq,
+            smk.output.collapsed,
+            smk.output.stats,
+            protocol,
+            settings,
+            threads=int(smk.threads),
+            sample=sample,
+        )
+        logger.info(
+            "%s: %d raw reads, %d passed, %d unique inserts, %d molecules",
+            stats.sample,
+            stats.raw_reads,
+            stats.passed_reads,
+            stats.unique_inserts,
+            stats.molecules,
+        )
+    except Exception:
+        logger.exception("preprocessing failed")
+        raise
+    finally:
+        for handler in handlers:
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+
+
+if "snakemake" in globals():
+    main(snakemake)  # type: ignore[name-defined]  # noqa: F821
