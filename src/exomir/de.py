@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from exomir.atomic import atomic_open, atomic_path
 from exomir.errors import Issue, ValidationError
@@ -1335,7 +1336,9 @@ def fit_contrast(
         design.shape[1],
         len(ctrl),
     )
-    with pydeseq2_warnings(notes):
+    # One BLAS thread: pydeseq2 fits many tiny per-miRNA problems, where BLAS
+    # threading only adds overhead (measured 5-10x slower with 2 threads).
+    with threadpool_limits(1), pydeseq2_warnings(notes):
         dds = DeseqDataSet(
             counts=x,
             metadata=obs,
@@ -1471,7 +1474,7 @@ def normalise(
         if obs[c].dtype == object:
             obs[c] = obs[c].map(lambda v: "" if _blank(v) else str(v))
     notes: list[str] = []
-    with pydeseq2_warnings(notes):
+    with threadpool_limits(1), pydeseq2_warnings(notes):
         dds = DeseqDataSet(
             counts=x,
             metadata=obs[["participant_id"]].astype(str),
@@ -1844,3 +1847,105 @@ def load_inputs(
         qc,
         counts_label=str(counts_path),
     )
+
+
+def write_not_estimable(
+    prep: Prepared,
+    name: str,
+    error: ValidationError,
+    outputs: Mapping[str, str | os.PathLike[str]],
+) -> None:
+    """Write the outputs of a contrast that cannot be estimated.
+
+    The results table has its header only; the sample table lists the
+    candidate libraries with ``design_notes`` holding the reason; plots show
+    the reason as text.
+
+    Parameters
+    ----------
+    prep
+        From :func:`prepare`.
+    name
+        Contrast name.
+    error
+        The :class:`DesignError` raised by :func:`fit_contrast`.
+    outputs
+        ``table``, ``samples`` and optionally ``volcano`` and ``ma`` paths.
+    """
+    reason = "; ".join(i.message for i in error.issues)
+    write_table(pd.DataFrame(columns=RESULT_COLUMNS), outputs["table"])
+    smp = select_samples(prep.meta, prep.settings.contrasts[name])
+    smp.insert(0, "contrast", name)
+    smp["size_factor"] = np.nan
+    smp["design_notes"] = f"not estimable: {reason}"
+    write_table(smp.reset_index(drop=True), outputs["samples"])
+    from exomir import plots_de
+
+    for key in ("volcano", "ma"):
+        if outputs.get(key):
+            plots_de.message_plot(f"{name}: not estimable\n{reason}", outputs[key])
+
+
+def workflow_step(
+    config: Mapping[str, Any],
+    counts_path: str | os.PathLike[str],
+    qc_path: str | os.PathLike[str] | None,
+    outputs: Mapping[str, str | os.PathLike[str]],
+    contrast: str | None = None,
+    threads: int = 1,
+    directory: str | os.PathLike[str] = ".",
+) -> None:
+    """Run one workflow step: the normalisation, or one contrast.
+
+    Parameters
+    ----------
+    config
+        Configuration dict (``snakemake.config``).
+    counts_path
+        ``results/counts/mirna_counts.tsv``.
+    qc_path
+        ``results/qc/library_qc.tsv`` or ``None``.
+    outputs
+        For the normalisation: ``h5ad``, ``mirnas``, ``libraries``, ``pca``,
+        ``pca_plot``; for a contrast: ``table``, ``samples``, ``volcano``,
+        ``ma``.
+    contrast
+        Contrast name, or ``None`` for the normalisation.
+    threads
+        Processes for pydeseq2.
+    directory
+        Scenario directory.
+
+    Notes
+    -----
+    A contrast that the usable libraries cannot support (a single level, no
+    residual degrees of freedom) is logged as an error and written as "not
+    estimable" (see :func:`write_not_estimable`) so that the report can say
+    why; input and configuration errors still stop the step.
+    """
+    prep = load_inputs(config, counts_path, qc_path, directory)
+    if contrast is None:
+        pseudo = float((config.get("primary") or {}).get("pseudocount", 1.0))
+        run_normalisation(
+            prep,
+            outputs["h5ad"],
+            outputs["mirnas"],
+            outputs["pca"],
+            outputs.get("pca_plot"),
+            pseudocount=pseudo,
+            library_table_path=outputs.get("libraries"),
+        )
+        return
+    try:
+        run_contrast(
+            prep,
+            contrast,
+            outputs["table"],
+            outputs["samples"],
+            outputs.get("volcano"),
+            outputs.get("ma"),
+            n_cpus=threads,
+        )
+    except DesignError as exc:
+        log.error("contrast %s is not estimable:\n%s", contrast, exc)
+        write_not_estimable(prep, contrast, exc, outputs)

@@ -12,6 +12,7 @@ import gzip
 import json
 import logging
 import math
+import runpy
 import statistics
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from exomir.reads.multiqc import CUSTOM_CONTENT_FILES, make_multiqc_report
 from exomir.reads.qc import (
     QCGates,
     collapsed_complexity,
+    hemolysis_log2ratio,
     length_distribution,
     read_funnel,
     run_read_qc,
@@ -536,3 +538,139 @@ def test_multiqc_parses_custom_content(tmp_path):
     ).set_index("Sample")
     assert sorted(lengths.index) == sorted(lib.sample for lib in libs)
     assert lengths.sum(axis=1).round(6).tolist() == [100.0] * 3
+
+
+# --------------------------------------------------------------------------- #
+# Snakemake shims (run as scripts with a stand-in ``snakemake`` object)
+# --------------------------------------------------------------------------- #
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "workflow" / "scripts"
+
+
+@pytest.fixture
+def restore_logging():
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for h in root.handlers[:]:
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
+    root.setLevel(level)
+
+
+def _run_shim(name: str, **parts) -> None:
+    from types import SimpleNamespace
+
+    smk = SimpleNamespace(
+        input=SimpleNamespace(**parts["input"]),
+        output=SimpleNamespace(**parts["output"]),
+        params=SimpleNamespace(**parts["params"]),
+        log=[str(parts["log"])],
+    )
+    runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": smk})
+
+
+def test_shims_end_to_end(tmp_path, restore_logging):
+    libs = [Lib("A_BL"), Lib("A_W1", a414=0.5), Lib("B_BL", exclude=True)]
+    files = {lib.sample: write_library(tmp_path / "lib", lib) for lib in libs}
+    for s in files:  # one isomiR per library is enough here
+        (tmp_path / "lib" / f"{s}.isomir.tsv").write_text(
+            "sequence\tmirna\tvariant\tcount\nAAACCGTTACCATTACTGAGTT\thsa-miR-451a\tNA\t7\n"
+        )
+    samples = tmp_path / "samples.tsv"
+    samples.write_text(
+        "sample_id\tparticipant_id\ttimepoint\tfastq\tprotocol\themolysis_a414\t"
+        "exclude\texclude_reason\n"
+        "A_BL\tA\tbaseline\tA_BL.fq.gz\ttruseq\t0.1\tfalse\t\n"
+        "A_W1\tA\tweek1\tA_W1.fq.gz\ttruseq\t0.5\tfalse\t\n"
+        "B_BL\tB\tbaseline\tB_BL.fq.gz\ttruseq\t\ttrue\tlost in transit\n"
+    )
+    participants = tmp_path / "participants.tsv"
+    participants.write_text("participant_id\tarm\nA\tplacebo\nB\texosome\n")
+    ids = [lib.sample for lib in libs]
+    counts = tmp_path / "results" / "counts"
+    qc = tmp_path / "results" / "qc"
+    _run_shim(
+        "merge_counts.py",
+        input={
+            "mirna": [str(files[s]["mirna"]) for s in ids],
+            "isomir": [str(tmp_path / "lib" / f"{s}.isomir.tsv") for s in ids],
+            "samples": str(samples),
+            "participants": str(participants),
+        },
+        output={
+            "mirna": str(counts / "mirna_counts.tsv"),
+            "isomir": str(counts / "isomir_counts.tsv"),
+            "h5ad": str(counts / "mirna.h5ad"),
+        },
+        params={"samples": ids},
+        log=tmp_path / "logs" / "merge.log",
+    )
+    _run_shim(
+        "read_qc.py",
+        input={
+            "preprocess": [str(files[s]["pre"]) for s in ids],
+            "annotation": [str(files[s]["ann"]) for s in ids],
+            "counts": str(counts / "mirna_counts.tsv"),
+            "samples": str(samples),
+        },
+        output={
+            "funnel": str(qc / "read_funnel.tsv"),
+            "funnel_pct": str(qc / "read_funnel_pct.tsv"),
+            "library_qc": str(qc / "library_qc.tsv"),
+            "passed": str(qc / "passed_samples.txt"),
+            "lengths": str(qc / "length_distribution.tsv"),
+        },
+        params={
+            "samples": ids,
+            "qc": {"min_raw_reads": 1_000_000, "max_a414": 0.3},
+            "contaminants": CONTAMINANTS,
+            "species": "hsa",
+        },
+        log=tmp_path / "logs" / "read_qc.log",
+    )
+    verdict = text_table(qc / "library_qc.tsv")
+    assert verdict["pass"].to_dict() == {
+        "A_BL": "true",
+        "A_W1": "false",
+        "B_BL": "false",
+    }
+    assert verdict.loc["B_BL", "reasons"] == "excluded in sample sheet: lost in transit"
+    assert (qc / "passed_samples.txt").read_text() == "A_BL\n"
+    html = tmp_path / "results" / "multiqc" / "multiqc_report.html"
+    _run_shim(
+        "multiqc_content.py",
+        input={
+            "funnel": str(qc / "read_funnel.tsv"),
+            "lengths": str(qc / "length_distribution.tsv"),
+            "library_qc": str(qc / "library_qc.tsv"),
+        },
+        output={"html": str(html)},
+        params={"title": "shim test"},
+        log=tmp_path / "logs" / "multiqc.log",
+    )
+    assert html.exists()
+    assert (html.parent / "custom_content" / CUSTOM_CONTENT_FILES[0]).exists()
+    assert "wrote" in (tmp_path / "logs" / "merge.log").read_text()
+    assert (
+        "library QC: 1 passed, 2 failed"
+        in (tmp_path / "logs" / "read_qc.log").read_text()
+    )
+
+
+def test_hemolysis_ratio_pseudocount_and_undetected_pair():
+    counts = pd.DataFrame(
+        {"A": [30, 10, 960], "B": [0, 0, 1000], "C": [0, 0, 0]},
+        index=["hsa-miR-451a", "hsa-miR-23a-3p", "hsa-miR-1-5p"],
+    )
+    ratio = hemolysis_log2ratio(counts)
+    # A: RPM 30,000 and 10,000 -> log2(30,001 / 10,001)
+    assert ratio["A"] == pytest.approx(math.log2(30_001 / 10_001))
+    assert math.isnan(ratio["B"])  # neither miRNA detected
+    assert math.isnan(ratio["C"])  # no miRNA reads at all
+    grouped = counts.rename(index={"hsa-miR-23a-3p": "hsa-miR-23a-3p/hsa-miR-23c"})
+    assert hemolysis_log2ratio(grouped)["A"] == ratio["A"]

@@ -211,3 +211,49 @@ def test_mouse_reference_and_hairpin_gff3_read_by_mirtop(tmp_path: Path) -> None
         locus[0].start - 1,
         locus[0].end - 1,
     ]
+
+
+@needs_bowtie
+def test_build_reference_shim(tmp_path: Path, tiny_mirbase: tuple[Path, Path]) -> None:
+    import logging
+    import runpy
+    import types
+
+    iocontainers = pytest.importorskip("snakemake.iocontainers")
+    mature, hairpin = tiny_mirbase
+    trna = _write(tmp_path / "trna.fa", ">t1\nGCATTGGTGGTTCAGTGGTAGAATTCTCGC\n")
+    smk = types.SimpleNamespace(
+        threads=1,
+        input=iocontainers.Namedlist(
+            fromdict={"mature": str(mature), "hairpin": str(hairpin)}
+        ),
+        output=iocontainers.Namedlist(fromdict={"ref": str(tmp_path / "ref")}),
+        params=iocontainers.Namedlist(
+            fromdict={
+                "species": "hsa",
+                "mirbase_version": "22.1",
+                "contaminants": {"tRNA": [str(trna)]},
+            }
+        ),
+        log=iocontainers.Namedlist(fromdict={"log": str(tmp_path / "ref.log")}),
+    )
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    try:
+        runpy.run_path(
+            str(ROOT / "workflow" / "scripts" / "build_reference.py"),
+            init_globals={"snakemake": smk},
+        )
+    finally:
+        for h in root.handlers[:]:
+            if h not in saved[0]:
+                root.removeHandler(h)
+                h.close()
+        for h in saved[0]:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(saved[1])
+    ref = load_reference(tmp_path / "ref")
+    assert ref.database == "miRBasev22.1"
+    assert [c.category for c in ref.contaminants] == ["tRNA"]
+    assert "reference" in (tmp_path / "ref.log").read_text()

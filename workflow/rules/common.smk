@@ -54,12 +54,9 @@ def get_contaminant_fastas():
     }
 
 
-def get_reference_inputs():
-    """Every reference FASTA the index build depends on."""
-    files = [ref_path(CFG["reference"]["mature"]), ref_path(CFG["reference"]["hairpin"])]
-    for paths in get_contaminant_fastas().values():
-        files.extend(paths)
-    return files
+def get_contaminant_files():
+    """Every contaminant FASTA, in config order (inputs of the index build)."""
+    return [p for paths in get_contaminant_fastas().values() for p in paths]
 
 
 def get_sheet(kind):

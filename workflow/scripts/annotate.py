@@ -21,26 +21,15 @@ Expected rule::
 All logic is in :mod:`exomir.reads.annotate`.
 """
 
-from __future__ import annotations
-
 import logging
 from typing import Any
 
 from exomir.reads.annotate import AnnotationParams, annotate_sample, write_annotation
-
-
-def _setup_logging(smk: Any) -> None:
-    log = list(smk.log)
-    logging.basicConfig(
-        filename=log[0] if log else None,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
-    _setup_logging(smk)
+    setup_rule_logging(smk)
     params = dict(smk.params.items())
     overrides = dict(params.get("annotation") or {})
     try:

@@ -19,27 +19,16 @@ Expected rule (paths already resolved, e.g. ``@resources/`` expanded)::
 All logic is in :func:`exomir.reads.reference.prepare_reference`.
 """
 
-from __future__ import annotations
-
 import logging
 from pathlib import Path
 from typing import Any
 
 from exomir.reads.reference import MANIFEST, prepare_reference
-
-
-def _setup_logging(smk: Any) -> None:
-    log = list(smk.log)
-    logging.basicConfig(
-        filename=log[0] if log else None,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
-    _setup_logging(smk)
+    setup_rule_logging(smk)
     out = Path(smk.output[0])
     refdir = out.parent if out.name == MANIFEST else out
     params = dict(smk.params.items())

@@ -19,22 +19,15 @@ Calls :func:`exomir.reads.merge.merge_counts`. Rule interface::
 Columns follow the sample sheet order whatever the order of ``SAMPLES``.
 """
 
-from __future__ import annotations
-
-import logging
 from typing import Any
 
 from exomir.reads.merge import merge_counts
+from exomir.rulelog import setup_rule_logging
 from exomir.tables import read_table
 
 
 def main(smk: Any) -> None:
-    logging.basicConfig(
-        filename=smk.log[0],
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    setup_rule_logging(smk)
     samples = [str(s) for s in smk.params.samples]
     mirna = dict(zip(samples, smk.input.mirna, strict=True))
     isomir = dict(zip(samples, smk.input.isomir, strict=True))

@@ -23,22 +23,15 @@ Calls :func:`exomir.reads.multiqc.make_multiqc_report`. Rule interface::
 ``content_dir`` defaults to ``custom_content/`` beside the report.
 """
 
-from __future__ import annotations
-
-import logging
 from pathlib import Path
 from typing import Any
 
 from exomir.reads.multiqc import make_multiqc_report
+from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
-    logging.basicConfig(
-        filename=smk.log[0],
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    setup_rule_logging(smk)
     html = Path(smk.output.html)
     content_dir = (
         getattr(smk.params, "content_dir", None) or html.parent / "custom_content"

@@ -22,23 +22,15 @@ All logic lives in :mod:`exomir.reads.preprocess`.
 """
 
 import logging
-import sys
 from typing import Any
 
 from exomir.reads.preprocess import preprocess_library
 from exomir.reads.protocols import Protocol, TrimSettings
+from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if smk.log:
-        handlers.append(logging.FileHandler(smk.log[0], mode="w"))
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    setup_rule_logging(smk)
     logger = logging.getLogger("exomir.preprocess")
     try:
         protocol = Protocol.from_dict(dict(smk.params.protocol))
@@ -67,10 +59,6 @@ def main(smk: Any) -> None:
     except Exception:
         logger.exception("preprocessing failed")
         raise
-    finally:
-        for handler in handlers:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
 
 
 if "snakemake" in globals():

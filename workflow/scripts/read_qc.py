@@ -25,22 +25,15 @@ Calls :func:`exomir.reads.qc.run_read_qc`. Rule interface::
 ``collapsed`` is optional (it adds the top-10 insert share).
 """
 
-from __future__ import annotations
-
-import logging
 from typing import Any
 
 from exomir.reads.qc import run_read_qc
+from exomir.rulelog import setup_rule_logging
 from exomir.tables import read_table
 
 
 def main(smk: Any) -> None:
-    logging.basicConfig(
-        filename=smk.log[0],
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    setup_rule_logging(smk)
     samples = [str(s) for s in smk.params.samples]
     collapsed = list(getattr(smk.input, "collapsed", []) or [])
     species = str(getattr(smk.params, "species", "hsa") or "hsa")

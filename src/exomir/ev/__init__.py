@@ -159,9 +159,7 @@ def _edges(centres: np.ndarray, width: float) -> np.ndarray:
     return np.concatenate([centres - width / 2.0, [centres[-1] + width / 2.0]])
 
 
-def percentile(
-    centres: np.ndarray, conc: np.ndarray, width: float, q: float
-) -> float:
+def percentile(centres: np.ndarray, conc: np.ndarray, width: float, q: float) -> float:
     """Size below which a fraction ``q`` of the particles lie.
 
     Particles are taken as spread evenly across their bin, so the value
@@ -226,7 +224,7 @@ def cdf_at(centres: np.ndarray, conc: np.ndarray, width: float, x: float) -> flo
 def _smooth(y: np.ndarray, sigma_bins: float) -> np.ndarray:
     if sigma_bins <= 0:
         return y.copy()
-    half = int(math.ceil(4 * sigma_bins))
+    half = math.ceil(4 * sigma_bins)
     k = np.exp(-0.5 * (np.arange(-half, half + 1) / sigma_bins) ** 2)
     k /= k.sum()
     padded = np.concatenate([np.zeros(half), y, np.zeros(half)])
@@ -252,8 +250,9 @@ def estimate_mode(
 
     A log-normal density is exactly quadratic in these coordinates, so its
     mode is recovered without bias; for other unimodal peaks the fit is local.
-    When fewer than 3 non-empty bins are in the region (very narrow or
-    hand-made distributions), the centre of the highest raw bin is returned.
+    When the region has fewer than 3 bins or an empty bin (very narrow,
+    sparse or hand-made distributions), the centre of its highest bin is
+    returned instead.
 
     Parameters
     ----------
@@ -286,9 +285,10 @@ def estimate_mode(
     while hi < len(ys) - 1 and ys[hi + 1] >= level * ys[top]:
         hi += 1
     sel = np.arange(lo, hi + 1)
-    sel = sel[(y[sel] > 0) & (c[sel] > 0)]
-    if len(sel) < 3:
-        return float(c[int(np.argmax(y))])
+    if len(sel) < 3 or np.any(y[sel] <= 0) or c[lo] <= 0:
+        # Too narrow, or gaps inside the peak (sparse or hand-made data):
+        # the highest bin of the peak region is the honest answer.
+        return float(c[lo + int(np.argmax(y[sel]))])
     u = np.log(c[sel])
     v = np.log(y[sel])
     a, b, _ = np.polyfit(u, v, 2, w=np.sqrt(y[sel] / y[sel].max()))
@@ -335,7 +335,12 @@ def size_stats(
     nan = float("nan")
     if not total > 0:
         keys = ["mean_nm", "sd_nm", "mode_nm", "d10_nm", "d50_nm", "d90_nm"]
-        return {"total": total, **dict.fromkeys(keys, nan), "span": nan, "frac_in_window": nan}
+        return {
+            "total": total,
+            **dict.fromkeys(keys, nan),
+            "span": nan,
+            "frac_in_window": nan,
+        }
     mean = float((c * y).sum() / total)
     sd = float(math.sqrt(max(((c - mean) ** 2 * y).sum() / total, 0.0)))
     d10, d50, d90 = (percentile(c, y, width, q) for q in (0.1, 0.5, 0.9))
@@ -536,7 +541,9 @@ def read_bytes(path: str | Path, label: str) -> bytes:
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise NtaFormatError(label, None, f"cannot read the file ({exc.strerror})") from exc
+        raise NtaFormatError(
+            label, None, f"cannot read the file ({exc.strerror})"
+        ) from exc
     if not data.strip(b"\x00\r\n\t ,;"):
         raise NtaFormatError(label, 1, "the file is empty")
     return data

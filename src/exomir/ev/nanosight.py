@@ -128,7 +128,10 @@ def _walk(lines: list[str], sep: str, label: str) -> _Parsed:
     section = ""
     weighting = ""
     mode = "rows"  # rows | bin_header | bins | percentiles
-    for idx, raw in enumerate(lines, start=1):
+    # Blank lines at the end of the file do not close a table: a file cut at
+    # a line boundary must still be recognised as truncated.
+    end = max((i for i, s in enumerate(lines) if s.strip(sep + " \t")), default=-1)
+    for idx, raw in enumerate(lines[: end + 1], start=1):
         cells = _split(raw, sep)
         if cells and not p.software and cells[0].lower().startswith("created with"):
             p.software = cells[0]
@@ -243,7 +246,9 @@ def read_nanosight(
     if not looks_like_nanosight(lines):
         first = next((s for s in lines if s.strip()), "")[:60]
         raise NtaFormatError(
-            name, 1, f"not a NanoSight 'NTA Experiment Summary File' (starts with '{first}')"
+            name,
+            1,
+            f"not a NanoSight 'NTA Experiment Summary File' (starts with '{first}')",
         )
     sep = _separator(lines[0])
     dc = sep != ","
@@ -281,7 +286,9 @@ def read_nanosight(
             f"'Graph Data') in [Size Data] (weightings found: {seen})",
         )
     header = p.bin_header.cells
-    n_cols = sum(1 for h in header[1:] if h.lower().startswith("concentration (particles"))
+    n_cols = sum(
+        1 for h in header[1:] if h.lower().startswith("concentration (particles")
+    )
     n = len(p.videos) if p.videos else n_cols
     if n_cols and n_cols != n:
         raise NtaFormatError(
@@ -291,12 +298,16 @@ def read_nanosight(
             f"(line {p.videos_line}) lists {n} videos",
         )
     if n < 1:
-        raise NtaFormatError(name, p.bin_header.line, "no video columns in the size table")
+        raise NtaFormatError(
+            name, p.bin_header.line, "no video columns in the size table"
+        )
     videos = p.videos or [f"video{i + 1}" for i in range(n)]
 
     # Bin table.
     if not p.bins:
-        raise NtaFormatError(name, p.bin_header.line, "the number-weighted size table has no rows")
+        raise NtaFormatError(
+            name, p.bin_header.line, "the number-weighted size table has no rows"
+        )
     centres = np.empty(len(p.bins))
     bins = np.empty((n, len(p.bins)))
     for j, row in enumerate(p.bins):
@@ -312,14 +323,18 @@ def read_nanosight(
         bins[:, j] = vals[1:]
     steps = np.diff(centres)
     width = float(steps[0]) if len(steps) else 1.0
-    if len(steps) and (width <= 0 or np.any(np.abs(steps - width) > 1e-6 * max(1.0, width))):
+    if len(steps) and (
+        width <= 0 or np.any(np.abs(steps - width) > 1e-6 * max(1.0, width))
+    ):
         bad = int(np.flatnonzero(np.abs(steps - width) > 1e-6 * max(1.0, width))[0]) + 1
         raise NtaFormatError(
             name, p.bins[bad].line, "size-table bin centres are not evenly spaced"
         )
     if np.any(bins < 0):
         j = int(np.flatnonzero((bins < 0).any(axis=0))[0])
-        raise NtaFormatError(name, p.bins[j].line, "negative concentration in the size table")
+        raise NtaFormatError(
+            name, p.bins[j].line, "negative concentration in the size table"
+        )
     if not p.bins_closed and len(p.bins) < EXPECTED_BINS:
         raise NtaFormatError(
             name,
@@ -356,11 +371,17 @@ def read_nanosight(
                 )
     else:
         video_conc = bin_sums
-        warnings.append("no [Results] concentration row; concentration from the size bins")
+        warnings.append(
+            "no [Results] concentration row; concentration from the size bins"
+        )
 
     # Dilution recorded in the file.
     dil_row = next(
-        (r for (s, k), r in p.per_video.items() if s == "results" and k.startswith("dilution factor")),
+        (
+            r
+            for (s, k), r in p.per_video.items()
+            if s == "results" and k.startswith("dilution factor")
+        ),
         None,
     )
     file_dilution: float | None = None
@@ -376,12 +397,16 @@ def read_nanosight(
             )
         if given and any(v is None for v in nums):
             raise NtaFormatError(
-                name, dil_row.line, "the dilution factor is recorded for some videos only"
+                name,
+                dil_row.line,
+                "the dilution factor is recorded for some videos only",
             )
         file_dilution = given.pop() if given else None
 
     # Per-video statistics computed from the bins.
-    per_video = [size_stats(centres, bins[v], width, smooth_nm=smooth_nm) for v in range(n)]
+    per_video = [
+        size_stats(centres, bins[v], width, smooth_nm=smooth_nm) for v in range(n)
+    ]
 
     # Reported statistics (Average column, else the mean of the videos).
     reported: dict[str, float] = {}
@@ -401,7 +426,12 @@ def read_nanosight(
 
     ppf = per_video_floats("results", "particles per frame")
     tracks = per_video_floats("results", "completed tracks")
-    validity = _texts(p.per_video.get(("concentration warnings", "validity of concentration measurement")), n)
+    validity = _texts(
+        p.per_video.get(
+            ("concentration warnings", "validity of concentration measurement")
+        ),
+        n,
+    )
     temps = per_video_floats("conditions", "temperature/c")
     visc = per_video_floats("conditions", "viscosity/cp")
     cam = _texts(p.per_video.get(("conditions", "camera level")), n)
@@ -416,7 +446,9 @@ def read_nanosight(
         "particles_per_frame_min": min(ppf) if ppf else math.nan,
         "particles_per_frame_max": max(ppf) if ppf else math.nan,
         "completed_tracks_min": min(tracks) if tracks else math.nan,
-        "invalid_videos": [videos[i] for i, t in enumerate(validity) if t and t.upper() != "OK"],
+        "invalid_videos": [
+            videos[i] for i, t in enumerate(validity) if t and t.upper() != "OK"
+        ],
     }
     settings = {
         "temperature_c": float(np.mean(temps)) if temps else math.nan,

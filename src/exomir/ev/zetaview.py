@@ -187,7 +187,9 @@ def sniff(lines: list[str]) -> str | None:
     head = [s for s in lines[:150] if s.strip()]
     if head and head[0].startswith("Use\tPosition"):
         return "positions"
-    if not any(s.startswith(("Original File:", "Software:\tZetaView")) for s in head[:10]):
+    if not any(
+        s.startswith(("Original File:", "Software:\tZetaView")) for s in head[:10]
+    ):
         return None
     for s in head:
         if s.startswith("Type of Measurement:"):
@@ -305,7 +307,9 @@ def read_positions(path: str | Path, label: str | None = None) -> PositionSummar
     missing = [k for k in ("use", "pos", "conc") if cols[k] is None]
     if missing:
         raise NtaFormatError(
-            name, start + 1, "not a ZetaView position summary (no Use/Position/Conc. columns)"
+            name,
+            start + 1,
+            "not a ZetaView position summary (no Use/Position/Conc. columns)",
         )
     rows: list[tuple[float, bool, float, float, float, float, str]] = []
     for idx in range(start + 1, len(lines)):
@@ -315,19 +319,29 @@ def read_positions(path: str | Path, label: str | None = None) -> PositionSummar
         pos = parse_number(cells[cols["pos"]] if cols["pos"] < len(cells) else "", True)  # type: ignore[index]
         if pos is None:
             continue  # Mean / St.Dev. / Rel.St.Dev. footer
+
         def get(key: str, cells: list[str] = cells) -> float:
             j = cols[key]
-            v = parse_number(cells[j], True) if j is not None and j < len(cells) else None
+            v = (
+                parse_number(cells[j], True)
+                if j is not None and j < len(cells)
+                else None
+            )
             return math.nan if v is None else v
+
         conc = get("conc")
         if math.isnan(conc):
-            raise NtaFormatError(name, idx + 1, "position row without a readable Conc. value")
+            raise NtaFormatError(
+                name, idx + 1, "position row without a readable Conc. value"
+            )
         use = cells[cols["use"]].strip().upper() == "X"  # type: ignore[index]
         rj = cols["removal"]
         removal = cells[rj].strip() if rj is not None and rj < len(cells) else ""
         rows.append((pos, use, conc, get("traces"), get("x50"), get("peak"), removal))
     if not rows:
-        raise NtaFormatError(name, start + 1, "the position summary has no position rows")
+        raise NtaFormatError(
+            name, start + 1, "the position summary has no position rows"
+        )
     arr = list(zip(*rows, strict=True))
     return PositionSummary(
         file=name,
@@ -373,6 +387,11 @@ def _table_columns(header: list[str], label: str, line: int) -> dict[str, int]:
             f"'Concentration / cm-3' columns (missing: {', '.join(missing)})",
         )
     return {k: int(v) for k, v in cols.items() if v is not None}
+
+
+def _g(value: float | None, text: str | None) -> str:
+    """Return a setting as short text: ``80`` for ``80.000000``."""
+    return f"{value:g}" if value is not None else (text or "")
 
 
 def _row_line(lines: list[str], header_line: int, j: int) -> int:
@@ -438,7 +457,9 @@ def read_zetaview(
         )
     hline = h.end_line + 1
     if hline > len(lines) or not lines[hline - 1].strip():
-        raise NtaFormatError(name, h.end_line, "the size table header is missing (truncated file)")
+        raise NtaFormatError(
+            name, h.end_line, "the size table header is missing (truncated file)"
+        )
     cols = _table_columns(lines[hline - 1].split("\t"), name, hline)
     need = max(cols.values()) + 1
     linear: list[tuple[float, float, float]] = []
@@ -515,7 +536,11 @@ def read_zetaview(
     pos_file = Path(positions) if positions is not None else positions_path(path)
     pos: PositionSummary | None = None
     if pos_file.is_file():
-        pos_label = str(Path(name).with_name(pos_file.name)) if positions is None else str(positions)
+        pos_label = (
+            str(Path(name).with_name(pos_file.name))
+            if positions is None
+            else str(positions)
+        )
         pos = read_positions(pos_file, pos_label)
     total = float(conc.sum())
     if pos is not None and pos.n_retained:
@@ -534,13 +559,17 @@ def read_zetaview(
         rep_mode = np.array([math.nan])
         rep_d50 = np.array([h.number("Median Number (D50)") or math.nan])
         labels = ["all positions"]
-        warnings.append("no 11-position summary beside the size file; no per-position statistics")
+        warnings.append(
+            "no 11-position summary beside the size file; no per-position statistics"
+        )
     settings: dict[str, Any] = {
         "temperature_c": h.number("Temperature"),
         "viscosity_cp": h.number("Viscosity"),
-        "camera_level": h.get("Sensitivity") or "",
-        "detection_threshold": h.get("Minimum Brightness") or "",
-        "shutter": h.get("Shutter") or "",
+        "camera_level": _g(h.number("Sensitivity"), h.get("Sensitivity")),
+        "detection_threshold": _g(
+            h.number("Minimum Brightness"), h.get("Minimum Brightness")
+        ),
+        "shutter": _g(h.number("Shutter"), h.get("Shutter")),
         "laser_nm": h.number("Laser Wavelength nm"),
         "experiment": h.get("Experiment") or "",
         "time_captured": f"{h.get('Date') or ''} {h.get('Time') or ''}".strip(),
@@ -656,6 +685,8 @@ def read_profile(path: str | Path, label: str | None = None) -> ZetaProfile:
                 line = line or e.line
     if z is None and z25 is None:
         raise NtaFormatError(
-            name, h.end_line or len(lines), "no 'Zeta Potential' result in the profile export"
+            name,
+            h.end_line or len(lines),
+            "no 'Zeta Potential' result in the profile export",
         )
     return ZetaProfile(name, software, z, z25, h.number("Temperature"), line)

@@ -40,13 +40,14 @@ import os
 import re
 import zlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice, repeat
+from itertools import islice, repeat, tee
 from operator import attrgetter, getitem, itemgetter
 from pathlib import Path
 
 import dnaio
+from cutadapt.qualtrim import quality_trim_index
 from isal import isal_zlib
 from xopen import xopen
 
@@ -70,6 +71,7 @@ _STREAM_ERRORS: tuple[type[BaseException], ...] = (
     isal_zlib.error,
 )
 _INVALID_BASE = re.compile(r"[^ACGTN]").search
+_HEAD_SEP = itemgetter(0, 1)
 _GZIP_MAGIC = b"\x1f\x8b"
 _SNIFF_BYTES = 65536
 
@@ -383,7 +385,8 @@ class FastqScan:
     batches : int
         Number of batches handed to the callback.
     max_read_length : int
-        Longest read (before quality trimming).
+        Longest read among the sampled reads and the keys (with ``cut_at``,
+        reads cut at the adapter only count up to the cut).
     sample : Counter
         Raw read sequences of the first ``sample_reads`` records with counts
         (for adapter detection).
@@ -405,7 +408,7 @@ class FastqScan:
 
 def scan_fastq(
     path: str | os.PathLike[str],
-    on_batch: Callable[[dict[str, int]], None],
+    on_batch: Callable[[Counter], None],
     *,
     quality_cutoff: int = 0,
     threads: int = 1,
@@ -413,12 +416,18 @@ def scan_fastq(
     quality_check_reads: int = 10_000,
     max_unique: int = 2_000_000,
     chunk_reads: int = 1_000_000,
+    cut_at: str | None = None,
 ) -> FastqScan:
     """Stream a FASTQ(.gz) file and hand over counts of identical sequences.
 
     Each read is reduced to a key, its sequence (3' quality-trimmed if
     ``quality_cutoff`` > 0, with cutadapt's BWA-style algorithm), and keys are
-    counted. When more than ``max_unique`` distinct keys have accumulated the
+    counted. With ``cut_at`` the key is ``(head, sep)`` from
+    ``sequence.partition(cut_at)``: whatever follows the first exact
+    occurrence of ``cut_at`` (an adapter prefix) is dropped before counting,
+    so reads that differ only after the adapter (read-through, sequencing
+    errors there) collapse into one key. ``sep`` is ``cut_at`` or ``""`` when
+    it does not occur (``head`` is then the whole sequence). When more than ``max_unique`` distinct keys have accumulated the
     batch is passed to ``on_batch`` and a new one is started, so memory stays
     bounded whatever the library complexity. ``on_batch`` therefore sees each
     key once per batch, with the number of reads in that batch.
@@ -429,7 +438,8 @@ def scan_fastq(
         FASTQ(.gz) file.
     on_batch
         Called with ``{key: reads}`` for every batch (at least once unless the
-        file is invalid). Keys contain only ``ACGTN`` (checked here).
+        file is invalid). Keys (heads) contain only ``ACGTN`` (checked here;
+        with ``cut_at`` the dropped part of the read is not checked).
     quality_cutoff
         Phred cutoff for 3' quality trimming; 0 disables it.
     threads
@@ -442,6 +452,8 @@ def scan_fastq(
         Distinct keys per batch before it is flushed.
     chunk_reads
         Reads counted between checks of the batch size.
+    cut_at
+        Drop everything from the first occurrence of this sequence on.
 
     Returns
     -------
@@ -456,18 +468,19 @@ def scan_fastq(
     p = Path(path)
     sniff_fastq(p)
     scan = FastqScan(path=str(p))
-    batch: Counter[str] = Counter()
+    batch: Counter = Counter()  # str keys, or (head, sep) with cut_at
 
     def flush() -> None:
         if not batch and scan.batches:
             return
+        heads = batch if cut_at is None else list(map(itemgetter(0), batch))
         # One C pass over all keys: delete the valid letters, see what is left.
-        if "".join(batch).encode("ascii").translate(None, b"ACGTN"):
-            bad = next(filter(_INVALID_BASE, batch))
+        if "".join(heads).encode("ascii").translate(None, b"ACGTN"):
+            bad = next(filter(_INVALID_BASE, heads))
             record = locate_record(p, lambda r: _INVALID_BASE(r.sequence) is not None)
             raise FastqFormatError(p, record or 1, _alphabet_problem(bad))
         if batch:
-            scan.max_read_length = max(scan.max_read_length, max(map(len, batch)))
+            scan.max_read_length = max(scan.max_read_length, max(map(len, heads)))
         scan.unique_keys += len(batch)
         scan.batches += 1
         on_batch(batch)
@@ -485,9 +498,9 @@ def scan_fastq(
             scan.sample = Counter(map(attrgetter("sequence"), sample))
             scan.sample_reads = len(sample)
             scan.max_read_length = max(map(len, scan.sample), default=0)
-            batch.update(_keys(head, quality_cutoff))
+            batch.update(_keys(head, quality_cutoff, cut_at))
             del head, sample
-            keys = _keys(reader, quality_cutoff)
+            keys = _keys(reader, quality_cutoff, cut_at)
             while True:
                 before = reader.number_of_records
                 batch.update(islice(keys, chunk_reads))
@@ -516,23 +529,25 @@ def scan_fastq(
     return scan
 
 
-def _keys(records, quality_cutoff: int) -> Iterator[str]:
+def _keys(
+    records: Iterable[dnaio.SequenceRecord], quality_cutoff: int, cut_at: str | None
+) -> Iterator[str] | Iterator[tuple[str, str]]:
     """Map records to count keys without Python byte code per record."""
     if quality_cutoff <= 0:
-        return map(attrgetter("sequence"), records)
-    from itertools import tee
-
-    from cutadapt.qualtrim import quality_trim_index
-
-    r1, r2 = tee(records)
-    stops = map(
-        itemgetter(1),
-        map(
-            quality_trim_index,
-            map(attrgetter("qualities"), r2),
-            repeat(0),
-            repeat(quality_cutoff),
-            repeat(33),
-        ),
-    )
-    return map(getitem, map(attrgetter("sequence"), r1), map(slice, stops))
+        seqs = map(attrgetter("sequence"), records)
+    else:
+        r1, r2 = tee(records)
+        stops = map(
+            itemgetter(1),
+            map(
+                quality_trim_index,
+                map(attrgetter("qualities"), r2),
+                repeat(0),
+                repeat(quality_cutoff),
+                repeat(33),
+            ),
+        )
+        seqs = map(getitem, map(attrgetter("sequence"), r1), map(slice, stops))
+    if cut_at is None:
+        return seqs
+    return map(_HEAD_SEP, map(str.partition, seqs, repeat(cut_at)))

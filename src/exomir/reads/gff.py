@@ -38,15 +38,14 @@ than ours; nothing in mirtop reads them back.
 
 Attributes: ``Read`` (sequence), ``UID`` (mirtop's sequence license plate,
 see :func:`mirtop_uid`), ``Name`` (mature feature; identical-sequence groups
-joined with ``/``), ``Parent`` (the representative hairpin, the seqID),
-``Variant``, ``Cigar`` (mirGFF3 style:
-``M`` is an exact match, a mismatch is written as the reference base, e.g.
-``10MA11M``; non-templated 3' bases are a soft clip, ``22M2S``), ``Hits``
-(number of equally good loci), ``Expression`` (count), ``Filter`` (``Pass``)
-and ``loci`` (all those hairpins, comma separated, representative first; a
-lower-case name, i.e. an application attribute in GFF3 terms). A single
-``Parent`` keeps ``mirtop counts --add-extra`` working: it looks the parent
-up as one hairpin name.
+joined with ``/``), ``Parent`` (the representative hairpin, i.e. the seqID),
+``Variant``, ``Cigar`` (mirGFF3 style: ``M`` is an exact match, a mismatch is
+written as the reference base, e.g. ``10MA11M``; non-templated 3' bases are a
+soft clip, ``22M2S``), ``Hits`` (number of equally good loci), ``Expression``
+(count), ``Filter`` (``Pass``) and ``loci`` (all those hairpins, comma
+separated, representative first; lower case, i.e. an application attribute in
+GFF3 terms). A single ``Parent`` keeps ``mirtop counts --add-extra`` working:
+it looks the parent up as one hairpin name.
 
 The ``## COLDATA`` line is the last header line, because ``mirtop counts``
 treats every line after it as a feature.

@@ -747,8 +747,8 @@ def hemolysis_log2ratio(
     Returns
     -------
     pandas.Series
-        Per sample; NaN for libraries without miRNA counts, or for all when
-        neither miRNA is in the matrix.
+        Per sample; NaN for libraries without miRNA counts or with neither
+        miRNA of the pair detected (no flag then).
     """
     num = _feature_counts(counts, pair[0])
     den = _feature_counts(counts, pair[1])
@@ -761,6 +761,8 @@ def hemolysis_log2ratio(
     size = counts.sum(axis=0).astype(float)
     scale = 1e6 / size.where(size > 0)
     ratio = np.log2((num * scale + 1) / (den * scale + 1))
+    # neither miRNA detected: the ratio would be log2(1/1) = 0 without data
+    ratio = ratio.where((num + den) > 0)
     return ratio.astype(float).rename("hemolysis_log2ratio")
 
 
@@ -888,8 +890,9 @@ def library_verdicts(
       threshold is median + k x MAD (scaled MAD) over the libraries not
       excluded in the sheet; ``hemolysis_flag`` marks libraries above it.
     - ``hemolysis_a414`` from the sheet (optional).
-    - complexity columns from :func:`collapsed_complexity` when given, and
-      ``umi_duplicate_rate`` = umi_duplicates / (umi_duplicates +
+    - complexity columns from :func:`complexity_table` (``unique_inserts`` and
+      ``complexity`` from the preprocessing JSON, ``top10_fraction`` from the
+      collapsed FASTA when given), and ``umi_duplicate_rate`` = umi_duplicates / (umi_duplicates +
       annotated_total) for UMI libraries.
 
     Gates (``reasons``, each fails the library): raw reads, miRNA reads,

@@ -16,12 +16,13 @@ directory can be moved)::
                                     one bowtie index per category, in
                                     annotation order
 
-Sequences are upper-cased and U is written as T. Genomic tRNA sequences end
-at the discriminator base, while mature tRNAs and the abundant 3' tRNA
-fragments carry the added ``CCA``; so every sequence of a contaminant category
-whose name contains ``trna`` gets ``CCA`` appended (``add_trna_cca``). Other
-categories (rRNA, snoRNA, a user-added YRNA, ...) are indexed as given. Hairpins and matures are
-kept only if their name starts with ``<species>-`` (e.g. ``hsa-``).
+Sequences are upper-cased and U is written as T. Hairpins and matures are
+kept only if their name starts with ``<species>-`` (e.g. ``hsa-``). Genomic
+tRNA sequences end at the discriminator base, while mature tRNAs and the
+abundant 3' tRNA fragments carry the added ``CCA``; so every sequence of a
+contaminant category whose name contains ``trna`` gets ``CCA`` appended
+(``add_trna_cca``). Other categories (rRNA, snoRNA, a user-added YRNA, ...)
+are indexed as given. Intron-containing genomic tRNAs are not spliced.
 
 Mature coordinates are derived by exact substring search of every mature
 sequence in every hairpin of the species, not from the miRBase GFF3 (mouse
@@ -518,6 +519,9 @@ def prepare_reference(
 
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}.", dir=final.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it 0700
         _write_fasta(tmp / f"{HAIRPIN_PREFIX}.fa", hairpins)
         bowtie_build(tmp / f"{HAIRPIN_PREFIX}.fa", tmp / HAIRPIN_PREFIX, threads)
         _write_loci_tsv(tmp / "mature_loci.tsv", loci)

@@ -175,9 +175,8 @@ def simulate_lot_truth(
         conc = 10 ** rng.uniform(*ev["log10_conc_range"])
         d50 = rng.uniform(*ev["d50_nm_range"])
         sigma = rng.uniform(*ev["sigma_log_range"])
-        protein = rng.uniform(*ev["protein_ug_per_ml_range"])
-        # Keep passing lots comfortably above the purity spec.
-        protein = min(protein, conc / (5 * float(ev["spec_min_particles_per_ug"])))
+        lo, hi = (math.log10(x) for x in ev["particles_per_ug_range"])
+        protein = conc / 10 ** rng.uniform(lo, hi)
         zeta = rng.uniform(*ev["zeta_mv_range"])
         endo = rng.uniform(*ev["endotoxin_range"])
         sterility = "no growth"
@@ -483,7 +482,7 @@ def simulate_nanosight(
         d50 = lot.d50 * math.exp(rng.normal(0, 0.02))
         sig = lot.sigma * (1 + rng.normal(0, 0.03))
         mass = lognormal_bin_mass(edges, d50, sig)
-        mass = mass * np.exp(rng.normal(0, 0.04, 1000))
+        mass = mass * np.exp(rng.normal(0, 0.02, 1000))
         mass[centres < 20] = 0.0
         bins = np.round(target * mass / mass.sum())
         num[v] = bins
@@ -1098,7 +1097,6 @@ def _dilution(conc: float, target: float) -> float:
 
 
 def simulate_ev(
-    outdir: Path | None,
     params: Mapping[str, Any],
     rng: np.random.Generator,
 ) -> tuple[list[LotTruth], pd.DataFrame, pd.DataFrame, dict[str, bytes]]:
@@ -1106,8 +1104,6 @@ def simulate_ev(
 
     Parameters
     ----------
-    outdir
-        Unused (kept for symmetry); files are returned, not written.
     params
         Resolved parameters.
     rng

@@ -16,6 +16,10 @@ buffer; reads are gathered from it as ``(n_reads, read_length)`` ``uint8``
 arrays, errors are applied vectorised and FASTQ records are assembled as one
 fixed-width byte array per chunk before ``isal`` compression.
 
+Protocols: ``truseq`` (insert + TruSeq 3' adapter), ``nextflex`` (4 random
+nt on both sides of the insert, TruSeq adapter) and ``qiaseq`` (insert +
+QIAseq adapter + 12-nt UMI + tail; PCR duplicates). CATS is not simulated.
+
 ``simulate_expression`` and ``ExpressionTruth`` live in
 :mod:`exomir.simulate.expression`; they are also importable from here.
 """
@@ -141,7 +145,10 @@ class ReadParams:
     """Parameters of the read-level and expression simulation.
 
     Defaults follow analysis_spec.md §6; fields marked "assumption" are
-    modelling choices without a literature source.
+    modelling choices without a literature source. A null trial sets
+    ``mir126_interaction_log2=0`` and ``frac_mirnas_with_interaction=0``; all
+    other random draws stay the same. List values (e.g. from YAML) are
+    converted to tuples.
     """
 
     # --- depth and read layout
@@ -764,17 +771,20 @@ class _QualityPool:
         return qual, empty, empty
 
 
-def _place_umis(
-    seq: np.ndarray, codes: np.ndarray, start_col: np.ndarray, umi_length: int
-) -> None:
-    """Write each read's UMI (2 bits per base in ``codes``) from ``start_col``."""
+def _place_umis(seq: np.ndarray, bases: np.ndarray, start_col: np.ndarray) -> None:
+    """Write each read's UMI ``bases`` (n x umi_length) from ``start_col`` on."""
     n, length = seq.shape
-    shifts = 2 * np.arange(umi_length - 1, -1, -1, dtype=np.int64)
-    bases = _ACGT[(codes[:, None] >> shifts) & 3]
-    cols = start_col[:, None] + np.arange(umi_length)
-    ok = cols < length
-    rows = np.broadcast_to(np.arange(n)[:, None], cols.shape)
-    seq[rows[ok], cols[ok]] = bases[ok]
+    ul = bases.shape[1]
+    flat = seq.reshape(-1)
+    base_idx = np.arange(n, dtype=np.int64) * length + start_col
+    full = start_col + ul <= length
+    if full.all():
+        flat[base_idx[:, None] + np.arange(ul)] = bases
+        return
+    flat[base_idx[full][:, None] + np.arange(ul)] = bases[full]
+    for r in np.flatnonzero(~full & (start_col < length)):
+        m = length - int(start_col[r])
+        seq[r, length - m :] = bases[r, :m]
 
 
 def _write_records(
@@ -790,12 +800,15 @@ def _write_records(
         ndig = len(str(idx0))
         hi = min(n, 10**ndig - first_index)
         g = hi - i0
-        ids = np.arange(idx0, idx0 + g, dtype=np.int64)
+        dtype = np.uint32 if idx0 + g < 2**32 else np.uint64
+        ids = np.arange(idx0, idx0 + g, dtype=dtype)
         width = hl + ndig + 1 + length + 3 + length + 1
         rec = np.empty((g, width), dtype=np.uint8)
         rec[:, :hl] = hb
-        powers = 10 ** np.arange(ndig - 1, -1, -1, dtype=np.int64)
-        rec[:, hl : hl + ndig] = (ids[:, None] // powers) % 10 + 48
+        for j in range(hl + ndig - 1, hl - 1, -1):
+            quotient = ids // 10
+            rec[:, j] = ids - quotient * 10 + 48
+            ids = quotient
         c = hl + ndig
         rec[:, c] = 10
         c += 1
@@ -992,8 +1005,8 @@ def simulate_library(
     )
     buf = _Buffer(lead_zeros=8)
     off = np.zeros(n_mol, dtype=np.int64)
-    ilen = np.zeros(n_mol, dtype=np.int64)
-    iso = np.full(n_mol, -1, dtype=np.int64)
+    ilen = np.zeros(n_mol, dtype=np.int16)
+    iso = np.full(n_mol, -1, dtype=np.int32)
 
     iso_of_mol, iso_table, iso_off, iso_len = _mirna_inserts(
         int(counts[_MIRNA]), probs, canon, mature_in_hairpin, hairpins, buf, params, rng
@@ -1046,12 +1059,14 @@ def simulate_library(
             m = min(post.size, read_len - s)
             table[ell, s : s + m] = post[:m]
 
-    umi_codes = None
+    umi_bases = None
     if copies is not None:
-        umi_codes = rng.integers(
-            0, 1 << (2 * params.umi_length), size=n_mol, dtype=np.int64
+        umi_bases = _random_bases(rng, n_mol * params.umi_length).reshape(
+            n_mol, params.umi_length
         )
-        mol_of_read = rng.permutation(np.repeat(np.arange(n_mol), copies))
+        mol_of_read = rng.permutation(
+            np.repeat(np.arange(n_mol, dtype=np.int32), copies)
+        )
     else:
         mol_of_read = None
 
@@ -1059,7 +1074,7 @@ def simulate_library(
     canon_iso = iso_table["canonical"].to_numpy(dtype=bool)
     iso_m = iso_table["m"].to_numpy(dtype=np.int64)
     # per molecule: miRNA index if the insert is the canonical sequence, else -1
-    canon_mol = np.full(n_mol, -1, dtype=np.int64)
+    canon_mol = np.full(n_mol, -1, dtype=np.int32)
     mi_sel = iso >= 0
     canon_mol[mi_sel] = np.where(canon_iso[iso[mi_sel]], iso_m[iso[mi_sel]], -1)
     exact = np.zeros(len(probs), dtype=np.int64)
@@ -1094,12 +1109,11 @@ def simulate_library(
                 # random positions (padding, NEXTflex flanks, UMI placeholders)
                 rand = _random_bases(rng, n * read_len).reshape(n, read_len)
                 np.copyto(seq, rand, where=seq == 0)
-                if umi_codes is not None and layout.umi_offset is not None:
+                if umi_bases is not None and layout.umi_offset is not None:
                     _place_umis(
                         seq,
-                        umi_codes[mol],
-                        layout.prefix + len_r + layout.umi_offset,
-                        params.umi_length,
+                        umi_bases[mol],
+                        layout.prefix + len_r.astype(np.int64) + layout.umi_offset,
                     )
                 # qualities, substitutions and N calls
                 qual, bad_rows, bad_cols = qpool.apply(seq, rng)

@@ -364,7 +364,8 @@ def resolve_params(
     preset
         ``"demo"``, ``"trial"`` or ``None``.
     params_file
-        YAML file with a partial parameter tree.
+        YAML file with a partial parameter tree, or a ``truth/params.yaml``
+        written by the simulator (its ``params`` block is used).
     sets
         ``section.key=value`` overrides, applied in order.
     participants
@@ -396,6 +397,9 @@ def resolve_params(
             loaded = yaml.safe_load(fh) or {}
         if not isinstance(loaded, dict):
             raise ParamError(f"{params_file}: expected a mapping of sections")
+        if isinstance(loaded.get("params"), dict) and "seed" in loaded:
+            # A truth/params.yaml written by the simulator: use its parameters.
+            loaded = loaded["params"]
         # A params block written by the simulator carries its preset and null
         # flag; honour them so that it reproduces the same scenario.
         if preset is None and loaded.get("preset") in PRESETS:
@@ -437,7 +441,7 @@ def qc_gates(params: Mapping[str, Any]) -> dict[str, int]:
     auto = {
         "min_raw_reads": int(min(1_000_000, round(0.1 * depth))),
         "min_mirna_reads": int(min(100_000, round(0.01 * depth))),
-        "min_mirnas_ge10": 100 if depth >= 1_000_000 else 50,
+        "min_mirnas_ge10": int(min(100, max(10, round(100 * depth / 2_000_000)))),
     }
     qc = params["qc"]
     return {k: int(qc[k]) if qc.get(k) is not None else v for k, v in auto.items()}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import shutil
 import sys
@@ -441,7 +442,7 @@ def simulate_trial(
     roster = trial_mod.simulate_roster(params, rng("trial"))
     samples, info = trial_mod.simulate_samples(roster, params, rng("samples"))
     rng_ev = rng("ev")
-    lots, lots_df, runs_df, files = ev_mod.simulate_ev(None, params, rng_ev)
+    lots, lots_df, runs_df, files = ev_mod.simulate_ev(params, rng_ev)
     roster = ev_mod.assign_lots(roster, lots, lots_df, params, rng_ev)
     roster = clin_mod.simulate_ed_labels(roster, params, rng("ed"))
     participants = trial_mod.participants_table(roster)
@@ -598,8 +599,17 @@ def write_libraries(
             return [_run_library(t) for t in tasks]
         finally:
             _WORKER.clear()
+    # forkserver: no fork() of a process that may hold BLAS threads.
+    ctx = multiprocessing.get_context(
+        "forkserver"
+        if "forkserver" in multiprocessing.get_all_start_methods()
+        else None
+    )
     with ProcessPoolExecutor(
-        max_workers=threads, initializer=_init_worker, initargs=(refs, sim.read_params)
+        max_workers=threads,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(refs, sim.read_params),
     ) as pool:
         return list(pool.map(_run_library, tasks, chunksize=1))
 
@@ -832,7 +842,7 @@ reads this folder; it is what the results are checked against.
 | `clinical_effects.tsv` | Per registered endpoint: kind, scale, baseline mean and SD, placebo drift, SD of the change, planted arm effect (exosome - placebo, on the analysis scale), baseline/week-1 correlation, the model that recovers it and notes. |
 | `clinical_latent.tsv` | True per-participant baseline and week-1 values of every endpoint (before reading noise, rounding and missingness). |
 | `ev_lots.tsv` | One row per lot and release criterion: specification, true and measured value, pass/fail; `lot_fails`, `planted_failure` and `used_for_dosing` per lot, plus the true concentration and size distribution. |
-| `pathway_effects.tsv` | For WikiPathways WP4172 (PI3K-Akt) and WP382 (MAPK): expected change of the unsigned targeting-pressure score implied by the planted miRNA effects, with weights w = k_mP / sqrt(K_m) from the miRTarBase strong-evidence network (analysis_spec section 2.2). |
+| `pathway_effects.tsv` | For WikiPathways WP4172 (PI3K-Akt) and WP382 (MAPK): expected change of the unsigned targeting-pressure score implied by the planted miRNA effects, with weights w = k_mP / sqrt(K_m) from the miRTarBase strong-evidence network (analysis_spec section 2.2); `expected_direction` is the sign of the weighted mean planted effect. The first line is a `#` comment naming the inputs (or why the table was skipped); read with `comment="#"`. |
 """
 
 
@@ -1073,24 +1083,10 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    params_file = args.params_file
     try:
-        if params_file is not None:
-            with open(params_file, encoding="utf-8") as fh:
-                loaded = yaml.safe_load(fh) or {}
-            if isinstance(loaded, dict) and "params" in loaded and "seed" in loaded:
-                # A truth/params.yaml: take its parameter block.
-                import tempfile
-
-                with tempfile.NamedTemporaryFile(
-                    "w", suffix=".yaml", delete=False
-                ) as tmp:
-                    inner = dict(loaded["params"])
-                    tmp.write(yaml.safe_dump(inner))
-                params_file = tmp.name
         params = resolve_params(
             preset=args.preset,
-            params_file=params_file,
+            params_file=args.params_file,
             sets=args.sets,
             participants=args.participants,
             reads=args.reads,
@@ -1099,9 +1095,6 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     except (ParamError, OSError, yaml.YAMLError) as exc:
         print(f"exomir simulate: {exc}", file=sys.stderr)
         return 2
-    finally:
-        if params_file is not None and params_file != args.params_file:
-            Path(params_file).unlink(missing_ok=True)
     if args.print_params:
         sys.stdout.write(dump_params({"seed": args.seed, "params": params}))
         return 0

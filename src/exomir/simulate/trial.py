@@ -263,9 +263,10 @@ def simulate_roster(
     n_dev = round(t["major_deviation_frac"] * len(dosed_idx))
     dev_idx = set(rng.choice(dosed_idx, size=n_dev, replace=False).tolist())
     win = int(t["week1_window_days"])
+    width = max(3, len(str(n)))
     rows = []
     for i in range(n):
-        pid = f"P{i + 1:03d}"
+        pid = f"P{i + 1:0{width}d}"
         dose_date = rand_dates[i] + dt.timedelta(days=int(dose_next[i]))
         baseline_day = -1 if dose_next[i] else 0
         completed = bool(dosed[i] and i not in drop_idx)

@@ -6,9 +6,9 @@
 #     Rscript tests/data/deseq2/make_fixtures.R
 #
 # It simulates a small paired trial with negative-binomial counts (fixed seed),
-# writes the counts and sample table, picks the size-factor control miRNAs by
-# the rule of exomir.de (see README.md), and fits the three design types of
-# analysis_spec.md section 1.2 with DESeq2:
+# writes the counts and sample table, applies the feature filter and picks the
+# size-factor control miRNAs by the rules of exomir.de (see README.md), and
+# fits the three design types of analysis_spec.md section 1.2 with DESeq2:
 #   A  treatment_effect  ~ participant + timepoint + treated_followup  (paired)
 #   B  time_exosome      ~ participant + timepoint   (paired, exosome arm only)
 #   C  arms_week1        ~ library_batch + arm       (all week-1 libraries)
@@ -37,13 +37,14 @@ tail_names <- sprintf("hsa-miR-s%03d-%sp", seq_len(n_mirna - 34),
 mirnas <- c(rbc, platelet, c19mc, common, tail_names)
 stopifnot(length(mirnas) == n_mirna, !anyDuplicated(mirnas))
 
-# Baseline mean counts at size factor 1: large for blood-cell miRNAs, a
-# log-normal tail that includes low-count miRNAs (independent filtering).
-base_mu <- c(exp(rnorm(length(rbc), log(20000), 0.8)),
-             exp(rnorm(length(platelet), log(3000), 0.6)),
-             exp(rnorm(length(c19mc), log(300), 0.5)),
-             exp(rnorm(length(common), log(1500), 0.8)),
-             exp(rnorm(length(tail_names), log(150), 1.6)))
+# Baseline mean counts at size factor 1 (about 1 M miRNA reads per library):
+# large for blood-cell miRNAs, and a wide log-normal tail whose low end fails
+# the RPM filter.
+base_mu <- c(exp(rnorm(length(rbc), log(1e5), 0.8)),
+             exp(rnorm(length(platelet), log(15000), 0.6)),
+             exp(rnorm(length(c19mc), log(1500), 0.5)),
+             exp(rnorm(length(common), log(7500), 0.8)),
+             exp(rnorm(length(tail_names), log(40), 1.8)))
 names(base_mu) <- mirnas
 
 # ---- participants and samples ---------------------------------------------------
@@ -95,16 +96,22 @@ counts[tail_names[40], "P03_W1"] <- counts[tail_names[40], "P03_W1"] * 25L + 200
 counts[tail_names[70], "P06_W1"] <- counts[tail_names[70], "P06_W1"] * 25L + 200L
 counts[tail_names[100], "P05_BL"] <- counts[tail_names[100], "P05_BL"] * 25L + 200L
 
-# ---- control miRNAs for size factors (rule of exomir.de) ------------------------
-# Exclude blood-cell, C19MC and the primary miRNA; keep miRNAs with a count > 0
-# in every library and a mean normalised count >= 50, normalised with
-# median-of-ratios size factors over all miRNAs.
+# ---- feature filter and control miRNAs (rules of exomir.de) ------------------
+# Filter: RPM (miRNA reads as denominator) >= 5 in at least half of the
+# libraries of at least one arm x timepoint cell.
+rpm <- t(t(counts) / colSums(counts)) * 1e6
+cell <- paste(coldata$arm, coldata$timepoint, sep = "|")
+frac <- sapply(split(seq_len(n_s), cell), function(j) rowMeans(rpm[, j, drop = FALSE] >= 5))
+kept <- mirnas[apply(frac, 1, max) >= 0.5]
+# Controls: not blood-cell, C19MC or the primary miRNA; count > 0 in every
+# library; mean normalised count >= 50, normalised with median-of-ratios size
+# factors over all filtered miRNAs.
 excluded <- c(rbc, platelet, c19mc, "hsa-miR-486-3p", "hsa-miR-144-5p")
-dds_all <- DESeqDataSetFromMatrix(counts, coldata, design = ~ 1)
+dds_all <- DESeqDataSetFromMatrix(counts[kept, ], coldata, design = ~ 1)
 dds_all <- estimateSizeFactors(dds_all)
 base_mean_all <- rowMeans(counts(dds_all, normalized = TRUE))
-control <- mirnas[!(mirnas %in% excluded) & apply(counts > 0, 1, all) &
-                  base_mean_all >= 50]
+control <- kept[!(kept %in% excluded) & apply(counts[kept, ] > 0, 1, all) &
+                base_mean_all >= 50]
 
 write_tsv <- function(df, file) {
   write.table(df, file.path(here, file), sep = "\t", quote = FALSE,
@@ -112,7 +119,8 @@ write_tsv <- function(df, file) {
 }
 write_tsv(data.frame(mirna = mirnas, counts, check.names = FALSE), "counts.tsv")
 write_tsv(coldata, "coldata.tsv")
-write_tsv(data.frame(mirna = control), "control_mirnas.tsv")
+write_tsv(data.frame(mirna = mirnas, kept = tolower(mirnas %in% kept),
+                     control = tolower(mirnas %in% control)), "mirnas.tsv")
 
 # ---- the three designs -----------------------------------------------------------
 fit <- function(cd, design, ...) {
@@ -120,8 +128,8 @@ fit <- function(cd, design, ...) {
   cd$arm <- factor(cd$arm, levels = c("placebo", "exosome"))
   cd$timepoint <- factor(cd$timepoint, levels = c("baseline", "week1"))
   cd$library_batch <- factor(cd$library_batch)
-  dds <- DESeqDataSetFromMatrix(counts[, cd$sample_id], cd, design = design)
-  dds <- estimateSizeFactors(dds, controlGenes = which(mirnas %in% control))
+  dds <- DESeqDataSetFromMatrix(counts[kept, cd$sample_id], cd, design = design)
+  dds <- estimateSizeFactors(dds, controlGenes = which(kept %in% control))
   dds <- DESeq(dds, quiet = TRUE, minReplicatesForReplace = 7)
   res <- results(dds, alpha = 0.05, ...)
   list(dds = dds, res = res)

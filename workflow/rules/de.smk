@@ -1,0 +1,126 @@
+# Differential expression of miRNAs (exomir.de) and the primary miRNA analysis
+# (exomir.primary), analysis_spec.md section 1. Contrasts come from config
+# `de.contrasts` (or are derived from `design:`); they are checked here, when
+# the workflow is parsed, so an unknown arm or timepoint stops the run at once.
+
+import re
+
+from exomir.de import de_settings
+
+try:
+    DE_CONTRASTS = list(de_settings(CFG).contrasts)
+except ValidationError as exc:
+    raise SystemExit(f"exomir: the DE contrasts are not valid.\n{exc}")
+
+
+def de_contrast_pattern():
+    """Wildcard constraint matching exactly the configured contrast names."""
+    return "|".join(re.escape(c) for c in DE_CONTRASTS)
+
+
+def get_de_sheets():
+    """Sheets the DE and primary analyses read (only those configured)."""
+    kinds = ("samples", "participants", "clinical_measurements", "disposition")
+    return [get_sheet(k) for k in kinds if k in CFG["sheets"]]
+
+
+def get_de_outputs():
+    """Every target of this file (for `rule all`)."""
+    return [
+        "results/de/mirna.h5ad",
+        "results/de/plots/pca.svg",
+        *expand("results/de/{contrast}.tsv", contrast=DE_CONTRASTS),
+        *expand("results/de/{contrast}.samples.tsv", contrast=DE_CONTRASTS),
+        *expand("results/de/plots/{contrast}.volcano.svg", contrast=DE_CONTRASTS),
+        *expand("results/de/plots/{contrast}.ma.svg", contrast=DE_CONTRASTS),
+        "results/primary/mir126_ancova.tsv",
+    ]
+
+
+# Normalised counts (median-of-ratios over control miRNAs), VST and PCA of all
+# usable libraries; the per-miRNA filter/control table and the library table.
+rule de_normalise:
+    input:
+        counts="results/counts/mirna_counts.tsv",
+        qc="results/qc/library_qc.tsv",
+        sheets=get_de_sheets(),
+    output:
+        h5ad="results/de/mirna.h5ad",
+        mirnas="results/de/mirna_filter.tsv",
+        libraries="results/de/libraries.tsv",
+        pca="results/de/pca.tsv",
+        pca_plot="results/de/plots/pca.svg",
+    log:
+        "logs/de_normalise/de_normalise.log",
+    benchmark:
+        "benchmarks/de_normalise/de_normalise.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        de=CFG["de"],
+        design=CFG["design"],
+        primary_mirna=CFG["trial"]["primary_mirna"],
+    script:
+        "../scripts/de.py"
+
+
+# One pydeseq2 fit per contrast: results table, included/excluded libraries
+# with reasons, volcano and MA plots.
+rule de:
+    input:
+        counts="results/counts/mirna_counts.tsv",
+        qc="results/qc/library_qc.tsv",
+        sheets=get_de_sheets(),
+    output:
+        table="results/de/{contrast}.tsv",
+        samples="results/de/{contrast}.samples.tsv",
+        volcano="results/de/plots/{contrast}.volcano.svg",
+        ma="results/de/plots/{contrast}.ma.svg",
+    log:
+        "logs/de/{contrast}.log",
+    benchmark:
+        "benchmarks/de/{contrast}.tsv"
+    wildcard_constraints:
+        contrast=de_contrast_pattern(),
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        de=CFG["de"],
+        design=CFG["design"],
+        primary_mirna=CFG["trial"]["primary_mirna"],
+    script:
+        "../scripts/de.py"
+
+
+# Primary ANCOVA of the primary miRNA with the sensitivity analyses.
+rule primary:
+    input:
+        h5ad="results/de/mirna.h5ad",
+        sheets=get_de_sheets(),
+    output:
+        results="results/primary/mir126_ancova.tsv",
+        data="results/primary/mir126_values.tsv",
+    log:
+        "logs/primary/primary.log",
+    benchmark:
+        "benchmarks/primary/primary.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        primary=CFG["primary"],
+        design=CFG["design"],
+        primary_mirna=CFG["trial"]["primary_mirna"],
+    script:
+        "../scripts/primary.py"

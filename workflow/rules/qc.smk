@@ -1,0 +1,55 @@
+# Read-level QC: the read funnel, length distributions, per-library verdicts
+# against the configured gates, and the MultiQC report (see exomir.reads.qc and
+# exomir.reads.multiqc).
+
+
+rule read_qc:
+    input:
+        preprocess=expand("results/preprocess/{sample}.json", sample=SAMPLES),
+        annotation=expand("results/annotate/{sample}.json", sample=SAMPLES),
+        collapsed=expand("results/collapsed/{sample}.fa.gz", sample=SAMPLES),
+        counts="results/counts/mirna_counts.tsv",
+        samples=get_sheet("samples"),
+    output:
+        funnel="results/qc/read_funnel.tsv",
+        funnel_pct="results/qc/read_funnel_pct.tsv",
+        library_qc="results/qc/library_qc.tsv",
+        passed="results/qc/passed_samples.txt",
+        lengths="results/qc/length_distribution.tsv",
+    log:
+        "logs/read_qc/read_qc.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        samples=SAMPLES,
+        qc=CFG["qc"],
+        contaminants=list(CFG["contaminants"]),
+        species=CFG["reference"]["species"],
+    script:
+        "../scripts/read_qc.py"
+
+
+rule multiqc:
+    input:
+        funnel="results/qc/read_funnel.tsv",
+        lengths="results/qc/length_distribution.tsv",
+        library_qc="results/qc/library_qc.tsv",
+    output:
+        html="results/multiqc/multiqc_report.html",
+    log:
+        "logs/multiqc/multiqc.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        content_dir="results/multiqc/custom_content",
+        title=f"exomir read QC: {CFG['trial']['id']}",
+    script:
+        "../scripts/multiqc_content.py"

@@ -1,0 +1,27 @@
+# Reference indexes built once per scenario from the configured miRBase and
+# contaminant FASTAs (see exomir.reads.reference).
+
+
+rule build_reference:
+    input:
+        mature=ref_path(CFG["reference"]["mature"]),
+        hairpin=ref_path(CFG["reference"]["hairpin"]),
+        contaminants=get_contaminant_files(),
+    output:
+        manifest="results/reference/reference.json",
+    log:
+        "logs/build_reference/build_reference.log",
+    benchmark:
+        "benchmarks/build_reference/build_reference.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        species=CFG["reference"]["species"],
+        mirbase_version=CFG["reference"].get("mirbase_version", "22"),
+        contaminants=get_contaminant_fastas(),
+    script:
+        "../scripts/build_reference.py"

@@ -1,0 +1,42 @@
+"""Snakemake shim for rules ``de_normalise`` and ``de`` (see workflow/rules/de.smk).
+
+With a ``contrast`` wildcard it fits that contrast; without, it writes the
+normalised counts, filter table and PCA. All logic is in
+:func:`exomir.de.workflow_step`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from exomir.de import workflow_step
+
+
+def main(smk: Any) -> None:
+    Path(smk.log[0]).parent.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=smk.log[0],
+        filemode="w",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    logging.captureWarnings(True)
+    try:
+        workflow_step(
+            smk.config,
+            smk.input.counts,
+            smk.input.qc,
+            dict(smk.output.items()),
+            contrast=getattr(smk.wildcards, "contrast", None),
+            threads=int(smk.threads),
+        )
+    except Exception:
+        logging.getLogger("exomir.de").exception("the DE step failed")
+        raise
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821
