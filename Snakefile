@@ -21,6 +21,12 @@ configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    sample="|".join(sorted(SAMPLES)),
+
+
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/annotate.smk"

@@ -12,7 +12,8 @@ reports:
 Usage::
 
     .venv/bin/python bench/bench_de_calibration.py --out results/bench/de_calibration.json \
-        [--trials 24] [--seed 1] [--participants 80]
+        [--trials 24] [--seed 1] [--participants 80] [--wald-reference normal|t] \
+        [--from-simulator]
 
 The generator (``simulate_trial``) follows analysis_spec.md §6: negative-binomial
 counts with the DESeq2 dispersion trend ``alpha(mu) = a0 + a1/mu``, a participant
@@ -41,8 +42,15 @@ with ``mu`` the miRNA's expected count at the median depth. Power is
 ``alpha * R / m`` (R: mean number of rejections, m: miRNAs tested), the usual
 approximation of BH power.
 
-With ``--from-simulator`` the trials come from ``exomir simulate`` (when that
-module is installed) instead, through its expression model only.
+With ``--from-simulator`` the trials come from ``exomir.simulate`` instead
+(preset ``trial``, seed = ``--seed`` + trial index): its tables and its
+realised miRNA proportions, with counts drawn as a multinomial of each
+library's expected miRNA molecules (the read and FASTQ layer is skipped, which
+makes a trial take seconds). Libraries with planted low yield or plasma A414
+above 0.3 fail QC, as in the workflow. The planted effects are those of the
+simulator's ``truth/effects.tsv`` (``interaction``); the planted set differs
+between trials, so per-effect power is summarised over all planted effects and
+by effect-size bin, and analytic power is not computed in this mode.
 """
 
 from __future__ import annotations
@@ -65,7 +73,13 @@ from exomir import de
 from exomir.primary import run_primary
 
 PRIMARY = "hsa-miR-126-3p"
-RBC = ["hsa-miR-486-5p", "hsa-miR-451a", "hsa-miR-92a-3p", "hsa-miR-16-5p", "hsa-miR-144-3p"]
+RBC = [
+    "hsa-miR-486-5p",
+    "hsa-miR-451a",
+    "hsa-miR-92a-3p",
+    "hsa-miR-16-5p",
+    "hsa-miR-144-3p",
+]
 NAMED = {
     # name: share of miRNA reads (analysis_spec.md §6, mid-range)
     "hsa-miR-486-5p": 0.30,
@@ -222,7 +236,7 @@ def simulate_trial(
         for tp in tps:
             wk1 = tp == "week1"
             eff = truth.time * wk1 + truth.interaction * (wk1 and arms[i] == "exosome")
-            lib = depth * math.exp(rng.normal(-sigma**2 / 2, sigma)) / 1e6
+            lib = depth * math.exp(rng.normal(-(sigma**2) / 2, sigma)) / 1e6
             mu = truth.base * lib * np.exp(u + beff[batch[pid]] + eff * math.log(2))
             if rng.random() < hemolysis:
                 mu = np.where(rbc, mu * rng.uniform(2, 8), mu)
@@ -239,7 +253,9 @@ def simulate_trial(
                 }
             )
     counts = pd.DataFrame(
-        np.column_stack(cols), index=truth.mirnas, columns=[r["sample_id"] for r in rows]
+        np.column_stack(cols),
+        index=truth.mirnas,
+        columns=[r["sample_id"] for r in rows],
     )
     samples = pd.DataFrame(rows)
     parts = pd.DataFrame({"participant_id": pids, "arm": arms, "stratum": strata})
@@ -254,7 +270,162 @@ def simulate_trial(
     return counts, samples, parts, qc
 
 
-def config(strata: bool = True) -> dict:
+def simulator_trial(
+    seed: int, participants: int
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+    """One trial from ``exomir.simulate`` without the read layer.
+
+    Returns counts, samples, participants, library QC and extras
+    (``effects``: miRNA -> planted interaction, ``clinical``, ``disposition``).
+    """
+    from exomir.simulate.params import resolve_params
+    from exomir.simulate.scenario import simulate_trial as sim_trial
+
+    params = resolve_params(preset="trial", participants=participants)
+    sim = sim_trial(params, seed)
+    design = sim.expression.design.set_index("sample_id")
+    probs = sim.probs
+    rng = np.random.default_rng(seed + 10_000)
+    cols = {}
+    for sid in probs.columns:
+        p = probs[sid].to_numpy(dtype=float)
+        n = round(float(design.at[sid, "expected_molecules"]))
+        cols[sid] = rng.multinomial(n, p / p.sum())
+    counts = pd.DataFrame(cols, index=probs.index)
+    counts = counts.loc[counts.sum(axis=1) > 0]
+    info = sim.library_info.set_index("sample_id")
+    a414 = sim.samples.set_index("sample_id").get("hemolysis_a414")
+    reasons = []
+    for sid in counts.columns:
+        r = []
+        if bool(info.at[sid, "low_yield"]):
+            r.append("min_raw_reads")
+        if a414 is not None and pd.notna(a414.get(sid)) and float(a414[sid]) > 0.3:
+            r.append("max_a414")
+        reasons.append(",".join(r))
+    qc = pd.DataFrame(
+        {
+            "sample_id": counts.columns,
+            "pass": [not r for r in reasons],
+            "reasons": reasons,
+        }
+    ).set_index("sample_id", drop=False)
+    eff = sim.expression.effects
+    inter = eff[eff["contrast"] == "interaction"].set_index("mirna")["log2_effect"]
+    extras = {
+        "effects": inter.astype(float).to_dict(),
+        "clinical": sim.clinical,
+        "disposition": sim.disposition,
+    }
+    return counts, sim.samples, sim.participants, qc, extras
+
+
+def run_simulator(args: argparse.Namespace) -> dict:
+    """Benchmark on trials from ``exomir.simulate`` (see the module docstring)."""
+    cfg = config(wald_reference=args.wald_reference)
+    alpha = 0.05
+    rows = []
+    planted_rows = []
+    t0 = time.time()
+    for k in range(args.trials):
+        counts, samples, parts, qc, extra = simulator_trial(
+            args.seed + k, args.participants
+        )
+        truth = extra["effects"]
+        prep = de.prepare(counts, samples, parts, cfg, qc)
+        res = de.fit_contrast(
+            prep.counts,
+            prep.meta,
+            prep.settings.contrasts["treatment_effect"],
+            prep.settings,
+            prep.control,
+            prep.kept,
+        )
+        t = res.table.set_index("mirna")
+        tested = t.index[t["pvalue"].notna()]
+        sig = set(t.index[t["padj"] < alpha])
+        true_set = {m for m, v in truth.items() if v != 0}
+        fd = len(sig - true_set)
+        for m in sorted(true_set & set(tested)):
+            planted_rows.append({"log2_effect": truth[m], "detected": m in sig})
+        b = truth.get(PRIMARY, 0.0)
+        row = t.loc[PRIMARY]
+        half = 1.959964 * row["lfcSE"]
+        adata = de.normalise(
+            prep.counts, prep.meta, prep.filt, prep.control, prep.settings
+        )
+        prim, _ = run_primary(
+            adata, parts, cfg, extra["clinical"], extra["disposition"]
+        )
+        pa = prim.set_index("analysis").loc["primary_ancova"]
+        rows.append(
+            {
+                "trial": k + 1,
+                "seed": args.seed + k,
+                "n_tested": len(tested),
+                "planted_tested": len(true_set & set(tested)),
+                "discoveries": len(sig),
+                "false_discoveries": fd,
+                "fdp": fd / max(len(sig), 1),
+                "mir126_truth": b,
+                "deseq2_mir126_covered": bool(
+                    row["log2FoldChange"] - half <= b <= row["log2FoldChange"] + half
+                ),
+                "ancova_estimate": float(pa["estimate_log2"]),
+                "ancova_covered": bool(pa["ci_low_log2"] <= b <= pa["ci_high_log2"]),
+                "ancova_p": float(pa["pvalue"]),
+                "ancova_n": [int(pa["n_treated"]), int(pa["n_reference"])],
+            }
+        )
+        logging.info(
+            "simulator trial %d/%d: %d discoveries (%d false), ANCOVA %.3f (%.3f, %.3f)",
+            k + 1,
+            args.trials,
+            len(sig),
+            fd,
+            pa["estimate_log2"],
+            pa["ci_low_log2"],
+            pa["ci_high_log2"],
+        )
+    pt = pd.DataFrame(rows)
+    pl = pd.DataFrame(planted_rows)
+    pl["bin"] = pd.cut(pl["log2_effect"].abs(), [0, 0.5, 0.75, 1.0, 10.0])
+    by_bin = [
+        {
+            "abs_log2_effect": str(k),
+            "n": len(g),
+            "empirical_power": round(float(g["detected"].mean()), 4),
+        }
+        for k, g in pl.groupby("bin", observed=True)
+    ]
+    return {
+        "generator": "exomir.simulate (preset trial; multinomial counts, no reads)",
+        "trials": args.trials,
+        "seeds": [args.seed, args.seed + args.trials - 1],
+        "participants": args.participants,
+        "wald_reference": args.wald_reference,
+        "primary_ancova": {
+            "ci_coverage": round(float(pt["ancova_covered"].mean()), 4),
+            "mean_estimate_log2": round(float(pt["ancova_estimate"].mean()), 4),
+            "mean_truth_log2": round(float(pt["mir126_truth"].mean()), 4),
+            "empirical_power": round(float((pt["ancova_p"] < alpha).mean()), 4),
+        },
+        "deseq2_mir126": {
+            "wald_ci_coverage": round(float(pt["deseq2_mir126_covered"].mean()), 4)
+        },
+        "treatment_effect": {
+            "mean_fdp": round(float(pt["fdp"].mean()), 4),
+            "mean_discoveries": round(float(pt["discoveries"].mean()), 2),
+            "mean_planted_tested": round(float(pt["planted_tested"].mean()), 2),
+            "empirical_power_all_planted": round(float(pl["detected"].mean()), 4),
+            "empirical_power_by_effect": by_bin,
+        },
+        "per_trial": rows,
+        "runtime_s": round(time.time() - t0, 1),
+    }
+
+
+def config(strata: bool = True, wald_reference: str = "normal") -> dict:
     """Minimal configuration for the analyses (treatment_effect only)."""
     return {
         "trial": {"primary_mirna": PRIMARY},
@@ -266,11 +437,14 @@ def config(strata: bool = True) -> dict:
         "de": {
             "contrasts": {"treatment_effect": {"kind": "interaction"}},
             "shrinkage": False,
+            "wald_reference": wald_reference,
         },
     }
 
 
-def analytic_primary_power(truth: Truth, n1: float, n0: float, alpha: float = 0.05) -> float:
+def analytic_primary_power(
+    truth: Truth, n1: float, n0: float, alpha: float = 0.05
+) -> float:
     """Power of the primary ANCOVA (see the module docstring)."""
     i = truth.mirnas.index(PRIMARY)
     mu = truth.base[i] * 2.0
@@ -300,7 +474,7 @@ def run(args: argparse.Namespace) -> dict:
     """Run the benchmark and return the JSON-ready summary."""
     truth = make_truth()
     rng = np.random.default_rng(args.seed)
-    cfg = config()
+    cfg = config(wald_reference=args.wald_reference)
     alpha = 0.05
     planted = np.flatnonzero(truth.interaction != 0)
     p_idx = truth.mirnas.index(PRIMARY)
@@ -334,8 +508,10 @@ def run(args: argparse.Namespace) -> dict:
         row = t.loc[PRIMARY]
         lo = row["log2FoldChange"] - 1.959964 * row["lfcSE"]
         hi = row["log2FoldChange"] + 1.959964 * row["lfcSE"]
-        adata = de.normalise(prep.counts, prep.meta, prep.filt, prep.control, prep.settings)
-        prim, data = run_primary(adata, parts, cfg)
+        adata = de.normalise(
+            prep.counts, prep.meta, prep.filt, prep.control, prep.settings
+        )
+        prim, _data = run_primary(adata, parts, cfg)
         pa = prim.set_index("analysis").loc["primary_ancova"]
         cl = prim.set_index("analysis").loc["clda_mixed"]
         inc = res.samples[res.samples["included"]]
@@ -409,6 +585,7 @@ def run(args: argparse.Namespace) -> dict:
         "participants": args.participants,
         "mean_mirna_reads": args.depth,
         "alpha": alpha,
+        "wald_reference": args.wald_reference,
         "truth": {
             "mirnas": len(truth.mirnas),
             "planted_interactions": len(planted),
@@ -458,13 +635,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--participants", type=int, default=80)
     ap.add_argument("--depth", type=float, default=2e6)
+    ap.add_argument(
+        "--wald-reference",
+        choices=["normal", "t"],
+        default="normal",
+        help="config de.wald_reference for the DESeq2 fits",
+    )
+    ap.add_argument(
+        "--from-simulator",
+        action="store_true",
+        help="also benchmark on trials from exomir.simulate (added as 'simulator')",
+    )
     args = ap.parse_args(argv)
     if args.trials < 20:
-        print("note: fewer than 20 trials; coverage figures will be coarse", file=sys.stderr)
+        print(
+            "note: fewer than 20 trials; coverage figures will be coarse",
+            file=sys.stderr,
+        )
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("exomir.de", "exomir.primary"):
         logging.getLogger(name).setLevel(logging.WARNING)
     summary = run(args)
+    if args.from_simulator:
+        summary["simulator"] = run_simulator(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -68,6 +68,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from exomir.atomic import atomic_open, atomic_path
@@ -216,6 +217,10 @@ class DESettings:
         Most variable miRNAs used for the PCA.
     label_top
         miRNAs labelled in volcano plots (besides the primary miRNA).
+    wald_reference
+        Null distribution of the Wald statistic: ``normal`` (DESeq2 default)
+        or ``t`` with (libraries - design columns) degrees of freedom (as
+        DESeq2's ``useT=TRUE``).
     """
 
     contrasts: dict[str, Contrast]
@@ -237,6 +242,7 @@ class DESettings:
     independent_filter: bool = True
     pca_ntop: int = 500
     label_top: int = 10
+    wald_reference: str = "normal"
 
 
 def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
@@ -278,7 +284,9 @@ def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
                 "covariates": [],
                 "description": f"{tp} vs {ref_tp} within {a} (descriptive)",
             }
-    between = [timepoints[-1]] if len(timepoints) < 2 else [timepoints[-1], timepoints[0]]
+    between = (
+        [timepoints[-1]] if len(timepoints) < 2 else [timepoints[-1], timepoints[0]]
+    )
     for t in between:
         balance = len(timepoints) >= 2 and t == timepoints[0]
         out[f"arms_{t}"] = {
@@ -431,6 +439,15 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
                 column="de.size_factors_fit_type",
             )
         )
+    wald_ref = de.get("wald_reference", "normal")
+    if wald_ref not in ("normal", "t"):
+        issues.append(
+            Issue(
+                CONFIG_LABEL,
+                f"wald_reference '{wald_ref}' is not one of normal, t",
+                column="de.wald_reference",
+            )
+        )
     if issues:
         raise ValidationError(issues)
     return DESettings(
@@ -453,6 +470,7 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
         independent_filter=bool(de.get("independent_filter", True)),
         pca_ntop=int(de.get("pca_ntop", 500)),
         label_top=int(de.get("label_top", 10)),
+        wald_reference=str(wald_ref),
     )
 
 
@@ -559,11 +577,18 @@ def read_counts(path: str | os.PathLike[str]) -> pd.DataFrame:
     label = str(path)
     if not Path(path).is_file():
         raise ValidationError([Issue(label, "the file does not exist")])
-    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    if df.columns[0] != "mirna":
+    with open(path, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+    if header[0] != "mirna":
         raise ValidationError(
-            [Issue(label, f"the first column must be 'mirna', not '{df.columns[0]}'")]
+            [Issue(label, f"the first column must be 'mirna', not '{header[0]}'")]
         )
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise ValidationError(
+            [Issue(label, f"duplicate columns: {', '.join(dup)}", line=1)]
+        )
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     return check_counts(df.set_index("mirna"), label)
 
 
@@ -616,12 +641,21 @@ def check_library_qc(df: pd.DataFrame, label: str = "library_qc.tsv") -> pd.Data
     """
     missing = [c for c in ("sample_id", "pass") if c not in df.columns]
     if missing:
-        raise ValidationError([Issue(label, f"missing column(s): {', '.join(missing)}")])
+        raise ValidationError(
+            [Issue(label, f"missing column(s): {', '.join(missing)}")]
+        )
     out = df.copy()
     if "reasons" not in out.columns:
         out["reasons"] = ""
     issues = []
-    truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    truth = {
+        "true": True,
+        "1": True,
+        "yes": True,
+        "false": False,
+        "0": False,
+        "no": False,
+    }
     values = []
     for i, v in enumerate(out["pass"].tolist(), start=2):
         if isinstance(v, bool | np.bool_):
@@ -641,6 +675,11 @@ def check_library_qc(df: pd.DataFrame, label: str = "library_qc.tsv") -> pd.Data
     out["pass"] = values
     out["reasons"] = out["reasons"].fillna("").astype(str)
     return out.set_index("sample_id", drop=False)
+
+
+def _as_bool(values: pd.Series) -> pd.Series:
+    """Booleans with missing values as False (no object-dtype downcasting)."""
+    return values.map(lambda v: v is True or v is np.True_)
 
 
 def _blank(value: Any) -> bool:
@@ -684,7 +723,7 @@ def sample_table(
         or a library is missing from the QC table.
     """
     smp = samples.drop(columns=["_line"], errors="ignore").copy()
-    smp.index = smp["sample_id"].astype(str)
+    smp.index = pd.Index(smp["sample_id"].astype(str).to_numpy())
     par = participants.drop(columns=["_line"], errors="ignore").copy()
     par.index = par["participant_id"].astype(str)
     issues: list[Issue] = []
@@ -854,7 +893,9 @@ def exclusion_reason(mirna: str, settings: DESettings) -> str:
     str
         The reason, or an empty string.
     """
-    names = set(settings.exclude_names) | {_strip_species(n) for n in settings.exclude_names}
+    names = set(settings.exclude_names) | {
+        _strip_species(n) for n in settings.exclude_names
+    }
     for part in mirna.split("/"):
         if part == settings.primary_mirna:
             return "primary endpoint miRNA"
@@ -1109,7 +1150,9 @@ def design_matrix(
         parts.append(_dummies(meta["participant_id"], "participant", pids))
         parts.append(_dummies(meta["timepoint"], "timepoint", contrast.timepoints))
         if contrast.kind == "interaction":
-            tf = (meta["arm"] == contrast.arm) & (meta["timepoint"] == contrast.timepoint)
+            tf = (meta["arm"] == contrast.arm) & (
+                meta["timepoint"] == contrast.timepoint
+            )
             parts.append(pd.DataFrame({TREATED_FOLLOWUP: tf.astype(float)}))
     else:
         for a in contrast.arms:
@@ -1351,7 +1394,9 @@ def fit_contrast(
             quiet=True,
         )
         dds.deseq2()
-        vec = np.array([1.0 if c == contrast.coefficient else 0.0 for c in design.columns])
+        vec = np.array(
+            [1.0 if c == contrast.coefficient else 0.0 for c in design.columns]
+        )
         ds = DeseqStats(
             dds,
             contrast=vec,
@@ -1361,6 +1406,17 @@ def fit_contrast(
             quiet=True,
             n_cpus=n_cpus,
         )
+        if settings.wald_reference == "t":
+            # As DESeq2's useT=TRUE: t reference with residual df; summary()
+            # then applies Cook's and independent filtering to these p-values.
+            df_resid = x.shape[0] - design.shape[1]
+            ds.run_wald_test()
+            stat = ds.statistics.to_numpy(dtype=float)
+            pt = 2.0 * stats.t.sf(np.abs(stat), df_resid)
+            ds.p_values = pd.Series(
+                np.where(np.isnan(stat), np.nan, pt), index=ds.statistics.index
+            )
+            notes.append(f"Wald p-values from t({df_resid})")
         ds.summary()
         res = ds.results_df.copy()
         if settings.shrinkage:
@@ -1373,13 +1429,17 @@ def fit_contrast(
     res["cooks_outlier"] = np.asarray(dds.cooks_outlier(), dtype=bool)
     table = res.reindex(genes).rename_axis(None)
     table["baseMean"] = table["baseMean"].fillna(0.0)
-    table["cooks_outlier"] = table["cooks_outlier"].fillna(False).astype(bool)
+    table["cooks_outlier"] = _as_bool(table["cooks_outlier"])
     table.insert(0, "mirna", table.index)
     table["control"] = table["mirna"].isin(set(control.mirnas))
     table = sort_results(table[RESULT_COLUMNS])
     n_sig = int((table["padj"] < settings.alpha).sum())
-    log.info("contrast %s: %d miRNAs with padj < %g", contrast.name, n_sig, settings.alpha)
-    sf = pd.Series(dds.obs["size_factors"].to_numpy(), index=x.index, name="size_factor")
+    log.info(
+        "contrast %s: %d miRNAs with padj < %g", contrast.name, n_sig, settings.alpha
+    )
+    sf = pd.Series(
+        dds.obs["size_factors"].to_numpy(), index=x.index, name="size_factor"
+    )
     return ContrastResult(
         contrast=contrast,
         table=table,
@@ -1395,7 +1455,9 @@ def fit_contrast(
 # --------------------------------------------------------------------------- #
 
 
-def pca(values: np.ndarray, n_comps: int = 10) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pca(
+    values: np.ndarray, n_comps: int = 10
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PCA of a samples x features matrix (centred, not scaled), by SVD.
 
     Signs are fixed so that the largest absolute loading of each component is
@@ -1489,7 +1551,7 @@ def normalise(
     vst = np.asarray(dds.layers["vst_counts"], dtype=float)
     obs["size_factor"] = np.asarray(dds.obs["size_factors"], dtype=float)
     var = pd.DataFrame(index=pd.Index(genes, name="mirna"))
-    var["filter_pass"] = filt.reindex(genes)["kept"].fillna(False).astype(bool).to_numpy()
+    var["filter_pass"] = _as_bool(filt.reindex(genes)["kept"]).to_numpy()
     var["control"] = var.index.isin(control.mirnas)
     adata = ad.AnnData(
         X=x.to_numpy(dtype=np.int64),
@@ -1513,7 +1575,7 @@ def normalise(
         adata.varm["PCs"] = pcs
         adata.uns["pca"] = {
             "variance_ratio": ratio,
-            "params": {"layer": "vst_counts", "n_top": int(len(top))},
+            "params": {"layer": "vst_counts", "n_top": len(top)},
         }
     adata.uns["de_normalisation"] = {
         "size_factors_fit_type": control.fit_type,
@@ -1580,13 +1642,15 @@ class Prepared:
 
     @property
     def kept(self) -> list[str]:
-        """miRNAs that passed the filter."""
+        """MiRNAs that passed the filter."""
         return list(self.filt.index[self.filt["kept"]])
 
     def mirna_table(self) -> pd.DataFrame:
         """Per-miRNA filter and control table (sorted by miRNA)."""
-        t = self.filt.join(self.control.table[["base_mean", "control", "control_reason"]])
-        t["control"] = t["control"].fillna(False).astype(bool)
+        t = self.filt.join(
+            self.control.table[["base_mean", "control", "control_reason"]]
+        )
+        t["control"] = _as_bool(t["control"])
         t["control_reason"] = t["control_reason"].fillna("not filtered in")
         return t.reset_index(drop=True)
 

@@ -93,7 +93,9 @@ def volcano(
         t = table[table["pvalue"].notna() & table[lfc].notna()]
         y = -np.log10(t["pvalue"].clip(lower=1e-300))
         sig = (t["padj"] < alpha).fillna(False).to_numpy()
-        ax.scatter(t.loc[~sig, lfc], y[~sig], s=8, c=NS_COLOUR, lw=0, label="not significant")
+        ax.scatter(
+            t.loc[~sig, lfc], y[~sig], s=8, c=NS_COLOUR, lw=0, label="not significant"
+        )
         ax.scatter(
             t.loc[sig, lfc], y[sig], s=10, c=SIG_COLOUR, lw=0, label=f"padj < {alpha:g}"
         )
@@ -160,14 +162,22 @@ def ma_plot(
         t = table[(table["baseMean"] > 0) & table[lfc].notna()]
         x = np.log10(t["baseMean"])
         sig = (t["padj"] < alpha).fillna(False).to_numpy()
-        ax.scatter(x[~sig], t.loc[~sig, lfc], s=8, c=NS_COLOUR, lw=0, label="not significant")
-        ax.scatter(x[sig], t.loc[sig, lfc], s=10, c=SIG_COLOUR, lw=0, label=f"padj < {alpha:g}")
+        ax.scatter(
+            x[~sig], t.loc[~sig, lfc], s=8, c=NS_COLOUR, lw=0, label="not significant"
+        )
+        ax.scatter(
+            x[sig], t.loc[sig, lfc], s=10, c=SIG_COLOUR, lw=0, label=f"padj < {alpha:g}"
+        )
         for m in highlight:
             if m in set(t["mirna"]):
                 row = t[t["mirna"] == m].iloc[0]
                 xy = (np.log10(row["baseMean"]), row[lfc])
                 ax.scatter(
-                    [xy[0]], [xy[1]], s=40, facecolors="none", edgecolors=HIGHLIGHT_COLOUR
+                    [xy[0]],
+                    [xy[1]],
+                    s=40,
+                    facecolors="none",
+                    edgecolors=HIGHLIGHT_COLOUR,
                 )
                 ax.annotate(
                     m.replace("hsa-", ""),
@@ -211,7 +221,11 @@ def pca_plot(
         fig = Figure(figsize=(4.0 * len(cols), 3.8))
         for i, col in enumerate(cols):
             ax = fig.add_subplot(1, len(cols), i + 1)
-            values = pcs[col].fillna("").astype(str)
+            values = (
+                pcs[col]
+                .astype(object)
+                .map(lambda v: "" if v is None or v != v else str(v))
+            )
             levels = sorted(values.unique())
             for j, lvl in enumerate(levels):
                 sel = (values == lvl).to_numpy()
@@ -223,7 +237,7 @@ def pca_plot(
                     lw=0,
                     label=lvl or "(missing)",
                 )
-            vr = list(variance_ratio) + [0.0, 0.0]
+            vr = [*list(variance_ratio), 0.0, 0.0]
             ax.set_xlabel(f"PC1 ({100 * vr[0]:.1f}%)")
             ax.set_ylabel(f"PC2 ({100 * vr[1]:.1f}%)")
             ax.set_title(f"coloured by {col}", fontsize=9)
@@ -234,7 +248,7 @@ def pca_plot(
 
 
 def message_plot(text: str, path: str | os.PathLike[str]) -> None:
-    """An SVG holding only a message (e.g. a contrast that is not estimable).
+    """Write an SVG holding only a message (e.g. a contrast that is not estimable).
 
     Parameters
     ----------

@@ -139,7 +139,11 @@ class PrimarySettings:
     cov_type: str = "HC3"
     hemolysis_marker: str = "hsa-miR-451a"
     hemolysis_reference: str = "hsa-miR-23a-3p"
-    platelet_mirnas: tuple[str, ...] = ("hsa-miR-223-3p", "hsa-miR-197-3p", "hsa-miR-24-3p")
+    platelet_mirnas: tuple[str, ...] = (
+        "hsa-miR-223-3p",
+        "hsa-miR-197-3p",
+        "hsa-miR-24-3p",
+    )
     platelet_param: str = "PLAT"
 
 
@@ -207,7 +211,11 @@ def primary_settings(config: Mapping[str, Any]) -> PrimarySettings:
             )
     if s.arm == s.reference_arm:
         issues.append(
-            Issue("config/config.yaml", "arm and reference_arm are the same", column="primary")
+            Issue(
+                "config/config.yaml",
+                "arm and reference_arm are the same",
+                column="primary",
+            )
         )
     if s.timepoint == s.reference_timepoint:
         issues.append(
@@ -364,7 +372,9 @@ def participant_table(
             out[f"{stem}_{suffix}"] = col.reindex(out.index).astype(float)
     out = out.rename(columns={"y_bl": BASELINE, "y_fu": FOLLOWUP})
     plat = _clinical_values(
-        clinical, settings.platelet_param, [settings.reference_timepoint, settings.timepoint]
+        clinical,
+        settings.platelet_param,
+        [settings.reference_timepoint, settings.timepoint],
     )
     for tp, suffix in tp_map.items():
         if plat is not None and tp in plat.columns:
@@ -374,7 +384,10 @@ def participant_table(
     if disposition is not None and "in_pp" in disposition.columns:
         d = disposition[disposition["participant_id"].notna()]
         pp = d.drop_duplicates("participant_id").set_index("participant_id")["in_pp"]
-        out["in_pp"] = [pp.get(pid) is True for pid in out.index]
+        out["in_pp"] = [
+            isinstance(pp.get(pid), bool | np.bool_) and bool(pp.get(pid))
+            for pid in out.index
+        ]
     else:
         out["in_pp"] = np.nan
     out = out.reset_index().sort_values("participant_id").reset_index(drop=True)
@@ -424,7 +437,9 @@ def _strata_columns(
     return pd.DataFrame(cols, index=df.index)
 
 
-def _drop_collinear(x: pd.DataFrame, protect: Sequence[str], notes: list[str]) -> pd.DataFrame:
+def _drop_collinear(
+    x: pd.DataFrame, protect: Sequence[str], notes: list[str]
+) -> pd.DataFrame:
     keep: list[str] = []
     for c in x.columns:
         trial = [*keep, c]
@@ -469,7 +484,9 @@ def ancova(
     used = [FOLLOWUP, TREATED, BASELINE, *covariates, *settings.covariates]
     missing = [c for c in used if c not in data.columns]
     if missing:
-        return _blank_row(analysis, description, settings, f"missing: {', '.join(missing)}")
+        return _blank_row(
+            analysis, description, settings, f"missing: {', '.join(missing)}"
+        )
     ok = data[used].notna().all(axis=1)
     n_drop = int((~ok).sum())
     d = data[ok]
@@ -482,7 +499,9 @@ def ancova(
             analysis,
             description,
             settings,
-            "; ".join([*notes, f"too few participants ({n_t} treated, {n_r} reference)"]),
+            "; ".join(
+                [*notes, f"too few participants ({n_t} treated, {n_r} reference)"]
+            ),
         )
     x = pd.DataFrame({"Intercept": 1.0}, index=d.index)
     x[TREATED] = d[TREATED]
@@ -560,8 +579,14 @@ def clda(
     notes: list[str] = []
     tps = [settings.reference_timepoint, settings.timepoint]
     info = data.set_index("participant_id")
-    v = values[values["timepoint"].isin(tps) & values["participant_id"].isin(info.index)]
-    v = v[v["y"].notna()].sort_values(["participant_id", "timepoint"]).reset_index(drop=True)
+    v = values[
+        values["timepoint"].isin(tps) & values["participant_id"].isin(info.index)
+    ]
+    v = (
+        v[v["y"].notna()]
+        .sort_values(["participant_id", "timepoint"])
+        .reset_index(drop=True)
+    )
     fu = (v["timepoint"] == settings.timepoint).astype(float)
     treated = info.loc[v["participant_id"], TREATED].to_numpy()
     x = pd.DataFrame({"Intercept": 1.0, "followup": fu})
@@ -583,9 +608,9 @@ def clda(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = sm.MixedLM(v["y"].to_numpy(), x, groups=v["participant_id"].to_numpy()).fit(
-                reml=True
-            )
+            fit = sm.MixedLM(
+                v["y"].to_numpy(), x, groups=v["participant_id"].to_numpy()
+            ).fit(reml=True)
         except (np.linalg.LinAlgError, ValueError) as exc:
             return _blank_row(analysis, description, settings, f"fit failed: {exc}")
     for w in caught:

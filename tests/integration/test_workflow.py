@@ -34,7 +34,11 @@ DETERMINISTIC = [
 def copy_scenario(name: str, dest: Path) -> Path:
     """Copy a shipped scenario and the real FASTQs it points at."""
     scn = dest / "scenarios" / name
-    shutil.copytree(REPO / "tests" / "scenarios" / name, scn)
+    shutil.copytree(
+        REPO / "tests" / "scenarios" / name,
+        scn,
+        ignore=shutil.ignore_patterns("results", "logs", "benchmarks", ".snakemake"),
+    )
     shutil.copytree(REPO / "tests" / "data", dest / "data")
     return scn
 
@@ -69,7 +73,13 @@ def test_dry_run_lists_every_stage(tmp_path: Path) -> None:
     scn = copy_scenario("real_human", tmp_path)
     proc = run_snakemake(scn, "--dry-run")
     out = proc.stdout + proc.stderr
-    for rule in ("build_reference", "preprocess", "annotate", "merge_counts", "read_qc"):
+    for rule in (
+        "build_reference",
+        "preprocess",
+        "annotate",
+        "merge_counts",
+        "read_qc",
+    ):
         assert rule in out, f"rule {rule} missing from the dry run:\n{out}"
 
 
@@ -110,7 +120,10 @@ def test_two_runs_identical_and_restart_after_kill(tmp_path: Path) -> None:
         str(REPO / "profiles" / "default"),
     ]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     # Kill the whole process group as soon as the first per-library output exists.
     deadline = time.monotonic() + 120

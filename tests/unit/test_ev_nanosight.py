@@ -27,7 +27,11 @@ def test_base_file() -> None:
     assert run.instrument == "NanoSight"
     assert run.software == "NTA 3.3.203"
     assert run.encoding == "latin-1"  # nm² / nm³ bytes
-    assert run.replicate_labels == ["EVLOT-A_d500_001", "EVLOT-A_d500_002", "EVLOT-A_d500_003"]
+    assert run.replicate_labels == [
+        "EVLOT-A_d500_001",
+        "EVLOT-A_d500_002",
+        "EVLOT-A_d500_003",
+    ]
     assert run.replicate_conc.tolist() == [1.90e8, 2.00e8, 2.10e8]
     assert run.conc_total == pytest.approx(2.00e8)
     assert run.file_dilution is None  # "Not recorded"
@@ -68,7 +72,13 @@ def test_autosampler_export_without_average_columns() -> None:
     assert run.qc["n_replicates"] == 4  # not the usual 5
     assert run.conc_total == pytest.approx(np.mean([1.8e8, 2.0e8, 2.2e8, 2.0e8]))
     assert run.qc["particles_per_frame_min"] == 12.0
-    row = {"lot_id": "L", "instrument": "NanoSight", "file": "nanosight_autosampler-ExperimentSummary.csv", "dilution": 100.0, "_line": 2}
+    row = {
+        "lot_id": "L",
+        "instrument": "NanoSight",
+        "file": "nanosight_autosampler-ExperimentSummary.csv",
+        "dilution": 100.0,
+        "_line": 2,
+    }
     res = measure_run(row, DATA, ev_config())
     assert res.summary["run_qc"] == "warn"
     assert "particles per frame 12 < 20" in res.summary["run_qc_notes"]
@@ -92,7 +102,13 @@ def test_hand_computed_mini_file() -> None:
     assert st["sd_nm"] == pytest.approx(math.sqrt(124.0))  # (392+64+108+676)/10
     assert st["mode_nm"] == 100.5
     assert run.stock_factor(None) == (1.0, 10.0, "file")
-    row = {"lot_id": "L", "instrument": "NanoSight", "file": "nanosight_mini-ExperimentSummary.csv", "dilution": 20.0, "_line": 7}
+    row = {
+        "lot_id": "L",
+        "instrument": "NanoSight",
+        "file": "nanosight_mini-ExperimentSummary.csv",
+        "dilution": 20.0,
+        "_line": 7,
+    }
     res = measure_run(row, DATA, ev_config(), "runs.tsv")
     assert res.error is not None
     assert str(res.error).startswith("nanosight_mini-ExperimentSummary.csv:")
@@ -149,6 +165,11 @@ def test_missing_size_section_and_damaged_row(tmp_path: Path) -> None:
 def test_videos_recording_different_dilutions(tmp_path: Path) -> None:
     text = (DATA / "nanosight_mini-ExperimentSummary.csv").read_text(encoding="latin-1")
     f = tmp_path / "mixed.csv"
-    f.write_text(text.replace("adjusted for this factor),10,10,", "adjusted for this factor),10,20,"), encoding="latin-1")
+    f.write_text(
+        text.replace(
+            "adjusted for this factor),10,10,", "adjusted for this factor),10,20,"
+        ),
+        encoding="latin-1",
+    )
     with pytest.raises(NtaFormatError, match="different dilution factors"):
         read_nanosight(f)

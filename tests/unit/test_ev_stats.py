@@ -19,9 +19,16 @@ from exomir.ev import (
 )
 
 
-def lognormal_bins(width: float, d50: float, sigma: float, top: float = 1000.0) -> tuple[np.ndarray, np.ndarray]:
+def lognormal_bins(
+    width: float, d50: float, sigma: float, top: float = 1000.0
+) -> tuple[np.ndarray, np.ndarray]:
     edges = np.arange(0.0, top + width, width)
-    cdf = [0.0 if e <= 0 else 0.5 * (1 + math.erf(math.log(e / d50) / (sigma * math.sqrt(2)))) for e in edges]
+    cdf = [
+        0.0
+        if e <= 0
+        else 0.5 * (1 + math.erf(math.log(e / d50) / (sigma * math.sqrt(2))))
+        for e in edges
+    ]
     return edges[:-1] + width / 2, np.diff(cdf)
 
 
@@ -69,7 +76,9 @@ def test_mode_of_a_lognormal_is_exact(width: float) -> None:
     st = size_stats(c, mass * 1e9, width)
     assert st["d50_nm"] == pytest.approx(d50, abs=0.01)
     # Linear interpolation inside curved bins: error well below a bin.
-    assert st["d10_nm"] == pytest.approx(d50 * math.exp(-1.281552 * sigma), abs=0.05 * width)
+    assert st["d10_nm"] == pytest.approx(
+        d50 * math.exp(-1.281552 * sigma), abs=0.05 * width
+    )
 
 
 def test_mode_of_a_sampled_lognormal() -> None:

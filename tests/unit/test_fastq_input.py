@@ -196,3 +196,64 @@ def test_iter_fastq_reports_record(tmp_path):
         list(iter_fastq(path))
     ok = write_gz(tmp_path / "ok.fastq.gz", fastq_text(good_records(3)))
     assert [r.name for r in iter_fastq(ok, threads=2)] == ["r1", "r2", "r3"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("quality_cutoff", [0, 20])
+def test_scan_batches_cover_every_read_once(tmp_path, threads, quality_cutoff):
+    from collections import Counter
+
+    from exomir.reads.fastq import scan_fastq
+
+    rng = random.Random(9)
+    recs = []
+    for i in range(500):
+        seq = "".join(rng.choice("ACG") for _ in range(rng.randint(20, 30)))
+        qual = "".join(rng.choice("#5EI") for _ in seq)
+        recs.append((f"r{i}", seq, qual))
+    path = write_gz(tmp_path / "many.fastq.gz", fastq_text(recs))
+    # independent truth: BWA-style 3' trimming written out by hand
+    truth: Counter = Counter()
+    for _, seq, qual in recs:
+        stop = len(seq)
+        if quality_cutoff:
+            run_sum, best = 0, 0
+            for i in range(len(qual) - 1, -1, -1):
+                run_sum += quality_cutoff - (ord(qual[i]) - 33)
+                if run_sum < 0:
+                    break
+                if run_sum > best:
+                    best, stop = run_sum, i
+        truth[seq[:stop]] += 1
+    batches: list[dict] = []
+    scan = scan_fastq(
+        path,
+        lambda b: batches.append(dict(b)),
+        quality_cutoff=quality_cutoff,
+        threads=threads,
+        sample_reads=7,
+        quality_check_reads=5,
+        max_unique=40,
+        chunk_reads=50,
+    )
+    assert scan.reads == 500 and scan.sample_reads == 7
+    assert len(batches) > 3
+    merged: Counter = Counter()
+    for b in batches:
+        merged.update(b)
+    assert merged == truth
+    assert scan.unique_keys == sum(map(len, batches))
+
+
+def test_scan_cut_at_adapter_probe(tmp_path):
+    from exomir.reads.fastq import scan_fastq
+
+    recs = [
+        ("a", "ACGTACGTTGGAATTCTCGGAAAA", "E" * 24),
+        ("b", "ACGTACGTTGGAATTCTCGGCCCC", "E" * 24),
+        ("c", "ACGTACGTTGGAATT", "E" * 15),
+    ]
+    path = write_gz(tmp_path / "cut.fastq.gz", fastq_text(recs))
+    batches: list[dict] = []
+    scan_fastq(path, lambda b: batches.append(dict(b)), cut_at="TGGAATTCTCGG")
+    assert batches == [{("ACGTACGT", "TGGAATTCTCGG"): 2, ("ACGTACGTTGGAATT", ""): 1}]

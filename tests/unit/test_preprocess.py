@@ -393,6 +393,20 @@ def test_protocol_parsing():
         Protocol("x", "ACGT", umi="random8")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="clip_5p"):
         Protocol("x", "ACGT", clip_5p=-1)
+    # sample-sheet values: empty cells (NaN/None) are absent, numpy integers ok
+    import numpy as np
+
+    sheet = Protocol.from_dict(
+        {
+            "name": "custom",
+            "adapter_3p": "ACGTAC",
+            "clip_5p": np.int64(2),
+            "clip_3p": 0,
+            "umi": float("nan"),
+            "description": None,
+        }
+    )
+    assert (sheet.clip_5p, sheet.umi, type(sheet.clip_5p)) == (2, "none", int)
     assert TrimSettings.from_dict({"min_length": 18}).min_length == 18
     with pytest.raises(ValueError, match="unknown trim setting"):
         TrimSettings.from_dict({"minlen": 18})
@@ -413,8 +427,24 @@ def test_snakemake_shim(truseq_library, tmp_path):
             collapsed=str(tmp_path / "c" / "X.fa.gz"),
             stats=str(tmp_path / "s" / "X.json"),
         ),
+        # as workflow/rules/common.smk passes them: config preset + name
         params=SimpleNamespace(
-            protocol={"preset": "truseq"}, trim={"min_length": 16, "max_length": 45}
+            protocol={
+                "description": "Illumina TruSeq Small RNA",
+                "adapter_3p": TRUSEQ,
+                "clip_5p": 0,
+                "clip_3p": 0,
+                "umi": "none",
+                "name": "truseq",
+            },
+            trim={
+                "min_length": 16,
+                "max_length": 45,
+                "min_adapter_overlap": 3,
+                "max_error_rate": 0.1,
+                "quality_cutoff": 20,
+                "min_adapter_fraction": 0.1,
+            },
         ),
         log=[str(tmp_path / "X.log")],
         threads=2,
@@ -426,7 +456,28 @@ def test_snakemake_shim(truseq_library, tmp_path):
             init_globals={"snakemake": smk},
         )
     finally:
+        for handler in root.handlers:
+            if handler not in saved[0]:
+                handler.close()
         root.handlers[:], root.level = saved[0], saved[1]
+        logging.captureWarnings(False)
     assert read_fasta(Path(smk.output.collapsed))[0] == (">X_1_x5", LET7A)
-    assert json.loads(Path(smk.output.stats).read_text())["passed_reads"] == 11
+    written = json.loads(Path(smk.output.stats).read_text())
+    assert (written["passed_reads"], written["protocol"]) == (11, "truseq")
     assert "passed" in Path(smk.log[0]).read_text()
+
+
+def test_reads_differing_after_the_adapter_collapse_before_work(tmp_path):
+    rng = random.Random(11)
+
+    def junk() -> str:
+        return "".join(rng.choice("ACGT") for _ in range(40))
+
+    reads = [(LET7A + TRUSEQ + junk())[:75] for _ in range(20)]
+    # error in the adapter after its first 12 bases: still trimmed at 22
+    reads += [(MIR21 + mutate(TRUSEQ, 15) + junk())[:75] for _ in range(5)]
+    path = write_fastq(tmp_path / "junk.fastq.gz", reads)
+    records, stats = collapse_library(path, PRESETS["truseq"], TrimSettings())
+    assert records == [(LET7A, 20), (MIR21, 5)]
+    assert stats.unique_raw_sequences == 2  # 25 distinct reads, 2 work items
+    assert stats.max_read_length == 75

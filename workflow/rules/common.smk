@@ -1,4 +1,4 @@
-# Helpers shared by the rule files: configuration and sheet validation at load
+# Helpers shared by the workflow stages. Configuration and sheet validation at load
 # time, sample lists, wildcard constraints and input functions.
 
 import json
@@ -16,10 +16,6 @@ except ValidationError as exc:
 
 SAMPLES_DF = SCENARIO.samples
 SAMPLES = list(SAMPLES_DF["sample_id"])
-
-
-wildcard_constraints:
-    sample="|".join(sorted(SAMPLES)),
 
 
 def ref_path(value):

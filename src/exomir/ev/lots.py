@@ -17,12 +17,15 @@ Entry point for the workflow: :func:`run_ev_qc`, which reads ``ev_lots.tsv``,
 ``lot_qc.tsv``
     The lot certificate: one row per lot and criterion with the value, the
     limit, the status (``pass``, ``fail``, ``missing``, ``warn``, ``info`` or
-    ``error``) and the reason.
+    ``error``), whether it is required, and the reason; each lot ends with a
+    ``verdict`` row.
 ``misev_checklist.tsv``
     MISEV2023 minimal-information items per lot: reported, partial or missing.
 ``dose_per_participant.tsv``
     Particles, protein and endotoxin delivered to each participant, with a flag
     for participants dosed from a lot that did not pass.
+``size_distributions.png``, ``lot_metrics.png``
+    See :mod:`exomir.ev.plots`.
 
 Bad input (decided here, see also :func:`run_ev_qc`):
 
@@ -34,8 +37,12 @@ Bad input (decided here, see also :func:`run_ev_qc`):
   export among several is a data-integrity problem to investigate, not a
   replicate to drop), and every other lot is processed normally.
 * A lot referenced by a participant but absent from ``ev_lots.tsv``, or
-  present without any NTA export or reported concentration, is reported as
-  an error naming the lot; its participants are flagged and get no dose.
+  present with neither an NTA export nor a reported size or concentration, is
+  reported as an error naming the lot; its participants are flagged and get
+  no dose. (A lot with only the sheet's reported values is judged on them,
+  with a ``warn`` row saying so.)
+* Participants randomised after their lot's expiry date, and exports listed
+  twice in the run sheet, are flagged / reported.
 * Only sheets that cannot be read at all (schema errors) stop the step, with
   :class:`~exomir.errors.ValidationError` listing file, line and column.
 
@@ -383,8 +390,10 @@ def measure_run(
     res.run = run
     stock = run.conc * factor
     res.stock_bins = stock
-    window = tuple(acc["size_window_nm"])
-    st = size_stats(run.centres, stock, run.width, window, nta["mode_smoothing_nm"])  # type: ignore[arg-type]
+    lo, hi = acc["size_window_nm"]
+    st = size_stats(
+        run.centres, stock, run.width, (float(lo), float(hi)), nta["mode_smoothing_nm"]
+    )
     rep_conc = run.replicate_conc * factor
     conc = run.conc_total * factor
     n = len(rep_conc)
@@ -1490,6 +1499,12 @@ def dose_per_participant(
             if np.isfinite(labelled) and labelled > 0:
                 out["dose_ratio_to_label"] = dose / labelled
             reasons = []
+            randomised = _text(p.get("randomization_date"))
+            expiry = _text(rec.get("expiry_date"))
+            if randomised and expiry and randomised > expiry:
+                reasons.append(
+                    f"randomised on {randomised}, after lot {lot} expired ({expiry})"
+                )
             if s["verdict"] != "pass":
                 reasons.append(
                     f"dosed from lot {lot} whose certificate verdict is {s['verdict']}"
@@ -1522,7 +1537,7 @@ def dose_per_participant(
         users = [r["participant_id"] for r in rows if r["ev_lot_id"] == lot]
         if users and s["verdict"] == "not_characterised":
             errors.append(
-                f"lot {lot} is referenced by {len(users)} participant(s) but is not characterised: {s['verdict_reason']}"
+                f"lot {lot}, given to {', '.join(users)}, is {s['verdict_reason']}"
             )
     return pd.DataFrame(rows, columns=DOSE_COLUMNS), errors
 
@@ -1681,7 +1696,15 @@ def evaluate(
     errors: list[str] = []
     known = set(lots["lot_id"].astype(str))
     results = []
+    seen: dict[str, int] = {}
     for row in runs.to_dict("records"):
+        line = int(row.get("_line") or 0)
+        if str(row["file"]) in seen:
+            errors.append(
+                f"{runs_label}:{line}: export {row['file']} is already listed on line "
+                f"{seen[str(row['file'])]}; the same measurement would count twice"
+            )
+        seen.setdefault(str(row["file"]), line)
         if str(row["lot_id"]) not in known:
             msg = f"{runs_label}:{row.get('_line')}: lot {row['lot_id']} is not in ev_lots.tsv; run ignored"
             errors.append(msg)
@@ -1704,7 +1727,8 @@ def evaluate(
     summary["misev_complete"] = summary["lot_id"].map(
         mand.apply(lambda s: bool((s == "reported").all()))
     )
-    bad = set(summary.loc[summary["verdict"] == "not_characterised", "lot_id"])
+    # Any unreadable export withholds all of its lot's distributions.
+    bad = {r.lot_id for r in results if r.error is not None}
     dist = distributions_table(
         [r for r in results if r.lot_id not in bad], cfg["nta"]["distribution_max_nm"]
     )

@@ -316,8 +316,8 @@ def read_nanosight(
             raise NtaFormatError(
                 name,
                 row.line,
-                f"size-table row has {len(row.cells)} readable cells; expected the "
-                f"bin centre and {n} video values (truncated or damaged row)",
+                f"size-table row has {len(row.cells)} cells; expected {1 + n} numbers "
+                f"(the bin centre and {n} video values): truncated or damaged row",
             )
         centres[j] = vals[0]
         bins[:, j] = vals[1:]

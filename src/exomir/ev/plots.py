@@ -36,11 +36,13 @@ def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
         fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
 
 
-def _finite(value: object) -> bool:
+def _float(value: object) -> float | None:
+    """Return ``value`` as a finite float, or ``None``."""
     try:
-        return math.isfinite(float(value))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
+        f = float(str(value))
+    except ValueError:
+        return None
+    return f if math.isfinite(f) else None
 
 
 def plot_size_distributions(
@@ -67,17 +69,20 @@ def plot_size_distributions(
     n = max(len(lots), 1)
     ncol = min(3, n)
     nrow = math.ceil(n / ncol)
-    fig = Figure(figsize=(4.2 * ncol, 3.0 * nrow), layout="constrained")
+    fig = Figure(figsize=(4.2 * ncol, 3.0 * nrow))
     axes = fig.subplots(nrow, ncol, squeeze=False)
+    fig.subplots_adjust(
+        left=0.08, right=0.98, bottom=0.1, top=0.92, wspace=0.35, hspace=0.55
+    )
     for ax in axes.flat[len(lots) :]:
         ax.set_visible(False)
     if not lots:
         axes[0, 0].set_visible(True)
         axes[0, 0].text(0.5, 0.5, "no EV lots", ha="center", va="center")
         axes[0, 0].set_axis_off()
-    summ = lot_summary.set_index(lot_summary["lot_id"].astype(str)) if lots else None
+    summ = lot_summary.set_index(lot_summary["lot_id"].astype(str))
     for ax, lot in zip(axes.flat, lots, strict=False):
-        s = summ.loc[lot] if summ is not None else {}
+        s = summ.loc[lot]
         verdict = str(s.get("verdict", ""))
         colour = PASS_COLOUR if verdict == "pass" else FAIL_COLOUR
         d = distributions[distributions["lot_id"].astype(str) == lot]
@@ -86,16 +91,16 @@ def plot_size_distributions(
             ax.text(
                 0.5,
                 0.5,
-                "no size distribution\n" + _wrap(reason, 45),
+                "no size distribution\n" + _wrap(reason, 40),
                 ha="center",
                 va="center",
-                fontsize=7,
+                fontsize=6.5,
                 transform=ax.transAxes,
             )
         for (inst, rep), g in d.groupby(
             ["instrument", "replicate"], dropna=False, sort=True
         ):
-            label = f"{inst}" + (f" r{int(rep)}" if _finite(rep) else "")
+            r = _float(rep)
             ax.plot(
                 g["size_nm"],
                 g["density_per_ml_per_nm"],
@@ -103,33 +108,24 @@ def plot_size_distributions(
                 color=colour,
                 lw=1.0,
                 alpha=0.85,
-                label=label,
+                label=f"{inst}" + (f" r{int(r)}" if r is not None else ""),
             )
-        mode = s.get("mode_nm") if len(s) else None
-        if _finite(mode):
-            ax.axvline(
-                float(mode),
-                color="black",
-                ls="-",
-                lw=0.9,
-                label=f"mode {float(mode):.0f} nm",
-            )  # type: ignore[arg-type]
-        ds = [s.get(k) if len(s) else None for k in ("d10_nm", "d50_nm", "d90_nm")]
-        if all(_finite(v) for v in ds):
+        mode = _float(s.get("mode_nm"))
+        if mode is not None:
+            ax.axvline(mode, color="black", ls="-", lw=0.9, label=f"mode {mode:.0f} nm")
+        ds = [_float(s.get(k)) for k in ("d10_nm", "d50_nm", "d90_nm")]
+        if all(v is not None for v in ds):
+            label = "D10/D50/D90 " + "/".join(f"{v:.0f}" for v in ds if v) + " nm"
             for i, v in enumerate(ds):
                 ax.axvline(
-                    float(v),
+                    v or 0.0,
                     color=GREY,
                     ls="--",
                     lw=0.8,
-                    label="D10/D50/D90 "
-                    + "/".join(f"{float(x):.0f}" for x in ds)
-                    + " nm"
-                    if i == 0
-                    else None,
-                )  # type: ignore[arg-type]
-        d90 = s.get("d90_nm") if len(s) else None
-        right = max(600.0, 1.5 * float(d90)) if _finite(d90) else 600.0  # type: ignore[arg-type]
+                    label=label if i == 0 else None,
+                )
+        d90 = ds[2]
+        right = max(600.0, 1.5 * d90) if d90 is not None else 600.0
         ax.set_xlim(0, min(max_nm, right))
         ax.set_title(f"{lot} ({verdict or 'n/a'})", fontsize=9, color=colour)
         ax.set_xlabel("diameter (nm)", fontsize=8)
@@ -171,8 +167,9 @@ def plot_lot_metrics(
         Purity limit drawn as a horizontal line.
     """
     lots = list(lot_summary["lot_id"].astype(str)) if len(lot_summary) else []
-    fig = Figure(figsize=(max(5.0, 1.1 * len(lots) + 2.5), 5.6), layout="constrained")
+    fig = Figure(figsize=(max(5.0, 1.1 * len(lots) + 2.5), 5.6))
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.16, top=0.94, hspace=0.3)
     x = np.arange(len(lots))
     colours = [
         PASS_COLOUR if v == "pass" else FAIL_COLOUR

@@ -311,14 +311,12 @@ def read_positions(path: str | Path, label: str | None = None) -> PositionSummar
             start + 1,
             "not a ZetaView position summary (no Use/Position/Conc. columns)",
         )
+    use_col, pos_col = int(cols["use"] or 0), int(cols["pos"] or 0)
     rows: list[tuple[float, bool, float, float, float, float, str]] = []
     for idx in range(start + 1, len(lines)):
         cells = lines[idx].split("\t")
         if not any(c.strip() for c in cells):
             continue
-        pos = parse_number(cells[cols["pos"]] if cols["pos"] < len(cells) else "", True)  # type: ignore[index]
-        if pos is None:
-            continue  # Mean / St.Dev. / Rel.St.Dev. footer
 
         def get(key: str, cells: list[str] = cells) -> float:
             j = cols[key]
@@ -329,12 +327,15 @@ def read_positions(path: str | Path, label: str | None = None) -> PositionSummar
             )
             return math.nan if v is None else v
 
+        pos = get("pos") if pos_col < len(cells) else math.nan
+        if math.isnan(pos):
+            continue  # Mean / St.Dev. / Rel.St.Dev. footer
         conc = get("conc")
         if math.isnan(conc):
             raise NtaFormatError(
                 name, idx + 1, "position row without a readable Conc. value"
             )
-        use = cells[cols["use"]].strip().upper() == "X"  # type: ignore[index]
+        use = cells[use_col].strip().upper() == "X"
         rj = cols["removal"]
         removal = cells[rj].strip() if rj is not None and rj < len(cells) else ""
         rows.append((pos, use, conc, get("traces"), get("x50"), get("peak"), removal))
@@ -479,9 +480,9 @@ def read_zetaview(
                 f"size-table row has {len(cells)} fields, expected at least {need} "
                 "numbers (truncated or damaged row)",
             )
-        size = float(vals[cols["size"]])  # type: ignore[arg-type]
-        number = float(vals[cols["number"]])  # type: ignore[arg-type]
-        conc = float(vals[cols["conc"]])  # type: ignore[arg-type]
+        size = float(vals[cols["size"]] or 0.0)
+        number = float(vals[cols["number"]] or 0.0)
+        conc = float(vals[cols["conc"]] or 0.0)
         last_line = idx
         if size == -1 and number == -1:
             if sentinel_line is not None:

@@ -34,6 +34,8 @@ QIAseq miRNA: the 12-nt UMI follows the 3' adapter
 
 from __future__ import annotations
 
+import math
+import operator
 import re
 from collections import Counter
 from collections.abc import Mapping
@@ -97,11 +99,18 @@ class Protocol:
         object.__setattr__(self, "adapter_3p", adapter)
         for name in ("clip_5p", "clip_3p"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            try:
+                if isinstance(value, bool):
+                    raise TypeError
+                number = operator.index(value)  # int, numpy integers
+            except TypeError:
+                number = -1
+            if number < 0:
                 raise ValueError(
                     f"protocol {self.name!r}: {name} must be an integer >= 0, "
                     f"got {value!r}"
                 )
+            object.__setattr__(self, name, int(number))
         if self.umi not in _UMI_LENGTHS:
             raise ValueError(
                 f"protocol {self.name!r}: umi must be one of {sorted(_UMI_LENGTHS)}, "
@@ -128,7 +137,8 @@ class Protocol:
             or the explicit fields ``adapter_3p`` (required), ``clip_5p``,
             ``clip_3p``, ``umi``, ``name`` (default ``"custom"``) and
             ``description``. A ``name`` that is a preset and no ``adapter_3p``
-            is read as ``preset``.
+            is read as ``preset``. Values that are None or NaN (empty cells of
+            a sample sheet) count as absent.
 
         Returns
         -------
@@ -146,7 +156,7 @@ class Protocol:
             raise ValueError(
                 f"unknown protocol field(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
             )
-        values = dict(spec)
+        values = {k: v for k, v in spec.items() if not _missing(v)}
         preset = values.pop("preset", None)
         if preset is None and "adapter_3p" not in values and "name" in values:
             preset = values["name"]
@@ -157,6 +167,15 @@ class Protocol:
             raise ValueError("protocol needs 'adapter_3p' or 'preset'")
         values.setdefault("name", "custom")
         return cls(**values)
+
+
+def _missing(value: Any) -> bool:
+    """Return whether a config value is absent (None, NaN, empty string)."""
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
 
 
 #: Library preparation presets (see the module docstring for the table).

@@ -82,7 +82,9 @@ TRUTH = {
 def lognormal_mass(edges: np.ndarray, d50: float, sigma: float) -> np.ndarray:
     """Mass of a log-normal distribution in each bin of ``edges``."""
     z = [
-        0.0 if e <= 0 else 0.5 * (1 + math.erf(math.log(e / d50) / (sigma * math.sqrt(2))))
+        0.0
+        if e <= 0
+        else 0.5 * (1 + math.erf(math.log(e / d50) / (sigma * math.sqrt(2))))
         for e in edges
     ]
     return np.diff(np.array(z))
@@ -126,7 +128,7 @@ def nanosight_text(
     conc = bins.sum(axis=1)
     conc_txt = [f"{c:.2e}" for c in conc]
     ppf = ppf or [round(c / 5e6, 1) for c in conc]
-    tracks = [int(round(c / 1e5)) for c in conc]
+    tracks = [round(c / 1e5) for c in conc]
     out = [
         "NTA Experiment Summary File" + sep,
         version + sep,
@@ -145,7 +147,9 @@ def nanosight_text(
         _ns_row("Filename:", videos, n, sep),
         sep,
         _ns_row("[Conditions]", [], nc, sep),
-        _ns_row("Temperature/C", [_fmt(22.0 + 0.1 * i, 1, dc) for i in range(n)], n, sep),
+        _ns_row(
+            "Temperature/C", [_fmt(22.0 + 0.1 * i, 1, dc) for i in range(n)], n, sep
+        ),
         _ns_row("Viscosity/cP", [_fmt(0.95, 2, dc)] * n, n, sep),
         _ns_row("Camera Type", ["sCMOS"] * n, n, sep),
         _ns_row("Laser Type", ["Blue488"] * n, n, sep),
@@ -162,8 +166,14 @@ def nanosight_text(
         sep * (nc + 1),
     ]
     if extra_section:
-        out += ["[Autosampler]" + sep, _ns_row("Plate position", ["A1"] * n, n, sep), sep]
-    results = ["[Results]", *[""] * n] + (["Average", "Standard Error"] if averages else [])
+        out += [
+            "[Autosampler]" + sep,
+            _ns_row("Plate position", ["A1"] * n, n, sep),
+            sep,
+        ]
+    results = ["[Results]", *[""] * n] + (
+        ["Average", "Standard Error"] if averages else []
+    )
     out.append(sep.join(results) + sep)
 
     def avg_se(values: list[float], fmt: str) -> list[str]:
@@ -173,9 +183,31 @@ def nanosight_text(
         se = float(np.std(values, ddof=1) / math.sqrt(len(values)))
         return [fmt.format(a), fmt.format(se)]
 
-    out.append(_ns_row("Dilution factor (concentrations adjusted for this factor)", [dilution] * n, nc, sep))
-    out.append(_ns_row("Concentration (Particles / ml)", conc_txt + avg_se(list(conc), "{:.2e}"), nc, sep))
-    out.append(_ns_row("Particles per frame", [_fmt(p, 1, dc) for p in ppf] + [s.replace(".", ",") if dc else s for s in avg_se(ppf, "{:.1f}")], nc, sep))
+    out.append(
+        _ns_row(
+            "Dilution factor (concentrations adjusted for this factor)",
+            [dilution] * n,
+            nc,
+            sep,
+        )
+    )
+    out.append(
+        _ns_row(
+            "Concentration (Particles / ml)",
+            conc_txt + avg_se(list(conc), "{:.2e}"),
+            nc,
+            sep,
+        )
+    )
+    out.append(
+        _ns_row(
+            "Particles per frame",
+            [_fmt(p, 1, dc) for p in ppf]
+            + [s.replace(".", ",") if dc else s for s in avg_se(ppf, "{:.1f}")],
+            nc,
+            sep,
+        )
+    )
     out.append(_ns_row("Completed tracks", [str(t) for t in tracks], nc, sep))
     out.append(sep * (nc + 1))
     if warnings:
@@ -183,12 +215,23 @@ def nanosight_text(
         out.append(_ns_row("Validity of concentration measurement", ["OK"] * n, n, sep))
         out.append(_ns_row("Particles per frame", ["OK"] * n, n, sep))
         out.append(sep * (nc + 1))
-    out += ["[Data Included]" + sep, "Size distribution - Number weighting - With Percentiles" + sep, sep * (nc + 1)]
+    out += [
+        "[Data Included]" + sep,
+        "Size distribution - Number weighting - With Percentiles" + sep,
+        sep * (nc + 1),
+    ]
     out += ["[Size Data]" + sep, "Analysis Method" + sep + "FTLA" + sep]
-    weightings = [("Number", "Concentration (particles / ml)", "Concentration average", 0)]
+    weightings = [
+        ("Number", "Concentration (particles / ml)", "Concentration average", 0)
+    ]
     if all_weightings:
         weightings += [
-            ("Surface Area", "Surface area conc. (nm\u00b2 / ml)", "Surface area average", 2),
+            (
+                "Surface Area",
+                "Surface area conc. (nm\u00b2 / ml)",
+                "Surface area average",
+                2,
+            ),
             ("Volume", "Volume conc. (nm\u00b3 / ml)", "Volume average", 3),
         ]
     stats = stats or {}
@@ -196,15 +239,42 @@ def nanosight_text(
         if wi:
             out.append(sep * (nc + 1))
         vals = np.round(bins * centres**power) if power else bins
-        out += _ns_block(wname, videos, centres, vals, col, avg_col, "Bin centre (nm)", "Size (nm)", sep, averages, stats if power == 0 else {})
+        out += _ns_block(
+            wname,
+            videos,
+            centres,
+            vals,
+            col,
+            avg_col,
+            "Bin centre (nm)",
+            "Size (nm)",
+            sep,
+            averages,
+            stats if power == 0 else {},
+        )
     out.append(sep * (nc + 1))
     if diffusion:
-        out += ["[Diffusion Coefficient Data]" + sep, "Analysis Method" + sep + "FTLA" + sep]
+        out += [
+            "[Diffusion Coefficient Data]" + sep,
+            "Analysis Method" + sep + "FTLA" + sep,
+        ]
         dcent = 2.0 + 4.0 * np.arange(bins.shape[1])
         # A deliberately different Number table: a parser that reads it as the
         # size distribution gets a wrong D50.
         dvals = np.roll(bins, 300, axis=1)
-        out += _ns_block("Number", videos, dcent, dvals, "Concentration (particles / ml)", "Concentration average", "Bin centre (E4 nm\u00b2/s)", "Diffusion Coefficient (E4 nm\u00b2/s)", sep, averages, {})
+        out += _ns_block(
+            "Number",
+            videos,
+            dcent,
+            dvals,
+            "Concentration (particles / ml)",
+            "Concentration average",
+            "Bin centre (E4 nm\u00b2/s)",
+            "Diffusion Coefficient (E4 nm\u00b2/s)",
+            sep,
+            averages,
+            {},
+        )
         out.append(sep * (nc + 1))
     return "\n".join(out) + "\n"
 
@@ -226,18 +296,37 @@ def _ns_block(
     n = len(videos)
     nc = n + 2 if averages else n
     tail = ["Average", "Standard Error"] if averages else []
-    out = [sep.join(["Weighting", wname]) + sep, sep.join(["Filename", *videos, *tail]) + sep]
+    out = [
+        sep.join(["Weighting", wname]) + sep,
+        sep.join(["Filename", *videos, *tail]) + sep,
+    ]
     for label in ("Mean", "Mode", "SD", "D10", "D50", "D90"):
         v = stats.get(label, 0.0)
-        out.append(_ns_row(label, [_fmt(v, 1, dc)] * n + ([_fmt(v, 1, dc), _fmt(0.0, 1, dc)] if averages else []), nc, sep))
+        out.append(
+            _ns_row(
+                label,
+                [_fmt(v, 1, dc)] * n
+                + ([_fmt(v, 1, dc), _fmt(0.0, 1, dc)] if averages else []),
+                nc,
+                sep,
+            )
+        )
     out.append(_ns_row("Valid Tracks", [_fmt(1500.0, 1, dc)] * n, nc, sep))
     out.append("Graph Data" + sep)
-    out.append(sep.join([bin_header, *[col] * n, *([avg_col, "Standard Error"] if averages else [])]) + sep)
+    out.append(
+        sep.join(
+            [bin_header, *[col] * n, *([avg_col, "Standard Error"] if averages else [])]
+        )
+        + sep
+    )
     for i, c in enumerate(centres):
         cells = [_fmt(c, 1, dc) if c != int(c) else f"{c:g}"]
         cells += [str(int(v)) for v in vals[:, i]]
         if averages:
-            cells += [_fmt(float(vals[:, i].mean()), 1, dc), _fmt(float(vals[:, i].std(ddof=1) / math.sqrt(n)), 1, dc)]
+            cells += [
+                _fmt(float(vals[:, i].mean()), 1, dc),
+                _fmt(float(vals[:, i].std(ddof=1) / math.sqrt(n)), 1, dc),
+            ]
         out.append(sep.join(cells) + sep)
     out.append("")
     out.append(sep.join(["Percentile", *[pct_header] * n]) + sep)
@@ -274,7 +363,14 @@ def write_nanosight() -> None:
     base = nanosight_text(videos, bins, stats=nanosight_stats())
     (HERE / "nanosight_base-ExperimentSummary.csv").write_bytes(base.encode("latin-1"))
 
-    semi = nanosight_text(videos, bins, sep=";", stats=nanosight_stats(), all_weightings=False, diffusion=False)
+    semi = nanosight_text(
+        videos,
+        bins,
+        sep=";",
+        stats=nanosight_stats(),
+        all_weightings=False,
+        diffusion=False,
+    )
     semi = semi.replace("Remarks;;", "Remarks;\x00;")
     data = b"\xef\xbb\xbf" + semi.replace("\n", "\r\n").encode("utf-8")
     (HERE / "nanosight_semicolon-ExperimentSummary.csv").write_bytes(data)
@@ -294,22 +390,37 @@ def write_nanosight() -> None:
         ppf=[40.0, 12.0, 44.0, 40.0],
         stats=nanosight_stats(),
     )
-    (HERE / "nanosight_autosampler-ExperimentSummary.csv").write_bytes(auto.encode("latin-1"))
+    (HERE / "nanosight_autosampler-ExperimentSummary.csv").write_bytes(
+        auto.encode("latin-1")
+    )
 
     mini = np.zeros((2, 1000))
     for c, v in ((90.5, 2e6), (100.5, 4e6), (110.5, 3e6), (130.5, 1e6)):
         mini[0, int(c)] = v
         mini[1, int(c)] = 2 * v
-    text = nanosight_text(["MINI_001", "MINI_002"], mini, dilution="10", all_weightings=False, diffusion=False)
+    text = nanosight_text(
+        ["MINI_001", "MINI_002"],
+        mini,
+        dilution="10",
+        all_weightings=False,
+        diffusion=False,
+    )
     (HERE / "nanosight_mini-ExperimentSummary.csv").write_bytes(text.encode("latin-1"))
 
     lines = base.split("\n")
     start = next(i for i, s in enumerate(lines) if s.startswith("Bin centre (nm)"))
-    cut = lines[: start + 400] + [lines[start + 400][:12]]
-    (HERE / "nanosight_truncated-ExperimentSummary.csv").write_bytes("\n".join(cut).encode("latin-1"))
+    cut = [*lines[: start + 400], lines[start + 400][:12]]
+    (HERE / "nanosight_truncated-ExperimentSummary.csv").write_bytes(
+        "\n".join(cut).encode("latin-1")
+    )
 
-    small = nanosight_text(videos, bins, stats=nanosight_stats(), all_weightings=False, diffusion=False)
-    old = small.replace("Created with NTA 3.3 - Sample Assistant Dev Build 3.3.203", "Created with NTA 2.3 - Build 2.3.5.0033")
+    small = nanosight_text(
+        videos, bins, stats=nanosight_stats(), all_weightings=False, diffusion=False
+    )
+    old = small.replace(
+        "Created with NTA 3.3 - Sample Assistant Dev Build 3.3.203",
+        "Created with NTA 2.3 - Build 2.3.5.0033",
+    )
     (HERE / "nanosight_nta23-ExperimentSummary.csv").write_bytes(old.encode("latin-1"))
 
 
@@ -338,7 +449,9 @@ def zetaview_size_text(
     lin_c = 2.5 + 5.0 * np.arange(1200)
     lin_n = np.round(traces * lognormal_mass(np.arange(1201) * 5.0, d50, sigma))
     log_c = 4.683 * 10 ** (np.arange(200) / 64.0)
-    log_edges = np.concatenate([log_c * 10 ** (-1 / 128), [log_c[-1] * 10 ** (1 / 128)]])
+    log_edges = np.concatenate(
+        [log_c * 10 ** (-1 / 128), [log_c[-1] * 10 ** (1 / 128)]]
+    )
     log_n = np.round(traces * lognormal_mass(log_edges, d50, sigma))
     total = lin_n.sum()
     factor = conc_diluted / total
@@ -413,10 +526,21 @@ def zetaview_size_text(
         "Size / nm\tNumber\tConcentration / cm-3\tVolume / nm^3\tArea / nm^2",
     ]
     if dc:
-        h = [s.replace(".", ",") if s.startswith(("Viscosity", "Temperature")) else s for s in h]
+        h = [
+            s.replace(".", ",") if s.startswith(("Viscosity", "Temperature")) else s
+            for s in h
+        ]
 
     def row(c: float, n: float) -> str:
-        return "\t".join([_e(c, dc), _e(n, dc), _e(n * factor, dc), _e(n * math.pi * c**3 / 6, dc), _e(n * math.pi * c**2 / 4, dc)])
+        return "\t".join(
+            [
+                _e(c, dc),
+                _e(n, dc),
+                _e(n * factor, dc),
+                _e(n * math.pi * c**3 / 6, dc),
+                _e(n * math.pi * c**2 / 4, dc),
+            ]
+        )
 
     body = [row(c, n) for c, n in zip(lin_c, lin_n, strict=True)]
     body.append("\t".join([_e(-1.0, dc)] * 4 + [_e(0.0, dc)]))
@@ -426,7 +550,20 @@ def zetaview_size_text(
 
 def zetaview_positions_text() -> str:
     """An 11-position summary keeping 10 positions (mean Conc. 1.5E+8)."""
-    head = ["Use", "Position", "Mean Int.", "Av. No of Particles", "Conc. (p./mL)", "Orig. Conc. (p./cm^3)", "No. of Traces", "X50 (nm)", "Peak \u00f8 (nm)", "Span", "Drift (\u00b5m/s)", "Removal"]
+    head = [
+        "Use",
+        "Position",
+        "Mean Int.",
+        "Av. No of Particles",
+        "Conc. (p./mL)",
+        "Orig. Conc. (p./cm^3)",
+        "No. of Traces",
+        "X50 (nm)",
+        "Peak \u00f8 (nm)",
+        "Span",
+        "Drift (\u00b5m/s)",
+        "Removal",
+    ]
     positions = [0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.90]
     conc = [1.5, 1.4, 1.6, 2.3, 1.5, 1.5, 1.4, 1.6, 1.5, 1.5, 1.5]
     x50 = [118.0, 121.0, 119.5, 175.0, 120.5, 122.0, 119.0, 120.0, 121.5, 118.5, 120.0]
@@ -452,9 +589,60 @@ def zetaview_positions_text() -> str:
                 ]
             )
         )
-    out.append("\t".join(["", "Mean", "28.0", "450.0", "1.5E+8", "1.5E+11", "4545.0", "120.0", "106.3", "1.00", "2.50", ""]))
-    out.append("\t".join(["", "St.Dev.", "0.0", "0.0", "6.7E+6", "6.7E+9", "0.0", "1.3", "1.0", "0.00", "0.00", ""]))
-    out.append("\t".join(["", "Rel.St.Dev.", "0.0", "0.0", "4.5", "4.5", "0.0", "1.1", "0.9", "0.00", "0.00", ""]))
+    out.append(
+        "\t".join(
+            [
+                "",
+                "Mean",
+                "28.0",
+                "450.0",
+                "1.5E+8",
+                "1.5E+11",
+                "4545.0",
+                "120.0",
+                "106.3",
+                "1.00",
+                "2.50",
+                "",
+            ]
+        )
+    )
+    out.append(
+        "\t".join(
+            [
+                "",
+                "St.Dev.",
+                "0.0",
+                "0.0",
+                "6.7E+6",
+                "6.7E+9",
+                "0.0",
+                "1.3",
+                "1.0",
+                "0.00",
+                "0.00",
+                "",
+            ]
+        )
+    )
+    out.append(
+        "\t".join(
+            [
+                "",
+                "Rel.St.Dev.",
+                "0.0",
+                "0.0",
+                "4.5",
+                "4.5",
+                "0.0",
+                "1.1",
+                "0.9",
+                "0.00",
+                "0.00",
+                "",
+            ]
+        )
+    )
     return "\n".join(out) + "\n"
 
 
@@ -491,10 +679,17 @@ def zetaview_profile_text() -> str:
 
 def write_zetaview() -> None:
     t = TRUTH["zv_base"]
-    kw = {"d50": t["d50"], "sigma": t["sigma"], "traces": t["traces"], "conc_diluted": t["conc_diluted"]}
+    kw = {
+        "d50": t["d50"],
+        "sigma": t["sigma"],
+        "traces": t["traces"],
+        "conc_diluted": t["conc_diluted"],
+    }
     base = zetaview_size_text(dilution=t["dilution"], **kw)
     (HERE / "zv_base_size_488.txt").write_bytes(base.encode("latin-1"))
-    (HERE / "zv_base_size_488_11pos.txt").write_bytes(zetaview_positions_text().encode("latin-1"))
+    (HERE / "zv_base_size_488_11pos.txt").write_bytes(
+        zetaview_positions_text().encode("latin-1")
+    )
 
     comma = zetaview_size_text(dilution=TRUTH["zv_comma"]["dilution"], dc=True, **kw)
     data = comma.replace("\n", "\r\n").encode("latin-1")
@@ -507,9 +702,13 @@ def write_zetaview() -> None:
     lines = base.split("\n")
     start = lines.index("Size Distribution")
     cut = lines[: start + 2 + 300]
-    (HERE / "zv_truncated_size_488.txt").write_bytes(("\n".join(cut) + "\n").encode("latin-1"))
+    (HERE / "zv_truncated_size_488.txt").write_bytes(
+        ("\n".join(cut) + "\n").encode("latin-1")
+    )
 
-    v7 = zetaview_size_text(dilution=t["dilution"], software="ZetaView (version 7.1.2 SP0)", **kw)
+    v7 = zetaview_size_text(
+        dilution=t["dilution"], software="ZetaView (version 7.1.2 SP0)", **kw
+    )
     (HERE / "zv_v7_size_488.txt").write_bytes(v7.encode("latin-1"))
 
     (HERE / "zv_prof_488.txt").write_bytes(zetaview_profile_text().encode("latin-1"))
