@@ -34,6 +34,11 @@ include: "workflow/rules/counts.smk"
 include: "workflow/rules/qc.smk"
 
 
+if has_ev_sheets():
+
+    include: "workflow/rules/ev.smk"
+
+
 rule all:
     default_target: True
     input:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from exomir.config import resolve_path, validate_config
 from exomir.errors import ValidationError
+from exomir.ev.lots import nta_input_files
 from exomir.validate import validate_config_and_tables
 
 try:
@@ -60,9 +61,21 @@ def get_sheet(kind):
     return ref_path(CFG["sheets"][kind])
 
 
+def has_ev_sheets():
+    """Whether the config names the EV lot and NTA run sheets."""
+    return "ev_lots" in CFG["sheets"] and "ev_nta_runs" in CFG["sheets"]
+
+
+def get_nta_files():
+    """NTA export files of every run (inputs of the EV stage)."""
+    if not has_ev_sheets():
+        return []
+    return nta_input_files(SCENARIO.tables["ev_nta_runs"], SCENARIO.directory)
+
+
 def get_final_outputs():
     """Everything `rule all` builds."""
-    return [
+    targets = [
         "results/counts/mirna_counts.tsv",
         "results/counts/isomir_counts.tsv",
         "results/counts/mirna.h5ad",
@@ -70,3 +83,13 @@ def get_final_outputs():
         "results/qc/library_qc.tsv",
         "results/multiqc/multiqc_report.html",
     ]
+    if has_ev_sheets():
+        targets += [
+            "results/ev/lot_qc.tsv",
+            "results/ev/lot_summary.tsv",
+            "results/ev/misev_checklist.tsv",
+            "results/ev/dose_per_participant.tsv",
+            "results/ev/size_distributions.png",
+            "results/ev/lot_metrics.png",
+        ]
+    return targets

@@ -3,15 +3,13 @@
 # participant and figures (see exomir.ev.lots). Include only when the config
 # names the ev_lots and ev_nta_runs sheets.
 
-from exomir.ev.lots import nta_input_files
-
 
 rule ev_qc:
     input:
         lots=get_sheet("ev_lots"),
         runs=get_sheet("ev_nta_runs"),
         participants=get_sheet("participants"),
-        nta=nta_input_files(SCENARIO.tables["ev_nta_runs"], SCENARIO.directory),
+        nta=get_nta_files(),
     output:
         lot_qc="results/ev/lot_qc.tsv",
         lot_summary="results/ev/lot_summary.tsv",

@@ -23,18 +23,11 @@ import logging
 from typing import Any
 
 from exomir.ev.lots import run_ev_qc
+from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if smk.log:
-        handlers.append(logging.FileHandler(smk.log[0], mode="w", encoding="utf-8"))
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+    setup_rule_logging(smk)
     try:
         run_ev_qc(
             smk.input.lots,
