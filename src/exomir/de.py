@@ -763,7 +763,7 @@ def sample_table(
     missing: list[str] = []
     for sid, row in meta.iterrows():
         why = []
-        if row.get("exclude") is True:
+        if row.get("exclude") in (True, np.True_):
             extra_reason = row.get("exclude_reason")
             why.append(
                 "excluded in the sample sheet"
@@ -1528,6 +1528,10 @@ def normalise(
     from pydeseq2.dds import DeseqDataSet
 
     used = list(meta.index[meta["usable"]])
+    if len(used) < 2:
+        raise ValidationError(
+            [Issue("mirna_counts.tsv", "at least 2 usable libraries are needed")]
+        )
     sub = counts[used]
     genes = list(sub.index[sub.sum(axis=1) > 0])
     x = sub.loc[genes].T
@@ -1860,15 +1864,23 @@ def run_normalisation(
             if c in prep.meta.columns
         ]
         write_table(prep.meta[cols].sort_index(), library_table_path)
-    if pca_plot_path is not None and "X_pca" in adata.obsm:
+    if pca_plot_path is not None:
         from exomir import plots_de
 
-        plots_de.pca_plot(
-            pcs,
-            adata.uns["pca"]["variance_ratio"],
-            pca_plot_path,
-            colour_by=[c for c in ("arm", "timepoint", "library_batch") if c in pcs],
-        )
+        if "X_pca" in adata.obsm:
+            plots_de.pca_plot(
+                pcs,
+                adata.uns["pca"]["variance_ratio"],
+                pca_plot_path,
+                colour_by=[
+                    c for c in ("arm", "timepoint", "library_batch") if c in pcs
+                ],
+            )
+        else:
+            plots_de.message_plot(
+                "PCA not computed: fewer than 3 usable libraries or 2 filtered miRNAs",
+                pca_plot_path,
+            )
     return adata
 
 

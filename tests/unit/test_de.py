@@ -665,3 +665,23 @@ def test_plots_are_reproducible(tmp_path: Path) -> None:
     plots_de.volcano(table, b, highlight=["hsa-miR-126-3p"])
     assert a.read_bytes() == b.read_bytes()
     assert b"miR-126-3p" in a.read_bytes()
+
+
+def test_a_two_participant_scenario_runs_with_reasons(tmp_path: Path) -> None:
+    counts, samples, parts, _ = simulate(n_per_arm=1, n_tail=30, seed=5)
+    d = _scenario(tmp_path, counts, samples, parts)
+    cfg = yaml.safe_load((d / "config" / "config.yaml").read_text())
+    src = d / "results/counts/mirna_counts.tsv"
+    for name in de.de_settings(CFG).contrasts:
+        outs = {
+            k: d / "out" / f"{name}.{k}" for k in ("table", "samples", "volcano", "ma")
+        }
+        de.workflow_step(cfg, src, None, outs, contrast=name, directory=d)
+        notes = pd.read_csv(outs["samples"], sep="\t")["design_notes"]
+        assert notes.str.startswith("not estimable").all(), name
+    norm = {
+        k: d / "out" / f"n.{k}"
+        for k in ("h5ad", "mirnas", "libraries", "pca", "pca_plot")
+    }
+    de.workflow_step(cfg, src, None, norm, directory=d)
+    assert pd.read_csv(norm["pca"], sep="\t").shape[0] == 4

@@ -13,28 +13,26 @@ except ValidationError as exc:
     raise SystemExit(f"exomir: the DE contrasts are not valid.\n{exc}")
 
 
-def de_contrast_pattern():
-    """Wildcard constraint matching exactly the configured contrast names."""
-    return "|".join(re.escape(c) for c in DE_CONTRASTS)
+# Wildcard constraint matching exactly the configured contrast names.
+DE_CONTRAST_PATTERN = "|".join(re.escape(c) for c in DE_CONTRASTS)
 
+# Sheets the DE and primary analyses read (only those configured).
+DE_SHEETS = [
+    get_sheet(k)
+    for k in ("samples", "participants", "clinical_measurements", "disposition")
+    if k in CFG["sheets"]
+]
 
-def get_de_sheets():
-    """Sheets the DE and primary analyses read (only those configured)."""
-    kinds = ("samples", "participants", "clinical_measurements", "disposition")
-    return [get_sheet(k) for k in kinds if k in CFG["sheets"]]
-
-
-def get_de_outputs():
-    """Every target of this file (for `rule all`)."""
-    return [
-        "results/de/mirna.h5ad",
-        "results/de/plots/pca.svg",
-        *expand("results/de/{contrast}.tsv", contrast=DE_CONTRASTS),
-        *expand("results/de/{contrast}.samples.tsv", contrast=DE_CONTRASTS),
-        *expand("results/de/plots/{contrast}.volcano.svg", contrast=DE_CONTRASTS),
-        *expand("results/de/plots/{contrast}.ma.svg", contrast=DE_CONTRASTS),
-        "results/primary/mir126_ancova.tsv",
-    ]
+# Every target of this file (for `rule all`).
+DE_OUTPUTS = [
+    "results/de/mirna.h5ad",
+    "results/de/plots/pca.svg",
+    *expand("results/de/{contrast}.tsv", contrast=DE_CONTRASTS),
+    *expand("results/de/{contrast}.samples.tsv", contrast=DE_CONTRASTS),
+    *expand("results/de/plots/{contrast}.volcano.svg", contrast=DE_CONTRASTS),
+    *expand("results/de/plots/{contrast}.ma.svg", contrast=DE_CONTRASTS),
+    "results/primary/mir126_ancova.tsv",
+]
 
 
 # Normalised counts (median-of-ratios over control miRNAs), VST and PCA of all
@@ -43,7 +41,7 @@ rule de_normalise:
     input:
         counts="results/counts/mirna_counts.tsv",
         qc="results/qc/library_qc.tsv",
-        sheets=get_de_sheets(),
+        sheets=DE_SHEETS,
     output:
         h5ad="results/de/mirna.h5ad",
         mirnas="results/de/mirna_filter.tsv",
@@ -74,7 +72,7 @@ rule de:
     input:
         counts="results/counts/mirna_counts.tsv",
         qc="results/qc/library_qc.tsv",
-        sheets=get_de_sheets(),
+        sheets=DE_SHEETS,
     output:
         table="results/de/{contrast}.tsv",
         samples="results/de/{contrast}.samples.tsv",
@@ -85,7 +83,7 @@ rule de:
     benchmark:
         "benchmarks/de/{contrast}.tsv"
     wildcard_constraints:
-        contrast=de_contrast_pattern(),
+        contrast=DE_CONTRAST_PATTERN,
     conda:
         "../../environment.yml"
     threads: 2
@@ -104,7 +102,7 @@ rule de:
 rule primary:
     input:
         h5ad="results/de/mirna.h5ad",
-        sheets=get_de_sheets(),
+        sheets=DE_SHEETS,
     output:
         results="results/primary/mir126_ancova.tsv",
         data="results/primary/mir126_values.tsv",

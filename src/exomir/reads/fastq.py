@@ -414,7 +414,7 @@ def scan_fastq(
     threads: int = 1,
     sample_reads: int = 50_000,
     quality_check_reads: int = 10_000,
-    max_unique: int = 2_000_000,
+    max_unique: int = 1_000_000,
     chunk_reads: int = 1_000_000,
     cut_at: str | None = None,
 ) -> FastqScan:
@@ -427,9 +427,11 @@ def scan_fastq(
     occurrence of ``cut_at`` (an adapter prefix) is dropped before counting,
     so reads that differ only after the adapter (read-through, sequencing
     errors there) collapse into one key. ``sep`` is ``cut_at`` or ``""`` when
-    it does not occur (``head`` is then the whole sequence). When more than ``max_unique`` distinct keys have accumulated the
-    batch is passed to ``on_batch`` and a new one is started, so memory stays
-    bounded whatever the library complexity. ``on_batch`` therefore sees each
+    it does not occur (``head`` is then the whole sequence).
+
+    When more than ``max_unique`` distinct keys have accumulated, the batch is
+    passed to ``on_batch`` and a new one is started, so memory stays bounded
+    whatever the library complexity. ``on_batch`` therefore sees each
     key once per batch, with the number of reads in that batch.
 
     Parameters
@@ -473,9 +475,13 @@ def scan_fastq(
     def flush() -> None:
         if not batch and scan.batches:
             return
-        heads = batch if cut_at is None else list(map(itemgetter(0), batch))
-        # One C pass over all keys: delete the valid letters, see what is left.
-        if "".join(heads).encode("ascii").translate(None, b"ACGTN"):
+        heads = list(batch) if cut_at is None else list(map(itemgetter(0), batch))
+        # C passes over the keys, 100k at a time (bounded extra memory):
+        # delete the valid letters, see whether anything is left.
+        if any(
+            "".join(heads[i : i + 100_000]).encode("ascii").translate(None, b"ACGTN")
+            for i in range(0, len(heads), 100_000)
+        ):
             bad = next(filter(_INVALID_BASE, heads))
             record = locate_record(p, lambda r: _INVALID_BASE(r.sequence) is not None)
             raise FastqFormatError(p, record or 1, _alphabet_problem(bad))

@@ -154,7 +154,8 @@ class Protocol:
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(
-                f"unknown protocol field(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+                f"unknown protocol field(s) {sorted(unknown)}; "
+                f"allowed: {sorted(allowed)}"
             )
         values = {k: v for k, v in spec.items() if not _missing(v)}
         preset = values.pop("preset", None)

@@ -1,0 +1,273 @@
+"""End-to-end reads benchmark: one FASTQ.gz library to miRNA counts.
+
+Simulates one TruSeq library (default 5,000,000 reads x 75 nt) with the trial
+simulator (real miRBase and contaminant sequences, plasma composition,
+sequencing errors), then times in the same run, on the same file:
+
+* ``zcat FILE | wc -l``: the decompression floor;
+* exomir: preprocessing (validation, trimming, collapsing) + annotation
+  (contaminants, bowtie to miRBase hairpins, isomiRs) + per-library counts,
+  as the workflow runs them (two processes, ``threads=2`` each);
+* the conventional chain: ``cutadapt -j 2`` (adapter + quality trimming, length
+  filter) writing trimmed FASTQ, then ``bowtie -p 2`` on every trimmed read
+  against the same hairpin index, then counting reads per hairpin from the
+  alignments (``samtools view | cut | sort | uniq -c``). It does no contaminant
+  filtering and no isomiR annotation, so it does less work than exomir.
+
+The reference indexes are built once before timing (the workflow builds them
+once per run, not per library). Peak memory is the largest resident set of any
+process of each command (``wait4`` rusage). Figures go to a JSON file.
+
+Usage::
+
+    .venv/bin/python bench/bench_reads.py results/bench/reads.json [--reads 5000000]
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+PY = sys.executable
+ADAPTER = "TGGAATTCTCGGGTGCCAAGG"
+
+
+def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
+    """Run a command; return (wall seconds, peak RSS in MB of its process tree)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def simulate(fastq: Path, n_reads: int, seed: int) -> dict:
+    """Write one TruSeq library with the trial simulator; return its truth."""
+    from exomir.simulate.params import resolve_params
+    from exomir.simulate.scenario import (
+        build_read_params,
+        load_references,
+        simulate_trial,
+    )
+
+    params = resolve_params(preset="demo", participants=2)
+    sim = simulate_trial(params, seed)
+    refs = load_references(params)
+    rp = build_read_params(params)
+    sample = str(sim.samples["sample_id"].iloc[0])
+    from exomir.simulate.library import simulate_library
+
+    truth = simulate_library(
+        sample,
+        fastq,
+        n_reads,
+        sim.probs[sample],
+        "truseq",
+        rp,
+        np.random.default_rng(seed),
+        refs.hairpins,
+        refs.mature_in_hairpin,
+        refs.contaminants,
+        ADAPTER,
+        mature=refs.mature,
+    )
+    return {k: int(v) for k, v in truth.funnel.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path, help="JSON file to write")
+    ap.add_argument("--reads", type=int, default=5_000_000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="exomir-bench-reads-"))
+    work.mkdir(parents=True, exist_ok=True)
+    if args.prepare_only:
+        prepare(work, args.reads, args.seed)
+        return
+    # Simulation and index building run in a child process, so that this
+    # process stays small: forked children inherit its resident set, which
+    # would otherwise inflate the peak-memory figures of the timed commands.
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            PY,
+            __file__,
+            str(args.out),
+            "--reads",
+            str(args.reads),
+            "--seed",
+            str(args.seed),
+            "--workdir",
+            str(work),
+            "--prepare-only",
+        ],
+        check=True,
+    )
+    sim_s = time.perf_counter() - t0
+    fq = work / "lib.fastq.gz"
+    refdir = work / "reference"
+    prep = json.loads((work / "prepare.json").read_text())
+    funnel = prep["funnel"]
+    hairpin_index = prep["hairpin_index"]
+    run(args, work, fq, refdir, hairpin_index, funnel, sim_s)
+
+
+def prepare(work: Path, n_reads: int, seed: int) -> None:
+    """Simulate the library and build the reference (child process)."""
+    from exomir.config import resources_dir
+    from exomir.reads.reference import load_reference, prepare_reference
+
+    funnel = simulate(work / "lib.fastq.gz", n_reads, seed)
+    res = resources_dir()
+    refdir = work / "reference"
+    contaminants = {
+        "artifact": [str(res / "contaminants/artifact.fa")],
+        "rRNA": [str(res / "contaminants/rrna_hsa.fa")],
+        "tRNA": [str(res / "contaminants/trna_hsa.fa")],
+        "snoRNA_snRNA": [str(res / "contaminants/snorna_snrna_hsa.fa")],
+    }
+    prepare_reference(
+        res / "mirbase/v22/hsa/mature.fa",
+        res / "mirbase/v22/hsa/hairpin.fa",
+        refdir,
+        species="hsa",
+        contaminants=contaminants,
+        threads=2,
+    )
+    ref = load_reference(refdir)
+    (work / "prepare.json").write_text(
+        json.dumps({"funnel": funnel, "hairpin_index": str(ref.hairpin_index)})
+    )
+
+
+def run(
+    args: argparse.Namespace,
+    work: Path,
+    fq: Path,
+    refdir: Path,
+    hairpin_index: str,
+    funnel: dict,
+    sim_s: float,
+) -> None:
+    """Time the three commands and write the JSON."""
+    results: dict = {}
+    # (a) decompression floor
+    wall, rss = timed(["bash", "-c", f"zcat {fq} | wc -l > /dev/null"])
+    results["zcat_wc"] = {"seconds": wall, "peak_rss_mb": rss}
+
+    # (b) exomir end to end (as the workflow runs it: two jobs, 2 threads each)
+    pre = (
+        "from exomir.reads.preprocess import preprocess_library;"
+        "from exomir.reads.protocols import PRESETS, TrimSettings;"
+        f"preprocess_library('{fq}', '{work}/lib.fa.gz', '{work}/lib.json',"
+        " PRESETS['truseq'], TrimSettings(), threads=2, sample='lib')"
+    )
+    ann = (
+        "from exomir.reads.annotate import annotate_sample, write_annotation;"
+        f"r = annotate_sample('{work}/lib.fa.gz', '{refdir}', 'lib', threads=2);"
+        f"write_annotation(r, '{work}/lib.mirna.tsv', '{work}/lib.isomir.tsv',"
+        f" '{work}/lib.ann.json', '{work}/lib.gff')"
+    )
+    w1, r1 = timed([PY, "-c", pre])
+    w2, r2 = timed([PY, "-c", ann])
+    results["exomir"] = {
+        "seconds": w1 + w2,
+        "preprocess_seconds": w1,
+        "annotate_seconds": w2,
+        "peak_rss_mb": max(r1, r2),
+    }
+
+    # (c) conventional chain
+    trimmed = work / "trimmed.fastq"
+    cut = [
+        str(Path(PY).parent / "cutadapt"),
+        "-j",
+        "2",
+        "-a",
+        ADAPTER,
+        "-q",
+        "20",
+        "-e",
+        "0.1",
+        "-O",
+        "3",
+        "-m",
+        "16",
+        "-M",
+        "45",
+        "--discard-untrimmed",
+        "-o",
+        str(trimmed),
+        str(fq),
+    ]
+    w1, r1 = timed([*cut, "--quiet"])
+    bt = (
+        f"bowtie -p 2 -v 1 -a --best --strata --norc -x {hairpin_index} -q {trimmed} -S"
+        f" 2>/dev/null | samtools view -F 4 - | cut -f 3 | sort | uniq -c > {work}/conv_counts.txt"
+    )
+    w2, r2 = timed(["bash", "-c", bt])
+    results["conventional"] = {
+        "seconds": w1 + w2,
+        "cutadapt_seconds": w1,
+        "bowtie_count_seconds": w2,
+        "peak_rss_mb": max(r1, r2),
+    }
+
+    n = args.reads
+    for entry in results.values():
+        entry["reads_per_second"] = n / entry["seconds"]
+    stats = json.loads((work / "lib.json").read_text())
+    out = {
+        "benchmark": "reads end to end, one library, FASTQ.gz to miRNA counts",
+        "reads": n,
+        "read_length": 75,
+        "protocol": "truseq",
+        "cores": os.cpu_count(),
+        "load_average_before": os.getloadavg(),
+        "python": platform.python_version(),
+        "simulate_seconds": sim_s,
+        "truth_funnel": funnel,
+        "exomir_unique_inserts": stats.get("unique_inserts"),
+        "results": results,
+        "ratios": {
+            "exomir_vs_conventional_speedup": results["conventional"]["seconds"]
+            / results["exomir"]["seconds"],
+            "exomir_vs_zcat_time": results["exomir"]["seconds"]
+            / results["zcat_wc"]["seconds"],
+        },
+        "targets": {
+            "reads_per_second_min": 1_000_000,
+            "speedup_vs_conventional_min": 3.0,
+            "peak_rss_mb_max": 2048,
+        },
+    }
+    out["targets"]["met"] = {
+        "reads_per_second": results["exomir"]["reads_per_second"] >= 1_000_000,
+        "speedup": out["ratios"]["exomir_vs_conventional_speedup"] >= 3.0,
+        "memory": results["exomir"]["peak_rss_mb"] <= 2048,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(out["results"], indent=2))
+    print(json.dumps(out["ratios"], indent=2))
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
