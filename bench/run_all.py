@@ -18,8 +18,34 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 
+
+def reads_accuracy(out: Path) -> list[str]:
+    """Simulate the demo trial (if absent), run the workflow, compare with truth."""
+    repo = HERE.parent
+    demo = repo / "demo"
+    venv = Path(PY).parent
+    if not (demo / "truth" / "params.yaml").exists():
+        subprocess.run(["make", "-C", str(repo), "demo-data"], check=True)
+    subprocess.run(
+        [
+            str(venv / "snakemake"),
+            "-s",
+            str(repo / "Snakefile"),
+            "--directory",
+            str(demo),
+            "--cores",
+            "2",
+            "--quiet",
+            "results/qc/read_funnel.tsv",
+        ],
+        check=True,
+    )
+    return [PY, str(HERE / "reads_accuracy.py"), str(demo), "--out", str(out)]
+
+
 #: name -> command (the output JSON path is filled in).
 BENCHMARKS = {
+    "reads_accuracy": reads_accuracy,
     "reads": lambda out: [
         PY,
         str(HERE / "bench_reads.py"),

@@ -40,7 +40,6 @@ written, with empty estimates and the reason in ``note``.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import warnings
@@ -425,14 +424,18 @@ def _strata_columns(
         values = df[s].map(lambda v: "(missing)" if v is None or v != v else str(v))
         counts = values.value_counts()
         levels = sorted(counts.index)
-        small = [lvl for lvl in levels if counts[lvl] < 2]
+        # Reference: the largest level (ties: first by name); levels with one
+        # participant are pooled with it (their own dummy would give that
+        # participant leverage 1).
+        ref = max(levels, key=lambda lvl: (counts[lvl], -levels.index(lvl)))
+        small = [lvl for lvl in levels if counts[lvl] < 2 and lvl != ref]
         if small:
             notes.append(
                 f"{s} level(s) {', '.join(small)} with one participant pooled "
-                f"with {levels[0]}"
+                f"with {ref}"
             )
-        for lvl in levels[1:]:
-            if lvl not in small:
+        for lvl in levels:
+            if lvl != ref and lvl not in small:
                 cols[f"{s}[T.{lvl}]"] = (values == lvl).astype(float)
     return pd.DataFrame(cols, index=df.index)
 
@@ -519,14 +522,17 @@ def ancova(
             analysis, description, settings, "; ".join([*notes, "no residual df"])
         )
     y = d[FOLLOWUP].astype(float)
-    fit = sm.OLS(y, x).fit(cov_type=settings.cov_type, use_t=True)
+    xv = x.to_numpy(dtype=float)
+    leverage = np.einsum("ij,jk,ik->i", xv, np.linalg.pinv(xv.T @ xv), xv)
+    cov_type = settings.cov_type
+    if cov_type in ("HC2", "HC3") and leverage.max() > 1 - 1e-8:
+        # HC2/HC3 divide by 1 - leverage; undefined for a participant with
+        # leverage 1 (a design column that only it has). HC1 instead.
+        notes.append(f"{cov_type} undefined (a participant has leverage 1); HC1 used")
+        cov_type = "HC1"
+    fit = sm.OLS(y, x).fit(cov_type=cov_type, use_t=True)
     est = float(fit.params[TREATED])
     se = float(fit.bse[TREATED])
-    if not math.isfinite(se):
-        # HC3 is undefined when a participant has leverage 1; fall back to HC1.
-        notes.append(f"{settings.cov_type} undefined (leverage 1); HC1 used")
-        fit = sm.OLS(y, x).fit(cov_type="HC1", use_t=True)
-        se = float(fit.bse[TREATED])
     lo, hi = (float(v) for v in fit.conf_int(alpha=1 - settings.ci_level).loc[TREATED])
     row = _blank_row(analysis, description, settings, "; ".join(notes))
     row.update(

@@ -481,3 +481,23 @@ def test_reads_differing_after_the_adapter_collapse_before_work(tmp_path):
     assert records == [(LET7A, 20), (MIR21, 5)]
     assert stats.unique_raw_sequences == 2  # 25 distinct reads, 2 work items
     assert stats.max_read_length == 75
+
+
+def test_umi_molecules_across_batches():
+    from exomir.reads.preprocess import _Classifier
+
+    rng = random.Random(4)
+    umis = ["".join(rng.choice("ACGT") for _ in range(12)) for _ in range(30)]
+    reads = Counter()
+    for i, umi in enumerate(umis):
+        for insert in (LET7A, MIR21) if i % 3 else (LET7A,):
+            reads[qiaseq_read(insert, umi)] += 1 + i % 4
+    items = list(reads.items())
+    one = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    one(dict(items))
+    split = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    split(dict(items[:25]))
+    split(dict(items[15:]))  # overlap: the same molecules seen again
+    expected = {LET7A: 30, MIR21: 20}
+    assert one.molecules_per_insert() == expected
+    assert split.molecules_per_insert() == expected

@@ -131,7 +131,7 @@ def test_planted_effect_lies_inside_its_confidence_interval(trial) -> None:
     assert pa["ratio_ci_low"] < 2**0.58 < pa["ratio_ci_high"]
     assert pa["ratio"] == pytest.approx(2 ** pa["estimate_log2"])
     assert pa["pvalue"] < 0.05
-    assert "stratum[T.severe]" in pa["covariates"]
+    assert "stratum[T." in pa["covariates"]
     assert pa["n_treated"] + pa["n_reference"] == pa["n"]
 
 
@@ -194,13 +194,27 @@ def test_platelet_count_and_per_protocol_use_clinical_and_disposition(trial) -> 
     )
 
 
-def test_singleton_stratum_is_pooled_with_a_note(trial) -> None:
+@pytest.mark.parametrize("level", ["rare", "aaa"])
+def test_singleton_stratum_is_pooled_with_a_note(trial, level: str) -> None:
     adata, parts = trial
     parts = parts.copy()
-    parts.loc[0, "stratum"] = "rare"
+    parts.loc[0, "stratum"] = level  # "aaa" sorts first: must not be the reference
     res, _ = primary.run_primary(adata, parts, CFG)
     pa = res.set_index("analysis").loc["primary_ancova"]
-    assert "rare with one participant pooled" in pa["note"]
+    assert f"{level} with one participant pooled" in pa["note"]
+    assert np.isfinite(pa["se_log2"])
+    assert "HC3 SE" in pa["model"]
+
+
+def test_hc3_falls_back_to_hc1_at_leverage_one(trial) -> None:
+    adata, parts = trial
+    parts = parts.assign(marker=[1.0] + [0.0] * (len(parts) - 1))
+    cfg = copy.deepcopy(CFG)
+    cfg["primary"] = {"covariates": ["marker"]}
+    res, _ = primary.run_primary(adata, parts, cfg)
+    pa = res.set_index("analysis").loc["primary_ancova"]
+    assert "HC1 used" in pa["note"]
+    assert pa["model"].startswith("OLS, HC1")
     assert np.isfinite(pa["se_log2"])
 
 

@@ -7,6 +7,13 @@ background ISA-L thread, and identical read sequences are counted with
 that no Python byte code runs per read. Everything downstream (adapter search,
 UMI extraction, validation of the alphabet) runs once per *unique* sequence.
 
+Cost per read (2-core Xeon, 75-nt reads, quiet machine): dnaio parse + count
+~0.25 us with decompression in the ISA-L thread (~0.35 us without it);
+3' quality trimming (cutadapt's C ``quality_trim_index`` on every read, so
+results equal ``cutadapt -q``) adds ~0.2 us. Summarising qualities per unique
+sequence instead would be cheaper but not equal to per-read trimming, and the
+per-read cost is affordable. Everything else is per distinct key (~1-2 us).
+
 Validation
 ----------
 Malformed input raises :class:`FastqFormatError` (a :class:`ValueError`) that

@@ -401,8 +401,10 @@ class _Classifier:
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Return the distinct values, sorted (sort-based: NumPy 2's hash-based
-    ``np.unique`` is ~10x slower on int64 codes)."""
+    """Return the distinct values, sorted.
+
+    Sort-based: NumPy 2's hash-based ``np.unique`` is ~10x slower here.
+    """
     out = np.sort(values)
     if len(out) > 1:
         keep = np.empty(len(out), dtype=bool)
