@@ -32,6 +32,7 @@ include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/annotate.smk"
 include: "workflow/rules/counts.smk"
 include: "workflow/rules/qc.smk"
+include: "workflow/rules/de.smk"
 
 
 if has_ev_sheets():

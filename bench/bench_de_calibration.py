@@ -13,7 +13,7 @@ Usage::
 
     .venv/bin/python bench/bench_de_calibration.py --out results/bench/de_calibration.json \
         [--trials 24] [--seed 1] [--participants 80] [--wald-reference normal|t] \
-        [--from-simulator]
+        [--also-t] [--from-simulator]
 
 The generator (``simulate_trial``) follows analysis_spec.md §6: negative-binomial
 counts with the DESeq2 dispersion trend ``alpha(mu) = a0 + a1/mu``, a participant
@@ -642,6 +642,11 @@ def main(argv: list[str] | None = None) -> int:
         help="config de.wald_reference for the DESeq2 fits",
     )
     ap.add_argument(
+        "--also-t",
+        action="store_true",
+        help="repeat the same trials with de.wald_reference t (added as 'wald_reference_t')",
+    )
+    ap.add_argument(
         "--from-simulator",
         action="store_true",
         help="also benchmark on trials from exomir.simulate (added as 'simulator')",
@@ -656,6 +661,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("exomir.de", "exomir.primary"):
         logging.getLogger(name).setLevel(logging.WARNING)
     summary = run(args)
+    if args.also_t and args.wald_reference != "t":
+        t_args = argparse.Namespace(**{**vars(args), "wald_reference": "t"})
+        t_sum = run(t_args)
+        te = {k: v for k, v in t_sum["treatment_effect"].items() if k != "per_effect"}
+        summary["wald_reference_t"] = {
+            "note": "same trials and seeds, Wald p-values from t(residual df)",
+            "treatment_effect": te,
+            "deseq2_mir126": t_sum["deseq2_mir126"],
+        }
     if args.from_simulator:
         summary["simulator"] = run_simulator(args)
     out = Path(args.out)

@@ -928,7 +928,8 @@ class ControlSet:
     fit_type
         ``ratio`` or ``poscounts``.
     table
-        Per filtered miRNA: ``mirna``, ``control`` and ``reason``.
+        Per filtered miRNA: ``mirna``, ``base_mean``, ``control`` and
+        ``control_reason``.
     """
 
     mirnas: list[str]

@@ -9,6 +9,7 @@ carries no date, and the colours and draw order are fixed.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 
 import matplotlib as mpl
@@ -51,6 +52,12 @@ def save_svg(fig: Figure, path: str | os.PathLike[str]) -> None:
     FigureCanvasAgg(fig)
     with mpl.rc_context(SVG_RC), atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="svg", metadata=SVG_METADATA)
+
+
+def _short(name: str) -> str:
+    """Label of a miRNA: species prefix dropped, groups as 'first/+N'."""
+    parts = [re.sub(r"^[a-z]{3,4}-", "", p) for p in name.split("/")]
+    return parts[0] if len(parts) == 1 else f"{parts[0]}/+{len(parts) - 1}"
 
 
 def _lfc_column(table: pd.DataFrame) -> str:
@@ -116,7 +123,7 @@ def volcano(
         for m in labelled:
             row = t[t["mirna"] == m].iloc[0]
             ax.annotate(
-                m.replace("hsa-", ""),
+                _short(m),
                 (row[lfc], -np.log10(max(row["pvalue"], 1e-300))),
                 xytext=(3, 3),
                 textcoords="offset points",
@@ -128,7 +135,7 @@ def volcano(
         )
         ax.set_ylabel("-log10 p-value")
         ax.set_title(title, fontsize=9)
-        ax.legend(loc="upper left", frameon=False, fontsize=7)
+        ax.legend(loc="best", frameon=False, fontsize=7)
         fig.tight_layout()
         save_svg(fig, path)
 
@@ -180,7 +187,7 @@ def ma_plot(
                     edgecolors=HIGHLIGHT_COLOUR,
                 )
                 ax.annotate(
-                    m.replace("hsa-", ""),
+                    _short(m),
                     xy,
                     xytext=(3, 3),
                     textcoords="offset points",
@@ -192,7 +199,7 @@ def ma_plot(
             "log2 fold change" + (" (shrunken)" if lfc.endswith("shrunk") else "")
         )
         ax.set_title(title, fontsize=9)
-        ax.legend(loc="upper right", frameon=False, fontsize=7)
+        ax.legend(loc="best", frameon=False, fontsize=7)
         fig.tight_layout()
         save_svg(fig, path)
 

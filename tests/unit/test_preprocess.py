@@ -501,3 +501,39 @@ def test_umi_molecules_across_batches():
     expected = {LET7A: 30, MIR21: 20}
     assert one.molecules_per_insert() == expected
     assert split.molecules_per_insert() == expected
+
+
+@pytest.mark.parametrize(
+    "fastq_name", ["sample1.fastq.gz", "truseq_library", "junk_library"]
+)
+def test_cut_and_whole_read_keys_give_identical_results(
+    fastq_name, truseq_library, tmp_path, monkeypatch
+):
+    import exomir.reads.preprocess as pp
+
+    if fastq_name == "truseq_library":
+        path = truseq_library
+    elif fastq_name == "junk_library":
+        rng = random.Random(2)
+        reads = [
+            (ins + (TRUSEQ if i % 7 else mutate(TRUSEQ, 14)) + TRUSEQ_TAIL)[:60]
+            + "".join(rng.choice("ACGT") for _ in range(15))
+            for i, ins in enumerate([LET7A, MIR21, MIR16, SHORT18, LONG40] * 40)
+        ]
+        path = write_fastq(tmp_path / "junk.fastq.gz", reads)
+    else:
+        path = REAL / fastq_name
+    results = []
+    for gain in (0.0, 2.0):  # always cut / never cut
+        monkeypatch.setattr(pp, "CUT_MIN_GAIN", gain)
+        for q in (0, 20):
+            records, stats = collapse_library(
+                path, PRESETS["truseq"], TrimSettings(quality_cutoff=q)
+            )
+            data = stats.to_dict()
+            data.pop("unique_raw_sequences")
+            data.pop("max_read_length")
+            results.append((gain, q, records, data))
+    for q in (0, 20):
+        cut, whole = [r[2:] for r in results if r[1] == q]
+        assert cut == whole

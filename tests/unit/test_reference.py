@@ -11,6 +11,7 @@ import pytest
 
 from exomir.reads.reference import (
     MANIFEST,
+    combined_contaminant_records,
     default_contaminants,
     derive_mature_loci,
     feature_name,
@@ -19,6 +20,7 @@ from exomir.reads.reference import (
     normalise_sequence,
     prepare_reference,
     read_species_fasta,
+    reverse_complement,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,7 +153,22 @@ def test_prepare_reference_tiny(
     yrna_seqs = dict(iter_fasta(outdir / "contaminants" / "02_YRNA.fa"))
     assert yrna_seqs["RNY1"].startswith("GGCTGGTCCG")
 
+    # One combined index for the annotation, records named by category position.
+    assert manifest["combined_contaminants"] == {
+        "index": "contaminants/combined",
+        "categories": ["tRNA", "YRNA"],
+        "n_sequences": 3,
+    }
+    assert (outdir / "contaminants" / "combined.1.ebwt").exists()
+    combined = (outdir / "contaminants" / "combined.fa").read_text().splitlines()
+    assert [line for line in combined if line.startswith(">")] == [
+        ">0 tRNA t1",
+        ">0 tRNA t2",
+        ">1 YRNA RNY1",
+    ]
+
     ref = load_reference(outdir)
+    assert ref.contaminant_index == outdir / "contaminants" / "combined"
     assert ref.species == "hsa" and ref.database == "miRBasev22"
     assert set(ref.hairpins) == {"hsa-mir-1", "hsa-mir-2", "hsa-mir-3"}
     assert [lo.feature for lo in ref.loci["hsa-mir-1"]] == [
@@ -166,6 +183,7 @@ def test_prepare_reference_tiny(
     prepare_reference(mature, hairpin, outdir, species="hsa", contaminants=None)
     assert not (outdir / "stale.txt").exists()
     assert not (outdir / "contaminants").exists()
+    assert load_reference(outdir).contaminant_index is None
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
@@ -183,6 +201,42 @@ def test_prepare_reference_rejects_bad_input(
         prepare_reference(mature, hairpin, tmp_path / "r2", contaminants={"x": [empty]})
     assert not (tmp_path / "r2").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+def test_reverse_complement() -> None:
+    assert reverse_complement("AACGTN") == "NACGTT"
+    assert reverse_complement("") == ""
+
+
+def test_combined_records_drop_only_redundant_sequences() -> None:
+    long_ = "ACGTTGCAAGGCTTACCGATGGA"
+    categories = [
+        [("a1", "TTTTGGGGCCCC")],
+        [
+            ("b1", long_[3:15]),  # inside b2: dropped
+            ("b2", long_),
+            ("b3", long_),  # identical copy: dropped
+            ("b4", reverse_complement(long_[5:20])),  # reverse strand: dropped
+            ("b5", "GGGGCCCCAAAA"),  # overlaps a1, not inside it: kept
+            ("b6", "TTGGGGCC"),  # inside a1 (an earlier category): dropped
+            ("b7", "ACGTNNACGT"),  # with N: forward strand only, kept
+        ],
+        [("c1", long_), ("c2", "CCCCCCCCCCCCCCCCCC")],  # c1 is in category b
+    ]
+    assert combined_contaminant_records(categories) == [
+        (0, "a1", "TTTTGGGGCCCC"),
+        (1, "b2", long_),
+        (1, "b5", "GGGGCCCCAAAA"),
+        (1, "b7", "ACGTNNACGT"),
+        (2, "c2", "CCCCCCCCCCCCCCCCCC"),
+    ]
+    # A sequence of an earlier category inside a later one is kept in both.
+    assert combined_contaminant_records(
+        [[("x", "ACGTACGTAC")], [("y", "GGACGTACGTACGG")]]
+    ) == [
+        (0, "x", "ACGTACGTAC"),
+        (1, "y", "GGACGTACGTACGG"),
+    ]
 
 
 def test_default_contaminants_exist() -> None:

@@ -83,6 +83,7 @@ def get_final_outputs():
         "results/qc/library_qc.tsv",
         "results/multiqc/multiqc_report.html",
     ]
+    targets += DE_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",

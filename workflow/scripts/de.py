@@ -5,8 +5,6 @@ normalised counts, filter table and PCA. All logic is in
 :func:`exomir.de.workflow_step`.
 """
 
-from __future__ import annotations
-
 import logging
 from pathlib import Path
 from typing import Any

@@ -3,8 +3,6 @@
 All logic is in :func:`exomir.primary.primary_from_files`.
 """
 
-from __future__ import annotations
-
 import logging
 from pathlib import Path
 from typing import Any

@@ -3,7 +3,7 @@
 Pipeline (one library)::
 
     FASTQ.gz --(ISA-L thread)--> dnaio --> count identical reads  [per read, C]
-        (reads cut at the adapter unless the protocol has UMIs)
+        (reads cut at the adapter probe when that pays, never with UMIs)
         --> per unique read: find adapter, clip, UMI, classify     [per unique]
         --> inserts (or insert+UMI pairs) with counts
         --> check adapter fraction --> FASTA.gz + JSON (atomic)
@@ -12,18 +12,19 @@ Collapsing reads first is what makes this fast: a small-RNA library has far
 fewer distinct reads than reads, and no Python code runs per read (see
 :mod:`exomir.reads.fastq`).
 
-Without UMIs each read is cut at the first exact occurrence of the adapter's
-first :data:`PROBE_LENGTH` (12) bases (``str.partition``, in C) before
-counting, so reads that differ only after the adapter (read-through into the
-index primer, sequencing errors there, random bases) collapse too. Reads whose
-probe is found have their insert right there; the others are aligned with
-cutadapt's own aligner (:class:`cutadapt.adapters.BackAdapter`: mismatches,
-indels, partial adapter at the read end, ``max_error_rate`` and
+Without UMIs the adapter is taken to start at the first exact occurrence of
+its first :data:`PROBE_LENGTH` (12) bases; reads without that probe are
+aligned with cutadapt's own aligner (:class:`cutadapt.adapters.BackAdapter`:
+mismatches, indels, partial adapter at the read end, ``max_error_rate`` and
 ``min_adapter_overlap``). This equals ``cutadapt -a ADAPTER -e E -O O`` except
 for reads whose first 12 adapter bases are exact but whose remaining bases
 carry more errors than cutadapt tolerates (cutadapt then reports no adapter,
 we trim at the probe): 0 of 10,000 reads in the real TruSeq test file, 0.2 %
-in the simulator's error-rich reads.
+in the simulator's error-rich reads. When it pays (decided on the first reads,
+:data:`CUT_MIN_GAIN`), reads are cut at the probe before counting
+(``str.partition`` in C), so reads that differ only after the adapter
+(read-through, sequencing errors there, random bases) collapse too; the
+results are the same either way.
 
 With UMIs the whole read is the key (the UMI lies after the adapter). The
 adapter is searched per unique read, first as an exact match of the whole
@@ -96,6 +97,11 @@ log = logging.getLogger(__name__)
 
 #: Adapter bases that must match exactly for the fast path (see module doc).
 PROBE_LENGTH = 12
+
+#: Cut reads at the probe before counting only if that saves at least this
+#: many distinct keys per read in the first reads (a speed choice only: the
+#: results are the same either way).
+CUT_MIN_GAIN = 0.15
 
 #: Read categories, in the order used in the stats.
 CATEGORIES: tuple[str, ...] = (
@@ -279,10 +285,10 @@ class _Classifier:
         """Process one batch ``{read: count}`` or ``{(head, sep): count}``."""
         if not batch:
             return
-        if self.cut_at is None:
-            self._reads(batch)
-        else:
+        if isinstance(next(iter(batch)), tuple):
             self._heads(batch)
+        else:
+            self._reads(batch)
 
     def _heads(self, batch: dict[tuple[str, str], int]) -> None:
         """Classify reads cut at the adapter probe (``head`` = insert if ``sep``)."""
@@ -325,6 +331,9 @@ class _Classifier:
         self._grow(max(map(len, batch)) + 1)
         adapter = self.adapter
         alen = len(adapter)
+        # Without UMI the exact search is for the probe, as in ``_heads``
+        # (same results whichever key form the scan chose).
+        search = self.cut_at or adapter
         match_to = self.aligner.match_to
         clip_5p, clip_3p = self.clip_5p, self.clip_3p
         clip = clip_5p + clip_3p
@@ -342,9 +351,9 @@ class _Classifier:
         h_pass, h_dimer, h_short = h["passed"], h["adapter_dimer"], h["too_short"]
         h_long, h_none, h_noumi = h["too_long"], h["no_adapter"], h["no_umi"]
         for seq, n in batch.items():
-            pos = seq.find(adapter)
+            pos = seq.find(search)
             if pos >= 0:
-                adapter_end = pos + alen
+                adapter_end = pos + alen  # used with UMIs: search is the adapter
             else:
                 m = match_to(seq)
                 if m is None:
@@ -513,6 +522,7 @@ def collapse_library(
         threads=threads,
         max_unique=max_unique,
         cut_at=cut_at,
+        cut_min_gain=CUT_MIN_GAIN,
     )
     t1 = time.perf_counter()
     hist = classifier.hist
@@ -546,8 +556,9 @@ def collapse_library(
         counts = classifier.molecules_per_insert()
     else:
         counts = classifier.inserts
-    records = sorted(counts.items())
-    records.sort(key=itemgetter(1), reverse=True)  # stable: ties stay by sequence
+    order = sorted(counts)  # by sequence (string sort: faster than on tuples)
+    order.sort(key=counts.__getitem__, reverse=True)  # stable: ties keep sequence
+    records = list(zip(order, map(counts.__getitem__, order), strict=True))
     molecules = sum(counts.values())
     size = max(scan.max_read_length + 1, *(len(h) for h in hist.values()))
     stats = PreprocessStats(
