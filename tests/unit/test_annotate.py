@@ -19,7 +19,10 @@ from exomir.reads.annotate import (
     ISOMIR_COLUMNS,
     AnnotationParams,
     CollapsedReads,
+    _HairpinFilter,
+    _Layout,
     _parse_mismatches,
+    annotate_reads,
     annotate_sample,
     parse_count,
     read_collapsed,
@@ -32,6 +35,7 @@ from exomir.reads.reference import (
     iter_fasta,
     load_reference,
     prepare_reference,
+    reverse_complement,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,6 +157,53 @@ def test_read_collapsed_merges_duplicates(tmp_path: Path) -> None:
     assert reads.sequences == ["ACGT", "GGGG"]
     assert reads.counts.tolist() == [7, 3]
     assert reads.total == 10
+
+
+def _read_collapsed_by_record(path: Path) -> tuple[list[str], list[int]]:
+    """The record-by-record reading (dnaio), for comparison."""
+    import dnaio
+
+    merged: dict[str, int] = {}
+    with dnaio.open(str(path), fileformat="fasta") as reader:
+        for rec in reader:
+            seq = rec.sequence.upper().replace("U", "T")
+            merged[seq] = merged.get(seq, 0) + parse_count(rec.name)
+    return list(merged), list(merged.values())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        ">s_1_x9\nACGT\n>s_2_x1\nTTTT\n",
+        ">s_1_x9 desc_x4\nacgu\n>s_2_x3\tmore\nACGT\n>s_x_3_x2\nGG\n",
+        ">s_1_x9\r\nACGT\r\n>s_2_x007\r\nGGN\r\n",
+        ">s_1_x5\nAC\nGT\n>s_2_x1\nAAAA\n",  # multi-line: record by record
+        ">s_1_x5\n>s_2_x1\nAC\nGT\n",  # empty record, then two lines
+        ">s_1_x5\n\n>s_2_x1\nA>C\n",  # empty sequence; '>' inside a sequence
+        "",
+    ],
+)
+def test_read_collapsed_fast_path_matches_record_parser(
+    tmp_path: Path, text: str
+) -> None:
+    for name, opener in (("x.fa", open), ("x.fa.gz", gzip.open)):
+        path = tmp_path / name
+        with opener(path, "wt", newline="") as fh:
+            fh.write(text)
+        reads = read_collapsed(path)
+        seqs, counts = _read_collapsed_by_record(path)
+        assert reads.sequences == seqs
+        assert reads.counts.tolist() == counts
+        assert reads.counts.dtype == np.int64
+
+
+@pytest.mark.parametrize("header", ["s_12", "s_1_x0", "s_1_x5b", ""])
+def test_read_collapsed_rejects_bad_counts(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "x.fa.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(f">s_1_x3\nACGT\n>{header}\nGGGG\n")
+    with pytest.raises(ValueError, match="_x"):
+        read_collapsed(path)
 
 
 def test_variant_vocabulary() -> None:
@@ -690,3 +741,189 @@ def test_exact_contaminant_beats_edited_mirna(hsa_ref: Reference) -> None:
         "hsa-miR-4448",
         "iso_add3p:3,iso_snv_seed",
     )
+
+
+# ------------------------------------------------------------ speed-ups, exactness
+
+
+def _within_one(prefix: str, kmers: set[str]) -> bool:
+    if prefix in kmers:
+        return True
+    return any(
+        prefix[:i] + b + prefix[i + 1 :] in kmers
+        for i in range(len(prefix))
+        for b in "ACGT"
+        if b != prefix[i]
+    )
+
+
+@pytest.mark.parametrize(("k", "mismatches"), [(16, 1), (13, 1), (16, 0)])
+def test_hairpin_prefilter_is_exact(
+    hsa_ref: Reference, k: int, mismatches: int
+) -> None:
+    """The pre-filter keeps exactly the reads whose first k bases are within
+    ``mismatches`` of a hairpin k-mer: every read bowtie could align."""
+    rng = random.Random(k + mismatches)
+    hairpins = list(hsa_ref.hairpins.values())
+    reads = []
+    for _ in range(3000):
+        hp = rng.choice(hairpins)
+        start = rng.randrange(len(hp) - 30)
+        seq = list(hp[start : start + rng.randint(k, 30)])
+        for _ in range(rng.choice([0, 0, 1, 1, 2])):
+            seq[rng.randrange(len(seq))] = rng.choice("ACGT")
+        reads.append("".join(seq))
+    reads += ["".join(rng.choice("ACGT") for _ in range(k + 3)) for _ in range(2000)]
+    kmers = {hp[i : i + k] for hp in hairpins for i in range(len(hp) - k + 1)}
+    layout = _Layout.of(reads)
+    rows = np.arange(len(reads))
+    got = _HairpinFilter(hairpins, k, mismatches).contains(layout.prefix_keys(rows, k))
+    if mismatches:
+        expected = [_within_one(r[:k], kmers) for r in reads]
+    else:
+        expected = [r[:k] in kmers for r in reads]
+    assert got.tolist() == expected
+    assert 0 < sum(expected) < len(reads)
+
+
+def test_hairpin_prefilter_non_acgt_and_boundaries() -> None:
+    hairpins = ["ACGTACGTACGTNCGTACG", "TTTTTTTTTTTTTTTT"]
+    filt = _HairpinFilter(hairpins, 12, 1)
+    reads = [
+        "ACGTACGTACGTAC",  # the N window read with any base: kept
+        "CGTACGTAGGTACG",  # one mismatch, but N in the window too: kept (superset)
+        "ACGTTTTTTTTT",  # would span the two hairpins: not kept
+        "TTTTTTTTTTTA",  # one mismatch to the second hairpin
+        "GGGGGGGGGGGG",
+    ]
+    layout = _Layout.of(reads)
+    keys = layout.prefix_keys(np.arange(len(reads)), 12)
+    assert filt.contains(keys).tolist() == [True, True, False, True, False]
+
+
+def test_layout_flags() -> None:
+    layout = _Layout.of(["ACGT", "", "ACNT", "AC GT", "acgt", "TTTT"])
+    assert layout.acgt.tolist() == [True, True, False, False, False, True]
+    assert layout.clean.tolist() == [True, True, True, False, True, True]
+    assert layout.lengths.tolist() == [4, 0, 4, 0, 4, 4]
+
+
+@pytest.fixture(scope="module")
+def tiny_contaminant_ref(tmp_path_factory: pytest.TempPathFactory) -> Reference:
+    """hsa miRBase plus two made-up categories with near-identical sequences."""
+    d = tmp_path_factory.mktemp("tinyref")
+    rng = random.Random(7)
+    base = "".join(rng.choice("ACGT") for _ in range(60))
+    other = "".join(rng.choice("ACGT") for _ in range(60))
+    variant = base[:30] + ("A" if base[30] != "A" else "C") + base[31:]
+    (d / "a.fa").write_text(f">a1\n{base}\n>shared\n{other}\n")
+    (d / "b.fa").write_text(f">b1\n{variant}\n>shared\n{other}\n")
+    out = d / "ref"
+    prepare_reference(
+        HSA / "mature.fa",
+        HSA / "hairpin.fa",
+        out,
+        species="hsa",
+        contaminants={"catA": [d / "a.fa"], "catB": [d / "b.fa"]},
+    )
+    return load_reference(out)
+
+
+def _tiny_cases(ref: Reference) -> dict[str, str]:
+    records = dict(iter_fasta(ref.directory / "contaminants" / "01_catA.fa"))
+    base, other = records["a1"], records["shared"]
+    variant = dict(iter_fasta(ref.directory / "contaminants" / "02_catB.fa"))["b1"]
+    two = list(variant[20:45])
+    for p in (3, 12):
+        two[p] = "A" if two[p] != "A" else "C"
+    return {
+        "exact_A": base[5:30],  # in catA only (the variant starts at 30)
+        "exact_B_1mm_A": variant[20:45],  # best hit catB, catA one mismatch away
+        "both_exact": other[10:35],  # the same in both: config order, catA
+        "revcomp_B": reverse_complement(variant[25:50]),
+        "two_mm_B": "".join(two),  # catB with 2 mismatches (catA: 3)
+        "mirna": MIR126_3P,
+        "short": "A",
+        "empty": "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("mismatches", "two_mm"), [(0, "unassigned"), (1, "unassigned"), (2, "catB")]
+)
+def test_contaminant_first_category_among_best_hits(
+    tiny_contaminant_ref: Reference, mismatches: int, two_mm: str
+) -> None:
+    cases = _tiny_cases(tiny_contaminant_ref)
+    reads = CollapsedReads(list(cases.values()), np.arange(1, len(cases) + 1))
+    params = AnnotationParams(contaminant_mismatches=mismatches)
+    cats, _ = annotate_reads(reads, tiny_contaminant_ref, params, threads=2)
+    got = dict(zip(cases, cats, strict=True))
+    # bowtie refuses reads of <= -v bases: never aligned; else whatever it does
+    assert got.pop("short") in (
+        {"unassigned"} if mismatches else {"unassigned", "catA"}
+    )
+    assert got == {
+        "exact_A": "catA",
+        "exact_B_1mm_A": "catB",
+        "both_exact": "catA",
+        "revcomp_B": "catB",
+        "two_mm_B": two_mm,
+        "mirna": "mirna",
+        "empty": "unassigned",
+    }
+
+
+def test_reference_without_combined_index(
+    tiny_contaminant_ref: Reference, tmp_path: Path
+) -> None:
+    """A reference directory from before the combined index still works."""
+    old = tmp_path / "old"
+    shutil.copytree(tiny_contaminant_ref.directory, old)
+    manifest = json.loads((old / "reference.json").read_text())
+    del manifest["combined_contaminants"]
+    (old / "reference.json").write_text(json.dumps(manifest))
+    for f in (old / "contaminants").glob("combined.*"):
+        f.unlink()
+    ref = load_reference(old)
+    assert ref.contaminant_index is None
+    cases = _tiny_cases(tiny_contaminant_ref)
+    reads = CollapsedReads(list(cases.values()), np.ones(len(cases), dtype=np.int64))
+    new = annotate_reads(reads, tiny_contaminant_ref, threads=2)
+    assert annotate_reads(reads, ref, threads=2, tmpdir=tmp_path) == new
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
+
+
+def test_failure_stops_background_search(hsa_ref: Reference, tmp_path: Path) -> None:
+    broken = Reference(
+        directory=tmp_path,
+        species="hsa",
+        database="miRBasev22",
+        hairpin_index=tmp_path / "missing",
+        hairpins=hsa_ref.hairpins,
+        loci=hsa_ref.loci,
+        contaminants=hsa_ref.contaminants,
+        contaminant_index=hsa_ref.contaminant_index,
+    )
+    reads = CollapsedReads([MIR126_3P, RANDOM] * 1000, np.ones(2000, dtype=np.int64))
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(RuntimeError, match="bowtie failed"):
+        annotate_sample(reads, broken, "X", threads=2, tmpdir=work)
+    assert list(work.iterdir()) == []
+
+
+def test_same_bytes_twice_and_v2(annotated, hsa_ref: Reference, tmp_path: Path) -> None:
+    cases, result, paths = annotated
+    fa = tmp_path / "S1.fa.gz"
+    write_collapsed(fa, "S1", [(s, n) for s, n, _, _ in cases.values()])
+    again = annotate_sample(fa, hsa_ref.directory, "S1", threads=2)
+    out = {k: tmp_path / "again" / Path(v).name for k, v in paths.items()}
+    write_annotation(again, **out)
+    for key, path in paths.items():
+        assert out[key].read_bytes() == Path(path).read_bytes(), key
+    # With 2 contaminant mismatches (the two-run search) the handmade
+    # library gets the same categories.
+    v2 = annotate_sample(fa, hsa_ref, "S1", AnnotationParams(contaminant_mismatches=2))
+    assert v2.categories == result.categories
+    assert v2.read_categories == result.read_categories

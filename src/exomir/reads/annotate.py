@@ -34,13 +34,36 @@ Annotation order
    that are themselves miRBase entries (hsa-miR-12136, -4284, -7977 from
    tRNAs; -4488, -1268a from rRNA), the price of putting miRNA first. The
    exception lost 1-4 of 17,000 simulated miRNA inserts.
-2. **Contaminants**, in config order (e.g. artifact, rRNA, tRNA, snoRNA_snRNA,
-   a user-added YRNA): every read that is not a miRNA (and not a tied miRNA
-   multimapper) is aligned end-to-end with up to 2 mismatches
-   (``contaminant_mismatches``) on both strands; the first category it aligns
-   to takes it. This includes reads that hit a hairpin outside the mature
-   arms: a tRNA fragment that also lies in a tRNA-derived "hairpin" is
-   counted as tRNA.
+2. **Contaminants** (categories from config, e.g. artifact, rRNA, tRNA,
+   snoRNA_snRNA, a user-added YRNA): every read that is not a miRNA (and not
+   a tied miRNA multimapper) is aligned end-to-end with up to 1 mismatch
+   (``contaminant_mismatches``) on both strands against all categories at
+   once (one combined bowtie index, see :mod:`exomir.reads.reference`); of
+   its hits with the fewest mismatches, the category that comes first in
+   config order takes it (``-a --best --strata``). This includes reads that
+   hit a hairpin outside the mature arms: a tRNA fragment that also lies in a
+   tRNA-derived "hairpin" is counted as tRNA.
+
+   Until exomir 0.1 every category was a bowtie pass of its own, with up to 2
+   mismatches, and the first category with any hit took the read, even if a
+   later one matched better. Measured on the simulated 1 M-read TruSeq
+   library of ``bench/bench_reads.py`` (791,402 reads, 354,306 unique
+   inserts): best hits first moves 106 reads (0.013 %) between contaminant
+   categories (64 rRNA -> snoRNA_snRNA, 34 tRNA -> snoRNA_snRNA, 3 rRNA ->
+   tRNA, 5 artifact -> others), each to a category it matches with fewer
+   mismatches. 1 instead of 2 mismatches moves 98 reads (0.012 %) from
+   contaminant categories to ``unassigned``: 71 are 18-20-nt inserts, about
+   what random inserts explain (a random 18-mer matches the default
+   contaminant set with <= 2 mismatches at a rate of 0.52 %, with <= 1 at
+   0.015 %; 81 such reads are expected in this library), 27 are fragments of
+   26-40 nt with two sequencing errors. Against the simulator's truth (this
+   library and the four TruSeq libraries of ``exomir simulate --preset demo
+   --participants 2``) the read funnel is within 0.28 pp of the truth before
+   and after; the contaminant categories of old and new rules differ by at
+   most 0.017 pp. In exchange the contaminant search takes 0.5 instead of
+   5.1 s (see Performance). miRNA, isomiR and GFF output do not change
+   (identical files). ``contaminant_mismatches: 2`` restores the old
+   mismatch budget (with best hits first) at 2.3 s.
 3. **hairpin_other**: aligned to a hairpin but not within the tolerance of a
    mature arm and to no contaminant.
 4. **unassigned**: everything else, including inserts with non-ACGT letters
@@ -86,12 +109,73 @@ calls ``miR[:-1] + U`` ``iso_add3p:1`` without ``iso_3p:-1``).
 
 Performance
 -----------
-Only unique inserts are aligned: 4 bowtie runs against the hairpins (``-3``
-0..3, each on the still unresolved reads) and one per contaminant category,
-on temporary FASTA files; bowtie output is parsed as text. A simulated library
-of 286,000 unique inserts (2.2 M reads) took 8-10 s with 2 threads on 2
-cores, 0.3 GB RSS; memory grows with the number of unique inserts (sequences
-are held in memory), not with reads.
+Only unique inserts are aligned, each weighted by its count, and only where
+they can align. Measured side by side (three interleaved runs each, 2 shared
+cores, ``threads=2``) on the simulated 1 M-read library above:
+
+=============================== ======================= =====================
+step                            before (0.1)            now
+=============================== ======================= =====================
+read the collapsed FASTA.gz     0.75 s                  0.28 s
+hairpins, ``-3`` 0 / 1 / 2 / 3  0.42 / 0.37 / 0.38 /    0.03 / 0.02 / 0.01 /
+                                0.35 s (354,286 -       0.01 s (7,321 - 1,756
+                                321,445 reads each)     reads) + 0.09 s
+                                                        pre-filter
+exact-contaminant check         4 x 0.1 s               0.01 s
+contaminants                    1.03 + 1.35 + 1.31 +    0.51 s, in the
+                                1.38 s (4 passes)       background
+whole annotation (wall)         8.0-8.4 s               0.96 s
+CPU (Python + bowtie)           13.3-14.0 s             1.9 s
+peak RSS                        185 MB                  225 MB
+=============================== ======================= =====================
+
+What pays, and what did not:
+
+* **Hairpin pre-filter** (:class:`_HairpinFilter`). Every hairpin pass needs
+  the read's first ``min_templated`` (16) bases within one mismatch of a
+  hairpin; a numpy look-up of 2-bit packed 16-mers (bucketed by each half,
+  0.09-0.12 s) finds the 7,321 of 354,286 reads (2.1 %) that qualify, exactly
+  (a superset by construction; tested against brute force). The four passes
+  then align 13,858 instead of 1.36 M reads. Folding the clip passes into one
+  bowtie run (clipped copies as extra queries) was measured too: 28,600
+  queries, 28,070 hit lines to parse instead of 8,125, slower than four
+  small runs once bowtie starts in 10 ms.
+* **bowtie start-up**: ``bowtie`` is a Python wrapper that costs 0.15-0.25 s a
+  call before it execs ``bowtie-align-s``; calling the aligner directly takes
+  0.01 s. This alone was 1.5 s of the 10 bowtie runs before.
+* **One combined contaminant index** instead of one pass per category: one
+  search over all reads instead of four, and categories need no code (the
+  category is the reference name). ``-v 2 -k 1`` over the combined index
+  took 2.2-2.5 CPU-s against 5.3 s of wall time for the four passes.
+* **1 instead of 2 contaminant mismatches**: bowtie's cost is the exhaustive
+  search for the 221,000 inserts that align nowhere (random inserts and
+  reads with errors, 62 % of the unique inserts): 8 us each with ``-v 2``,
+  1.2 us with ``-v 1`` (0.7 us with ``-v 0``). With ``-v 1`` one run with
+  ``-a --best --strata`` over all reads (0.86 CPU-s) beats ``-k 1`` then
+  ``-a --best --strata`` on the aligned reads (0.55 + 0.53 CPU-s); with
+  ``-v 2`` it is the other way round (5.1-5.4 against 2.5 + 0.55 CPU-s), so
+  both are implemented. No cheap exact pre-filter exists for 2 mismatches
+  on 16-40-nt reads (splitting reads into halves and aligning them with one
+  mismatch costs 1.8 CPU-s and keeps 62 % of the reads).
+* **Smaller combined index** (:func:`exomir.reads.reference.combined_contaminant_records`):
+  dropping sequences contained in others of the same or an earlier category
+  (1,891 -> 1,699) halves the hits bowtie enumerates (664,629 -> 359,713
+  best-stratum lines), and ``--offrate 0`` makes each cheaper: 1.15 -> 0.55
+  CPU-s for the category step. ``--ftabchars`` 8 or 12 did not help.
+* **Overlap**: the contaminant search runs in the background (output to a
+  file) while the hairpin stage runs; writing its 12 MB input file takes
+  about 5 ms, so streaming to bowtie's stdin would gain nothing and would
+  need a writer thread. ``-p threads`` for every run; on 2 busy cores ``-p
+  2`` and ``-p 1`` took the same wall time for the search.
+* **Reading and parsing**: the collapsed file is decompressed at once and
+  parsed with byte operations; bowtie reads raw sequences (``-r``, named by
+  their line number) and writes only integer columns (``--suppress``), parsed
+  with numpy. ``--reorder`` is not needed: hits are aggregated per read, so
+  the output is the same bytes for the same input whatever the thread
+  interleaving.
+
+Memory grows with the number of unique inserts (sequences are held in memory,
+about 0.6 KB each at the peak), not with reads.
 """
 
 from __future__ import annotations
