@@ -1462,7 +1462,10 @@ def pca(
     """PCA of a samples x features matrix (centred, not scaled), by SVD.
 
     Signs are fixed so that the largest absolute loading of each component is
-    positive, which makes the result reproducible.
+    positive, which makes the result reproducible. Features with non-finite
+    values (e.g. a VST that could not be fitted because all libraries are
+    identical) are left out with zero loadings; if no feature varies, the
+    scores and variance ratios are zero.
 
     Parameters
     ----------
@@ -1476,8 +1479,12 @@ def pca(
     tuple
         Scores (samples x k), loadings (features x k) and variance ratios (k).
     """
-    centred = values - values.mean(axis=0)
+    finite = np.isfinite(values).all(axis=0)
+    centred = np.where(finite, values, 0.0) - np.where(finite, values, 0.0).mean(axis=0)
     k = max(1, min(n_comps, *centred.shape))
+    if not np.any(centred):
+        n, m = centred.shape
+        return np.zeros((n, k)), np.zeros((m, k)), np.zeros(k)
     u, s, vt = np.linalg.svd(centred, full_matrices=False)
     u, s, vt = u[:, :k], s[:k], vt[:k]
     sign = np.sign(vt[np.arange(k), np.abs(vt).argmax(axis=1)])

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from _workflow import snakemake_cmd
 
 from exomir.reads.accuracy import (
     Targets,
@@ -64,20 +65,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "2",
         ]
     )
-    _run(
-        [
-            str(BIN / "snakemake"),
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(scn),
-            "--cores",
-            "2",
-            "--workflow-profile",
-            str(REPO / "profiles" / "default"),
-            "results/qc/read_funnel.tsv",
-        ]
-    )
+    _run(snakemake_cmd(scn, "results/qc/read_funnel.tsv"))
     return scn
 
 

@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+from _workflow import copy_scenario, run_snakemake, snakemake_cmd
 
 #: Outputs whose bytes must be identical between runs (no timestamps inside).
 DETERMINISTIC = [
@@ -29,39 +25,6 @@ DETERMINISTIC = [
     "results/qc/library_qc.tsv",
     "results/qc/length_distribution.tsv",
 ]
-
-
-def copy_scenario(name: str, dest: Path) -> Path:
-    """Copy a shipped scenario and the real FASTQs it points at."""
-    scn = dest / "scenarios" / name
-    shutil.copytree(
-        REPO / "tests" / "scenarios" / name,
-        scn,
-        ignore=shutil.ignore_patterns("results", "logs", "benchmarks", ".snakemake"),
-    )
-    shutil.copytree(REPO / "tests" / "data", dest / "data")
-    return scn
-
-
-def run_snakemake(
-    scn: Path, *extra: str, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    cmd = [
-        str(SNAKEMAKE),
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(scn),
-        "--cores",
-        "2",
-        "--workflow-profile",
-        str(REPO / "profiles" / "default"),
-        *extra,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def digest(path: Path) -> str:
@@ -108,19 +71,8 @@ def test_two_runs_identical_and_restart_after_kill(tmp_path: Path) -> None:
         assert digest(first / rel) == digest(second / rel), rel
 
     killed = copy_scenario("real_human", tmp_path / "c")
-    cmd = [
-        str(SNAKEMAKE),
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(killed),
-        "--cores",
-        "2",
-        "--workflow-profile",
-        str(REPO / "profiles" / "default"),
-    ]
     proc = subprocess.Popen(
-        cmd,
+        snakemake_cmd(killed),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

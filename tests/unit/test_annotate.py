@@ -927,3 +927,10 @@ def test_same_bytes_twice_and_v2(annotated, hsa_ref: Reference, tmp_path: Path) 
     v2 = annotate_sample(fa, hsa_ref, "S1", AnnotationParams(contaminant_mismatches=2))
     assert v2.categories == result.categories
     assert v2.read_categories == result.read_categories
+
+
+def test_read_collapsed_all_headers_bad(tmp_path: Path) -> None:
+    path = tmp_path / "x.fa"
+    path.write_text(">a\nACGT\n>b\nGG\n")
+    with pytest.raises(ValueError, match="_x"):
+        read_collapsed(path)

@@ -685,3 +685,17 @@ def test_a_two_participant_scenario_runs_with_reasons(tmp_path: Path) -> None:
     }
     de.workflow_step(cfg, src, None, norm, directory=d)
     assert pd.read_csv(norm["pca"], sep="\t").shape[0] == 4
+
+
+def test_pca_of_identical_libraries_is_zero_not_an_error() -> None:
+    """Identical libraries (NaN VST, no variance) give zero scores, not a crash."""
+    from exomir.de import pca
+
+    values = np.tile(np.array([[1.0, np.nan, 3.0]]), (4, 1))
+    scores, loadings, ratio = pca(values, n_comps=2)
+    assert scores.shape == (4, 2) and not scores.any()
+    assert loadings.shape == (3, 2) and not ratio.any()
+    varied = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, np.nan]])
+    scores, loadings, ratio = pca(varied, n_comps=1)
+    assert abs(scores[:, 0]).tolist() == pytest.approx([2.0, 0.0, 2.0])
+    assert ratio[0] == pytest.approx(1.0)

@@ -232,17 +232,14 @@ ISOMIR_COLUMNS = [
 
 _COUNT_RE = re.compile(r"_x(\d+)$")
 _HEADER_COUNT_RE = re.compile(rb">\S*_x([0-9]+)(?=\s)")
-"""The count of every header of a collapsed file (headers end with a newline;
-``>`` occurs nowhere else, else the match count differs and the file is read
-record by record)."""
+"""The count in each of a block of header lines (each ends with a newline; a
+``>`` inside a header makes the match count differ: read record by record)."""
 _ACGT = frozenset("ACGT")
 
 _BASE_CODE = np.full(256, 255, dtype=np.uint8)
 for _code, _base in enumerate(b"ACGT"):
     _BASE_CODE[_base] = _code
-_NOT_ACGT = _BASE_CODE == 255
-_SPACE = np.zeros(256, dtype=bool)
-_SPACE[list(b" \t\r\x0b\x0c")] = True
+_NOT_ACGT_TABLE = bytes(0 if c in b"ACGT\n" else 1 for c in range(256))
 """2-bit code of each byte (255: not an upper-case A, C, G or T)."""
 
 _PREFILTER_MAX = 16
@@ -455,49 +452,75 @@ def read_collapsed(path: str | os.PathLike[str]) -> CollapsedReads:
 
 
 def _read_two_line_fasta(path: str | os.PathLike[str]) -> CollapsedReads | None:
-    """Read a FASTA of one-line records as a whole (the collapsed files).
+    """Read a FASTA of one-line records in blocks (the collapsed files).
 
-    The file is decompressed in one go; counts are taken from the headers
-    with one regular expression over the whole text and the sequences are
-    upper-cased as one string (0.2 s instead of 0.9 s with per-record parsing
-    for 354,000 records). Returns ``None`` if the file is not strictly
-    ``>name`` / sequence line pairs or not ASCII, for :func:`read_collapsed`
-    to parse it record by record.
+    The file is decompressed in blocks of 16 MB; headers and sequences of a
+    block are joined and handled as one byte string each (counts with one
+    regular expression, upper-casing in one call): 0.28 s instead of 0.75 s
+    for 354,000 records, and at most one block of line objects in memory.
+    The result is ``None`` if the file is not strictly ``>name`` / sequence
+    line pairs or not ASCII, for :func:`read_collapsed` to parse it record by
+    record.
     """
+    seq_blocks: list[bytes] = []
+    counts_blocks: list[np.ndarray] = []
+    rest = b""
     with xopen(os.fspath(path), "rb", threads=0) as fh:
-        data = fh.read()
-    if b"\r" in data:
-        data = data.replace(b"\r\n", b"\n")
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    if len(lines) % 2:
-        return None
-    n = len(lines) // 2
-    body = b"\n".join(lines[1::2])
-    del lines
-    n_headers = data.startswith(b">") + data.count(b"\n>")
-    if body.startswith(b">") or b"\n>" in body or n_headers != n:
-        return None
+        while True:
+            chunk = fh.read(1 << 24)
+            data = rest + chunk if rest else chunk
+            if not chunk:
+                if not data:
+                    break
+                if not data.endswith(b"\n"):  # the file's last line
+                    data += b"\n"
+            lines = data.split(b"\n")
+            del data
+            rest = lines.pop()  # an incomplete line (b"" at a line end)
+            if len(lines) % 2:  # keep pairs together
+                rest = lines.pop() + b"\n" + rest
+            if not chunk and rest:  # a header without a sequence line
+                return None
+            if not lines:
+                if chunk:
+                    continue
+                break
+            heads = b"\n".join(lines[0::2]) + b"\n"
+            body = b"\n".join(lines[1::2]) + b"\n"
+            n = len(lines) // 2
+            del lines
+            if b"\r" in heads or b"\r" in body:
+                heads = heads.replace(b"\r\n", b"\n")
+                body = body.replace(b"\r\n", b"\n")
+            if (
+                not heads.startswith(b">")
+                or heads.count(b"\n>") != n - 1
+                or body.startswith(b">")
+                or b"\n>" in body
+            ):
+                return None
+            # The first word of every header ends with _x<count> (parse_count).
+            found = _HEADER_COUNT_RE.findall(heads)
+            if len(found) != n:
+                counts = np.zeros(0, dtype=np.int64)
+            else:
+                counts = _int_table(b"\n".join(found) + b"\n", 1)[:, 0]
+            if len(counts) != n or (counts < 1).any():
+                for line in heads.split(b"\n")[:-1]:
+                    parse_count(line[1:].decode("ascii", "replace"))  # raises
+                return None  # pragma: no cover - parse_count accepted them all
+            seq_blocks.append(body)
+            counts_blocks.append(counts)
+            if not chunk:
+                break
     try:
-        text = body.upper().replace(b"U", b"T").decode("ascii")
+        text = b"".join(seq_blocks).upper().replace(b"U", b"T").decode("ascii")
     except UnicodeDecodeError:
         return None
-    del body
-    # The first word of every header ends with _x<count> (parse_count).
-    found = _HEADER_COUNT_RE.findall(data)
-    counts = (
-        _int_table(b"\n".join(found) + b"\n", 1)[:, 0]
-        if found
-        else np.zeros(0, dtype=np.int64)
-    )
-    if len(found) != n or (counts < 1).any():
-        for line in data.split(b"\n")[0::2]:
-            parse_count(line[1:].decode("ascii", "replace"))  # raises
-        return None  # pragma: no cover - parse_count accepted every header
-    del data, found
-    seqs = text.split("\n") if n else []
+    del seq_blocks
+    seqs = text.split("\n")[:-1]
     del text
+    counts = np.concatenate(counts_blocks) if counts_blocks else np.zeros(0, np.int64)
     if len(set(seqs)) != len(seqs):
         merged: dict[str, int] = {}
         for seq, c in zip(seqs, counts.tolist(), strict=True):
@@ -662,11 +685,11 @@ class _Layout:
     def of(cls, seqs: Sequence[str]) -> _Layout:
         """Lay out ``seqs``."""
         n = len(seqs)
-        text = "\n".join(seqs) + "\n" if n else ""
-        buffer = np.frombuffer(text.encode("ascii", "replace"), np.uint8)
+        data = ("\n".join(seqs) + "\n").encode("ascii", "replace") if n else b""
+        buffer = np.frombuffer(data, np.uint8)
         ends = np.flatnonzero(buffer == 10)
         clean = np.ones(n, dtype=bool)
-        if len(ends) != n or _SPACE[buffer].any():
+        if len(ends) != n or any(c in data for c in (b" ", b"\t", b"\r", b"\v", b"\f")):
             # white space inside a sequence: it is never aligned
             clean = np.fromiter(
                 (re.search(r"\s", s) is None for s in seqs), dtype=bool, count=n
@@ -680,14 +703,12 @@ class _Layout:
         starts = np.zeros(n, dtype=np.int64)
         if n > 1:
             starts[1:] = ends[:-1] + 1
-        lengths = ends - starts
         acgt = np.ones(n, dtype=bool)
         if n:
-            bad = _NOT_ACGT[buffer]
-            bad[ends] = False  # the separators
+            # 1 for every byte but A, C, G, T and the newlines
+            bad = np.frombuffer(data.translate(_NOT_ACGT_TABLE), dtype=bool)
             acgt = ~np.logical_or.reduceat(bad, starts)
-            acgt[lengths == 0] = True
-        return cls(buffer, starts, lengths, acgt, clean)
+        return cls(buffer, starts, ends - starts, acgt, clean)
 
     def prefix_keys(self, rows: np.ndarray, k: int) -> np.ndarray:
         """2-bit codes of the first ``k`` bases of ``rows`` (ACGT, length >= k)."""
@@ -746,6 +767,11 @@ class _HairpinFilter:
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """Boolean mask: the read prefix ``keys`` can align to a hairpin."""
+        block = 1 << 18  # bounds the (query, k-mer) pairs held at once
+        if len(keys) > block:
+            return np.concatenate(
+                [self.contains(keys[i : i + block]) for i in range(0, len(keys), block)]
+            )
         hit = np.zeros(len(keys), dtype=bool)
         low = keys & self.low_mask
         high = keys >> self.low_bits
@@ -781,7 +807,7 @@ class _Buckets:
         """
         count = self.count[bucket]
         total = int(count.sum())
-        query = np.repeat(np.arange(len(bucket)), count)
+        query = np.repeat(np.arange(len(bucket), dtype=np.int32), count)
         first = np.cumsum(count) - count
         index = np.arange(total) - np.repeat(first - self.start[bucket], count)
         return query, value[query] ^ self.values[index]
