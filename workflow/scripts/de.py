@@ -6,22 +6,14 @@ normalised counts, filter table and PCA. All logic is in
 """
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from exomir.de import workflow_step
+from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
-    Path(smk.log[0]).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=smk.log[0],
-        filemode="w",
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    logging.captureWarnings(True)
+    setup_rule_logging(smk)
     try:
         workflow_step(
             smk.config,

@@ -4,22 +4,14 @@ All logic is in :func:`exomir.primary.primary_from_files`.
 """
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from exomir.primary import primary_from_files
+from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
-    Path(smk.log[0]).parent.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=smk.log[0],
-        filemode="w",
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
-    logging.captureWarnings(True)
+    setup_rule_logging(smk)
     try:
         primary_from_files(
             smk.config, smk.input.h5ad, smk.output.results, smk.output.data
