@@ -835,7 +835,7 @@ reads this folder; it is what the results are checked against.
 | `mirna_molecules.tsv` | Same for unique molecules (equal to reads for TruSeq; deduplicated for QIAseq UMIs). |
 | `exact_inserts.tsv` | Same for reads whose insert is exactly the canonical mature sequence without sequencing errors. |
 | `funnel.tsv` | Per library: `raw_reads`, `mirna`, `trna`, `rrna`, `snorna_snrna`, `unmappable`, `adapter_dimer`, `too_short` (reads by origin) and `umi_duplicates` (reads minus unique molecules). |
-| `libraries.tsv` | Per library: depth, protocol, batch, haemolysis factor (1 = none), `low_yield` (planted QC failure: far too few reads), and `expect_qc_fail` (fails the raw-read gate of the config). |
+| `libraries.tsv` | Per library: depth, protocol, batch, haemolysis factor (1 = none), `low_yield` (planted QC failure: far too few reads), and `expect_qc_fail` (fails the raw-read gate of the config, or its plasma A414 exceeds the `max_a414` exclusion limit). |
 | `effects.tsv` | Planted log2 effects per expressed miRNA (`mirna`, `contrast`, `log2_effect`): `interaction` (exosome x week 1, the design-A coefficient), `time_placebo`, `time_exosome`, `arm_week1`. Effects are on the abundance scale; median-of-ratios normalisation recovers them. |
 | `mirna_info.tsv` | Per miRNA: baseline share of miRNA molecules, group (top, let7, c19mc, common, tail), RBC and C19MC flags. |
 | `mir126.tsv` | Per participant: true ED status (`ed_true`; the public `ed_reference` is missing for a few), the log2 shift applied to miR-126-3p in ED-positive women, and the realised log2 share of miR-126-3p among non-RBC miRNAs at baseline and week 1 and its change. |
@@ -961,7 +961,11 @@ def write_truth(out: Path, sim: SimulatedTrial, truths: Sequence[Any]) -> None:
     libs = sim.library_info.merge(
         sim.samples[["sample_id", "hemolysis_a414"]], on="sample_id", how="left"
     )
-    libs["expect_qc_fail"] = libs["depth"] < gates["min_raw_reads"]
+    a414 = pd.to_numeric(libs["hemolysis_a414"], errors="coerce")
+    max_a414 = float(sim.params.get("qc", {}).get("max_a414") or 0.3)
+    libs["expect_qc_fail"] = (libs["depth"] < gates["min_raw_reads"]) | (
+        a414 > max_a414
+    )
     _write(libs.sort_values("sample_id"), tdir / "libraries.tsv")
     eff = expr.effects[expr.effects["mirna"].isin(rows)]
     eff = eff.sort_values(["mirna", "contrast"], kind="mergesort")
