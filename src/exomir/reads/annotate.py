@@ -13,8 +13,9 @@ Annotation order
    templated 3' end within ±5 nt of the mature 3' end (``max_shift_3p``), with
    at least 16 templated nt (``min_templated``). Non-templated 3' additions
    (NTA) are found by re-aligning the still unassigned reads with 1, 2, 3
-   bases clipped from the 3' end (bowtie ``-3 k``); the clipped bases are
-   ``iso_add3p``. A mismatch at the last aligned base is read as one more
+   bases clipped from the 3' end (as bowtie ``-3 k``); the clipped bases are
+   ``iso_add3p``. Only reads whose first 16 bases are within one mismatch of
+   a hairpin are aligned at all (an exact pre-filter, see Performance). A mismatch at the last aligned base is read as one more
    added base (NTA length at most ``max_nta`` = 3), so ``miR + A`` where the
    hairpin has no A is ``iso_add3p:1`` while a templated extra base is
    ``iso_3p:+1``. At most one other mismatch is allowed (``iso_snv*``).
@@ -24,8 +25,9 @@ Annotation order
    single mismatch keep unrelated fragments out. One exception
    (``exact_contaminant_wins``): a read that is a miRNA only with a
    substitution or non-templated bases, but matches a contaminant sequence
-   exactly end to end, is that contaminant (e.g. a tRNA fragment one mismatch
-   away from a tRNA-derived miRBase entry). Measured on simulated libraries
+   exactly end to end, is that contaminant, the first category in config
+   order with an exact match (e.g. a tRNA fragment one mismatch away from a
+   tRNA-derived miRBase entry). Measured on simulated libraries
    (tRNA fragments incl. CCA 3' ends, rRNA, snoRNA/snRNA fragments of 16-40
    nt and random inserts; with and without 1 % sequencing errors): 0.04 % of
    the non-miRNA inserts were counted as miRNA (0.15 % without the
@@ -59,15 +61,18 @@ Annotation order
    26-40 nt with two sequencing errors. Against the simulator's truth (this
    library and the four TruSeq libraries of ``exomir simulate --preset demo
    --participants 2``) the read funnel is within 0.28 pp of the truth before
-   and after; the contaminant categories of old and new rules differ by at
-   most 0.017 pp. In exchange the contaminant search takes 0.5 instead of
-   5.1 s (see Performance). miRNA, isomiR and GFF output do not change
-   (identical files). ``contaminant_mismatches: 2`` restores the old
-   mismatch budget (with best hits first) at 2.3 s.
+   and after (the gap is the reads preprocessing discards); the contaminant
+   categories of old and new rules differ by at most 0.017 pp. In exchange
+   the contaminant search takes 0.5-0.95 s instead of 5.1-7.3 s (see
+   Performance). miRNA, isomiR and GFF output do not change (identical
+   files). ``contaminant_mismatches: 2`` restores the old mismatch budget
+   (with best hits first) for 1 s more.
 3. **hairpin_other**: aligned to a hairpin but not within the tolerance of a
    mature arm and to no contaminant.
 4. **unassigned**: everything else, including inserts with non-ACGT letters
-   (they are not aligned to hairpins; mirGFF3 cannot encode them).
+   that match no contaminant (they are not aligned to hairpins; mirGFF3
+   cannot encode them) and inserts of at most ``contaminant_mismatches``
+   bases (bowtie refuses them).
 
 The categories are exclusive; their counts add up to ``total``.
 
@@ -111,71 +116,83 @@ Performance
 -----------
 Only unique inserts are aligned, each weighted by its count, and only where
 they can align. Measured side by side (three interleaved runs each, 2 shared
-cores, ``threads=2``) on the simulated 1 M-read library above:
+cores, ``threads=2``, load average about 2) on the simulated 1 M-read library
+above (354,306 unique inserts):
 
 =============================== ======================= =====================
-step                            before (0.1)            now
+step                            before (exomir 0.1)     now
 =============================== ======================= =====================
-read the collapsed FASTA.gz     0.75 s                  0.28 s
-hairpins, ``-3`` 0 / 1 / 2 / 3  0.42 / 0.37 / 0.38 /    0.03 / 0.02 / 0.01 /
-                                0.35 s (354,286 -       0.01 s (7,321 - 1,756
-                                321,445 reads each)     reads) + 0.09 s
-                                                        pre-filter
-exact-contaminant check         4 x 0.1 s               0.01 s
-contaminants                    1.03 + 1.35 + 1.31 +    0.51 s, in the
-                                1.38 s (4 passes)       background
-whole annotation (wall)         8.0-8.4 s               0.96 s
-CPU (Python + bowtie)           13.3-14.0 s             1.9 s
-peak RSS                        185 MB                  225 MB
+read the collapsed FASTA.gz     0.71-0.78 s             0.27-0.28 s
+hairpin pre-filter              (none)                  0.08-0.25 s
+hairpins, ``-3`` 0 / 1 / 2 / 3  0.41 / 0.36 / 0.36 /    0.03 / 0.02 / 0.02 /
+                                0.34 s, 354,286 -       0.02 s, 7,321 - 1,756
+                                321,445 reads each      reads each
+exact-contaminant check         4 x 0.1 s               0.01-0.05 s
+contaminants                    1.1-1.4 + 1.2-1.9 +     0.50-0.95 s, in the
+                                1.3-1.9 + 1.5-2.1 s     background during the
+                                (4 passes, -v 2)        hairpin stage
+whole annotation (wall)         8.2-10.4 s              0.91-1.36 s
+CPU, Python + bowtie            11.4-13.2 s             1.7-1.8 s
+peak RSS                        185 MB                  210 MB
 =============================== ======================= =====================
+
+With ``contaminant_mismatches: 2`` the whole annotation takes 2.0-2.2 s
+(search 1.3-1.5 s, then 0.26-0.29 s for the categories). On the 5 M-read
+library of ``bench/bench_reads.py`` (3.96 M passed reads, 1.56 M unique
+inserts): 30.4 s before, 3.7 s now (1.3 s of it reading), 442 MB peak RSS
+both.
 
 What pays, and what did not:
 
 * **Hairpin pre-filter** (:class:`_HairpinFilter`). Every hairpin pass needs
   the read's first ``min_templated`` (16) bases within one mismatch of a
-  hairpin; a numpy look-up of 2-bit packed 16-mers (bucketed by each half,
-  0.09-0.12 s) finds the 7,321 of 354,286 reads (2.1 %) that qualify, exactly
-  (a superset by construction; tested against brute force). The four passes
-  then align 13,858 instead of 1.36 M reads. Folding the clip passes into one
-  bowtie run (clipped copies as extra queries) was measured too: 28,600
-  queries, 28,070 hit lines to parse instead of 8,125, slower than four
-  small runs once bowtie starts in 10 ms.
+  hairpin 16-mer. 2-bit packed 16-mers, bucketed by either half and compared
+  in numpy, find the 7,321 of 354,286 reads (2.1 %) that qualify; by
+  construction a superset of what bowtie can align (tested against brute
+  force), so the output is the same file. The four passes then align 13,858
+  instead of 1.36 M reads. Folding the clip passes into one bowtie run, the
+  clipped copies as extra queries, was measured too: 28,600 queries and
+  28,070 hit lines to parse instead of 8,125, slower (0.72 against 0.52 s for
+  the stage) than four small runs once a bowtie run starts in 10 ms.
 * **bowtie start-up**: ``bowtie`` is a Python wrapper that costs 0.15-0.25 s a
   call before it execs ``bowtie-align-s``; calling the aligner directly takes
-  0.01 s. This alone was 1.5 s of the 10 bowtie runs before.
-* **One combined contaminant index** instead of one pass per category: one
-  search over all reads instead of four, and categories need no code (the
-  category is the reference name). ``-v 2 -k 1`` over the combined index
-  took 2.2-2.5 CPU-s against 5.3 s of wall time for the four passes.
+  0.01 s. That was about 0.1 s of each of the 12 runs before (the four
+  exact-contaminant checks were nothing else).
+* **One combined contaminant index** instead of a pass per category: one
+  search over all reads instead of four, and new categories need no code (the
+  category is the reference name). ``-v 2`` over the combined index: 1.3-1.5
+  s, against 5.1-7.3 s for the four passes.
 * **1 instead of 2 contaminant mismatches**: bowtie's cost is the exhaustive
-  search for the 221,000 inserts that align nowhere (random inserts and
-  reads with errors, 62 % of the unique inserts): 8 us each with ``-v 2``,
-  1.2 us with ``-v 1`` (0.7 us with ``-v 0``). With ``-v 1`` one run with
-  ``-a --best --strata`` over all reads (0.86 CPU-s) beats ``-k 1`` then
-  ``-a --best --strata`` on the aligned reads (0.55 + 0.53 CPU-s); with
-  ``-v 2`` it is the other way round (5.1-5.4 against 2.5 + 0.55 CPU-s), so
-  both are implemented. No cheap exact pre-filter exists for 2 mismatches
-  on 16-40-nt reads (splitting reads into halves and aligning them with one
-  mismatch costs 1.8 CPU-s and keeps 62 % of the reads).
+  search for the 221,000 inserts that align nowhere (random inserts and reads
+  with errors, 62 % of the unique inserts): 8.4 us each with ``-v 2``, 1.2 us
+  with ``-v 1`` (0.7 us with ``-v 0``). With ``-v 1`` one run reporting all
+  best-stratum hits (``-a --best --strata``) over all reads (0.86 CPU-s)
+  beats ``-k 1`` first and then ``-a --best --strata`` on the aligned reads
+  (0.55 + 0.53 CPU-s); with ``-v 2`` it is the other way round (5.1-5.4
+  against 2.5 + 0.55 CPU-s), so both are implemented. No cheap exact
+  pre-filter was found for 2 mismatches on 16-40-nt reads (aligning the two
+  halves of each read with one mismatch costs 1.8 CPU-s and keeps 62 % of
+  the reads).
 * **Smaller combined index** (:func:`exomir.reads.reference.combined_contaminant_records`):
-  dropping sequences contained in others of the same or an earlier category
-  (1,891 -> 1,699) halves the hits bowtie enumerates (664,629 -> 359,713
-  best-stratum lines), and ``--offrate 0`` makes each cheaper: 1.15 -> 0.55
-  CPU-s for the category step. ``--ftabchars`` 8 or 12 did not help.
+  leaving out sequences contained in others of the same or an earlier
+  category (1,891 -> 1,699) removes 46 % of the hits bowtie enumerates
+  (664,629 -> 359,713 best-stratum lines) and ``--offrate 0`` makes each
+  cheaper: 1.15 -> 0.55 CPU-s for the category step. ``--ftabchars`` 8 (-5 %)
+  or 12 (+40 %) did not help.
 * **Overlap**: the contaminant search runs in the background (output to a
-  file) while the hairpin stage runs; writing its 12 MB input file takes
-  about 5 ms, so streaming to bowtie's stdin would gain nothing and would
-  need a writer thread. ``-p threads`` for every run; on 2 busy cores ``-p
-  2`` and ``-p 1`` took the same wall time for the search.
-* **Reading and parsing**: the collapsed file is decompressed at once and
-  parsed with byte operations; bowtie reads raw sequences (``-r``, named by
-  their line number) and writes only integer columns (``--suppress``), parsed
-  with numpy. ``--reorder`` is not needed: hits are aggregated per read, so
-  the output is the same bytes for the same input whatever the thread
+  file) while the hairpin stage runs; writing its 10 MB input file takes 3-16
+  ms, so streaming to bowtie's stdin would gain nothing and would need a
+  writer thread. ``-p threads`` for every run; on 2 busy cores ``-p 2`` and
+  ``-p 1`` took the same wall time for the search.
+* **Reading and parsing**: the collapsed file is decompressed in 16-MB blocks
+  and parsed with byte operations; bowtie reads raw sequences (``-r``, named
+  by their line number) and writes only integer columns (``--suppress``),
+  parsed with numpy. ``--reorder`` is not needed: hits are aggregated per
+  read, so the same input gives the same bytes whatever the thread
   interleaving.
 
-Memory grows with the number of unique inserts (sequences are held in memory,
-about 0.6 KB each at the peak), not with reads.
+Memory grows with the number of unique inserts (the sequences are held in
+memory), not with reads.
 """
 
 from __future__ import annotations
@@ -234,13 +251,14 @@ _COUNT_RE = re.compile(r"_x(\d+)$")
 _HEADER_COUNT_RE = re.compile(rb">\S*_x([0-9]+)(?=\s)")
 """The count in each of a block of header lines (each ends with a newline; a
 ``>`` inside a header makes the match count differ: read record by record)."""
-_ACGT = frozenset("ACGT")
 
 _BASE_CODE = np.full(256, 255, dtype=np.uint8)
 for _code, _base in enumerate(b"ACGT"):
     _BASE_CODE[_base] = _code
-_NOT_ACGT_TABLE = bytes(0 if c in b"ACGT\n" else 1 for c in range(256))
 """2-bit code of each byte (255: not an upper-case A, C, G or T)."""
+
+_NOT_ACGT_TABLE = bytes(0 if c in b"ACGT\n" else 1 for c in range(256))
+"""``bytes.translate`` table: 1 for every byte but A, C, G, T and newline."""
 
 _PREFILTER_MAX = 16
 """Longest read prefix the hairpin pre-filter looks at (2 bits a base, uint32)."""
@@ -260,14 +278,16 @@ class AnnotationParams:
     max_shift_3p
         Largest ``|templated end - mature end|`` accepted as an isomiR.
     max_nta
-        Most non-templated 3' bases (bowtie passes with ``-3 1..max_nta``).
+        Most non-templated 3' bases (hairpin passes with 1..``max_nta`` bases
+        clipped).
     hairpin_mismatches
         bowtie ``-v`` against hairpins (0 or 1; with 1, a mismatch at the last
         aligned base is an added base, any other is ``iso_snv``).
     min_templated
         Fewest templated bases of a miRNA read.
     contaminant_mismatches
-        bowtie ``-v`` against contaminant categories.
+        bowtie ``-v`` against the contaminant categories (1; 2 until exomir
+        0.1, see the module docstring for the trade-off).
     exact_contaminant_wins
         A read that is a miRNA only with a substitution or non-templated
         bases but matches a contaminant sequence exactly (end to end) goes
@@ -637,7 +657,7 @@ def _int_table(data: bytes, ncols: int) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)
-            values = np.fromstring(data, dtype=np.int64, sep=" ")  # type: ignore[call-overload]
+            values = np.fromstring(data, dtype=np.int64, sep=" ")
     except (ValueError, DeprecationWarning):
         values = np.zeros(0, dtype=np.int64)
     if values.size != nrows * ncols:
@@ -950,10 +970,10 @@ def _classify(
 ) -> tuple[np.ndarray, dict[int, Assignment]]:
     """Category code of every unique insert (see :func:`_category_names`).
 
-    Order of work: the contaminant search (bowtie ``-k 1``, the costly part)
-    starts first and runs in the background on every insert while the miRNA
-    annotation runs; its hits are then resolved to categories for the inserts
-    that are not miRNA.
+    Order of work: the contaminant alignment (the costly part) starts first
+    and runs in the background on every insert while the miRNA annotation
+    runs; its hits are then resolved to categories for the inserts that are
+    not miRNA.
     """
     params = params or AnnotationParams()
     seqs = reads.sequences
