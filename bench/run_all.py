@@ -35,7 +35,6 @@ def reads_accuracy(out: Path) -> list[str]:
             str(demo),
             "--cores",
             "2",
-            "--quiet",
             "results/qc/read_funnel.tsv",
         ],
         check=True,
