@@ -73,6 +73,13 @@ def get_nta_files():
     return nta_input_files(SCENARIO.tables["ev_nta_runs"], SCENARIO.directory)
 
 
+def get_ev_tables():
+    """EV lot summary and dose tables for the AnnData (none without EV sheets)."""
+    if not has_ev_sheets():
+        return []
+    return ["results/ev/lot_summary.tsv", "results/ev/dose_per_participant.tsv"]
+
+
 def get_final_outputs():
     """Everything `rule all` builds."""
     targets = [

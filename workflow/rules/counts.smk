@@ -1,5 +1,6 @@
 # Cohort count tables: per-library miRNA and isomiR counts merged in constant
-# memory, and the AnnData object (see exomir.reads.merge).
+# memory, and the AnnData object (see exomir.reads.merge); with EV sheets, the
+# lot table goes into its `uns` and each participant's dose into `obs`.
 
 
 rule merge_counts:
@@ -8,6 +9,7 @@ rule merge_counts:
         isomir=expand("results/annotate/{sample}.isomir.tsv", sample=SAMPLES),
         samples=get_sheet("samples"),
         participants=get_sheet("participants"),
+        ev=get_ev_tables(),
     output:
         mirna="results/counts/mirna_counts.tsv",
         isomir="results/counts/isomir_counts.tsv",

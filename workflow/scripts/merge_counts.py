@@ -21,6 +21,9 @@ Columns follow the sample sheet order whatever the order of ``SAMPLES``.
 
 from typing import Any
 
+import pandas as pd
+
+from exomir.ev.lots import add_lots_to_anndata
 from exomir.reads.merge import merge_counts
 from exomir.rulelog import setup_rule_logging
 from exomir.tables import read_table
@@ -31,6 +34,15 @@ def main(smk: Any) -> None:
     samples = [str(s) for s in smk.params.samples]
     mirna = dict(zip(samples, smk.input.mirna, strict=True))
     isomir = dict(zip(samples, smk.input.isomir, strict=True))
+    extend = None
+    ev = list(getattr(smk.input, "ev", []) or [])
+    if ev:  # [lot_summary.tsv, dose_per_participant.tsv] when EV sheets exist
+        lots = pd.read_csv(ev[0], sep="\t")
+        dose = pd.read_csv(ev[1], sep="\t")
+
+        def extend(adata: Any) -> None:
+            add_lots_to_anndata(adata, lots, dose)
+
     merge_counts(
         mirna,
         isomir,
@@ -39,6 +51,7 @@ def main(smk: Any) -> None:
         smk.output.mirna,
         smk.output.isomir,
         smk.output.h5ad,
+        extend=extend,
     )
 
 

@@ -46,11 +46,11 @@ import logging
 import os
 import resource
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -599,6 +599,7 @@ def write_mirna_h5ad(
     samples: pd.DataFrame,
     participants: pd.DataFrame,
     out_path: PathLike,
+    extend: Callable[[anndata.AnnData], Any] | None = None,
 ) -> Path:
     """Write ``mirna.h5ad`` atomically (see :func:`build_mirna_anndata`).
 
@@ -612,6 +613,9 @@ def write_mirna_h5ad(
         Participant sheet DataFrame.
     out_path
         Destination ``.h5ad``.
+    extend
+        Called with the AnnData before it is written, to add tables of other
+        stages (e.g. :func:`exomir.ev.lots.add_lots_to_anndata`).
 
     Returns
     -------
@@ -619,6 +623,8 @@ def write_mirna_h5ad(
         ``out_path``.
     """
     adata = build_mirna_anndata(counts_path, samples, participants)
+    if extend is not None:
+        extend(adata)
     with atomic_path(out_path) as tmp:
         adata.write_h5ad(tmp)
     return Path(out_path)
@@ -634,6 +640,7 @@ def merge_counts(
     h5ad_out: PathLike,
     *,
     max_open_files: int = DEFAULT_MAX_OPEN_FILES,
+    extend: Callable[[anndata.AnnData], Any] | None = None,
 ) -> tuple[MergeSummary, MergeSummary]:
     """Merge all libraries: miRNA TSV, isomiR TSV and the miRNA AnnData.
 
@@ -658,6 +665,8 @@ def merge_counts(
         ``results/counts/mirna.h5ad``.
     max_open_files
         Fan-in bound of the streaming merge.
+    extend
+        Passed to :func:`write_mirna_h5ad`.
 
     Returns
     -------
@@ -674,5 +683,5 @@ def merge_counts(
     isomir = merge_isomir_counts(
         {s: isomir_files[s] for s in order}, isomir_out, max_open_files=max_open_files
     )
-    write_mirna_h5ad(mirna_out, samples, participants, h5ad_out)
+    write_mirna_h5ad(mirna_out, samples, participants, h5ad_out, extend=extend)
     return mirna, isomir
