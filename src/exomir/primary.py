@@ -30,6 +30,11 @@ Sensitivity analyses, one row each in the output (same order always):
 ``platelet_mirna_adjusted``
     The ANCOVA plus a platelet-miRNA score (mean z-score of the log2 levels of
     miR-223-3p, miR-197-3p and miR-24-3p by default) at both timepoints.
+``dose_adjusted``
+    The ANCOVA plus the administered dose: ``log10(dose_particles)`` of
+    participants.tsv, centred on the mean of the treated participants with
+    both visits (the ANCOVA population) and 0 in the reference arm, so that
+    the arm coefficient is the effect at the mean dose. Estimable only when the dose varies among treated participants.
 ``per_protocol``
     The ANCOVA in the per-protocol population (``in_pp`` of disposition.tsv).
 
@@ -67,6 +72,7 @@ ANALYSES = (
     ("hemolysis_adjusted", "ANCOVA + haemolysis ratio at both timepoints"),
     ("platelet_count_adjusted", "ANCOVA + platelet count at both timepoints"),
     ("platelet_mirna_adjusted", "ANCOVA + platelet-miRNA score at both timepoints"),
+    ("dose_adjusted", "ANCOVA + log10 administered dose (centred in the treated arm)"),
     ("per_protocol", "ANCOVA in the per-protocol population"),
 )
 
@@ -389,8 +395,28 @@ def participant_table(
         ]
     else:
         out["in_pp"] = np.nan
+    out["dose_log10_centred"] = _dose_covariate(par, out)
     out = out.reset_index().sort_values("participant_id").reset_index(drop=True)
     return out
+
+
+def _dose_covariate(par: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
+    """log10 dose centred on the treated complete cases' mean; 0 if reference arm."""
+    col = pd.Series(np.nan, index=out.index, dtype=float)
+    if "dose_particles" not in par.columns:
+        return col
+    dose = pd.to_numeric(
+        par.drop_duplicates("participant_id").set_index("participant_id")[
+            "dose_particles"
+        ],
+        errors="coerce",
+    ).reindex(out.index)
+    treated = out[TREATED] == 1
+    complete = out[[BASELINE, FOLLOWUP]].notna().all(axis=1)
+    log_dose = np.log10(dose.where(dose > 0))
+    col[~treated] = 0.0
+    col[treated] = log_dose[treated] - log_dose[treated & complete].mean()
+    return col
 
 
 def _blank_row(
@@ -705,6 +731,31 @@ def run_primary(
             rows.append(_blank_row(name, desc[name], s, f"not estimable: no {need}"))
         else:
             rows.append(ancova(data, s, cols, name, desc[name]))
+    treated_dose = data.loc[data[TREATED] == 1, "dose_log10_centred"].dropna()
+    if treated_dose.empty:
+        rows.append(
+            _blank_row(
+                "dose_adjusted",
+                desc["dose_adjusted"],
+                s,
+                "not estimable: no dose_particles for treated participants",
+            )
+        )
+    elif treated_dose.std(ddof=0) < 1e-12:
+        rows.append(
+            _blank_row(
+                "dose_adjusted",
+                desc["dose_adjusted"],
+                s,
+                "not estimable: the dose does not vary among treated participants",
+            )
+        )
+    else:
+        rows.append(
+            ancova(
+                data, s, ["dose_log10_centred"], "dose_adjusted", desc["dose_adjusted"]
+            )
+        )
     if data["in_pp"].isna().all():
         rows.append(
             _blank_row(

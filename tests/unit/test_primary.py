@@ -254,3 +254,38 @@ def test_primary_from_files(trial, tmp_path: Path) -> None:
     assert list(back["analysis"]) == list(res["analysis"])
     assert back.loc[0, "ratio"] == pytest.approx(res.loc[0, "ratio"], rel=1e-5)
     assert pd.read_csv(data, sep="\t").shape[0] == len(parts)
+
+
+def test_dose_adjusted_row_matches_least_squares_by_hand(trial) -> None:
+    """Dose enters as log10 dose centred in the treated arm (0 for placebo)."""
+    adata, parts = trial
+    cfg = copy.deepcopy(CFG)
+    cfg["design"]["strata"] = []
+    s = primary.primary_settings(cfg)
+    rng = np.random.default_rng(5)
+    parts = parts.assign(
+        dose_particles=np.where(
+            parts["arm"] == "exosome", 10 ** rng.uniform(10.5, 11.5, len(parts)), 0.0
+        )
+    )
+    data = primary.participant_table(primary.sample_values(adata, s), parts, s)
+    row = primary.ancova(data, s, ["dose_log10_centred"], "dose_adjusted")
+    d = data.dropna(subset=[primary.BASELINE, primary.FOLLOWUP])
+    treated = d[primary.TREATED].to_numpy() == 1
+    dose = parts.set_index("participant_id").loc[d["participant_id"], "dose_particles"]
+    log_dose = np.log10(dose.to_numpy(dtype=float), where=treated, out=np.zeros(len(d)))
+    centred = np.where(treated, log_dose - log_dose[treated].mean(), 0.0)
+    x = np.column_stack(
+        [np.ones(len(d)), d[primary.TREATED], d[primary.BASELINE], centred]
+    )
+    beta, *_ = np.linalg.lstsq(x, d[primary.FOLLOWUP].to_numpy(), rcond=None)
+    assert row["estimate_log2"] == pytest.approx(beta[1], rel=1e-10)
+    res, _ = primary.run_primary(adata, parts, cfg)
+    assert res.set_index("analysis").loc["dose_adjusted", "estimate_log2"] == (
+        pytest.approx(beta[1], rel=1e-10)
+    )
+    # One dose for everybody treated: not estimable, with the reason.
+    same = parts.assign(dose_particles=np.where(parts["arm"] == "exosome", 1e11, 0.0))
+    res, _ = primary.run_primary(adata, same, cfg)
+    note = res.set_index("analysis").loc["dose_adjusted", "note"]
+    assert "the dose does not vary among treated participants" in note
