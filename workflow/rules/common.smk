@@ -1,7 +1,6 @@
 # Helpers shared by the workflow stages. Configuration and sheet validation at load
 # time, sample lists, wildcard constraints and input functions.
 
-import json
 from pathlib import Path
 
 from exomir.config import resolve_path, validate_config
