@@ -56,7 +56,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -796,6 +796,31 @@ def _crit(
     }
 
 
+def _result_crit(
+    lot: str, criterion: str, method: str, raw: Any, passing: Sequence[str]
+) -> dict[str, Any]:
+    """Judge a pass/fail criterion on a text result (e.g. sterility)."""
+    words = _words(raw)
+    allowed = {_words(w) for w in passing}
+    if not words:
+        status, reason = "missing", "no result"
+    elif words in allowed:
+        status, reason = "pass", ""
+    else:
+        status, reason = "fail", f"'{_text(raw)}' is not a passing result"
+    return _crit(
+        lot,
+        criterion,
+        criterion,
+        method,
+        _text(raw),
+        "",
+        " or ".join(passing),
+        status,
+        reason,
+    )
+
+
 def _numeric(
     lot: str,
     criterion: str,
@@ -1016,25 +1041,13 @@ def certify_lots(
                     )
                 )
         # Safety.
-        ster = _words(rec.get("sterility"))
-        passes = {_words(w) for w in acc["sterility_pass"]}
         crit.append(
-            _crit(
+            _result_crit(
                 lot,
                 "sterility",
-                "sterility",
                 "compendial sterility (USP<71> / Ph. Eur. 2.6.1)",
-                _text(rec.get("sterility")),
-                "",
-                " or ".join(acc["sterility_pass"]),
-                "missing" if not ster else ("pass" if ster in passes else "fail"),
-                ""
-                if ster in passes
-                else (
-                    "no result"
-                    if not ster
-                    else f"'{_text(rec.get('sterility'))}' is not a passing result"
-                ),
+                rec.get("sterility"),
+                acc["sterility_pass"],
             )
         )
         crit.append(
@@ -1049,25 +1062,9 @@ def certify_lots(
                 acc["max_endotoxin_eu_per_ml"],
             )
         )
-        myco = _words(rec.get("mycoplasma"))
-        mpass = {_words(w) for w in acc["mycoplasma_pass"]}
         crit.append(
-            _crit(
-                lot,
-                "mycoplasma",
-                "mycoplasma",
-                "qPCR",
-                _text(rec.get("mycoplasma")),
-                "",
-                " or ".join(acc["mycoplasma_pass"]),
-                "missing" if not myco else ("pass" if myco in mpass else "fail"),
-                ""
-                if myco in mpass
-                else (
-                    "no result"
-                    if not myco
-                    else f"'{_text(rec.get('mycoplasma'))}' is not a passing result"
-                ),
+            _result_crit(
+                lot, "mycoplasma", "qPCR", rec.get("mycoplasma"), acc["mycoplasma_pass"]
             )
         )
         # Identity and purity markers.
