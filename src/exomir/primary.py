@@ -419,6 +419,19 @@ def _dose_covariate(par: pd.DataFrame, out: pd.DataFrame) -> pd.Series:
     return col
 
 
+def _estimate_fields(est: float, se: float, lo: float, hi: float) -> dict[str, float]:
+    """Log2 estimate, SE and CI with the matching ratio scale."""
+    return {
+        "estimate_log2": est,
+        "se_log2": se,
+        "ci_low_log2": lo,
+        "ci_high_log2": hi,
+        "ratio": 2.0**est,
+        "ratio_ci_low": 2.0**lo,
+        "ratio_ci_high": 2.0**hi,
+    }
+
+
 def _blank_row(
     analysis: str, description: str, settings: PrimarySettings, note: str
 ) -> dict[str, Any]:
@@ -567,13 +580,7 @@ def ancova(
         n=len(d),
         n_treated=n_t,
         n_reference=n_r,
-        estimate_log2=est,
-        se_log2=se,
-        ci_low_log2=lo,
-        ci_high_log2=hi,
-        ratio=2.0**est,
-        ratio_ci_low=2.0**lo,
-        ratio_ci_high=2.0**hi,
+        **_estimate_fields(est, se, lo, hi),
         pvalue=float(fit.pvalues[TREATED]),
         df=float(df_resid),
     )
@@ -667,13 +674,7 @@ def clda(
         n=len(n_part),
         n_treated=n_t,
         n_reference=n_r,
-        estimate_log2=est,
-        se_log2=se,
-        ci_low_log2=lo,
-        ci_high_log2=hi,
-        ratio=2.0**est,
-        ratio_ci_low=2.0**lo,
-        ratio_ci_high=2.0**hi,
+        **_estimate_fields(est, se, lo, hi),
         pvalue=p,
         df=np.nan,
     )
@@ -733,21 +734,15 @@ def run_primary(
             rows.append(ancova(data, s, cols, name, desc[name]))
     treated_dose = data.loc[data[TREATED] == 1, "dose_log10_centred"].dropna()
     if treated_dose.empty:
-        rows.append(
-            _blank_row(
-                "dose_adjusted",
-                desc["dose_adjusted"],
-                s,
-                "not estimable: no dose_particles for treated participants",
-            )
-        )
+        why = "no dose_particles for treated participants"
     elif treated_dose.std(ddof=0) < 1e-12:
+        why = "the dose does not vary among treated participants"
+    else:
+        why = ""
+    if why:
         rows.append(
             _blank_row(
-                "dose_adjusted",
-                desc["dose_adjusted"],
-                s,
-                "not estimable: the dose does not vary among treated participants",
+                "dose_adjusted", desc["dose_adjusted"], s, f"not estimable: {why}"
             )
         )
     else:

@@ -1162,35 +1162,25 @@ def certify_lots(
         zmethod = s.get("zeta_source") or "ZetaView profile"
         if zr is not None:
             zlo, zhi = sorted(zr)
-            if np.isfinite(z):
-                ok = zlo <= z <= zhi
-                crit.append(
-                    _crit(
-                        lot,
-                        "zeta_mv",
-                        "surface charge",
-                        zmethod,
-                        z,
-                        "mV",
-                        f"{zlo:g} to {zhi:g}",
-                        "pass" if ok else "fail",
-                        "" if ok else f"{z:g} mV is outside {zlo:g} to {zhi:g}",
-                    )
-                )
+            if not np.isfinite(z):
+                status, reason = "missing", "no value"
+            elif zlo <= z <= zhi:
+                status, reason = "pass", ""
             else:
-                crit.append(
-                    _crit(
-                        lot,
-                        "zeta_mv",
-                        "surface charge",
-                        zmethod,
-                        z,
-                        "mV",
-                        f"{zlo:g} to {zhi:g}",
-                        "missing",
-                        "no value",
-                    )
+                status, reason = "fail", f"{z:g} mV is outside {zlo:g} to {zhi:g}"
+            crit.append(
+                _crit(
+                    lot,
+                    "zeta_mv",
+                    "surface charge",
+                    zmethod,
+                    z,
+                    "mV",
+                    f"{zlo:g} to {zhi:g}",
+                    status,
+                    reason,
                 )
+            )
         elif np.isfinite(z):
             crit.append(
                 _crit(
