@@ -1,0 +1,1 @@
+"""Clinical analyses: endpoints, biomarker ROC, CONSORT flow, safety and the DSMB interim."""

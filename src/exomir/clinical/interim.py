@@ -1,0 +1,560 @@
+"""Group-sequential interim analysis for the DSMB (analysis_spec.md §3.5).
+
+Efficacy boundaries come from a Lan-DeMets alpha-spending function evaluated
+at the information fractions of the looks; the two-sided critical values are
+found by recursive numerical integration over the continuation region
+(Armitage, McPherson & Rowe 1969; Jennison & Turnbull 2000, chapter 19), so
+any number of looks at any (unequally spaced) fractions is supported.
+
+On the score scale ``S_k = Z_k * sqrt(t_k)`` (a Brownian motion with drift
+``theta`` in information time, ``E[Z(1)] = theta``) the increments
+``S_k - S_{k-1} ~ N(theta * (t_k - t_{k-1}), t_k - t_{k-1})`` are independent.
+The sub-density of ``S_k`` on the continuation region is propagated look by
+look with Simpson's rule, and the boundary ``c_k`` solves::
+
+    P_0(|Z_j| < c_j for j < k, |Z_k| >= c_k) = alpha(t_k) - alpha(t_{k-1})
+
+Spending functions (two-sided total ``alpha``):
+
+``obf``
+    O'Brien-Fleming type, ``alpha(t) = 2 - 2 * Phi(z_{1-alpha/2} / sqrt(t))``
+    (Lan & DeMets, Biometrika 1983;70:659).
+``pocock``
+    Pocock type, ``alpha(t) = alpha * log(1 + (e - 1) * t)``.
+
+The actual information fraction is ``t = evaluable / planned_evaluable``
+(participants with a follow-up value of the primary miRNA over the planned
+number, config ``interim.planned_evaluable``). Conditional power is computed
+for the final boundary (intermediate looks ignored, as usual) under the
+current trend (``theta = z / sqrt(t)``) and under the design effect
+(``theta = z_{1-alpha/2} + z_{power}`` in the expected direction). Futility is
+non-binding and only flagged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from exomir.errors import Issue, ValidationError
+
+log = logging.getLogger(__name__)
+
+INTERIM_COLUMNS = [
+    "schedule",
+    "look",
+    "information_fraction",
+    "n_evaluable",
+    "alpha_spent",
+    "alpha_increment",
+    "nominal_p",
+    "z_boundary",
+    "observed_z",
+    "crossed",
+    "conditional_power",
+    "conditional_power_design",
+    "futility_flag",
+    "decision_note",
+]
+
+GRID_POINTS = 1201  # odd: Simpson's rule
+
+
+def spending(
+    t: float | np.ndarray, alpha: float, kind: str = "obf", split: str = "total"
+) -> np.ndarray:
+    """Cumulative two-sided alpha spent at information fraction ``t``.
+
+    Parameters
+    ----------
+    t
+        Information fraction(s) in [0, 1].
+    alpha
+        Total two-sided type I error.
+    kind
+        ``obf`` (O'Brien-Fleming type) or ``pocock`` (Pocock type).
+    split
+        ``total``: the spending function is applied to the two-sided
+        ``alpha`` (Lan & DeMets 1983; analysis_spec §3.5: 2.772 at t = 0.5).
+        ``per_side``: it is applied to ``alpha / 2`` for each side and the two
+        sides are added (the convention of gsDesign ``test.type = 2`` and
+        ldbounds ``sides = 2``: 2.963 at t = 0.5).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``alpha(t)``, with ``alpha(0) = 0`` and ``alpha(1) = alpha``.
+    """
+    if split == "per_side":
+        return 2.0 * spending(t, alpha / 2.0, kind, "total")
+    if split != "total":
+        raise ValueError(f"unknown alpha split '{split}' (use total or per_side)")
+    tt = np.clip(np.asarray(t, dtype=float), 0.0, 1.0)
+    if kind == "obf":
+        z = stats.norm.isf(alpha / 2.0)
+        with np.errstate(divide="ignore"):
+            out = np.where(tt > 0, 2.0 * stats.norm.sf(z / np.sqrt(tt)), 0.0)
+        return out
+    if kind == "pocock":
+        return alpha * np.log1p((math.e - 1.0) * tt)
+    raise ValueError(f"unknown spending function '{kind}' (use obf or pocock)")
+
+
+def _simpson_weights(n: int, h: float) -> np.ndarray:
+    w = np.ones(n)
+    w[1:-1:2] = 4.0
+    w[2:-1:2] = 2.0
+    return w * h / 3.0
+
+
+@dataclass
+class _State:
+    """Sub-density of the score on the continuation region of the last look."""
+
+    grid: np.ndarray  # score values
+    dens: np.ndarray  # density times Simpson weights
+    t: float
+
+
+def _first_look(c: float, t: float, theta: float) -> tuple[float, float, _State]:
+    sd = math.sqrt(t)
+    up = float(stats.norm.sf(c - theta * sd))
+    lo = float(stats.norm.cdf(-c - theta * sd))
+    b = c * sd
+    grid = np.linspace(-b, b, GRID_POINTS)
+    dens = stats.norm.pdf(grid, loc=theta * t, scale=sd)
+    dens = dens * _simpson_weights(GRID_POINTS, grid[1] - grid[0])
+    return up, lo, _State(grid, dens, t)
+
+
+def _exit(prev: _State, c: float, t: float, theta: float) -> tuple[float, float]:
+    d = t - prev.t
+    sd = math.sqrt(d)
+    b = c * math.sqrt(t)
+    mean = prev.grid + theta * d
+    up = float(np.dot(prev.dens, stats.norm.sf((b - mean) / sd)))
+    lo = float(np.dot(prev.dens, stats.norm.cdf((-b - mean) / sd)))
+    return up, lo
+
+
+def _propagate(prev: _State, c: float, t: float, theta: float) -> _State:
+    d = t - prev.t
+    sd = math.sqrt(d)
+    b = c * math.sqrt(t)
+    grid = np.linspace(-b, b, GRID_POINTS)
+    kern = stats.norm.pdf((grid[:, None] - prev.grid[None, :] - theta * d) / sd) / sd
+    dens = kern @ prev.dens
+    dens = dens * _simpson_weights(GRID_POINTS, grid[1] - grid[0])
+    return _State(grid, dens, t)
+
+
+def exit_probabilities(
+    fractions: Sequence[float], bounds: Sequence[float], theta: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of first crossing the upper and lower boundary at each look.
+
+    Parameters
+    ----------
+    fractions
+        Increasing information fractions of the looks.
+    bounds
+        Two-sided boundaries ``c_k`` on the Z scale (reject if ``|Z_k| >= c_k``).
+    theta
+        Drift: expected Z at information fraction 1.
+
+    Returns
+    -------
+    upper, lower : numpy.ndarray
+        ``P(first exit at look k through +c_k)`` and through ``-c_k``.
+    """
+    ups, los = [], []
+    state: _State | None = None
+    for t, c in zip(fractions, bounds, strict=True):
+        if state is None:
+            up, lo, state = _first_look(c, t, theta)
+        else:
+            up, lo = _exit(state, c, t, theta)
+            state = _propagate(state, c, t, theta)
+        ups.append(up)
+        los.append(lo)
+    return np.array(ups), np.array(los)
+
+
+def boundaries(
+    fractions: Sequence[float],
+    alpha: float = 0.05,
+    kind: str = "obf",
+    split: str = "total",
+) -> pd.DataFrame:
+    """Two-sided efficacy boundaries of a Lan-DeMets spending design.
+
+    Parameters
+    ----------
+    fractions
+        Strictly increasing information fractions in (0, 1] of the looks.
+    alpha
+        Total two-sided type I error.
+    kind
+        Spending function (``obf`` or ``pocock``).
+    split
+        How ``alpha`` enters the spending function (see :func:`spending`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per look: ``look``, ``information_fraction``, ``alpha_spent``
+        (cumulative), ``alpha_increment``, ``z_boundary``, ``nominal_p``
+        (two-sided ``2 * (1 - Phi(c_k))``).
+
+    Raises
+    ------
+    ValueError
+        If the fractions are not strictly increasing in (0, 1].
+    """
+    ts = [float(t) for t in fractions]
+    if (
+        not ts
+        or ts[0] <= 0
+        or ts[-1] > 1 + 1e-12
+        or any(b <= a for a, b in itertools.pairwise(ts))
+    ):
+        raise ValueError(
+            f"information fractions must increase strictly in (0, 1]: {ts}"
+        )
+    cum = spending(np.array(ts), alpha, kind, split)
+    incr = np.diff(np.concatenate([[0.0], cum]))
+    cs: list[float] = []
+    state: _State | None = None
+    for k, t in enumerate(ts):
+        target = float(incr[k])
+        if state is None:
+            c = float(stats.norm.isf(target / 2.0)) if target > 0 else math.inf
+            if math.isinf(c):
+                c = 40.0
+            _, _, state = _first_look(c, t, 0.0)
+        else:
+            if target < 1e-15:
+                c = 40.0
+            else:
+
+                def excess(
+                    c_: float, st: _State = state, t_: float = t, a_: float = target
+                ) -> float:
+                    up, lo = _exit(st, c_, t_, 0.0)
+                    return up + lo - a_
+
+                c = float(optimize.brentq(excess, 0.01, 40.0, xtol=1e-10))
+            state = _propagate(state, c, t, 0.0)
+        cs.append(c)
+    return pd.DataFrame(
+        {
+            "look": np.arange(1, len(ts) + 1),
+            "information_fraction": ts,
+            "alpha_spent": cum,
+            "alpha_increment": incr,
+            "z_boundary": cs,
+            "nominal_p": 2.0 * stats.norm.sf(np.array(cs)),
+        }
+    )
+
+
+def conditional_power(z: float, t: float, c_final: float, theta: float) -> float:
+    """Probability of ending above the final boundary given the interim Z.
+
+    Parameters
+    ----------
+    z
+        Observed Z at information fraction ``t`` (oriented so that the
+        direction of interest is positive).
+    t
+        Information fraction of the interim (< 1).
+    c_final
+        Final two-sided boundary.
+    theta
+        Assumed drift (expected Z at t = 1) for the remaining information.
+
+    Returns
+    -------
+    float
+        ``P(Z(1) >= c_final | Z(t) = z; theta)`` (intermediate looks ignored).
+    """
+    if t >= 1:
+        return float(z >= c_final)
+    b = z * math.sqrt(t)
+    return float(stats.norm.sf((c_final - b - theta * (1.0 - t)) / math.sqrt(1.0 - t)))
+
+
+@dataclass(frozen=True)
+class InterimSettings:
+    """Settings of the interim analysis (config ``interim``)."""
+
+    planned_evaluable: int
+    fractions: tuple[float, ...]
+    previous_fractions: tuple[float, ...]
+    alpha: float
+    spending: str
+    alpha_split: str
+    power: float
+    expected_direction: str
+    futility_cp: float
+    futility_z: float
+
+
+def interim_settings(config: Mapping[str, Any]) -> InterimSettings:
+    """Read config ``interim`` (defaults filled by the schema)."""
+    s = dict(config.get("interim") or {})
+    return InterimSettings(
+        planned_evaluable=int(s.get("planned_evaluable", 72)),
+        fractions=tuple(float(x) for x in s.get("information_fractions", [0.5, 1.0])),
+        previous_fractions=tuple(float(x) for x in s.get("previous_fractions", [])),
+        alpha=float(s.get("alpha", 0.05)),
+        spending=str(s.get("spending", "obf")),
+        alpha_split=str(s.get("alpha_split", "total")),
+        power=float(s.get("power", 0.8)),
+        expected_direction=str(s.get("expected_direction", "increase")),
+        futility_cp=float(s.get("futility_conditional_power", 0.1)),
+        futility_z=float(s.get("futility_z", 0.0)),
+    )
+
+
+def _observed_z(ancova: pd.DataFrame, label: str) -> tuple[float, int | None, str]:
+    rows = (
+        ancova[ancova["analysis"] == "primary_ancova"]
+        if "analysis" in ancova
+        else ancova
+    )
+    if rows.empty:
+        raise ValidationError(
+            [
+                Issue(
+                    label,
+                    "no 'primary_ancova' row; run the primary stage first",
+                    column="analysis",
+                )
+            ]
+        )
+    r = rows.iloc[0]
+    est, se = pd.to_numeric(r.get("estimate_log2")), pd.to_numeric(r.get("se_log2"))
+    if not (np.isfinite(est) and np.isfinite(se) and se > 0):
+        return math.nan, None, f"primary ANCOVA not estimable ({r.get('note', '')})"
+    n = pd.to_numeric(r.get("n"))
+    return float(est / se), (int(n) if np.isfinite(n) else None), ""
+
+
+def run_interim(
+    settings: InterimSettings,
+    n_evaluable: int,
+    observed_z: float,
+    note: str = "",
+) -> pd.DataFrame:
+    """Planned and actual boundaries, the observed Z and conditional power.
+
+    Parameters
+    ----------
+    settings
+        Interim settings.
+    n_evaluable
+        Participants with a follow-up primary value now.
+    observed_z
+        Z of the primary ANCOVA (treated - reference), NaN if not estimable.
+    note
+        Extra text for the decision note.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``INTERIM_COLUMNS``; ``schedule`` is ``planned`` (the configured
+        fractions) or ``actual`` (previous looks, this look at the actual
+        fraction, remaining planned looks).
+    """
+    s = settings
+    planned = boundaries(s.fractions, s.alpha, s.spending, s.alpha_split)
+    planned.insert(0, "schedule", "planned")
+    planned["n_evaluable"] = np.round(
+        planned["information_fraction"] * s.planned_evaluable
+    )
+    t_now = min(1.0, n_evaluable / s.planned_evaluable)
+    prev = [t for t in s.previous_fractions if t < t_now - 1e-9]
+    rest = [t for t in s.fractions if t > t_now + 1e-9]
+    if t_now >= 1.0 - 1e-9:
+        rest = []
+    looks = [*prev, t_now, *rest]
+    if looks[-1] < 1.0:
+        looks.append(1.0)
+    actual = boundaries(looks, s.alpha, s.spending, s.alpha_split)
+    actual.insert(0, "schedule", "actual")
+    actual["n_evaluable"] = np.round(
+        actual["information_fraction"] * s.planned_evaluable
+    )
+    cur = len(prev)
+    actual.loc[cur, "n_evaluable"] = n_evaluable
+    sign = 1.0 if s.expected_direction == "increase" else -1.0
+    c_now = float(actual.loc[cur, "z_boundary"])
+    c_final = float(actual["z_boundary"].iloc[-1])
+    out = pd.concat([planned, actual], ignore_index=True)
+    for col in ("observed_z", "conditional_power", "conditional_power_design"):
+        out[col] = np.nan
+    out["crossed"] = pd.NA
+    out["futility_flag"] = pd.NA
+    out["decision_note"] = ""
+    i = len(planned) + cur
+    if np.isfinite(observed_z):
+        crossed = abs(observed_z) >= c_now
+        z_dir = sign * observed_z
+        theta_trend = abs(observed_z) / math.sqrt(t_now)
+        cp_trend = conditional_power(abs(observed_z), t_now, c_final, theta_trend)
+        theta_design = float(stats.norm.isf(s.alpha / 2) + stats.norm.ppf(s.power))
+        cp_design = conditional_power(z_dir, t_now, c_final, theta_design)
+        futile = bool(cp_trend < s.futility_cp or z_dir < s.futility_z)
+        out.loc[i, "observed_z"] = observed_z
+        out.loc[i, "crossed"] = crossed
+        out.loc[i, "conditional_power"] = cp_trend
+        out.loc[i, "conditional_power_design"] = cp_design
+        out.loc[i, "futility_flag"] = futile
+        msg = [
+            f"t = {n_evaluable}/{s.planned_evaluable} = {t_now:.3f}",
+            f"|z| = {abs(observed_z):.3f} {'>=' if crossed else '<'} {c_now:.3f}",
+            "efficacy boundary crossed"
+            if crossed
+            else "continue (boundary not crossed)",
+        ]
+        if futile:
+            msg.append(
+                "non-binding futility flag (conditional power under the trend "
+                f"{cp_trend:.3f} < {s.futility_cp} or z against the expected direction)"
+            )
+        out.loc[i, "decision_note"] = "; ".join(msg)
+    else:
+        out.loc[i, "decision_note"] = (
+            f"t = {t_now:.3f}; observed z not available. {note}".strip()
+        )
+    if note and np.isfinite(observed_z):
+        out.loc[i, "decision_note"] += f"; {note}"
+    for col in ("crossed", "futility_flag"):
+        out[col] = out[col].map({True: "true", False: "false"}).fillna("")
+    out["look"] = out["look"].astype(int)
+    out["n_evaluable"] = out["n_evaluable"].astype(int)
+    return out[INTERIM_COLUMNS]
+
+
+def count_evaluable(values: pd.DataFrame) -> int:
+    """Participants with a follow-up value of the primary miRNA.
+
+    Parameters
+    ----------
+    values
+        ``results/primary/mir126_values.tsv`` (``y_followup`` column).
+    """
+    if "y_followup" not in values.columns:
+        raise ValidationError(
+            [
+                Issue(
+                    "results/primary/mir126_values.tsv",
+                    "column missing",
+                    column="y_followup",
+                )
+            ]
+        )
+    return int(pd.to_numeric(values["y_followup"], errors="coerce").notna().sum())
+
+
+def plot_boundaries(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Boundary plot: planned and actual |z| boundaries and the observed z."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from exomir.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for sched, style in (("planned", "o--"), ("actual", "s-")):
+        d = table[table["schedule"] == sched]
+        ax.plot(
+            d["information_fraction"],
+            d["z_boundary"],
+            style,
+            label=f"{sched} +boundary",
+        )
+        ax.plot(
+            d["information_fraction"],
+            -d["z_boundary"],
+            style,
+            color=ax.lines[-1].get_color(),
+        )
+    obs = table.dropna(subset=["observed_z"])
+    if not obs.empty:
+        ax.plot(
+            obs["information_fraction"],
+            obs["observed_z"],
+            "k*",
+            ms=12,
+            label="observed z",
+        )
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xlim(0, 1.05)
+    ax.set_ylim(-6, 6)
+    ax.set_xlabel("information fraction")
+    ax.set_ylabel("z")
+    ax.set_title("Lan-DeMets efficacy boundaries (closed report)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    plt.close(fig)
+
+
+def interim_from_files(
+    config: Mapping[str, Any],
+    ancova_path: str | os.PathLike[str],
+    values_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    plot_path: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Run the interim analysis from the primary stage's tables and write it.
+
+    Parameters
+    ----------
+    config
+        Validated configuration.
+    ancova_path
+        ``results/primary/mir126_ancova.tsv``.
+    values_path
+        ``results/primary/mir126_values.tsv``.
+    out_path
+        ``results/clinical/interim.tsv``.
+    plot_path
+        ``results/clinical/interim_boundaries.png`` (optional).
+    """
+    from exomir.de import write_table
+
+    s = interim_settings(config)
+    ancova = pd.read_csv(ancova_path, sep="\t")
+    values = pd.read_csv(values_path, sep="\t")
+    z, _, note = _observed_z(ancova, str(Path(ancova_path)))
+    n_eval = count_evaluable(values)
+    if n_eval == 0:
+        raise ValidationError(
+            [
+                Issue(
+                    str(values_path),
+                    "no participant has a follow-up primary value",
+                    column="y_followup",
+                )
+            ]
+        )
+    table = run_interim(s, n_eval, z, note)
+    write_table(table, out_path)
+    if plot_path is not None:
+        plot_boundaries(table, plot_path)
+    return table
