@@ -60,6 +60,16 @@ def get_sheet(kind):
     return ref_path(CFG["sheets"][kind])
 
 
+def has_sheet(kind):
+    """Whether the config names this sheet."""
+    return kind in CFG["sheets"]
+
+
+def get_sheets(*kinds):
+    """Paths of the configured sheets among ``kinds`` (missing ones skipped)."""
+    return [get_sheet(k) for k in kinds if has_sheet(k)]
+
+
 def has_ev_sheets():
     """Whether the config names the EV lot and NTA run sheets."""
     return "ev_lots" in CFG["sheets"] and "ev_nta_runs" in CFG["sheets"]
@@ -90,6 +100,7 @@ def get_final_outputs():
         "results/multiqc/multiqc_report.html",
     ]
     targets += DE_OUTPUTS
+    targets += SAFETY_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",

@@ -536,9 +536,10 @@ def interim_from_files(
     plot_path
         ``results/clinical/interim_boundaries.png`` (optional).
     """
+    from exomir.config import validate_config
     from exomir.de import write_table
 
-    s = interim_settings(config)
+    s = interim_settings(validate_config(dict(config)))
     ancova = pd.read_csv(ancova_path, sep="\t")
     values = pd.read_csv(values_path, sep="\t")
     z, _, note = _observed_z(ancova, str(Path(ancova_path)))

@@ -1,0 +1,144 @@
+# Biomarker ROC, CONSORT flow, adverse events, safety labs and the DSMB interim
+# analysis (analysis_spec.md sections 3.3-3.5; package exomir.clinical). Tables
+# that need an optional sheet (disposition, adverse_events,
+# clinical_measurements) are built only when the config names that sheet.
+
+# Every sheet the validation in these rules reads.
+SAFETY_SHEETS = get_sheets(
+    "samples", "participants", "clinical_measurements", "adverse_events", "disposition"
+)
+
+# Every target of this file (for `rule all`).
+SAFETY_OUTPUTS = [
+    "results/clinical/roc.tsv",
+    "results/clinical/roc_curve.tsv",
+    "results/clinical/roc.png",
+    "results/clinical/interim.tsv",
+    "results/clinical/interim_boundaries.png",
+]
+if has_sheet("disposition"):
+    SAFETY_OUTPUTS += ["results/clinical/consort.tsv"]
+if has_sheet("adverse_events"):
+    SAFETY_OUTPUTS += [
+        "results/clinical/adverse_events.tsv",
+        "results/clinical/safety_triggers.tsv",
+    ]
+if has_sheet("clinical_measurements"):
+    SAFETY_OUTPUTS += ["results/clinical/lab_shifts.tsv"]
+
+
+localrules:
+    clinical_consort,
+    clinical_adverse_events,
+    clinical_lab_shifts,
+    clinical_interim,
+
+
+# ROC of the baseline primary miRNA against ed_reference (never the arm), with
+# DeLong and bootstrap CIs, Youden cut, Wilson CIs and optimism correction.
+rule clinical_roc:
+    input:
+        h5ad="results/de/mirna.h5ad",
+        sheets=SAFETY_SHEETS,
+    output:
+        table="results/clinical/roc.tsv",
+        curve="results/clinical/roc_curve.tsv",
+        plot="results/clinical/roc.png",
+    log:
+        "logs/clinical_roc/clinical_roc.log",
+    benchmark:
+        "benchmarks/clinical_roc/clinical_roc.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        roc=CFG["roc"],
+    script:
+        "../scripts/clinical_roc.py"
+
+
+# CONSORT 2010 flow counts with reasons, plus the sequencing-QC boxes.
+rule clinical_consort:
+    input:
+        qc="results/qc/library_qc.tsv",
+        sheets=SAFETY_SHEETS,
+    output:
+        table="results/clinical/consort.tsv",
+    log:
+        "logs/clinical_consort/clinical_consort.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/clinical_consort.py"
+
+
+# Adverse events by arm (overview, AESI, SOC/PT, SAE listing, Newcombe risk
+# differences) and the configured safety stopping rules.
+rule clinical_adverse_events:
+    input:
+        sheets=SAFETY_SHEETS,
+    output:
+        table="results/clinical/adverse_events.tsv",
+        triggers="results/clinical/safety_triggers.tsv",
+    log:
+        "logs/clinical_adverse_events/clinical_adverse_events.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        safety=CFG["safety"],
+    script:
+        "../scripts/clinical_adverse_events.py"
+
+
+# Safety-lab shift tables (low/normal/high vs reference range), by arm.
+rule clinical_lab_shifts:
+    input:
+        sheets=SAFETY_SHEETS,
+    output:
+        table="results/clinical/lab_shifts.tsv",
+    log:
+        "logs/clinical_lab_shifts/clinical_lab_shifts.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        ranges=CFG["lab_reference_ranges"],
+    script:
+        "../scripts/clinical_lab_shifts.py"
+
+
+# DSMB interim: Lan-DeMets boundaries at the actual information fraction,
+# observed z of the primary ANCOVA, conditional power (closed report).
+rule clinical_interim:
+    input:
+        ancova="results/primary/mir126_ancova.tsv",
+        values="results/primary/mir126_values.tsv",
+    output:
+        table="results/clinical/interim.tsv",
+        plot="results/clinical/interim_boundaries.png",
+    log:
+        "logs/clinical_interim/clinical_interim.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        interim=CFG["interim"],
+    script:
+        "../scripts/clinical_interim.py"
