@@ -478,20 +478,20 @@ def plot_boundaries(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     from exomir.atomic import atomic_path
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for sched, style in (("planned", "o--"), ("actual", "s-")):
+    for sched, style, color, lw in (
+        ("planned", "o-", "0.7", 4),
+        ("actual", "s--", "C1", 1.5),
+    ):
         d = table[table["schedule"] == sched]
-        ax.plot(
-            d["information_fraction"],
-            d["z_boundary"],
-            style,
-            label=f"{sched} +boundary",
-        )
-        ax.plot(
-            d["information_fraction"],
-            -d["z_boundary"],
-            style,
-            color=ax.lines[-1].get_color(),
-        )
+        for sgn in (1, -1):
+            ax.plot(
+                d["information_fraction"],
+                sgn * d["z_boundary"],
+                style,
+                color=color,
+                lw=lw,
+                label=f"{sched} boundary" if sgn > 0 else None,
+            )
     obs = table.dropna(subset=["observed_z"])
     if not obs.empty:
         ax.plot(
