@@ -93,11 +93,12 @@ def youden(y: np.ndarray, score: np.ndarray) -> tuple[float, float, float, float
     -------
     tuple of float
         ``(cut, J, sensitivity, specificity)``; ties in J go to the first
-        (highest) threshold of :func:`sklearn.metrics.roc_curve`.
+        (highest) finite threshold of :func:`sklearn.metrics.roc_curve`.
     """
     fpr, tpr, thr = roc_curve(y, score, drop_intermediate=False)
     j = tpr - fpr
-    k = int(np.argmax(j))
+    # the first point (threshold +inf: nobody positive) is not a usable cut
+    k = 1 + int(np.argmax(j[1:]))
     return float(thr[k]), float(j[k]), float(tpr[k]), float(1.0 - fpr[k])
 
 
