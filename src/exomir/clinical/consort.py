@@ -149,7 +149,10 @@ def consort_table(
                     if sid is None:
                         failed.append(pid)
                         reasons.append("no library")
-                    elif not ok.get(sid, False):
+                    elif sid not in ok:
+                        failed.append(pid)
+                        reasons.append("no QC result")
+                    elif not ok[sid]:
                         failed.append(pid)
                         r = why_qc.get(sid)
                         reasons.append(
