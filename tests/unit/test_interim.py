@@ -150,3 +150,31 @@ def test_interim_from_files(tmp_path: Path) -> None:
     assert row["observed_z"] == pytest.approx(2.0)
     assert row["z_boundary"] == pytest.approx(2.772, abs=5e-4)
     assert (tmp_path / "b.png").stat().st_size > 0
+
+
+def test_open_report_is_pooled() -> None:
+    """The open-session table has no arm split and counts by hand."""
+    disp = pd.DataFrame(
+        {
+            "screening_id": ["S1", "S2", "S3"],
+            "randomized": [True, True, False],
+            "dosed": [True, False, False],
+        }
+    )
+    vals = pd.DataFrame({"y_baseline": [1.0, 2.0], "y_followup": [1.0, None]})
+    ae = pd.DataFrame(
+        {
+            "participant_id": ["P1", "P1", "P2"],
+            "ctcae_grade": [1, 3, 2],
+            "related": ["not", "possible", "not"],
+            "serious": ["N", "Y", "N"],
+        }
+    )
+    tab = interim.open_report(disp, vals, None, ae, _settings(planned_evaluable=10))
+    assert "arm" not in tab.columns
+    v = dict(zip(tab["item"], tab["value"], strict=True))
+    assert v["screened"] == 3 and v["randomised"] == 2 and v["dosed"] == 1
+    assert v["follow-up primary value (evaluable)"] == 1
+    assert v["information fraction"] == pytest.approx(0.1)
+    assert v["participants with any AE"] == 2 and v["events: any AE"] == 3
+    assert v["participants with serious AE"] == 1

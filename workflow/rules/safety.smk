@@ -15,6 +15,7 @@ SAFETY_OUTPUTS = [
     "results/clinical/roc.png",
     "results/clinical/interim.tsv",
     "results/clinical/interim_boundaries.png",
+    "results/clinical/interim_open.tsv",
 ]
 if has_sheet("disposition"):
     SAFETY_OUTPUTS += ["results/clinical/consort.tsv"]
@@ -122,14 +123,18 @@ rule clinical_lab_shifts:
 
 
 # DSMB interim: Lan-DeMets boundaries at the actual information fraction,
-# observed z of the primary ANCOVA, conditional power (closed report).
+# observed z of the primary ANCOVA, conditional power (closed report, by arm),
+# and the pooled open report (recruitment, completeness, QC, pooled safety).
 rule clinical_interim:
     input:
         ancova="results/primary/mir126_ancova.tsv",
         values="results/primary/mir126_values.tsv",
+        qc="results/qc/library_qc.tsv",
+        sheets=SAFETY_SHEETS,
     output:
         table="results/clinical/interim.tsv",
         plot="results/clinical/interim_boundaries.png",
+        pooled="results/clinical/interim_open.tsv",
     log:
         "logs/clinical_interim/clinical_interim.log",
     conda:

@@ -19,6 +19,8 @@ def main(smk: Any) -> None:
             smk.input.values,
             smk.output.table,
             smk.output.plot,
+            open_path=smk.output.pooled,
+            library_qc_path=smk.input.qc,
         )
     except Exception:
         logging.getLogger("exomir.clinical.interim").exception(

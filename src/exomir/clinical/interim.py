@@ -51,6 +51,7 @@ from exomir.errors import Issue, ValidationError
 log = logging.getLogger(__name__)
 
 INTERIM_COLUMNS = [
+    "report",
     "schedule",
     "look",
     "information_fraction",
@@ -442,6 +443,7 @@ def run_interim(
         out.loc[i, "decision_note"] += f"; {note}"
     for col in ("crossed", "futility_flag"):
         out[col] = out[col].map({True: "true", False: "false"}).fillna("")
+    out["report"] = "closed"
     out["look"] = out["look"].astype(int)
     out["n_evaluable"] = out["n_evaluable"].astype(int)
     return out[INTERIM_COLUMNS]
@@ -520,21 +522,31 @@ def interim_from_files(
     values_path: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
     plot_path: str | os.PathLike[str] | None = None,
+    open_path: str | os.PathLike[str] | None = None,
+    library_qc_path: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] = ".",
 ) -> pd.DataFrame:
     """Run the interim analysis from the primary stage's tables and write it.
 
     Parameters
     ----------
     config
-        Validated configuration.
+        Configuration dict (validated here).
     ancova_path
         ``results/primary/mir126_ancova.tsv``.
     values_path
         ``results/primary/mir126_values.tsv``.
     out_path
-        ``results/clinical/interim.tsv``.
+        ``results/clinical/interim.tsv`` (closed report: arm-level z).
     plot_path
         ``results/clinical/interim_boundaries.png`` (optional).
+    open_path
+        ``results/clinical/interim_open.tsv`` (pooled open report; optional,
+        reads the scenario's sheets).
+    library_qc_path
+        ``results/qc/library_qc.tsv`` for the open report (optional).
+    directory
+        Scenario directory.
     """
     from exomir.config import validate_config
     from exomir.de import write_table
@@ -558,4 +570,113 @@ def interim_from_files(
     write_table(table, out_path)
     if plot_path is not None:
         plot_boundaries(table, plot_path)
+    if open_path is not None:
+        from exomir.validate import validate_config_and_tables
+
+        cfg = validate_config(dict(config))
+        scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
+        qc = pd.read_csv(library_qc_path, sep="\t") if library_qc_path else None
+        related = (cfg.get("safety") or {}).get(
+            "related_levels", ["possible", "probable", "definite"]
+        )
+        opened = open_report(
+            scen.tables.get("disposition"),
+            values,
+            qc,
+            scen.tables.get("adverse_events"),
+            s,
+            related,
+        )
+        write_table(opened, open_path)
     return table
+
+
+OPEN_COLUMNS = ["section", "item", "value", "note"]
+
+
+def open_report(
+    disposition: pd.DataFrame | None,
+    values: pd.DataFrame,
+    library_qc: pd.DataFrame | None,
+    adverse: pd.DataFrame | None,
+    settings: InterimSettings,
+    related: Sequence[str] = ("possible", "probable", "definite"),
+) -> pd.DataFrame:
+    """Pooled (open-session) DSMB table: recruitment, completeness, QC, safety.
+
+    Nothing here is split by arm, so the table can be shown to everyone at the
+    open session; arm-level results stay in the closed table from
+    :func:`run_interim`.
+
+    Parameters
+    ----------
+    disposition
+        disposition.tsv (None if not configured).
+    values
+        ``results/primary/mir126_values.tsv``.
+    library_qc
+        ``results/qc/library_qc.tsv`` (``pass`` column), optional.
+    adverse
+        adverse_events.tsv, optional.
+    settings
+        Interim settings (planned evaluable number).
+    related
+        Relatedness levels counted as related.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``section``, ``item``, ``value``, ``note``.
+    """
+    rows: list[tuple[str, str, float, str]] = []
+    if disposition is not None:
+        flag = lambda c: (
+            disposition[c].fillna(False).astype(bool) if c in disposition else None
+        )  # noqa: E731
+        rows.append(("recruitment", "screened", len(disposition), ""))
+        for col, item in (
+            ("randomized", "randomised"),
+            ("dosed", "dosed"),
+            ("completed_week1", "completed follow-up visit"),
+            ("in_mitt", "in mITT"),
+            ("in_pp", "in per-protocol set"),
+        ):
+            f = flag(col)
+            if f is not None:
+                rows.append(("recruitment", item, int(f.sum()), "pooled over arms"))
+    n_eval = count_evaluable(values)
+    fu = pd.to_numeric(values.get("y_baseline"), errors="coerce")
+    rows.append(("completeness", "baseline primary value", int(fu.notna().sum()), ""))
+    rows.append(("completeness", "follow-up primary value (evaluable)", n_eval, ""))
+    rows.append(("completeness", "planned evaluable", settings.planned_evaluable, ""))
+    rows.append(
+        (
+            "completeness",
+            "information fraction",
+            min(1.0, n_eval / settings.planned_evaluable),
+            "evaluable / planned evaluable",
+        )
+    )
+    if library_qc is not None and "pass" in library_qc:
+        ok = library_qc["pass"].astype(str).str.lower().eq("true")
+        rows.append(("sequencing QC", "libraries assessed", len(library_qc), ""))
+        rows.append(("sequencing QC", "libraries passing QC", int(ok.sum()), ""))
+    if adverse is not None:
+        g = pd.to_numeric(adverse["ctcae_grade"], errors="coerce")
+        for item, m in (
+            ("any AE", pd.Series(True, index=adverse.index)),
+            ("related AE", adverse["related"].isin(related)),
+            ("grade >= 3 AE", g >= 3),
+            ("serious AE", adverse["serious"] == "Y"),
+        ):
+            sub = adverse[m]
+            rows.append(
+                (
+                    "safety (pooled)",
+                    f"participants with {item}",
+                    sub["participant_id"].nunique(),
+                    "",
+                )
+            )
+            rows.append(("safety (pooled)", f"events: {item}", len(sub), ""))
+    return pd.DataFrame(rows, columns=OPEN_COLUMNS)
