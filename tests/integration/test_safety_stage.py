@@ -1,0 +1,151 @@
+"""Safety stage on a small simulated trial: ROC, CONSORT, AEs and the interim.
+
+One scenario is simulated (16 participants, ~50k reads per library) and the
+workflow runs up to the results/clinical tables of workflow/rules/safety.smk.
+The tables are checked against the simulator's truth/ and against the other
+stages' tables they must reconcile with. About 4 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from _workflow import snakemake_cmd
+from scipy import stats
+
+BIN = Path(sys.executable).parent
+TARGETS = [
+    "results/clinical/roc.tsv",
+    "results/clinical/consort.tsv",
+    "results/clinical/adverse_events.tsv",
+    "results/clinical/safety_triggers.tsv",
+    "results/clinical/lab_shifts.tsv",
+    "results/clinical/interim.tsv",
+    "results/clinical/interim_open.tsv",
+]
+
+pytestmark = pytest.mark.slow
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}")
+
+
+@pytest.fixture(scope="module")
+def scn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("safety") / "scn"
+    _run(
+        [
+            str(BIN / "exomir"),
+            "simulate",
+            str(d),
+            "--preset",
+            "demo",
+            "--participants",
+            "16",
+            "--reads",
+            "5e4",
+            "--seed",
+            "11",
+            "--threads",
+            "2",
+        ]
+    )
+    _run(snakemake_cmd(d, *TARGETS))
+    return d
+
+
+def _tsv(d: Path, rel: str) -> pd.DataFrame:
+    return pd.read_csv(d / rel, sep="\t")
+
+
+def test_roc_uses_reference_label_and_covers_design_auc(scn: Path) -> None:
+    roc = _tsv(scn, "results/clinical/roc.tsv").set_index("metric")
+    par = _tsv(scn, "config/participants.tsv")
+    qc = _tsv(scn, "results/qc/library_qc.tsv")
+    ok_bl = {
+        s[: -len("_BL")] for s in qc.loc[qc["pass"], "sample_id"] if s.endswith("_BL")
+    }
+    labelled = par[par["ed_reference"].notna() & par["participant_id"].isin(ok_bl)]
+    assert roc.loc["n_positive", "value"] == (labelled["ed_reference"] == 1).sum()
+    assert roc.loc["n_negative", "value"] == (labelled["ed_reference"] == 0).sum()
+    # design AUC of a normal shift of d within-group SDs: Phi(d / sqrt(2))
+    params = yaml.safe_load((scn / "truth" / "params.yaml").read_text())
+    d = float(params["params"]["ed"]["mir126_shift_sd"])
+    design_auc = stats.norm.cdf(d / math.sqrt(2))
+    lo, hi = roc.loc["auc_bootstrap", ["ci_low", "ci_high"]]
+    assert lo <= design_auc <= hi
+    assert roc.loc["sensitivity", "denominator"] == roc.loc["n_positive", "value"]
+
+
+def test_consort_reconciles_with_truth_and_primary(scn: Path) -> None:
+    c = _tsv(scn, "results/clinical/consort.tsv")
+    n = {(r.node, r.arm): r.n for r in c.itertuples()}
+    truth = _tsv(scn, "truth/mir126.tsv")
+    assert n[("randomised", "all")] == len(truth)
+    for arm, k in truth["arm"].value_counts().items():
+        assert n[("allocated", arm)] == k
+    # molecular numbers reconcile with the primary ANCOVA population
+    anc = _tsv(scn, "results/primary/mir126_ancova.tsv").set_index("analysis")
+    row = anc.loc["primary_ancova"]
+    assert (
+        n[("sequencing_analysed_all_timepoints", row["treated_arm"])]
+        == row["n_treated"]
+    )
+    assert (
+        n[("sequencing_analysed_all_timepoints", row["reference_arm"])]
+        == row["n_reference"]
+    )
+    # planted QC failures (truth) are all in the "sequencing QC failed" boxes
+    libs = _tsv(scn, "truth/libraries.tsv")
+    arm_of = dict(zip(truth["participant_id"], truth["arm"], strict=True))
+    planted = libs[libs["expect_qc_fail"]]
+    for (tp, arm), k in (
+        planted.groupby([planted["timepoint"], planted["participant_id"].map(arm_of)])
+        .size()
+        .items()
+    ):
+        assert n[(f"sequencing_qc_failed_{tp}", arm)] >= k
+
+
+def test_adverse_events_count_every_event_of_dosed(scn: Path) -> None:
+    ae = _tsv(scn, "config/adverse_events.tsv")
+    disp = _tsv(scn, "config/disposition.tsv")
+    dosed = set(disp.loc[disp["dosed"].fillna(False).astype(bool), "participant_id"])
+    tab = _tsv(scn, "results/clinical/adverse_events.tsv")
+    ov = tab[(tab["table"] == "overview") & (tab["arm"] == "all")].set_index("category")
+    assert ov.loc["any_ae", "n_events"] == ae["participant_id"].isin(dosed).sum()
+    trig = _tsv(scn, "results/clinical/safety_triggers.tsv")
+    assert list(trig["rule"]) == [
+        "related_grade4_or_higher",
+        "anaphylaxis",
+        "related_grade3_treated",
+    ]
+
+
+def test_interim_at_actual_information_fraction(scn: Path) -> None:
+    vals = _tsv(scn, "results/primary/mir126_values.tsv")
+    n_eval = int(vals["y_followup"].notna().sum())
+    tab = _tsv(scn, "results/clinical/interim.tsv")
+    act = tab[(tab["schedule"] == "actual") & (tab["look"] == 1)].iloc[0]
+    t = n_eval / 72
+    assert act["information_fraction"] == pytest.approx(t)
+    assert act["z_boundary"] == pytest.approx(
+        stats.norm.isf(0.025) / math.sqrt(t), abs=1e-4
+    )
+    anc = _tsv(scn, "results/primary/mir126_ancova.tsv").set_index("analysis")
+    z = (
+        anc.loc["primary_ancova", "estimate_log2"]
+        / anc.loc["primary_ancova", "se_log2"]
+    )
+    assert act["observed_z"] == pytest.approx(z, rel=1e-4)
+    opened = _tsv(scn, "results/clinical/interim_open.tsv")
+    assert "arm" not in opened.columns
