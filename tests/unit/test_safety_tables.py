@@ -324,3 +324,15 @@ def test_bad_ae_of_unknown_participant(scenario: Path, tmp_path: Path) -> None:
         "config/adverse_events.tsv line 7, column 'participant_id': participant 'P9' is not "
         "in participants.tsv"
     ]
+
+
+def test_bad_lab_visit(scenario: Path, tmp_path: Path) -> None:
+    cfg = _cfg(scenario)
+    cfg["safety"] = {"lab_visits": ["baseline", "day30"]}
+    errs = _errors(
+        lambda: lab_shifts.lab_shifts_from_files(cfg, tmp_path / "l.tsv", scenario)
+    )
+    assert errs[0].startswith(
+        "config/config.yaml, column 'safety.lab_visits': lab shift visit(s) day30 are not "
+        "visits of this trial"
+    )

@@ -630,9 +630,6 @@ def open_report(
     """
     rows: list[tuple[str, str, float, str]] = []
     if disposition is not None:
-        flag = lambda c: (
-            disposition[c].fillna(False).astype(bool) if c in disposition else None
-        )  # noqa: E731
         rows.append(("recruitment", "screened", len(disposition), ""))
         for col, item in (
             ("randomized", "randomised"),
@@ -641,12 +638,12 @@ def open_report(
             ("in_mitt", "in mITT"),
             ("in_pp", "in per-protocol set"),
         ):
-            f = flag(col)
-            if f is not None:
+            if col in disposition:
+                f = disposition[col].fillna(False).astype(bool)
                 rows.append(("recruitment", item, int(f.sum()), "pooled over arms"))
     n_eval = count_evaluable(values)
-    fu = pd.to_numeric(values.get("y_baseline"), errors="coerce")
-    rows.append(("completeness", "baseline primary value", int(fu.notna().sum()), ""))
+    bl = pd.to_numeric(values.get("y_baseline"), errors="coerce")
+    rows.append(("completeness", "baseline primary value", int(bl.notna().sum()), ""))
     rows.append(("completeness", "follow-up primary value (evaluable)", n_eval, ""))
     rows.append(("completeness", "planned evaluable", settings.planned_evaluable, ""))
     rows.append(

@@ -138,6 +138,19 @@ def lab_shifts_from_files(
     tps = cfg["design"]["timepoints"]
     safety = dict(cfg.get("safety") or {})
     visits = tuple(safety.get("lab_visits") or (tps[0], tps[-1]))
+    unknown = [v for v in visits if v not in cfg["design"]["visits"]]
+    if unknown:
+        raise ValidationError(
+            [
+                Issue(
+                    "config/config.yaml",
+                    f"lab shift visit(s) {', '.join(unknown)} are not visits of this trial; "
+                    f"use design.visits ({', '.join(cfg['design']['visits'])}) or set "
+                    "safety.lab_visits",
+                    column="safety.lab_visits",
+                )
+            ]
+        )
     pop = safety_population(scen.tables["participants"], scen.tables.get("disposition"))
     table = shift_table(
         scen.tables["clinical_measurements"],
