@@ -33,6 +33,7 @@ include: "workflow/rules/annotate.smk"
 include: "workflow/rules/counts.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/de.smk"
+include: "workflow/rules/pathways.smk"
 
 
 if has_ev_sheets():
