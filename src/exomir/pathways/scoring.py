@@ -279,9 +279,11 @@ def sample_scores(z: pd.DataFrame, net: pd.DataFrame, tmin: int = 5) -> pd.DataF
             continue
         dnet = dnet[dnet["source"].isin(ok)]
         if method.startswith("waggr"):
-            scores, _ = dc.mt.waggr(z, dnet, tmin=tmin, times=1, fun="wmean")
+            scores, _ = dc.mt.waggr(
+                z, dnet, tmin=tmin, times=1, fun="wmean", empty=False
+            )
         else:
-            scores, _ = dc.mt.ulm(z, dnet, tmin=tmin)
+            scores, _ = dc.mt.ulm(z, dnet, tmin=tmin, empty=False)
         sizes = dnet[dnet["target"].isin(set(z.columns))].groupby("source").size()
         long = scores.reset_index(names="sample_id").melt(
             id_vars="sample_id", var_name="pathway", value_name="score"
@@ -396,9 +398,11 @@ def contrast_enrichment(
         if not ok:
             continue
         if method.startswith("ulm"):
-            obs, _ = dc.mt.ulm(mat, dnet, tmin=tmin)
+            obs, _ = dc.mt.ulm(mat, dnet, tmin=tmin, empty=False)
         else:
-            obs, _ = dc.mt.waggr(mat, dnet, tmin=tmin, times=1, fun="wmean")
+            obs, _ = dc.mt.waggr(
+                mat, dnet, tmin=tmin, times=1, fun="wmean", empty=False
+            )
         # decoupler's feature universe: miRNAs in any source of this net.
         feats = sorted(set(dnet["target"]))
         fpos = np.array([universe.index(f) for f in feats])
