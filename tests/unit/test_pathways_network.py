@@ -214,3 +214,30 @@ def test_mature_names_reads_accessions(tmp_path):
         encoding="utf-8",
     )
     assert mature_names(fa) == {"hsa-miR-126-3p": "MIMAT0000445", "hsa-miR-x": ""}
+
+
+def test_cli_convert_mirtarbase(tmp_path, capsys):
+    from exomir.cli import main
+
+    fa = tmp_path / "mature.fa"
+    fa.write_text(
+        ">hsa-miR-126-3p MIMAT0000445 Homo sapiens miR-126-3p\nUCGUACCGUGAGUAAUAAUGCG\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "interactions.tsv"
+    rc = main(
+        [
+            "convert-mirtarbase",
+            str(_mirtarbase(tmp_path, ROWS)),
+            str(out),
+            "--mature",
+            str(fa),
+        ]
+    )
+    assert rc == 0
+    df = read_interactions(out)
+    assert sorted(df["target_symbol"]) == [
+        "PIK3R2",
+        "SPRED1",
+    ]  # miR-21 is not in the FASTA
+    assert "1 of 3 interactions" in capsys.readouterr().err

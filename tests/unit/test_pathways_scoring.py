@@ -23,7 +23,7 @@ from exomir.pathways.scoring import (
     zscores,
 )
 from exomir.pathways.simulate import simulate_trial, synthetic_interactions
-from exomir.pathways.stats import adjust, ancova_tests, holm
+from exomir.pathways.stats import adjust, ancova_tests, holm, mixedlm_tests
 
 
 def _gs(pid, genes, id_type="symbol"):
@@ -236,8 +236,11 @@ def test_planted_pathway_effect_detected_with_the_right_sign(synthetic):
         assert row["p_adjusted"] < 0.01
         assert row["ci_low"] > 0
         assert tests.loc[("PI3K", method, "permutation"), "p_value"] < 0.05
-    # The planted effect is in z-units of the planted miRNAs' weighted share.
     assert tests.loc[("PI3K", "waggr", "ancova"), "n"] == 40
+    # The mixed-model sensitivity analysis agrees in sign.
+    mixed = mixedlm_tests(scores, ["placebo", "exosome"], "baseline", "week1")
+    row = mixed.set_index(["pathway", "method"]).loc[("PI3K", "waggr")]
+    assert np.sign(row["estimate"]) == 1 and row["p_value"] < 0.01
 
 
 def test_holm_matches_statsmodels():

@@ -31,6 +31,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -372,3 +373,61 @@ def map_mirna_names(
                 mapped, rule = lower[base.lower()], "arm_dropped"
         rows.append({"input": name, "mapped": mapped, "rule": rule})
     return NameMapping(pd.DataFrame(rows, columns=["input", "mapped", "rule"]))
+
+
+def _cmd_convert(args: Any) -> int:
+    import sys
+
+    from exomir.de import write_table
+
+    try:
+        df = convert_mirtarbase(
+            args.input,
+            species=args.species,
+            evidence=None if args.all_evidence else args.evidence,
+        )
+    except ValidationError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    if args.mature:
+        ref = mature_names(args.mature)
+        mapping = map_mirna_names(df["mirna"], ref, ref)
+        m = mapping.as_dict()
+        n_unm = int((~df["mirna"].isin(m)).sum())
+        print(
+            f"{n_unm} of {len(df)} interactions have a miRNA name that does not map "
+            f"onto {args.mature}; they are left out",
+            file=sys.stderr,
+        )
+        df = df[df["mirna"].isin(m)].assign(mirna=lambda d: d["mirna"].map(m))
+    write_table(
+        df.sort_values(["mirna", "target_symbol"], kind="mergesort"), args.output
+    )
+    print(f"{args.output}: {len(df)} interactions, {df['mirna'].nunique()} miRNAs")
+    return 0
+
+
+def add_cli(sub: Any) -> None:
+    """Add ``exomir convert-mirtarbase`` to the command line's subparsers."""
+    p = sub.add_parser(
+        "convert-mirtarbase",
+        help="convert a downloaded miRTarBase table into exomir's interaction TSV layout",
+    )
+    p.add_argument("input", help="miRTarBase export saved as TSV (or .csv)")
+    p.add_argument("output", help="interaction TSV to write (docs/pathways.md layout)")
+    p.add_argument(
+        "--evidence",
+        nargs="+",
+        default=["Functional MTI"],
+        help="Support Types kept (default: Functional MTI, strong evidence)",
+    )
+    p.add_argument(
+        "--all-evidence", action="store_true", help="keep every Support Type"
+    )
+    p.add_argument("--species", default="Homo sapiens", help="species kept")
+    p.add_argument(
+        "--mature",
+        default=None,
+        help="miRBase mature FASTA: map miRNA names onto it and drop unmapped ones",
+    )
+    p.set_defaults(func=_cmd_convert)

@@ -36,7 +36,7 @@ from exomir.pathways.scoring import (
     sample_scores,
     zscores,
 )
-from exomir.pathways.stats import adjust, ancova_tests, plot_scores
+from exomir.pathways.stats import adjust, ancova_tests, mixedlm_tests, plot_scores
 
 __all__ = [
     "SCORES_COLUMNS",
@@ -219,6 +219,18 @@ def _gene_sets(cfg: Mapping[str, Any], inter: pd.DataFrame, directory: Any) -> l
                 ]
             )
         sets = [s for s in sets if s.id in set(only)]
+    missing = [p for p in cfg["primary"] if p not in {s.id for s in sets}]
+    if missing:
+        raise ValidationError(
+            [
+                Issue(
+                    "config/config.yaml",
+                    f"primary pathway(s) {missing} are not among the scored gene sets "
+                    f"({', '.join(s.id for s in sets)})",
+                    column="pathways.primary",
+                )
+            ]
+        )
     return sets
 
 
@@ -325,6 +337,9 @@ def pathways_step(
         n_perm=int(cfg["ancova_permutations"]),
         seed=int(cfg["seed"]),
     )
+    mixed = mixedlm_tests(
+        scores, arms, tps[0], tps[-1], ci_level=float(cfg["ci_level"])
+    )
     enr = []
     for contrast, path in sorted(de_tables.items()):
         de = pd.read_csv(path, sep="\t")
@@ -348,7 +363,7 @@ def pathways_step(
             + e["null_sd"].map(lambda v: f"{v:.4g}")
         )
         enr.append(e.drop(columns=["null_mean", "null_sd", "n_universe"]))
-    all_tests = pd.concat([tests, *enr], ignore_index=True)
+    all_tests = pd.concat([tests, mixed, *enr], ignore_index=True)
     for c in TESTS_COLUMNS:
         if c not in all_tests.columns:
             all_tests[c] = np.nan
