@@ -241,3 +241,38 @@ def test_cli_convert_mirtarbase(tmp_path, capsys):
         "SPRED1",
     ]  # miR-21 is not in the FASTA
     assert "1 of 3 interactions" in capsys.readouterr().err
+
+
+def _scenario_files(tmp_path):
+    fa = tmp_path / "mature.fa"
+    fa.write_text(">hsa-miR-126-3p MIMAT0000445 Homo sapiens\nUCG\n", encoding="utf-8")
+    inter = tmp_path / "inter.tsv"
+    inter.write_text(
+        "mirna\ttarget_symbol\ttarget_entrez\nhsa-miR-999\tSPRED1\t161742\n",
+        encoding="utf-8",
+    )
+    cfg = {"pathways": {"interactions": [{"path": str(inter), "evidence": None}]}}
+    return fa, cfg
+
+
+def test_interactions_step_with_no_mappable_name_is_an_error(tmp_path, caplog):
+    import logging
+
+    from exomir.pathways.run import interactions_step
+
+    fa, cfg = _scenario_files(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="exomir.pathways"):
+        with pytest.raises(ValidationError, match="none of the 1 miRNA names"):
+            interactions_step(cfg, fa, tmp_path / "o.tsv", tmp_path / "m.tsv")
+    assert "1 of 1 miRNA names (1 of 1 interactions) could not be mapped" in caplog.text
+
+
+def test_unknown_primary_pathway_is_an_error(tmp_path):
+    from exomir.pathways.run import _gene_sets
+
+    gmt = tmp_path / "s.gmt"
+    gmt.write_text("P1\tx\tSPRED1\n", encoding="utf-8")
+    inter = pd.DataFrame({"target_entrez": ["1"], "target_symbol": ["SPRED1"]})
+    cfg = {"gene_sets": [{"gmt": str(gmt), "id_type": "symbol"}], "primary": ["WP4172"]}
+    with pytest.raises(ValidationError, match="primary pathway"):
+        _gene_sets(cfg, inter, tmp_path)

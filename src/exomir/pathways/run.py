@@ -234,6 +234,24 @@ def _gene_sets(cfg: Mapping[str, Any], inter: pd.DataFrame, directory: Any) -> l
     return sets
 
 
+def _mirna_axis(net: pd.DataFrame, mirna: str) -> dict[str, Any]:
+    """The primary miRNA's targets, weights and negative regulators per pathway."""
+    sub = net[net["mirna"] == mirna]
+    return {
+        "mirna": mirna,
+        "in_network": bool(len(sub)),
+        "pathways": {
+            r["pathway"]: {
+                "targets": r["targets"].split(";"),
+                "weight": round(float(r["weight"]), 6),
+                "signed_weight": round(float(r["signed_weight"]), 6),
+                "n_negative_regulators": int(r["n_negative_regulators"]),
+            }
+            for _, r in sub.iterrows()
+        },
+    }
+
+
 def pathways_step(
     config: Mapping[str, Any],
     h5ad: str | os.PathLike[str],
@@ -395,6 +413,7 @@ def pathways_step(
             }
             for s in sets
         },
+        "primary_mirna": _mirna_axis(net, str(config["trial"]["primary_mirna"])),
         "tmin": int(cfg["tmin"]),
         "signed_score": "reported as -S± (predicted pathway activity)",
     }
