@@ -75,6 +75,17 @@ def test_weights_and_signed_weights_by_hand():
     assert net2["n_targets_total"].tolist() == [2]
 
 
+def test_weighted_roles():
+    """A role of -3 makes one brake outweigh two effectors: (1 + 1 - 3) / sqrt(3)."""
+    inter = _inter([("m", "PIK3R2"), ("m", "AKT1"), ("m", "VEGFA")])
+    roles = ROLES.assign(role=[-3.0, -1.0])
+    net = build_network(
+        inter, [_gs("PI3K", ["PIK3R2", "AKT1", "VEGFA"])], {"PI3K": "PI3K_AKT"}, roles
+    )
+    assert net.loc[0, "signed_weight"] == pytest.approx(-1 / math.sqrt(3))
+    assert net.loc[0, "weight"] == pytest.approx(3 / math.sqrt(3))
+
+
 def test_gene_set_without_overlap_is_an_error():
     inter = _inter([("hsa-miR-1", "A"), ("hsa-miR-2", "B")])
     with pytest.raises(ValidationError, match="shares no gene"):

@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from exomir.errors import Issue, ValidationError
@@ -145,18 +146,18 @@ def read_roles(path: str | os.PathLike[str]) -> pd.DataFrame:
     ----------
     path
         TSV with ``family``, ``gene`` (symbol), ``entrez`` (optional),
-        ``role`` (+1 effector, -1 negative regulator), ``note``; ``#`` lines
-        are comments.
+        ``role`` (+1 effector, -1 negative regulator; any non-zero number
+        is accepted to weight a gene), ``note``; ``#`` lines are comments.
 
     Returns
     -------
     pandas.DataFrame
-        Columns family, gene, entrez, role (int).
+        Columns family, gene, entrez, role (float).
 
     Raises
     ------
     ValidationError
-        On missing columns, roles other than +1/-1 or duplicate gene rows.
+        On missing columns, zero or non-numeric roles or duplicate gene rows.
     """
     label = os.fspath(path)
     df = pd.read_csv(path, sep="\t", dtype=str, comment="#", keep_default_na=False)
@@ -167,11 +168,16 @@ def read_roles(path: str | os.PathLike[str]) -> pd.DataFrame:
         df["entrez"] = ""
     issues = []
     for i, r in df.iterrows():
-        if r["role"].strip() not in ("1", "+1", "-1"):
+        try:
+            ok = float(r["role"]) != 0 and np.isfinite(float(r["role"]))
+        except ValueError:
+            ok = False
+        if not ok:
             issues.append(
                 Issue(
                     label,
-                    f"role {r['role']!r}; allowed +1, -1",
+                    f"role {r['role']!r}; allowed: a non-zero number (+1 effector, "
+                    "-1 negative regulator; larger magnitudes weight a gene more)",
                     line=int(i) + 2,
                     column="role",
                 )
@@ -181,5 +187,5 @@ def read_roles(path: str | os.PathLike[str]) -> pd.DataFrame:
         issues.append(Issue(label, "duplicate family/gene row", line=int(i) + 2))
     if issues:
         raise ValidationError(issues)
-    df = df.assign(role=df["role"].str.strip().astype(int))
+    df = df.assign(role=df["role"].str.strip().astype(float))
     return df[["family", "gene", "entrez", "role"]].reset_index(drop=True)

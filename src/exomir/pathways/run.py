@@ -235,7 +235,7 @@ def _gene_sets(cfg: Mapping[str, Any], inter: pd.DataFrame, directory: Any) -> l
 
 
 def _mirna_axis(net: pd.DataFrame, mirna: str) -> dict[str, Any]:
-    """The primary miRNA's targets, weights and negative regulators per pathway."""
+    """Return the primary miRNA's targets, weights and negative regulators per pathway."""
     sub = net[net["mirna"] == mirna]
     return {
         "mirna": mirna,

@@ -3,8 +3,9 @@
 Definitions (analysis_spec.md §2.2-2.3): ``T[m,g] = 1`` for an interaction;
 ``K_m`` = number of distinct targets of miRNA ``m``; ``k_mP`` = its targets in
 pathway ``P``; weight ``w_mP = k_mP / sqrt(K_m)``; signed weight
-``w±_mP = sum_{g in P} T[m,g] r_g / sqrt(K_m)`` with ``r_g = -1`` for a
-negative regulator of the pathway's family (roles file) and +1 otherwise.
+``w±_mP = sum_{g in P} T[m,g] r_g / sqrt(K_m)`` with ``r_g`` the role of the
+gene in the pathway's family (roles file; -1 for a negative regulator, any
+non-zero number allowed to weight regulators) and +1 for unlisted genes.
 
 Per-sample scores use decoupler 2.x on standardised miRNA levels ``z``
 (reference = all baseline samples pooled over arms):
@@ -84,10 +85,12 @@ def build_network(
     targets = pairs.groupby("mirna")["target_symbol"].apply(frozenset)
     big_k = targets.apply(len)
     all_targets = set(pairs["target_symbol"])
-    neg: dict[str, set[str]] = {}
+    role_of: dict[str, dict[str, float]] = {}
     if roles is not None:
-        for fam, sub in roles[roles["role"] < 0].groupby("family"):
-            neg[str(fam)] = set(sub["gene"])
+        for fam, sub in roles.groupby("family"):
+            role_of[str(fam)] = dict(
+                zip(sub["gene"], sub["role"].astype(float), strict=True)
+            )
     if expressed is not None:
         keep = set(expressed)
         n_before = len(targets)
@@ -113,13 +116,15 @@ def build_network(
             )
             continue
         fam = families.get(gs.id, "")
-        brakes = neg.get(fam, set())
+        roles_p = role_of.get(fam, {})
+        brakes = {g for g, r in roles_p.items() if r < 0}
         for m, tg in targets.items():
             hit = tg & gs.symbols
             if not hit:
                 continue
             n_neg = len(hit & brakes)
             k = len(hit)
+            signed = sum(roles_p.get(g, 1.0) for g in hit)
             rows.append(
                 {
                     "pathway": gs.id,
@@ -127,7 +132,7 @@ def build_network(
                     "n_targets_in_pathway": k,
                     "n_targets_total": int(big_k[m]),
                     "weight": k / math.sqrt(big_k[m]),
-                    "signed_weight": (k - 2 * n_neg) / math.sqrt(big_k[m]),
+                    "signed_weight": signed / math.sqrt(big_k[m]),
                     "n_negative_regulators": n_neg,
                     "targets": ";".join(sorted(hit)),
                 }
