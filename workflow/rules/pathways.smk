@@ -11,9 +11,13 @@ if not PATHWAYS_AVAILABLE:
     print(f"exomir: pathway stage skipped: {PATHWAYS_SKIP_REASON}", file=sys.stderr)
 
 # DE contrasts scored at contrast level (config pathways.contrasts, default all).
-PATHWAY_CONTRASTS = [
-    c for c in (CFG["pathways"]["contrasts"] or DE_CONTRASTS) if c in DE_CONTRASTS
-]
+PATHWAY_CONTRASTS = list(CFG["pathways"]["contrasts"] or DE_CONTRASTS)
+_unknown = [c for c in PATHWAY_CONTRASTS if c not in DE_CONTRASTS]
+if _unknown:
+    raise SystemExit(
+        f"exomir: config pathways.contrasts names unknown DE contrast(s) {_unknown}; "
+        f"the DE contrasts are {DE_CONTRASTS}"
+    )
 
 # Every target of this file (for `rule all`).
 PATHWAY_OUTPUTS = (
