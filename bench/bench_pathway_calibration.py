@@ -9,7 +9,7 @@ on a miRNA -> pathway network and reports:
   statistic is the Welch t of the week-1 minus baseline change between arms)
   should be uniform; the Kolmogorov-Smirnov statistic against U(0, 1), its
   p-value and the share of p < 0.05 are reported;
-* **planted effect**: a coordinated +``delta`` log2 change of the top half
+* **planted effect**: a coordinated +``delta`` log2 change (several deltas) of the top half
   (by weight) of the PI3K-targeting miRNAs in the treated arm at week 1;
   the share of trials where the PI3K ANCOVA estimate has the right sign and
   where the Holm-adjusted p-value is below 0.05.
@@ -21,7 +21,7 @@ exists, otherwise a synthetic network (reported in the JSON).
 Usage::
 
     .venv/bin/python bench/bench_pathway_calibration.py results/bench/pathway_calibration.json \
-        [--null-sims 50] [--effect-sims 20] [--delta 0.15] [--perm 999] [--mirtarbase PATH]
+        [--null-sims 50] [--effect-sims 20] [--delta 0.05 0.15] [--perm 999] [--mirtarbase PATH]
 """
 
 import argparse
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--null-sims", type=int, default=50)
     ap.add_argument("--effect-sims", type=int, default=20)
-    ap.add_argument("--delta", type=float, default=0.15)
+    ap.add_argument("--delta", type=float, nargs="+", default=[0.05, 0.15])
     ap.add_argument("--perm", type=int, default=999)
     ap.add_argument("--participants-per-arm", type=int, default=20)
     ap.add_argument("--mirtarbase", default=MIRTARBASE)
@@ -171,16 +171,6 @@ def main() -> None:
     }
     calib["ancova_all_methods"] = ks(anc["p_value"])
     calib["contrast_enrichment_all_methods"] = ks(ne["p_value"])
-    eff = []
-    t2 = time.perf_counter()
-    for i in range(a.effect_sims):
-        tests, enr = one_trial(
-            net, pi3k, mapk, a.delta, 1000 + a.seed + i, a.perm, a.participants_per_arm
-        )
-        eff.append(tests.assign(sim=i))
-    t_eff = time.perf_counter() - t2
-    et = pd.concat(eff)
-    ea = et[(et["analysis"] == "ancova") & (et["pathway"] == pi3k)]
     # Expected sign: +1 for targeting pressure; for the signed scores (predicted
     # activity, -S±) minus the sign of the planted miRNAs' summed signed weight.
     sub = net[net["pathway"] == pi3k].sort_values(
@@ -194,17 +184,35 @@ def main() -> None:
         "waggr_signed": signed_dir,
         "ulm_signed": signed_dir,
     }
-    detection = {
-        m: {
-            "expected_sign": expected[m],
-            "right_sign": round(
-                float(np.mean(np.sign(d["estimate"]) == expected[m])), 4
-            ),
-            "holm_p_below_0.05": round(float(np.mean(d["p_adjusted"] < 0.05)), 4),
-            "mean_estimate": round(float(d["estimate"].mean()), 4),
+    detection = {}
+    t2 = time.perf_counter()
+    for delta in a.delta:
+        eff = []
+        for i in range(a.effect_sims):
+            tests, _ = one_trial(
+                net,
+                pi3k,
+                mapk,
+                delta,
+                1000 + a.seed + i,
+                a.perm,
+                a.participants_per_arm,
+            )
+            eff.append(tests.assign(sim=i))
+        et = pd.concat(eff)
+        ea = et[(et["analysis"] == "ancova") & (et["pathway"] == pi3k)]
+        detection[f"delta_{delta:g}"] = {
+            m: {
+                "expected_sign": expected[m],
+                "right_sign": round(
+                    float(np.mean(np.sign(d["estimate"]) == expected[m])), 4
+                ),
+                "holm_p_below_0.05": round(float(np.mean(d["p_adjusted"] < 0.05)), 4),
+                "mean_estimate": round(float(d["estimate"].mean()), 4),
+            }
+            for m, d in ea.groupby("method")
         }
-        for m, d in ea.groupby("method")
-    }
+    t_eff = time.perf_counter() - t2
     result = {
         "benchmark": "pathway_calibration",
         "network": desc,
@@ -214,7 +222,8 @@ def main() -> None:
         "effect_simulations": a.effect_sims,
         "participants_per_arm": a.participants_per_arm,
         "enrichment_permutations": a.perm,
-        "planted_delta_log2": a.delta,
+        "planted_delta_log2": list(a.delta),
+        "planted_mirnas": len(planted),
         "planted_pathway": pi3k,
         "null_calibration": calib,
         "planted_effect_detection": detection,
