@@ -5,6 +5,10 @@
 CORES ?= 2
 DEMO ?= demo
 SEED ?= 20261126
+# miRTarBase is free for academic use only and not shipped: point MIRTARBASE at
+# your copy (hsa MTI table) for pathway scores in the demo. A copy beside the
+# checkout is picked up when present.
+MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_functional_strong_timirgen.tsv)
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
@@ -22,13 +26,13 @@ demo-data: setup
 	  echo "demo: $(DEMO)/ already simulated (make clean-demo to start again)"; \
 	else \
 	  rm -rf $(DEMO).partial && \
-	  $(VENV)/exomir simulate $(DEMO).partial --preset demo --seed $(SEED) --threads $(CORES) && \
+	  EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/exomir simulate $(DEMO).partial --preset demo --seed $(SEED) --threads $(CORES) && \
 	  rm -rf $(DEMO) && mv $(DEMO).partial $(DEMO); \
 	fi
 
 ## The test suite (unit, integration and workflow tests).
 test: setup
-	$(VENV)/pytest -q
+	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/pytest -q
 
 ## Quick tests only (no workflow runs).
 test-fast: setup
@@ -48,7 +52,7 @@ dry-run: setup
 
 ## Benchmarks: write figures to results/bench/*.json.
 bench: setup
-	$(VENV)/python bench/run_all.py --out results/bench --cores $(CORES)
+	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/run_all.py --out results/bench --cores $(CORES)
 
 clean-demo:
 	rm -rf $(DEMO) $(DEMO).partial

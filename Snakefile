@@ -34,6 +34,7 @@ include: "workflow/rules/counts.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/de.smk"
 include: "workflow/rules/safety.smk"
+include: "workflow/rules/pathways.smk"
 
 
 if has_ev_sheets():

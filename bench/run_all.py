@@ -67,6 +67,11 @@ BENCHMARKS = {
         "--out",
         str(out),
     ],
+    "pathway_calibration": lambda out: [
+        PY,
+        str(HERE / "bench_pathway_calibration.py"),
+        str(out),
+    ],
 }
 
 

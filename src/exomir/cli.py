@@ -8,6 +8,9 @@ Subcommands:
     Print the sheet reference (``config/README.md``) generated from the schemas.
 ``exomir simulate OUTDIR``
     Write a simulated trial scenario with known truth (see ``exomir simulate -h``).
+``exomir convert-mirtarbase INPUT OUTPUT``
+    Convert a user-downloaded miRTarBase table into the interaction TSV layout of
+    the pathway stage (docs/pathways.md).
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         add_simulate = None
     if add_simulate is not None:
         add_simulate(sub)
+    from exomir.pathways.network import add_cli as add_convert_mirtarbase
+
+    add_convert_mirtarbase(sub)
     return parser
 
 

@@ -1,6 +1,7 @@
 # Helpers shared by the workflow stages. Configuration and sheet validation at load
 # time, sample lists, wildcard constraints and input functions.
 
+import sys
 from pathlib import Path
 
 from exomir.config import resolve_path, validate_config
@@ -101,6 +102,7 @@ def get_final_outputs():
     ]
     targets += DE_OUTPUTS
     targets += SAFETY_OUTPUTS
+    targets += PATHWAY_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -111,3 +113,16 @@ def get_final_outputs():
             "results/ev/lot_metrics.png",
         ]
     return targets
+
+
+def get_pathway_interaction_files():
+    """Interaction tables of the pathway stage (config pathways.interactions)."""
+    return [ref_path(str(s["path"])) for s in CFG["pathways"]["interactions"]]
+
+
+def get_pathway_reference_files():
+    """GMT files and the roles file of the pathway stage."""
+    files = [ref_path(str(g["gmt"])) for g in CFG["pathways"]["gene_sets"]]
+    if CFG["pathways"].get("roles"):
+        files.append(ref_path(str(CFG["pathways"]["roles"])))
+    return files

@@ -649,6 +649,32 @@ def repo_config_template() -> Path:
     return Path(__file__).resolve().parents[3] / "config" / "config.yaml"
 
 
+def pathway_input_paths(params: Mapping[str, Any]) -> tuple[Path | None, Path]:
+    """Resolve the miRNA-target table and the GMT of the pathway truth.
+
+    Parameters
+    ----------
+    params
+        Resolved parameters (``pathways`` section). ``mti: null`` means the file
+        named by the environment variable ``EXOMIR_MIRTARBASE`` (miRTarBase is
+        not shipped); ``@resources/...`` names a shipped file.
+
+    Returns
+    -------
+    mti : pathlib.Path or None
+        The interaction table (absolute), or ``None`` if none is configured.
+    gmt : pathlib.Path
+        The pathway GMT (absolute).
+    """
+    from exomir.config import resolve_path
+
+    pw = params["pathways"]
+    mti_value = pw.get("mti") or os.environ.get("EXOMIR_MIRTARBASE") or None
+    mti = resolve_path(mti_value, Path.cwd()).resolve() if mti_value else None
+    gmt = resolve_path(pw["gmt"], Path.cwd()).resolve()
+    return mti, gmt
+
+
 def build_config(params: Mapping[str, Any], template: Path) -> dict[str, Any] | None:
     """Adapt the repository config template to the simulated scenario.
 
@@ -675,6 +701,12 @@ def build_config(params: Mapping[str, Any], template: Path) -> dict[str, Any] | 
     design["strata"] = ["stratum"]
     cfg.setdefault("trial", {})["primary_mirna"] = params["reference"]["primary_mirna"]
     cfg.setdefault("qc", {}).update(qc_gates(params))
+    mti, _ = pathway_input_paths(params)
+    if mti is not None and mti.is_file():
+        # Score pathways on the network the pathway truth was drawn from.
+        cfg.setdefault("pathways", {})["interactions"] = [
+            {"path": str(mti), "format": "mirtarbase", "evidence": ["Functional MTI"]}
+        ]
     return cfg
 
 
@@ -731,9 +763,14 @@ def pathway_truth(sim: SimulatedTrial) -> tuple[pd.DataFrame | None, str]:
         Why the table is absent, or the caveats.
     """
     pw = sim.params["pathways"]
-    mti_path, gmt_path = Path(pw["mti"]), Path(pw["gmt"])
+    mti_path, gmt_path = pathway_input_paths(sim.params)
     if sim.expression is None:
         return None, "no expression truth was simulated"
+    if mti_path is None:
+        return None, (
+            "skipped: no miRTarBase table (set pathways.mti or the environment "
+            "variable EXOMIR_MIRTARBASE)"
+        )
     missing = [str(p) for p in (mti_path, gmt_path) if not p.is_file()]
     if missing:
         return None, f"skipped: input file(s) not found: {', '.join(missing)}"

@@ -1,0 +1,453 @@
+"""Workflow steps of the pathway stage (used by workflow/scripts/pathways_*.py).
+
+``interactions_step`` turns the configured interaction sources (a user's
+miRTarBase download and/or tables in the documented layout) into one mapped
+interaction table; ``pathways_step`` builds the weighted network on the
+expressed miRNAs, scores every sample, runs the contrast enrichment and the
+arm comparisons and writes the tables and the plot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exomir.atomic import atomic_open
+from exomir.config import resolve_path
+from exomir.errors import Issue, ValidationError
+from exomir.pathways.genesets import read_gmt, read_roles, to_symbols
+from exomir.pathways.network import (
+    convert_mirtarbase,
+    filter_evidence,
+    map_mirna_names,
+    mature_names,
+    read_interactions,
+)
+from exomir.pathways.scoring import (
+    build_network,
+    contrast_enrichment,
+    sample_scores,
+    zscores,
+)
+from exomir.pathways.stats import adjust, ancova_tests, mixedlm_tests, plot_scores
+
+__all__ = [
+    "SCORES_COLUMNS",
+    "TESTS_COLUMNS",
+    "interactions_step",
+    "load_interactions",
+    "pathways_step",
+]
+
+log = logging.getLogger("exomir.pathways")
+
+SCORES_COLUMNS = [
+    "sample_id",
+    "participant_id",
+    "arm",
+    "timepoint",
+    "pathway",
+    "method",
+    "score",
+    "n_mirnas",
+]
+TESTS_COLUMNS = [
+    "pathway",
+    "method",
+    "analysis",
+    "contrast",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "statistic",
+    "p_value",
+    "p_adjusted",
+    "adjustment",
+    "n",
+    "note",
+]
+
+
+def load_interactions(
+    sources: list[Mapping[str, Any]], directory: str | os.PathLike[str] = "."
+) -> pd.DataFrame:
+    """Read, convert and evidence-filter every configured interaction source.
+
+    Parameters
+    ----------
+    sources
+        Config ``pathways.interactions`` entries (path, format, evidence,
+        species).
+    directory
+        Scenario directory (relative paths).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Interactions in the documented layout (unmapped names).
+    """
+    frames = []
+    for src in sources:
+        path = resolve_path(str(src["path"]), directory)
+        if src.get("format", "tsv") == "mirtarbase":
+            df = convert_mirtarbase(
+                path,
+                species=src.get("species", "Homo sapiens"),
+                evidence=src.get("evidence", ["Functional MTI"]),
+            )
+        else:
+            df = filter_evidence(
+                read_interactions(path), src.get("evidence"), str(path)
+            )
+        frames.append(df)
+    if not frames:
+        raise ValidationError(
+            [
+                Issue(
+                    "config/config.yaml",
+                    "no interaction source",
+                    column="pathways.interactions",
+                )
+            ]
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def interactions_step(
+    config: Mapping[str, Any],
+    mature_fasta: str | os.PathLike[str],
+    out_interactions: str | os.PathLike[str],
+    out_mapping: str | os.PathLike[str],
+    directory: str | os.PathLike[str] = ".",
+) -> pd.DataFrame:
+    """Build the mapped interaction table of the analysis.
+
+    Parameters
+    ----------
+    config
+        Validated configuration.
+    mature_fasta
+        miRBase mature FASTA of the analysis (reference names).
+    out_interactions
+        results/pathways/interactions.tsv (documented layout + ``mirna_input``).
+    out_mapping
+        results/pathways/mirna_mapping.tsv (input, mapped, rule, n_interactions).
+    directory
+        Scenario directory.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The mapped interactions.
+
+    Raises
+    ------
+    ValidationError
+        If no interaction can be mapped onto the reference.
+    """
+    from exomir.de import write_table
+
+    raw = load_interactions(config["pathways"]["interactions"], directory)
+    ref = mature_names(mature_fasta)
+    mapping = map_mirna_names(raw["mirna"], ref, ref)
+    table = mapping.table.copy()
+    counts = raw.groupby("mirna").size()
+    table["n_interactions"] = table["input"].map(counts).astype(int)
+    unm = table[table["mapped"] == ""]
+    n_unm = int(unm["n_interactions"].sum())
+    rules = table.groupby("rule")["n_interactions"].sum().to_dict()
+    log.info("miRNA name mapping (interactions per rule): %s", rules)
+    if len(unm):
+        log.warning(
+            "%d of %d miRNA names (%d of %d interactions) could not be mapped onto "
+            "%s and are left out, e.g. %s",
+            len(unm),
+            len(table),
+            n_unm,
+            len(raw),
+            os.path.basename(str(mature_fasta)),
+            ", ".join(unm["input"].head(5)),
+        )
+    m = mapping.as_dict()
+    out = raw[raw["mirna"].isin(m)].copy()
+    if out.empty:
+        raise ValidationError(
+            [
+                Issue(
+                    str(mature_fasta),
+                    f"none of the {len(table)} miRNA names of the interaction table "
+                    "maps onto the reference names (species or miRBase version?)",
+                )
+            ]
+        )
+    out.insert(1, "mirna_input", out["mirna"])
+    out["mirna"] = out["mirna_input"].map(m)
+    out = out.sort_values(
+        ["mirna", "target_symbol", "source", "mirna_input"], kind="mergesort"
+    )
+    write_table(out.reset_index(drop=True), out_interactions)
+    write_table(table, out_mapping)
+    return out
+
+
+def _gene_sets(cfg: Mapping[str, Any], inter: pd.DataFrame, directory: Any) -> list:
+    e2s: dict[str, str] = {}
+    ent = inter[inter["target_entrez"] != ""].drop_duplicates("target_entrez")
+    e2s.update(zip(ent["target_entrez"], ent["target_symbol"], strict=True))
+    sets = []
+    for g in cfg["gene_sets"]:
+        for gs in read_gmt(resolve_path(str(g["gmt"]), directory), g["id_type"]):
+            sets.append(to_symbols(gs, e2s))
+    only = cfg.get("select")
+    if only:
+        missing = [p for p in only if p not in {s.id for s in sets}]
+        if missing:
+            raise ValidationError(
+                [
+                    Issue(
+                        "config/config.yaml",
+                        f"pathway(s) {missing} are in no configured GMT",
+                        column="pathways.select",
+                    )
+                ]
+            )
+        sets = [s for s in sets if s.id in set(only)]
+    missing = [p for p in cfg["primary"] if p not in {s.id for s in sets}]
+    if missing:
+        raise ValidationError(
+            [
+                Issue(
+                    "config/config.yaml",
+                    f"primary pathway(s) {missing} are not among the scored gene sets "
+                    f"({', '.join(s.id for s in sets)})",
+                    column="pathways.primary",
+                )
+            ]
+        )
+    return sets
+
+
+def _mirna_axis(net: pd.DataFrame, mirna: str) -> dict[str, Any]:
+    """Return the primary miRNA's targets, weights and negative regulators per pathway."""
+    sub = net[net["mirna"] == mirna]
+    return {
+        "mirna": mirna,
+        "in_network": bool(len(sub)),
+        "pathways": {
+            r["pathway"]: {
+                "targets": r["targets"].split(";"),
+                "weight": round(float(r["weight"]), 6),
+                "signed_weight": round(float(r["signed_weight"]), 6),
+                "n_negative_regulators": int(r["n_negative_regulators"]),
+            }
+            for _, r in sub.iterrows()
+        },
+    }
+
+
+def pathways_step(
+    config: Mapping[str, Any],
+    h5ad: str | os.PathLike[str],
+    interactions: str | os.PathLike[str],
+    de_tables: Mapping[str, str],
+    outputs: Mapping[str, str],
+    directory: str | os.PathLike[str] = ".",
+) -> dict[str, pd.DataFrame]:
+    """Network, per-sample scores, enrichment and tests; writes all outputs.
+
+    Parameters
+    ----------
+    config
+        Validated configuration (``pathways``, ``design``).
+    h5ad
+        results/de/mirna.h5ad (layer from ``pathways.layer``, ``filter_pass``).
+    interactions
+        From :func:`interactions_step`.
+    de_tables
+        Contrast name -> DE table with ``mirna`` and ``stat``.
+    outputs
+        Keys network, scores, tests, plot, summary.
+    directory
+        Scenario directory.
+
+    Returns
+    -------
+    dict
+        network, scores and tests tables.
+    """
+    import anndata as ad
+
+    from exomir.de import write_table
+
+    cfg = config["pathways"]
+    design = config["design"]
+    arms = list(design["arms"])
+    tps = list(design["timepoints"])
+    strata = [s for s in design.get("strata", []) or []]
+    inter = pd.read_csv(interactions, sep="\t", dtype=str, keep_default_na=False)
+    sets = _gene_sets(cfg, inter, directory)
+    roles = (
+        read_roles(resolve_path(str(cfg["roles"]), directory))
+        if cfg.get("roles")
+        else None
+    )
+    adata = ad.read_h5ad(h5ad)
+    layer = cfg["layer"]
+    values = pd.DataFrame(
+        np.asarray(adata.layers[layer], dtype=float),
+        index=adata.obs_names,
+        columns=adata.var_names,
+    )
+    expressed = list(adata.var_names[adata.var["filter_pass"].astype(bool)])
+    n_expr_net = len(set(expressed) & set(inter["mirna"]))
+    log.info(
+        "%d of %d miRNAs pass the DE expression filter; %d of them have interactions",
+        len(expressed),
+        adata.n_vars,
+        n_expr_net,
+    )
+    if n_expr_net == 0:
+        raise ValidationError(
+            [
+                Issue(
+                    os.fspath(interactions),
+                    "no expressed miRNA of results/de/mirna.h5ad has an interaction "
+                    "(are the names of the same miRBase version?)",
+                )
+            ]
+        )
+    net = build_network(inter, sets, cfg.get("families", {}), roles, expressed)
+    obs = adata.obs
+    ref_samples = list(obs.index[obs["timepoint"] == tps[0]])
+    zs = zscores(values[expressed], ref_samples)
+    scores = sample_scores(zs.z, net, tmin=int(cfg["tmin"]))
+    meta = obs[["participant_id", "arm", "timepoint"]].astype(str)
+    scores = scores.join(meta, on="sample_id")
+    order = {m: i for i, m in enumerate(["waggr", "ulm", "waggr_signed", "ulm_signed"])}
+    scores = scores.sort_values(
+        ["pathway", "method", "sample_id"],
+        key=lambda s: s.map(order) if s.name == "method" else s,
+        kind="mergesort",
+    )[SCORES_COLUMNS].reset_index(drop=True)
+    participants = (
+        obs[["participant_id", "arm", *strata]]
+        .astype(str)
+        .drop_duplicates("participant_id")
+    )
+    primary = list(cfg["primary"])
+    tests = ancova_tests(
+        scores,
+        participants,
+        arms,
+        tps[0],
+        tps[-1],
+        primary,
+        strata=strata,
+        cov_type=cfg["cov_type"],
+        ci_level=float(cfg["ci_level"]),
+        n_perm=int(cfg["ancova_permutations"]),
+        seed=int(cfg["seed"]),
+    )
+    mixed = mixedlm_tests(
+        scores, arms, tps[0], tps[-1], ci_level=float(cfg["ci_level"])
+    )
+    enr = []
+    for contrast, path in sorted(de_tables.items()):
+        de = pd.read_csv(path, sep="\t")
+        stat = de.set_index("mirna")["stat"].astype(float)
+        e = contrast_enrichment(
+            stat,
+            net,
+            tmin=int(cfg["tmin"]),
+            n_perm=int(cfg["n_permutations"]),
+            bins=int(cfg["degree_bins"]),
+            seed=int(cfg["seed"]),
+        )
+        e["contrast"] = contrast
+        e["analysis"] = "contrast_enrichment"
+        e["note"] = (
+            f"decoupler score of the DE Wald stat; null: "
+            f"{int(cfg['n_permutations'])} permutations within {int(cfg['degree_bins'])} "
+            "K_m strata (degree-preserving); null mean "
+            + e["null_mean"].map(lambda v: f"{v:.4g}")
+            + ", sd "
+            + e["null_sd"].map(lambda v: f"{v:.4g}")
+        )
+        enr.append(e.drop(columns=["null_mean", "null_sd", "n_universe"]))
+    all_tests = pd.concat([tests, mixed, *enr], ignore_index=True)
+    for c in TESTS_COLUMNS:
+        if c not in all_tests.columns:
+            all_tests[c] = np.nan
+    all_tests = adjust(all_tests, primary)
+    all_tests = all_tests.sort_values(
+        ["analysis", "contrast", "method", "pathway"], kind="mergesort"
+    )[TESTS_COLUMNS].reset_index(drop=True)
+    write_table(net, outputs["network"])
+    write_table(scores, outputs["scores"])
+    write_table(all_tests, outputs["tests"])
+    plot_scores(scores, arms, tps, primary, outputs["plot"])
+    summary = {
+        "zscore_reference": {
+            "layer": layer,
+            "timepoint": tps[0],
+            "pooled_over_arms": True,
+            "n_samples": len(zs.reference_samples),
+            "samples": list(zs.reference_samples),
+        },
+        "n_mirnas_expressed": len(expressed),
+        "n_mirnas_scored": int(zs.z.shape[1]),
+        "pathways": {
+            s.id: {
+                "name": s.name,
+                "source": os.path.basename(s.source),
+                "n_genes": len(s.genes),
+                "n_mirnas": int((net["pathway"] == s.id).sum()),
+                "family": cfg.get("families", {}).get(s.id, ""),
+            }
+            for s in sets
+        },
+        "primary_mirna": _mirna_axis(net, str(config["trial"]["primary_mirna"])),
+        "tmin": int(cfg["tmin"]),
+        "signed_score": "reported as -S± (predicted pathway activity)",
+    }
+    with atomic_open(outputs["summary"]) as fh:
+        json.dump(summary, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    return {"network": net, "scores": scores, "tests": all_tests}
+
+
+def interaction_sources_available(
+    config: Mapping[str, Any], directory: str | os.PathLike[str] = "."
+) -> tuple[bool, str]:
+    """Whether the pathway stage can run: sources configured and present.
+
+    Returns
+    -------
+    tuple
+        (available, reason if not).
+    """
+    cfg = config.get("pathways", {})
+    if not cfg.get("enabled", True):
+        return False, "pathways.enabled is false"
+    srcs = cfg.get("interactions") or []
+    if not srcs:
+        return False, (
+            "no miRNA-target interaction table is configured (pathways.interactions); "
+            "miRTarBase is academic-licence only and not shipped: download it and "
+            "point pathways.interactions at it (see docs/pathways.md)"
+        )
+    missing = [
+        str(s["path"])
+        for s in srcs
+        if not Path(resolve_path(str(s["path"]), directory)).is_file()
+    ]
+    if missing:
+        return False, f"interaction table(s) not found: {', '.join(missing)}"
+    return True, ""

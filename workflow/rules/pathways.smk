@@ -1,0 +1,88 @@
+# PI3K/AKT and MAPK target-pathway scoring of the miRNA changes (exomir.pathways,
+# analysis_spec.md section 2). The stage needs a miRNA-target interaction table
+# (pathways.interactions). miRTarBase is free for academic use only and is not
+# shipped; when no table is configured or found, the stage is skipped with a
+# message and PATHWAY_OUTPUTS is empty.
+
+from exomir.pathways.run import interaction_sources_available
+
+PATHWAYS_AVAILABLE, PATHWAYS_SKIP_REASON = interaction_sources_available(CFG)
+if not PATHWAYS_AVAILABLE:
+    print(f"exomir: pathway stage skipped: {PATHWAYS_SKIP_REASON}", file=sys.stderr)
+
+# DE contrasts scored at contrast level (config pathways.contrasts, default all).
+PATHWAY_CONTRASTS = list(CFG["pathways"]["contrasts"] or DE_CONTRASTS)
+_unknown = [c for c in PATHWAY_CONTRASTS if c not in DE_CONTRASTS]
+if _unknown:
+    raise SystemExit(
+        f"exomir: config pathways.contrasts names unknown DE contrast(s) {_unknown}; "
+        f"the DE contrasts are {DE_CONTRASTS}"
+    )
+
+# Every target of this file (for `rule all`).
+PATHWAY_OUTPUTS = (
+    [
+        "results/pathways/interactions.tsv",
+        "results/pathways/mirna_mapping.tsv",
+        "results/pathways/network.tsv",
+        "results/pathways/scores.tsv",
+        "results/pathways/tests.tsv",
+        "results/pathways/scores_by_arm.png",
+        "results/pathways/summary.json",
+    ]
+    if PATHWAYS_AVAILABLE
+    else []
+)
+
+
+# Interaction tables (user miRTarBase export and/or documented TSVs) in one
+# layout, miRNA names mapped onto the configured miRBase mature names.
+rule pathways_interactions:
+    input:
+        sources=get_pathway_interaction_files(),
+        mature=ref_path(CFG["reference"]["mature"]),
+    output:
+        interactions="results/pathways/interactions.tsv",
+        mapping="results/pathways/mirna_mapping.tsv",
+    log:
+        "logs/pathways_interactions/pathways_interactions.log",
+    benchmark:
+        "benchmarks/pathways_interactions/pathways_interactions.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/pathways_interactions.py"
+
+
+# Weighted network on the expressed miRNAs, per-sample decoupler scores,
+# degree-preserving contrast enrichment, ANCOVA with Holm, and the plot.
+rule pathways:
+    input:
+        h5ad="results/de/mirna.h5ad",
+        interactions="results/pathways/interactions.tsv",
+        gene_sets=get_pathway_reference_files(),
+        de=expand("results/de/{contrast}.tsv", contrast=PATHWAY_CONTRASTS),
+    output:
+        network="results/pathways/network.tsv",
+        scores="results/pathways/scores.tsv",
+        tests="results/pathways/tests.tsv",
+        plot="results/pathways/scores_by_arm.png",
+        summary="results/pathways/summary.json",
+    log:
+        "logs/pathways/pathways.log",
+    benchmark:
+        "benchmarks/pathways/pathways.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        contrasts=PATHWAY_CONTRASTS,
+    script:
+        "../scripts/pathways_scores.py"
