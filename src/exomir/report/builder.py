@@ -27,7 +27,15 @@ from markupsafe import Markup
 
 from exomir.atomic import atomic_open
 from exomir.report.context import ReportContext
-from exomir.report.model import AUDIENCES, Figure, KeyValues, NotRun, Section, Table, Text
+from exomir.report.model import (
+    AUDIENCES,
+    Figure,
+    KeyValues,
+    NotRun,
+    Section,
+    Table,
+    Text,
+)
 from exomir.report.sections import SECTIONS
 
 LOG = logging.getLogger("exomir.report")
@@ -64,7 +72,9 @@ def format_cell(value: Any) -> str:
 
 def _is_numeric(col: pd.Series) -> bool:
     vals = [str(v) for v in col if str(v) not in ("", "nan")]
-    return bool(vals) and all(_FLOAT.fullmatch(v) or v.lstrip("-").isdigit() for v in vals)
+    return bool(vals) and all(
+        _FLOAT.fullmatch(v) or v.lstrip("-").isdigit() for v in vals
+    )
 
 
 @dataclass
@@ -91,13 +101,17 @@ def _open_filter(section: Section, arms: Iterable[str]) -> Section:
     """Drop arm-level blocks and check what remains (open report)."""
     arm_set = {str(a) for a in arms}
     kept = [b for b in section.blocks if not b.arm_level]
-    if len(kept) < len(section.blocks) and not any(isinstance(b, Text) and b.kind == "note" for b in kept):
+    if len(kept) < len(section.blocks) and not any(
+        isinstance(b, Text) and b.kind == "note" for b in kept
+    ):
         kept.append(Text("Results by arm are in the closed DSMB report.", kind="note"))
     for b in kept:
         if isinstance(b, Table):
             for col in ARM_COLUMNS:
                 if col in b.data.columns and arm_set & set(b.data[col].astype(str)):
-                    raise ReportError(f"open report, section {section.number} ({section.title}): table '{b.title}' shows the arm column '{col}'; mark it arm_level or pool it")
+                    raise ReportError(
+                        f"open report, section {section.number} ({section.title}): table '{b.title}' shows the arm column '{col}'; mark it arm_level or pool it"
+                    )
     section.blocks = kept
     return section
 
@@ -122,7 +136,12 @@ def render_sections(ctx: ReportContext, strict: bool = False) -> list[Section]:
             if strict:
                 raise
             LOG.exception("report section %s (%s) failed", number, title)
-            sec.blocks = [Text(f"This section could not be rendered: {type(exc).__name__}: {exc}", kind="warn")]
+            sec.blocks = [
+                Text(
+                    f"This section could not be rendered: {type(exc).__name__}: {exc}",
+                    kind="warn",
+                )
+            ]
         if ctx.audience == "open":
             _open_filter(sec, ctx.arms)
         out.append(sec)
@@ -137,27 +156,37 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(Table=RenderedTable, Figure=Figure, Text=Text, NotRun=NotRun, KeyValues=KeyValues)
+    env.globals.update(
+        Table=RenderedTable,
+        Figure=Figure,
+        Text=Text,
+        NotRun=NotRun,
+        KeyValues=KeyValues,
+    )
     env.tests["kind"] = lambda obj, name: type(obj).__name__ == name
     return env
 
 
 def render_html(ctx: ReportContext, strict: bool = False) -> str:
-    """The report as an HTML string."""
+    """Render the report as an HTML string."""
     sections = render_sections(ctx, strict=strict)
     for sec in sections:
         sec.blocks = [_prepare(b) for b in sec.blocks]
     trial = ctx.config.get("trial", {})
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     not_run = [(s, b) for s in sections for b in s.blocks if isinstance(b, NotRun)]
-    html = _environment().get_template("report.html.j2").render(
-        trial_id=str(trial.get("id", "")),
-        trial_title=str(trial.get("title", "")),
-        audience=ctx.audience,
-        sections=sections,
-        not_run=not_run,
-        css=Markup(css),
-        Markup=Markup,
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            trial_id=str(trial.get("id", "")),
+            trial_title=str(trial.get("title", "")),
+            audience=ctx.audience,
+            sections=sections,
+            not_run=not_run,
+            css=Markup(css),
+            Markup=Markup,
+        )
     )
     return html
 
@@ -197,12 +226,26 @@ def build_report(
         raise ValueError(f"audience must be one of {AUDIENCES}, got {audience!r}")
     t0 = time.perf_counter()
     avail = None if available is None else {str(Path(p)) for p in available}
-    ctx = ReportContext(root=Path(root), config=config, audience=audience, available=avail)  # type: ignore[arg-type]
+    ctx = ReportContext(
+        root=Path(root), config=config, audience=audience, available=avail
+    )  # type: ignore[arg-type]
     html = render_html(ctx, strict=strict)
     data = html.encode("utf-8")
     if len(data) > MAX_BYTES:
-        LOG.warning("the %s report is %.1f MB, over the %d MB target", audience, len(data) / 1e6, MAX_BYTES // 2**20)
+        LOG.warning(
+            "the %s report is %.1f MB, over the %d MB target",
+            audience,
+            len(data) / 1e6,
+            MAX_BYTES // 2**20,
+        )
     with atomic_open(out, "wb") as fh:
         fh.write(data)
-    LOG.info("%s report: %s (%.2f MB, %.1f s, %d source files)", audience, out, len(data) / 1e6, time.perf_counter() - t0, len(ctx.sources))
+    LOG.info(
+        "%s report: %s (%.2f MB, %.1f s, %d source files)",
+        audience,
+        out,
+        len(data) / 1e6,
+        time.perf_counter() - t0,
+        len(ctx.sources),
+    )
     return Path(out)

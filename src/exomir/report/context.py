@@ -66,7 +66,7 @@ class ReportContext:
         return (self.root / rel).is_file()
 
     def missing(self, *rels: str) -> list[str]:
-        """The paths among ``rels`` that are absent."""
+        """Return the paths among ``rels`` that are absent."""
         return [r for r in rels if not self.has(r)]
 
     def file(self, rel: str) -> Path:
@@ -84,9 +84,7 @@ class ReportContext:
         if not self.has(rel):
             return None
         if rel not in self._cache:
-            df = pd.read_csv(
-                self.file(rel), sep="\t", dtype=str, keep_default_na=False
-            )
+            df = pd.read_csv(self.file(rel), sep="\t", dtype=str, keep_default_na=False)
             self._cache[rel] = df
         return self._cache[rel].copy()
 

@@ -36,7 +36,7 @@ MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 
 
 def file_uri(path: str | Path) -> str:
-    """A file as a base64 ``data:`` URI (PNG, SVG or JPEG)."""
+    """Encode a file as a base64 ``data:`` URI (PNG, SVG or JPEG)."""
     p = Path(path)
     mime = MIME.get(p.suffix.lower())
     if mime is None:
@@ -56,7 +56,7 @@ def figure_uri(fig: MplFigure, fmt: str = "svg", dpi: int = 96) -> str:
 
 
 def colours(levels: Sequence[str]) -> dict[str, str]:
-    """A fixed colour per level, in the given order."""
+    """Give each level a fixed colour, in the given order."""
     return {lvl: PALETTE[i % len(PALETTE)] for i, lvl in enumerate(levels)}
 
 
@@ -123,20 +123,28 @@ def length_histograms(lengths: pd.DataFrame, max_len: int = 60) -> str:
     max_len
         Longest length shown.
     """
-    cats = [c for c in ["passed", "too_short", "adapter_dimer"] if c in set(lengths["category"])]
-    cats += sorted(set(lengths["category"]) - set(cats))
-    cats = [c for c in cats if lengths.loc[lengths["category"] == c, "reads"].sum() > 0]
+    shown = lengths[(lengths["length"] >= 1) & (lengths["length"] <= max_len)]
+    mass = shown.groupby("category")["reads"].sum()
+    # Adapter dimers have length 0 (they are in the read funnel instead).
+    cats = [c for c in ["passed", "too_short"] if mass.get(c, 0) > 0]
+    cats += sorted(
+        c for c in mass.index if c not in cats and c != "adapter_dimer" and mass[c] > 0
+    )
     ncol = min(3, max(1, len(cats)))
     nrow = int(np.ceil(len(cats) / ncol)) or 1
     fig = MplFigure(figsize=(9, 2.4 * nrow))
     for i, cat in enumerate(cats):
         ax = fig.add_subplot(nrow, ncol, i + 1)
         sub = lengths[(lengths["category"] == cat) & (lengths["length"] <= max_len)]
-        wide = sub.pivot_table(index="length", columns="sample_id", values="reads", aggfunc="sum")
+        wide = sub.pivot_table(
+            index="length", columns="sample_id", values="reads", aggfunc="sum"
+        )
         share = wide / wide.sum(axis=0).replace(0, np.nan) * 100
         for col in share.columns:
             ax.plot(share.index, share[col], color="#1f77b4", alpha=0.25, lw=0.7)
-        ax.plot(share.index, share.median(axis=1), color="black", lw=1.5, label="median")
+        ax.plot(
+            share.index, share.median(axis=1), color="black", lw=1.5, label="median"
+        )
         ax.set_title(cat.replace("_", " "), fontsize=9)
         ax.set_xlabel("read length (nt)")
         ax.set_ylabel("% of reads")
@@ -146,12 +154,20 @@ def length_histograms(lengths: pd.DataFrame, max_len: int = 60) -> str:
     return figure_uri(fig, fmt="png", dpi=90)
 
 
-def pca_scatter(pca: pd.DataFrame, by: list[str]) -> str:
-    """PC1/PC2 scatter coloured by each column in ``by`` (one panel each)."""
+def pca_scatter(
+    pca: pd.DataFrame, by: list[str], orders: dict[str, list[str]] | None = None
+) -> str:
+    """PC1/PC2 scatter coloured by each column in ``by`` (one panel each).
+
+    ``orders`` fixes the level order (hence colour) of a column, e.g. the
+    configured arms, so that an arm has the same colour in every figure.
+    """
     fig = MplFigure(figsize=(3.3 * len(by), 3.2))
     for i, col in enumerate(by):
         ax = fig.add_subplot(1, len(by), i + 1)
-        levels = sorted(set(pca[col].astype(str)))
+        present = set(pca[col].astype(str))
+        first = [lvl for lvl in (orders or {}).get(col, []) if lvl in present]
+        levels = first + sorted(present - set(first))
         cmap = colours(levels)
         for lvl in levels:
             sub = pca[pca[col].astype(str) == lvl]
@@ -171,8 +187,16 @@ def hemolysis_plot(qc: pd.DataFrame) -> str:
     ax = fig.add_subplot()
     x = np.arange(len(df))
     flag = df["hemolysis_flag"].astype(str).str.lower().eq("true").to_numpy()
-    ax.scatter(x[~flag], df["hemolysis_log2ratio"][~flag], s=12, color="#1f77b4", label="below gate")
-    ax.scatter(x[flag], df["hemolysis_log2ratio"][flag], s=18, color="#c0392b", label="flagged")
+    ax.scatter(
+        x[~flag],
+        df["hemolysis_log2ratio"][~flag],
+        s=12,
+        color="#1f77b4",
+        label="below gate",
+    )
+    ax.scatter(
+        x[flag], df["hemolysis_log2ratio"][flag], s=18, color="#c0392b", label="flagged"
+    )
     thr = pd.to_numeric(df["hemolysis_threshold"], errors="coerce").dropna()
     if len(thr):
         ax.axhline(float(thr.iloc[0]), color="#c0392b", ls="--", lw=1, label="gate")
@@ -186,7 +210,9 @@ def hemolysis_plot(qc: pd.DataFrame) -> str:
     return figure_uri(fig)
 
 
-def spaghetti(values: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[str]) -> str:
+def spaghetti(
+    values: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[str]
+) -> str:
     """Paired log2 primary-miRNA values, baseline to follow-up, one panel per arm."""
     fig = MplFigure(figsize=(3.2 * len(arms), 3.4))
     cmap = colours(arms)
@@ -197,9 +223,24 @@ def spaghetti(values: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[st
         sub = values[values["arm"] == arm]
         paired = sub.dropna(subset=["y_baseline", "y_followup"])
         for _, row in paired.iterrows():
-            ax.plot([0, 1], [row["y_baseline"], row["y_followup"]], color=cmap[arm], alpha=0.45, lw=0.9, marker="o", ms=2.5)
+            ax.plot(
+                [0, 1],
+                [row["y_baseline"], row["y_followup"]],
+                color=cmap[arm],
+                alpha=0.45,
+                lw=0.9,
+                marker="o",
+                ms=2.5,
+            )
         if len(paired):
-            ax.plot([0, 1], [paired["y_baseline"].mean(), paired["y_followup"].mean()], color="black", lw=2.2, marker="o", label="mean")
+            ax.plot(
+                [0, 1],
+                [paired["y_baseline"].mean(), paired["y_followup"].mean()],
+                color="black",
+                lw=2.2,
+                marker="o",
+                label="mean",
+            )
         ax.set_xticks([0, 1], list(timepoints[:2]))
         ax.set_xlim(-0.3, 1.3)
         ax.set_title(f"{arm} (n = {len(paired)} paired)", fontsize=9)
@@ -223,7 +264,14 @@ def heatmap(z: pd.DataFrame, groups: pd.Series) -> str:
     """
     nrow, ncol = z.shape
     fig = MplFigure(figsize=(9, 0.18 * nrow + 1.8))
-    gs = fig.add_gridspec(2, 2, height_ratios=[0.4, max(nrow, 1) * 0.18 * 2.5], width_ratios=[40, 1], hspace=0.02, wspace=0.02)
+    gs = fig.add_gridspec(
+        2,
+        2,
+        height_ratios=[0.4, max(nrow, 1) * 0.18 * 2.5],
+        width_ratios=[40, 1],
+        hspace=0.02,
+        wspace=0.02,
+    )
     axg = fig.add_subplot(gs[0, 0])
     ax = fig.add_subplot(gs[1, 0])
     cax = fig.add_subplot(gs[1, 1])
@@ -235,8 +283,22 @@ def heatmap(z: pd.DataFrame, groups: pd.Series) -> str:
     axg.set_ylim(0, 1)
     axg.axis("off")
     handles = [mpl.patches.Patch(color=cmap[g], label=g) for g in levels]
-    axg.legend(handles=handles, ncols=len(levels), fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    im = ax.imshow(z.to_numpy(dtype=float), aspect="auto", cmap="RdBu_r", vmin=-2.5, vmax=2.5, interpolation="nearest")
+    axg.legend(
+        handles=handles,
+        ncols=len(levels),
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
+    im = ax.imshow(
+        z.to_numpy(dtype=float),
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-2.5,
+        vmax=2.5,
+        interpolation="nearest",
+    )
     ax.set_yticks(np.arange(nrow), [str(i) for i in z.index], fontsize=7)
     ax.set_xticks([])
     ax.set_xlabel(f"libraries (n = {ncol})")
@@ -244,7 +306,11 @@ def heatmap(z: pd.DataFrame, groups: pd.Series) -> str:
     return figure_uri(fig, fmt="png", dpi=90)
 
 
-def forest(rows: pd.DataFrame, label: str = "label", xlabel: str = "adjusted difference (95% CI)") -> str:
+def forest(
+    rows: pd.DataFrame,
+    label: str = "label",
+    xlabel: str = "adjusted difference (95% CI)",
+) -> str:
     """Forest plot of estimates with CIs (one row per endpoint), ordered as given."""
     n = len(rows)
     fig = MplFigure(figsize=(7.5, 0.32 * n + 1.2))
@@ -255,7 +321,11 @@ def forest(rows: pd.DataFrame, label: str = "label", xlabel: str = "adjusted dif
     hi = rows["ci_high"].to_numpy(dtype=float)
     ax.hlines(y, lo, hi, color="#1f77b4", lw=1.4)
     ax.scatter(est, y, color="#1f77b4", s=22, zorder=3)
-    null = rows["null_value"].to_numpy(dtype=float) if "null_value" in rows else np.zeros(n)
+    null = (
+        rows["null_value"].to_numpy(dtype=float)
+        if "null_value" in rows
+        else np.zeros(n)
+    )
     for v in sorted(set(null[np.isfinite(null)])):
         ax.axvline(v, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y, [str(s) for s in rows[label]], fontsize=8)
@@ -274,7 +344,9 @@ def roc_plot(curve: pd.DataFrame, point: tuple[float, float] | None, label: str)
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
     if point is not None:
         ax.scatter([point[0]], [point[1]], color="#c0392b", zorder=3, s=30)
-        ax.annotate(label, point, xytext=(8, -18), textcoords="offset points", fontsize=8)
+        ax.annotate(
+            label, point, xytext=(8, -18), textcoords="offset points", fontsize=8
+        )
     ax.set_xlabel("1 - specificity")
     ax.set_ylabel("sensitivity")
     ax.set_xlim(0, 1)
@@ -295,7 +367,13 @@ def boundary_plot(interim: pd.DataFrame, observed: bool) -> str:
     ax.plot(t, -zb, marker="o", color="#c0392b", ls=":", label="boundary (-|z|)")
     for ti, zi in zip(t, zb, strict=True):
         if np.isfinite(zi):
-            ax.annotate(f"{zi:.3f}", (ti, zi), xytext=(4, 4), textcoords="offset points", fontsize=8)
+            ax.annotate(
+                f"{zi:.3f}",
+                (ti, zi),
+                xytext=(4, 4),
+                textcoords="offset points",
+                fontsize=8,
+            )
     if observed and "observed_z" in df:
         oz = df["observed_z"].to_numpy(dtype=float)
         ok = np.isfinite(oz)
@@ -311,14 +389,25 @@ def boundary_plot(interim: pd.DataFrame, observed: bool) -> str:
     return figure_uri(fig)
 
 
-def score_boxes(scores: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[str]) -> str:
+def score_boxes(
+    scores: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[str]
+) -> str:
     """Pathway score distributions by arm x timepoint, one panel per pathway."""
     paths = sorted(set(scores["pathway"]))
     fig = MplFigure(figsize=(min(9, 3.6 * len(paths)), 3.2))
     groups = [(a, t) for a in arms for t in timepoints]
     for i, pw in enumerate(paths):
         ax = fig.add_subplot(1, len(paths), i + 1)
-        data = [scores[(scores["pathway"] == pw) & (scores["arm"] == a) & (scores["timepoint"] == t)]["score"].dropna().to_numpy(dtype=float) for a, t in groups]
+        data = [
+            scores[
+                (scores["pathway"] == pw)
+                & (scores["arm"] == a)
+                & (scores["timepoint"] == t)
+            ]["score"]
+            .dropna()
+            .to_numpy(dtype=float)
+            for a, t in groups
+        ]
         ax.boxplot(data, tick_labels=[f"{a}\n{t}" for a, t in groups], widths=0.6)
         ax.set_title(str(pw), fontsize=9)
         ax.tick_params(axis="x", labelsize=7)
@@ -326,7 +415,9 @@ def score_boxes(scores: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[
     return figure_uri(fig)
 
 
-def consort_svg(pooled: list[tuple[str, str, str]], by_arm: dict[str, list[tuple[str, str, str]]]) -> str:
+def consort_svg(
+    pooled: list[tuple[str, str, str]], by_arm: dict[str, list[tuple[str, str, str]]]
+) -> str:
     """CONSORT flow diagram as SVG markup with every text escaped.
 
     Parameters
@@ -349,27 +440,37 @@ def consort_svg(pooled: list[tuple[str, str, str]], by_arm: dict[str, list[tuple
             text = reasons if len(reasons) <= 90 else reasons[:87] + "..."
             lines += [text[i : i + 45] for i in range(0, len(text), 45)][:2]
         h = box_h
-        out = [f'<rect x="{x}" y="{y}" width="{box_w}" height="{h}" rx="4" class="cbox"/>']
+        out = [
+            f'<rect x="{x}" y="{y}" width="{box_w}" height="{h}" rx="4" class="cbox"/>'
+        ]
         for k, line in enumerate(lines):
             cls = "ctitle" if k == 0 else "creason"
-            out.append(f'<text x="{x + 8}" y="{y + 18 + k * 15}" class="{cls}">{escape(line)}</text>')
+            out.append(
+                f'<text x="{x + 8}" y="{y + 18 + k * 15}" class="{cls}">{escape(line)}</text>'
+            )
         return "".join(out)
 
     cx = (width - box_w) / 2
     for node, n, reasons in pooled:
         parts.append(box(cx, y, node, n, reasons))
-        parts.append(f'<line x1="{cx + box_w / 2}" y1="{y + box_h}" x2="{cx + box_w / 2}" y2="{y + box_h + gap}" class="carrow"/>')
+        parts.append(
+            f'<line x1="{cx + box_w / 2}" y1="{y + box_h}" x2="{cx + box_w / 2}" y2="{y + box_h + gap}" class="carrow"/>'
+        )
         y += box_h + gap
     top = y
     max_y = y
     for j, arm in enumerate(cols):
         x = 10 + j * (box_w + 30) + (width - ncol * (box_w + 30)) / 2
         yy = top
-        parts.append(f'<text x="{x + box_w / 2}" y="{yy + 4}" class="carm" text-anchor="middle">{escape(arm)}</text>')
+        parts.append(
+            f'<text x="{x + box_w / 2}" y="{yy + 4}" class="carm" text-anchor="middle">{escape(arm)}</text>'
+        )
         yy += 14
         for k, (node, n, reasons) in enumerate(by_arm[arm]):
             if k:
-                parts.append(f'<line x1="{x + box_w / 2}" y1="{yy - gap}" x2="{x + box_w / 2}" y2="{yy}" class="carrow"/>')
+                parts.append(
+                    f'<line x1="{x + box_w / 2}" y1="{yy - gap}" x2="{x + box_w / 2}" y2="{yy}" class="carrow"/>'
+                )
             parts.append(box(x, yy, node, n, reasons))
             yy += box_h + gap
         max_y = max(max_y, yy)
