@@ -58,16 +58,16 @@ def config_hash(path: Path) -> str:
 
 
 def data_cut(ctx: ReportContext) -> str:
-    """Return the data cut date: config ``report.data_cut`` or the last visit date."""
-    cut = str(ctx.config.get("report", {}).get("data_cut") or "")
+    """Return the data cut date: config ``trial.data_cut`` or the last visit date."""
+    cut = str(ctx.config.get("trial", {}).get("data_cut") or "")
     if cut:
         return cut
     clin = ctx.sheet("clinical_measurements")
     if clin is not None and "visit_date" in clin:
         dates = sorted(d for d in clin["visit_date"] if d)
         if dates:
-            return f"{dates[-1]} (last visit date in the clinical sheet; report.data_cut not set)"
-    return "not set (report.data_cut)"
+            return f"{dates[-1]} (last visit date in the clinical sheet; trial.data_cut not set)"
+    return "not set (trial.data_cut)"
 
 
 def overview(ctx: ReportContext, sec: Section) -> Section:
