@@ -86,7 +86,6 @@ def overview(ctx: ReportContext, sec: Section) -> Section:
         kv.append(("Participants in sheet", str(len(participants))))
     if samples is not None:
         kv.append(("Libraries in sheet", str(len(samples))))
-    sec.add(Text(str(trial.get("title", ""))))
     sec.add(
         KeyValues(
             kv,
