@@ -105,7 +105,14 @@ def read_funnel(funnel: pd.DataFrame) -> str:
     ax.set_ylim(-0.6, n - 0.4)
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of raw reads (%)")
-    ax.legend(ncols=6, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    # Long cohorts: the scale on both sides, the legend on top.
+    ax.tick_params(axis="x", top=n > 40, labeltop=n > 40)
+    ax.legend(
+        ncols=6,
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.03 if n > 40 else 1.0),
+    )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fmt = "png" if n > 60 else "svg"

@@ -82,6 +82,7 @@ class Figure:
     note: str = ""
     arm_level: bool = False
     width: str = "100%"
+    scroll: bool = False
 
 
 @dataclass

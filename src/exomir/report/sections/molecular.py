@@ -185,6 +185,7 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
             source=[fun_path],
             alt="stacked bars of read fates per library",
             uri=figures.read_funnel(funnel),
+            scroll=len(funnel) > 60,
             note="Filtered reads (adapter dimer, too short, other) are removed before annotation; UMI duplicates are collapsed; the rest is the biotype composition of the unique molecules.",
         )
     )
