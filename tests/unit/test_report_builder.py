@@ -197,3 +197,23 @@ def test_full_trial_stays_under_10_mb(tmp_path):
 )
 def test_format_cell(raw, text):
     assert format_cell(raw) == text
+
+
+def test_reference_provenance_is_checked(tmp_path):
+    from exomir.report.sections.study import provenance
+
+    res = tmp_path / "resources"
+    (res / "ref").mkdir(parents=True)
+    (res / "ref" / "a.fa").write_text(">a\nACGT\n")
+    (res / "ref" / "b.fa").write_text(">b\nACGT\n")
+    # sha256 of ">a\nACGT\n", computed with sha256sum
+    good = "ec93753459551ffadb17f616d5e6bd45de641c045083fac84c4fa223987b232b"
+    (res / "PROVENANCE.md").write_text(
+        "# refs\n\n| file | bytes | sha256 | origin |\n|---|---|---|---|\n"
+        "| `ref/a.fa` | 8 | see below | x |\n| `ref/b.fa` | 8 | see below | y |\n| `ref/c.fa` | 8 | see below | z |\n\n"
+        f"```\n{good}  ref/a.fa\n{'0' * 64}  ref/b.fa\n```\n"
+    )
+    table = provenance(res)
+    assert list(table["file"]) == ["ref/a.fa", "ref/b.fa", "ref/c.fa"]
+    assert table["sha256"].iloc[1] == "0" * 64
+    assert list(table["check"]) == ["sha256 ok", "sha256 MISMATCH", "file missing"]

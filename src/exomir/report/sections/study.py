@@ -359,13 +359,56 @@ def _provenance_table(text: str) -> pd.DataFrame:
     """Parse the first markdown table of PROVENANCE.md into a DataFrame."""
     rows = []
     for line in text.splitlines():
-        if line.startswith("|") and not re.match(r"^\|[-| ]+\|$", line):
-            rows.append([c.strip().strip("`") for c in line.strip("|").split("|")])
+        if line.startswith("|"):
+            if not re.match(r"^\|[-:| ]+\|$", line.strip()):  # not the separator
+                rows.append(
+                    [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+                )
         elif rows:
             break
     if not rows:
         return pd.DataFrame()
-    return pd.DataFrame(rows[1:], columns=rows[0])
+    table = pd.DataFrame(rows[1:], columns=rows[0])
+    sums = dict(
+        (m.group(2), m.group(1))
+        for m in re.finditer(r"^([0-9a-f]{64})\s+(\S+)$", text, re.M)
+    )
+    if "file" in table and "sha256" in table:
+        table["sha256"] = [
+            sums.get(f, s) for f, s in zip(table["file"], table["sha256"], strict=True)
+        ]
+    return table
+
+
+def provenance(resources: Path) -> pd.DataFrame:
+    """Read the shipped references' provenance and check every file's sha256.
+
+    Parameters
+    ----------
+    resources
+        The resources folder (holds PROVENANCE.md).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The provenance table with a ``check`` column: ``sha256 ok``,
+        ``sha256 MISMATCH`` or ``file missing``.
+    """
+    table = _provenance_table((resources / "PROVENANCE.md").read_text(encoding="utf-8"))
+    if "file" not in table:
+        return table
+    checks = []
+    for name, listed in zip(
+        table["file"], table.get("sha256", [""] * len(table)), strict=True
+    ):
+        path = resources / name
+        if not path.is_file():
+            checks.append("file missing")
+        else:
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            checks.append("sha256 ok" if actual == listed else "sha256 MISMATCH")
+    table["check"] = checks
+    return table
 
 
 def methods(ctx: ReportContext, sec: Section) -> Section:
@@ -460,7 +503,7 @@ def methods(ctx: ReportContext, sec: Section) -> Section:
         )
     prov = resources_dir() / "PROVENANCE.md"
     if prov.is_file():
-        table = _provenance_table(prov.read_text(encoding="utf-8"))
+        table = provenance(resources_dir())
         if len(table):
             sec.add(
                 Table(
