@@ -101,9 +101,10 @@ def _open_filter(section: Section, arms: Iterable[str]) -> Section:
     """Drop arm-level blocks and check what remains (open report)."""
     arm_set = {str(a) for a in arms}
     kept = [b for b in section.blocks if not b.arm_level]
-    if len(kept) < len(section.blocks) and not any(
-        isinstance(b, Text) and b.kind == "note" for b in kept
-    ):
+    mentions_closed = any(
+        isinstance(b, Text) and "closed DSMB report" in b.text for b in kept
+    )
+    if len(kept) < len(section.blocks) and not mentions_closed:
         kept.append(Text("Results by arm are in the closed DSMB report.", kind="note"))
     for b in kept:
         if isinstance(b, Table):

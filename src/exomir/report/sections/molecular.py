@@ -268,6 +268,13 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
             collapsed=True,
         )
     )
+    sec.add(
+        Text(
+            "Not produced by any stage yet (analysis_spec §5.8 item 5): spike-in "
+            "linearity and the C19MC time positive control.",
+            kind="note",
+        )
+    )
     pca_path = "results/de/pca.tsv"
     pca = ctx.table(pca_path)
     if pca is not None:
@@ -324,6 +331,20 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                 kind="note",
             )
         )
+        vals = ctx.table(vals_path)
+        if vals is not None:
+            bl = num(vals["y_baseline"]).notna()
+            fu = num(vals["y_followup"]).notna()
+            sec.add(
+                KeyValues(
+                    [
+                        ("Participants (arms pooled)", str(len(vals))),
+                        ("with a baseline value", str(int(bl.sum()))),
+                        ("with both values (paired)", str(int((bl & fu).sum()))),
+                    ],
+                    source=[vals_path],
+                )
+            )
         return sec
     mirna = str(ctx.config.get("trial", {}).get("primary_mirna", ""))
     prim = res[res["analysis"] == "primary_ancova"]
@@ -416,6 +437,20 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
     return sec
 
 
+def describe_contrast(name: str, c: dict) -> str:
+    """Plain-language description of a configured contrast."""
+    if c.get("description"):
+        return str(c["description"])
+    kind = c.get("kind", "")
+    if kind == "between_arms":
+        return f"{c.get('arm')} vs {c.get('reference_arm')} at {c.get('timepoint')}"
+    if kind == "within_arm":
+        return f"{c.get('timepoint')} vs {c.get('reference_timepoint')} within {c.get('arm')}"
+    if kind == "interaction":
+        return f"{c.get('arm')} vs {c.get('reference_arm')}: change {c.get('reference_timepoint')} to {c.get('timepoint')}"
+    return name
+
+
 def _contrasts(ctx: ReportContext) -> dict[str, dict]:
     return dict((ctx.config.get("de") or {}).get("contrasts") or {})
 
@@ -457,7 +492,7 @@ def mirnaome(ctx: ReportContext, sec: Section) -> Section:
             sec.add(NotRun(f"contrast {name}", [path]))
             continue
         padj = num(tab["padj"])
-        desc = contrasts[name].get("description") or name
+        desc = describe_contrast(name, contrasts[name])
         sec.add(
             Text(
                 f"Contrast {name} ({contrasts[name].get('kind', '')}): {desc}. {int((padj < alpha).sum())} of {len(tab)} miRNAs at FDR < {alpha}.",
