@@ -20,6 +20,9 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 
 
@@ -40,6 +43,9 @@ include: "workflow/rules/pathways.smk"
 if has_ev_sheets():
 
     include: "workflow/rules/ev.smk"
+
+
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything exomir needs, idempotently:
-#   1. command-line tools (bowtie, samtools, bedtools, pigz, fastp): through
+#   1. command-line tools (bowtie, samtools, bedtools, pigz, fastp; chromium
+#      for the report tests, optional): through
 #      apt-get when running as root on Debian/Ubuntu, otherwise a clear message
 #      naming the missing tools and the conda route;
 #   2. a project virtualenv (.venv) with the pinned Python packages
@@ -29,6 +30,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     echo "         conda env create -f environment.yml && conda activate exomir" >&2
     echo "       or ask your administrator for: ${APT_PACKAGES[*]}" >&2
     exit 1
+  fi
+fi
+
+# Headless Chromium, for the report tests only (tests/integration/
+# test_report_browser.py): installed like the tools above when possible,
+# otherwise those tests are skipped with the reason.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium with apt-get (report browser tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium >/dev/null ||
+      echo "setup: chromium could not be installed; the report browser tests will be skipped" >&2
+  else
+    echo "setup: chromium not found (needs root for apt-get); the report browser tests will be skipped" >&2
   fi
 fi
 

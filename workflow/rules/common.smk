@@ -103,6 +103,7 @@ def get_final_outputs():
     targets += DE_OUTPUTS
     targets += SAFETY_OUTPUTS
     targets += PATHWAY_OUTPUTS
+    targets += REPORT_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -126,3 +127,58 @@ def get_pathway_reference_files():
     if CFG["pathways"].get("roles"):
         files.append(ref_path(str(CFG["pathways"]["roles"])))
     return files
+# Results files the HTML report reads, by stage. THE place to extend when a
+# stage is merged: a stage file that defines `<STAGE>_OUTPUTS` (PATHWAY_OUTPUTS,
+# CLINICAL_OUTPUTS, SAFETY_OUTPUTS) is picked up here; its .tsv/.png/.svg files
+# become inputs of the report, and a stage without such a list shows "not run".
+REPORT_STAGE_LISTS = {
+    "pathways": "PATHWAY_OUTPUTS",
+    "clinical": "CLINICAL_OUTPUTS",
+    "safety": "SAFETY_OUTPUTS",
+}
+REPORT_FILE_TYPES = (".tsv", ".png", ".svg")
+
+
+def report_stage_files():
+    """Results files of every stage in this workflow run, by stage (report inputs)."""
+    stages = {
+        "reads": [
+            "results/qc/read_funnel.tsv",
+            "results/qc/library_qc.tsv",
+            "results/qc/length_distribution.tsv",
+            "results/counts/mirna_counts.tsv",
+        ],
+        "de": [
+            *DE_OUTPUTS,
+            "results/de/pca.tsv",
+            "results/de/mirna_filter.tsv",
+            "results/primary/mir126_values.tsv",
+        ],
+        "ev": [],
+    }
+    if has_ev_sheets():
+        stages["ev"] = [
+            "results/ev/lot_qc.tsv",
+            "results/ev/lot_summary.tsv",
+            "results/ev/misev_checklist.tsv",
+            "results/ev/dose_per_participant.tsv",
+            "results/ev/size_distributions.png",
+            "results/ev/lot_metrics.png",
+        ]
+    for stage, name in REPORT_STAGE_LISTS.items():
+        stages[stage] = list(globals().get(name, []))
+    return {
+        stage: [f for f in files if str(f).endswith(REPORT_FILE_TYPES)]
+        for stage, files in stages.items()
+    }
+
+
+def get_report_inputs(wildcards):
+    """Inputs of the report rule: results files and the sheets it reads."""
+    files = sorted({f for fs in report_stage_files().values() for f in fs})
+    sheets = [
+        get_sheet(k)
+        for k in ("samples", "participants", "clinical_measurements")
+        if k in CFG["sheets"]
+    ]
+    return {"results": files, "sheets": sheets, "config": "config/config.yaml"}

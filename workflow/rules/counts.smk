@@ -11,7 +11,11 @@ rule merge_counts:
         participants=get_sheet("participants"),
         ev=get_ev_tables(),
     output:
-        mirna="results/counts/mirna_counts.tsv",
+        mirna=report(
+            "results/counts/mirna_counts.tsv",
+            caption="../report/mirna_counts.rst",
+            category="Counts",
+        ),
         isomir="results/counts/isomir_counts.tsv",
         h5ad="results/counts/mirna.h5ad",
     log:

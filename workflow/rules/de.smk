@@ -47,7 +47,11 @@ rule de_normalise:
         mirnas="results/de/mirna_filter.tsv",
         libraries="results/de/libraries.tsv",
         pca="results/de/pca.tsv",
-        pca_plot="results/de/plots/pca.svg",
+        pca_plot=report(
+            "results/de/plots/pca.svg",
+            caption="../report/de_pca.rst",
+            category="miRNAome",
+        ),
     log:
         "logs/de_normalise/de_normalise.log",
     benchmark:
@@ -74,10 +78,25 @@ rule de:
         qc="results/qc/library_qc.tsv",
         sheets=DE_SHEETS,
     output:
-        table="results/de/{contrast}.tsv",
+        table=report(
+            "results/de/{contrast}.tsv",
+            caption="../report/de_table.rst",
+            category="miRNAome",
+            subcategory="{contrast}",
+        ),
         samples="results/de/{contrast}.samples.tsv",
-        volcano="results/de/plots/{contrast}.volcano.svg",
-        ma="results/de/plots/{contrast}.ma.svg",
+        volcano=report(
+            "results/de/plots/{contrast}.volcano.svg",
+            caption="../report/de_volcano.rst",
+            category="miRNAome",
+            subcategory="{contrast}",
+        ),
+        ma=report(
+            "results/de/plots/{contrast}.ma.svg",
+            caption="../report/de_ma.rst",
+            category="miRNAome",
+            subcategory="{contrast}",
+        ),
     log:
         "logs/de/{contrast}.log",
     benchmark:
@@ -104,7 +123,11 @@ rule primary:
         h5ad="results/de/mirna.h5ad",
         sheets=DE_SHEETS,
     output:
-        results="results/primary/mir126_ancova.tsv",
+        results=report(
+            "results/primary/mir126_ancova.tsv",
+            caption="../report/primary.rst",
+            category="Primary biomarker",
+        ),
         data="results/primary/mir126_values.tsv",
     log:
         "logs/primary/primary.log",

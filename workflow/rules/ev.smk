@@ -11,14 +11,38 @@ rule ev_qc:
         participants=get_sheet("participants"),
         nta=get_nta_files(),
     output:
-        lot_qc="results/ev/lot_qc.tsv",
-        lot_summary="results/ev/lot_summary.tsv",
+        lot_qc=report(
+            "results/ev/lot_qc.tsv",
+            caption="../report/ev_lot_qc.rst",
+            category="EV product",
+        ),
+        lot_summary=report(
+            "results/ev/lot_summary.tsv",
+            caption="../report/ev_lot_summary.rst",
+            category="EV product",
+        ),
         nta_runs="results/ev/nta_runs.tsv",
         distributions="results/ev/nta_distributions.tsv",
-        misev="results/ev/misev_checklist.tsv",
-        dose="results/ev/dose_per_participant.tsv",
-        fig_sizes="results/ev/size_distributions.png",
-        fig_lots="results/ev/lot_metrics.png",
+        misev=report(
+            "results/ev/misev_checklist.tsv",
+            caption="../report/ev_misev.rst",
+            category="EV product",
+        ),
+        dose=report(
+            "results/ev/dose_per_participant.tsv",
+            caption="../report/ev_dose.rst",
+            category="EV product",
+        ),
+        fig_sizes=report(
+            "results/ev/size_distributions.png",
+            caption="../report/ev_sizes.rst",
+            category="EV product",
+        ),
+        fig_lots=report(
+            "results/ev/lot_metrics.png",
+            caption="../report/ev_lot_metrics.rst",
+            category="EV product",
+        ),
     log:
         "logs/ev_qc/ev_qc.log",
     conda:

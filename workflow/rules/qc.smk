@@ -11,11 +11,23 @@ rule read_qc:
         counts="results/counts/mirna_counts.tsv",
         samples=get_sheet("samples"),
     output:
-        funnel="results/qc/read_funnel.tsv",
+        funnel=report(
+            "results/qc/read_funnel.tsv",
+            caption="../report/read_funnel.rst",
+            category="Sequencing QC",
+        ),
         funnel_pct="results/qc/read_funnel_pct.tsv",
-        library_qc="results/qc/library_qc.tsv",
+        library_qc=report(
+            "results/qc/library_qc.tsv",
+            caption="../report/library_qc.rst",
+            category="Sequencing QC",
+        ),
         passed="results/qc/passed_samples.txt",
-        lengths="results/qc/length_distribution.tsv",
+        lengths=report(
+            "results/qc/length_distribution.tsv",
+            caption="../report/length_distribution.rst",
+            category="Sequencing QC",
+        ),
     log:
         "logs/read_qc/read_qc.log",
     conda:
@@ -39,7 +51,11 @@ rule multiqc:
         lengths="results/qc/length_distribution.tsv",
         library_qc="results/qc/library_qc.tsv",
     output:
-        html="results/multiqc/multiqc_report.html",
+        html=report(
+            "results/multiqc/multiqc_report.html",
+            caption="../report/multiqc.rst",
+            category="Sequencing QC",
+        ),
     log:
         "logs/multiqc/multiqc.log",
     conda:

@@ -1,0 +1,490 @@
+"""Report-specific figures, drawn with matplotlib and embedded as data URIs.
+
+Figures are drawn on an Agg canvas with the object interface (no pyplot, no
+global backend) and returned as ``data:`` URIs, so the report is one file that
+makes no request. SVG output carries no date and fixed element IDs, so a
+rebuild from the same tables gives the same report.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from markupsafe import escape
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+
+SVG_RC = {"svg.hashsalt": "exomir-report", "svg.fonttype": "none", "font.size": 9}
+PALETTE = [
+    "#1f77b4",
+    "#d95f02",
+    "#1b9e77",
+    "#7570b3",
+    "#e7298a",
+    "#66a61e",
+    "#e6ab02",
+    "#a6761d",
+    "#666666",
+]
+MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
+
+
+def file_uri(path: str | Path) -> str:
+    """Encode a file as a base64 ``data:`` URI (PNG, SVG or JPEG)."""
+    p = Path(path)
+    mime = MIME.get(p.suffix.lower())
+    if mime is None:
+        raise ValueError(f"{p}: cannot embed a {p.suffix} file as a figure")
+    return f"data:{mime};base64,{base64.b64encode(p.read_bytes()).decode('ascii')}"
+
+
+def figure_uri(fig: MplFigure, fmt: str = "svg", dpi: int = 96) -> str:
+    """Render a matplotlib figure to a ``data:`` URI (``svg`` or ``png``)."""
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    with mpl.rc_context(SVG_RC):
+        meta = {"Date": None, "Creator": "exomir"} if fmt == "svg" else {}
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=meta, bbox_inches="tight")
+    mime = "image/svg+xml" if fmt == "svg" else "image/png"
+    return f"data:{mime};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+def colours(levels: Sequence[str]) -> dict[str, str]:
+    """Give each level a fixed colour, in the given order."""
+    return {lvl: PALETTE[i % len(PALETTE)] for i, lvl in enumerate(levels)}
+
+
+#: Read funnel segments: label -> columns of read_funnel.tsv summed.
+FUNNEL_SEGMENTS: list[tuple[str, list[str], str]] = [
+    ("miRNA", ["mirna", "multimapped_mirna"], "#1b9e77"),
+    ("other hairpin", ["hairpin_other"], "#66c2a5"),
+    ("tRNA", ["tRNA"], "#e6ab02"),
+    ("rRNA", ["rRNA"], "#d95f02"),
+    ("sno/snRNA", ["snoRNA_snRNA"], "#a6761d"),
+    ("artifact", ["artifact"], "#e7298a"),
+    ("unassigned", ["unassigned"], "#bdbdbd"),
+    ("UMI duplicate", ["umi_duplicates"], "#9ecae1"),
+    ("adapter dimer", ["adapter_dimer"], "#7570b3"),
+    ("too short", ["too_short"], "#bcbddc"),
+    ("other filtered", ["too_long", "no_adapter", "no_umi"], "#525252"),
+]
+
+
+def read_funnel(funnel: pd.DataFrame) -> str:
+    """Stacked horizontal bars: where each library's raw reads went (% of raw).
+
+    Parameters
+    ----------
+    funnel
+        ``results/qc/read_funnel.tsv`` with numeric columns.
+    """
+    df = funnel.sort_values("sample_id", ascending=False).reset_index(drop=True)
+    raw = df["raw_reads"].to_numpy(dtype=float)
+    raw[raw == 0] = np.nan
+    n = len(df)
+    height = max(2.5, 0.16 * n + 1.2)
+    fig = MplFigure(figsize=(9, height))
+    ax = fig.add_subplot()
+    left = np.zeros(n)
+    y = np.arange(n)
+    for label, cols, colour in FUNNEL_SEGMENTS:
+        present = [c for c in cols if c in df.columns]
+        if not present:
+            continue
+        vals = df[present].sum(axis=1).to_numpy(dtype=float) / raw * 100
+        vals = np.nan_to_num(vals)
+        ax.barh(y, vals, left=left, color=colour, label=label, height=0.85)
+        left += vals
+    ax.set_yticks(y, [str(s) for s in df["sample_id"]], fontsize=7 if n > 60 else 8)
+    ax.set_ylim(-0.6, n - 0.4)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("share of raw reads (%)")
+    # Long cohorts: the scale on both sides, the legend on top.
+    ax.tick_params(axis="x", top=n > 40, labeltop=n > 40)
+    ax.legend(
+        ncols=6,
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.03 if n > 40 else 1.0),
+    )
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fmt = "png" if n > 60 else "svg"
+    return figure_uri(fig, fmt=fmt, dpi=90)
+
+
+def length_histograms(lengths: pd.DataFrame, max_len: int = 60) -> str:
+    """Read-length distribution of every library, one panel per category.
+
+    Parameters
+    ----------
+    lengths
+        ``results/qc/length_distribution.tsv`` (sample_id, category, length,
+        reads) with numeric ``length`` and ``reads``.
+    max_len
+        Longest length shown.
+    """
+    shown = lengths[(lengths["length"] >= 1) & (lengths["length"] <= max_len)]
+    mass = shown.groupby("category")["reads"].sum()
+    # Adapter dimers have length 0 (they are in the read funnel instead).
+    cats = [c for c in ["passed", "too_short"] if mass.get(c, 0) > 0]
+    cats += sorted(
+        c for c in mass.index if c not in cats and c != "adapter_dimer" and mass[c] > 0
+    )
+    ncol = min(3, max(1, len(cats)))
+    nrow = int(np.ceil(len(cats) / ncol)) or 1
+    fig = MplFigure(figsize=(9, 2.4 * nrow))
+    for i, cat in enumerate(cats):
+        ax = fig.add_subplot(nrow, ncol, i + 1)
+        sub = lengths[(lengths["category"] == cat) & (lengths["length"] <= max_len)]
+        wide = sub.pivot_table(
+            index="length", columns="sample_id", values="reads", aggfunc="sum"
+        )
+        share = wide / wide.sum(axis=0).replace(0, np.nan) * 100
+        for col in share.columns:
+            ax.plot(share.index, share[col], color="#1f77b4", alpha=0.25, lw=0.7)
+        ax.plot(
+            share.index, share.median(axis=1), color="black", lw=1.5, label="median"
+        )
+        ax.set_title(cat.replace("_", " "), fontsize=9)
+        ax.set_xlabel("read length (nt)")
+        ax.set_ylabel("% of reads")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return figure_uri(fig, fmt="png", dpi=90)
+
+
+def pca_scatter(
+    pca: pd.DataFrame, by: list[str], orders: dict[str, list[str]] | None = None
+) -> str:
+    """PC1/PC2 scatter coloured by each column in ``by`` (one panel each).
+
+    ``orders`` fixes the level order (hence colour) of a column, e.g. the
+    configured arms, so that an arm has the same colour in every figure.
+    """
+    fig = MplFigure(figsize=(3.3 * len(by), 3.2))
+    for i, col in enumerate(by):
+        ax = fig.add_subplot(1, len(by), i + 1)
+        present = set(pca[col].astype(str))
+        first = [lvl for lvl in (orders or {}).get(col, []) if lvl in present]
+        levels = first + sorted(present - set(first))
+        cmap = colours(levels)
+        for lvl in levels:
+            sub = pca[pca[col].astype(str) == lvl]
+            ax.scatter(sub["PC1"], sub["PC2"], s=14, color=cmap[lvl], label=lvl)
+        ax.set_xlabel("PC1")
+        ax.set_ylabel("PC2")
+        ax.set_title(f"coloured by {col}", fontsize=9)
+        ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def hemolysis_plot(qc: pd.DataFrame) -> str:
+    """Haemolysis ratio (log2 miR-451a / miR-23a-3p) per library with its gate."""
+    df = qc.dropna(subset=["hemolysis_log2ratio"]).sort_values("sample_id")
+    fig = MplFigure(figsize=(9, 2.6))
+    ax = fig.add_subplot()
+    x = np.arange(len(df))
+    flag = df["hemolysis_flag"].astype(str).str.lower().eq("true").to_numpy()
+    ax.scatter(
+        x[~flag],
+        df["hemolysis_log2ratio"][~flag],
+        s=12,
+        color="#1f77b4",
+        label="below gate",
+    )
+    ax.scatter(
+        x[flag], df["hemolysis_log2ratio"][flag], s=18, color="#c0392b", label="flagged"
+    )
+    thr = pd.to_numeric(df["hemolysis_threshold"], errors="coerce").dropna()
+    if len(thr):
+        ax.axhline(float(thr.iloc[0]), color="#c0392b", ls="--", lw=1, label="gate")
+    ax.set_xticks([])
+    ax.set_xlabel(f"libraries (n = {len(df)}, sorted by sample ID)")
+    ax.set_ylabel("log2 miR-451a / miR-23a-3p")
+    ax.legend(fontsize=7, frameon=False, ncols=3)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def spaghetti(
+    values: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[str]
+) -> str:
+    """Paired log2 primary-miRNA values, baseline to follow-up, one panel per arm."""
+    fig = MplFigure(figsize=(3.2 * len(arms), 3.4))
+    cmap = colours(arms)
+    ax0 = None
+    for i, arm in enumerate(arms):
+        ax = fig.add_subplot(1, len(arms), i + 1, sharey=ax0)
+        ax0 = ax0 or ax
+        sub = values[values["arm"] == arm]
+        paired = sub.dropna(subset=["y_baseline", "y_followup"])
+        for _, row in paired.iterrows():
+            ax.plot(
+                [0, 1],
+                [row["y_baseline"], row["y_followup"]],
+                color=cmap[arm],
+                alpha=0.45,
+                lw=0.9,
+                marker="o",
+                ms=2.5,
+            )
+        if len(paired):
+            ax.plot(
+                [0, 1],
+                [paired["y_baseline"].mean(), paired["y_followup"].mean()],
+                color="black",
+                lw=2.2,
+                marker="o",
+                label="mean",
+            )
+        ax.set_xticks([0, 1], list(timepoints[:2]))
+        ax.set_xlim(-0.3, 1.3)
+        ax.set_title(f"{arm} (n = {len(paired)} paired)", fontsize=9)
+        if i == 0:
+            ax.set_ylabel("log2 normalised level")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def heatmap(z: pd.DataFrame, groups: pd.Series) -> str:
+    """Row-scaled heatmap (miRNAs x libraries) with a group bar above.
+
+    Parameters
+    ----------
+    z
+        Row z-scores, index miRNA names, columns sample IDs (already ordered).
+    groups
+        Group label of every column (e.g. ``arm | timepoint``).
+    """
+    nrow, ncol = z.shape
+    fig = MplFigure(figsize=(9, 0.18 * nrow + 1.8))
+    gs = fig.add_gridspec(
+        2,
+        2,
+        height_ratios=[0.4, max(nrow, 1) * 0.18 * 2.5],
+        width_ratios=[40, 1],
+        hspace=0.02,
+        wspace=0.02,
+    )
+    axg = fig.add_subplot(gs[0, 0])
+    ax = fig.add_subplot(gs[1, 0])
+    cax = fig.add_subplot(gs[1, 1])
+    levels = list(dict.fromkeys(groups))
+    cmap = colours(levels)
+    for j, g in enumerate(groups):
+        axg.add_patch(mpl.patches.Rectangle((j, 0), 1, 1, color=cmap[g]))
+    axg.set_xlim(0, ncol)
+    axg.set_ylim(0, 1)
+    axg.axis("off")
+    handles = [mpl.patches.Patch(color=cmap[g], label=g) for g in levels]
+    axg.legend(
+        handles=handles,
+        ncols=len(levels),
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
+    im = ax.imshow(
+        z.to_numpy(dtype=float),
+        aspect="auto",
+        cmap="RdBu_r",
+        vmin=-2.5,
+        vmax=2.5,
+        interpolation="nearest",
+    )
+    ax.set_yticks(np.arange(nrow), [str(i) for i in z.index], fontsize=7)
+    ax.set_xticks([])
+    ax.set_xlabel(f"libraries (n = {ncol})")
+    fig.colorbar(im, cax=cax, label="z-score")
+    return figure_uri(fig, fmt="png", dpi=90)
+
+
+def forest(
+    rows: pd.DataFrame,
+    label: str = "label",
+    xlabel: str = "adjusted difference (95% CI)",
+) -> str:
+    """Forest plot of estimates with CIs (one row per endpoint), ordered as given."""
+    n = len(rows)
+    fig = MplFigure(figsize=(7.5, 0.32 * n + 1.2))
+    ax = fig.add_subplot()
+    y = np.arange(n)[::-1]
+    est = rows["estimate"].to_numpy(dtype=float)
+    lo = rows["ci_low"].to_numpy(dtype=float)
+    hi = rows["ci_high"].to_numpy(dtype=float)
+    ax.hlines(y, lo, hi, color="#1f77b4", lw=1.4)
+    ax.scatter(est, y, color="#1f77b4", s=22, zorder=3)
+    null = (
+        rows["null_value"].to_numpy(dtype=float)
+        if "null_value" in rows
+        else np.zeros(n)
+    )
+    for v in sorted(set(null[np.isfinite(null)])):
+        ax.axvline(v, color="grey", lw=0.8, ls="--")
+    ax.set_yticks(y, [str(s) for s in rows[label]], fontsize=8)
+    ax.set_xlabel(xlabel)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def roc_plot(curve: pd.DataFrame, point: tuple[float, float] | None, label: str) -> str:
+    """Empirical ROC curve with the Youden point and its label."""
+    fig = MplFigure(figsize=(4.2, 4.0))
+    ax = fig.add_subplot()
+    ax.plot(curve["fpr"], curve["tpr"], drawstyle="steps-post", color="#1f77b4", lw=1.6)
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+    if point is not None:
+        ax.scatter([point[0]], [point[1]], color="#c0392b", zorder=3, s=30)
+        ax.annotate(
+            label, point, xytext=(8, -18), textcoords="offset points", fontsize=8
+        )
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def boundary_plot(interim: pd.DataFrame, observed: bool) -> str:
+    """Efficacy boundary |z| by information fraction, with observed z if allowed."""
+    df = interim.sort_values("information_fraction")
+    fig = MplFigure(figsize=(5.5, 3.4))
+    ax = fig.add_subplot()
+    t = df["information_fraction"].to_numpy(dtype=float)
+    zb = df["z_boundary"].to_numpy(dtype=float)
+    ax.plot(t, zb, marker="o", color="#c0392b", label="efficacy boundary (+|z|)")
+    ax.plot(t, -zb, marker="o", color="#c0392b", ls=":", label="boundary (-|z|)")
+    for ti, zi in zip(t, zb, strict=True):
+        if np.isfinite(zi):
+            ax.annotate(
+                f"{zi:.3f}",
+                (ti, zi),
+                xytext=(4, 4),
+                textcoords="offset points",
+                fontsize=8,
+            )
+    if observed and "observed_z" in df:
+        oz = df["observed_z"].to_numpy(dtype=float)
+        ok = np.isfinite(oz)
+        ax.scatter(t[ok], oz[ok], color="black", zorder=3, label="observed z")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("information fraction t")
+    ax.set_ylabel("z")
+    ax.legend(fontsize=7, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def score_boxes(
+    scores: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[str]
+) -> str:
+    """Pathway score distributions by arm x timepoint, one panel per pathway."""
+    paths = sorted(set(scores["pathway"]))
+    fig = MplFigure(figsize=(min(9, 3.6 * len(paths)), 3.2))
+    groups = [(a, t) for a in arms for t in timepoints]
+    for i, pw in enumerate(paths):
+        ax = fig.add_subplot(1, len(paths), i + 1)
+        data = [
+            scores[
+                (scores["pathway"] == pw)
+                & (scores["arm"] == a)
+                & (scores["timepoint"] == t)
+            ]["score"]
+            .dropna()
+            .to_numpy(dtype=float)
+            for a, t in groups
+        ]
+        ax.boxplot(data, tick_labels=[f"{a}\n{t}" for a, t in groups], widths=0.6)
+        ax.set_title(str(pw), fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def consort_svg(
+    pooled: list[tuple[str, str, str]], by_arm: dict[str, list[tuple[str, str, str]]]
+) -> str:
+    """CONSORT flow diagram as SVG markup with every text escaped.
+
+    Parameters
+    ----------
+    pooled
+        Boxes above the split: (node, n, reasons).
+    by_arm
+        Per-arm (or one pooled) column of boxes below the split.
+    """
+    box_w, box_h, gap = 300, 58, 22
+    cols = list(by_arm)
+    ncol = max(1, len(cols))
+    width = max(box_w + 40, ncol * (box_w + 30) + 10)
+    y = 10
+    parts: list[str] = []
+
+    def box(x: float, y: float, node: str, n: str, reasons: str) -> str:
+        lines = [f"{node}: n = {n}"]
+        if reasons:
+            text = reasons if len(reasons) <= 90 else reasons[:87] + "..."
+            lines += [text[i : i + 45] for i in range(0, len(text), 45)][:2]
+        h = box_h
+        out = [
+            f'<rect x="{x}" y="{y}" width="{box_w}" height="{h}" rx="4" class="cbox"/>'
+        ]
+        for k, line in enumerate(lines):
+            cls = "ctitle" if k == 0 else "creason"
+            out.append(
+                f'<text x="{x + 8}" y="{y + 18 + k * 15}" class="{cls}">{escape(line)}</text>'
+            )
+        return "".join(out)
+
+    cx = (width - box_w) / 2
+    for node, n, reasons in pooled:
+        parts.append(box(cx, y, node, n, reasons))
+        parts.append(
+            f'<line x1="{cx + box_w / 2}" y1="{y + box_h}" x2="{cx + box_w / 2}" y2="{y + box_h + gap}" class="carrow"/>'
+        )
+        y += box_h + gap
+    top = y
+    max_y = y
+    for j, arm in enumerate(cols):
+        x = 10 + j * (box_w + 30) + (width - ncol * (box_w + 30)) / 2
+        yy = top
+        parts.append(
+            f'<text x="{x + box_w / 2}" y="{yy + 4}" class="carm" text-anchor="middle">{escape(arm)}</text>'
+        )
+        yy += 14
+        for k, (node, n, reasons) in enumerate(by_arm[arm]):
+            if k:
+                parts.append(
+                    f'<line x1="{x + box_w / 2}" y1="{yy - gap}" x2="{x + box_w / 2}" y2="{yy}" class="carrow"/>'
+                )
+            parts.append(box(x, yy, node, n, reasons))
+            yy += box_h + gap
+        max_y = max(max_y, yy)
+    height = max_y + 10
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="consort" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-label="CONSORT flow diagram">'
+        + "".join(parts)
+        + "</svg>"
+    )

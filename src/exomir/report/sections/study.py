@@ -1,0 +1,536 @@
+"""Study-level sections: overview, CONSORT and completeness, baseline, methods."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import re
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+
+from exomir.config import resources_dir
+from exomir.report import figures
+from exomir.report.context import POOLED_ARMS, ReportContext, is_true, num
+from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
+
+#: Packages whose versions the overview lists (python itself is added).
+VERSIONED = [
+    "exomir",
+    "snakemake",
+    "pydeseq2",
+    "decoupler",
+    "statsmodels",
+    "scipy",
+    "numpy",
+    "pandas",
+    "matplotlib",
+    "jinja2",
+    "cutadapt",
+]
+
+POPULATIONS = [
+    ("mITT", "randomised and dosed, with baseline and at least one post-dose value"),
+    ("Per-protocol", "no major deviation; week-1 visit within +/- 2 days"),
+    ("Safety", "all dosed participants, analysed as treated"),
+]
+
+
+def software_versions() -> pd.DataFrame:
+    """Versions of python and the analysis packages in this environment."""
+    rows = [("python", platform.python_version())]
+    for pkg in VERSIONED:
+        try:
+            rows.append((pkg, metadata.version(pkg)))
+        except metadata.PackageNotFoundError:
+            rows.append((pkg, "not installed"))
+    return pd.DataFrame(rows, columns=["package", "version"])
+
+
+def config_hash(path: Path) -> str:
+    """sha256 of the config file as written."""
+    return (
+        hashlib.sha256(path.read_bytes()).hexdigest()
+        if path.is_file()
+        else "config file not found"
+    )
+
+
+def data_cut(ctx: ReportContext) -> str:
+    """Return the data cut date: config ``trial.data_cut`` or the last visit date."""
+    cut = str(ctx.config.get("trial", {}).get("data_cut") or "")
+    if cut:
+        return cut
+    clin = ctx.sheet("clinical_measurements")
+    if clin is not None and "visit_date" in clin:
+        dates = sorted(d for d in clin["visit_date"] if d)
+        if dates:
+            return f"{dates[-1]} (last visit date in the clinical sheet; trial.data_cut not set)"
+    return "not set (trial.data_cut)"
+
+
+def overview(ctx: ReportContext, sec: Section) -> Section:
+    """§1: trial, audience, data cut, populations, software and config hash."""
+    trial = ctx.config.get("trial", {})
+    samples = ctx.sheet("samples")
+    participants = ctx.sheet("participants")
+    kv = [
+        ("Trial", str(trial.get("id", "not configured"))),
+        ("Data cut", data_cut(ctx)),
+        ("Report", "closed (DSMB, by arm)" if ctx.closed else "open (pooled)"),
+        ("Arms", ", ".join(ctx.arms)),
+        ("Timepoints", ", ".join(ctx.timepoints)),
+    ]
+    if participants is not None:
+        kv.append(("Participants in sheet", str(len(participants))))
+    if samples is not None:
+        kv.append(("Libraries in sheet", str(len(samples))))
+    sec.add(
+        KeyValues(
+            kv,
+            source=[
+                "config/config.yaml",
+                *[
+                    s
+                    for s in ("config/participants.tsv", "config/samples.tsv")
+                    if s in ctx.sources
+                ],
+            ],
+        )
+    )
+    if ctx.closed:
+        sec.add(
+            Text(
+                "CLOSED REPORT: arm-level efficacy and safety results for the Data and Safety Monitoring Board only. Do not distribute.",
+                kind="warn",
+            )
+        )
+    else:
+        sec.add(
+            Text(
+                "Open report: pooled data only (recruitment, data completeness, quality control, product). Results by arm are in the closed DSMB report.",
+                kind="note",
+            )
+        )
+    sec.add(
+        Table(
+            "Analysis populations",
+            pd.DataFrame(POPULATIONS, columns=["population", "definition"]),
+            source=["analysis_spec.md §3"],
+        )
+    )
+    cfg_path = ctx.root / "config" / "config.yaml"
+    versions = software_versions()
+    versions = pd.concat(
+        [
+            versions,
+            pd.DataFrame(
+                [("config sha256", config_hash(cfg_path))],
+                columns=["package", "version"],
+            ),
+        ]
+    )
+    sec.add(
+        Table(
+            "Software versions and config hash",
+            versions,
+            source=["config/config.yaml", "python environment"],
+        )
+    )
+    return sec
+
+
+def _consort_nodes(
+    consort: pd.DataFrame, arms: list[str], closed: bool
+) -> tuple[list, dict]:
+    consort = consort.copy()
+    consort["n_num"] = num(consort["n"])
+    order = list(dict.fromkeys(consort["node"]))
+    pooled_rows = consort[consort["arm"].str.lower().isin(POOLED_ARMS)]
+    pooled = [(r.node, r.n, r.reasons) for r in pooled_rows.itertuples()]
+    arm_rows = consort[~consort["arm"].str.lower().isin(POOLED_ARMS)]
+    if closed:
+        levels = [a for a in arms if a in set(arm_rows["arm"])] + sorted(
+            set(arm_rows["arm"]) - set(arms)
+        )
+        by_arm = {
+            a: [
+                (r.node, r.n, r.reasons)
+                for r in arm_rows[arm_rows["arm"] == a].itertuples()
+            ]
+            for a in levels
+        }
+    else:
+        agg = []
+        for node in order:
+            sub = arm_rows[arm_rows["node"] == node]
+            if len(sub):
+                reasons = "; ".join(dict.fromkeys(r for r in sub["reasons"] if r))
+                agg.append((node, str(int(sub["n_num"].sum())), reasons))
+        by_arm = {"all arms pooled": agg} if agg else {}
+    return pooled, by_arm
+
+
+def consort(ctx: ReportContext, sec: Section) -> Section:
+    """§2: CONSORT diagram (from consort.tsv) and data completeness."""
+    path = "results/clinical/consort.tsv"
+    df = ctx.table(path)
+    if df is None:
+        sec.add(NotRun("CONSORT flow (clinical safety/disposition stage)", [path]))
+    else:
+        pooled, by_arm = _consort_nodes(df, ctx.arms, ctx.closed)
+        svg = figures.consort_svg(pooled, by_arm)
+        sec.add(
+            Figure(
+                "CONSORT 2010 flow diagram"
+                + (" by arm" if ctx.closed else " (arms pooled)"),
+                source=[path],
+                alt="CONSORT flow diagram",
+                svg=svg,
+            )
+        )
+        if ctx.closed:
+            sec.add(
+                Table(
+                    "CONSORT counts by arm",
+                    df,
+                    source=[path],
+                    collapsed=True,
+                    arm_level=True,
+                )
+            )
+        else:
+            sec.add(
+                Table(
+                    "CONSORT counts (arms pooled)",
+                    pd.DataFrame(
+                        [*pooled, *next(iter(by_arm.values()), [])],
+                        columns=["node", "n", "reasons"],
+                    ),
+                    source=[path],
+                    collapsed=True,
+                )
+            )
+    _sequencing_completeness(ctx, sec)
+    _clinical_completeness(ctx, sec)
+    return sec
+
+
+def _sequencing_completeness(ctx: ReportContext, sec: Section) -> None:
+    path = "results/qc/library_qc.tsv"
+    qc = ctx.table(path)
+    samples = ctx.sheet("samples")
+    if qc is None or samples is None:
+        sec.add(NotRun("sequencing completeness (read QC stage)", [path]))
+        return
+    part = ctx.sheet("participants")
+    df = samples[["sample_id", "participant_id", "timepoint"]].merge(
+        qc[["sample_id", "pass"]], on="sample_id", how="left"
+    )
+    df["passed"] = is_true(df["pass"])
+    df["sequenced"] = df["pass"] != ""
+    keys = ["timepoint"]
+    if ctx.closed and part is not None and "arm" in part:
+        df = df.merge(part[["participant_id", "arm"]], on="participant_id", how="left")
+        keys = ["arm", "timepoint"]
+    tab = (
+        df.groupby(keys, sort=False)
+        .agg(
+            libraries=("sample_id", "size"),
+            sequenced=("sequenced", "sum"),
+            passed_qc=("passed", "sum"),
+        )
+        .reset_index()
+    )
+    tab["passed_%"] = (tab["passed_qc"] / tab["libraries"] * 100).round(1)
+    sec.add(
+        Table(
+            "Sequencing completeness" + (" by arm" if ctx.closed else " (arms pooled)"),
+            tab,
+            source=[path, "config/samples.tsv"],
+            arm_level=ctx.closed,
+        )
+    )
+
+
+def _clinical_completeness(ctx: ReportContext, sec: Section) -> None:
+    path = "results/clinical/analysis_dataset.tsv"
+    ds = ctx.table(path)
+    if ds is None:
+        sec.add(NotRun("clinical data completeness (clinical stage)", [path]))
+        return
+    keys = ["param"] + (["arm"] if ctx.closed else [])
+    ds["bl_present"] = ds["bl"].str.strip() != ""
+    ds["wk1_present"] = ds["wk1"].str.strip() != ""
+    tab = (
+        ds.groupby(keys)
+        .agg(
+            participants=("participant_id", "nunique"),
+            baseline=("bl_present", "sum"),
+            week1=("wk1_present", "sum"),
+        )
+        .reset_index()
+    )
+    sec.add(
+        Table(
+            "Clinical data completeness (participants with a value)",
+            tab,
+            source=[path],
+            collapsed=True,
+            arm_level=ctx.closed,
+        )
+    )
+
+
+def baseline(ctx: ReportContext, sec: Section) -> Section:
+    """§3: baseline characteristics (pooled column in the open report)."""
+    path = "results/clinical/baseline_table.tsv"
+    df = ctx.table(path)
+    if df is None:
+        sec.add(NotRun("baseline table (clinical stage)", [path]))
+    else:
+        df["row"] = df["variable"] + df["level"].map(lambda s: f": {s}" if s else "")
+        pooled = df["arm"].str.lower().isin(POOLED_ARMS)
+        if ctx.closed:
+            wide = df.pivot_table(
+                index="row",
+                columns="arm",
+                values="summary",
+                aggfunc="first",
+                sort=False,
+            )
+            cols = [a for a in ctx.arms if a in wide.columns] + [
+                c for c in wide.columns if c not in ctx.arms
+            ]
+            wide = wide[cols].reset_index().rename(columns={"row": "characteristic"})
+            ns = df.groupby("arm")["n"].first()
+            note = "n per arm: " + ", ".join(f"{a} {ns.get(a, '')}" for a in cols)
+            sec.add(
+                Table(
+                    "Baseline characteristics by arm (no p-values)",
+                    wide,
+                    source=[path],
+                    note=note,
+                    arm_level=True,
+                )
+            )
+        elif pooled.any():
+            sub = df[pooled][["row", "n", "summary"]].rename(
+                columns={"row": "characteristic", "summary": "all participants"}
+            )
+            sec.add(Table("Baseline characteristics, arms pooled", sub, source=[path]))
+        else:
+            sec.add(
+                Text(
+                    f"{path} has no pooled column (arm 'all'); the by-arm table is in the closed report.",
+                    kind="note",
+                )
+            )
+    vals_path = "results/primary/mir126_values.tsv"
+    vals = ctx.table(vals_path)
+    if vals is not None:
+        vals["y"] = num(vals["y_baseline"])
+        mirna = str(ctx.config.get("trial", {}).get("primary_mirna", "primary miRNA"))
+        groups = [("all", vals)] + (
+            [(a, vals[vals["arm"] == a]) for a in ctx.arms] if ctx.closed else []
+        )
+        rows = [
+            (
+                g,
+                int(d["y"].notna().sum()),
+                f"{d['y'].mean():.2f} ({d['y'].std():.2f})",
+                f"{d['y'].median():.2f}",
+            )
+            for g, d in groups
+        ]
+        sec.add(
+            Table(
+                f"Baseline log2 {mirna} (normalised)",
+                pd.DataFrame(rows, columns=["group", "n", "mean (SD)", "median"]),
+                source=[vals_path],
+                arm_level=ctx.closed,
+            )
+        )
+    return sec
+
+
+def _provenance_table(text: str) -> pd.DataFrame:
+    """Parse the first markdown table of PROVENANCE.md into a DataFrame."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if not re.match(r"^\|[-:| ]+\|$", line.strip()):  # not the separator
+                rows.append(
+                    [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+                )
+        elif rows:
+            break
+    if not rows:
+        return pd.DataFrame()
+    table = pd.DataFrame(rows[1:], columns=rows[0])
+    sums = dict(
+        (m.group(2), m.group(1))
+        for m in re.finditer(r"^([0-9a-f]{64})\s+(\S+)$", text, re.M)
+    )
+    if "file" in table and "sha256" in table:
+        table["sha256"] = [
+            sums.get(f, s) for f, s in zip(table["file"], table["sha256"], strict=True)
+        ]
+    return table
+
+
+def provenance(resources: Path) -> pd.DataFrame:
+    """Read the shipped references' provenance and check every file's sha256.
+
+    Parameters
+    ----------
+    resources
+        The resources folder (holds PROVENANCE.md).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The provenance table with a ``check`` column: ``sha256 ok``,
+        ``sha256 MISMATCH`` or ``file missing``.
+    """
+    table = _provenance_table((resources / "PROVENANCE.md").read_text(encoding="utf-8"))
+    if "file" not in table:
+        return table
+    checks = []
+    for name, listed in zip(
+        table["file"], table.get("sha256", [""] * len(table)), strict=True
+    ):
+        path = resources / name
+        if not path.is_file():
+            checks.append("file missing")
+        else:
+            actual = hashlib.sha256(path.read_bytes()).hexdigest()
+            checks.append("sha256 ok" if actual == listed else "sha256 MISMATCH")
+    table["check"] = checks
+    return table
+
+
+def methods(ctx: ReportContext, sec: Section) -> Section:
+    """§13: designs, filters, control miRNAs, QC gates, network, provenance."""
+    de = ctx.config.get("de", {})
+    rows = []
+    for name, c in (de.get("contrasts") or {}).items():
+        rows.append(
+            (
+                name,
+                c.get("kind", ""),
+                c.get("description", ""),
+                c.get("arm", ""),
+                c.get("reference_arm", ""),
+                c.get("timepoint", ""),
+                c.get("reference_timepoint", ""),
+                ", ".join(c.get("covariates", []) or []),
+            )
+        )
+    if rows:
+        sec.add(
+            Table(
+                "Differential-expression contrasts (config de.contrasts)",
+                pd.DataFrame(
+                    rows,
+                    columns=[
+                        "contrast",
+                        "kind",
+                        "description",
+                        "compared arm",
+                        "reference arm",
+                        "timepoint",
+                        "reference timepoint",
+                        "covariates",
+                    ],
+                ),
+                source=["config/config.yaml"],
+            )
+        )
+    sec.add(
+        Text(
+            "Key treatment effect: arm x time interaction fitted in pydeseq2 as ~ participant + timepoint + exo_week1 on paired participants, Wald test, apeGLM-type shrinkage of the interaction LFC, BH-FDR within each contrast. The primary miRNA test is an ANCOVA of the week-1 log2 level on arm + baseline level + strata (OLS, HC3 SE)."
+        )
+    )
+    filt = [(k, str(v)) for k, v in de.items() if k not in ("contrasts", "control")]
+    filt += [(f"qc.{k}", str(v)) for k, v in (ctx.config.get("qc") or {}).items()]
+    if filt:
+        sec.add(
+            Table(
+                "Filters and QC gates",
+                pd.DataFrame(filt, columns=["setting", "value"]),
+                source=["config/config.yaml"],
+                collapsed=True,
+            )
+        )
+    control = de.get("control") or {}
+    if control:
+        ctl = [
+            ("excluded names", ", ".join(control.get("exclude_names", []))),
+            ("excluded patterns", "; ".join(control.get("exclude_regex", []))),
+            ("min base mean", str(control.get("min_base_mean", ""))),
+            ("min control miRNAs", str(control.get("min_mirnas", ""))),
+        ]
+        sec.add(
+            Table(
+                "Size-factor control miRNAs (median-of-ratios over miRNAs only)",
+                pd.DataFrame(ctl, columns=["setting", "value"]),
+                source=["config/config.yaml"],
+            )
+        )
+    filt_path = "results/de/mirna_filter.tsv"
+    mf = ctx.table(filt_path)
+    if mf is not None:
+        n_ctl = int(mf["control"].str.lower().eq("true").sum())
+        n_kept = int(mf["kept"].str.lower().eq("true").sum())
+        sec.add(
+            KeyValues(
+                [
+                    ("miRNAs detected", str(len(mf))),
+                    ("kept after filter", str(n_kept)),
+                    ("used as size-factor controls", str(n_ctl)),
+                ],
+                source=[filt_path],
+            )
+        )
+    pw = ctx.config.get("pathways")
+    if pw:
+        sec.add(
+            Text(
+                "Pathway network: miRNA -> pathway weights = validated targets in the pathway / sqrt(total validated targets); scores by decoupler waggr (wmean) with ulm and signed variants as sensitivity; Holm across the pathway scores."
+            )
+        )
+    prov = resources_dir() / "PROVENANCE.md"
+    if prov.is_file():
+        table = provenance(resources_dir())
+        if len(table):
+            sec.add(
+                Table(
+                    "Reference provenance (resources/PROVENANCE.md)",
+                    table,
+                    source=["resources/PROVENANCE.md"],
+                )
+            )
+    ref = ctx.config.get("reference", {})
+    if ref:
+        sec.add(
+            Table(
+                "Configured references",
+                pd.DataFrame(
+                    [(k, str(v)) for k, v in ref.items()], columns=["setting", "value"]
+                ),
+                source=["config/config.yaml"],
+            )
+        )
+    if ctx.sources:
+        listing = pd.DataFrame({"file": list(ctx.sources)})
+        sec.add(
+            Table(
+                "Every results file this report read",
+                listing,
+                source=["this report"],
+                collapsed=True,
+            )
+        )
+    return sec

@@ -1,0 +1,40 @@
+"""The report rule inside the workflow: planned, built, and `snakemake --report`."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from _workflow import copy_scenario, run_snakemake
+
+REPORTS = ["results/report/exomir_report.html", "results/report/dsmb_closed.html"]
+
+
+def test_dry_run_plans_the_reports(tmp_path: Path) -> None:
+    scn = copy_scenario("real_human", tmp_path)
+    out = run_snakemake(scn, "--dry-run").stdout
+    assert "report_html" in out
+    for path in REPORTS:
+        assert path in out
+
+
+@pytest.mark.slow
+def test_workflow_builds_both_reports_and_the_snakemake_report(tmp_path: Path) -> None:
+    scn = copy_scenario("real_human", tmp_path)
+    run_snakemake(scn)  # `rule all` includes the reports
+    for path in REPORTS:
+        html = (scn / path).read_text(encoding="utf-8")
+        assert "could not be rendered" not in html
+        assert "Not run:" in html  # pathway/clinical stages are not in this run
+        assert 'data-section="qc"' in html
+    # every captioned output goes into the Snakemake report
+    run_snakemake(scn, "--report", str(tmp_path / "report.zip"))
+    names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
+    for name in (
+        "read_funnel.tsv",
+        "library_qc.tsv",
+        "exomir_report.html",
+        "dsmb_closed.html",
+    ):
+        assert any(n.endswith("/" + name) for n in names), name

@@ -1,0 +1,678 @@
+"""Hand-made results tree for the report tests, with hostile strings.
+
+Every table follows the output contracts in HELPERS.md. The efficacy numbers
+are distinctive (EFFICACY_STRINGS) so a test can look for them in the HTML;
+IDs, lot names, AE terms and reasons carry markup that must render as text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+HOSTILE_SAMPLE = "<img src=x onerror=alert(1)>"
+HOSTILE_PARTICIPANT = "<script>document.title='pwned'</script>"
+HOSTILE_LOT = '"><svg onload=alert(2)>'
+HOSTILE_AE = "<b onmouseover=alert(3)>rash</b>"
+HOSTILE_REASON = "withdrew </text><script>alert(4)</script>"
+HOSTILE = [HOSTILE_SAMPLE, HOSTILE_PARTICIPANT, HOSTILE_LOT, HOSTILE_AE, HOSTILE_REASON]
+
+#: Formatted arm-level efficacy results of the fixture (must not be in the open report).
+EFFICACY_STRINGS = [
+    "7.71 (3.33 to 9.99)",
+    "6.432",
+    "5.432",
+    "-8.765",
+    "4.444",
+    "2.913",
+    "0.8642",
+]
+#: Numbers the open report must show (pooled QC and design).
+OPEN_STRINGS = ["TEST-001", "2.772"]
+
+ARMS = ["placebo", "exosome"]
+TIMEPOINTS = ["baseline", "week1"]
+FUNNEL_COLS = [
+    "raw_reads",
+    "adapter_found",
+    "adapter_dimer",
+    "too_short",
+    "too_long",
+    "no_adapter",
+    "no_umi",
+    "passed_reads",
+    "umi_duplicates",
+    "artifact",
+    "rRNA",
+    "snoRNA_snRNA",
+    "tRNA",
+    "mirna",
+    "hairpin_other",
+    "unassigned",
+    "multimapped_mirna",
+    "annotated_total",
+]
+
+
+def config() -> dict:
+    """The fixture trial's config (validated-config shape, minimal)."""
+    return {
+        "trial": {
+            "id": "TEST-001",
+            "title": "Fixture trial <i>not italic</i>",
+            "primary_mirna": "hsa-miR-126-3p",
+            "data_cut": "2026-09-01",
+        },
+        "design": {"arms": ARMS, "timepoints": TIMEPOINTS, "strata": []},
+        "sheets": {
+            "samples": "config/samples.tsv",
+            "participants": "config/participants.tsv",
+        },
+        "de": {
+            "alpha": 0.05,
+            "contrasts": {
+                "treatment_effect": {
+                    "kind": "interaction",
+                    "arm": "exosome",
+                    "reference_arm": "placebo",
+                    "timepoint": "week1",
+                    "reference_timepoint": "baseline",
+                    "description": "arm x time",
+                }
+            },
+            "control": {"exclude_names": ["miR-451a"], "min_base_mean": 50},
+        },
+        "qc": {"min_raw_reads": 20000},
+        "reference": {"mirbase_version": "22", "species": "hsa"},
+    }
+
+
+def _write(root: Path, rel: str, df: pd.DataFrame) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", index=False)
+
+
+def participant_ids(n: int, hostile: bool) -> list[str]:
+    ids = [f"P{i + 1:03d}" for i in range(n)]
+    if hostile:
+        ids[0] = HOSTILE_PARTICIPANT
+    return ids
+
+
+def write_reads(
+    root: Path, n_participants: int = 6, hostile: bool = True, n_mirnas: int = 40
+) -> list[str]:
+    """Sheets, read QC, counts and DE/primary tables; return the sample IDs."""
+    rng = np.random.default_rng(7)
+    pids = participant_ids(n_participants, hostile)
+    arms = [ARMS[i % 2] for i in range(n_participants)]
+    samples = []
+    for p in pids:
+        for t in TIMEPOINTS:
+            samples.append((f"{p}_{'BL' if t == 'baseline' else 'W1'}", p, t))
+    if hostile:
+        samples[1] = (HOSTILE_SAMPLE, samples[1][1], samples[1][2])
+    sids = [s[0] for s in samples]
+    _write(
+        root,
+        "config/samples.tsv",
+        pd.DataFrame(samples, columns=["sample_id", "participant_id", "timepoint"]),
+    )
+    _write(
+        root,
+        "config/participants.tsv",
+        pd.DataFrame({"participant_id": pids, "arm": arms}),
+    )
+    (root / "config" / "config.yaml").write_text(
+        yaml.safe_dump(config()), encoding="utf-8"
+    )
+    rows = []
+    for s in sids:
+        raw = 100000
+        dimer, short, other = 10000, 8000, 2000
+        passed = raw - dimer - short - other
+        dup = 20000
+        mol = passed - dup
+        parts = dict(
+            artifact=100,
+            rRNA=5000,
+            snoRNA_snRNA=4000,
+            tRNA=900,
+            hairpin_other=0,
+            multimapped_mirna=0,
+        )
+        parts["mirna"] = 30000
+        parts["unassigned"] = mol - sum(parts.values())
+        rows.append(
+            dict(
+                sample_id=s,
+                raw_reads=raw,
+                adapter_found=raw - 500,
+                adapter_dimer=dimer,
+                too_short=short,
+                too_long=0,
+                no_adapter=other,
+                no_umi=0,
+                passed_reads=passed,
+                umi_duplicates=dup,
+                annotated_total=mol,
+                count_unit="molecules",
+                **parts,
+            )
+        )
+    _write(
+        root,
+        "results/qc/read_funnel.tsv",
+        pd.DataFrame(rows)[["sample_id", *FUNNEL_COLS, "count_unit"]],
+    )
+    qc = pd.DataFrame(
+        {
+            "sample_id": sids,
+            "pass": ["false" if i == 2 else "true" for i in range(len(sids))],
+            "reasons": [
+                "raw reads 5 < 20,000 (gate qc.min_raw_reads)" if i == 2 else ""
+                for i in range(len(sids))
+            ],
+            "warnings": "",
+            "raw_reads": 100000,
+            "passed_reads": 80000,
+            "mirna_reads": 30000,
+            "count_unit": "molecules",
+            "annotated_fraction": 0.7,
+            "adapter_dimer_share": 0.1,
+            "n_mirnas_ge10": 35,
+            "hemolysis_log2ratio": rng.normal(6, 1, len(sids)).round(3),
+            "hemolysis_threshold": 10.5,
+            "hemolysis_flag": "false",
+            "hemolysis_a414": 0.05,
+            "complexity": 0.5,
+        }
+    )
+    _write(root, "results/qc/library_qc.tsv", qc)
+    lens = []
+    for s in sids:
+        for cat in ["passed", "too_short", "adapter_dimer"]:
+            for L in range(0, 46):
+                reads = (
+                    int(1000 * np.exp(-((L - 22) ** 2) / 8))
+                    if cat == "passed"
+                    else (
+                        int(50 * np.exp(-((L - 10) ** 2) / 10))
+                        if cat == "too_short"
+                        else (10000 if L == 0 else 0)
+                    )
+                )
+                lens.append((s, cat, L, reads))
+    _write(
+        root,
+        "results/qc/length_distribution.tsv",
+        pd.DataFrame(lens, columns=["sample_id", "category", "length", "reads"]),
+    )
+    mirnas = [f"hsa-miR-{100 + i}-3p" for i in range(n_mirnas)]
+    counts = pd.DataFrame(rng.poisson(200, (len(mirnas), len(sids))), columns=sids)
+    counts.insert(0, "mirna", mirnas)
+    _write(root, "results/counts/mirna_counts.tsv", counts)
+    arm_of = dict(zip(pids, arms, strict=True))
+    meta = pd.DataFrame(samples, columns=["sample_id", "participant_id", "timepoint"])
+    meta["arm"] = meta["participant_id"].map(arm_of)
+    smp = meta.assign(
+        contrast="treatment_effect",
+        included="true",
+        reason="",
+        size_factor=1.0,
+        design_notes="",
+    )
+    _write(
+        root,
+        "results/de/treatment_effect.samples.tsv",
+        smp[
+            [
+                "contrast",
+                "sample_id",
+                "participant_id",
+                "arm",
+                "timepoint",
+                "included",
+                "reason",
+                "size_factor",
+                "design_notes",
+            ]
+        ],
+    )
+    de = pd.DataFrame(
+        {
+            "mirna": mirnas,
+            "baseMean": 200.0,
+            "log2FoldChange": 0.1,
+            "lfcSE": 0.3,
+            "log2FoldChange_shrunk": 0.05,
+            "lfcSE_shrunk": 0.2,
+            "stat": 0.3,
+            "pvalue": np.linspace(0.01, 0.9, len(mirnas)),
+            "padj": 0.9,
+            "cooks_outlier": "false",
+            "control": "false",
+        }
+    )
+    de.loc[0, ["log2FoldChange", "pvalue", "padj"]] = [6.4321, 1e-6, 1e-4]
+    _write(root, "results/de/treatment_effect.tsv", de)
+    pca = meta.assign(
+        library_batch="LB01",
+        PC1=rng.normal(0, 3, len(meta)).round(3),
+        PC2=rng.normal(0, 2, len(meta)).round(3),
+    )
+    _write(root, "results/de/pca.tsv", pca)
+    _write(
+        root,
+        "results/de/mirna_filter.tsv",
+        pd.DataFrame({"mirna": mirnas, "kept": "true", "control": "true"}),
+    )
+    anc = pd.DataFrame(
+        [
+            {
+                "analysis": "primary_ancova",
+                "description": "ANCOVA",
+                "mirna": "hsa-miR-126-3p",
+                "treated_arm": "exosome",
+                "reference_arm": "placebo",
+                "model": "OLS, HC3",
+                "covariates": "y_baseline",
+                "n": 6,
+                "n_treated": 3,
+                "n_reference": 3,
+                "estimate_log2": 2.9472,
+                "se_log2": 0.4,
+                "ci_low_log2": 1.7355,
+                "ci_high_log2": 3.3205,
+                "ratio": 7.7131,
+                "ratio_ci_low": 3.3301,
+                "ratio_ci_high": 9.9902,
+                "pvalue": 0.00123,
+                "df": 3,
+                "note": "",
+            }
+        ]
+    )
+    _write(root, "results/primary/mir126_ancova.tsv", anc)
+    vals = pd.DataFrame(
+        {
+            "participant_id": pids,
+            "arm": arms,
+            "y_baseline": rng.normal(5, 1, n_participants).round(3),
+            "y_followup": rng.normal(5.5, 1, n_participants).round(3),
+        }
+    )
+    _write(root, "results/primary/mir126_values.tsv", vals)
+    return sids
+
+
+def write_ev(root: Path, hostile: bool = True) -> None:
+    lot = HOSTILE_LOT if hostile else "EVL-1"
+    _write(
+        root,
+        "results/ev/lot_summary.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "lot_id": lot,
+                    "verdict": "pass",
+                    "verdict_reason": "",
+                    "release_decision": "released",
+                    "n_runs": 2,
+                    "conc_per_ml": 3.3e11,
+                    "mode_nm": 91.2,
+                    "d10_nm": 63.1,
+                    "d50_nm": 110.2,
+                    "d90_nm": 190.3,
+                    "particles_per_ug": 1.3e10,
+                }
+            ]
+        ),
+    )
+    _write(
+        root,
+        "results/ev/lot_qc.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "lot_id": lot,
+                    "criterion": "mode_nm",
+                    "value": 91.2,
+                    "limit": "< 200",
+                    "status": "pass",
+                }
+            ]
+        ),
+    )
+
+
+def write_downstream(root: Path, pids: list[str], hostile: bool = True) -> None:
+    """Pathway, clinical, ROC, CONSORT, safety and interim tables (contracts)."""
+    arms = [ARMS[i % 2] for i in range(len(pids))]
+    pw = HOSTILE_AE if hostile else "PI3K-AKT"
+    scores = [
+        (f"{p}_BL", p, a, t, pwy, "waggr", 0.1 * i)
+        for i, (p, a) in enumerate(zip(pids, arms, strict=True))
+        for t in TIMEPOINTS
+        for pwy in (pw, "MAPK")
+    ]
+    _write(
+        root,
+        "results/pathways/scores.tsv",
+        pd.DataFrame(
+            scores,
+            columns=[
+                "sample_id",
+                "participant_id",
+                "arm",
+                "timepoint",
+                "pathway",
+                "method",
+                "score",
+            ],
+        ),
+    )
+    _write(
+        root,
+        "results/pathways/tests.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "pathway": "MAPK",
+                    "method": "waggr",
+                    "analysis": "ancova",
+                    "contrast": "exosome - placebo",
+                    "estimate": 5.4321,
+                    "ci_low": 1.0,
+                    "ci_high": 9.0,
+                    "statistic": 2.2,
+                    "p_value": 0.03,
+                    "p_adjusted": 0.06,
+                    "adjustment": "holm",
+                    "n": 6,
+                }
+            ]
+        ),
+    )
+    _write(
+        root,
+        "results/pathways/network.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "pathway": "MAPK",
+                    "mirna": "hsa-miR-126-3p",
+                    "n_targets_in_pathway": 2,
+                    "n_targets_total": 40,
+                    "weight": 0.316,
+                    "signed_weight": -0.316,
+                }
+            ]
+        ),
+    )
+    ep = [
+        {
+            "param": "SYSBP",
+            "label": "Systolic <u>BP</u>",
+            "domain": "VS",
+            "kind": "continuous",
+            "model": "ANCOVA",
+            "analysis": "primary",
+            "population": "mITT",
+            "effect_measure": "difference",
+            "estimate": -8.7654,
+            "ci_low": -12.1,
+            "ci_high": -3.2,
+            "p_value": 0.004,
+            "n_treatment": 3,
+            "n_control": 3,
+        },
+        {
+            "param": "HGB",
+            "label": "Haemoglobin",
+            "domain": "LB",
+            "kind": "continuous",
+            "model": "ANCOVA",
+            "analysis": "primary",
+            "population": "mITT",
+            "effect_measure": "difference",
+            "estimate": 0.31,
+            "ci_low": -0.2,
+            "ci_high": 0.8,
+            "p_value": 0.2,
+            "n_treatment": 3,
+            "n_control": 3,
+        },
+    ]
+    _write(root, "results/clinical/endpoints.tsv", pd.DataFrame(ep))
+    base = [
+        (
+            "Age (years)",
+            "",
+            arm,
+            3 if arm != "all" else 6,
+            "31.2 (5.1)" if arm == "all" else "30.0 (4.0)",
+        )
+        for arm in ["all", *ARMS]
+    ]
+    _write(
+        root,
+        "results/clinical/baseline_table.tsv",
+        pd.DataFrame(base, columns=["variable", "level", "arm", "n", "summary"]),
+    )
+    _write(
+        root,
+        "results/clinical/association.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "param": "SYSBP",
+                    "analysis": "ols_slope",
+                    "arm": "pooled",
+                    "estimate": 4.4444,
+                    "ci_low": 1.0,
+                    "ci_high": 7.0,
+                    "p_value": 0.01,
+                    "p_bh": 0.02,
+                    "n": 6,
+                },
+                {
+                    "param": "SYSBP",
+                    "analysis": "spearman",
+                    "arm": "exosome",
+                    "estimate": 0.5,
+                    "ci_low": 0.1,
+                    "ci_high": 0.8,
+                    "p_value": 0.1,
+                    "p_bh": 0.2,
+                    "n": 3,
+                },
+            ]
+        ),
+    )
+    _write(
+        root,
+        "results/clinical/analysis_dataset.tsv",
+        pd.DataFrame(
+            {
+                "participant_id": pids,
+                "arm": arms,
+                "param": "SYSBP",
+                "bl": 150,
+                "wk1": 140,
+                "chg": -10,
+                "flags": "",
+            }
+        ),
+    )
+    roc = [
+        ("auc", 0.792, 0.70, 0.89, "DeLong", "", ""),
+        ("sensitivity", 0.8571, 0.72, 0.93, "Wilson", 36, 42),
+        ("specificity", 0.8182, 0.68, 0.91, "Wilson", 36, 44),
+        ("youden_j", 0.675, "", "", "", "", ""),
+    ]
+    _write(
+        root,
+        "results/clinical/roc.tsv",
+        pd.DataFrame(
+            roc,
+            columns=[
+                "metric",
+                "value",
+                "ci_low",
+                "ci_high",
+                "ci_method",
+                "numerator",
+                "denominator",
+            ],
+        ).assign(registry_value=""),
+    )
+    _write(
+        root,
+        "results/clinical/roc_curve.tsv",
+        pd.DataFrame(
+            {
+                "fpr": [0, 0, 0.1818, 0.5, 1],
+                "tpr": [0, 0.5, 0.8571, 0.95, 1],
+                "threshold": [9, 6, 5, 4, 1],
+            }
+        ),
+    )
+    consort = [
+        ("assessed for eligibility", "all", 10, ""),
+        (
+            "excluded",
+            "all",
+            4,
+            "not eligible: 3; " + (HOSTILE_REASON if hostile else "declined: 1"),
+        ),
+        ("randomised", "all", 6, ""),
+    ]
+    for arm in ARMS:
+        consort += [
+            ("allocated", arm, 3, ""),
+            ("received intervention", arm, 3, ""),
+            ("lost to follow-up", arm, 0, ""),
+            ("analysed (mITT)", arm, 3, ""),
+        ]
+    _write(
+        root,
+        "results/clinical/consort.tsv",
+        pd.DataFrame(consort, columns=["node", "arm", "n", "reasons"]),
+    )
+    ae = [
+        {
+            "table": "overview",
+            "category": "any AE",
+            "soc": "",
+            "pt": "",
+            "arm": arm,
+            "n_participants": 2,
+            "n_events": 3,
+            "percent": 66.7,
+            "risk_difference": "",
+            "rd_ci_low": "",
+            "rd_ci_high": "",
+        }
+        for arm in ARMS
+    ]
+    ae += [
+        {
+            "table": "soc_pt",
+            "category": "",
+            "soc": "Skin",
+            "pt": HOSTILE_AE if hostile else "Rash",
+            "arm": "exosome",
+            "n_participants": 1,
+            "n_events": 1,
+            "percent": 33.3,
+            "risk_difference": 33.3,
+            "rd_ci_low": -20.0,
+            "rd_ci_high": 70.0,
+        }
+    ]
+    ae += [
+        {
+            "table": "sae_listing",
+            "category": pids[0],
+            "soc": "Vascular",
+            "pt": "Hypertension",
+            "arm": "placebo",
+            "n_participants": 1,
+            "n_events": 1,
+            "percent": "",
+            "risk_difference": "",
+            "rd_ci_low": "",
+            "rd_ci_high": "",
+        }
+    ]
+    _write(root, "results/clinical/adverse_events.tsv", pd.DataFrame(ae))
+    _write(
+        root,
+        "results/clinical/lab_shifts.tsv",
+        pd.DataFrame(
+            [(p, arm, "normal", "high", 1) for p in ("ALT",) for arm in ARMS],
+            columns=["param", "arm", "baseline_class", "week1_class", "n"],
+        ),
+    )
+    _write(
+        root,
+        "results/clinical/interim.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "look": "interim",
+                    "information_fraction": 0.5,
+                    "alpha_spent": 0.00557,
+                    "nominal_p": 0.0056,
+                    "z_boundary": 2.772,
+                    "observed_z": 2.9135,
+                    "crossed": "true",
+                    "conditional_power": 0.8642,
+                    "decision_note": "boundary crossed",
+                },
+                {
+                    "look": "final",
+                    "information_fraction": 1.0,
+                    "alpha_spent": 0.05,
+                    "nominal_p": 0.0478,
+                    "z_boundary": 1.979,
+                    "observed_z": "",
+                    "crossed": "",
+                    "conditional_power": "",
+                    "decision_note": "",
+                },
+            ]
+        ),
+    )
+    _write(
+        root,
+        "results/clinical/safety_triggers.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "rule": "related grade >= 4 AE in exosome arm",
+                    "threshold": 1,
+                    "observed": 0,
+                    "triggered": "false",
+                }
+            ]
+        ),
+    )
+
+
+def build_tree(
+    root: Path, hostile: bool = True, n_participants: int = 6, full: bool = True
+) -> dict:
+    """Write the whole fixture under ``root``; return the config."""
+    write_reads(root, n_participants=n_participants, hostile=hostile)
+    write_ev(root, hostile=hostile)
+    if full:
+        write_downstream(
+            root, participant_ids(n_participants, hostile), hostile=hostile
+        )
+    return config()

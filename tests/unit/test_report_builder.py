@@ -1,0 +1,219 @@
+"""The HTML reports: sections, open/closed separation, escaping, size.
+
+Built from the hand-made results tree in ``_report_fixture`` (contract columns,
+hostile strings, distinctive efficacy numbers).
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from _report_fixture import (
+    EFFICACY_STRINGS,
+    HOSTILE,
+    build_tree,
+    config,
+    write_reads,
+)
+
+from exomir.report.builder import (
+    MAX_BYTES,
+    ReportError,
+    _open_filter,
+    build_report,
+    format_cell,
+)
+from exomir.report.model import Section, Table
+from exomir.report.sections import SECTIONS
+
+
+def _build(root: Path, cfg: dict, audience: str, **kw) -> str:
+    out = root / "results" / "report" / f"{audience}.html"
+    build_report(root, cfg, audience, out, strict=True, **kw)
+    return out.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("report")
+    cfg = build_tree(root, hostile=True)
+    return {aud: _build(root, cfg, aud) for aud in ("open", "closed")}
+
+
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_every_section_present_in_order(reports, audience):
+    html = reports[audience]
+    positions = [html.find(f'data-section="{key}"') for _, key, _, _ in SECTIONS]
+    assert all(p > 0 for p in positions)
+    assert positions == sorted(positions)
+    for number, key, _, _ in SECTIONS:
+        assert f'href="#s{number}-{key}"' in html  # table of contents
+
+
+def test_closed_shows_the_efficacy_numbers(reports):
+    closed = reports["closed"]
+    for s in EFFICACY_STRINGS:
+        assert s in closed, s
+
+
+def test_open_has_no_arm_level_efficacy(reports):
+    open_html = reports["open"]
+    for s in EFFICACY_STRINGS:
+        assert s not in open_html, s
+    # no result table cell holds an arm name (pooled data only); the methods
+    # section lists the designed contrasts, which name the arms
+    results_part = open_html[: open_html.index('data-section="methods"')]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", results_part)
+    assert not {"placebo", "exosome"} & set(cells)
+    assert "Results by arm are in the closed DSMB report" in open_html
+
+
+def test_open_shows_pooled_numbers(reports):
+    open_html = reports["open"]
+    assert "TEST-001" in open_html
+    assert "2.772" in open_html  # interim boundary (design, not a result)
+    assert "31.2 (5.1)" in open_html  # pooled baseline column
+    assert "30.0 (4.0)" not in open_html  # by-arm baseline column
+    # CONSORT pooled: 3 + 3 allocated -> 6
+    assert "allocated: n = 6" in open_html
+
+
+def test_open_filter_refuses_an_arm_table():
+    sec = Section(
+        "x",
+        1,
+        "X",
+        [
+            Table(
+                "t",
+                pd.DataFrame({"arm": ["exosome"], "estimate": [1.0]}),
+                source=["a.tsv"],
+            )
+        ],
+    )
+    with pytest.raises(ReportError, match="arm column"):
+        _open_filter(sec, ["placebo", "exosome"])
+    flagged = Section(
+        "x",
+        1,
+        "X",
+        [
+            Table(
+                "t",
+                pd.DataFrame({"arm": ["exosome"]}),
+                source=["a.tsv"],
+                arm_level=True,
+            )
+        ],
+    )
+    assert all(
+        not isinstance(b, Table)
+        for b in _open_filter(flagged, ["placebo", "exosome"]).blocks
+    )
+
+
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_hostile_strings_are_escaped(reports, audience):
+    html = reports[audience]
+    for s in HOSTILE:
+        assert s not in html
+    assert "<script" not in html.lower()
+    assert not re.search(r"<[^>]*\son(error|load|mouseover)\s*=", html, re.I)
+    assert htmllib.escape("<img src=x onerror=alert(1)>", quote=False) in html
+    assert "&lt;i&gt;not italic&lt;/i&gt;" in html  # trial title from config
+
+
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_no_request_outside_the_file(reports, audience):
+    html = reports[audience]
+    refs = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert refs
+    assert all(r.startswith(("data:", "#")) for r in refs), [
+        r[:40] for r in refs if not r.startswith(("data:", "#"))
+    ]
+    assert "@import" not in html and "url(" not in html
+    assert "default-src 'none'" in html
+
+
+def test_every_figure_and_table_names_its_source(reports):
+    html = reports["closed"]
+    n_tables = html.count("<table>")
+    n_figures = html.count("<figure>")
+    assert n_tables > 10 and n_figures > 5
+    assert html.count('<span class="src">Source:') >= n_tables + n_figures
+
+
+def test_absent_stages_say_not_run(tmp_path):
+    write_reads(tmp_path, hostile=False)
+    cfg = config()
+    for audience in ("open", "closed"):
+        html = _build(tmp_path, cfg, audience)
+        for missing in (
+            "results/pathways/tests.tsv",
+            "results/clinical/endpoints.tsv",
+            "results/clinical/consort.tsv",
+            "results/clinical/interim.tsv",
+            "results/clinical/adverse_events.tsv",
+            "results/ev/lot_summary.tsv",
+        ):
+            assert missing in html, missing
+        assert html.count("Not run:") >= 8
+        assert "could not be rendered" not in html
+
+
+def test_available_limits_what_is_read(tmp_path):
+    cfg = build_tree(tmp_path, hostile=False)
+    only_reads = ["results/qc/read_funnel.tsv", "results/qc/library_qc.tsv"]
+    html = _build(tmp_path, cfg, "closed", available=only_reads)
+    assert "Not run:</strong> primary miRNA analysis" in html
+    assert "7.71 (3.33 to 9.99)" not in html
+
+
+def test_full_trial_stays_under_10_mb(tmp_path):
+    cfg = build_tree(tmp_path, hostile=False, n_participants=80)
+    for audience in ("open", "closed"):
+        html = _build(tmp_path, cfg, audience)
+        size = len(html.encode("utf-8"))
+        assert size < MAX_BYTES, size
+        assert "P080_W1" in html
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("0.123456", "0.1235"),
+        ("12", "12"),
+        ("P001", "P001"),
+        ("3.298e+11", "3.298e+11"),
+        ("2.0", "2"),
+        ("", ""),
+        ("1e-06", "1e-06"),
+        (float("nan"), ""),
+    ],
+)
+def test_format_cell(raw, text):
+    assert format_cell(raw) == text
+
+
+def test_reference_provenance_is_checked(tmp_path):
+    from exomir.report.sections.study import provenance
+
+    res = tmp_path / "resources"
+    (res / "ref").mkdir(parents=True)
+    (res / "ref" / "a.fa").write_text(">a\nACGT\n")
+    (res / "ref" / "b.fa").write_text(">b\nACGT\n")
+    # sha256 of ">a\nACGT\n", computed with sha256sum
+    good = "ec93753459551ffadb17f616d5e6bd45de641c045083fac84c4fa223987b232b"
+    (res / "PROVENANCE.md").write_text(
+        "# refs\n\n| file | bytes | sha256 | origin |\n|---|---|---|---|\n"
+        "| `ref/a.fa` | 8 | see below | x |\n| `ref/b.fa` | 8 | see below | y |\n| `ref/c.fa` | 8 | see below | z |\n\n"
+        f"```\n{good}  ref/a.fa\n{'0' * 64}  ref/b.fa\n```\n"
+    )
+    table = provenance(res)
+    assert list(table["file"]) == ["ref/a.fa", "ref/b.fa", "ref/c.fa"]
+    assert table["sha256"].iloc[1] == "0" * 64
+    assert list(table["check"]) == ["sha256 ok", "sha256 MISMATCH", "file missing"]
