@@ -1,0 +1,1 @@
+"""Clinical endpoints, populations, biomarker association and the trial merge."""
