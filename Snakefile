@@ -35,6 +35,13 @@ include: "workflow/rules/qc.smk"
 include: "workflow/rules/de.smk"
 
 
+if has_clinical_sheets():
+
+    include: "workflow/rules/clinical.smk"
+    include: "workflow/rules/merge.smk"
+
+
+
 if has_ev_sheets():
 
     include: "workflow/rules/ev.smk"

@@ -79,6 +79,39 @@ def get_ev_tables():
     return ["results/ev/lot_summary.tsv", "results/ev/dose_per_participant.tsv"]
 
 
+def has_clinical_sheets():
+    """Whether the config names the clinical measurements sheet."""
+    return "clinical_measurements" in CFG["sheets"]
+
+
+def get_clinical_sheets():
+    """Sheets the clinical stage and the merge read (only those configured)."""
+    return [
+        get_sheet(k)
+        for k in ("participants", "clinical_measurements", "disposition")
+        if k in CFG["sheets"]
+    ]
+
+
+def get_unit_conversions():
+    """The unit conversion table (config clinical.unit_conversions)."""
+    return ref_path(CFG["clinical"]["unit_conversions"])
+
+
+def get_ev_dose_table(wildcards):
+    """Per-participant EV dose for the merge (none without EV sheets)."""
+    if not has_ev_sheets():
+        return []
+    return ["results/ev/dose_per_participant.tsv"]
+
+
+def get_pathway_scores(wildcards):
+    """Pathway scores for the merge, when the pathways stage is included."""
+    if "results/pathways/scores.tsv" in globals().get("PATHWAYS_OUTPUTS", []):
+        return ["results/pathways/scores.tsv"]
+    return []
+
+
 def get_final_outputs():
     """Everything `rule all` builds."""
     targets = [
@@ -90,6 +123,9 @@ def get_final_outputs():
         "results/multiqc/multiqc_report.html",
     ]
     targets += DE_OUTPUTS
+    if has_clinical_sheets():
+        targets += CLINICAL_OUTPUTS
+        targets += MERGE_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
