@@ -619,110 +619,113 @@ def visit_values(
     c = clin[clin["visit"].isin(visits) & clin["param"].isin(settings.params)].copy()
     flags: dict[tuple[str, str], list[str]] = {}
     n_range = 0
-    rows = []
-    for (pid, param, visit), g in c.groupby(
-        ["participant_id", "param", "visit"], sort=True
-    ):
-        spec = settings.params[param]
-        day = pd.to_numeric(g["days_since_dose"], errors="coerce").median()
-        if spec.kind == "continuous":
-            vals = pd.to_numeric(g["value_num"], errors="coerce").dropna()
-            if vals.empty:
-                continue
-            v = float(vals.mean())
-            if spec.range is not None:
-                lo, hi = spec.range
-                out_r = vals[(vals < lo) | (vals > hi)]
-                for x in out_r:
-                    flags.setdefault((pid, param), []).append(
-                        f"{visit} value {_fmt(float(x))} outside physiological range "
-                        f"{_fmt(lo)}-{_fmt(hi)} {spec.unit}"
-                    )
-                    n_range += 1
-            if "lloq_flag" in g.columns and g["lloq_flag"].map(_as_bool).eq(True).any():
-                flags.setdefault((pid, param), []).append(
-                    f"{visit} value below LLOQ (reported at the LLOQ)"
-                )
-            rows.append(
-                {
-                    "participant_id": pid,
-                    "param": param,
-                    "visit": visit,
-                    "value": v,
-                    "cat": None,
-                    "n": len(vals),
-                    "day": day,
-                }
+    keys = ["participant_id", "param", "visit"]
+    c["_day"] = pd.to_numeric(c["days_since_dose"], errors="coerce")
+    kind = c["param"].map({k: p.kind for k, p in settings.params.items()})
+    # Continuous: mean of replicates and sides; range and LLOQ flags per reading.
+    num = c[kind == "continuous"].copy()
+    num["_v"] = pd.to_numeric(num["value_num"], errors="coerce")
+    num = num[num["_v"].notna()]
+    lo = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[0])
+    hi = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[1])
+    for r in num[(num["_v"] < lo) | (num["_v"] > hi)].itertuples(index=False):
+        spec = settings.params[r.param]
+        rl, rh = spec.range  # type: ignore[misc]
+        flags.setdefault((r.participant_id, r.param), []).append(
+            f"{r.visit} value {_fmt(float(r._v))} outside physiological range "
+            f"{_fmt(rl)}-{_fmt(rh)} {spec.unit}"
+        )
+        n_range += 1
+    if "lloq_flag" in num.columns:
+        below = num[num["lloq_flag"].map(_as_bool).eq(True)]
+        for (pid, param, visit), _g in below.groupby(keys, sort=True):
+            flags.setdefault((pid, param), []).append(
+                f"{visit} value below LLOQ (reported at the LLOQ)"
             )
-        else:
-            cats = g["value_cat"].dropna().astype(str)
-            cats = cats[cats.isin(spec.categories)]
-            if cats.empty:
-                continue
-            pos = cats.map(spec.categories.index)
-            # Several readings of a category: the worst (highest) is kept.
-            k = int(pos.max())
-            if pos.nunique() > 1:
-                flags.setdefault((pid, param), []).append(
-                    f"{visit}: {pos.nunique()} different categories recorded; "
-                    "the highest is used"
-                )
-            rows.append(
-                {
-                    "participant_id": pid,
-                    "param": param,
-                    "visit": visit,
-                    "value": float(k),
-                    "cat": spec.categories[k],
-                    "n": len(cats),
-                    "day": day,
-                }
-            )
-    vals = pd.DataFrame(rows, columns=["participant_id", "param", "visit", "value", "cat", "n", "day"])
-    derived_rows = []
+    cont = (
+        num.groupby(keys, sort=True)
+        .agg(value=("_v", "mean"), n=("_v", "size"), day=("_day", "median"))
+        .reset_index()
+    )
+    cont["cat"] = None
+    # Binary and ordinal: position of the category; the highest if several.
+    cat = c[kind != "continuous"].copy()
+    cat["_pos"] = [
+        settings.params[k].categories.index(str(v))
+        if isinstance(v, str) and v in settings.params[k].categories
+        else np.nan
+        for k, v in zip(cat["param"], cat["value_cat"], strict=True)
+    ]
+    cat = cat[cat["_pos"].notna()]
+    cats = (
+        cat.groupby(keys, sort=True)
+        .agg(
+            value=("_pos", "max"),
+            k=("_pos", "nunique"),
+            n=("_pos", "size"),
+            day=("_day", "median"),
+        )
+        .reset_index()
+    )
+    for r in cats[cats["k"] > 1].itertuples(index=False):
+        flags.setdefault((r.participant_id, r.param), []).append(
+            f"{r.visit}: {r.k} different categories recorded; the highest is used"
+        )
+    cats["cat"] = [
+        settings.params[k].categories[int(v)]
+        for k, v in zip(cats["param"], cats["value"], strict=True)
+    ]
+    cols = ["participant_id", "param", "visit", "value", "cat", "n", "day"]
+    vals = pd.concat([cont[cols], cats[cols]], ignore_index=True)
+    vals["value"] = vals["value"].astype(float)
+    derived = []
     for spec in settings.params.values():
         if not spec.weights:
             continue
         comps = [k for k, _ in spec.weights]
-        w = dict(spec.weights)
+        w = pd.Series(dict(spec.weights))
         sub = vals[vals["param"].isin(comps)]
-        for (pid, visit), g in sub.groupby(["participant_id", "visit"], sort=True):
-            have = dict(zip(g["param"], g["value"], strict=True))
-            missing = [k for k in comps if k not in have]
+        if sub.empty:
+            continue
+        wide = sub.pivot(index=["participant_id", "visit"], columns="param", values="value")
+        wide = wide.reindex(columns=comps)
+        have = wide.notna()
+        if spec.method == "weighted_sum":
+            value = (wide * w).sum(axis=1, min_count=len(comps)).where(have.all(axis=1))
+        else:
+            tot = (have * w).sum(axis=1)
+            value = (wide * w).sum(axis=1) / tot.where(tot > 0)
+        for (pid, visit), ok in have.iterrows():
+            missing = [k for k in comps if not ok[k]]
+            if not missing:
+                continue
             if spec.method == "weighted_sum":
-                if missing:
-                    flags.setdefault((pid, spec.code), []).append(
-                        f"{visit}: {', '.join(missing)} missing; not derived"
-                    )
-                    continue
-                v = sum(w[k] * have[k] for k in comps)
+                text = f"{visit}: {', '.join(missing)} missing; not derived"
             else:
-                tot = sum(w[k] for k in have)
-                v = sum(w[k] * have[k] for k in have) / tot
-                if missing:
-                    flags.setdefault((pid, spec.code), []).append(
-                        f"{visit}: {', '.join(missing)} missing; mean of "
-                        f"{', '.join(sorted(have))} only"
-                    )
-            if spec.range is not None and not (spec.range[0] <= v <= spec.range[1]):
+                present = [k for k in comps if ok[k]]
+                text = (
+                    f"{visit}: {', '.join(missing)} missing; mean of "
+                    f"{', '.join(present)} only"
+                )
+            flags.setdefault((pid, spec.code), []).append(text)
+        if spec.range is not None:
+            rl, rh = spec.range
+            out_r = value[(value < rl) | (value > rh)]
+            for (pid, visit), v in out_r.items():
                 flags.setdefault((pid, spec.code), []).append(
-                    f"{visit} value {_fmt(v)} outside physiological range "
-                    f"{_fmt(spec.range[0])}-{_fmt(spec.range[1])} {spec.unit}"
+                    f"{visit} value {_fmt(float(v))} outside physiological range "
+                    f"{_fmt(rl)}-{_fmt(rh)} {spec.unit}"
                 )
                 n_range += 1
-            derived_rows.append(
-                {
-                    "participant_id": pid,
-                    "param": spec.code,
-                    "visit": visit,
-                    "value": float(v),
-                    "cat": None,
-                    "n": int(g["n"].sum()),
-                    "day": float(g["day"].median()),
-                }
-            )
-    if derived_rows:
-        vals = pd.concat([vals, pd.DataFrame(derived_rows)], ignore_index=True)
+        n = sub.groupby(["participant_id", "visit"])["n"].sum()
+        day = sub.groupby(["participant_id", "visit"])["day"].median()
+        dv = pd.DataFrame({"value": value, "n": n, "day": day}).dropna(subset=["value"])
+        dv = dv.reset_index()
+        dv["param"] = spec.code
+        dv["cat"] = None
+        derived.append(dv[["participant_id", "param", "visit", "value", "cat", "n", "day"]])
+    if derived:
+        vals = pd.concat([vals, *derived], ignore_index=True)
     if n_range:
         log.warning(
             "%d clinical value(s) outside the configured physiological range; kept "
@@ -757,41 +760,40 @@ def analysis_dataset(
     """
     vals, flags = visit_values(clin, settings)
     order = {code: i for i, code in enumerate(settings.params)}
-    rows = []
-    by = {
-        (r.participant_id, r.param, r.visit): r for r in vals.itertuples(index=False)
-    }
-    for p in pops.itertuples(index=False):
-        for code in settings.params:
-            b = by.get((p.participant_id, code, settings.baseline_visit))
-            w = by.get((p.participant_id, code, settings.followup_visit))
-            if b is None and w is None:
-                continue
-            blv = b.value if b is not None else np.nan
-            wkv = w.value if w is not None else np.nan
-            rows.append(
-                {
-                    "participant_id": p.participant_id,
-                    "arm": p.arm,
-                    "param": code,
-                    "bl": blv,
-                    "wk1": wkv,
-                    "chg": wkv - blv,
-                    "flags": "; ".join(flags.get((p.participant_id, code), [])),
-                    "bl_cat": b.cat if b is not None else None,
-                    "wk1_cat": w.cat if w is not None else None,
-                    "bl_day": b.day if b is not None else np.nan,
-                    "wk1_day": w.day if w is not None else np.nan,
-                    "n_bl": b.n if b is not None else 0,
-                    "n_wk1": w.n if w is not None else 0,
-                    "in_mitt": bool(p.in_mitt),
-                    "in_pp": bool(p.in_pp),
-                    "_o": order[code],
-                }
-            )
-    df = pd.DataFrame(rows, columns=[*DATASET_COLUMNS, "_o"])
+    names = {settings.baseline_visit: "bl", settings.followup_visit: "wk1"}
+    v = vals.assign(visit=vals["visit"].map(names))
+    wide = v.pivot(index=["participant_id", "param"], columns="visit")
+    wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+    for col in ("value_bl", "value_wk1", "cat_bl", "cat_wk1", "day_bl", "day_wk1", "n_bl", "n_wk1"):
+        if col not in wide.columns:
+            wide[col] = np.nan
+    wide = wide.reset_index()
+    p = pops.set_index("participant_id")
+    wide = wide[wide["participant_id"].isin(p.index)]
+    df = pd.DataFrame(
+        {
+            "participant_id": wide["participant_id"],
+            "arm": wide["participant_id"].map(p["arm"]),
+            "param": wide["param"],
+            "bl": wide["value_bl"].astype(float),
+            "wk1": wide["value_wk1"].astype(float),
+        }
+    )
+    df["chg"] = df["wk1"] - df["bl"]
+    df["flags"] = [
+        "; ".join(flags.get((a, b), [])) for a, b in zip(df["participant_id"], df["param"], strict=True)
+    ]
+    df["bl_cat"] = wide["cat_bl"].where(wide["cat_bl"].notna(), None)
+    df["wk1_cat"] = wide["cat_wk1"].where(wide["cat_wk1"].notna(), None)
+    df["bl_day"] = wide["day_bl"].astype(float)
+    df["wk1_day"] = wide["day_wk1"].astype(float)
+    df["n_bl"] = wide["n_bl"].fillna(0).astype(int)
+    df["n_wk1"] = wide["n_wk1"].fillna(0).astype(int)
+    df["in_mitt"] = df["participant_id"].map(p["in_mitt"]).astype(bool)
+    df["in_pp"] = df["participant_id"].map(p["in_pp"]).astype(bool)
+    df["_o"] = df["param"].map(order)
     df = df.sort_values(["participant_id", "_o"], kind="mergesort").drop(columns="_o")
-    return df.reset_index(drop=True)
+    return df[DATASET_COLUMNS].reset_index(drop=True)
 
 
 def flag_table(dataset: pd.DataFrame, label: str) -> pd.DataFrame:
