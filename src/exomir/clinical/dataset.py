@@ -620,19 +620,19 @@ def visit_values(
     flags: dict[tuple[str, str], list[str]] = {}
     n_range = 0
     keys = ["participant_id", "param", "visit"]
-    c["_day"] = pd.to_numeric(c["days_since_dose"], errors="coerce")
+    c["dayn"] = pd.to_numeric(c["days_since_dose"], errors="coerce")
     kind = c["param"].map({k: p.kind for k, p in settings.params.items()})
     # Continuous: mean of replicates and sides; range and LLOQ flags per reading.
     num = c[kind == "continuous"].copy()
-    num["_v"] = pd.to_numeric(num["value_num"], errors="coerce")
-    num = num[num["_v"].notna()]
+    num["vnum"] = pd.to_numeric(num["value_num"], errors="coerce")
+    num = num[num["vnum"].notna()]
     lo = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[0])
     hi = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[1])
-    for r in num[(num["_v"] < lo) | (num["_v"] > hi)].itertuples(index=False):
+    for r in num[(num["vnum"] < lo) | (num["vnum"] > hi)].itertuples(index=False):
         spec = settings.params[r.param]
         rl, rh = spec.range  # type: ignore[misc]
         flags.setdefault((r.participant_id, r.param), []).append(
-            f"{r.visit} value {_fmt(float(r._v))} outside physiological range "
+            f"{r.visit} value {_fmt(float(r.vnum))} outside physiological range "
             f"{_fmt(rl)}-{_fmt(rh)} {spec.unit}"
         )
         n_range += 1
@@ -644,26 +644,26 @@ def visit_values(
             )
     cont = (
         num.groupby(keys, sort=True)
-        .agg(value=("_v", "mean"), n=("_v", "size"), day=("_day", "median"))
+        .agg(value=("vnum", "mean"), n=("vnum", "size"), day=("dayn", "median"))
         .reset_index()
     )
     cont["cat"] = None
     # Binary and ordinal: position of the category; the highest if several.
     cat = c[kind != "continuous"].copy()
-    cat["_pos"] = [
+    cat["posn"] = [
         settings.params[k].categories.index(str(v))
         if isinstance(v, str) and v in settings.params[k].categories
         else np.nan
         for k, v in zip(cat["param"], cat["value_cat"], strict=True)
     ]
-    cat = cat[cat["_pos"].notna()]
+    cat = cat[cat["posn"].notna()]
     cats = (
         cat.groupby(keys, sort=True)
         .agg(
-            value=("_pos", "max"),
-            k=("_pos", "nunique"),
-            n=("_pos", "size"),
-            day=("_day", "median"),
+            value=("posn", "max"),
+            k=("posn", "nunique"),
+            n=("posn", "size"),
+            day=("dayn", "median"),
         )
         .reset_index()
     )
