@@ -41,7 +41,6 @@ if has_clinical_sheets():
     include: "workflow/rules/merge.smk"
 
 
-
 if has_ev_sheets():
 
     include: "workflow/rules/ev.smk"

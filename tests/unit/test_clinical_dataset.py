@@ -30,9 +30,21 @@ CLIN_HEADER = (
 )
 
 
-def _row(pid: str, visit: str, day: int, dom: str, param: str, num: str = "",
-         cat: str = "", unit: str = "1", lat: str = "", rep: str = "1") -> str:
-    return "\t".join([pid, visit, str(day), dom, param, num, cat, unit, lat, rep, "true", "false"])
+def _row(
+    pid: str,
+    visit: str,
+    day: int,
+    dom: str,
+    param: str,
+    num: str = "",
+    cat: str = "",
+    unit: str = "1",
+    lat: str = "",
+    rep: str = "1",
+) -> str:
+    return "\t".join(
+        [pid, visit, str(day), dom, param, num, cat, unit, lat, rep, "true", "false"]
+    )
 
 
 @pytest.fixture
@@ -153,7 +165,7 @@ def test_unconvertible_unit_names_file_participant_parameter(scn: Path) -> None:
     # The stage itself refuses the same row (no silent pass-through).
     cfg = load_config(scn / "config" / "config.yaml")
     clin = pd.read_csv(scn / "config" / "clinical_measurements.tsv", sep="\t")
-    with pytest.raises(ValidationError, match="participant_id=P1.*param=SYSBP"):
+    with pytest.raises(ValidationError, match=r"participant_id=P1.*param=SYSBP"):
         convert_units(clin, clinical_settings(cfg), default_conversions(cfg, scn))
 
 
@@ -166,7 +178,9 @@ def test_out_of_range_value_flagged_not_dropped(
     assert _value(ds, "P2", "SYSBP", "flags") == (
         "baseline value 300 outside physiological range 60-250 mm[Hg]"
     )
-    assert "1 clinical value(s) outside the configured physiological range" in caplog.text
+    assert (
+        "1 clinical value(s) outside the configured physiological range" in caplog.text
+    )
 
 
 def test_duplicate_visit_record(scn: Path) -> None:
@@ -219,7 +233,13 @@ def test_dataset_files_written(scn: Path, tmp_path: Path) -> None:
     )
     ds = pd.read_csv(out / "ds.tsv", sep="\t")
     assert list(ds.columns[:7]) == [
-        "participant_id", "arm", "param", "bl", "wk1", "chg", "flags"
+        "participant_id",
+        "arm",
+        "param",
+        "bl",
+        "wk1",
+        "chg",
+        "flags",
     ]
     flags = pd.read_csv(out / "flags.tsv", sep="\t")
     assert set(flags["participant_id"]) == {"P1", "P2"}

@@ -31,10 +31,22 @@ def _settings(**kw: object) -> ClinicalSettings:
 
 CONT = ParamSpec("SYSBP", "SBP", "VS", "mm[Hg]", "continuous", "ancova")
 BIN = ParamSpec(
-    "EDEMA_LE", "LE", "EDEMA", "1", "binary", "logistic", categories=("absent", "present")
+    "EDEMA_LE",
+    "LE",
+    "EDEMA",
+    "1",
+    "binary",
+    "logistic",
+    categories=("absent", "present"),
 )
 ORD = ParamSpec(
-    "PROT_DIP", "dip", "UR", "1", "ordinal", "proportional_odds", categories=("neg", "1+")
+    "PROT_DIP",
+    "dip",
+    "UR",
+    "1",
+    "ordinal",
+    "proportional_odds",
+    categories=("neg", "1+"),
 )
 
 
@@ -116,11 +128,11 @@ def test_ancova_log_transform_reports_ratio_of_geometric_means() -> None:
     assert row["ci_low"] < row["estimate"] < row["ci_high"]
 
 
-def _two_by_two(a: int, b: int, c: int, dd: int, bl: float | None = 0.0) -> pd.DataFrame:
+def _two_by_two(
+    a: int, b: int, c: int, dd: int, bl: float | None = 0.0
+) -> pd.DataFrame:
     """a/b: treated present/absent at week 1; c/dd: control present/absent."""
-    rows = (
-        [(1.0, 1.0)] * a + [(1.0, 0.0)] * b + [(0.0, 1.0)] * c + [(0.0, 0.0)] * dd
-    )
+    rows = [(1.0, 1.0)] * a + [(1.0, 0.0)] * b + [(0.0, 1.0)] * c + [(0.0, 0.0)] * dd
     return pd.DataFrame(
         {
             "participant_id": [f"P{i:03d}" for i in range(len(rows))],

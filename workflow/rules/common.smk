@@ -107,7 +107,8 @@ def get_ev_dose_table(wildcards):
 
 def get_pathway_scores(wildcards):
     """Pathway scores for the merge, when the pathways stage is included."""
-    if "results/pathways/scores.tsv" in globals().get("PATHWAYS_OUTPUTS", []):
+    stage = globals().get("PATHWAYS_OUTPUTS") or globals().get("PATHWAY_OUTPUTS") or []
+    if "results/pathways/scores.tsv" in stage:
         return ["results/pathways/scores.tsv"]
     return []
 

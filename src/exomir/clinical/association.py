@@ -78,8 +78,10 @@ def mirna_changes(
     """
     names = [str(n) for n in adata.var_names]
     mirna = settings.primary_mirna
-    hit = mirna if mirna in names else next(
-        (n for n in names if mirna in n.split("/")), None
+    hit = (
+        mirna
+        if mirna in names
+        else next((n for n in names if mirna in n.split("/")), None)
     )
     if hit is None:
         raise ValidationError(
@@ -155,7 +157,9 @@ def bootstrap_spearman(
 def _ols_slope(d: pd.DataFrame, with_arm: bool, level: float) -> dict[str, Any]:
     import statsmodels.api as sm
 
-    x = pd.DataFrame({"Intercept": 1.0, "delta_mirna": d["mirna_chg"], "endpoint_bl": d["ep_bl"]})
+    x = pd.DataFrame(
+        {"Intercept": 1.0, "delta_mirna": d["mirna_chg"], "endpoint_bl": d["ep_bl"]}
+    )
     if with_arm:
         x["treated"] = d["treated"]
     dfr = len(d) - x.shape[1]
@@ -233,15 +237,29 @@ def associate(
                 "mirna": settings.primary_mirna,
                 "endpoint_scale": scale,
             }
-            ols = {**base, "analysis": "ols_slope", "effect_measure": "slope per doubling"}
-            ols.update(_ols_slope(sub, arm == "pooled", level) if len(sub) > 4 else {"note": "too few participants"})
+            ols = {
+                **base,
+                "analysis": "ols_slope",
+                "effect_measure": "slope per doubling",
+            }
+            ols.update(
+                _ols_slope(sub, arm == "pooled", level)
+                if len(sub) > 4
+                else {"note": "too few participants"}
+            )
             rows.append(ols)
             sp = {**base, "analysis": "spearman", "effect_measure": "Spearman rho"}
-            if len(sub) > 4 and sub["mirna_chg"].nunique() > 1 and sub["ep_chg"].nunique() > 1:
+            if (
+                len(sub) > 4
+                and sub["mirna_chg"].nunique() > 1
+                and sub["ep_chg"].nunique() > 1
+            ):
                 x = sub["mirna_chg"].to_numpy()
                 y = sub["ep_chg"].to_numpy()
                 res = stats.spearmanr(x, y)
-                rng = np.random.default_rng([seed, k, arms.index(arm) + 1 if arm in arms else 0])
+                rng = np.random.default_rng(
+                    [seed, k, arms.index(arm) + 1 if arm in arms else 0]
+                )
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
                     lo, hi = bootstrap_spearman(x, y, n_boot, rng, level)

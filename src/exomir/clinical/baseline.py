@@ -103,7 +103,11 @@ def baseline_table(
             s = d["bl"].reindex(par.index).astype(float)
         else:
             s = d["bl_cat"].reindex(par.index)
-        cols[spec.code] = (s, spec.label, spec.unit if spec.kind == "continuous" else "")
+        cols[spec.code] = (
+            s,
+            spec.label,
+            spec.unit if spec.kind == "continuous" else "",
+        )
     if mirna_bl is not None:
         cols[f"{settings.primary_mirna} (log2)"] = (
             mirna_bl.reindex(par.index).astype(float),
@@ -116,17 +120,41 @@ def baseline_table(
         for arm in groups:
             sel = s if arm == "all" else s[par["arm"] == arm]
             present = sel.dropna()
-            present = present[present.map(lambda x: not (isinstance(x, str) and x == ""))]
+            present = present[
+                present.map(lambda x: not (isinstance(x, str) and x == ""))
+            ]
             if _is_bool(s):
                 k = int(present.map(bool).sum())
-                rows.append(_row(var, "true", arm, len(present), count_percent(k, len(present)), label, unit))
+                rows.append(
+                    _row(
+                        var,
+                        "true",
+                        arm,
+                        len(present),
+                        count_percent(k, len(present)),
+                        label,
+                        unit,
+                    )
+                )
             elif _is_num(s) and not isinstance(s.dropna().iloc[0], str):
-                rows.append(_row(var, "", arm, len(present), mean_sd(present), label, unit))
+                rows.append(
+                    _row(var, "", arm, len(present), mean_sd(present), label, unit)
+                )
             else:
                 levels = _levels(s, settings, var)
                 for lvl in levels:
                     k = int((present.astype(str) == lvl).sum())
-                    rows.append(_row(var, lvl, arm, len(present), count_percent(k, len(present)), label, unit))
+                    rows.append(
+                        _row(
+                            var,
+                            lvl,
+                            arm,
+                            len(present),
+                            count_percent(k, len(present)),
+                            label,
+                            unit,
+                        )
+                    )
     out = pd.DataFrame(rows, columns=BASELINE_COLUMNS)
     return out
 
@@ -138,7 +166,9 @@ def _levels(s: pd.Series, settings: ClinicalSettings, var: str) -> list[str]:
     return sorted({str(x) for x in s.dropna() if str(x) != ""})
 
 
-def _row(var: str, level: str, arm: str, n: int, summary: str, label: str, unit: str) -> dict:
+def _row(
+    var: str, level: str, arm: str, n: int, summary: str, label: str, unit: str
+) -> dict:
     return {
         "variable": var,
         "level": level,

@@ -249,9 +249,7 @@ def clinical_settings(config: Mapping[str, Any]) -> ClinicalSettings:
             )
             continue
         bad = [
-            k
-            for k in d["weights"]
-            if k not in params or params[k].kind != "continuous"
+            k for k in d["weights"] if k not in params or params[k].kind != "continuous"
         ]
         if bad:
             issues.append(
@@ -413,6 +411,10 @@ def convert_units(
         parameter and line.
     """
     out = clin.copy()
+    for col in ("value_num", "value_cat", "days_since_dose"):
+        # Optional sheet columns: absent means empty.
+        if col not in out.columns:
+            out[col] = None
     out["converted_from"] = ""
     issues: list[Issue] = []
     n_conv = 0
@@ -448,7 +450,9 @@ def convert_units(
 
 
 def _present(v: Any) -> bool:
-    return v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA
+    return (
+        v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -525,15 +529,19 @@ def populations(
             disp_pp[pid] = _as_bool(row.get("in_pp"))
             disp_mitt[pid] = _as_bool(row.get("in_mitt"))
     c = clin[clin["participant_id"].isin(out.index)]
+    if "days_since_dose" not in c.columns:
+        c = c.assign(days_since_dose=np.nan)
     bl = set(c.loc[c["visit"] == settings.baseline_visit, "participant_id"])
     days = pd.to_numeric(c["days_since_dose"], errors="coerce")
     post = set(c.loc[days >= 1, "participant_id"]) | set(
         c.loc[c["visit"] == settings.followup_visit, "participant_id"]
     )
     fu = c[c["visit"] == settings.followup_visit]
-    fu_day = pd.to_numeric(fu["days_since_dose"], errors="coerce").groupby(
-        fu["participant_id"]
-    ).median()
+    fu_day = (
+        pd.to_numeric(fu["days_since_dose"], errors="coerce")
+        .groupby(fu["participant_id"])
+        .median()
+    )
     out["has_baseline"] = out.index.isin(list(bl))
     out["has_postdose"] = out.index.isin(list(post))
     out["followup_day"] = fu_day.reindex(out.index).astype(float)
@@ -617,6 +625,9 @@ def visit_values(
     """
     visits = [settings.baseline_visit, settings.followup_visit]
     c = clin[clin["visit"].isin(visits) & clin["param"].isin(settings.params)].copy()
+    for col in ("value_num", "value_cat", "days_since_dose"):
+        if col not in c.columns:
+            c[col] = None
     flags: dict[tuple[str, str], list[str]] = {}
     n_range = 0
     keys = ["participant_id", "param", "visit"]
@@ -687,7 +698,9 @@ def visit_values(
         sub = vals[vals["param"].isin(comps)]
         if sub.empty:
             continue
-        wide = sub.pivot(index=["participant_id", "visit"], columns="param", values="value")
+        wide = sub.pivot(
+            index=["participant_id", "visit"], columns="param", values="value"
+        )
         wide = wide.reindex(columns=comps)
         have = wide.notna()
         if spec.method == "weighted_sum":
@@ -723,7 +736,9 @@ def visit_values(
         dv = dv.reset_index()
         dv["param"] = spec.code
         dv["cat"] = None
-        derived.append(dv[["participant_id", "param", "visit", "value", "cat", "n", "day"]])
+        derived.append(
+            dv[["participant_id", "param", "visit", "value", "cat", "n", "day"]]
+        )
     if derived:
         vals = pd.concat([vals, *derived], ignore_index=True)
     if n_range:
@@ -764,7 +779,16 @@ def analysis_dataset(
     v = vals.assign(visit=vals["visit"].map(names))
     wide = v.pivot(index=["participant_id", "param"], columns="visit")
     wide.columns = [f"{a}_{b}" for a, b in wide.columns]
-    for col in ("value_bl", "value_wk1", "cat_bl", "cat_wk1", "day_bl", "day_wk1", "n_bl", "n_wk1"):
+    for col in (
+        "value_bl",
+        "value_wk1",
+        "cat_bl",
+        "cat_wk1",
+        "day_bl",
+        "day_wk1",
+        "n_bl",
+        "n_wk1",
+    ):
         if col not in wide.columns:
             wide[col] = np.nan
     wide = wide.reset_index()
@@ -781,7 +805,8 @@ def analysis_dataset(
     )
     df["chg"] = df["wk1"] - df["bl"]
     df["flags"] = [
-        "; ".join(flags.get((a, b), [])) for a, b in zip(df["participant_id"], df["param"], strict=True)
+        "; ".join(flags.get((a, b), []))
+        for a, b in zip(df["participant_id"], df["param"], strict=True)
     ]
     df["bl_cat"] = wide["cat_bl"].where(wide["cat_bl"].notna(), None)
     df["wk1_cat"] = wide["cat_wk1"].where(wide["cat_wk1"].notna(), None)
@@ -812,9 +837,7 @@ def flag_table(dataset: pd.DataFrame, label: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["file", "participant_id", "param", "flag"])
 
 
-def covariate_frame(
-    participants: pd.DataFrame, columns: Sequence[str]
-) -> pd.DataFrame:
+def covariate_frame(participants: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """participants.tsv columns indexed by participant (for the models)."""
     par = participants.drop_duplicates("participant_id").set_index("participant_id")
     keep = [c for c in columns if c in par.columns]

@@ -270,12 +270,16 @@ def ancova(
     )
     cc = x.notna().all(axis=1)
     if (~cc).sum():
-        notes.append(f"{int((~cc).sum())} participant(s) with a missing covariate left out")
+        notes.append(
+            f"{int((~cc).sum())} participant(s) with a missing covariate left out"
+        )
     x, d = x[cc], d[cc]
     n_t, n_c = int((d[TREATED] == 1).sum()), int((d[TREATED] == 0).sum())
     if n_t < 2 or n_c < 2:
         return _blank(
-            spec, "primary", population,
+            spec,
+            "primary",
+            population,
             "; ".join([*notes, f"too few participants ({n_t} treated, {n_c} control)"]),
         )
     try:
@@ -284,7 +288,9 @@ def ancova(
         return _blank(spec, "primary", population, "; ".join([*notes, str(exc)]))
     dfr = len(d) - x.shape[1]
     if dfr < 1:
-        return _blank(spec, "primary", population, "; ".join([*notes, "no residual df"]))
+        return _blank(
+            spec, "primary", population, "; ".join([*notes, "no residual df"])
+        )
     xv = x.to_numpy(dtype=float)
     lev = np.einsum("ij,jk,ik->i", xv, np.linalg.pinv(xv.T @ xv), xv)
     cov_type = settings.cov_type
@@ -331,7 +337,7 @@ def clda(
     settings: ClinicalSettings,
     population: str,
 ) -> dict[str, Any]:
-    """cLDA linear mixed model over both visits (random participant intercept).
+    """Constrained longitudinal (cLDA) mixed model over both visits.
 
     Parameters
     ----------
@@ -389,7 +395,9 @@ def clda(
         except (np.linalg.LinAlgError, ValueError) as exc:
             return _blank(spec, analysis, population, f"mixed model failed: {exc}")
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
-        notes.append("mixed model: convergence warning (estimate shown, interpret with care)")
+        notes.append(
+            "mixed model: convergence warning (estimate shown, interpret with care)"
+        )
     est = float(fit.params["fu_treated"])
     se = float(fit.bse["fu_treated"])
     if not np.isfinite(se):
@@ -398,7 +406,9 @@ def clda(
     row = _blank(spec, analysis, population, "; ".join(notes))
     row.update(
         model="cLDA MixedLM (random participant intercept, REML, Wald z CI)",
-        covariates=", ".join(c for c in x.columns if c not in ("Intercept", "fu_treated")),
+        covariates=", ".join(
+            c for c in x.columns if c not in ("Intercept", "fu_treated")
+        ),
         estimate_model_scale=est,
         se_model_scale=se,
         p_value=float(2 * stats.norm.sf(abs(est / se))),
@@ -415,7 +425,11 @@ def clda(
 
 def _separated(fit: Any, caught: list[Any]) -> bool:
     names = {w.category.__name__ for w in caught}
-    if names & {"PerfectSeparationWarning", "ConvergenceWarning", "HessianInversionWarning"}:
+    if names & {
+        "PerfectSeparationWarning",
+        "ConvergenceWarning",
+        "HessianInversionWarning",
+    }:
         return True
     bse = np.asarray(fit.bse, dtype=float)
     params = np.asarray(fit.params, dtype=float)
@@ -454,7 +468,6 @@ def logistic(
     d = d[ok]
     n_t, n_c = int((d[TREATED] == 1).sum()), int((d[TREATED] == 0).sum())
     z = stats.norm.ppf(0.5 + settings.ci_level / 2)
-    out = []
     # Risk difference (unadjusted), Newcombe hybrid score CI.
     rd = _blank(spec, "risk_difference", population, "unadjusted for baseline status")
     if n_t and n_c:
@@ -478,7 +491,10 @@ def logistic(
     y = d["wk1"].astype(float)
     if y.nunique() < 2:
         primary["note"] = "; ".join(
-            [*notes, f"every participant {'present' if y.iloc[0] else 'absent'} at follow-up"]
+            [
+                *notes,
+                f"every participant {'present' if y.iloc[0] else 'absent'} at follow-up",
+            ]
         )
         return [primary, rd]
     x = pd.DataFrame({"Intercept": 1.0, TREATED: d[TREATED], "baseline": d["bl"]})
@@ -507,7 +523,9 @@ def logistic(
         se = float(fit.bse[TREATED])
         primary.update(
             model="logistic (ML, Wald CI)",
-            covariates=", ".join(c for c in x.columns if c not in ("Intercept", TREATED)),
+            covariates=", ".join(
+                c for c in x.columns if c not in ("Intercept", TREATED)
+            ),
             effect_measure="odds ratio",
             estimate=math.exp(est),
             ci_low=math.exp(est - z * se),
@@ -521,14 +539,22 @@ def logistic(
         )
         return [primary, rd]
     # Separation: Mantel-Haenszel odds ratio stratified by baseline status.
-    notes.append("logistic model not estimable (separation); CMH stratified by baseline")
+    notes.append(
+        "logistic model not estimable (separation); CMH stratified by baseline"
+    )
     tables = []
     for b in (0.0, 1.0):
         s = d[d["bl"] == b]
         t = np.array(
             [
-                [((s[TREATED] == 1) & (s["wk1"] == 1)).sum(), ((s[TREATED] == 1) & (s["wk1"] == 0)).sum()],
-                [((s[TREATED] == 0) & (s["wk1"] == 1)).sum(), ((s[TREATED] == 0) & (s["wk1"] == 0)).sum()],
+                [
+                    ((s[TREATED] == 1) & (s["wk1"] == 1)).sum(),
+                    ((s[TREATED] == 1) & (s["wk1"] == 0)).sum(),
+                ],
+                [
+                    ((s[TREATED] == 0) & (s["wk1"] == 1)).sum(),
+                    ((s[TREATED] == 0) & (s["wk1"] == 0)).sum(),
+                ],
             ],
             dtype=float,
         )
@@ -548,7 +574,10 @@ def logistic(
     den = sum(t[0, 1] * t[1, 0] / t.sum() for t in tables)
     if num == 0 or den == 0:
         primary["note"] = "; ".join(
-            [*notes, "Mantel-Haenszel odds ratio is 0 or infinite (empty cells); see the risk difference"]
+            [
+                *notes,
+                "Mantel-Haenszel odds ratio is 0 or infinite (empty cells); see the risk difference",
+            ]
         )
         return [primary, rd]
     with warnings.catch_warnings():
@@ -607,7 +636,10 @@ def proportional_odds(
     observed = sorted(d["wk1"].unique())
     if n_t < 2 or n_c < 2 or len(observed) < 2:
         row["note"] = "; ".join(
-            [*notes, f"not estimable ({n_t} treated, {n_c} control, {len(observed)} follow-up categories)"]
+            [
+                *notes,
+                f"not estimable ({n_t} treated, {n_c} control, {len(observed)} follow-up categories)",
+            ]
         )
         return row
     if len(observed) < len(spec.categories):
@@ -619,7 +651,9 @@ def proportional_odds(
         pd.Categorical(codes, categories=list(range(len(observed))), ordered=True),
         index=d.index,
     )
-    x = pd.DataFrame({TREATED: d[TREATED].astype(float), "baseline": d["bl"].astype(float)})
+    x = pd.DataFrame(
+        {TREATED: d[TREATED].astype(float), "baseline": d["bl"].astype(float)}
+    )
     x = pd.concat([x, covariate_columns(d, list(spec.covariates), notes)], axis=1)
     x = x.loc[:, x.std(ddof=0) > 0] if (x.std(ddof=0) > 0)[TREATED] else x
     if "baseline" not in x.columns:
@@ -677,15 +711,19 @@ def blinding(
     c = clin[clin["param"].isin(codes)]
     if "assessor_blinded" not in c.columns or c.empty:
         return np.nan, ""
-    b = c["assessor_blinded"].map(
-        lambda v: np.nan if _missing(v) else float(bool(v))
-    ).dropna()
+    b = (
+        c["assessor_blinded"]
+        .map(lambda v: np.nan if _missing(v) else float(bool(v)))
+        .dropna()
+    )
     if b.empty:
         return np.nan, ""
     frac = float(b.mean())
     note = ""
     if spec.domain in assessor_domains and frac < 1:
-        note = f"at risk: assessor not blinded in {1 - frac:.0%} of readings (open-label)"
+        note = (
+            f"at risk: assessor not blinded in {1 - frac:.0%} of readings (open-label)"
+        )
     return frac, note
 
 

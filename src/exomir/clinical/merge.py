@@ -69,7 +69,11 @@ def _check_ids(
         pid = str(pid)
         if pid not in arm_of:
             issues.append(
-                Issue(label, f"participant '{pid}' is not in participants.tsv", row_id=f"participant_id={pid}")
+                Issue(
+                    label,
+                    f"participant '{pid}' is not in participants.tsv",
+                    row_id=f"participant_id={pid}",
+                )
             )
         elif "arm" in grp.columns:
             arms = {str(a) for a in grp["arm"].dropna() if str(a) != ""}
@@ -153,8 +157,14 @@ def participant_table(
             out[f"{name}_{s}"] = mirna[f"mirna_{s}"].reindex(out.index).astype(float)
     if dose is not None:
         label = "results/ev/dose_per_participant.tsv"
-        issues += _check_ids(dose.assign(participant_id=dose["participant_id"].astype(str)), arm_of, label)
-        d = dose.assign(participant_id=dose["participant_id"].astype(str)).set_index("participant_id")
+        issues += _check_ids(
+            dose.assign(participant_id=dose["participant_id"].astype(str)),
+            arm_of,
+            label,
+        )
+        d = dose.assign(participant_id=dose["participant_id"].astype(str)).set_index(
+            "participant_id"
+        )
         for src, dst in (
             ("dose_particles", "ev_dose_particles"),
             ("dose_protein_ug", "ev_dose_protein_ug"),
@@ -165,21 +175,37 @@ def participant_table(
                 col = d[src].reindex(out.index)
                 if src == "lot_release_ok":
                     col = col.map(
-                        lambda v: None if v is None or v != v else str(v).lower() == "true"
+                        lambda v: (
+                            None if v is None or v != v else str(v).lower() == "true"
+                        )
                     )
                 out[dst] = col
     if pathways is not None:
         label = "results/pathways/scores.tsv"
         pw = pathways.assign(participant_id=pathways["participant_id"].astype(str))
         issues += _check_ids(pw, arm_of, label)
-        pw = pw[pw["timepoint"].isin([settings.baseline_visit, settings.followup_visit])]
-        pw = pw.assign(key="pathway|" + pw["method"].astype(str) + "|" + pw["pathway"].astype(str))
-        wide = pw.pivot_table(index="participant_id", columns=["key", "timepoint"], values="score")
+        pw = pw[
+            pw["timepoint"].isin([settings.baseline_visit, settings.followup_visit])
+        ]
+        pw = pw.assign(
+            key="pathway|" + pw["method"].astype(str) + "|" + pw["pathway"].astype(str)
+        )
+        wide = pw.pivot_table(
+            index="participant_id", columns=["key", "timepoint"], values="score"
+        )
         for key in sorted({k for k, _ in wide.columns}):
             bl = wide.get((key, settings.baseline_visit))
             wk = wide.get((key, settings.followup_visit))
-            blv = bl.reindex(out.index) if bl is not None else pd.Series(np.nan, index=out.index)
-            wkv = wk.reindex(out.index) if wk is not None else pd.Series(np.nan, index=out.index)
+            blv = (
+                bl.reindex(out.index)
+                if bl is not None
+                else pd.Series(np.nan, index=out.index)
+            )
+            wkv = (
+                wk.reindex(out.index)
+                if wk is not None
+                else pd.Series(np.nan, index=out.index)
+            )
             out[f"{key}_bl"] = blv.astype(float)
             out[f"{key}_wk1"] = wkv.astype(float)
             out[f"{key}_chg"] = (wkv - blv).astype(float)
@@ -241,7 +267,13 @@ def trial_anndata(
             ]
         )
     tab = table.set_index("participant_id")
-    for c in ("in_mitt", "in_pp", "ev_dose_particles", "ev_dose_protein_ug", "ev_lot_verdict"):
+    for c in (
+        "in_mitt",
+        "in_pp",
+        "ev_dose_particles",
+        "ev_dose_protein_ug",
+        "ev_lot_verdict",
+    ):
         if c in tab.columns and c not in obs.columns:
             obs[c] = tab[c].reindex(pids).to_numpy()
     tp = obs["timepoint"].astype(str)
@@ -330,16 +362,34 @@ def merge_from_files(
         pathways = pd.read_csv(
             pathways_path, sep="\t", dtype={"participant_id": str, "sample_id": str}
         )
-        need = {"sample_id", "participant_id", "arm", "timepoint", "pathway", "method", "score"}
+        need = {
+            "sample_id",
+            "participant_id",
+            "arm",
+            "timepoint",
+            "pathway",
+            "method",
+            "score",
+        }
         miss = need - set(pathways.columns)
         if miss:
             raise ValidationError(
-                [Issue(str(pathways_path), f"missing column(s): {', '.join(sorted(miss))}", line=1)]
+                [
+                    Issue(
+                        str(pathways_path),
+                        f"missing column(s): {', '.join(sorted(miss))}",
+                        line=1,
+                    )
+                ]
             )
     table = participant_table(
         inp.participants, pops, ds, inp.settings, mir, dose, pathways
     )
-    inputs = [str(p) for p in (dataset_path, populations_path, h5ad_path, dose_path, pathways_path) if p]
+    inputs = [
+        str(p)
+        for p in (dataset_path, populations_path, h5ad_path, dose_path, pathways_path)
+        if p
+    ]
     merged = trial_anndata(adata, table, ds, inp.settings, pathways, inputs)
     _tsv(table, participants_out)
     Path(h5ad_out).parent.mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,10 @@ def forest_plot(
                 ax_b.errorbar(
                     r["estimate"],
                     yi,
-                    xerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
+                    xerr=[
+                        [r["estimate"] - r["ci_low"]],
+                        [r["ci_high"] - r["estimate"]],
+                    ],
                     fmt="o",
                     color=col,
                     ms=4,

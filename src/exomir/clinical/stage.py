@@ -94,7 +94,9 @@ def _tsv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 def read_dataset(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read ``analysis_dataset.tsv`` back (booleans and numbers typed)."""
-    d = pd.read_csv(path, sep="\t", dtype={"participant_id": str, "bl_cat": str, "wk1_cat": str})
+    d = pd.read_csv(
+        path, sep="\t", dtype={"participant_id": str, "bl_cat": str, "wk1_cat": str}
+    )
     for c in ("in_mitt", "in_pp"):
         d[c] = d[c].astype(str).str.lower().eq("true")
     d["flags"] = d["flags"].fillna("")
