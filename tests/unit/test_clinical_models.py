@@ -198,3 +198,18 @@ def test_spearman_bootstrap_is_seeded_and_covers_rho() -> None:
     rho = stats.spearmanr(x, y).statistic
     assert a == b
     assert a[0] < rho < a[1]
+
+
+def test_tie_share_and_ties_sensitivity_row() -> None:
+    from exomir.clinical.endpoints import tie_share, ties_sensitivity
+
+    # Values 16, 16, 18, 20: two of four tie -> 0.5.
+    assert tie_share(pd.DataFrame({"wk1": [16.0, 16.0, 18.0, 20.0]})) == 0.5
+    d = _two_by_two(6, 14, 12, 8)
+    d["wk1"] = d["wk1"] + 16.0  # two distinct follow-up values: 16 and 17
+    spec = ParamSpec("RESP", "RR", "VS", "/min", "continuous", "ancova")
+    row = ties_sensitivity(d, spec, _settings(), "mITT", tie_share(d))
+    assert row["analysis"] == "sensitivity_proportional_odds"
+    assert row["note"].startswith("100% of follow-up values tied")
+    # Two distinct values: the proportional-odds OR is the cross-product ratio.
+    assert row["estimate"] == pytest.approx((6 * 8) / (14 * 12), rel=1e-4)

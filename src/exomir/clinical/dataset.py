@@ -122,6 +122,9 @@ class ClinicalSettings:
         Stratification columns (design.strata).
     ci_level, cov_type, mixedlm_sensitivity
         Model settings.
+    ties_threshold
+        Share of tied follow-up values from which a continuous endpoint also
+        gets a proportional-odds sensitivity analysis (``None`` = never).
     params
         Every parameter in config order, derived ones last.
     association
@@ -143,6 +146,7 @@ class ClinicalSettings:
     ci_level: float = 0.95
     cov_type: str = "HC3"
     mixedlm_sensitivity: bool = True
+    ties_threshold: float | None = 0.5
     params: dict[str, ParamSpec] = field(default_factory=dict)
     association: dict[str, Any] = field(default_factory=dict)
     primary_mirna: str = ""
@@ -295,6 +299,7 @@ def clinical_settings(config: Mapping[str, Any]) -> ClinicalSettings:
         ci_level=float(c.get("ci_level", 0.95)),
         cov_type=str(c.get("cov_type", "HC3")),
         mixedlm_sensitivity=bool(c.get("mixedlm_sensitivity", True)),
+        ties_threshold=c.get("ties_threshold", 0.5),
         params=params,
         association=assoc,
         primary_mirna=str(config["trial"]["primary_mirna"]),

@@ -691,6 +691,40 @@ def proportional_odds(
 
 
 # ---------------------------------------------------------------------------
+# Heavily tied continuous endpoints
+
+
+def tie_share(d: pd.DataFrame) -> float:
+    """Share of follow-up values equal to another participant's value."""
+    w = d["wk1"].dropna()
+    if w.empty:
+        return 0.0
+    return float(w.duplicated(keep=False).mean())
+
+
+def ties_sensitivity(
+    d: pd.DataFrame,
+    spec: ParamSpec,
+    settings: ClinicalSettings,
+    population: str,
+    tied: float,
+) -> dict[str, Any]:
+    """Proportional-odds model for a continuous endpoint with many ties.
+
+    analysis_spec §3.1 (respiratory rate): when at least
+    ``clinical.ties_threshold`` of the follow-up values are tied, the
+    distinct follow-up values are treated as ordered categories and the
+    baseline value enters as a covariate.
+    """
+    row = proportional_odds(d, spec, settings, population)
+    row["analysis"] = "sensitivity_proportional_odds"
+    row["note"] = "; ".join(
+        x for x in (f"{tied:.0%} of follow-up values tied", row.get("note", "")) if x
+    )
+    return row
+
+
+# ---------------------------------------------------------------------------
 # All endpoints
 
 
@@ -779,6 +813,12 @@ def analyse_endpoints(
                 new = [ancova(d, spec, settings, pop)]
                 if settings.mixedlm_sensitivity:
                     new.append(clda(d, spec, settings, pop))
+                tied = tie_share(d)
+                if (
+                    settings.ties_threshold is not None
+                    and tied >= settings.ties_threshold
+                ):
+                    new.append(ties_sensitivity(d, spec, settings, pop, tied))
             elif spec.model == "logistic":
                 new = logistic(d, spec, settings, pop)
             else:
