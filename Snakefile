@@ -40,6 +40,12 @@ include: "workflow/rules/safety.smk"
 include: "workflow/rules/pathways.smk"
 
 
+if has_clinical_sheets():
+
+    include: "workflow/rules/clinical.smk"
+    include: "workflow/rules/merge.smk"
+
+
 if has_ev_sheets():
 
     include: "workflow/rules/ev.smk"

@@ -25,7 +25,8 @@ booleans are `true`/`false`; an empty cell is a missing value; dates are ISO 860
 checks the configuration, every sheet and the links between them (every library's
 participant exists and was randomised, one library per participant and timepoint,
 timepoints, arms, visits, protocols and parameters are those of the configuration,
-clinical units are the configured UCUM units, files exist).
+clinical units are the configured UCUM units or listed in the unit conversion table,
+no duplicate clinical visit records, files exist).
 
 Arms, timepoints and visits come from `design:` in the configuration, so a trial with
 other arm names or a third visit needs no code change.

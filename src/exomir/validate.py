@@ -11,7 +11,9 @@ Cross-table rules checked here:
   disposition table is given, was randomised;
 * one library per participant and timepoint; sample IDs are unique;
 * timepoints, arms, visits, protocols and clinical parameters are those of the
-  configuration; clinical units are the configured UCUM units;
+  configuration; clinical units are the configured UCUM units or convertible to them
+  (resources/clinical/unit_conversions.tsv); no duplicate clinical visit records;
+  clinical measurements only of randomised participants;
 * FASTQ and NTA export files exist;
 * EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
 """
@@ -276,9 +278,18 @@ def check_participants(
 
 
 def check_clinical(
-    clin: pd.DataFrame, cfg: dict[str, Any], known: set[str] | None, label: str
+    clin: pd.DataFrame,
+    cfg: dict[str, Any],
+    known: set[str] | None,
+    label: str,
+    conversions: pd.DataFrame | None = None,
 ) -> list[Issue]:
     """Check clinical measurements: participants, visits, parameters and units.
+
+    A unit other than the configured one is accepted when the unit conversion
+    table lists the pair (the clinical stage converts the value); otherwise it
+    is an error. The same participant, visit, parameter, side and replicate
+    twice is an error (duplicate visit record).
 
     Parameters
     ----------
@@ -290,15 +301,41 @@ def check_clinical(
         Known participant IDs, or ``None``.
     label
         File name for messages.
+    conversions
+        Unit conversion table (:func:`exomir.clinical.dataset.load_unit_conversions`)
+        or ``None`` (no conversion allowed).
 
     Returns
     -------
     list[Issue]
         Problems found.
     """
+    from exomir.clinical.dataset import conversion_factor
+
     issues: list[Issue] = []
     visits = cfg["design"]["visits"]
     params = cfg["clinical_parameters"]
+    key = ["participant_id", "visit", "param", "laterality", "replicate"]
+    keyed = clin[[c for c in key if c in clin.columns] + ["_line"]].copy()
+    for c in key:
+        if c not in keyed.columns:
+            keyed[c] = ""
+    keyed[key] = keyed[key].astype(object).where(keyed[key].notna(), "")
+    dup = keyed[keyed.duplicated(key, keep=False)]
+    for k, grp in dup.groupby(key, sort=True):
+        lines = ", ".join(str(x) for x in grp["_line"])
+        side = f", laterality={k[3]}" if k[3] != "" else ""
+        rep = f", replicate={k[4]}" if k[4] != "" else ""
+        issues.append(
+            Issue(
+                label,
+                f"duplicate measurement on lines {lines}: the same visit, parameter"
+                f"{', side' if side else ''} and replicate appear more than once; "
+                "number repeated readings in column replicate or remove the copy",
+                row_id=f"participant_id={k[0]}, visit={k[1]}, param={k[2]}{side}{rep}",
+                column="replicate",
+            )
+        )
     for rec in clin.to_dict("records"):
         rid = _row_id(pd.Series(rec), ["participant_id", "visit", "param"])
         line = int(rec["_line"])
@@ -336,12 +373,17 @@ def check_clinical(
                 )
             )
             continue
-        if rec["unit"] != spec["unit"]:
+        if (
+            rec["unit"] != spec["unit"]
+            and conversion_factor(conversions, rec["param"], rec["unit"], spec["unit"])
+            is None
+        ):
             issues.append(
                 Issue(
                     label,
                     f"unit '{rec['unit']}' is not the expected UCUM unit "
-                    f"'{spec['unit']}' for {rec['param']}; convert the value",
+                    f"'{spec['unit']}' for {rec['param']} and no conversion is known "
+                    "(config clinical.unit_conversions); convert the value",
                     line=line,
                     column="unit",
                     row_id=rid,
@@ -359,11 +401,23 @@ def check_clinical(
                 )
             )
         if spec["kind"] == "continuous":
-            if rec.get("value_num") is None:
+            v = rec.get("value_num")
+            if v is None:
                 issues.append(
                     Issue(
                         label,
                         f"{rec['param']} is numeric but value_num is empty",
+                        line=line,
+                        column="value_num",
+                        row_id=rid,
+                    )
+                )
+            elif not isinstance(v, int | float):
+                issues.append(
+                    Issue(
+                        label,
+                        f"'{v}' is not a number; {rec['param']} needs a numeric "
+                        "value_num (decimal point, no unit or comparator)",
                         line=line,
                         column="value_num",
                         row_id=rid,
@@ -496,6 +550,22 @@ def check_other(
                         f"participant '{pid}' of participants.tsv has no randomised row here",
                     )
                 )
+        if "clinical_measurements" in tables:
+            clin = tables["clinical_measurements"]
+            unrand = clin[~clin["participant_id"].isin(randomised)]
+            for pid, grp in unrand.groupby("participant_id", sort=True):
+                if known is None or pid in known:
+                    issues.append(
+                        Issue(
+                            labels["clinical_measurements"],
+                            f"participant '{pid}' has {len(grp)} measurement(s) "
+                            f"(first on line {int(grp['_line'].iloc[0])}, parameter "
+                            f"{grp['param'].iloc[0]}) but was not randomised "
+                            "according to disposition.tsv",
+                            column="participant_id",
+                            row_id=f"participant_id={pid}",
+                        )
+                    )
         if "samples" in tables:
             smp = tables["samples"]
             for _, row in smp[~smp["participant_id"].isin(randomised)].iterrows():
@@ -623,9 +693,20 @@ def validate_config_and_tables(
     if parts is not None:
         issues += check_participants(parts, cfg, labels["participants"], lots)
     if "clinical_measurements" in tables:
+        from exomir.clinical.dataset import default_conversions
+
         known = set(parts["participant_id"]) if parts is not None else None
+        try:
+            conversions = default_conversions(cfg, base)
+        except ValidationError as exc:
+            issues.extend(exc.issues)
+            conversions = None
         issues += check_clinical(
-            tables["clinical_measurements"], cfg, known, labels["clinical_measurements"]
+            tables["clinical_measurements"],
+            cfg,
+            known,
+            labels["clinical_measurements"],
+            conversions,
         )
     issues += check_other(tables, cfg, labels, base, check_files)
     if issues:

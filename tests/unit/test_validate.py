@@ -217,7 +217,8 @@ def test_unknown_lot(scenario: Path) -> None:
 
 
 def test_clinical_wrong_unit_and_unknown_param(scenario: Path) -> None:
-    _edit(scenario, "clinical_measurements.tsv", "150\t\tmm[Hg]", "20\t\tkPa")
+    # kPa would be converted (UCUM); mmol/L has no conversion to mm[Hg].
+    _edit(scenario, "clinical_measurements.tsv", "150\t\tmm[Hg]", "20\t\tmmol/L")
     _edit(
         scenario,
         "clinical_measurements.tsv",
@@ -227,7 +228,8 @@ def test_clinical_wrong_unit_and_unknown_param(scenario: Path) -> None:
     errs = _errors(scenario)
     assert errs[0] == (
         "config/clinical_measurements.tsv line 2 (participant_id=P1, visit=baseline, param=SYSBP), "
-        "column 'unit': unit 'kPa' is not the expected UCUM unit 'mm[Hg]' for SYSBP; convert the value"
+        "column 'unit': unit 'mmol/L' is not the expected UCUM unit 'mm[Hg]' for SYSBP "
+        "and no conversion is known (config clinical.unit_conversions); convert the value"
     )
     assert errs[1].startswith(
         "config/clinical_measurements.tsv line 3 (participant_id=P1, visit=week1, param=EDEMA_LEG), "

@@ -90,6 +90,40 @@ def get_ev_tables():
     return ["results/ev/lot_summary.tsv", "results/ev/dose_per_participant.tsv"]
 
 
+def has_clinical_sheets():
+    """Whether the config names the clinical measurements sheet."""
+    return "clinical_measurements" in CFG["sheets"]
+
+
+def get_clinical_sheets():
+    """Sheets the clinical stage and the merge read (only those configured)."""
+    return [
+        get_sheet(k)
+        for k in ("participants", "clinical_measurements", "disposition")
+        if k in CFG["sheets"]
+    ]
+
+
+def get_unit_conversions():
+    """The unit conversion table (config clinical.unit_conversions)."""
+    return ref_path(CFG["clinical"]["unit_conversions"])
+
+
+def get_ev_dose_table(wildcards):
+    """Per-participant EV dose for the merge (none without EV sheets)."""
+    if not has_ev_sheets():
+        return []
+    return ["results/ev/dose_per_participant.tsv"]
+
+
+def get_pathway_scores(wildcards):
+    """Pathway scores for the merge, when the pathways stage is included."""
+    stage = globals().get("PATHWAYS_OUTPUTS") or globals().get("PATHWAY_OUTPUTS") or []
+    if "results/pathways/scores.tsv" in stage:
+        return ["results/pathways/scores.tsv"]
+    return []
+
+
 def get_final_outputs():
     """Everything `rule all` builds."""
     targets = [
@@ -104,6 +138,9 @@ def get_final_outputs():
     targets += SAFETY_OUTPUTS
     targets += PATHWAY_OUTPUTS
     targets += REPORT_OUTPUTS
+    if has_clinical_sheets():
+        targets += CLINICAL_OUTPUTS
+        targets += MERGE_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -127,6 +164,8 @@ def get_pathway_reference_files():
     if CFG["pathways"].get("roles"):
         files.append(ref_path(str(CFG["pathways"]["roles"])))
     return files
+
+
 # Results files the HTML report reads, by stage. THE place to extend when a
 # stage is merged: a stage file that defines `<STAGE>_OUTPUTS` (PATHWAY_OUTPUTS,
 # CLINICAL_OUTPUTS, SAFETY_OUTPUTS) is picked up here; its .tsv/.png/.svg files

@@ -1,1 +1,1 @@
-"""Clinical analyses: endpoints, biomarker ROC, CONSORT flow, safety and the DSMB interim."""
+"""Clinical analyses: analysis dataset, endpoint models, biomarker association and ROC, CONSORT flow, safety tables, the DSMB interim and the trial merge."""

@@ -1,0 +1,849 @@
+"""Clinical analysis dataset: settings, unit conversion, populations, wide values.
+
+The long ``clinical_measurements.tsv`` (analysis_spec §5.3) becomes one row per
+participant and parameter with the baseline value ``bl``, the follow-up value
+``wk1`` and the change ``chg = wk1 - bl``:
+
+* replicate readings of a visit (e.g. two blood-pressure readings) and rows of
+  both sides under one code are averaged;
+* derived parameters (config ``clinical.derived``: MAP, the mean of the left and
+  right uterine-artery indices) are computed from the visit means;
+* binary parameters are coded 0/1 (second category = 1), ordinal parameters by
+  the position of their category (0, 1, ...);
+* a value in another unit is converted when the shipped conversion table lists
+  the pair (``resources/clinical/unit_conversions.tsv``), else it is an error;
+* a value outside the configured physiological ``range`` is kept and flagged
+  in the ``flags`` column (and counted in the log), never dropped.
+
+Populations (analysis_spec §3): mITT = randomised and dosed, with a baseline
+value and at least one post-dose value; PP = mITT without a major deviation,
+``in_pp`` of disposition.tsv not false and the follow-up visit within
+``clinical.pp_window_days`` of ``clinical.followup_target_day``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from exomir.config import resolve_path
+from exomir.errors import Issue, ValidationError
+
+log = logging.getLogger(__name__)
+
+DATASET_COLUMNS = [
+    "participant_id",
+    "arm",
+    "param",
+    "bl",
+    "wk1",
+    "chg",
+    "flags",
+    "bl_cat",
+    "wk1_cat",
+    "bl_day",
+    "wk1_day",
+    "n_bl",
+    "n_wk1",
+    "in_mitt",
+    "in_pp",
+]
+
+DEFAULT_MODEL = {
+    "continuous": "ancova",
+    "binary": "logistic",
+    "ordinal": "proportional_odds",
+}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One analysed parameter (measured or derived).
+
+    Attributes
+    ----------
+    code, label, domain, unit, kind
+        As in config ``clinical_parameters`` (``kind`` continuous for derived).
+    model
+        ``ancova``, ``logistic`` or ``proportional_odds``.
+    transform
+        ``none`` or ``log``.
+    covariates
+        participants.tsv columns adjusted for besides baseline and strata.
+    categories
+        Ordered levels of binary and ordinal parameters.
+    range
+        Physiological range (low, high) or ``None``.
+    endpoint
+        Whether the parameter is analysed as an endpoint.
+    weights
+        Components and weights of a derived parameter (empty if measured).
+    method
+        ``weighted_sum`` or ``mean`` (derived only).
+    """
+
+    code: str
+    label: str
+    domain: str
+    unit: str
+    kind: str
+    model: str
+    transform: str = "none"
+    covariates: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None
+    endpoint: bool = True
+    weights: tuple[tuple[str, float], ...] = ()
+    method: str = ""
+
+
+@dataclass(frozen=True)
+class ClinicalSettings:
+    """Settings of the clinical stage (config ``clinical`` and ``design``).
+
+    Attributes
+    ----------
+    arm, reference_arm
+        Treated and reference arm (last and first of design.arms).
+    baseline_visit, followup_visit
+        Visit codes of ``bl`` and ``wk1``.
+    followup_target_day, pp_window_days
+        Per-protocol visit window.
+    populations
+        Populations analysed (``mITT``, ``PP``).
+    strata
+        Stratification columns (design.strata).
+    ci_level, cov_type, mixedlm_sensitivity
+        Model settings.
+    ties_threshold
+        Share of tied follow-up values from which a continuous endpoint also
+        gets a proportional-odds sensitivity analysis (``None`` = never).
+    params
+        Every parameter in config order, derived ones last.
+    association
+        Settings of the biomarker association (config ``clinical.association``).
+    primary_mirna
+        trial.primary_mirna.
+    baseline_variables
+        participants.tsv columns of the baseline table.
+    """
+
+    arm: str
+    reference_arm: str
+    baseline_visit: str
+    followup_visit: str
+    followup_target_day: int = 7
+    pp_window_days: int = 2
+    populations: tuple[str, ...] = ("mITT", "PP")
+    strata: tuple[str, ...] = ()
+    ci_level: float = 0.95
+    cov_type: str = "HC3"
+    mixedlm_sensitivity: bool = True
+    ties_threshold: float | None = 0.5
+    params: dict[str, ParamSpec] = field(default_factory=dict)
+    association: dict[str, Any] = field(default_factory=dict)
+    primary_mirna: str = ""
+    baseline_variables: tuple[str, ...] = ()
+    assessor_domains: tuple[str, ...] = ("EDEMA", "IMG")
+
+    @property
+    def endpoints(self) -> list[ParamSpec]:
+        """Parameters analysed as endpoints, in config order."""
+        return [p for p in self.params.values() if p.endpoint]
+
+
+def clinical_settings(config: Mapping[str, Any]) -> ClinicalSettings:
+    """Build the clinical settings from a validated configuration.
+
+    Parameters
+    ----------
+    config
+        Configuration (``clinical`` may be missing; defaults apply).
+
+    Returns
+    -------
+    ClinicalSettings
+        The settings.
+
+    Raises
+    ------
+    ValidationError
+        If a visit is not a design visit, a derived parameter names an unknown
+        or non-continuous component, or a model does not fit the kind.
+    """
+    design = config["design"]
+    c = dict(config.get("clinical") or {})
+    file = "config/config.yaml"
+    issues: list[Issue] = []
+    tps = list(design["timepoints"])
+    bl = c.get("baseline_visit") or tps[0]
+    fu = c.get("followup_visit") or tps[-1]
+    for key, v in (("baseline_visit", bl), ("followup_visit", fu)):
+        if v not in design["visits"]:
+            issues.append(
+                Issue(
+                    file,
+                    f"'{v}' is not a visit of this trial; use one of: "
+                    f"{', '.join(design['visits'])}",
+                    column=f"clinical.{key}",
+                )
+            )
+    if bl == fu:
+        issues.append(
+            Issue(
+                file,
+                "baseline and follow-up visit are the same; the clinical analysis "
+                "needs two visits",
+                column="clinical",
+            )
+        )
+    params: dict[str, ParamSpec] = {}
+    for code, p in config["clinical_parameters"].items():
+        kind = p["kind"]
+        model = p.get("model", "auto")
+        model = DEFAULT_MODEL[kind] if model == "auto" else model
+        if kind != "continuous" and model == "ancova":
+            issues.append(
+                Issue(
+                    file,
+                    f"model ancova needs a continuous parameter; {code} is {kind}",
+                    column=f"clinical_parameters.{code}.model",
+                )
+            )
+        if kind == "continuous" and model != "ancova":
+            issues.append(
+                Issue(
+                    file,
+                    f"model {model} needs categories; {code} is continuous",
+                    column=f"clinical_parameters.{code}.model",
+                )
+            )
+        rng = p.get("range")
+        params[code] = ParamSpec(
+            code=code,
+            label=str(p.get("label", code)),
+            domain=str(p["domain"]),
+            unit=str(p["unit"]),
+            kind=kind,
+            model=model,
+            transform=str(p.get("transform", "none")),
+            covariates=tuple(p.get("covariates") or ()),
+            categories=tuple(str(x) for x in p.get("categories") or ()),
+            range=(float(rng[0]), float(rng[1])) if rng else None,
+            endpoint=bool(p.get("endpoint", False)),
+        )
+    derived = c.get("derived")
+    if derived is None:
+        derived = {}
+    for code, d in derived.items():
+        if code in params:
+            issues.append(
+                Issue(
+                    file,
+                    f"derived parameter {code} is also a measured parameter",
+                    column=f"clinical.derived.{code}",
+                )
+            )
+            continue
+        bad = [
+            k for k in d["weights"] if k not in params or params[k].kind != "continuous"
+        ]
+        if bad:
+            issues.append(
+                Issue(
+                    file,
+                    f"component(s) {', '.join(bad)} of {code} are not continuous "
+                    "parameters of clinical_parameters",
+                    column=f"clinical.derived.{code}.weights",
+                )
+            )
+            continue
+        rng = d.get("range")
+        params[code] = ParamSpec(
+            code=code,
+            label=str(d.get("label", code)),
+            domain=str(d.get("domain", "DERIVED")),
+            unit=str(d.get("unit", "1")),
+            kind="continuous",
+            model="ancova",
+            transform=str(d.get("transform", "none")),
+            covariates=tuple(d.get("covariates") or ()),
+            range=(float(rng[0]), float(rng[1])) if rng else None,
+            endpoint=bool(d.get("endpoint", True)),
+            weights=tuple((k, float(w)) for k, w in d["weights"].items()),
+            method=str(d.get("method", "weighted_sum")),
+        )
+    if issues:
+        raise ValidationError(issues)
+    assoc = dict(c.get("association") or {})
+    assoc.setdefault("layer", "vst_counts")
+    assoc.setdefault("n_bootstrap", 2000)
+    assoc.setdefault("seed", 20261126)
+    assoc.setdefault("population", "mITT")
+    return ClinicalSettings(
+        arm=str(design["arms"][-1]),
+        reference_arm=str(design["arms"][0]),
+        baseline_visit=str(bl),
+        followup_visit=str(fu),
+        followup_target_day=int(c.get("followup_target_day", 7)),
+        pp_window_days=int(c.get("pp_window_days", 2)),
+        populations=tuple(c.get("populations") or ("mITT", "PP")),
+        strata=tuple(design.get("strata") or ()),
+        ci_level=float(c.get("ci_level", 0.95)),
+        cov_type=str(c.get("cov_type", "HC3")),
+        mixedlm_sensitivity=bool(c.get("mixedlm_sensitivity", True)),
+        ties_threshold=c.get("ties_threshold", 0.5),
+        params=params,
+        association=assoc,
+        primary_mirna=str(config["trial"]["primary_mirna"]),
+        baseline_variables=tuple(c.get("baseline_variables") or ()),
+        assessor_domains=tuple(c.get("assessor_dependent_domains") or ("EDEMA", "IMG")),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Units
+
+
+def load_unit_conversions(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read the unit conversion table.
+
+    Parameters
+    ----------
+    path
+        TSV with ``param`` (``*`` = any parameter), ``from_unit``, ``to_unit``,
+        ``factor`` and ``note``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table (``factor`` as float).
+
+    Raises
+    ------
+    ValidationError
+        If the file is missing, lacks a column or has a non-numeric factor.
+    """
+    label = str(path)
+    if not Path(path).is_file():
+        raise ValidationError([Issue(label, "unit conversion table does not exist")])
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    need = ["param", "from_unit", "to_unit", "factor"]
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise ValidationError(
+            [Issue(label, f"missing column(s): {', '.join(missing)}", line=1)]
+        )
+    fac = pd.to_numeric(df["factor"], errors="coerce")
+    bad = df.index[fac.isna() | ~(fac > 0)]
+    if len(bad):
+        raise ValidationError(
+            [
+                Issue(label, "factor must be a positive number", line=int(i) + 2)
+                for i in bad
+            ]
+        )
+    return df.assign(factor=fac.astype(float))
+
+
+def conversion_factor(
+    conversions: pd.DataFrame | None, param: str, from_unit: str, to_unit: str
+) -> float | None:
+    """Factor turning a value in ``from_unit`` into ``to_unit`` (``None`` if unknown).
+
+    A parameter-specific row wins over a ``*`` row.
+    """
+    if from_unit == to_unit:
+        return 1.0
+    if conversions is None:
+        return None
+    hit = conversions[
+        (conversions["from_unit"] == from_unit) & (conversions["to_unit"] == to_unit)
+    ]
+    own = hit[hit["param"] == param]
+    if len(own):
+        return float(own["factor"].iloc[0])
+    anyp = hit[hit["param"] == "*"]
+    if len(anyp):
+        return float(anyp["factor"].iloc[0])
+    return None
+
+
+def default_conversions(config: Mapping[str, Any], base: Path) -> pd.DataFrame:
+    """Conversion table named by config ``clinical.unit_conversions``."""
+    rel = (config.get("clinical") or {}).get(
+        "unit_conversions", "@resources/clinical/unit_conversions.tsv"
+    )
+    return load_unit_conversions(resolve_path(rel, base))
+
+
+def convert_units(
+    clin: pd.DataFrame,
+    settings: ClinicalSettings,
+    conversions: pd.DataFrame | None,
+    label: str = "clinical_measurements.tsv",
+) -> pd.DataFrame:
+    """Convert numeric values to each parameter's configured unit.
+
+    Parameters
+    ----------
+    clin
+        Clinical measurements (long).
+    settings
+        Clinical settings.
+    conversions
+        From :func:`load_unit_conversions`.
+    label
+        File name for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Copy with ``value_num`` and ``unit`` converted and a ``converted_from``
+        column (original unit, empty when unchanged).
+
+    Raises
+    ------
+    ValidationError
+        For each row whose unit cannot be converted, naming participant,
+        parameter and line.
+    """
+    out = clin.copy()
+    for col in ("value_num", "value_cat", "days_since_dose"):
+        # Optional sheet columns: absent means empty.
+        if col not in out.columns:
+            out[col] = None
+    out["converted_from"] = ""
+    issues: list[Issue] = []
+    n_conv = 0
+    for idx, rec in out.iterrows():
+        spec = settings.params.get(rec["param"])
+        if spec is None or rec["unit"] == spec.unit:
+            continue
+        fac = conversion_factor(conversions, rec["param"], rec["unit"], spec.unit)
+        if fac is None:
+            issues.append(
+                Issue(
+                    label,
+                    f"unit '{rec['unit']}' of {rec['param']} cannot be converted to "
+                    f"the configured unit '{spec.unit}' (no entry in the unit "
+                    "conversion table, config clinical.unit_conversions)",
+                    line=int(rec["_line"]) if "_line" in rec else None,
+                    column="unit",
+                    row_id=f"participant_id={rec['participant_id']}, "
+                    f"visit={rec['visit']}, param={rec['param']}",
+                )
+            )
+            continue
+        if spec.kind == "continuous" and _present(rec.get("value_num")):
+            out.at[idx, "value_num"] = float(rec["value_num"]) * fac
+        out.at[idx, "converted_from"] = rec["unit"]
+        out.at[idx, "unit"] = spec.unit
+        n_conv += 1
+    if issues:
+        raise ValidationError(issues)
+    if n_conv:
+        log.warning("%d clinical value(s) converted to the configured unit", n_conv)
+    return out
+
+
+def _present(v: Any) -> bool:
+    return (
+        v is not None and not (isinstance(v, float) and np.isnan(v)) and v is not pd.NA
+    )
+
+
+# ---------------------------------------------------------------------------
+# Populations
+
+
+def _as_bool(v: Any) -> bool | None:
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    if isinstance(v, str):
+        low = v.strip().lower()
+        if low in ("true", "yes", "y", "1"):
+            return True
+        if low in ("false", "no", "n", "0"):
+            return False
+        return None
+    return bool(v)
+
+
+def populations(
+    participants: pd.DataFrame,
+    disposition: pd.DataFrame | None,
+    clin: pd.DataFrame,
+    settings: ClinicalSettings,
+) -> pd.DataFrame:
+    """Analysis populations per participant.
+
+    Parameters
+    ----------
+    participants
+        participants.tsv (``participant_id``, ``arm``).
+    disposition
+        disposition.tsv or ``None`` (then everybody in participants.tsv counts
+        as randomised and dosed).
+    clin
+        Clinical measurements (long).
+    settings
+        Clinical settings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``participant_id``, ``arm``, ``randomised``, ``dosed``,
+        ``has_baseline``, ``has_postdose``, ``followup_day``, ``in_mitt``,
+        ``in_pp`` and ``pp_reason`` (why a mITT participant is not PP), sorted
+        by participant.
+    """
+    par = participants.drop_duplicates("participant_id").copy()
+    out = pd.DataFrame(
+        {
+            "participant_id": par["participant_id"].astype(str).to_numpy(),
+            "arm": par["arm"].astype(str).to_numpy(),
+        }
+    ).set_index("participant_id", drop=False)
+    out["randomised"] = True
+    out["dosed"] = True
+    dev: dict[str, str] = {}
+    disp_pp: dict[str, bool | None] = {}
+    disp_mitt: dict[str, bool | None] = {}
+    if disposition is not None:
+        d = disposition[disposition["participant_id"].notna()]
+        d = d.drop_duplicates("participant_id").set_index("participant_id")
+        for pid in out.index:
+            if pid not in d.index:
+                out.at[pid, "randomised"] = False
+                out.at[pid, "dosed"] = False
+                continue
+            row = d.loc[pid]
+            out.at[pid, "randomised"] = bool(_as_bool(row.get("randomized")))
+            out.at[pid, "dosed"] = bool(_as_bool(row.get("dosed")))
+            md = row.get("major_deviation")
+            if isinstance(md, str) and md.strip():
+                dev[pid] = md.strip()
+            disp_pp[pid] = _as_bool(row.get("in_pp"))
+            disp_mitt[pid] = _as_bool(row.get("in_mitt"))
+    c = clin[clin["participant_id"].isin(out.index)]
+    if "days_since_dose" not in c.columns:
+        c = c.assign(days_since_dose=np.nan)
+    bl = set(c.loc[c["visit"] == settings.baseline_visit, "participant_id"])
+    days = pd.to_numeric(c["days_since_dose"], errors="coerce")
+    post = set(c.loc[days >= 1, "participant_id"]) | set(
+        c.loc[c["visit"] == settings.followup_visit, "participant_id"]
+    )
+    fu = c[c["visit"] == settings.followup_visit]
+    fu_day = (
+        pd.to_numeric(fu["days_since_dose"], errors="coerce")
+        .groupby(fu["participant_id"])
+        .median()
+    )
+    out["has_baseline"] = out.index.isin(list(bl))
+    out["has_postdose"] = out.index.isin(list(post))
+    out["followup_day"] = fu_day.reindex(out.index).astype(float)
+    out["in_mitt"] = (
+        out["randomised"] & out["dosed"] & out["has_baseline"] & out["has_postdose"]
+    )
+    reasons = []
+    for pid, row in out.iterrows():
+        r: list[str] = []
+        if not row["in_mitt"]:
+            r.append("not in mITT")
+        else:
+            if pid in dev:
+                r.append(f"major deviation: {dev[pid]}")
+            if disp_pp.get(pid) is False:
+                r.append("in_pp false in disposition.tsv")
+            day = row["followup_day"]
+            if not np.isfinite(day):
+                r.append(f"no {settings.followup_visit} visit")
+            elif abs(day - settings.followup_target_day) > settings.pp_window_days:
+                r.append(
+                    f"{settings.followup_visit} on day {day:g}, outside "
+                    f"{settings.followup_target_day} +/- {settings.pp_window_days}"
+                )
+        reasons.append("; ".join(r))
+    out["pp_reason"] = reasons
+    out["in_pp"] = out["in_mitt"] & (out["pp_reason"] == "")
+    for name, theirs in (("in_mitt", disp_mitt), ("in_pp", disp_pp)):
+        differ = sorted(
+            pid
+            for pid, v in theirs.items()
+            if v is not None and pid in out.index and bool(out.at[pid, name]) != v
+        )
+        if differ:
+            log.warning(
+                "%s derived here differs from disposition.tsv for %d participant(s): %s",
+                name,
+                len(differ),
+                ", ".join(differ),
+            )
+    excluded = int((~out["in_mitt"]).sum())
+    if excluded:
+        log.warning(
+            "%d participant(s) not in mITT (not randomised/dosed, no baseline or no "
+            "post-dose value)",
+            excluded,
+        )
+    return out.sort_index().reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------
+# Visit values and the analysis dataset
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.6g}"
+
+
+def visit_values(
+    clin: pd.DataFrame, settings: ClinicalSettings
+) -> tuple[pd.DataFrame, dict[tuple[str, str], list[str]]]:
+    """Per participant, parameter and visit: one value (means of replicates and sides).
+
+    Parameters
+    ----------
+    clin
+        Clinical measurements in the configured units.
+    settings
+        Clinical settings.
+
+    Returns
+    -------
+    values : pandas.DataFrame
+        ``participant_id``, ``param``, ``visit``, ``value`` (float; category
+        position for binary/ordinal), ``cat`` (category text), ``n`` (rows
+        averaged) and ``day`` (days_since_dose), for the baseline and
+        follow-up visits, including derived parameters.
+    flags : dict
+        (participant_id, param) -> flag texts (physiological range, LLOQ,
+        missing side of a derived mean).
+    """
+    visits = [settings.baseline_visit, settings.followup_visit]
+    c = clin[clin["visit"].isin(visits) & clin["param"].isin(settings.params)].copy()
+    for col in ("value_num", "value_cat", "days_since_dose"):
+        if col not in c.columns:
+            c[col] = None
+    flags: dict[tuple[str, str], list[str]] = {}
+    n_range = 0
+    keys = ["participant_id", "param", "visit"]
+    c["dayn"] = pd.to_numeric(c["days_since_dose"], errors="coerce")
+    kind = c["param"].map({k: p.kind for k, p in settings.params.items()})
+    # Continuous: mean of replicates and sides; range and LLOQ flags per reading.
+    num = c[kind == "continuous"].copy()
+    num["vnum"] = pd.to_numeric(num["value_num"], errors="coerce")
+    num = num[num["vnum"].notna()]
+    lo = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[0])
+    hi = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[1])
+    for r in num[(num["vnum"] < lo) | (num["vnum"] > hi)].itertuples(index=False):
+        spec = settings.params[r.param]
+        rl, rh = spec.range  # type: ignore[misc]
+        flags.setdefault((r.participant_id, r.param), []).append(
+            f"{r.visit} value {_fmt(float(r.vnum))} outside physiological range "
+            f"{_fmt(rl)}-{_fmt(rh)} {spec.unit}"
+        )
+        n_range += 1
+    if "lloq_flag" in num.columns:
+        below = num[num["lloq_flag"].map(_as_bool).eq(True)]
+        for (pid, param, visit), _g in below.groupby(keys, sort=True):
+            flags.setdefault((pid, param), []).append(
+                f"{visit} value below LLOQ (reported at the LLOQ)"
+            )
+    cont = (
+        num.groupby(keys, sort=True)
+        .agg(value=("vnum", "mean"), n=("vnum", "size"), day=("dayn", "median"))
+        .reset_index()
+    )
+    cont["cat"] = None
+    # Binary and ordinal: position of the category; the highest if several.
+    cat = c[kind != "continuous"].copy()
+    cat["posn"] = [
+        settings.params[k].categories.index(str(v))
+        if isinstance(v, str) and v in settings.params[k].categories
+        else np.nan
+        for k, v in zip(cat["param"], cat["value_cat"], strict=True)
+    ]
+    cat = cat[cat["posn"].notna()]
+    cats = (
+        cat.groupby(keys, sort=True)
+        .agg(
+            value=("posn", "max"),
+            k=("posn", "nunique"),
+            n=("posn", "size"),
+            day=("dayn", "median"),
+        )
+        .reset_index()
+    )
+    for r in cats[cats["k"] > 1].itertuples(index=False):
+        flags.setdefault((r.participant_id, r.param), []).append(
+            f"{r.visit}: {r.k} different categories recorded; the highest is used"
+        )
+    cats["cat"] = [
+        settings.params[k].categories[int(v)]
+        for k, v in zip(cats["param"], cats["value"], strict=True)
+    ]
+    cols = ["participant_id", "param", "visit", "value", "cat", "n", "day"]
+    vals = pd.concat([cont[cols], cats[cols]], ignore_index=True)
+    vals["value"] = vals["value"].astype(float)
+    derived = []
+    for spec in settings.params.values():
+        if not spec.weights:
+            continue
+        comps = [k for k, _ in spec.weights]
+        w = pd.Series(dict(spec.weights))
+        sub = vals[vals["param"].isin(comps)]
+        if sub.empty:
+            continue
+        wide = sub.pivot(
+            index=["participant_id", "visit"], columns="param", values="value"
+        )
+        wide = wide.reindex(columns=comps)
+        have = wide.notna()
+        if spec.method == "weighted_sum":
+            value = (wide * w).sum(axis=1, min_count=len(comps)).where(have.all(axis=1))
+        else:
+            tot = (have * w).sum(axis=1)
+            value = (wide * w).sum(axis=1) / tot.where(tot > 0)
+        for (pid, visit), ok in have.iterrows():
+            missing = [k for k in comps if not ok[k]]
+            if not missing:
+                continue
+            if spec.method == "weighted_sum":
+                text = f"{visit}: {', '.join(missing)} missing; not derived"
+            else:
+                present = [k for k in comps if ok[k]]
+                text = (
+                    f"{visit}: {', '.join(missing)} missing; mean of "
+                    f"{', '.join(present)} only"
+                )
+            flags.setdefault((pid, spec.code), []).append(text)
+        if spec.range is not None:
+            rl, rh = spec.range
+            out_r = value[(value < rl) | (value > rh)]
+            for (pid, visit), v in out_r.items():
+                flags.setdefault((pid, spec.code), []).append(
+                    f"{visit} value {_fmt(float(v))} outside physiological range "
+                    f"{_fmt(rl)}-{_fmt(rh)} {spec.unit}"
+                )
+                n_range += 1
+        n = sub.groupby(["participant_id", "visit"])["n"].sum()
+        day = sub.groupby(["participant_id", "visit"])["day"].median()
+        dv = pd.DataFrame({"value": value, "n": n, "day": day}).dropna(subset=["value"])
+        dv = dv.reset_index()
+        dv["param"] = spec.code
+        dv["cat"] = None
+        derived.append(
+            dv[["participant_id", "param", "visit", "value", "cat", "n", "day"]]
+        )
+    if derived:
+        vals = pd.concat([vals, *derived], ignore_index=True)
+    if n_range:
+        log.warning(
+            "%d clinical value(s) outside the configured physiological range; kept "
+            "and flagged in the analysis dataset",
+            n_range,
+        )
+    return vals, flags
+
+
+def analysis_dataset(
+    clin: pd.DataFrame,
+    pops: pd.DataFrame,
+    settings: ClinicalSettings,
+) -> pd.DataFrame:
+    """Wide analysis dataset: one row per participant and parameter.
+
+    Parameters
+    ----------
+    clin
+        Clinical measurements in the configured units.
+    pops
+        From :func:`populations`.
+    settings
+        Clinical settings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`DATASET_COLUMNS`, sorted by participant and parameter (config
+        order). Participants of participants.tsv without a value have empty
+        ``bl``/``wk1``.
+    """
+    vals, flags = visit_values(clin, settings)
+    order = {code: i for i, code in enumerate(settings.params)}
+    names = {settings.baseline_visit: "bl", settings.followup_visit: "wk1"}
+    v = vals.assign(visit=vals["visit"].map(names))
+    wide = v.pivot(index=["participant_id", "param"], columns="visit")
+    wide.columns = [f"{a}_{b}" for a, b in wide.columns]
+    for col in (
+        "value_bl",
+        "value_wk1",
+        "cat_bl",
+        "cat_wk1",
+        "day_bl",
+        "day_wk1",
+        "n_bl",
+        "n_wk1",
+    ):
+        if col not in wide.columns:
+            wide[col] = np.nan
+    wide = wide.reset_index()
+    p = pops.set_index("participant_id")
+    wide = wide[wide["participant_id"].isin(p.index)]
+    df = pd.DataFrame(
+        {
+            "participant_id": wide["participant_id"],
+            "arm": wide["participant_id"].map(p["arm"]),
+            "param": wide["param"],
+            "bl": wide["value_bl"].astype(float),
+            "wk1": wide["value_wk1"].astype(float),
+        }
+    )
+    df["chg"] = df["wk1"] - df["bl"]
+    df["flags"] = [
+        "; ".join(flags.get((a, b), []))
+        for a, b in zip(df["participant_id"], df["param"], strict=True)
+    ]
+    df["bl_cat"] = wide["cat_bl"].where(wide["cat_bl"].notna(), None)
+    df["wk1_cat"] = wide["cat_wk1"].where(wide["cat_wk1"].notna(), None)
+    df["bl_day"] = wide["day_bl"].astype(float)
+    df["wk1_day"] = wide["day_wk1"].astype(float)
+    df["n_bl"] = wide["n_bl"].fillna(0).astype(int)
+    df["n_wk1"] = wide["n_wk1"].fillna(0).astype(int)
+    df["in_mitt"] = df["participant_id"].map(p["in_mitt"]).astype(bool)
+    df["in_pp"] = df["participant_id"].map(p["in_pp"]).astype(bool)
+    df["_o"] = df["param"].map(order)
+    df = df.sort_values(["participant_id", "_o"], kind="mergesort").drop(columns="_o")
+    return df[DATASET_COLUMNS].reset_index(drop=True)
+
+
+def flag_table(dataset: pd.DataFrame, label: str) -> pd.DataFrame:
+    """Long list of data flags (file, participant, parameter, flag) for the report."""
+    rows = []
+    for r in dataset[dataset["flags"].fillna("") != ""].itertuples(index=False):
+        for f in str(r.flags).split("; "):
+            rows.append(
+                {
+                    "file": label,
+                    "participant_id": r.participant_id,
+                    "param": r.param,
+                    "flag": f,
+                }
+            )
+    return pd.DataFrame(rows, columns=["file", "participant_id", "param", "flag"])
+
+
+def covariate_frame(participants: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """participants.tsv columns indexed by participant (for the models)."""
+    par = participants.drop_duplicates("participant_id").set_index("participant_id")
+    keep = [c for c in columns if c in par.columns]
+    return par[keep].copy()

@@ -1,0 +1,100 @@
+# Clinical endpoints (exomir.clinical), analysis_spec.md section 3: the wide
+# analysis dataset and populations from the long clinical table, the endpoint
+# models with the forest plot, the change in the primary miRNA against the
+# change in each endpoint, and the baseline table. Endpoints, their models and
+# covariates come from config `clinical_parameters` and `clinical`; they are
+# checked here, when the workflow is parsed.
+
+from exomir.clinical.dataset import clinical_settings
+
+try:
+    CLINICAL_SETTINGS = clinical_settings(CFG)
+except ValidationError as exc:
+    raise SystemExit(f"exomir: the clinical settings are not valid.\n{exc}")
+
+
+# Every target of this file (for `rule all`).
+CLINICAL_OUTPUTS = [
+    "results/clinical/analysis_dataset.tsv",
+    "results/clinical/populations.tsv",
+    "results/clinical/data_flags.tsv",
+    "results/clinical/endpoints.tsv",
+    "results/clinical/forest.png",
+    "results/clinical/association.tsv",
+    "results/clinical/baseline_table.tsv",
+]
+
+
+localrules:
+    clinical_dataset,
+
+
+# Wide analysis dataset (baseline, follow-up, change per participant and
+# parameter; values in configured units; out-of-range values flagged) and the
+# mITT / PP populations.
+rule clinical_dataset:
+    input:
+        sheets=get_clinical_sheets(),
+        conversions=get_unit_conversions(),
+    output:
+        dataset="results/clinical/analysis_dataset.tsv",
+        populations="results/clinical/populations.tsv",
+        flags="results/clinical/data_flags.tsv",
+    log:
+        "logs/clinical_dataset/clinical_dataset.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    script:
+        "../scripts/clinical_dataset.py"
+
+
+# ANCOVA / logistic / proportional-odds models per endpoint and population,
+# cLDA mixed-model sensitivity, and the forest plot.
+rule clinical_endpoints:
+    input:
+        dataset="results/clinical/analysis_dataset.tsv",
+        sheets=get_clinical_sheets(),
+    output:
+        endpoints="results/clinical/endpoints.tsv",
+        forest="results/clinical/forest.png",
+    log:
+        "logs/clinical_endpoints/clinical_endpoints.log",
+    benchmark:
+        "benchmarks/clinical_endpoints/clinical_endpoints.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../scripts/clinical_endpoints.py"
+
+
+# Change in the primary miRNA (VST) against change in each continuous
+# endpoint (OLS HC3 slope, Spearman with bootstrap CI, BH), and the baseline
+# table by arm.
+rule clinical_biomarker:
+    input:
+        dataset="results/clinical/analysis_dataset.tsv",
+        h5ad="results/de/mirna.h5ad",
+        sheets=get_clinical_sheets(),
+    output:
+        association="results/clinical/association.tsv",
+        baseline="results/clinical/baseline_table.tsv",
+    log:
+        "logs/clinical_biomarker/clinical_biomarker.log",
+    benchmark:
+        "benchmarks/clinical_biomarker/clinical_biomarker.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    script:
+        "../scripts/clinical_biomarker.py"

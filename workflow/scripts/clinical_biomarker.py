@@ -1,0 +1,31 @@
+"""Snakemake shim for rule ``clinical_biomarker`` (see workflow/rules/clinical.smk).
+
+All logic is in :func:`exomir.clinical.stage.biomarker_from_files`.
+"""
+
+import logging
+from typing import Any
+
+from exomir.clinical.stage import biomarker_from_files
+from exomir.rulelog import setup_rule_logging
+
+
+def main(smk: Any) -> None:
+    setup_rule_logging(smk)
+    try:
+        biomarker_from_files(
+            smk.config,
+            smk.input.dataset,
+            smk.input.h5ad,
+            smk.output.association,
+            smk.output.baseline,
+        )
+    except Exception:
+        logging.getLogger("exomir.clinical").exception(
+            "the biomarker association or baseline table failed"
+        )
+        raise
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821
