@@ -22,9 +22,15 @@ Rules, in the order they are applied
    participants without a usable library at both timepoints; unpaired designs
    keep them.
 2. **Feature filter** (spec §1.4.7), computed once on all usable libraries: a
-   miRNA is kept when its RPM (miRNA reads as denominator) is at least
-   ``de.min_rpm`` in at least ``de.min_frac`` of the libraries of at least one
-   arm x timepoint cell. All-zero miRNAs are always dropped; the primary miRNA
+   library *expresses* a miRNA when the miRNA's RPM (miRNA reads as
+   denominator) is at least ``de.min_rpm`` **and** its read count is at least
+   ``de.min_count``; a miRNA is kept when at least ``de.min_frac`` of the
+   libraries of at least one arm x timepoint cell express it. The count
+   companion is edgeR ``filterByExpr``'s ``min.count`` idea: at low depth
+   (e.g. 200 k miRNA reads, where 5 RPM is a single read) the RPM rule alone
+   keeps miRNAs seen once or twice per library, whose Wald tests are
+   unreliable; at usual depth (>= 2 M miRNA reads, 5 RPM >= 10 reads) the
+   RPM rule is the binding one. All-zero miRNAs are always dropped; the primary miRNA
    is always kept (it is the pre-specified endpoint). Every contrast uses the
    same filtered set; miRNAs with no read in a contrast's libraries get empty
    statistics in that contrast.
@@ -196,7 +202,7 @@ class DESettings:
         Timepoints, reference first (config ``design.timepoints``).
     primary_mirna
         Primary miRNA (config ``trial.primary_mirna``).
-    min_rpm, min_frac
+    min_rpm, min_frac, min_count
         Feature filter (rule 2 of the module docstring).
     exclude_names, exclude_regex
         Size-factor control exclusions (names with or without species prefix;
@@ -229,6 +235,7 @@ class DESettings:
     primary_mirna: str
     min_rpm: float = 5.0
     min_frac: float = 0.5
+    min_count: int = 10
     exclude_names: tuple[str, ...] = tuple(DEFAULT_RBC + DEFAULT_PLATELET)
     exclude_regex: tuple[str, ...] = tuple(DEFAULT_C19MC_REGEX)
     control_min_base_mean: float = 50.0
@@ -457,6 +464,7 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
         primary_mirna=str(config["trial"]["primary_mirna"]),
         min_rpm=float(de.get("min_rpm", 5.0)),
         min_frac=float(de.get("min_frac", 0.5)),
+        min_count=int(de.get("min_count", 10)),
         exclude_names=tuple(names),
         exclude_regex=tuple(regex),
         control_min_base_mean=float(control.get("min_base_mean", 50.0)),
@@ -818,37 +826,55 @@ def filter_mirnas(
     meta
         From :func:`sample_table`; only usable libraries are considered.
     settings
-        ``min_rpm``, ``min_frac`` and ``primary_mirna`` are used.
+        ``min_rpm``, ``min_count``, ``min_frac`` and ``primary_mirna`` are used.
 
     Returns
     -------
     pandas.DataFrame
         One row per miRNA (sorted by name): ``mirna``, ``total_count``,
-        ``best_cell`` (arm|timepoint with the largest share of libraries at or
-        above ``min_rpm``), ``best_frac``, ``kept`` and ``reason``.
+        ``best_cell`` (arm|timepoint with the largest share of libraries
+        expressing the miRNA, i.e. RPM >= ``min_rpm`` and count >=
+        ``min_count``), ``best_frac`` (that share), ``best_frac_rpm`` (the
+        largest share by the RPM rule alone), ``kept`` and ``reason``.
     """
     used = meta.index[meta["usable"]]
     sub = counts[list(used)]
     rpm = sub / sub.sum(axis=0) * 1e6
-    above = rpm >= settings.min_rpm
+    above_rpm = rpm >= settings.min_rpm
+    above = above_rpm & (sub >= settings.min_count)
     cells = meta.loc[used].groupby(["arm", "timepoint"], sort=True).groups
-    fracs = pd.DataFrame(
-        {f"{a}|{t}": above[list(idx)].mean(axis=1) for (a, t), idx in cells.items()},
-        index=counts.index,
-    )
+
+    def shares(mask: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {f"{a}|{t}": mask[list(idx)].mean(axis=1) for (a, t), idx in cells.items()},
+            index=counts.index,
+        )
+
+    fracs = shares(above)
+    fracs_rpm = shares(above_rpm)
     total = sub.sum(axis=1)
     if fracs.shape[1]:
         best_cell = fracs.idxmax(axis=1)
         best_frac = fracs.max(axis=1)
+        best_rpm = fracs_rpm.max(axis=1)
     else:
         best_cell = pd.Series("", index=counts.index)
         best_frac = pd.Series(0.0, index=counts.index)
-    kept = best_frac >= settings.min_frac - 1e-12
+        best_rpm = pd.Series(0.0, index=counts.index)
+    tol = 1e-12
+    kept = best_frac >= settings.min_frac - tol
+    rpm_ok = best_rpm >= settings.min_frac - tol
     reason = np.where(
         kept,
         "kept",
-        f"RPM >= {settings.min_rpm:g} in fewer than {settings.min_frac:g} of "
-        "the libraries of every arm x timepoint cell",
+        np.where(
+            rpm_ok,
+            f"fewer than {settings.min_count:d} reads (de.min_count) in "
+            f"{settings.min_frac:g} of the libraries of every arm x timepoint "
+            f"cell (RPM >= {settings.min_rpm:g} alone would keep it)",
+            f"RPM >= {settings.min_rpm:g} in fewer than {settings.min_frac:g} of "
+            "the libraries of every arm x timepoint cell",
+        ),
     )
     out = pd.DataFrame(
         {
@@ -856,6 +882,7 @@ def filter_mirnas(
             "total_count": total.to_numpy(),
             "best_cell": best_cell.to_numpy(),
             "best_frac": best_frac.to_numpy(),
+            "best_frac_rpm": best_rpm.to_numpy(),
             "kept": kept.to_numpy(),
             "reason": reason,
         },
@@ -864,6 +891,14 @@ def filter_mirnas(
     zero = total == 0
     out.loc[zero, "kept"] = False
     out.loc[zero, "reason"] = "no reads in any usable library"
+    n_count = int((rpm_ok & ~kept & ~zero).sum())
+    if n_count:
+        log.warning(
+            "feature filter: %d miRNA(s) pass the RPM rule but have fewer than %d "
+            "reads in too many libraries (de.min_count); left out",
+            n_count,
+            settings.min_count,
+        )
     p = settings.primary_mirna
     if p in out.index and not out.at[p, "kept"] and not zero[p]:
         out.at[p, "kept"] = True
@@ -1714,7 +1749,8 @@ def prepare(
             [
                 Issue(
                     CONFIG_LABEL,
-                    "no miRNA passes the feature filter; lower de.min_rpm or de.min_frac",
+                    "no miRNA passes the feature filter; lower de.min_rpm, de.min_count "
+                    "or de.min_frac",
                     column="de",
                 )
             ]

@@ -285,7 +285,9 @@ def test_filter_keeps_a_mirna_expressed_in_one_cell_only() -> None:
         index=["big", "cell_a", "half_b", "zero", "low", "hsa-miR-126-3p"],
     )
     meta = de.sample_table(counts, samples, parts)
-    s = de.de_settings(CFG)
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {"min_count": 1}  # the RPM rule alone (min_count: see below)
+    s = de.de_settings(cfg)
     f = de.filter_mirnas(counts, meta, s)
     assert f.loc["big", "kept"]
     assert f.loc["cell_a", "kept"]  # 1 of 2 placebo libraries >= 5 RPM (0.5)
@@ -297,6 +299,48 @@ def test_filter_keeps_a_mirna_expressed_in_one_cell_only() -> None:
     counts.loc["hsa-miR-126-3p"] = [1, 0, 0, 0]
     f = de.filter_mirnas(counts, de.sample_table(counts, samples, parts), s)
     assert f.loc["hsa-miR-126-3p", "reason"].startswith("kept: primary endpoint")
+
+
+def test_min_count_companion_drops_low_count_mirnas_at_low_depth() -> None:
+    """At 200 k reads per library 5 RPM is one read: min_count decides.
+
+    Hand-worked: cell placebo|baseline has libraries a1, a2, a3, a4; a miRNA is
+    kept when >= half of them (2) have RPM >= 5 (>= 1 read here) and >= 10 reads.
+    """
+    ids = ["a1", "a2", "a3", "a4", "b1", "b2"]
+    samples = pd.DataFrame(
+        {"sample_id": ids, "participant_id": ids, "timepoint": ["baseline"] * 6}
+    )
+    parts = pd.DataFrame(
+        {"participant_id": ids, "arm": ["placebo"] * 4 + ["exosome"] * 2}
+    )
+    rows = {
+        "tiny": [2, 3, 1, 2, 2, 1],  # RPM 5-15 everywhere, never 10 reads
+        "two_of_four": [12, 10, 0, 3, 0, 0],  # 2 of 4 placebo libraries >= 10
+        "one_of_four": [30, 9, 0, 0, 0, 0],  # 1 of 4 placebo, 0 of 2 exosome
+        "exo_half": [0, 0, 0, 0, 11, 2],  # 1 of 2 exosome libraries: kept
+        "hsa-miR-126-3p": [1, 1, 1, 1, 1, 1],  # primary: always kept
+    }
+    counts = pd.DataFrame(rows, index=ids).T
+    counts.loc["big"] = 200_000 - counts.sum(axis=0)
+    s = de.de_settings(CFG)
+    assert s.min_count == 10 and s.min_rpm == 5 and s.min_frac == 0.5
+    f = de.filter_mirnas(counts, de.sample_table(counts, samples, parts), s)
+    kept = set(f.index[f["kept"]])
+    assert kept == {"big", "two_of_four", "exo_half", "hsa-miR-126-3p"}
+    assert f.at["tiny", "best_frac_rpm"] == 1.0 and f.at["tiny", "best_frac"] == 0.0
+    assert f.at["tiny", "reason"] == (
+        "fewer than 10 reads (de.min_count) in 0.5 of the libraries of every "
+        "arm x timepoint cell (RPM >= 5 alone would keep it)"
+    )
+    assert f.at["one_of_four", "best_frac"] == 0.25
+    # min_count 0 restores the RPM-only rule of analysis_spec.md §1.4.7.
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {"min_count": 0}
+    f0 = de.filter_mirnas(
+        counts, de.sample_table(counts, samples, parts), de.de_settings(cfg)
+    )
+    assert {"tiny", "one_of_four"} <= set(f0.index[f0["kept"]])
 
 
 @pytest.mark.parametrize(
@@ -428,6 +472,9 @@ def fixture_prep() -> de.Prepared:
             "arms_week1": {"kind": "between_arms", "covariates": ["library_batch"]},
         },
         "shrinkage": False,
+        # make_fixtures.R applies the RPM rule of spec §1.4.7 only; the
+        # min_count companion is checked by hand in its own test.
+        "min_count": 0,
     }
     return de.prepare(
         counts,
