@@ -43,9 +43,12 @@ Rules, in the order they are applied
    uses ``ratio`` when at least ``de.control.min_mirnas`` such miRNAs exist and
    ``poscounts`` (without the all-positive requirement) otherwise.
 4. **Fit** with pydeseq2 (``refit_cooks`` Cook's outlier replacement for cells
-   with at least ``min_replicates`` libraries, Cook's filtering of p-values,
-   independent filtering and Benjamini-Hochberg FDR at ``de.alpha`` within the
-   contrast), then apeGLM-type shrinkage of the tested coefficient.
+   with at least ``min_replicates`` libraries, Wald p-values from a t
+   reference with the residual degrees of freedom by default
+   (``de.wald_reference``, see :class:`DESettings`), Cook's filtering of
+   p-values, independent filtering and Benjamini-Hochberg FDR at ``de.alpha``
+   within the contrast), then apeGLM-type shrinkage of the tested
+   coefficient.
 
 Designs are built here as explicit design-matrix DataFrames (not formulas) so
 that reference levels come from the configuration (first arm, first
@@ -224,9 +227,15 @@ class DESettings:
     label_top
         miRNAs labelled in volcano plots (besides the primary miRNA).
     wald_reference
-        Null distribution of the Wald statistic: ``normal`` (DESeq2 default)
-        or ``t`` with (libraries - design columns) degrees of freedom (as
-        DESeq2's ``useT=TRUE``).
+        Null distribution of the Wald statistic: ``t`` (default) with
+        (libraries - design columns) degrees of freedom, as DESeq2's
+        ``useT=TRUE``, or ``normal`` (DESeq2's and pydeseq2's default). The
+        default is ``t`` because the normal reference is anti-conservative in
+        the paired designs, whose participant terms use up half the libraries:
+        in bench/bench_de_calibration.py (40 simulated trials, about 62
+        paired participants, 59 residual df) the mean false discovery
+        proportion of the interaction at FDR 5% was 9.4% with the normal
+        reference and 5.5% with t (results/bench/de_calibration.json).
     """
 
     contrasts: dict[str, Contrast]
@@ -249,7 +258,7 @@ class DESettings:
     independent_filter: bool = True
     pca_ntop: int = 500
     label_top: int = 10
-    wald_reference: str = "normal"
+    wald_reference: str = "t"
 
 
 def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
@@ -446,7 +455,7 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
                 column="de.size_factors_fit_type",
             )
         )
-    wald_ref = de.get("wald_reference", "normal")
+    wald_ref = de.get("wald_reference", "t")
     if wald_ref not in ("normal", "t"):
         issues.append(
             Issue(
@@ -1530,6 +1539,241 @@ def pca(
     return u * s, vt.T, ratio
 
 
+@dataclass
+class Normalised:
+    """Median-of-ratios normalisation and VST of the usable libraries.
+
+    Attributes
+    ----------
+    samples
+        Usable libraries (rows), in the order of ``meta``.
+    mirnas
+        miRNAs with at least one read in the usable libraries (columns).
+    counts
+        Raw counts (samples x mirnas, int64).
+    normed
+        ``counts / size_factors`` (pydeseq2 ``normed_counts``).
+    vst
+        pydeseq2 ``vst(use_design=False)`` (blind) values.
+    size_factors
+        One per usable library (median-of-ratios over the control miRNAs).
+    notes
+        pydeseq2 warnings met on the way.
+    """
+
+    samples: list[str]
+    mirnas: list[str]
+    counts: np.ndarray
+    normed: np.ndarray
+    vst: np.ndarray
+    size_factors: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def normalise_usable(
+    counts: pd.DataFrame, meta: pd.DataFrame, control: ControlSet
+) -> Normalised:
+    """Size factors, normalised counts and VST of the usable libraries.
+
+    Size factors are median-of-ratios over the control miRNAs (rule 3 of the
+    module docstring) with the resolved fit type; the VST is pydeseq2's blind
+    ``vst(use_design=False)`` over the miRNAs with at least one read in the
+    usable libraries.
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        From :func:`sample_table`.
+    control
+        From :func:`control_mirnas`.
+
+    Returns
+    -------
+    Normalised
+        Arrays over usable libraries x miRNAs with reads.
+
+    Raises
+    ------
+    ValidationError
+        If fewer than 2 libraries are usable.
+    """
+    from pydeseq2.dds import DeseqDataSet
+
+    used = [str(s) for s in meta.index[meta["usable"]]]
+    if len(used) < 2:
+        raise ValidationError(
+            [Issue("mirna_counts.tsv", "at least 2 usable libraries are needed")]
+        )
+    sub = counts[used]
+    genes = [str(g) for g in sub.index[sub.sum(axis=1) > 0]]
+    x = sub.loc[genes].T
+    notes: list[str] = []
+    with threadpool_limits(1), pydeseq2_warnings(notes):
+        dds = DeseqDataSet(
+            counts=x,
+            metadata=pd.DataFrame(
+                {"participant_id": meta.loc[used, "participant_id"].astype(str)},
+                index=x.index,
+            ),
+            design=pd.DataFrame({"Intercept": np.ones(len(used))}, index=x.index),
+            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
+            control_genes=[m for m in control.mirnas if m in x.columns],
+            quiet=True,
+            n_cpus=1,
+        )
+        dds.vst(use_design=False)
+    return Normalised(
+        samples=used,
+        mirnas=genes,
+        counts=x.to_numpy(dtype=np.int64),
+        normed=np.asarray(dds.layers["normed_counts"], dtype=float),
+        vst=np.asarray(dds.layers["vst_counts"], dtype=float),
+        size_factors=np.asarray(dds.obs["size_factors"], dtype=float),
+        notes=notes,
+    )
+
+
+#: Layers of ``results/counts/mirna.h5ad`` written by :func:`counts_anndata`.
+COUNTS_LAYERS = ("counts", "normalised", "vst")
+
+
+def counts_anndata(raw: Any, prep: Prepared) -> Any:
+    """Add normalised-count layers to the cohort count AnnData.
+
+    The object keeps every library and miRNA of ``raw`` (the merge output);
+    the normalisation is that of the DE stage (:func:`normalise_usable` with
+    the control set of :func:`control_mirnas`), computed on the usable
+    (QC-passed, not excluded, with miRNA reads) libraries only, so adding or
+    failing a library never changes the values of the others silently.
+
+    Parameters
+    ----------
+    raw
+        ``anndata.AnnData`` from :func:`exomir.reads.merge.build_mirna_anndata`
+        (samples x miRNAs, ``X`` raw counts).
+    prep
+        From :func:`prepare` on the same counts.
+
+    Returns
+    -------
+    anndata.AnnData
+        Copy of ``raw`` with layers ``counts`` (raw, as ``X``),
+        ``normalised`` (``counts / size_factor``) and ``vst`` (blind VST);
+        both are NaN for libraries that are not usable (decision: they took
+        no part in the size factors and no analysis uses them, so no number
+        is made up for them), and ``vst`` is also NaN for miRNAs without a
+        read in any usable library (``normalised`` is 0 there). ``obs`` gains
+        ``usable``, ``exclusion_reason`` and ``size_factor`` (NaN when not
+        usable); ``var`` gains ``filter_pass`` and ``control``;
+        ``uns["normalisation"]`` records the method, fit type, control miRNAs
+        and notes.
+
+    Raises
+    ------
+    ValidationError
+        If ``raw`` and ``prep`` do not hold the same libraries and counts.
+    """
+    out = raw.copy()
+    samples = [str(s) for s in out.obs_names]
+    mirnas = [str(m) for m in out.var_names]
+    label = "results/counts/mirna.h5ad"
+    missing = sorted(set(prep.counts.columns) - set(samples))
+    if missing or set(prep.counts.index) != set(mirnas):
+        raise ValidationError(
+            [
+                Issue(
+                    label,
+                    "the AnnData and the count table differ in libraries or miRNAs"
+                    + (
+                        f" (libraries missing: {', '.join(missing)})" if missing else ""
+                    ),
+                )
+            ]
+        )
+    x = np.asarray(out.X.toarray() if hasattr(out.X, "toarray") else out.X)
+    ref = prep.counts.loc[mirnas, samples].to_numpy().T
+    if not np.array_equal(x.astype(np.int64), ref.astype(np.int64)):
+        raise ValidationError(
+            [Issue(label, "the AnnData counts differ from the count table")]
+        )
+    norm = normalise_usable(prep.counts, prep.meta, prep.control)
+    rows = [samples.index(s) for s in norm.samples]
+    cols = [mirnas.index(m) for m in norm.mirnas]
+    normed = np.full(x.shape, np.nan)
+    vst = np.full(x.shape, np.nan)
+    normed[rows, :] = 0.0
+    normed[np.ix_(rows, cols)] = norm.normed
+    vst[np.ix_(rows, cols)] = norm.vst
+    out.layers["counts"] = x.copy()
+    out.layers["normalised"] = normed
+    out.layers["vst"] = vst
+    usable = prep.meta["usable"].reindex(samples)
+    reason = prep.meta["reason"].reindex(samples)
+    out.obs["usable"] = _as_bool(usable).to_numpy()
+    out.obs["exclusion_reason"] = ["" if _blank(r) else str(r) for r in reason.tolist()]
+    sf = np.full(len(samples), np.nan)
+    sf[rows] = norm.size_factors
+    out.obs["size_factor"] = sf
+    out.var["filter_pass"] = _as_bool(prep.filt["kept"].reindex(mirnas)).to_numpy()
+    out.var["control"] = np.isin(mirnas, prep.control.mirnas)
+    out.uns["normalisation"] = {
+        "method": (
+            "median-of-ratios (pydeseq2) over the control miRNAs, usable "
+            "libraries only; vst: pydeseq2 vst(use_design=False)"
+        ),
+        "size_factors_fit_type": prep.control.fit_type,
+        "control_mirnas": list(prep.control.mirnas),
+        "not_usable": "normalised and vst are NaN for libraries with usable=false",
+        "notes": list(norm.notes),
+    }
+    n_bad = len(samples) - len(rows)
+    if n_bad:
+        log.warning(
+            "normalised counts: %d of %d libraries are not usable (NaN layers)",
+            n_bad,
+            len(samples),
+        )
+    return out
+
+
+def _from_counts_anndata(
+    layers: Any, meta: pd.DataFrame, control: ControlSet
+) -> Normalised:
+    """Take the usable libraries' :class:`Normalised` from the counts AnnData."""
+    label = "results/counts/mirna.h5ad"
+    used = [str(s) for s in meta.index[meta["usable"]]]
+    have = layers.obs_names[_as_bool(layers.obs["usable"]).to_numpy()]
+    issues = []
+    if sorted(map(str, have)) != sorted(used):
+        issues.append(
+            Issue(
+                label,
+                "its usable libraries differ from those of the DE inputs; "
+                "re-run the counts normalisation",
+            )
+        )
+    if list(layers.uns["normalisation"]["control_mirnas"]) != list(control.mirnas):
+        issues.append(
+            Issue(label, "its control miRNAs differ from those of the DE settings")
+        )
+    if issues:
+        raise ValidationError(issues)
+    sub = layers[used]
+    counts = np.asarray(sub.layers["counts"])
+    keep = counts.sum(axis=0) > 0
+    return Normalised(
+        samples=used,
+        mirnas=[str(m) for m in sub.var_names[keep]],
+        counts=counts[:, keep].astype(np.int64),
+        normed=np.asarray(sub.layers["normalised"])[:, keep],
+        vst=np.asarray(sub.layers["vst"])[:, keep],
+        size_factors=sub.obs["size_factor"].to_numpy(dtype=float),
+        notes=list(layers.uns["normalisation"].get("notes", [])),
+    )
+
+
 def normalise(
     counts: pd.DataFrame,
     meta: pd.DataFrame,
@@ -1537,6 +1781,7 @@ def normalise(
     control: ControlSet,
     settings: DESettings,
     pseudocount: float = 1.0,
+    counts_layers: Any = None,
 ) -> Any:
     """Normalised counts, log2 values, VST and PCA of all usable libraries.
 
@@ -1554,6 +1799,12 @@ def normalise(
         DE settings (``pca_ntop``).
     pseudocount
         Added before log2 in the ``log2_normed`` layer.
+    counts_layers
+        The counts AnnData with normalised layers (:func:`counts_anndata`,
+        ``results/counts/mirna.h5ad``): its ``normalised``, ``vst`` and
+        ``size_factor`` are used instead of being computed again (they must
+        be for the same usable libraries and control miRNAs). ``None``
+        computes them (:func:`normalise_usable`).
 
     Returns
     -------
@@ -1568,40 +1819,23 @@ def normalise(
         ``varm["PCs"]`` and ``uns["pca"]["variance_ratio"]`` (scanpy layout).
     """
     import anndata as ad
-    from pydeseq2.dds import DeseqDataSet
 
-    used = list(meta.index[meta["usable"]])
-    if len(used) < 2:
-        raise ValidationError(
-            [Issue("mirna_counts.tsv", "at least 2 usable libraries are needed")]
-        )
-    sub = counts[used]
-    genes = list(sub.index[sub.sum(axis=1) > 0])
-    x = sub.loc[genes].T
+    if counts_layers is None:
+        norm = normalise_usable(counts, meta, control)
+    else:
+        norm = _from_counts_anndata(counts_layers, meta, control)
+    used, genes = norm.samples, norm.mirnas
     obs = meta.loc[used].drop(columns=["usable", "reason"]).copy()
     for c in obs.columns:
         if obs[c].dtype == object:
             obs[c] = obs[c].map(lambda v: "" if _blank(v) else str(v))
-    notes: list[str] = []
-    with threadpool_limits(1), pydeseq2_warnings(notes):
-        dds = DeseqDataSet(
-            counts=x,
-            metadata=obs[["participant_id"]].astype(str),
-            design=pd.DataFrame({"Intercept": np.ones(len(used))}, index=x.index),
-            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
-            control_genes=[m for m in control.mirnas if m in x.columns],
-            quiet=True,
-            n_cpus=1,
-        )
-        dds.vst(use_design=False)
-    normed = np.asarray(dds.layers["normed_counts"], dtype=float)
-    vst = np.asarray(dds.layers["vst_counts"], dtype=float)
-    obs["size_factor"] = np.asarray(dds.obs["size_factors"], dtype=float)
+    normed, vst = norm.normed, norm.vst
+    obs["size_factor"] = norm.size_factors
     var = pd.DataFrame(index=pd.Index(genes, name="mirna"))
     var["filter_pass"] = _as_bool(filt.reindex(genes)["kept"]).to_numpy()
     var["control"] = var.index.isin(control.mirnas)
     adata = ad.AnnData(
-        X=x.to_numpy(dtype=np.int64),
+        X=norm.counts,
         obs=obs,
         var=var,
         layers={
@@ -1628,7 +1862,7 @@ def normalise(
         "size_factors_fit_type": control.fit_type,
         "control_mirnas": list(control.mirnas),
         "pseudocount": float(pseudocount),
-        "notes": notes,
+        "notes": norm.notes,
     }
     return adata
 
@@ -1849,6 +2083,7 @@ def run_normalisation(
     pca_plot_path: str | os.PathLike[str] | None = None,
     pseudocount: float = 1.0,
     library_table_path: str | os.PathLike[str] | None = None,
+    counts_layers: Any = None,
 ) -> Any:
     """Write normalised counts (h5ad), the miRNA filter table and the PCA.
 
@@ -1868,6 +2103,9 @@ def run_normalisation(
         For the ``log2_normed`` layer.
     library_table_path
         Every library of the sheet with ``usable`` and ``reason``, or ``None``.
+    counts_layers
+        The counts AnnData with normalised layers (see :func:`normalise`), or
+        ``None`` to compute them.
 
     Returns
     -------
@@ -1875,7 +2113,13 @@ def run_normalisation(
         The object written.
     """
     adata = normalise(
-        prep.counts, prep.meta, prep.filt, prep.control, prep.settings, pseudocount
+        prep.counts,
+        prep.meta,
+        prep.filt,
+        prep.control,
+        prep.settings,
+        pseudocount,
+        counts_layers=counts_layers,
     )
     with atomic_path(h5ad_path) as tmp:
         adata.write_h5ad(tmp)
@@ -1933,6 +2177,7 @@ def load_inputs(
     counts_path: str | os.PathLike[str],
     qc_path: str | os.PathLike[str] | None,
     directory: str | os.PathLike[str] = ".",
+    counts: pd.DataFrame | None = None,
 ) -> Prepared:
     """Validate the scenario and read counts and QC (for the workflow scripts).
 
@@ -1946,6 +2191,9 @@ def load_inputs(
         ``results/qc/library_qc.tsv`` or ``None``.
     directory
         Scenario directory.
+    counts
+        The counts already read (miRNA x sample), e.g. from the count AnnData;
+        ``counts_path`` then only names them in messages.
 
     Returns
     -------
@@ -1957,7 +2205,8 @@ def load_inputs(
 
     cfg = validate_config(dict(config))
     scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    counts = read_counts(counts_path)
+    if counts is None:
+        counts = read_counts(counts_path)
     qc = read_library_qc(qc_path)
     return prepare(
         counts,
@@ -2014,6 +2263,7 @@ def workflow_step(
     contrast: str | None = None,
     threads: int = 1,
     directory: str | os.PathLike[str] = ".",
+    counts_h5ad: str | os.PathLike[str] | None = None,
 ) -> None:
     """Run one workflow step: the normalisation, or one contrast.
 
@@ -2035,6 +2285,10 @@ def workflow_step(
         Processes for pydeseq2.
     directory
         Scenario directory.
+    counts_h5ad
+        For the normalisation: ``results/counts/mirna.h5ad`` with the layers
+        of :func:`counts_anndata`, whose normalised values and VST are used
+        (not computed again); ``None`` computes them.
 
     Notes
     -----
@@ -2046,6 +2300,11 @@ def workflow_step(
     prep = load_inputs(config, counts_path, qc_path, directory)
     if contrast is None:
         pseudo = float((config.get("primary") or {}).get("pseudocount", 1.0))
+        layers = None
+        if counts_h5ad is not None:
+            import anndata as ad
+
+            layers = ad.read_h5ad(counts_h5ad)
         run_normalisation(
             prep,
             outputs["h5ad"],
@@ -2054,6 +2313,7 @@ def workflow_step(
             outputs.get("pca_plot"),
             pseudocount=pseudo,
             library_table_path=outputs.get("libraries"),
+            counts_layers=layers,
         )
         return
     try:
@@ -2069,3 +2329,67 @@ def workflow_step(
     except DesignError as exc:
         log.error("contrast %s is not estimable:\n%s", contrast, exc)
         write_not_estimable(prep, contrast, exc, outputs)
+
+
+def counts_matrix(adata: Any) -> pd.DataFrame:
+    """Return the raw counts of an AnnData as a miRNA x sample ``int64`` table.
+
+    Parameters
+    ----------
+    adata
+        ``anndata.AnnData`` with raw counts in ``X``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``mirna``, one column per library.
+    """
+    x = adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X
+    out = pd.DataFrame(
+        np.asarray(x, dtype=np.int64).T,
+        index=pd.Index([str(m) for m in adata.var_names], name="mirna"),
+        columns=[str(s) for s in adata.obs_names],
+    )
+    return out
+
+
+def normalise_counts_step(
+    config: Mapping[str, Any],
+    raw_h5ad: str | os.PathLike[str],
+    qc_path: str | os.PathLike[str] | None,
+    out_h5ad: str | os.PathLike[str],
+    directory: str | os.PathLike[str] = ".",
+) -> Any:
+    """Write ``results/counts/mirna.h5ad``: the merged counts plus layers.
+
+    Reads the AnnData of the merge (``results/counts/mirna_raw.h5ad``), marks
+    the usable libraries from the sheets and ``library_qc.tsv``, chooses the
+    control miRNAs as the DE stage does (:func:`prepare`) and adds the layers
+    of :func:`counts_anndata`.
+
+    Parameters
+    ----------
+    config
+        Configuration dict (``snakemake.config``); validated here.
+    raw_h5ad
+        AnnData written by :func:`exomir.reads.merge.merge_counts`.
+    qc_path
+        ``results/qc/library_qc.tsv`` or ``None`` (all libraries pass).
+    out_h5ad
+        Destination.
+    directory
+        Scenario directory.
+
+    Returns
+    -------
+    anndata.AnnData
+        The object written.
+    """
+    import anndata as ad
+
+    raw = ad.read_h5ad(raw_h5ad)
+    prep = load_inputs(config, raw_h5ad, qc_path, directory, counts=counts_matrix(raw))
+    out = counts_anndata(raw, prep)
+    with atomic_path(out_h5ad) as tmp:
+        out.write_h5ad(tmp)
+    return out

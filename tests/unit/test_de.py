@@ -475,6 +475,8 @@ def fixture_prep() -> de.Prepared:
         # make_fixtures.R applies the RPM rule of spec §1.4.7 only; the
         # min_count companion is checked by hand in its own test.
         "min_count": 0,
+        # R DESeq2 results() uses the normal reference (useT=FALSE).
+        "wald_reference": "normal",
     }
     return de.prepare(
         counts,
@@ -746,3 +748,137 @@ def test_pca_of_identical_libraries_is_zero_not_an_error() -> None:
     scores, loadings, ratio = pca(varied, n_comps=1)
     assert abs(scores[:, 0]).tolist() == pytest.approx([2.0, 0.0, 2.0])
     assert ratio[0] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- #
+# Normalised layers of results/counts/mirna.h5ad
+# --------------------------------------------------------------------------- #
+
+
+def _hand_size_factors(x: np.ndarray) -> np.ndarray:
+    """Median-of-ratios by hand: libraries x control miRNAs, all counts > 0."""
+    logx = np.log(x)
+    return np.exp(np.median(logx - logx.mean(axis=0), axis=1))
+
+
+@pytest.fixture(scope="module")
+def counts_layers(trial):
+    import anndata as ad
+
+    from exomir.reads.merge import build_obs
+
+    counts, samples, parts, _ = trial
+    counts = counts.copy()
+    counts["P03_W1"] = 0  # a library with no miRNA reads
+    fail = "P02_BL"
+    qc = de.check_library_qc(
+        pd.DataFrame(
+            {
+                "sample_id": list(counts.columns),
+                "pass": ["false" if s == fail else "true" for s in counts.columns],
+                "reasons": ["min_mirna_reads" if s == fail else "" for s in counts],
+            }
+        )
+    )
+    prep = de.prepare(counts, samples, parts, CFG, qc)
+    raw = ad.AnnData(
+        X=counts.to_numpy().T.astype(np.int32),
+        obs=build_obs(samples, parts, list(counts.columns)),
+        var=pd.DataFrame(index=pd.Index(counts.index, name="mirna")),
+    )
+    return prep, de.counts_anndata(raw, prep), counts
+
+
+def test_counts_layers_are_counts_over_hand_computed_size_factors(
+    counts_layers,
+) -> None:
+    prep, adata, counts = counts_layers
+    assert set(de.COUNTS_LAYERS) <= set(adata.layers)
+    assert adata.shape == (counts.shape[1], counts.shape[0])
+    np.testing.assert_array_equal(adata.layers["counts"], counts.to_numpy().T)
+    usable = adata.obs["usable"].to_numpy(dtype=bool)
+    assert not usable[adata.obs_names.get_loc("P02_BL")]
+    assert not usable[adata.obs_names.get_loc("P03_W1")]
+    assert usable.sum() == counts.shape[1] - 2
+    ctrl = list(adata.var_names[adata.var["control"].to_numpy(dtype=bool)])
+    assert ctrl == prep.control.mirnas and "hsa-miR-126-3p" not in ctrl
+    assert prep.control.fit_type == "ratio"
+    x = counts.loc[ctrl, adata.obs_names[usable]].to_numpy(dtype=float).T
+    sf = _hand_size_factors(x)
+    np.testing.assert_allclose(adata.obs["size_factor"][usable], sf, rtol=1e-10)
+    raw = counts.to_numpy(dtype=float).T[usable]
+    np.testing.assert_allclose(
+        adata.layers["normalised"][usable], raw / sf[:, None], rtol=1e-10
+    )
+    # Not usable: NaN everywhere, reason recorded.
+    assert np.isnan(adata.layers["normalised"][~usable]).all()
+    assert np.isnan(adata.layers["vst"][~usable]).all()
+    assert np.isnan(adata.obs["size_factor"][~usable]).all()
+    reason = adata.obs["exclusion_reason"]
+    assert reason["P02_BL"] == "failed library QC: min_mirna_reads"
+    assert reason["P03_W1"] == "no miRNA reads"
+    # A miRNA without reads: normalised 0, VST NaN.
+    j = adata.var_names.get_loc("hsa-miR-zero-5p")
+    assert (adata.layers["normalised"][usable, j] == 0).all()
+    assert np.isnan(adata.layers["vst"][:, j]).all()
+
+
+def test_de_normalise_reuses_the_counts_layers(counts_layers, tmp_path: Path) -> None:
+    import anndata as ad
+
+    prep, layers, _ = counts_layers
+    p = tmp_path / "mirna.h5ad"
+    layers.write_h5ad(p)
+    layers = ad.read_h5ad(p)
+    args = (prep.counts, prep.meta, prep.filt, prep.control, prep.settings)
+    fresh = de.normalise(*args)
+    reused = de.normalise(*args, counts_layers=layers)
+    assert list(reused.obs_names) == list(fresh.obs_names)
+    assert list(reused.var_names) == list(fresh.var_names)
+    np.testing.assert_array_equal(reused.X, fresh.X)
+    for layer in ("normed_counts", "log2_normed", "vst_counts"):
+        np.testing.assert_allclose(reused.layers[layer], fresh.layers[layer])
+    np.testing.assert_allclose(reused.obsm["X_pca"], fresh.obsm["X_pca"])
+    # Layers made with other QC verdicts are refused, not silently used.
+    other = layers.copy()
+    other.obs["usable"] = True
+    with pytest.raises(ValidationError, match="usable libraries differ"):
+        de.normalise(*args, counts_layers=other)
+
+
+def test_counts_layers_refuse_a_different_count_table(counts_layers) -> None:
+    prep, layers, _ = counts_layers
+    raw = layers.copy()
+    raw.X = raw.X.copy()
+    raw.X[0, 0] += 1
+    with pytest.raises(ValidationError, match="differ from the count table"):
+        de.counts_anndata(raw, prep)
+
+
+def test_normalise_counts_step_writes_the_final_counts_h5ad(
+    trial, tmp_path: Path
+) -> None:
+    import anndata as ad
+
+    from exomir.reads.merge import write_mirna_h5ad
+
+    counts, samples, parts, _ = trial
+    d = _scenario(tmp_path, counts, samples, parts)
+    cfg = yaml.safe_load((d / "config" / "config.yaml").read_text())
+    tsv = d / "results/counts/mirna_counts.tsv"
+    raw = d / "results/counts/mirna_raw.h5ad"
+    write_mirna_h5ad(tsv, samples, parts, raw)
+    out = d / "results/counts/mirna.h5ad"
+    de.normalise_counts_step(cfg, raw, None, out, directory=d)
+    adata = ad.read_h5ad(out)
+    assert set(de.COUNTS_LAYERS) <= set(adata.layers)
+    assert adata.obs["usable"].all()
+    norm = {
+        k: d / "out" / f"n.{k}"
+        for k in ("h5ad", "mirnas", "libraries", "pca", "pca_plot")
+    }
+    de.workflow_step(cfg, tsv, None, norm, directory=d, counts_h5ad=out)
+    dn = ad.read_h5ad(norm["h5ad"])
+    np.testing.assert_allclose(
+        dn.obs["size_factor"], adata.obs["size_factor"][dn.obs_names]
+    )

@@ -37,9 +37,11 @@ DE_OUTPUTS = [
 
 # Normalised counts (median-of-ratios over control miRNAs), VST and PCA of all
 # usable libraries; the per-miRNA filter/control table and the library table.
+# The normalised values and VST are taken from results/counts/mirna.h5ad.
 rule de_normalise:
     input:
         counts="results/counts/mirna_counts.tsv",
+        counts_h5ad="results/counts/mirna.h5ad",
         qc="results/qc/library_qc.tsv",
         sheets=DE_SHEETS,
     output:
