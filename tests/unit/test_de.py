@@ -882,3 +882,151 @@ def test_normalise_counts_step_writes_the_final_counts_h5ad(
     np.testing.assert_allclose(
         dn.obs["size_factor"], adata.obs["size_factor"][dn.obs_names]
     )
+
+
+def test_wald_t_reference_is_the_default_and_uses_residual_df(trial) -> None:
+    """p = 2 P(T_df > |stat|), df = libraries - design columns (DESeq2 useT)."""
+    from scipy import stats
+
+    counts, samples, parts, _ = trial
+    prep = de.prepare(counts, samples, parts, CFG)
+    assert prep.settings.wald_reference == "t"
+    c = prep.settings.contrasts["treatment_effect"]
+    res = de.fit_contrast(
+        prep.counts, prep.meta, c, prep.settings, prep.control, prep.kept
+    )
+    n_lib = int(res.samples["included"].sum())
+    df = n_lib - len(res.design_columns)
+    assert df == 2 * 16 - (1 + 15 + 1 + 1)  # 16 pairs: intercept, 15, time, effect
+    t = res.table.dropna(subset=["stat"])
+    np.testing.assert_allclose(
+        t["pvalue"], 2 * stats.t.sf(t["stat"].abs(), df), rtol=1e-10
+    )
+    assert f"Wald p-values from t({df})" in res.notes
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {"wald_reference": "normal"}
+    prep_n = de.prepare(counts, samples, parts, cfg)
+    res_n = de.fit_contrast(
+        prep_n.counts, prep_n.meta, c, prep_n.settings, prep_n.control, prep_n.kept
+    )
+    j = t.set_index("mirna").join(res_n.table.set_index("mirna"), rsuffix="_n")
+    np.testing.assert_allclose(j["stat"], j["stat_n"])
+    np.testing.assert_allclose(j["pvalue_n"], 2 * stats.norm.sf(j["stat"].abs()))
+    assert (j["pvalue"] >= j["pvalue_n"]).all()
+
+
+# --------------------------------------------------------------------------- #
+# The issue's bad-input list, with the exact messages a user sees
+# --------------------------------------------------------------------------- #
+
+
+def _issue(exc: pytest.ExceptionInfo) -> object:
+    assert len(exc.value.issues) == 1
+    return exc.value.issues[0]
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (
+            "2.5",
+            "count '2.5' is not a whole number; counts must be non-negative integers",
+        ),
+        ("-1", "count '-1' is negative; counts must be non-negative integers"),
+        (
+            "x",
+            "count 'x' is empty or not a number; counts must be non-negative integers",
+        ),
+    ],
+)
+def test_exact_message_bad_count_cell(tmp_path: Path, cell: str, message: str) -> None:
+    p = tmp_path / "mirna_counts.tsv"
+    p.write_text(f"mirna\tS1\tS2\nm1\t4\t{cell}\nm2\t1\t0\n")
+    with pytest.raises(ValidationError) as exc:
+        de.read_counts(p)
+    issue = _issue(exc)
+    assert (issue.file, issue.message, issue.row_id, issue.column) == (
+        str(p),
+        message,
+        "mirna=m1",
+        "S2",
+    )
+
+
+def test_exact_messages_samples_vs_sheets(trial) -> None:
+    counts, samples, parts, _ = trial
+    with pytest.raises(ValidationError) as exc:
+        de.sample_table(counts.assign(GHOST_W1=1), samples, parts, None, "c.tsv")
+    assert _issue(exc).message == (
+        "libraries in the count table are not in the sample sheet: GHOST_W1"
+    )
+    with pytest.raises(ValidationError) as exc:
+        de.sample_table(counts.drop(columns=["P05_W1"]), samples, parts, None, "c.tsv")
+    assert _issue(exc).message == (
+        "libraries of the sample sheet are missing from the count table "
+        "(and not excluded or failed): P05_W1"
+    )
+    with pytest.raises(ValidationError) as exc:
+        de.sample_table(counts, samples, parts[parts["participant_id"] != "P02"])
+    assert (_issue(exc).file, _issue(exc).message) == (
+        "samples.tsv",
+        "participants not in participants.tsv: P02",
+    )
+
+
+def test_exact_messages_single_level_and_unknown_level(trial) -> None:
+    counts, samples, parts, _ = trial
+    s = de.de_settings(CFG)
+    meta = de.sample_table(counts, samples, parts)
+    with pytest.raises(de.DesignError) as exc:
+        de.design_matrix(
+            meta[meta["arm"] == "exosome"], s.contrasts["treatment_effect"]
+        )
+    issue = _issue(exc)
+    assert issue.message == (
+        "single level: 0 paired participant(s) in arm 'placebo'; the contrast "
+        "needs paired participants (both timepoints usable) in each arm"
+    )
+    assert issue.column == "de.contrasts.treatment_effect"
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {
+        "contrasts": {"te": {"kind": "interaction", "reference_timepoint": "day0"}}
+    }
+    with pytest.raises(ValidationError) as exc:
+        de.de_settings(cfg)
+    issue = _issue(exc)
+    assert issue.message == (
+        "reference_timepoint 'day0' is not a level of this trial; use one of: "
+        "baseline, week1 (design.timepoints)"
+    )
+    assert (issue.file, issue.column) == ("config/config.yaml", "de.contrasts.te")
+
+
+def test_exact_messages_all_zero_mirnas_and_libraries(trial) -> None:
+    counts, samples, parts, _ = trial
+    counts = counts.copy()
+    counts["P03_BL"] = 0  # a library with no miRNA reads
+    meta = de.sample_table(counts, samples, parts)
+    assert meta.at["P03_BL", "reason"] == "no miRNA reads"
+    assert not meta.at["P03_BL", "usable"]
+    prep = de.prepare(counts, samples, parts, CFG)
+    f = prep.filt
+    assert f.at["hsa-miR-zero-5p", "reason"] == "no reads in any usable library"
+    assert not f.at["hsa-miR-zero-5p", "kept"]
+    res = de.fit_contrast(
+        prep.counts,
+        prep.meta,
+        prep.settings.contrasts["time_placebo"],
+        prep.settings,
+        prep.control,
+        prep.kept,
+    )
+    assert "P03_BL" not in set(res.samples.index[res.samples["included"]])
+    assert res.samples.at["P03_BL", "reason"] == "no miRNA reads"
+    # Every count zero: nothing is usable, and the message says so.
+    with pytest.raises(ValidationError) as exc:
+        de.prepare(counts * 0, samples, parts, CFG, counts_label="c.tsv")
+    assert (_issue(exc).file, _issue(exc).message) == (
+        "c.tsv",
+        "no usable library is left",
+    )
