@@ -32,6 +32,7 @@ DE_OUTPUTS = [
     *expand("results/de/plots/{contrast}.volcano.svg", contrast=DE_CONTRASTS),
     *expand("results/de/plots/{contrast}.ma.svg", contrast=DE_CONTRASTS),
     "results/primary/mir126_ancova.tsv",
+    "results/primary/tipping_point.tsv",
 ]
 
 
@@ -100,7 +101,8 @@ rule de:
         "../scripts/de.py"
 
 
-# Primary ANCOVA of the primary miRNA with the sensitivity analyses.
+# Primary ANCOVA of the primary miRNA with the sensitivity analyses, and the
+# delta-adjusted multiple imputation (tipping point) for missing week-1 values.
 rule primary:
     input:
         h5ad="results/de/mirna.h5ad",
@@ -108,6 +110,7 @@ rule primary:
     output:
         results="results/primary/mir126_ancova.tsv",
         data="results/primary/mir126_values.tsv",
+        tipping="results/primary/tipping_point.tsv",
     log:
         "logs/primary/primary.log",
     benchmark:
