@@ -42,6 +42,10 @@ Rules, in the order they are applied
    median-of-ratios over all filtered miRNAs). ``size_factors_fit_type: auto``
    uses ``ratio`` when at least ``de.control.min_mirnas`` such miRNAs exist and
    ``poscounts`` (without the all-positive requirement) otherwise.
+   The same normalisation is stored for every library in
+   ``results/counts/mirna.h5ad`` (layers ``counts``, ``normalised``, ``vst``;
+   :func:`counts_anndata`, rule ``normalise_counts``) and reused by the DE
+   normalisation step (:func:`normalise` with ``counts_layers``).
 4. **Fit** with pydeseq2 (``refit_cooks`` Cook's outlier replacement for cells
    with at least ``min_replicates`` libraries, Wald p-values from a t
    reference with the residual degrees of freedom by default
