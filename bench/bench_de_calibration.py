@@ -7,13 +7,19 @@ reports:
   primary ANCOVA and by the DESeq2 ``treatment_effect`` Wald interval;
 * the observed false discovery proportion of ``treatment_effect`` at FDR 5%
   (mean over trials, and per trial);
+* the per-test type-I error of the miRNAs without a planted effect (share of
+  their p-values below 0.05, 0.01 and 0.001, pooled over trials);
 * the empirical power for every planted effect next to its analytic power.
+
+The DESeq2 fits use ``de.wald_reference`` (default ``t``, the configuration
+default); ``--compare-reference`` repeats the same trials with the other
+reference so that the two can be compared on identical data.
 
 Usage::
 
     .venv/bin/python bench/bench_de_calibration.py --out results/bench/de_calibration.json \
-        [--trials 24] [--seed 1] [--participants 80] [--wald-reference normal|t] \
-        [--also-t] [--from-simulator]
+        [--trials 24] [--seed 1] [--participants 80] [--wald-reference t|normal] \
+        [--compare-reference] [--from-simulator]
 
 The generator (``simulate_trial``) follows analysis_spec.md §6: negative-binomial
 counts with the DESeq2 dispersion trend ``alpha(mu) = a0 + a1/mu``, a participant
@@ -346,6 +352,7 @@ def run_simulator(args: argparse.Namespace) -> dict:
         sig = set(t.index[t["padj"] < alpha])
         true_set = {m for m, v in truth.items() if v != 0}
         fd = len(sig - true_set)
+        null_p = t.loc[~t.index.isin(true_set), "pvalue"].dropna().to_numpy()
         for m in sorted(true_set & set(tested)):
             planted_rows.append({"log2_effect": truth[m], "detected": m in sig})
         b = truth.get(PRIMARY, 0.0)
@@ -367,6 +374,10 @@ def run_simulator(args: argparse.Namespace) -> dict:
                 "discoveries": len(sig),
                 "false_discoveries": fd,
                 "fdp": fd / max(len(sig), 1),
+                "null_tested": len(null_p),
+                "null_p_below_0.05": float((null_p < 0.05).mean()),
+                "null_p_below_0.01": float((null_p < 0.01).mean()),
+                "null_p_below_0.001": float((null_p < 0.001).mean()),
                 "mir126_truth": b,
                 "deseq2_mir126_covered": bool(
                     row["log2FoldChange"] - half <= b <= row["log2FoldChange"] + half
@@ -415,6 +426,10 @@ def run_simulator(args: argparse.Namespace) -> dict:
         },
         "treatment_effect": {
             "mean_fdp": round(float(pt["fdp"].mean()), 4),
+            "mean_fdp_mc_se": round(
+                float(pt["fdp"].std(ddof=1) / math.sqrt(len(pt))), 4
+            ),
+            "null_type1": null_type1(pt),
             "mean_discoveries": round(float(pt["discoveries"].mean()), 2),
             "mean_planted_tested": round(float(pt["planted_tested"].mean()), 2),
             "empirical_power_all_planted": round(float(pl["detected"].mean()), 4),
@@ -425,7 +440,22 @@ def run_simulator(args: argparse.Namespace) -> dict:
     }
 
 
-def config(strata: bool = True, wald_reference: str = "normal") -> dict:
+def null_type1(pt: pd.DataFrame) -> dict:
+    """Per-test type-I error of the miRNAs without a planted effect.
+
+    Pooled over trials (weighted by the null miRNAs tested in each): the
+    share of null p-values below 0.05, 0.01 and 0.001, which should be those
+    levels for a calibrated test.
+    """
+    w = pt["null_tested"].to_numpy(dtype=float)
+    out = {"null_mirnas_tested_per_trial": round(float(w.mean()), 1)}
+    for lvl in ("0.05", "0.01", "0.001"):
+        v = pt[f"null_p_below_{lvl}"].to_numpy(dtype=float)
+        out[f"p_below_{lvl}"] = round(float((v * w).sum() / w.sum()), 5)
+    return out
+
+
+def config(strata: bool = True, wald_reference: str = "t") -> dict:
     """Minimal configuration for the analyses (treatment_effect only)."""
     return {
         "trial": {"primary_mirna": PRIMARY},
@@ -500,6 +530,7 @@ def run(args: argparse.Namespace) -> dict:
         true_set = {truth.mirnas[i] for i in planted}
         fd = len(sig - true_set)
         fdp = fd / max(len(sig), 1)
+        null_p = t.loc[~t.index.isin(true_set), "pvalue"].dropna().to_numpy()
         for j, i in enumerate(planted):
             m = truth.mirnas[i]
             if m in t.index and not math.isnan(t.at[m, "pvalue"]):
@@ -524,6 +555,10 @@ def run(args: argparse.Namespace) -> dict:
                 "discoveries": len(sig),
                 "false_discoveries": fd,
                 "fdp": fdp,
+                "null_tested": len(null_p),
+                "null_p_below_0.05": float((null_p < 0.05).mean()),
+                "null_p_below_0.01": float((null_p < 0.01).mean()),
+                "null_p_below_0.001": float((null_p < 0.001).mean()),
                 "paired_placebo": int(n_pairs.get("placebo", 0)),
                 "paired_exosome": int(n_pairs.get("exosome", 0)),
                 "deseq2_mir126_log2fc": float(row["log2FoldChange"]),
@@ -612,7 +647,11 @@ def run(args: argparse.Namespace) -> dict:
         },
         "treatment_effect": {
             "mean_fdp": round(float(pt["fdp"].mean()), 4),
+            "mean_fdp_mc_se": round(
+                float(pt["fdp"].std(ddof=1) / math.sqrt(len(pt))), 4
+            ),
             "max_fdp": round(float(pt["fdp"].max()), 4),
+            "null_type1": null_type1(pt),
             "mean_discoveries": round(r_mean, 2),
             "mean_mirnas_tested": round(m_tested, 1),
             "bh_per_test_level": round(bh_level, 6),
@@ -638,13 +677,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--wald-reference",
         choices=["normal", "t"],
-        default="normal",
-        help="config de.wald_reference for the DESeq2 fits",
+        default="t",
+        help="config de.wald_reference for the DESeq2 fits (default t, the config default)",
     )
     ap.add_argument(
+        "--compare-reference",
         "--also-t",
         action="store_true",
-        help="repeat the same trials with de.wald_reference t (added as 'wald_reference_t')",
+        help="repeat the same trials with the other de.wald_reference (added as "
+        "'wald_reference_<other>'; with --from-simulator also for those trials)",
     )
     ap.add_argument(
         "--from-simulator",
@@ -661,17 +702,26 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("exomir.de", "exomir.primary"):
         logging.getLogger(name).setLevel(logging.WARNING)
     summary = run(args)
-    if args.also_t and args.wald_reference != "t":
-        t_args = argparse.Namespace(**{**vars(args), "wald_reference": "t"})
-        t_sum = run(t_args)
-        te = {k: v for k, v in t_sum["treatment_effect"].items() if k != "per_effect"}
-        summary["wald_reference_t"] = {
-            "note": "same trials and seeds, Wald p-values from t(residual df)",
+    other = "normal" if args.wald_reference == "t" else "t"
+    o_args = argparse.Namespace(**{**vars(args), "wald_reference": other})
+    if args.compare_reference:
+        o_sum = run(o_args)
+        te = {k: v for k, v in o_sum["treatment_effect"].items() if k != "per_effect"}
+        summary[f"wald_reference_{other}"] = {
+            "note": f"same trials and seeds, Wald p-values from the {other} reference",
             "treatment_effect": te,
-            "deseq2_mir126": t_sum["deseq2_mir126"],
+            "deseq2_mir126": o_sum["deseq2_mir126"],
+            "runtime_s": o_sum["runtime_s"],
         }
     if args.from_simulator:
         summary["simulator"] = run_simulator(args)
+        if args.compare_reference:
+            o_sim = run_simulator(o_args)
+            summary["simulator"][f"wald_reference_{other}"] = {
+                "treatment_effect": o_sim["treatment_effect"],
+                "deseq2_mir126": o_sim["deseq2_mir126"],
+                "runtime_s": o_sim["runtime_s"],
+            }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -22,9 +22,15 @@ Rules, in the order they are applied
    participants without a usable library at both timepoints; unpaired designs
    keep them.
 2. **Feature filter** (spec §1.4.7), computed once on all usable libraries: a
-   miRNA is kept when its RPM (miRNA reads as denominator) is at least
-   ``de.min_rpm`` in at least ``de.min_frac`` of the libraries of at least one
-   arm x timepoint cell. All-zero miRNAs are always dropped; the primary miRNA
+   library *expresses* a miRNA when the miRNA's RPM (miRNA reads as
+   denominator) is at least ``de.min_rpm`` **and** its read count is at least
+   ``de.min_count``; a miRNA is kept when at least ``de.min_frac`` of the
+   libraries of at least one arm x timepoint cell express it. The count
+   companion is edgeR ``filterByExpr``'s ``min.count`` idea: at low depth
+   (e.g. 200 k miRNA reads, where 5 RPM is a single read) the RPM rule alone
+   keeps miRNAs seen once or twice per library, whose Wald tests are
+   unreliable; at usual depth (>= 2 M miRNA reads, 5 RPM >= 10 reads) the
+   RPM rule is the binding one. All-zero miRNAs are always dropped; the primary miRNA
    is always kept (it is the pre-specified endpoint). Every contrast uses the
    same filtered set; miRNAs with no read in a contrast's libraries get empty
    statistics in that contrast.
@@ -36,10 +42,17 @@ Rules, in the order they are applied
    median-of-ratios over all filtered miRNAs). ``size_factors_fit_type: auto``
    uses ``ratio`` when at least ``de.control.min_mirnas`` such miRNAs exist and
    ``poscounts`` (without the all-positive requirement) otherwise.
+   The same normalisation is stored for every library in
+   ``results/counts/mirna.h5ad`` (layers ``counts``, ``normalised``, ``vst``;
+   :func:`counts_anndata`, rule ``normalise_counts``) and reused by the DE
+   normalisation step (:func:`normalise` with ``counts_layers``).
 4. **Fit** with pydeseq2 (``refit_cooks`` Cook's outlier replacement for cells
-   with at least ``min_replicates`` libraries, Cook's filtering of p-values,
-   independent filtering and Benjamini-Hochberg FDR at ``de.alpha`` within the
-   contrast), then apeGLM-type shrinkage of the tested coefficient.
+   with at least ``min_replicates`` libraries, Wald p-values from a t
+   reference with the residual degrees of freedom by default
+   (``de.wald_reference``, see :class:`DESettings`), Cook's filtering of
+   p-values, independent filtering and Benjamini-Hochberg FDR at ``de.alpha``
+   within the contrast), then apeGLM-type shrinkage of the tested
+   coefficient.
 
 Designs are built here as explicit design-matrix DataFrames (not formulas) so
 that reference levels come from the configuration (first arm, first
@@ -196,7 +209,7 @@ class DESettings:
         Timepoints, reference first (config ``design.timepoints``).
     primary_mirna
         Primary miRNA (config ``trial.primary_mirna``).
-    min_rpm, min_frac
+    min_rpm, min_frac, min_count
         Feature filter (rule 2 of the module docstring).
     exclude_names, exclude_regex
         Size-factor control exclusions (names with or without species prefix;
@@ -218,9 +231,16 @@ class DESettings:
     label_top
         miRNAs labelled in volcano plots (besides the primary miRNA).
     wald_reference
-        Null distribution of the Wald statistic: ``normal`` (DESeq2 default)
-        or ``t`` with (libraries - design columns) degrees of freedom (as
-        DESeq2's ``useT=TRUE``).
+        Null distribution of the Wald statistic: ``t`` (default) with
+        (libraries - design columns) degrees of freedom, as DESeq2's
+        ``useT=TRUE``, or ``normal`` (DESeq2's and pydeseq2's default). The
+        default is ``t`` because the normal reference is anti-conservative in
+        the paired designs, whose participant terms use up half the libraries:
+        in bench/bench_de_calibration.py (40 simulated trials, about 63
+        paired participants, about 60 residual df) the mean false discovery
+        proportion of the interaction at FDR 5% was 9.1% with the normal
+        reference and 5.2% with t, and null p-values fell below 0.001 1.9
+        and 1.2 times as often as nominal (results/bench/de_calibration.json).
     """
 
     contrasts: dict[str, Contrast]
@@ -229,6 +249,7 @@ class DESettings:
     primary_mirna: str
     min_rpm: float = 5.0
     min_frac: float = 0.5
+    min_count: int = 10
     exclude_names: tuple[str, ...] = tuple(DEFAULT_RBC + DEFAULT_PLATELET)
     exclude_regex: tuple[str, ...] = tuple(DEFAULT_C19MC_REGEX)
     control_min_base_mean: float = 50.0
@@ -242,7 +263,7 @@ class DESettings:
     independent_filter: bool = True
     pca_ntop: int = 500
     label_top: int = 10
-    wald_reference: str = "normal"
+    wald_reference: str = "t"
 
 
 def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
@@ -439,7 +460,7 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
                 column="de.size_factors_fit_type",
             )
         )
-    wald_ref = de.get("wald_reference", "normal")
+    wald_ref = de.get("wald_reference", "t")
     if wald_ref not in ("normal", "t"):
         issues.append(
             Issue(
@@ -457,6 +478,7 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
         primary_mirna=str(config["trial"]["primary_mirna"]),
         min_rpm=float(de.get("min_rpm", 5.0)),
         min_frac=float(de.get("min_frac", 0.5)),
+        min_count=int(de.get("min_count", 10)),
         exclude_names=tuple(names),
         exclude_regex=tuple(regex),
         control_min_base_mean=float(control.get("min_base_mean", 50.0)),
@@ -818,37 +840,55 @@ def filter_mirnas(
     meta
         From :func:`sample_table`; only usable libraries are considered.
     settings
-        ``min_rpm``, ``min_frac`` and ``primary_mirna`` are used.
+        ``min_rpm``, ``min_count``, ``min_frac`` and ``primary_mirna`` are used.
 
     Returns
     -------
     pandas.DataFrame
         One row per miRNA (sorted by name): ``mirna``, ``total_count``,
-        ``best_cell`` (arm|timepoint with the largest share of libraries at or
-        above ``min_rpm``), ``best_frac``, ``kept`` and ``reason``.
+        ``best_cell`` (arm|timepoint with the largest share of libraries
+        expressing the miRNA, i.e. RPM >= ``min_rpm`` and count >=
+        ``min_count``), ``best_frac`` (that share), ``best_frac_rpm`` (the
+        largest share by the RPM rule alone), ``kept`` and ``reason``.
     """
     used = meta.index[meta["usable"]]
     sub = counts[list(used)]
     rpm = sub / sub.sum(axis=0) * 1e6
-    above = rpm >= settings.min_rpm
+    above_rpm = rpm >= settings.min_rpm
+    above = above_rpm & (sub >= settings.min_count)
     cells = meta.loc[used].groupby(["arm", "timepoint"], sort=True).groups
-    fracs = pd.DataFrame(
-        {f"{a}|{t}": above[list(idx)].mean(axis=1) for (a, t), idx in cells.items()},
-        index=counts.index,
-    )
+
+    def shares(mask: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame(
+            {f"{a}|{t}": mask[list(idx)].mean(axis=1) for (a, t), idx in cells.items()},
+            index=counts.index,
+        )
+
+    fracs = shares(above)
+    fracs_rpm = shares(above_rpm)
     total = sub.sum(axis=1)
     if fracs.shape[1]:
         best_cell = fracs.idxmax(axis=1)
         best_frac = fracs.max(axis=1)
+        best_rpm = fracs_rpm.max(axis=1)
     else:
         best_cell = pd.Series("", index=counts.index)
         best_frac = pd.Series(0.0, index=counts.index)
-    kept = best_frac >= settings.min_frac - 1e-12
+        best_rpm = pd.Series(0.0, index=counts.index)
+    tol = 1e-12
+    kept = best_frac >= settings.min_frac - tol
+    rpm_ok = best_rpm >= settings.min_frac - tol
     reason = np.where(
         kept,
         "kept",
-        f"RPM >= {settings.min_rpm:g} in fewer than {settings.min_frac:g} of "
-        "the libraries of every arm x timepoint cell",
+        np.where(
+            rpm_ok,
+            f"fewer than {settings.min_count:d} reads (de.min_count) in "
+            f"{settings.min_frac:g} of the libraries of every arm x timepoint "
+            f"cell (RPM >= {settings.min_rpm:g} alone would keep it)",
+            f"RPM >= {settings.min_rpm:g} in fewer than {settings.min_frac:g} of "
+            "the libraries of every arm x timepoint cell",
+        ),
     )
     out = pd.DataFrame(
         {
@@ -856,6 +896,7 @@ def filter_mirnas(
             "total_count": total.to_numpy(),
             "best_cell": best_cell.to_numpy(),
             "best_frac": best_frac.to_numpy(),
+            "best_frac_rpm": best_rpm.to_numpy(),
             "kept": kept.to_numpy(),
             "reason": reason,
         },
@@ -864,6 +905,14 @@ def filter_mirnas(
     zero = total == 0
     out.loc[zero, "kept"] = False
     out.loc[zero, "reason"] = "no reads in any usable library"
+    n_count = int((rpm_ok & ~kept & ~zero).sum())
+    if n_count:
+        log.warning(
+            "feature filter: %d miRNA(s) pass the RPM rule but have fewer than %d "
+            "reads in too many libraries (de.min_count); left out",
+            n_count,
+            settings.min_count,
+        )
     p = settings.primary_mirna
     if p in out.index and not out.at[p, "kept"] and not zero[p]:
         out.at[p, "kept"] = True
@@ -1495,6 +1544,241 @@ def pca(
     return u * s, vt.T, ratio
 
 
+@dataclass
+class Normalised:
+    """Median-of-ratios normalisation and VST of the usable libraries.
+
+    Attributes
+    ----------
+    samples
+        Usable libraries (rows), in the order of ``meta``.
+    mirnas
+        miRNAs with at least one read in the usable libraries (columns).
+    counts
+        Raw counts (samples x mirnas, int64).
+    normed
+        ``counts / size_factors`` (pydeseq2 ``normed_counts``).
+    vst
+        pydeseq2 ``vst(use_design=False)`` (blind) values.
+    size_factors
+        One per usable library (median-of-ratios over the control miRNAs).
+    notes
+        pydeseq2 warnings met on the way.
+    """
+
+    samples: list[str]
+    mirnas: list[str]
+    counts: np.ndarray
+    normed: np.ndarray
+    vst: np.ndarray
+    size_factors: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def normalise_usable(
+    counts: pd.DataFrame, meta: pd.DataFrame, control: ControlSet
+) -> Normalised:
+    """Size factors, normalised counts and VST of the usable libraries.
+
+    Size factors are median-of-ratios over the control miRNAs (rule 3 of the
+    module docstring) with the resolved fit type; the VST is pydeseq2's blind
+    ``vst(use_design=False)`` over the miRNAs with at least one read in the
+    usable libraries.
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        From :func:`sample_table`.
+    control
+        From :func:`control_mirnas`.
+
+    Returns
+    -------
+    Normalised
+        Arrays over usable libraries x miRNAs with reads.
+
+    Raises
+    ------
+    ValidationError
+        If fewer than 2 libraries are usable.
+    """
+    from pydeseq2.dds import DeseqDataSet
+
+    used = [str(s) for s in meta.index[meta["usable"]]]
+    if len(used) < 2:
+        raise ValidationError(
+            [Issue("mirna_counts.tsv", "at least 2 usable libraries are needed")]
+        )
+    sub = counts[used]
+    genes = [str(g) for g in sub.index[sub.sum(axis=1) > 0]]
+    x = sub.loc[genes].T
+    notes: list[str] = []
+    with threadpool_limits(1), pydeseq2_warnings(notes):
+        dds = DeseqDataSet(
+            counts=x,
+            metadata=pd.DataFrame(
+                {"participant_id": meta.loc[used, "participant_id"].astype(str)},
+                index=x.index,
+            ),
+            design=pd.DataFrame({"Intercept": np.ones(len(used))}, index=x.index),
+            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
+            control_genes=[m for m in control.mirnas if m in x.columns],
+            quiet=True,
+            n_cpus=1,
+        )
+        dds.vst(use_design=False)
+    return Normalised(
+        samples=used,
+        mirnas=genes,
+        counts=x.to_numpy(dtype=np.int64),
+        normed=np.asarray(dds.layers["normed_counts"], dtype=float),
+        vst=np.asarray(dds.layers["vst_counts"], dtype=float),
+        size_factors=np.asarray(dds.obs["size_factors"], dtype=float),
+        notes=notes,
+    )
+
+
+#: Layers of ``results/counts/mirna.h5ad`` written by :func:`counts_anndata`.
+COUNTS_LAYERS = ("counts", "normalised", "vst")
+
+
+def counts_anndata(raw: Any, prep: Prepared) -> Any:
+    """Add normalised-count layers to the cohort count AnnData.
+
+    The object keeps every library and miRNA of ``raw`` (the merge output);
+    the normalisation is that of the DE stage (:func:`normalise_usable` with
+    the control set of :func:`control_mirnas`), computed on the usable
+    (QC-passed, not excluded, with miRNA reads) libraries only, so adding or
+    failing a library never changes the values of the others silently.
+
+    Parameters
+    ----------
+    raw
+        ``anndata.AnnData`` from :func:`exomir.reads.merge.build_mirna_anndata`
+        (samples x miRNAs, ``X`` raw counts).
+    prep
+        From :func:`prepare` on the same counts.
+
+    Returns
+    -------
+    anndata.AnnData
+        Copy of ``raw`` with layers ``counts`` (raw, as ``X``),
+        ``normalised`` (``counts / size_factor``) and ``vst`` (blind VST);
+        both are NaN for libraries that are not usable (decision: they took
+        no part in the size factors and no analysis uses them, so no number
+        is made up for them), and ``vst`` is also NaN for miRNAs without a
+        read in any usable library (``normalised`` is 0 there). ``obs`` gains
+        ``usable``, ``exclusion_reason`` and ``size_factor`` (NaN when not
+        usable); ``var`` gains ``filter_pass`` and ``control``;
+        ``uns["normalisation"]`` records the method, fit type, control miRNAs
+        and notes.
+
+    Raises
+    ------
+    ValidationError
+        If ``raw`` and ``prep`` do not hold the same libraries and counts.
+    """
+    out = raw.copy()
+    samples = [str(s) for s in out.obs_names]
+    mirnas = [str(m) for m in out.var_names]
+    label = "results/counts/mirna.h5ad"
+    missing = sorted(set(prep.counts.columns) - set(samples))
+    if missing or set(prep.counts.index) != set(mirnas):
+        raise ValidationError(
+            [
+                Issue(
+                    label,
+                    "the AnnData and the count table differ in libraries or miRNAs"
+                    + (
+                        f" (libraries missing: {', '.join(missing)})" if missing else ""
+                    ),
+                )
+            ]
+        )
+    x = np.asarray(out.X.toarray() if hasattr(out.X, "toarray") else out.X)
+    ref = prep.counts.loc[mirnas, samples].to_numpy().T
+    if not np.array_equal(x.astype(np.int64), ref.astype(np.int64)):
+        raise ValidationError(
+            [Issue(label, "the AnnData counts differ from the count table")]
+        )
+    norm = normalise_usable(prep.counts, prep.meta, prep.control)
+    rows = [samples.index(s) for s in norm.samples]
+    cols = [mirnas.index(m) for m in norm.mirnas]
+    normed = np.full(x.shape, np.nan)
+    vst = np.full(x.shape, np.nan)
+    normed[rows, :] = 0.0
+    normed[np.ix_(rows, cols)] = norm.normed
+    vst[np.ix_(rows, cols)] = norm.vst
+    out.layers["counts"] = x.copy()
+    out.layers["normalised"] = normed
+    out.layers["vst"] = vst
+    usable = prep.meta["usable"].reindex(samples)
+    reason = prep.meta["reason"].reindex(samples)
+    out.obs["usable"] = _as_bool(usable).to_numpy()
+    out.obs["exclusion_reason"] = ["" if _blank(r) else str(r) for r in reason.tolist()]
+    sf = np.full(len(samples), np.nan)
+    sf[rows] = norm.size_factors
+    out.obs["size_factor"] = sf
+    out.var["filter_pass"] = _as_bool(prep.filt["kept"].reindex(mirnas)).to_numpy()
+    out.var["control"] = np.isin(mirnas, prep.control.mirnas)
+    out.uns["normalisation"] = {
+        "method": (
+            "median-of-ratios (pydeseq2) over the control miRNAs, usable "
+            "libraries only; vst: pydeseq2 vst(use_design=False)"
+        ),
+        "size_factors_fit_type": prep.control.fit_type,
+        "control_mirnas": list(prep.control.mirnas),
+        "not_usable": "normalised and vst are NaN for libraries with usable=false",
+        "notes": list(norm.notes),
+    }
+    n_bad = len(samples) - len(rows)
+    if n_bad:
+        log.warning(
+            "normalised counts: %d of %d libraries are not usable (NaN layers)",
+            n_bad,
+            len(samples),
+        )
+    return out
+
+
+def _from_counts_anndata(
+    layers: Any, meta: pd.DataFrame, control: ControlSet
+) -> Normalised:
+    """Take the usable libraries' :class:`Normalised` from the counts AnnData."""
+    label = "results/counts/mirna.h5ad"
+    used = [str(s) for s in meta.index[meta["usable"]]]
+    have = layers.obs_names[_as_bool(layers.obs["usable"]).to_numpy()]
+    issues = []
+    if sorted(map(str, have)) != sorted(used):
+        issues.append(
+            Issue(
+                label,
+                "its usable libraries differ from those of the DE inputs; "
+                "re-run the counts normalisation",
+            )
+        )
+    if list(layers.uns["normalisation"]["control_mirnas"]) != list(control.mirnas):
+        issues.append(
+            Issue(label, "its control miRNAs differ from those of the DE settings")
+        )
+    if issues:
+        raise ValidationError(issues)
+    sub = layers[used]
+    counts = np.asarray(sub.layers["counts"])
+    keep = counts.sum(axis=0) > 0
+    return Normalised(
+        samples=used,
+        mirnas=[str(m) for m in sub.var_names[keep]],
+        counts=counts[:, keep].astype(np.int64),
+        normed=np.asarray(sub.layers["normalised"])[:, keep],
+        vst=np.asarray(sub.layers["vst"])[:, keep],
+        size_factors=sub.obs["size_factor"].to_numpy(dtype=float),
+        notes=list(layers.uns["normalisation"].get("notes", [])),
+    )
+
+
 def normalise(
     counts: pd.DataFrame,
     meta: pd.DataFrame,
@@ -1502,6 +1786,7 @@ def normalise(
     control: ControlSet,
     settings: DESettings,
     pseudocount: float = 1.0,
+    counts_layers: Any = None,
 ) -> Any:
     """Normalised counts, log2 values, VST and PCA of all usable libraries.
 
@@ -1519,6 +1804,12 @@ def normalise(
         DE settings (``pca_ntop``).
     pseudocount
         Added before log2 in the ``log2_normed`` layer.
+    counts_layers
+        The counts AnnData with normalised layers (:func:`counts_anndata`,
+        ``results/counts/mirna.h5ad``): its ``normalised``, ``vst`` and
+        ``size_factor`` are used instead of being computed again (they must
+        be for the same usable libraries and control miRNAs). ``None``
+        computes them (:func:`normalise_usable`).
 
     Returns
     -------
@@ -1533,40 +1824,23 @@ def normalise(
         ``varm["PCs"]`` and ``uns["pca"]["variance_ratio"]`` (scanpy layout).
     """
     import anndata as ad
-    from pydeseq2.dds import DeseqDataSet
 
-    used = list(meta.index[meta["usable"]])
-    if len(used) < 2:
-        raise ValidationError(
-            [Issue("mirna_counts.tsv", "at least 2 usable libraries are needed")]
-        )
-    sub = counts[used]
-    genes = list(sub.index[sub.sum(axis=1) > 0])
-    x = sub.loc[genes].T
+    if counts_layers is None:
+        norm = normalise_usable(counts, meta, control)
+    else:
+        norm = _from_counts_anndata(counts_layers, meta, control)
+    used, genes = norm.samples, norm.mirnas
     obs = meta.loc[used].drop(columns=["usable", "reason"]).copy()
     for c in obs.columns:
         if obs[c].dtype == object:
             obs[c] = obs[c].map(lambda v: "" if _blank(v) else str(v))
-    notes: list[str] = []
-    with threadpool_limits(1), pydeseq2_warnings(notes):
-        dds = DeseqDataSet(
-            counts=x,
-            metadata=obs[["participant_id"]].astype(str),
-            design=pd.DataFrame({"Intercept": np.ones(len(used))}, index=x.index),
-            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
-            control_genes=[m for m in control.mirnas if m in x.columns],
-            quiet=True,
-            n_cpus=1,
-        )
-        dds.vst(use_design=False)
-    normed = np.asarray(dds.layers["normed_counts"], dtype=float)
-    vst = np.asarray(dds.layers["vst_counts"], dtype=float)
-    obs["size_factor"] = np.asarray(dds.obs["size_factors"], dtype=float)
+    normed, vst = norm.normed, norm.vst
+    obs["size_factor"] = norm.size_factors
     var = pd.DataFrame(index=pd.Index(genes, name="mirna"))
     var["filter_pass"] = _as_bool(filt.reindex(genes)["kept"]).to_numpy()
     var["control"] = var.index.isin(control.mirnas)
     adata = ad.AnnData(
-        X=x.to_numpy(dtype=np.int64),
+        X=norm.counts,
         obs=obs,
         var=var,
         layers={
@@ -1593,7 +1867,7 @@ def normalise(
         "size_factors_fit_type": control.fit_type,
         "control_mirnas": list(control.mirnas),
         "pseudocount": float(pseudocount),
-        "notes": notes,
+        "notes": norm.notes,
     }
     return adata
 
@@ -1714,7 +1988,8 @@ def prepare(
             [
                 Issue(
                     CONFIG_LABEL,
-                    "no miRNA passes the feature filter; lower de.min_rpm or de.min_frac",
+                    "no miRNA passes the feature filter; lower de.min_rpm, de.min_count "
+                    "or de.min_frac",
                     column="de",
                 )
             ]
@@ -1813,6 +2088,7 @@ def run_normalisation(
     pca_plot_path: str | os.PathLike[str] | None = None,
     pseudocount: float = 1.0,
     library_table_path: str | os.PathLike[str] | None = None,
+    counts_layers: Any = None,
 ) -> Any:
     """Write normalised counts (h5ad), the miRNA filter table and the PCA.
 
@@ -1832,6 +2108,9 @@ def run_normalisation(
         For the ``log2_normed`` layer.
     library_table_path
         Every library of the sheet with ``usable`` and ``reason``, or ``None``.
+    counts_layers
+        The counts AnnData with normalised layers (see :func:`normalise`), or
+        ``None`` to compute them.
 
     Returns
     -------
@@ -1839,7 +2118,13 @@ def run_normalisation(
         The object written.
     """
     adata = normalise(
-        prep.counts, prep.meta, prep.filt, prep.control, prep.settings, pseudocount
+        prep.counts,
+        prep.meta,
+        prep.filt,
+        prep.control,
+        prep.settings,
+        pseudocount,
+        counts_layers=counts_layers,
     )
     with atomic_path(h5ad_path) as tmp:
         adata.write_h5ad(tmp)
@@ -1897,6 +2182,7 @@ def load_inputs(
     counts_path: str | os.PathLike[str],
     qc_path: str | os.PathLike[str] | None,
     directory: str | os.PathLike[str] = ".",
+    counts: pd.DataFrame | None = None,
 ) -> Prepared:
     """Validate the scenario and read counts and QC (for the workflow scripts).
 
@@ -1910,6 +2196,9 @@ def load_inputs(
         ``results/qc/library_qc.tsv`` or ``None``.
     directory
         Scenario directory.
+    counts
+        The counts already read (miRNA x sample), e.g. from the count AnnData;
+        ``counts_path`` then only names them in messages.
 
     Returns
     -------
@@ -1921,7 +2210,8 @@ def load_inputs(
 
     cfg = validate_config(dict(config))
     scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    counts = read_counts(counts_path)
+    if counts is None:
+        counts = read_counts(counts_path)
     qc = read_library_qc(qc_path)
     return prepare(
         counts,
@@ -1978,6 +2268,7 @@ def workflow_step(
     contrast: str | None = None,
     threads: int = 1,
     directory: str | os.PathLike[str] = ".",
+    counts_h5ad: str | os.PathLike[str] | None = None,
 ) -> None:
     """Run one workflow step: the normalisation, or one contrast.
 
@@ -1999,6 +2290,10 @@ def workflow_step(
         Processes for pydeseq2.
     directory
         Scenario directory.
+    counts_h5ad
+        For the normalisation: ``results/counts/mirna.h5ad`` with the layers
+        of :func:`counts_anndata`, whose normalised values and VST are used
+        (not computed again); ``None`` computes them.
 
     Notes
     -----
@@ -2010,6 +2305,11 @@ def workflow_step(
     prep = load_inputs(config, counts_path, qc_path, directory)
     if contrast is None:
         pseudo = float((config.get("primary") or {}).get("pseudocount", 1.0))
+        layers = None
+        if counts_h5ad is not None:
+            import anndata as ad
+
+            layers = ad.read_h5ad(counts_h5ad)
         run_normalisation(
             prep,
             outputs["h5ad"],
@@ -2018,6 +2318,7 @@ def workflow_step(
             outputs.get("pca_plot"),
             pseudocount=pseudo,
             library_table_path=outputs.get("libraries"),
+            counts_layers=layers,
         )
         return
     try:
@@ -2033,3 +2334,67 @@ def workflow_step(
     except DesignError as exc:
         log.error("contrast %s is not estimable:\n%s", contrast, exc)
         write_not_estimable(prep, contrast, exc, outputs)
+
+
+def counts_matrix(adata: Any) -> pd.DataFrame:
+    """Return the raw counts of an AnnData as a miRNA x sample ``int64`` table.
+
+    Parameters
+    ----------
+    adata
+        ``anndata.AnnData`` with raw counts in ``X``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``mirna``, one column per library.
+    """
+    x = adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X
+    out = pd.DataFrame(
+        np.asarray(x, dtype=np.int64).T,
+        index=pd.Index([str(m) for m in adata.var_names], name="mirna"),
+        columns=[str(s) for s in adata.obs_names],
+    )
+    return out
+
+
+def normalise_counts_step(
+    config: Mapping[str, Any],
+    raw_h5ad: str | os.PathLike[str],
+    qc_path: str | os.PathLike[str] | None,
+    out_h5ad: str | os.PathLike[str],
+    directory: str | os.PathLike[str] = ".",
+) -> Any:
+    """Write ``results/counts/mirna.h5ad``: the merged counts plus layers.
+
+    Reads the AnnData of the merge (``results/counts/mirna_raw.h5ad``), marks
+    the usable libraries from the sheets and ``library_qc.tsv``, chooses the
+    control miRNAs as the DE stage does (:func:`prepare`) and adds the layers
+    of :func:`counts_anndata`.
+
+    Parameters
+    ----------
+    config
+        Configuration dict (``snakemake.config``); validated here.
+    raw_h5ad
+        AnnData written by :func:`exomir.reads.merge.merge_counts`.
+    qc_path
+        ``results/qc/library_qc.tsv`` or ``None`` (all libraries pass).
+    out_h5ad
+        Destination.
+    directory
+        Scenario directory.
+
+    Returns
+    -------
+    anndata.AnnData
+        The object written.
+    """
+    import anndata as ad
+
+    raw = ad.read_h5ad(raw_h5ad)
+    prep = load_inputs(config, raw_h5ad, qc_path, directory, counts=counts_matrix(raw))
+    out = counts_anndata(raw, prep)
+    with atomic_path(out_h5ad) as tmp:
+        out.write_h5ad(tmp)
+    return out

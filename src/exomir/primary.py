@@ -37,6 +37,24 @@ Sensitivity analyses, one row each in the output (same order always):
     the arm coefficient is the effect at the mean dose. Estimable only when the dose varies among treated participants.
 ``per_protocol``
     The ANCOVA in the per-protocol population (``in_pp`` of disposition.tsv).
+``tipping_point``
+    Delta-adjusted multiple imputation (analysis_spec.md §1.3) for
+    participants with a baseline but no follow-up value: the missing values
+    are imputed under MAR, ``primary.tipping_point.imputations`` times, from
+    a Bayesian linear regression of the follow-up on the baseline level and
+    strata fitted in each arm separately (proper imputation: residual
+    variance and coefficients drawn from their posterior); the imputed values
+    of the treated arm are then shifted by ``delta`` (log2) and every
+    completed data set is analysed with the ANCOVA (same covariates and SE
+    type), combined with Rubin's rules (Barnard-Rubin degrees of freedom).
+    The row holds the MAR (``delta = 0``) estimate; its ``note`` gives the
+    tipping point, the ``delta`` at which p crosses ``1 - ci_level``
+    (towards the null when the MAR result is significant, away from it when
+    not), found on a grid and refined by bisection with the same imputations
+    (so p is a smooth function of ``delta``). The grid and the tipping point
+    are written to ``tipping_point.tsv`` (:func:`tipping_point`). The spec
+    asks for it when more than 10% of an arm lack the follow-up value; it is
+    always computed, and the note says whether that trigger is met.
 
 A row that cannot be estimated (input missing, too few participants) is still
 written, with empty estimates and the reason in ``note``.
@@ -44,6 +62,7 @@ written, with empty estimates and the reason in ``note``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -74,7 +93,33 @@ ANALYSES = (
     ("platelet_mirna_adjusted", "ANCOVA + platelet-miRNA score at both timepoints"),
     ("dose_adjusted", "ANCOVA + log10 administered dose (centred in the treated arm)"),
     ("per_protocol", "ANCOVA in the per-protocol population"),
+    (
+        "tipping_point",
+        "MI of missing follow-up values under MAR (delta = 0), "
+        "delta-adjusted in the treated arm; tipping point in note",
+    ),
 )
+
+#: Columns of ``tipping_point.tsv`` (one row per delta, then the tipping point).
+TIPPING_COLUMNS = [
+    "row_type",
+    "delta_log2",
+    "imputations",
+    "n",
+    "n_treated",
+    "n_reference",
+    "n_imputed_treated",
+    "n_imputed_reference",
+    "estimate_log2",
+    "se_log2",
+    "ci_low_log2",
+    "ci_high_log2",
+    "ratio",
+    "pvalue",
+    "df",
+    "significant",
+    "note",
+]
 
 RESULT_COLUMNS = [
     "analysis",
@@ -130,6 +175,9 @@ class PrimarySettings:
         miRNAs of the platelet score.
     platelet_param
         Clinical parameter code of the platelet count.
+    tipping_imputations, tipping_seed, tipping_max_delta, tipping_step
+        Delta-adjusted MI: imputations, random seed, largest |delta| (log2)
+        searched and the grid step of ``tipping_point.tsv``.
     """
 
     mirna: str
@@ -150,6 +198,10 @@ class PrimarySettings:
         "hsa-miR-24-3p",
     )
     platelet_param: str = "PLAT"
+    tipping_imputations: int = 50
+    tipping_seed: int = 20261126
+    tipping_max_delta: float = 3.0
+    tipping_step: float = 0.25
 
 
 def primary_settings(config: Mapping[str, Any]) -> PrimarySettings:
@@ -175,6 +227,7 @@ def primary_settings(config: Mapping[str, Any]) -> PrimarySettings:
     arms, tps = list(design["arms"]), list(design["timepoints"])
     p = dict(config.get("primary") or {})
     species = str(config.get("reference", {}).get("species", "hsa"))
+    tp_cfg = dict(p.get("tipping_point") or {})
 
     def named(value: str) -> str:
         return value if re.match(r"^[a-z]{3,4}-", value) else f"{species}-{value}"
@@ -197,6 +250,10 @@ def primary_settings(config: Mapping[str, Any]) -> PrimarySettings:
             for m in p.get("platelet_mirnas", ["miR-223-3p", "miR-197-3p", "miR-24-3p"])
         ),
         platelet_param=str(p.get("platelet_param", "PLAT")),
+        tipping_imputations=int(tp_cfg.get("imputations", 50)),
+        tipping_seed=int(tp_cfg.get("seed", 20261126)),
+        tipping_max_delta=float(tp_cfg.get("max_delta", 3.0)),
+        tipping_step=float(tp_cfg.get("step", 0.25)),
     )
     issues = []
     for key, value, allowed in (
@@ -681,6 +738,296 @@ def clda(
     return row
 
 
+def _coef_var(x: np.ndarray, y: np.ndarray, j: int, cov_type: str) -> tuple:
+    """OLS coefficient ``j`` and its variance for many outcome vectors at once.
+
+    Parameters
+    ----------
+    x
+        Design (n x k, full rank).
+    y
+        Outcomes (m x n), one row per completed data set.
+    j
+        Column of the coefficient.
+    cov_type
+        ``nonrobust``, ``HC0``, ``HC1``, ``HC2`` or ``HC3`` (as statsmodels).
+
+    Returns
+    -------
+    tuple
+        Estimates (m,), variances (m,) and the covariance type used (HC2/HC3
+        fall back to HC1 when a participant has leverage 1, as in
+        :func:`ancova`).
+    """
+    n, k = x.shape
+    bread = np.linalg.inv(x.T @ x)
+    beta = y @ (x @ bread)  # m x k
+    resid = y - beta @ x.T
+    a = x @ bread[:, j]  # d beta_j / d y
+    h = np.einsum("ij,jk,ik->i", x, bread, x)
+    if cov_type in ("HC2", "HC3") and h.max() > 1 - 1e-8:
+        cov_type = "HC1"
+    e2 = resid**2
+    if cov_type == "nonrobust":
+        var = e2.sum(axis=1) / (n - k) * bread[j, j]
+    else:
+        w = {
+            "HC0": np.ones(n),
+            "HC1": np.full(n, n / (n - k)),
+            "HC2": 1.0 / (1.0 - h),
+            "HC3": 1.0 / (1.0 - h) ** 2,
+        }[cov_type]
+        var = (e2 * w) @ (a**2)
+    return beta[:, j], var, cov_type
+
+
+def rubin(est: np.ndarray, var: np.ndarray, df_complete: float) -> tuple:
+    """Combine multiply-imputed estimates with Rubin's rules.
+
+    Parameters
+    ----------
+    est, var
+        Estimates and their variances, one per completed data set.
+    df_complete
+        Residual degrees of freedom of the complete-data analysis.
+
+    Returns
+    -------
+    tuple
+        Pooled estimate, total variance and the Barnard-Rubin (1999)
+        degrees of freedom.
+    """
+    m = len(est)
+    qbar = float(est.mean())
+    w = float(var.mean())
+    b = float(est.var(ddof=1)) if m > 1 else 0.0
+    t = w + (1 + 1 / m) * b
+    lam = (1 + 1 / m) * b / t if t > 0 else 0.0
+    nu_obs = (df_complete + 1) / (df_complete + 3) * df_complete * (1 - lam)
+    if lam <= 0:
+        return qbar, t, float(nu_obs)
+    nu_old = (m - 1) / lam**2
+    return qbar, t, float(1 / (1 / nu_old + 1 / nu_obs))
+
+
+def _impute(
+    z: np.ndarray,
+    y: np.ndarray,
+    observed: np.ndarray,
+    m: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Draw ``m`` proper imputations of ``y[~observed]`` (Bayesian regression).
+
+    The residual variance is drawn from its scaled inverse chi-square
+    posterior, the coefficients from their normal posterior given it, and
+    each missing value as prediction plus a normal residual.
+    """
+    zo, yo = z[observed], y[observed]
+    zm = z[~observed]
+    n, k = zo.shape
+    g = np.linalg.inv(zo.T @ zo)
+    bhat = g @ zo.T @ yo
+    rss = float(((yo - zo @ bhat) ** 2).sum())
+    chol = np.linalg.cholesky(g)
+    out = np.empty((m, len(zm)))
+    for i in range(m):
+        sigma2 = rss / rng.chisquare(n - k)
+        b = bhat + np.sqrt(sigma2) * chol @ rng.standard_normal(k)
+        out[i] = zm @ b + np.sqrt(sigma2) * rng.standard_normal(len(zm))
+    return out
+
+
+def tipping_point(
+    data: pd.DataFrame, settings: PrimarySettings, description: str = ""
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Delta-adjusted multiple imputation of missing follow-up values.
+
+    See ``tipping_point`` in the module docstring for the method.
+
+    Parameters
+    ----------
+    data
+        From :func:`participant_table`.
+    settings
+        Primary settings (``tipping_*``, ``cov_type``, ``ci_level``, strata
+        and covariates).
+    description
+        Description of the output row.
+
+    Returns
+    -------
+    tuple
+        The ``tipping_point`` row of the results table and the table of
+        ``TIPPING_COLUMNS`` (grid rows, then one ``tipping_point`` row; only
+        the header when not estimable).
+    """
+    name = "tipping_point"
+    empty = pd.DataFrame(columns=TIPPING_COLUMNS)
+    alpha = 1 - settings.ci_level
+    notes: list[str] = []
+    covs = list(settings.covariates)
+    missing_cols = [c for c in [BASELINE, FOLLOWUP, TREATED, *covs] if c not in data]
+    if missing_cols:
+        why = f"missing: {', '.join(missing_cols)}"
+        return _blank_row(name, description, settings, why), empty
+    base_ok = data[[BASELINE, *covs]].notna().all(axis=1)
+    n_no_base = int((~base_ok).sum())
+    if n_no_base:
+        notes.append(f"{n_no_base} participant(s) without a baseline value left out")
+    d = data[base_ok].reset_index(drop=True)
+    obs = d[FOLLOWUP].notna().to_numpy()
+    treated = (d[TREATED] == 1).to_numpy()
+    n_mis_t = int((~obs & treated).sum())
+    n_mis_r = int((~obs & ~treated).sum())
+    share = {
+        settings.arm: n_mis_t / max(int(treated.sum()), 1),
+        settings.reference_arm: n_mis_r / max(int((~treated).sum()), 1),
+    }
+    trigger = any(v > 0.10 for v in share.values())
+    notes.append(
+        f"{n_mis_t} of {int(treated.sum())} {settings.arm} and {n_mis_r} of "
+        f"{int((~treated).sum())} {settings.reference_arm} participants lack the "
+        f"{settings.timepoint} value (spec trigger > 10% in an arm: "
+        f"{'yes' if trigger else 'no'})"
+    )
+    if n_mis_t + n_mis_r == 0:
+        notes.append("not estimable: nothing to impute")
+        return _blank_row(name, description, settings, "; ".join(notes)), empty
+    x = pd.DataFrame({"Intercept": 1.0, TREATED: d[TREATED].astype(float)})
+    x[BASELINE] = d[BASELINE].astype(float)
+    for c in covs:
+        x[c] = d[c].astype(float)
+    x = pd.concat([x, _strata_columns(d, settings.strata, notes)], axis=1)
+    try:
+        x = _drop_collinear(x, [TREATED], notes)
+    except ValueError as exc:
+        return _blank_row(name, description, settings, str(exc)), empty
+    xv = x.to_numpy(dtype=float)
+    k = xv.shape[1]
+    df_complete = len(d) - k
+    rng = np.random.default_rng(settings.tipping_seed)
+    m = settings.tipping_imputations
+    y0 = np.tile(d[FOLLOWUP].to_numpy(dtype=float), (m, 1))
+    zcols = [c for c in x.columns if c != TREATED]
+    for arm_mask, arm in ((treated, settings.arm), (~treated, settings.reference_arm)):
+        mis = arm_mask & ~obs
+        if not mis.any():
+            continue
+        zx = x.loc[arm_mask, zcols]
+        zx = zx.loc[:, [c == "Intercept" or zx[c].std() > 0 for c in zx.columns]]
+        zo = zx.to_numpy(dtype=float)[obs[arm_mask]]
+        if len(zo) < zo.shape[1] + 2 or np.linalg.matrix_rank(zo) < zo.shape[1]:
+            notes.append(
+                f"not estimable: too few complete {arm} participants for the "
+                "imputation model"
+            )
+            return _blank_row(name, description, settings, "; ".join(notes)), empty
+        draws = _impute(
+            zx.to_numpy(dtype=float),
+            d.loc[arm_mask, FOLLOWUP].to_numpy(dtype=float),
+            obs[arm_mask],
+            m,
+            rng,
+        )
+        y0[:, mis] = draws
+    j = list(x.columns).index(TREATED)
+    shift = (~obs & treated).astype(float)
+    cov_used = settings.cov_type
+
+    def analyse(delta: float) -> dict[str, Any]:
+        nonlocal cov_used
+        est, var, cov_used = _coef_var(xv, y0 + delta * shift, j, settings.cov_type)
+        q, t, df = rubin(est, var, df_complete)
+        se = float(np.sqrt(t))
+        tq = stats.t.ppf(0.5 + settings.ci_level / 2, df)
+        p = float(2 * stats.t.sf(abs(q / se), df)) if se > 0 else np.nan
+        return {
+            "delta_log2": float(delta),
+            "estimate_log2": q,
+            "se_log2": se,
+            "ci_low_log2": q - tq * se,
+            "ci_high_log2": q + tq * se,
+            "ratio": 2.0**q,
+            "pvalue": p,
+            "df": df,
+            "significant": bool(p < alpha),
+        }
+
+    base = analyse(0.0)
+    sig0 = base["significant"]
+    # Towards the null when significant under MAR, away from it otherwise.
+    sign = float(np.sign(base["estimate_log2"]) or 1.0) * (-1.0 if sig0 else 1.0)
+    steps = int(np.floor(settings.tipping_max_delta / settings.tipping_step + 1e-9))
+    grid = [analyse(sign * i * settings.tipping_step) for i in range(steps + 1)]
+    tip: float | None = None
+    for lo, hi in itertools.pairwise(grid):
+        if hi["significant"] != sig0:
+            a, b = lo["delta_log2"], hi["delta_log2"]
+            for _ in range(40):
+                mid = (a + b) / 2
+                if analyse(mid)["significant"] == sig0:
+                    a = mid
+                else:
+                    b = mid
+                if abs(b - a) < 1e-5:
+                    break
+            tip = b
+            break
+    common = {
+        "imputations": m,
+        "n": len(d),
+        "n_treated": int(treated.sum()),
+        "n_reference": int((~treated).sum()),
+        "n_imputed_treated": n_mis_t,
+        "n_imputed_reference": n_mis_r,
+    }
+    rows = [{"row_type": "grid", **common, **g, "note": ""} for g in grid]
+    if tip is None:
+        tip_note = (
+            f"p does not cross {alpha:g} for |delta| <= "
+            f"{settings.tipping_max_delta:g} log2 "
+            f"({'towards' if sig0 else 'away from'} the null)"
+        )
+        rows.append(
+            {
+                "row_type": "tipping_point",
+                **common,
+                "delta_log2": np.nan,
+                "note": tip_note,
+            }
+        )
+    else:
+        at = analyse(tip)
+        tip_note = (
+            f"tipping point: p crosses {alpha:g} at delta = {tip:+.3f} log2 "
+            f"(imputed {settings.arm} values x {2.0**tip:.3g})"
+        )
+        rows.append({"row_type": "tipping_point", **common, **at, "note": tip_note})
+    table = pd.DataFrame(rows, columns=TIPPING_COLUMNS)
+    notes.append(tip_note)
+    row = _blank_row(name, description, settings, "; ".join(notes))
+    row.update(
+        model=(
+            f"MI under MAR (m = {m}, per-arm Bayesian regression), OLS "
+            f"{cov_used} SE, Rubin's rules, t({base['df']:.1f}) CI"
+        ),
+        covariates=", ".join(c for c in x.columns if c not in ("Intercept", TREATED)),
+        n=len(d),
+        n_treated=int(treated.sum()),
+        n_reference=int((~treated).sum()),
+        **_estimate_fields(
+            base["estimate_log2"],
+            base["se_log2"],
+            base["ci_low_log2"],
+            base["ci_high_log2"],
+        ),
+        pvalue=base["pvalue"],
+        df=base["df"],
+    )
+    return row, table
+
+
 def run_primary(
     adata: Any,
     participants: pd.DataFrame,
@@ -763,6 +1110,8 @@ def run_primary(
     else:
         pp = data[data["in_pp"] == True]  # noqa: E712 (object column)
         rows.append(ancova(pp, s, (), "per_protocol", desc["per_protocol"]))
+    tip_row, _tip = tipping_point(data, s, desc["tipping_point"])
+    rows.append(tip_row)
     res = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     for r in rows:
         log.info(
@@ -784,6 +1133,7 @@ def primary_from_files(
     results_path: str | os.PathLike[str],
     data_path: str | os.PathLike[str],
     directory: str | os.PathLike[str] = ".",
+    tipping_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Run :func:`run_primary` on a scenario and write its two tables.
 
@@ -799,6 +1149,9 @@ def primary_from_files(
         Per-participant analysis table.
     directory
         Scenario directory.
+    tipping_path
+        ``results/primary/tipping_point.tsv`` (grid and tipping point of the
+        delta-adjusted MI, :func:`tipping_point`), or ``None`` to skip it.
 
     Returns
     -------
@@ -822,4 +1175,9 @@ def primary_from_files(
     )
     write_table(res, results_path)
     write_table(data, data_path)
+    if tipping_path is not None:
+        _row, table = tipping_point(
+            data, primary_settings(cfg), dict(ANALYSES)["tipping_point"]
+        )
+        write_table(table, tipping_path)
     return res

@@ -285,7 +285,9 @@ def test_filter_keeps_a_mirna_expressed_in_one_cell_only() -> None:
         index=["big", "cell_a", "half_b", "zero", "low", "hsa-miR-126-3p"],
     )
     meta = de.sample_table(counts, samples, parts)
-    s = de.de_settings(CFG)
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {"min_count": 1}  # the RPM rule alone (min_count: see below)
+    s = de.de_settings(cfg)
     f = de.filter_mirnas(counts, meta, s)
     assert f.loc["big", "kept"]
     assert f.loc["cell_a", "kept"]  # 1 of 2 placebo libraries >= 5 RPM (0.5)
@@ -297,6 +299,48 @@ def test_filter_keeps_a_mirna_expressed_in_one_cell_only() -> None:
     counts.loc["hsa-miR-126-3p"] = [1, 0, 0, 0]
     f = de.filter_mirnas(counts, de.sample_table(counts, samples, parts), s)
     assert f.loc["hsa-miR-126-3p", "reason"].startswith("kept: primary endpoint")
+
+
+def test_min_count_companion_drops_low_count_mirnas_at_low_depth() -> None:
+    """At 200 k reads per library 5 RPM is one read: min_count decides.
+
+    Hand-worked: cell placebo|baseline has libraries a1, a2, a3, a4; a miRNA is
+    kept when >= half of them (2) have RPM >= 5 (>= 1 read here) and >= 10 reads.
+    """
+    ids = ["a1", "a2", "a3", "a4", "b1", "b2"]
+    samples = pd.DataFrame(
+        {"sample_id": ids, "participant_id": ids, "timepoint": ["baseline"] * 6}
+    )
+    parts = pd.DataFrame(
+        {"participant_id": ids, "arm": ["placebo"] * 4 + ["exosome"] * 2}
+    )
+    rows = {
+        "tiny": [2, 3, 1, 2, 2, 1],  # RPM 5-15 everywhere, never 10 reads
+        "two_of_four": [12, 10, 0, 3, 0, 0],  # 2 of 4 placebo libraries >= 10
+        "one_of_four": [30, 9, 0, 0, 0, 0],  # 1 of 4 placebo, 0 of 2 exosome
+        "exo_half": [0, 0, 0, 0, 11, 2],  # 1 of 2 exosome libraries: kept
+        "hsa-miR-126-3p": [1, 1, 1, 1, 1, 1],  # primary: always kept
+    }
+    counts = pd.DataFrame(rows, index=ids).T
+    counts.loc["big"] = 200_000 - counts.sum(axis=0)
+    s = de.de_settings(CFG)
+    assert s.min_count == 10 and s.min_rpm == 5 and s.min_frac == 0.5
+    f = de.filter_mirnas(counts, de.sample_table(counts, samples, parts), s)
+    kept = set(f.index[f["kept"]])
+    assert kept == {"big", "two_of_four", "exo_half", "hsa-miR-126-3p"}
+    assert f.at["tiny", "best_frac_rpm"] == 1.0 and f.at["tiny", "best_frac"] == 0.0
+    assert f.at["tiny", "reason"] == (
+        "fewer than 10 reads (de.min_count) in 0.5 of the libraries of every "
+        "arm x timepoint cell (RPM >= 5 alone would keep it)"
+    )
+    assert f.at["one_of_four", "best_frac"] == 0.25
+    # min_count 0 restores the RPM-only rule of analysis_spec.md §1.4.7.
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {"min_count": 0}
+    f0 = de.filter_mirnas(
+        counts, de.sample_table(counts, samples, parts), de.de_settings(cfg)
+    )
+    assert {"tiny", "one_of_four"} <= set(f0.index[f0["kept"]])
 
 
 @pytest.mark.parametrize(
@@ -428,6 +472,11 @@ def fixture_prep() -> de.Prepared:
             "arms_week1": {"kind": "between_arms", "covariates": ["library_batch"]},
         },
         "shrinkage": False,
+        # make_fixtures.R applies the RPM rule of spec §1.4.7 only; the
+        # min_count companion is checked by hand in its own test.
+        "min_count": 0,
+        # R DESeq2 results() uses the normal reference (useT=FALSE).
+        "wald_reference": "normal",
     }
     return de.prepare(
         counts,
@@ -699,3 +748,285 @@ def test_pca_of_identical_libraries_is_zero_not_an_error() -> None:
     scores, loadings, ratio = pca(varied, n_comps=1)
     assert abs(scores[:, 0]).tolist() == pytest.approx([2.0, 0.0, 2.0])
     assert ratio[0] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- #
+# Normalised layers of results/counts/mirna.h5ad
+# --------------------------------------------------------------------------- #
+
+
+def _hand_size_factors(x: np.ndarray) -> np.ndarray:
+    """Median-of-ratios by hand: libraries x control miRNAs, all counts > 0."""
+    logx = np.log(x)
+    return np.exp(np.median(logx - logx.mean(axis=0), axis=1))
+
+
+@pytest.fixture(scope="module")
+def counts_layers(trial):
+    import anndata as ad
+
+    from exomir.reads.merge import build_obs
+
+    counts, samples, parts, _ = trial
+    counts = counts.copy()
+    counts["P03_W1"] = 0  # a library with no miRNA reads
+    fail = "P02_BL"
+    qc = de.check_library_qc(
+        pd.DataFrame(
+            {
+                "sample_id": list(counts.columns),
+                "pass": ["false" if s == fail else "true" for s in counts.columns],
+                "reasons": ["min_mirna_reads" if s == fail else "" for s in counts],
+            }
+        )
+    )
+    prep = de.prepare(counts, samples, parts, CFG, qc)
+    raw = ad.AnnData(
+        X=counts.to_numpy().T.astype(np.int32),
+        obs=build_obs(samples, parts, list(counts.columns)),
+        var=pd.DataFrame(index=pd.Index(counts.index, name="mirna")),
+    )
+    return prep, de.counts_anndata(raw, prep), counts
+
+
+def test_counts_layers_are_counts_over_hand_computed_size_factors(
+    counts_layers,
+) -> None:
+    prep, adata, counts = counts_layers
+    assert set(de.COUNTS_LAYERS) <= set(adata.layers)
+    assert adata.shape == (counts.shape[1], counts.shape[0])
+    np.testing.assert_array_equal(adata.layers["counts"], counts.to_numpy().T)
+    usable = adata.obs["usable"].to_numpy(dtype=bool)
+    assert not usable[adata.obs_names.get_loc("P02_BL")]
+    assert not usable[adata.obs_names.get_loc("P03_W1")]
+    assert usable.sum() == counts.shape[1] - 2
+    ctrl = list(adata.var_names[adata.var["control"].to_numpy(dtype=bool)])
+    assert ctrl == prep.control.mirnas and "hsa-miR-126-3p" not in ctrl
+    assert prep.control.fit_type == "ratio"
+    x = counts.loc[ctrl, adata.obs_names[usable]].to_numpy(dtype=float).T
+    sf = _hand_size_factors(x)
+    np.testing.assert_allclose(adata.obs["size_factor"][usable], sf, rtol=1e-10)
+    raw = counts.to_numpy(dtype=float).T[usable]
+    np.testing.assert_allclose(
+        adata.layers["normalised"][usable], raw / sf[:, None], rtol=1e-10
+    )
+    # Not usable: NaN everywhere, reason recorded.
+    assert np.isnan(adata.layers["normalised"][~usable]).all()
+    assert np.isnan(adata.layers["vst"][~usable]).all()
+    assert np.isnan(adata.obs["size_factor"][~usable]).all()
+    reason = adata.obs["exclusion_reason"]
+    assert reason["P02_BL"] == "failed library QC: min_mirna_reads"
+    assert reason["P03_W1"] == "no miRNA reads"
+    # A miRNA without reads: normalised 0, VST NaN.
+    j = adata.var_names.get_loc("hsa-miR-zero-5p")
+    assert (adata.layers["normalised"][usable, j] == 0).all()
+    assert np.isnan(adata.layers["vst"][:, j]).all()
+
+
+def test_de_normalise_reuses_the_counts_layers(counts_layers, tmp_path: Path) -> None:
+    import anndata as ad
+
+    prep, layers, _ = counts_layers
+    p = tmp_path / "mirna.h5ad"
+    layers.write_h5ad(p)
+    layers = ad.read_h5ad(p)
+    args = (prep.counts, prep.meta, prep.filt, prep.control, prep.settings)
+    fresh = de.normalise(*args)
+    reused = de.normalise(*args, counts_layers=layers)
+    assert list(reused.obs_names) == list(fresh.obs_names)
+    assert list(reused.var_names) == list(fresh.var_names)
+    np.testing.assert_array_equal(reused.X, fresh.X)
+    for layer in ("normed_counts", "log2_normed", "vst_counts"):
+        np.testing.assert_allclose(reused.layers[layer], fresh.layers[layer])
+    np.testing.assert_allclose(reused.obsm["X_pca"], fresh.obsm["X_pca"])
+    # Layers made with other QC verdicts are refused, not silently used.
+    other = layers.copy()
+    other.obs["usable"] = True
+    with pytest.raises(ValidationError, match="usable libraries differ"):
+        de.normalise(*args, counts_layers=other)
+
+
+def test_counts_layers_refuse_a_different_count_table(counts_layers) -> None:
+    prep, layers, _ = counts_layers
+    raw = layers.copy()
+    raw.X = raw.X.copy()
+    raw.X[0, 0] += 1
+    with pytest.raises(ValidationError, match="differ from the count table"):
+        de.counts_anndata(raw, prep)
+
+
+def test_normalise_counts_step_writes_the_final_counts_h5ad(
+    trial, tmp_path: Path
+) -> None:
+    import anndata as ad
+
+    from exomir.reads.merge import write_mirna_h5ad
+
+    counts, samples, parts, _ = trial
+    d = _scenario(tmp_path, counts, samples, parts)
+    cfg = yaml.safe_load((d / "config" / "config.yaml").read_text())
+    tsv = d / "results/counts/mirna_counts.tsv"
+    raw = d / "results/counts/mirna_raw.h5ad"
+    write_mirna_h5ad(tsv, samples, parts, raw)
+    out = d / "results/counts/mirna.h5ad"
+    de.normalise_counts_step(cfg, raw, None, out, directory=d)
+    adata = ad.read_h5ad(out)
+    assert set(de.COUNTS_LAYERS) <= set(adata.layers)
+    assert adata.obs["usable"].all()
+    norm = {
+        k: d / "out" / f"n.{k}"
+        for k in ("h5ad", "mirnas", "libraries", "pca", "pca_plot")
+    }
+    de.workflow_step(cfg, tsv, None, norm, directory=d, counts_h5ad=out)
+    dn = ad.read_h5ad(norm["h5ad"])
+    np.testing.assert_allclose(
+        dn.obs["size_factor"], adata.obs["size_factor"][dn.obs_names]
+    )
+
+
+def test_wald_t_reference_is_the_default_and_uses_residual_df(trial) -> None:
+    """p = 2 P(T_df > |stat|), df = libraries - design columns (DESeq2 useT)."""
+    from scipy import stats
+
+    counts, samples, parts, _ = trial
+    prep = de.prepare(counts, samples, parts, CFG)
+    assert prep.settings.wald_reference == "t"
+    c = prep.settings.contrasts["treatment_effect"]
+    res = de.fit_contrast(
+        prep.counts, prep.meta, c, prep.settings, prep.control, prep.kept
+    )
+    n_lib = int(res.samples["included"].sum())
+    df = n_lib - len(res.design_columns)
+    assert df == 2 * 16 - (1 + 15 + 1 + 1)  # 16 pairs: intercept, 15, time, effect
+    t = res.table.dropna(subset=["stat"])
+    np.testing.assert_allclose(
+        t["pvalue"], 2 * stats.t.sf(t["stat"].abs(), df), rtol=1e-10
+    )
+    assert f"Wald p-values from t({df})" in res.notes
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {"wald_reference": "normal"}
+    prep_n = de.prepare(counts, samples, parts, cfg)
+    res_n = de.fit_contrast(
+        prep_n.counts, prep_n.meta, c, prep_n.settings, prep_n.control, prep_n.kept
+    )
+    j = t.set_index("mirna").join(res_n.table.set_index("mirna"), rsuffix="_n")
+    np.testing.assert_allclose(j["stat"], j["stat_n"])
+    np.testing.assert_allclose(j["pvalue_n"], 2 * stats.norm.sf(j["stat"].abs()))
+    assert (j["pvalue"] >= j["pvalue_n"]).all()
+
+
+# --------------------------------------------------------------------------- #
+# The issue's bad-input list, with the exact messages a user sees
+# --------------------------------------------------------------------------- #
+
+
+def _issue(exc: pytest.ExceptionInfo) -> object:
+    assert len(exc.value.issues) == 1
+    return exc.value.issues[0]
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (
+            "2.5",
+            "count '2.5' is not a whole number; counts must be non-negative integers",
+        ),
+        ("-1", "count '-1' is negative; counts must be non-negative integers"),
+        (
+            "x",
+            "count 'x' is empty or not a number; counts must be non-negative integers",
+        ),
+    ],
+)
+def test_exact_message_bad_count_cell(tmp_path: Path, cell: str, message: str) -> None:
+    p = tmp_path / "mirna_counts.tsv"
+    p.write_text(f"mirna\tS1\tS2\nm1\t4\t{cell}\nm2\t1\t0\n")
+    with pytest.raises(ValidationError) as exc:
+        de.read_counts(p)
+    issue = _issue(exc)
+    assert (issue.file, issue.message, issue.row_id, issue.column) == (
+        str(p),
+        message,
+        "mirna=m1",
+        "S2",
+    )
+
+
+def test_exact_messages_samples_vs_sheets(trial) -> None:
+    counts, samples, parts, _ = trial
+    with pytest.raises(ValidationError) as exc:
+        de.sample_table(counts.assign(GHOST_W1=1), samples, parts, None, "c.tsv")
+    assert _issue(exc).message == (
+        "libraries in the count table are not in the sample sheet: GHOST_W1"
+    )
+    with pytest.raises(ValidationError) as exc:
+        de.sample_table(counts.drop(columns=["P05_W1"]), samples, parts, None, "c.tsv")
+    assert _issue(exc).message == (
+        "libraries of the sample sheet are missing from the count table "
+        "(and not excluded or failed): P05_W1"
+    )
+    with pytest.raises(ValidationError) as exc:
+        de.sample_table(counts, samples, parts[parts["participant_id"] != "P02"])
+    assert (_issue(exc).file, _issue(exc).message) == (
+        "samples.tsv",
+        "participants not in participants.tsv: P02",
+    )
+
+
+def test_exact_messages_single_level_and_unknown_level(trial) -> None:
+    counts, samples, parts, _ = trial
+    s = de.de_settings(CFG)
+    meta = de.sample_table(counts, samples, parts)
+    with pytest.raises(de.DesignError) as exc:
+        de.design_matrix(
+            meta[meta["arm"] == "exosome"], s.contrasts["treatment_effect"]
+        )
+    issue = _issue(exc)
+    assert issue.message == (
+        "single level: 0 paired participant(s) in arm 'placebo'; the contrast "
+        "needs paired participants (both timepoints usable) in each arm"
+    )
+    assert issue.column == "de.contrasts.treatment_effect"
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {
+        "contrasts": {"te": {"kind": "interaction", "reference_timepoint": "day0"}}
+    }
+    with pytest.raises(ValidationError) as exc:
+        de.de_settings(cfg)
+    issue = _issue(exc)
+    assert issue.message == (
+        "reference_timepoint 'day0' is not a level of this trial; use one of: "
+        "baseline, week1 (design.timepoints)"
+    )
+    assert (issue.file, issue.column) == ("config/config.yaml", "de.contrasts.te")
+
+
+def test_exact_messages_all_zero_mirnas_and_libraries(trial) -> None:
+    counts, samples, parts, _ = trial
+    counts = counts.copy()
+    counts["P03_BL"] = 0  # a library with no miRNA reads
+    meta = de.sample_table(counts, samples, parts)
+    assert meta.at["P03_BL", "reason"] == "no miRNA reads"
+    assert not meta.at["P03_BL", "usable"]
+    prep = de.prepare(counts, samples, parts, CFG)
+    f = prep.filt
+    assert f.at["hsa-miR-zero-5p", "reason"] == "no reads in any usable library"
+    assert not f.at["hsa-miR-zero-5p", "kept"]
+    res = de.fit_contrast(
+        prep.counts,
+        prep.meta,
+        prep.settings.contrasts["time_placebo"],
+        prep.settings,
+        prep.control,
+        prep.kept,
+    )
+    assert "P03_BL" not in set(res.samples.index[res.samples["included"]])
+    assert res.samples.at["P03_BL", "reason"] == "no miRNA reads"
+    # Every count zero: nothing is usable, and the message says so.
+    with pytest.raises(ValidationError) as exc:
+        de.prepare(counts * 0, samples, parts, CFG, counts_label="c.tsv")
+    assert (_issue(exc).file, _issue(exc).message) == (
+        "c.tsv",
+        "no usable library is left",
+    )

@@ -249,7 +249,13 @@ def test_primary_from_files(trial, tmp_path: Path) -> None:
     parts.to_csv(tmp_path / "config" / "participants.tsv", sep="\t", index=False)
     adata.write_h5ad(tmp_path / "m.h5ad")
     out, data = tmp_path / "p" / "res.tsv", tmp_path / "p" / "data.tsv"
-    res = primary.primary_from_files(cfg, tmp_path / "m.h5ad", out, data, tmp_path)
+    tip = tmp_path / "p" / "tipping_point.tsv"
+    res = primary.primary_from_files(
+        cfg, tmp_path / "m.h5ad", out, data, tmp_path, tipping_path=tip
+    )
+    t = pd.read_csv(tip, sep="\t")
+    assert list(t.columns) == primary.TIPPING_COLUMNS
+    assert t["row_type"].iloc[-1] == "tipping_point"
     back = pd.read_csv(out, sep="\t")
     assert list(back["analysis"]) == list(res["analysis"])
     assert back.loc[0, "ratio"] == pytest.approx(res.loc[0, "ratio"], rel=1e-5)
@@ -289,3 +295,78 @@ def test_dose_adjusted_row_matches_least_squares_by_hand(trial) -> None:
     res, _ = primary.run_primary(adata, same, cfg)
     note = res.set_index("analysis").loc["dose_adjusted", "note"]
     assert "the dose does not vary among treated participants" in note
+
+
+# --------------------------------------------------------------------------- #
+# Delta-adjusted multiple imputation (tipping point)
+# --------------------------------------------------------------------------- #
+
+
+def test_rubin_rules_by_hand() -> None:
+    """est 1, 2, 3 with variance 0.5 each, complete-data df 10 (worked by hand)."""
+    q, t, df = primary.rubin(np.array([1.0, 2.0, 3.0]), np.full(3, 0.5), 10.0)
+    w, b, m = 0.5, 1.0, 3
+    total = w + (1 + 1 / m) * b  # 1.8333
+    lam = (1 + 1 / m) * b / total
+    nu_old = (m - 1) / lam**2
+    nu_obs = 11 / 13 * 10 * (1 - lam)
+    assert q == 2.0
+    assert t == pytest.approx(total)
+    assert df == pytest.approx(1 / (1 / nu_old + 1 / nu_obs))
+    assert df == pytest.approx(1.4331, abs=1e-4)
+
+
+@pytest.mark.parametrize("cov_type", ["HC3", "HC1", "nonrobust"])
+def test_vectorised_ols_matches_statsmodels(cov_type: str) -> None:
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(2)
+    x = np.column_stack([np.ones(30), rng.integers(0, 2, 30), rng.normal(size=30)])
+    y = rng.normal(size=(3, 30))
+    est, var, used = primary._coef_var(x, y, 1, cov_type)
+    assert used == cov_type
+    for i in range(3):
+        fit = sm.OLS(y[i], x).fit(cov_type=cov_type)
+        assert est[i] == pytest.approx(fit.params[1], rel=1e-10)
+        assert np.sqrt(var[i]) == pytest.approx(fit.bse[1], rel=1e-10)
+
+
+def test_tipping_point_moves_the_estimate_linearly_and_crosses_alpha() -> None:
+    adata, parts = make_trial(n_per_arm=40, dropout=0.2, seed=4)
+    s = primary.primary_settings(CFG)
+    data = primary.participant_table(primary.sample_values(adata, s), parts, s)
+    row, table = primary.tipping_point(data, s)
+    grid = table[table["row_type"] == "grid"]
+    tip = table[table["row_type"] == "tipping_point"].iloc[0]
+    n_t = int((data[primary.TREATED] == 1).sum())
+    n_mis_t = int(((data[primary.TREATED] == 1) & data[primary.FOLLOWUP].isna()).sum())
+    assert tip["n_imputed_treated"] == n_mis_t > 0
+    # MAR row = delta 0; close to the complete-case ANCOVA.
+    cc = primary.ancova(data, s)
+    assert row["estimate_log2"] == pytest.approx(grid.iloc[0]["estimate_log2"])
+    assert abs(row["estimate_log2"] - cc["estimate_log2"]) < 0.15
+    assert row["pvalue"] < 0.05 and tip["delta_log2"] < 0  # towards the null
+    # Shifting the imputed treated values by delta moves the estimate by
+    # delta x (their share of the treated arm), up to the baseline adjustment.
+    slope = np.polyfit(grid["delta_log2"], grid["estimate_log2"], 1)[0]
+    resid = grid["estimate_log2"] - np.polyval(
+        np.polyfit(grid["delta_log2"], grid["estimate_log2"], 1), grid["delta_log2"]
+    )
+    assert np.abs(resid).max() < 1e-10  # exactly linear (same imputations)
+    assert slope == pytest.approx(n_mis_t / n_t, rel=0.3)
+    assert tip["pvalue"] == pytest.approx(0.05, abs=1e-3)
+    assert (np.diff(grid["pvalue"]) > 0).all()
+    assert f"delta = {tip['delta_log2']:+.3f}" in row["note"]
+    # Deterministic (fixed seed).
+    _row2, table2 = primary.tipping_point(data, s)
+    pd.testing.assert_frame_equal(table, table2)
+
+
+def test_tipping_point_without_missing_values_says_so(trial) -> None:
+    adata, parts = make_trial(n_per_arm=10, dropout=0.0, seed=3)
+    s = primary.primary_settings(CFG)
+    data = primary.participant_table(primary.sample_values(adata, s), parts, s)
+    row, table = primary.tipping_point(data, s)
+    assert table.empty and np.isnan(row["estimate_log2"])
+    assert row["note"].endswith("not estimable: nothing to impute")
+    assert "0 of 10 exosome and 0 of 10 placebo participants lack" in row["note"]

@@ -1,6 +1,17 @@
 # Cohort count tables: per-library miRNA and isomiR counts merged in constant
 # memory, and the AnnData object (see exomir.reads.merge); with EV sheets, the
 # lot table goes into its `uns` and each participant's dose into `obs`.
+# The merge writes mirna_raw.h5ad; once read QC has judged the libraries,
+# normalise_counts adds the layers counts / normalised / vst (the DE stage's
+# median-of-ratios over control miRNAs, QC-passed libraries only) and writes
+# the final results/counts/mirna.h5ad.
+
+# Sheets the normalisation validates (only those configured).
+COUNTS_SHEETS = [
+    get_sheet(k)
+    for k in ("samples", "participants", "clinical_measurements", "disposition")
+    if k in CFG["sheets"]
+]
 
 
 rule merge_counts:
@@ -17,7 +28,7 @@ rule merge_counts:
             category="Counts",
         ),
         isomir="results/counts/isomir_counts.tsv",
-        h5ad="results/counts/mirna.h5ad",
+        h5ad="results/counts/mirna_raw.h5ad",
     log:
         "logs/merge_counts/merge_counts.log",
     benchmark:
@@ -32,3 +43,28 @@ rule merge_counts:
         samples=SAMPLES,
     script:
         "../scripts/merge_counts.py"
+
+
+rule normalise_counts:
+    input:
+        h5ad="results/counts/mirna_raw.h5ad",
+        qc="results/qc/library_qc.tsv",
+        sheets=COUNTS_SHEETS,
+    output:
+        h5ad="results/counts/mirna.h5ad",
+    log:
+        "logs/normalise_counts/normalise_counts.log",
+    benchmark:
+        "benchmarks/normalise_counts/normalise_counts.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        de=CFG["de"],
+        design=CFG["design"],
+        primary_mirna=CFG["trial"]["primary_mirna"],
+    script:
+        "../scripts/normalise_counts.py"

@@ -32,14 +32,17 @@ DE_OUTPUTS = [
     *expand("results/de/plots/{contrast}.volcano.svg", contrast=DE_CONTRASTS),
     *expand("results/de/plots/{contrast}.ma.svg", contrast=DE_CONTRASTS),
     "results/primary/mir126_ancova.tsv",
+    "results/primary/tipping_point.tsv",
 ]
 
 
 # Normalised counts (median-of-ratios over control miRNAs), VST and PCA of all
 # usable libraries; the per-miRNA filter/control table and the library table.
+# The normalised values and VST are taken from results/counts/mirna.h5ad.
 rule de_normalise:
     input:
         counts="results/counts/mirna_counts.tsv",
+        counts_h5ad="results/counts/mirna.h5ad",
         qc="results/qc/library_qc.tsv",
         sheets=DE_SHEETS,
     output:
@@ -117,7 +120,8 @@ rule de:
         "../scripts/de.py"
 
 
-# Primary ANCOVA of the primary miRNA with the sensitivity analyses.
+# Primary ANCOVA of the primary miRNA with the sensitivity analyses, and the
+# delta-adjusted multiple imputation (tipping point) for missing week-1 values.
 rule primary:
     input:
         h5ad="results/de/mirna.h5ad",
@@ -129,6 +133,7 @@ rule primary:
             category="Primary biomarker",
         ),
         data="results/primary/mir126_values.tsv",
+        tipping="results/primary/tipping_point.tsv",
     log:
         "logs/primary/primary.log",
     benchmark:

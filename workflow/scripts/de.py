@@ -22,6 +22,7 @@ def main(smk: Any) -> None:
             dict(smk.output.items()),
             contrast=getattr(smk.wildcards, "contrast", None),
             threads=int(smk.threads),
+            counts_h5ad=getattr(smk.input, "counts_h5ad", None),
         )
     except Exception:
         logging.getLogger("exomir.de").exception("the DE step failed")

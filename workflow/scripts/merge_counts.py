@@ -10,7 +10,7 @@ Calls :func:`exomir.reads.merge.merge_counts`. Rule interface::
     output:
         mirna="results/counts/mirna_counts.tsv",
         isomir="results/counts/isomir_counts.tsv",
-        h5ad="results/counts/mirna.h5ad",
+        h5ad="results/counts/mirna_raw.h5ad",  # layers: rule normalise_counts
     log:
         "logs/merge_counts/merge_counts.log",
     params:

@@ -14,7 +14,11 @@ def main(smk: Any) -> None:
     setup_rule_logging(smk)
     try:
         primary_from_files(
-            smk.config, smk.input.h5ad, smk.output.results, smk.output.data
+            smk.config,
+            smk.input.h5ad,
+            smk.output.results,
+            smk.output.data,
+            tipping_path=getattr(smk.output, "tipping", None),
         )
     except Exception:
         logging.getLogger("exomir.primary").exception("the primary analysis failed")

@@ -15,8 +15,11 @@ Outputs:
   miRNA seen (count > 0) in any library, 0 elsewhere.
 - ``results/counts/isomir_counts.tsv``: key columns ``mirna``, ``sequence``,
   ``variant`` then the libraries; rows sorted by the key.
-- ``results/counts/mirna.h5ad``: AnnData, samples x miRNAs, ``X`` integer
-  counts, ``obs`` = sample sheet joined with the participant sheet.
+- ``results/counts/mirna_raw.h5ad`` (workflow path): AnnData, samples x
+  miRNAs, ``X`` integer counts, ``obs`` = sample sheet joined with the
+  participant sheet. Rule ``normalise_counts`` adds the ``counts``,
+  ``normalised`` and ``vst`` layers once read QC is known
+  (:func:`exomir.de.counts_anndata`) and writes ``results/counts/mirna.h5ad``.
 
 Memory design
 -------------
