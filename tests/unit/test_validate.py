@@ -422,3 +422,19 @@ def test_config_readme_is_generated_from_schemas() -> None:
     from exomir.schemadoc import readme_markdown
 
     assert (REPO / "config" / "README.md").read_text() == readme_markdown()
+
+
+def test_config_keys_documented_with_defaults() -> None:
+    """Every top-level config key and nested settings appear with type and default."""
+    import yaml
+
+    from exomir.schemadoc import config_markdown
+
+    text = config_markdown()
+    schema = yaml.safe_load(
+        (REPO / "src" / "exomir" / "schemas" / "config.schema.yaml").read_text()
+    )
+    for key in schema["properties"]:
+        assert f"| `{key}` |" in text
+    assert "| `de.wald_reference` |  | one of `normal`, `t` | `\"t\"` |" in text
+    assert "| `clinical_parameters.<name>.kind` | yes |" in text
