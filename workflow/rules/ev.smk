@@ -21,6 +21,7 @@ rule ev_qc:
         fig_lots="results/ev/lot_metrics.png",
     log:
         "logs/ev_qc/ev_qc.log",
+    localrule: True
     conda:
         "../../environment.yml"
     threads: 1

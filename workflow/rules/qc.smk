@@ -22,7 +22,7 @@ rule read_qc:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=30,
     params:
         samples=SAMPLES,
@@ -42,6 +42,7 @@ rule multiqc:
         html="results/multiqc/multiqc_report.html",
     log:
         "logs/multiqc/multiqc.log",
+    localrule: True
     conda:
         "../../environment.yml"
     threads: 1
