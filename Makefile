@@ -8,7 +8,7 @@ SEED ?= 20261126
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast lint dry-run bench clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -29,6 +29,10 @@ demo-data: setup
 ## The test suite (unit, integration and workflow tests).
 test: setup
 	$(VENV)/pytest -q
+
+## The SLURM test only: a private single-node SLURM cluster (root, slurm-wlm, munge).
+test-slurm: setup
+	$(VENV)/pytest -q -m slurm tests/integration/test_slurm.py
 
 ## Quick tests only (no workflow runs).
 test-fast: setup
