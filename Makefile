@@ -49,6 +49,7 @@ lint: setup
 dry-run: setup
 	$(SNAKEMAKE) --directory tests/scenarios/real_human --dry-run --quiet
 	$(SNAKEMAKE) --directory tests/scenarios/real_mouse --dry-run --quiet
+	$(VENV)/snakemake -s Snakefile --directory tests/scenarios/real_human --workflow-profile profiles/slurm --dry-run --quiet
 
 ## Benchmarks: write figures to results/bench/*.json.
 bench: setup

@@ -179,36 +179,35 @@ def test_demo_through_slurm_equals_local_run(
     n_libraries = len(pd.read_csv(scn / "config" / "samples.tsv", sep="\t"))
 
     # The local reference run goes alongside the SLURM run, which mostly waits.
-    local_run = subprocess.Popen(
-        snakemake_cmd(local),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    profile = _test_profile(tmp_path / "profile")
-    slurm_cmd = [
-        str(BIN / "snakemake"),
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(on_slurm),
-        "--workflow-profile",
-        str(profile),
-    ]
-    try:
-        proc = subprocess.run(
-            slurm_cmd,
-            capture_output=True,
-            text=True,
-            check=False,
-            env=cluster,
-            timeout=1800,
+    local_log = tmp_path / "local.log"
+    with local_log.open("w") as out:
+        local_run = subprocess.Popen(
+            snakemake_cmd(local), stdout=out, stderr=subprocess.STDOUT
         )
-    finally:
-        local_out, _ = local_run.communicate(timeout=1800)
+        profile = _test_profile(tmp_path / "profile")
+        slurm_cmd = [
+            str(BIN / "snakemake"),
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(on_slurm),
+            "--workflow-profile",
+            str(profile),
+        ]
+        try:
+            proc = subprocess.run(
+                slurm_cmd,
+                capture_output=True,
+                text=True,
+                check=False,
+                env=cluster,
+                timeout=1800,
+            )
+        finally:
+            local_run.wait(timeout=1800)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"SLURM run failed:\n{log}"
-    assert local_run.returncode == 0, f"local run failed:\n{local_out}"
+    assert local_run.returncode == 0, f"local run failed:\n{local_log.read_text()}"
 
     # Every submission: "... submitted with SLURM jobid N (log: .../<kind>_<name>/...)"
     submitted = re.findall(
