@@ -19,7 +19,7 @@
 #
 # The node is this host (`hostname -s`) with the CPUs and memory `slurmd -C`
 # detects (memory minus 10 % headroom). Needs root and Debian's slurm-wlm and munge
-# (`apt-get install slurm-wlm munge`). MinJobAge is 600 s so that finished jobs stay
+# (`apt-get install slurm-wlm munge`). MinJobAge is 3600 s so that finished jobs stay
 # visible to squeue, which the profile's `slurm-status-command: squeue` needs here
 # (there is no accounting database, so sacct does not work).
 set -euo pipefail
@@ -131,8 +131,8 @@ JobCompType=jobcomp/none
 SlurmctldTimeout=30
 SlurmdTimeout=30
 InactiveLimit=0
-# Finished jobs stay visible to squeue for 10 minutes.
-MinJobAge=600
+# Finished jobs stay visible to squeue for an hour.
+MinJobAge=3600
 KillWait=5
 Waittime=0
 $node State=UNKNOWN

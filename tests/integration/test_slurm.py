@@ -46,7 +46,7 @@ TEST_OVERRIDES = {
     # the test cluster's only partition; it has no accounts to validate against
     "default-resources": {"slurm_partition": "main", "slurm_account": None},
     # no accounting database here, so sacct cannot see finished jobs; the test
-    # cluster keeps them in squeue for 10 minutes (MinJobAge=600)
+    # cluster keeps them in squeue for an hour (MinJobAge=3600)
     "slurm-status-command": "squeue",
     "slurm-init-seconds-before-status-checks": 1,
     "seconds-between-status-checks": 2,
@@ -55,6 +55,9 @@ TEST_OVERRIDES = {
     # keep the SLURM log of every job as evidence
     "slurm-keep-successful-logs": True,
     "local-cores": 2,
+    # one thread per job, so that the 2-CPU test node runs two jobs at a time (the
+    # local run uses 2 threads: the results must not depend on it)
+    "cores": 1,
 }
 
 #: A small demo trial: 6 participants, 11 libraries of about 20,000 reads.
