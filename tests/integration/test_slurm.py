@@ -234,8 +234,12 @@ def test_demo_through_slurm_equals_local_run(
         k.removeprefix("rule_") for k in kinds if k.startswith("rule_")
     }
     assert {"preprocess", "annotate"}.isdisjoint(remote_rules)
+    per_job = dict(
+        item.split("=")
+        for item in yaml.safe_load(SLURM_PROFILE.read_text())["group-components"]
+    )
     n_groups = sum(k.startswith("group_library") for k in kinds)
-    assert n_groups == math.ceil(n_libraries / 5), kinds
+    assert n_groups == math.ceil(n_libraries / int(per_job["library"])), kinds
     local_rules = set(re.findall(r"^localrule (\w+):$", log, re.M))
     assert {"multiqc", "primary", "ev_qc"} <= local_rules
     assert not local_rules & remote_rules
