@@ -12,7 +12,7 @@ MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_fun
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast lint dry-run bench clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -34,6 +34,10 @@ demo-data: setup
 test: setup
 	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/pytest -q
 
+## The SLURM test only: a private single-node SLURM cluster (root, slurm-wlm, munge).
+test-slurm: setup
+	$(VENV)/pytest -q -m slurm tests/integration/test_slurm.py
+
 ## Quick tests only (no workflow runs).
 test-fast: setup
 	$(VENV)/pytest -q -m "not slow"
@@ -49,6 +53,7 @@ lint: setup
 dry-run: setup
 	$(SNAKEMAKE) --directory tests/scenarios/real_human --dry-run --quiet
 	$(SNAKEMAKE) --directory tests/scenarios/real_mouse --dry-run --quiet
+	$(VENV)/snakemake -s Snakefile --directory tests/scenarios/real_human --workflow-profile profiles/slurm --dry-run --quiet
 
 ## Benchmarks: write figures to results/bench/*.json.
 bench: setup

@@ -20,8 +20,8 @@ rule annotate:
         "../../environment.yml"
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
     params:
         annotation=CFG.get("annotation", {}),
     script:

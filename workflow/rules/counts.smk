@@ -37,7 +37,7 @@ rule merge_counts:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=30,
     params:
         samples=SAMPLES,

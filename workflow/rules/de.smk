@@ -63,7 +63,7 @@ rule de_normalise:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=30,
     params:
         de=CFG["de"],
@@ -110,7 +110,7 @@ rule de:
         "../../environment.yml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
     params:
         de=CFG["de"],
@@ -138,6 +138,7 @@ rule primary:
         "logs/primary/primary.log",
     benchmark:
         "benchmarks/primary/primary.tsv"
+    localrule: True
     conda:
         "../../environment.yml"
     threads: 1

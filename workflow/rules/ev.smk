@@ -45,6 +45,7 @@ rule ev_qc:
         ),
     log:
         "logs/ev_qc/ev_qc.log",
+    localrule: True
     conda:
         "../../environment.yml"
     threads: 1

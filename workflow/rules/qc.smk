@@ -34,7 +34,7 @@ rule read_qc:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=30,
     params:
         samples=SAMPLES,
@@ -58,6 +58,7 @@ rule multiqc:
         ),
     log:
         "logs/multiqc/multiqc.log",
+    localrule: True
     conda:
         "../../environment.yml"
     threads: 1

@@ -17,7 +17,7 @@ rule build_reference:
         "../../environment.yml"
     threads: 2
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=30,
     params:
         species=CFG["reference"]["species"],
