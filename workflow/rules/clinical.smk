@@ -69,7 +69,7 @@ rule clinical_endpoints:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
     script:
         "../scripts/clinical_endpoints.py"
@@ -94,7 +94,7 @@ rule clinical_biomarker:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
     script:
         "../scripts/clinical_biomarker.py"

@@ -60,7 +60,7 @@ rule normalise_counts:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=4000,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=30,
     params:
         de=CFG["de"],

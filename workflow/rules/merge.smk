@@ -30,7 +30,7 @@ rule merge_trial:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
     script:
         "../scripts/merge_trial.py"

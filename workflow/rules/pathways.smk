@@ -52,7 +52,7 @@ rule pathways_interactions:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
     script:
         "../scripts/pathways_interactions.py"
@@ -80,7 +80,7 @@ rule pathways:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=3000,
+        mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=30,
     params:
         contrasts=PATHWAY_CONTRASTS,

@@ -32,7 +32,7 @@ rule report_html:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
     params:
         config=CFG,

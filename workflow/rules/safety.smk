@@ -53,7 +53,7 @@ rule clinical_roc:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
     params:
         roc=CFG["roc"],
