@@ -537,3 +537,69 @@ def test_cut_and_whole_read_keys_give_identical_results(
     for q in (0, 20):
         cut, whole = [r[2:] for r in results if r[1] == q]
         assert cut == whole
+
+
+def _random_library(path: Path, n: int, seed: int) -> Path:
+    """Reads of every kind: shared and random inserts (some with N), adapter
+    errors, partial adapters, no adapter, varying read lengths up to 150."""
+    rng = random.Random(seed)
+    pool = [LET7A, MIR21, MIR16, SHORT18, LONG40, LONG48, "ACGTTGCAGT", ""]
+    reads = []
+    for i in range(n):
+        kind = rng.random()
+        if kind < 0.5:
+            insert = rng.choice(pool)
+        else:
+            size = rng.randint(0, 70)
+            insert = "".join(
+                rng.choice("ACGTN" if i % 9 == 0 else "ACGT") for _ in range(size)
+            )
+        adapter = TRUSEQ
+        if rng.random() < 0.1:
+            adapter = mutate(TRUSEQ, rng.randrange(len(TRUSEQ)))
+        read = insert + adapter + TRUSEQ_TAIL + "A" * 60
+        if rng.random() < 0.05:
+            read = "".join(rng.choice("ACGT") for _ in range(60))
+        reads.append(read[: rng.choice((36, 51, 75, 150))])
+    return write_fastq(path, reads)
+
+
+@pytest.mark.parametrize("preset", ["truseq", "nextflex"])
+def test_fast_scan_equals_dnaio_path(preset, tmp_path, monkeypatch):
+    """The compiled scan and the dnaio path give the same bytes and counts."""
+    import exomir.reads.preprocess as pp
+
+    path = _random_library(tmp_path / "rand.fastq.gz", 4000, seed=3)
+    settings = TrimSettings(min_length=16, max_length=60)
+    assert pp._use_fast_scan(PRESETS[preset], settings)
+    out = {}
+    for fast in (True, False):
+        monkeypatch.setattr(pp, "FAST_SCAN", fast)
+        d = tmp_path / str(fast)
+        stats = preprocess_library(
+            path, d / "x.fa.gz", d / "x.json", PRESETS[preset], settings
+        )
+        data = stats.to_dict()
+        data.pop("unique_raw_sequences")
+        data.pop("max_read_length")
+        out[fast] = ((d / "x.fa.gz").read_bytes(), data)
+    assert out[True][0] == out[False][0]
+    assert out[True][1] == out[False][1]
+    assert out[True][1]["passed_reads"] > 1000
+
+
+def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch):
+    """Growing the hash table and draining the no-probe buffer change nothing."""
+    import exomir.reads.fastscan as fs
+    import exomir.reads.preprocess as pp
+
+    path = _random_library(tmp_path / "rand.fastq.gz", 3000, seed=8)
+    ref, ref_stats = collapse_library(path, PRESETS["truseq"], TrimSettings())
+    monkeypatch.setattr(fs, "_INITIAL_SLOTS", 4)
+    monkeypatch.setattr(fs, "SLOW_BYTES", 300)
+    monkeypatch.setattr(fs, "BLOCK_BYTES", 1000)
+    records, stats = collapse_library(path, PRESETS["truseq"], TrimSettings())
+    assert pp._use_fast_scan(PRESETS["truseq"], TrimSettings())
+    assert records == ref
+    assert stats.length_hist == ref_stats.length_hist
+    assert stats.raw_reads == 3000

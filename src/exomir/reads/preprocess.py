@@ -73,7 +73,9 @@ from cutadapt.adapters import BackAdapter
 from isal import igzip
 
 from exomir.atomic import atomic_open, atomic_path
+from exomir.reads import fastscan
 from exomir.reads.fastq import scan_fastq
+from exomir.reads.fastscan import FastCollapse
 from exomir.reads.protocols import (
     AdapterDetection,
     Protocol,
@@ -102,6 +104,10 @@ PROBE_LENGTH = 12
 #: many distinct keys per read in the first reads (a speed choice only: the
 #: results are the same either way).
 CUT_MIN_GAIN = 0.15
+
+#: Use the compiled scan (:mod:`exomir.reads.fastscan`) where it applies;
+#: False forces the dnaio path (same results, slower; for tests).
+FAST_SCAN = True
 
 #: Read categories, in the order used in the stats.
 CATEGORIES: tuple[str, ...] = (
@@ -511,21 +517,67 @@ def collapse_library(
     AdapterNotFoundError
         Adapter in fewer than ``settings.min_adapter_fraction`` of the reads.
     """
+    result, stats = _collapse(fastq, protocol, settings, threads, sample, max_unique)
+    if isinstance(result, FastCollapse):
+        result = result.records()
+    return result, stats
+
+
+def _use_fast_scan(protocol: Protocol, settings: TrimSettings) -> bool:
+    """Whether the compiled scan applies (see :mod:`exomir.reads.fastscan`)."""
+    return (
+        FAST_SCAN
+        and fastscan.available()
+        and adapter_probe(protocol) is not None
+        and settings.quality_cutoff == 0
+    )
+
+
+def _collapse(
+    fastq: str | os.PathLike[str],
+    protocol: Protocol,
+    settings: TrimSettings,
+    threads: int,
+    sample: str | None,
+    max_unique: int,
+) -> tuple[list[tuple[str, int]] | FastCollapse, PreprocessStats]:
+    """Collapse a library with the fast scan if it applies, else with dnaio."""
     path = Path(fastq)
     t0 = time.perf_counter()
     cut_at = adapter_probe(protocol)
-    classifier = _Classifier(protocol, settings, cut_at)
-    scan = scan_fastq(
-        path,
-        classifier,
-        quality_cutoff=settings.quality_cutoff,
-        threads=threads,
-        max_unique=max_unique,
-        cut_at=cut_at,
-        cut_min_gain=CUT_MIN_GAIN,
-    )
+    fast: FastCollapse | None = None
+    if _use_fast_scan(protocol, settings):
+        assert cut_at is not None
+
+        def slow_batch(batch: dict[str, int]) -> tuple[np.ndarray, dict[str, int]]:
+            part = _Classifier(protocol, settings, cut_at)
+            part(batch)
+            return np.array([part.hist[c] for c in CATEGORIES]), part.inserts
+
+        fast = fastscan.fast_collapse(
+            path,
+            cut_at,
+            slow_batch,
+            clip_5p=protocol.clip_5p,
+            clip_3p=protocol.clip_3p,
+            min_length=settings.min_length,
+            max_length=settings.max_length,
+        )
+        scan = fast.scan
+        hist = {c: fast.hist[i].tolist() for i, c in enumerate(CATEGORIES)}
+    else:
+        classifier = _Classifier(protocol, settings, cut_at)
+        scan = scan_fastq(
+            path,
+            classifier,
+            quality_cutoff=settings.quality_cutoff,
+            threads=threads,
+            max_unique=max_unique,
+            cut_at=cut_at,
+            cut_min_gain=CUT_MIN_GAIN,
+        )
+        hist = classifier.hist
     t1 = time.perf_counter()
-    hist = classifier.hist
     totals = {c: sum(hist[c]) for c in CATEGORIES}
     raw = scan.reads
     if sum(totals.values()) != raw:  # pragma: no cover - internal invariant
@@ -552,14 +604,22 @@ def collapse_library(
                 "%s: protocol %r but %s", path, protocol.name, detection.suggestion
             )
 
-    if protocol.umi_length:
-        counts = classifier.molecules_per_insert()
+    result: list[tuple[str, int]] | FastCollapse
+    if fast is not None:
+        result = fast
+        molecules = int(fast.counts.sum())
+        n_unique = len(fast.counts)
     else:
-        counts = classifier.inserts
-    order = sorted(counts)  # by sequence (string sort: faster than on tuples)
-    order.sort(key=counts.__getitem__, reverse=True)  # stable: ties keep sequence
-    records = list(zip(order, map(counts.__getitem__, order), strict=True))
-    molecules = sum(counts.values())
+        if protocol.umi_length:
+            counts = classifier.molecules_per_insert()
+        else:
+            counts = classifier.inserts
+        order = sorted(counts)  # by sequence (string sort: faster than on tuples)
+        order.sort(key=counts.__getitem__, reverse=True)  # stable: ties keep sequence
+        records = list(zip(order, map(counts.__getitem__, order), strict=True))
+        molecules = sum(counts.values())
+        result = records
+        n_unique = len(records)
     size = max(scan.max_read_length + 1, *(len(h) for h in hist.values()))
     stats = PreprocessStats(
         sample=sample or sample_name(path),
@@ -579,7 +639,7 @@ def collapse_library(
         passed_reads=totals["passed"],
         umi_duplicates=totals["passed"] - molecules,
         molecules=molecules,
-        unique_inserts=len(records),
+        unique_inserts=n_unique,
         unique_raw_sequences=scan.unique_keys,
         max_read_length=scan.max_read_length,
         length_hist={c: hist[c] + [0] * (size - len(hist[c])) for c in CATEGORIES},
@@ -601,7 +661,7 @@ def collapse_library(
         molecules,
         time.perf_counter() - t0,
     )
-    return records, stats
+    return result, stats
 
 
 def write_collapsed(
@@ -628,11 +688,16 @@ def write_collapsed(
     prefix = sample.replace("{", "{{").replace("}", "}}")
     template = ">" + prefix + "_{}_x{}\n{}\n"
     text = "".join(map(template.format, itertools.count(1), counts, seqs))
+    _write_gzip(text.encode("ascii"), path, level)
+
+
+def _write_gzip(data: bytes, path: str | os.PathLike[str], level: int = 2) -> None:
+    """Write bytes gzip-compressed (ISA-L, no name, mtime 0), atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
         with igzip.IGzipFile(
             filename="", mode="wb", compresslevel=level, fileobj=raw, mtime=0
         ) as gz:
-            gz.write(text.encode("ascii"))
+            gz.write(data)
 
 
 def preprocess_library(
@@ -682,10 +747,11 @@ def preprocess_library(
     AdapterNotFoundError
         Adapter in too few reads; the message suggests the fitting preset.
     """
-    records, stats = collapse_library(
-        fastq, protocol, settings, threads=threads, sample=sample, max_unique=max_unique
-    )
-    write_collapsed(records, collapsed_out, stats.sample)
+    result, stats = _collapse(fastq, protocol, settings, threads, sample, max_unique)
+    if isinstance(result, FastCollapse):
+        _write_gzip(result.fasta(stats.sample), collapsed_out)
+    else:
+        write_collapsed(result, collapsed_out, stats.sample)
     with atomic_open(stats_out) as fh:
         json.dump(stats.to_dict(), fh, indent=1)
         fh.write("\n")

@@ -1,0 +1,356 @@
+"""Compiled (numba) kernels of the fast preprocessing path.
+
+Used by :func:`exomir.reads.preprocess.collapse_library` for protocols
+without UMIs whose adapter starts with an exact ``ACGT`` probe and without
+quality trimming (see :mod:`exomir.reads.fastscan`). Everything here works on
+raw bytes of the decompressed FASTQ text and releases the GIL, so gzip
+decompression (ISA-L, in its own thread) runs on the other core at the same
+time.
+
+Inserts are stored in an open-addressing hash table keyed by their bases,
+3 bits a base (pad 0, ``A`` 1, ``C`` 2, ``G`` 3, ``N`` 4, ``T`` 5: the ASCII
+order), 21 bases per 64-bit word, left-aligned. Comparing the words of two
+inserts as unsigned integers therefore compares the sequences as strings,
+which gives the output order (count descending, then sequence) with one
+:func:`numpy.lexsort`.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+#: Bases per 64-bit key word.
+BASES_PER_WORD = 21
+
+# status codes returned by scan_chunk
+NEED_MORE = 0  # stopped at an incomplete record (more input needed)
+DONE = 1  # all input consumed (final chunk)
+TABLE_FULL = 2  # grow the hash table, then call again
+SLOW_FULL = 3  # drain the no-probe buffer, then call again
+ERR_HEADER = 10  # header line does not start with '@'
+ERR_PLUS = 11  # third line does not start with '+'
+ERR_LENGTH = 12  # sequence and quality lengths differ
+ERR_BASE = 13  # character other than ACGTN in the sequence
+ERR_TRUNCATED = 14  # input ends inside a record
+ERR_QUALITY = 15  # quality character below '!'
+ERR_CR = 16  # carriage return (Windows line ends)
+ERR_NAME = 17  # '+' line repeats a different name
+ERR_TOO_LONG = 18  # read longer than the histogram
+
+# state vector indices
+S_RECORDS = 0  # records scanned so far (whole file)
+S_USED = 1  # occupied hash table slots
+S_MAXLEN = 2  # longest read
+S_SLOW_POS = 3  # bytes used in the no-probe buffer
+S_ERR_POS = 4  # byte offset (in the chunk) of the offending line
+S_NEW = 5  # table entries created by scanned reads
+
+_CODE = np.zeros(256, dtype=np.uint64)
+for _i, _b in enumerate(b"ACGNT"):
+    _CODE[_b] = _i + 1
+_BASE2 = np.full(256, 255, dtype=np.uint8)  # 2-bit code for the probe search
+for _i, _b in enumerate(b"ACGT"):
+    _BASE2[_b] = _i
+_LETTERS = np.frombuffer(b"\x00ACGNT\x00\x00", dtype=np.uint8).copy()
+
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xBF58476D1CE4E5B9)
+_SH = np.uint64(31)
+
+
+@nb.njit(inline="always")
+def _hash(words: np.ndarray, nw: int) -> np.uint64:
+    h = np.uint64(0)
+    for w in range(nw):
+        h = (h ^ words[w]) * _MIX1
+        h ^= h >> _SH
+    h *= _MIX2
+    h ^= h >> _SH
+    return h
+
+
+@nb.njit(inline="always")
+def _add(
+    tkeys: np.ndarray, tcount: np.ndarray, words: np.ndarray, nw: int, n: int
+) -> int:
+    """Add ``n`` to the count of ``words``; return 1 if the key is new."""
+    mask = np.uint64(len(tcount) - 1)
+    h = _hash(words, nw) & mask
+    while True:
+        c = tcount[h]
+        if c == 0:
+            for w in range(nw):
+                tkeys[h, w] = words[w]
+            tcount[h] = n
+            return 1
+        same = True
+        for w in range(nw):
+            if tkeys[h, w] != words[w]:
+                same = False
+                break
+        if same:
+            tcount[h] = c + n
+            return 0
+        h = (h + np.uint64(1)) & mask
+
+
+@nb.njit(inline="always")
+def _encode(buf, start: int, length: int, words: np.ndarray, nw: int) -> None:
+    for w in range(nw):
+        words[w] = np.uint64(0)
+    for j in range(length):
+        w = j // BASES_PER_WORD
+        k = j - w * BASES_PER_WORD
+        shift = np.uint64(3 * (BASES_PER_WORD - 1 - k))
+        words[w] |= _CODE[buf[start + j]] << shift
+
+
+@nb.njit(nogil=True, cache=True)
+def scan_chunk(
+    buf: np.ndarray,
+    pos: int,
+    final: bool,
+    probe: np.uint64,
+    probe_len: int,
+    clip5: int,
+    clip3: int,
+    min_len: int,
+    max_len: int,
+    nw: int,
+    tkeys: np.ndarray,
+    tcount: np.ndarray,
+    hist: np.ndarray,
+    slow: np.ndarray,
+    state: np.ndarray,
+) -> tuple[int, int]:
+    """Scan FASTQ records of ``buf[pos:]``; return ``(status, new pos)``.
+
+    Per record: validate the layout, find the first exact probe, classify
+    the insert (histogram by length) and count passed inserts in the table.
+    Reads without the probe are copied, newline-terminated, to ``slow``.
+    On an error the position is the start of the failing record and
+    ``state[S_ERR_POS]`` the offending line.
+    """
+    n = len(buf)
+    clip = clip5 + clip3
+    pmask = np.uint64((1 << (2 * probe_len)) - 1)
+    limit = len(tcount) * 6 // 10
+    hmax = hist.shape[1]
+    words = np.zeros(max(nw, 1), dtype=np.uint64)
+    while True:
+        rec = pos
+        if pos >= n:
+            return (DONE if final else NEED_MORE), pos
+        if state[S_USED] >= limit:
+            return TABLE_FULL, rec
+        # header
+        if buf[pos] != 64:  # '@'
+            state[S_ERR_POS] = pos
+            return ERR_HEADER, rec
+        e1 = pos
+        while e1 < n and buf[e1] != 10:
+            e1 += 1
+        if e1 >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec
+        # sequence
+        s = e1 + 1
+        e2 = s
+        while e2 < n and buf[e2] != 10:
+            e2 += 1
+        if e2 >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec
+        length = e2 - s
+        # plus line
+        p = e2 + 1
+        if p >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec
+        if buf[p] != 43:  # '+'
+            state[S_ERR_POS] = p
+            return ERR_PLUS, rec
+        e3 = p + 1
+        while e3 < n and buf[e3] != 10:
+            e3 += 1
+        if e3 >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec
+        # quality: exactly `length` characters, then a newline (or the end)
+        q = e3 + 1
+        e4 = q + length
+        if e4 > n or (e4 == n and not final):
+            # could still be a complete record once more input arrives
+            if final:
+                e = q
+                while e < n and buf[e] != 10:
+                    e += 1
+                if e < n or e > q:  # a shorter quality line
+                    state[S_ERR_POS] = q
+                    return ERR_LENGTH, rec
+                return ERR_TRUNCATED, rec
+            return NEED_MORE, rec
+        if e4 < n and buf[e4] != 10:
+            state[S_ERR_POS] = q
+            if buf[e4] == 13:
+                return ERR_CR, rec
+            return ERR_LENGTH, rec
+        bad = 0
+        for j in range(q, e4):
+            bad |= buf[j] < 33
+        if bad:
+            state[S_ERR_POS] = q
+            for j in range(q, e4):
+                if buf[j] == 10:
+                    return ERR_LENGTH, rec
+                if buf[j] == 13:
+                    return ERR_CR, rec
+            return ERR_QUALITY, rec
+        # a name repeated on the '+' line must be the header's
+        if e3 > p + 1:
+            if e3 - p != e1 - pos:
+                state[S_ERR_POS] = p
+                return ERR_NAME, rec
+            for j in range(1, e3 - p):
+                if buf[p + j] != buf[pos + j]:
+                    state[S_ERR_POS] = p
+                    return ERR_NAME, rec
+        if length >= hmax:
+            state[S_ERR_POS] = s
+            return ERR_TOO_LONG, rec
+        # alphabet + first exact probe (rolling 2-bit code, N resets it)
+        h = np.uint64(0)
+        run = 0
+        hit = -1
+        for j in range(length):
+            c = buf[s + j]
+            b2 = _BASE2[c]
+            if b2 == 255:
+                if _CODE[c] == 0:
+                    state[S_ERR_POS] = s
+                    if c == 13:
+                        return ERR_CR, rec
+                    return ERR_BASE, rec
+                run = 0
+                h = np.uint64(0)
+                continue
+            h = ((h << np.uint64(2)) | np.uint64(b2)) & pmask
+            run += 1
+            if hit < 0 and run >= probe_len and h == probe:
+                hit = j - probe_len + 1
+        if length > state[S_MAXLEN]:
+            state[S_MAXLEN] = length
+        if hit < 0:
+            sp = state[S_SLOW_POS]
+            if sp + length + 1 > len(slow):
+                return SLOW_FULL, rec
+            for j in range(length):
+                slow[sp + j] = buf[s + j]
+            slow[sp + length] = 10
+            state[S_SLOW_POS] = sp + length + 1
+        else:
+            ins = hit - clip
+            if ins < min_len:
+                if ins <= 0:
+                    hist[1, 0] += 1
+                else:
+                    hist[2, ins] += 1
+            elif ins > max_len:
+                hist[3, ins] += 1
+            else:
+                _encode(buf, s + clip5, ins, words, nw)
+                new = _add(tkeys, tcount, words, nw, 1)
+                state[S_USED] += new
+                state[S_NEW] += new
+                hist[0, ins] += 1
+        state[S_RECORDS] += 1
+        pos = e4 + 1 if e4 < n else n
+
+
+@nb.njit(nogil=True, cache=True)
+def add_lines(
+    text: np.ndarray, counts: np.ndarray, nw: int, tkeys: np.ndarray, tcount: np.ndarray
+) -> int:
+    """Add newline-terminated inserts in ``text`` with ``counts``; return new keys."""
+    words = np.zeros(max(nw, 1), dtype=np.uint64)
+    start = 0
+    i = 0
+    new = 0
+    for e in range(len(text)):
+        if text[e] == 10:
+            _encode(text, start, e - start, words, nw)
+            new += _add(tkeys, tcount, words, nw, counts[i])
+            i += 1
+            start = e + 1
+    return new
+
+
+@nb.njit(nogil=True, cache=True)
+def rehash(
+    tkeys: np.ndarray, tcount: np.ndarray, nkeys: np.ndarray, ncount: np.ndarray
+) -> None:
+    """Move every entry of one table into a larger, empty one."""
+    nw = tkeys.shape[1]
+    for i in range(len(tcount)):
+        if tcount[i]:
+            _add(nkeys, ncount, tkeys[i], nw, tcount[i])
+
+
+@nb.njit(nogil=True, cache=True)
+def _digits(x: int) -> int:
+    d = 1
+    while x >= 10:
+        x //= 10
+        d += 1
+    return d
+
+
+@nb.njit(nogil=True, cache=True)
+def _put_int(out: np.ndarray, o: int, x: int) -> int:
+    d = _digits(x)
+    for k in range(d - 1, -1, -1):
+        out[o + k] = 48 + x % 10
+        x //= 10
+    return o + d
+
+
+@nb.njit(nogil=True, cache=True)
+def format_fasta(
+    keys: np.ndarray, counts: np.ndarray, prefix: np.ndarray
+) -> np.ndarray:
+    """Write one FASTA record per sorted entry (``>{prefix}{rank}_x{count}``)."""
+    m, nw = keys.shape
+    lengths = np.zeros(m, dtype=np.int64)
+    size = 0
+    for i in range(m):
+        length = 0
+        for w in range(nw):
+            word = keys[i, w]
+            for k in range(BASES_PER_WORD):
+                if (word >> np.uint64(3 * (BASES_PER_WORD - 1 - k))) & np.uint64(7):
+                    length += 1
+        lengths[i] = length
+        size += 1 + len(prefix) + _digits(i + 1) + 2 + _digits(counts[i]) + 1
+        size += length + 1
+    out = np.empty(size, dtype=np.uint8)
+    o = 0
+    for i in range(m):
+        out[o] = 62  # '>'
+        o += 1
+        for j in range(len(prefix)):
+            out[o + j] = prefix[j]
+        o += len(prefix)
+        o = _put_int(out, o, i + 1)
+        out[o] = 95  # '_'
+        out[o + 1] = 120  # 'x'
+        o = _put_int(out, o + 2, counts[i])
+        out[o] = 10
+        o += 1
+        for j in range(lengths[i]):
+            w = j // BASES_PER_WORD
+            k = j - w * BASES_PER_WORD
+            code = (keys[i, w] >> np.uint64(3 * (BASES_PER_WORD - 1 - k))) & np.uint64(
+                7
+            )
+            out[o + j] = _LETTERS[code]
+        o += lengths[i]
+        out[o] = 10
+        o += 1
+    return out
