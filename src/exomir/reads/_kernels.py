@@ -118,6 +118,7 @@ def scan_chunk(
     min_len: int,
     max_len: int,
     nw: int,
+    qcut: int,
     tkeys: np.ndarray,
     tcount: np.ndarray,
     hist: np.ndarray,
@@ -126,7 +127,8 @@ def scan_chunk(
 ) -> tuple[int, int]:
     """Scan FASTQ records of ``buf[pos:]``; return ``(status, new pos)``.
 
-    Per record: validate the layout, find the first exact probe, classify
+    Per record: validate the layout, 3' quality-trim if ``qcut`` > 0
+    (cutadapt's BWA rule, Phred+33), find the first exact probe, classify
     the insert (histogram by length) and count passed inserts in the table.
     Reads without the probe are copied, newline-terminated, to ``slow``.
     On an error the position is the start of the failing record and
@@ -237,6 +239,21 @@ def scan_chunk(
                 hit = j - probe_len + 1
         if length > state[S_MAXLEN]:
             state[S_MAXLEN] = length
+        if qcut > 0:  # as cutadapt.qualtrim.quality_trim_index(q, 0, qcut, 33)
+            stop = length
+            best = 0
+            acc = 0
+            for j in range(length - 1, -1, -1):
+                acc += qcut - (np.int64(buf[q + j]) - 33)
+                if acc < 0:
+                    break
+                if acc > best:
+                    best = acc
+                    stop = j
+            if stop < length:
+                length = stop
+                if hit + probe_len > length:
+                    hit = -1  # the first probe does not fit: none does
         if hit < 0:
             sp = state[S_SLOW_POS]
             if sp + length + 1 > len(slow):

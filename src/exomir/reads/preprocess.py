@@ -525,12 +525,7 @@ def collapse_library(
 
 def _use_fast_scan(protocol: Protocol, settings: TrimSettings) -> bool:
     """Whether the compiled scan applies (see :mod:`exomir.reads.fastscan`)."""
-    return (
-        FAST_SCAN
-        and fastscan.available()
-        and adapter_probe(protocol) is not None
-        and settings.quality_cutoff == 0
-    )
+    return FAST_SCAN and fastscan.available() and adapter_probe(protocol) is not None
 
 
 def _collapse(
@@ -562,6 +557,7 @@ def _collapse(
             clip_3p=protocol.clip_3p,
             min_length=settings.min_length,
             max_length=settings.max_length,
+            quality_cutoff=settings.quality_cutoff,
         )
         scan = fast.scan
         hist = {c: fast.hist[i].tolist() for i, c in enumerate(CATEGORIES)}
