@@ -612,3 +612,76 @@ def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch):
     assert records == ref
     assert stats.length_hist == ref_stats.length_hist
     assert stats.raw_reads == 3000
+
+
+# Hand-worked directional example (UMI-tools' rule: a absorbs b when they
+# differ at one base and n_a >= 2 n_b - 1):
+#   A 10 reads; B = A with pos 1 changed, 4 reads: 10 >= 7, A -> B
+#   C = A with pos 12 changed, 6 reads: 10 < 11 and 6 < 19, no edge A-C
+#   D = C with pos 6 changed, 2 reads (two from A): 6 >= 3, C -> D
+#   E = B with pos 4 changed, 1 read (two from A): 4 >= 1, B -> E
+#   F unrelated, 1 read
+# From the most frequent UMI not yet reached: {A, B, E}, {C, D}, {F}: 3
+# molecules (exact: 6 distinct UMIs; undirected clusters: 2).
+UMI_EXAMPLE = {
+    "AAAAAACCCCCC": 10,
+    "CAAAAACCCCCC": 4,
+    "AAAAAACCCCCA": 6,
+    "AAAAATCCCCCA": 2,
+    "CAAGAACCCCCC": 1,
+    "GTGTGTACACAC": 1,
+}
+
+
+@pytest.mark.parametrize(("method", "expected"), [("directional", 3), ("exact", 6)])
+def test_umi_directional_hand_example(method, expected, tmp_path):
+    reads = [
+        qiaseq_read(insert, umi)
+        for umi, n in UMI_EXAMPLE.items()
+        for insert in (LET7A, MIR21)
+        for _ in range(n)
+    ]
+    # MIR21 also once with a UMI one base from A: 10 >= 1, absorbed
+    reads.append(qiaseq_read(MIR21, "AAAAAACCCCCG"))
+    random.Random(1).shuffle(reads)
+    path = write_fastq(tmp_path / "umi.fastq.gz", reads)
+    settings = TrimSettings(umi_dedup=method)
+    records, stats = collapse_library(path, PRESETS["qiaseq"], settings)
+    extra = 1 if method == "exact" else 0
+    assert dict(records) == {LET7A: expected, MIR21: expected + extra}
+    assert stats.molecules == 2 * expected + extra
+    assert stats.umi_duplicates == stats.passed_reads - stats.molecules
+
+
+def test_umi_directional_across_inserts_and_batches():
+    """Clusters never span inserts; batches give the same molecules."""
+    from exomir.reads.preprocess import _Classifier
+
+    rng = random.Random(9)
+    reads = Counter()
+    for umi, n in UMI_EXAMPLE.items():
+        reads[qiaseq_read(LET7A, umi)] += n
+    # MIR21 only has the 1-read UMIs one base from LET7A's big one: no edge
+    reads[qiaseq_read(MIR21, "CAAAAACCCCCC")] += 1
+    reads[qiaseq_read(MIR21, "AAAAAACCCCCA")] += 1
+    for _ in range(200):  # random UMIs of a third insert
+        umi = "".join(rng.choice("ACGT") for _ in range(12))
+        reads[qiaseq_read(MIR16, umi)] += 1
+    items = list(reads.items())
+    one = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    one(dict(items))
+    split = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    for i in range(0, len(items), 7):
+        split(dict(items[i : i + 7]))
+    got = one.molecules_per_insert()
+    assert got == split.molecules_per_insert()
+    assert got[LET7A] == 3
+    # the two MIR21 UMIs are two bases apart and both 1 read: 2 molecules
+    assert got[MIR21] == 2
+    assert 190 <= got[MIR16] <= 200
+
+
+def test_umi_dedup_setting_is_validated():
+    with pytest.raises(ValueError, match="umi_dedup"):
+        TrimSettings(umi_dedup="cluster")
+    assert TrimSettings.from_dict({"umi_dedup": "exact"}).umi_dedup == "exact"

@@ -17,8 +17,22 @@ which gives the output order (count descending, then sequence) with one
 
 from __future__ import annotations
 
-import numba as nb
 import numpy as np
+
+try:
+    import numba as nb
+
+    NUMBA = True
+    njit = nb.njit
+except ImportError:  # pragma: no cover - plain Python (slow) without numba
+    NUMBA = False
+
+    def njit(*args, **kwargs):
+        """Return the function unchanged (numba is not installed)."""
+        if args and callable(args[0]):
+            return args[0]
+        return lambda f: f
+
 
 #: Bases per 64-bit key word.
 BASES_PER_WORD = 21
@@ -59,7 +73,7 @@ _MIX2 = np.uint64(0xBF58476D1CE4E5B9)
 _SH = np.uint64(31)
 
 
-@nb.njit(inline="always")
+@njit(inline="always")
 def _hash(words: np.ndarray, nw: int) -> np.uint64:
     h = np.uint64(0)
     for w in range(nw):
@@ -70,7 +84,7 @@ def _hash(words: np.ndarray, nw: int) -> np.uint64:
     return h
 
 
-@nb.njit(inline="always")
+@njit(inline="always")
 def _add(
     tkeys: np.ndarray, tcount: np.ndarray, words: np.ndarray, nw: int, n: int
 ) -> int:
@@ -95,7 +109,7 @@ def _add(
         h = (h + np.uint64(1)) & mask
 
 
-@nb.njit(inline="always")
+@njit(inline="always")
 def _encode(buf, start: int, length: int, words: np.ndarray, nw: int) -> None:
     for w in range(nw):
         words[w] = np.uint64(0)
@@ -106,7 +120,7 @@ def _encode(buf, start: int, length: int, words: np.ndarray, nw: int) -> None:
         words[w] |= _CODE[buf[start + j]] << shift
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def scan_chunk(
     buf: np.ndarray,
     pos: int,
@@ -281,7 +295,7 @@ def scan_chunk(
         pos = e4 + 1 if e4 < n else n
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def add_lines(
     text: np.ndarray, counts: np.ndarray, nw: int, tkeys: np.ndarray, tcount: np.ndarray
 ) -> int:
@@ -299,7 +313,7 @@ def add_lines(
     return new
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def rehash(
     tkeys: np.ndarray, tcount: np.ndarray, nkeys: np.ndarray, ncount: np.ndarray
 ) -> None:
@@ -310,7 +324,7 @@ def rehash(
             _add(nkeys, ncount, tkeys[i], nw, tcount[i])
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _digits(x: int) -> int:
     d = 1
     while x >= 10:
@@ -319,7 +333,7 @@ def _digits(x: int) -> int:
     return d
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _put_int(out: np.ndarray, o: int, x: int) -> int:
     d = _digits(x)
     for k in range(d - 1, -1, -1):
@@ -328,7 +342,7 @@ def _put_int(out: np.ndarray, o: int, x: int) -> int:
     return o + d
 
 
-@nb.njit(nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def format_fasta(
     keys: np.ndarray, counts: np.ndarray, prefix: np.ndarray
 ) -> np.ndarray:
@@ -370,4 +384,117 @@ def format_fasta(
         o += lengths[i]
         out[o] = 10
         o += 1
+    return out
+
+
+_ODD_BITS = np.uint64(0x5555555555555555)
+
+
+@njit(inline="always")
+def _one_mismatch(x: np.uint64) -> bool:
+    """Whether two 2-bit packed sequences whose XOR is ``x`` differ at one base."""
+    y = (x | (x >> np.uint64(1))) & _ODD_BITS
+    return y != 0 and (y & (y - np.uint64(1))) == 0
+
+
+@njit(nogil=True, cache=True)
+def directional_molecules(
+    codes: np.ndarray, counts: np.ndarray, umi_len: int, n_inserts: int
+) -> np.ndarray:
+    """Molecules per insert with UMI-tools' directional rule.
+
+    ``codes`` are the distinct (insert id, UMI) pairs, sorted, each
+    ``id << 2 * umi_len | 2-bit UMI``; ``counts`` their reads. Within an
+    insert, UMI ``a`` absorbs ``b`` when they differ at one base and
+    ``count(a) >= 2 * count(b) - 1``; starting from the most frequent UMI not
+    yet absorbed, everything reachable along such edges is one molecule
+    (Smith et al. 2017, Genome Research 27:491). Pairs differing at one base
+    share one half of the UMI, so they are found within groups of equal
+    (insert, half), after one sort per half.
+    """
+    n = len(codes)
+    out = np.zeros(n_inserts, dtype=np.int64)
+    if n == 0:
+        return out
+    half = np.uint64(umi_len)  # bits of half a UMI (umi_len / 2 bases)
+    hmask = (np.uint64(1) << half) - np.uint64(1)
+    id_shift = np.uint64(2 * umi_len)
+    ucodes = codes.view(np.uint64)
+    src = []
+    dst = []
+    for side in range(2):
+        if side == 0:  # same insert and first half: already contiguous
+            order = np.arange(n)
+            keys = ucodes >> half
+        else:  # same insert and second half
+            swapped = (
+                ((ucodes >> id_shift) << id_shift)
+                | ((ucodes & hmask) << half)
+                | ((ucodes >> half) & hmask)
+            )
+            order = np.argsort(swapped, kind="mergesort")
+            keys = swapped[order] >> half
+        lo = 0
+        while lo < n:
+            hi = lo + 1
+            while hi < n and keys[hi] == keys[lo]:
+                hi += 1
+            for a in range(lo, hi - 1):
+                i = order[a]
+                for b in range(a + 1, hi):
+                    j = order[b]
+                    if _one_mismatch(ucodes[i] ^ ucodes[j]):
+                        if counts[i] >= 2 * counts[j] - 1:
+                            src.append(i)
+                            dst.append(j)
+                        if counts[j] >= 2 * counts[i] - 1:
+                            src.append(j)
+                            dst.append(i)
+            lo = hi
+    # adjacency lists (CSR)
+    m = len(src)
+    start = np.zeros(n + 1, dtype=np.int64)
+    for e in range(m):
+        start[src[e] + 1] += 1
+    for i in range(n):
+        start[i + 1] += start[i]
+    fill = start[:-1].copy()
+    adj = np.empty(m, dtype=np.int64)
+    for e in range(m):
+        adj[fill[src[e]]] = dst[e]
+        fill[src[e]] += 1
+    found = np.zeros(n, dtype=np.bool_)
+    stamp = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    lo = 0
+    while lo < n:
+        iid = ucodes[lo] >> id_shift
+        hi = lo + 1
+        while hi < n and (ucodes[hi] >> id_shift) == iid:
+            hi += 1
+        if hi - lo == 1:
+            out[iid] = 1
+            lo = hi
+            continue
+        order = lo + np.argsort(-counts[lo:hi], kind="mergesort")
+        clusters = 0
+        for v0 in order:
+            if found[v0]:
+                continue
+            clusters += 1
+            top = 0
+            stack[0] = v0
+            stamp[v0] = v0
+            while top >= 0:
+                v = stack[top]
+                top -= 1
+                found[v] = True
+                for e in range(start[v], start[v + 1]):
+                    w = adj[e]
+                    if stamp[w] != v0:
+                        stamp[w] = v0
+                        top += 1
+                        stack[top] = w
+        out[iid] = clusters
+        lo = hi
     return out

@@ -85,7 +85,7 @@ _ERRORS = {
 
 def available() -> bool:
     """Return whether the compiled kernels can be used (numba importable)."""
-    return K is not None
+    return K is not None and K.NUMBA
 
 
 @dataclass
@@ -204,7 +204,7 @@ def fast_collapse(
     FastqFormatError
         Any problem of the file, with the 1-based record number.
     """
-    if K is None:  # pragma: no cover
+    if not available():  # pragma: no cover
         raise RuntimeError("numba is not available")
     if not probe or probe.strip("ACGT") or len(probe) > 32:
         raise ValueError(f"probe must be 1-32 ACGT bases, got {probe!r}")
