@@ -777,7 +777,9 @@ def test_hairpin_prefilter_is_exact(
     kmers = {hp[i : i + k] for hp in hairpins for i in range(len(hp) - k + 1)}
     layout = _Layout.of(reads)
     rows = np.arange(len(reads))
-    got = _HairpinFilter(hairpins, k, mismatches).contains(layout.prefix_keys(rows, k))
+    filt = _HairpinFilter(hairpins, k, mismatches)
+    got = filt.contains(layout.prefix_keys(rows, k))
+    assert filt.select(layout, rows).tolist() == got.tolist()  # compiled loop
     if mismatches:
         expected = [_within_one(r[:k], kmers) for r in reads]
     else:
@@ -799,6 +801,8 @@ def test_hairpin_prefilter_non_acgt_and_boundaries() -> None:
     layout = _Layout.of(reads)
     keys = layout.prefix_keys(np.arange(len(reads)), 12)
     assert filt.contains(keys).tolist() == [True, True, False, True, False]
+    rows = np.arange(len(reads))
+    assert filt.select(layout, rows).tolist() == [True, True, False, True, False]
 
 
 def test_layout_flags() -> None:

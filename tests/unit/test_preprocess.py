@@ -605,6 +605,7 @@ def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch):
     settings = TrimSettings(quality_cutoff=20)
     ref, ref_stats = collapse_library(path, PRESETS["truseq"], settings)
     monkeypatch.setattr(fs, "_INITIAL_SLOTS", 4)
+    monkeypatch.setattr(fs, "_MAX_INITIAL_SLOTS", 4)
     monkeypatch.setattr(fs, "SLOW_BYTES", 300)
     monkeypatch.setattr(fs, "BLOCK_BYTES", 1000)
     records, stats = collapse_library(path, PRESETS["truseq"], settings)

@@ -96,7 +96,7 @@ def _add(
         if c == 0:
             for w in range(nw):
                 tkeys[h, w] = words[w]
-            tcount[h] = n
+            tcount[h] = np.uint64(n)
             return 1
         same = True
         for w in range(nw):
@@ -104,7 +104,7 @@ def _add(
                 same = False
                 break
         if same:
-            tcount[h] = c + n
+            tcount[h] = c + np.uint64(n)
             return 0
         h = (h + np.uint64(1)) & mask
 
@@ -497,4 +497,136 @@ def directional_molecules(
                         stack[top] = w
         out[iid] = clusters
         lo = hi
+    return out
+
+
+# ---------------------------------------------------------------- annotation
+
+_ACGTN = np.zeros(256, dtype=np.bool_)
+for _b in b"ACGTN":
+    _ACGTN[_b] = True
+
+
+@njit(nogil=True, cache=True)
+def parse_collapsed_block(
+    buf: np.ndarray, final: bool, seqs: np.ndarray, counts: np.ndarray
+) -> tuple[int, int, int, int]:
+    """Parse ``>name_x<count>`` / sequence line pairs of a collapsed FASTA.
+
+    Sequences (``ACGTN`` only, non-empty) are copied newline-terminated to
+    ``seqs``, counts to ``counts``. Returns ``(ok, records, seq bytes,
+    consumed)``; ``ok`` is 0 at anything else (lower case, ``U``, white
+    space, a header without a count >= 1, a wrapped sequence, CR), for the
+    general reader to handle. Stops before an incomplete pair unless
+    ``final`` (the text then must end with a newline).
+    """
+    n = len(buf)
+    pos = 0
+    rec = 0
+    out = 0
+    while pos < n:
+        if buf[pos] != 62:  # '>'
+            return 0, rec, out, pos
+        e1 = pos + 1
+        word_end = -1
+        while e1 < n and buf[e1] != 10:
+            c = buf[e1]
+            if word_end < 0 and (c == 32 or c == 9 or c == 13):
+                word_end = e1
+            e1 += 1
+        if e1 >= n:
+            if final:
+                return 0, rec, out, pos
+            break
+        if word_end < 0:
+            word_end = e1
+        s = e1 + 1
+        e2 = s
+        while e2 < n and buf[e2] != 10:
+            e2 += 1
+        if e2 >= n:
+            if final:
+                return 0, rec, out, pos
+            break
+        if e2 == s:
+            return 0, rec, out, pos
+        # count: digits at the end of the first word, after "_x"
+        j = word_end - 1
+        value = 0
+        scale = 1
+        while j > pos and 48 <= buf[j] <= 57:
+            value += (buf[j] - 48) * scale
+            scale *= 10
+            j -= 1
+            if scale > 10**17:
+                return 0, rec, out, pos
+        if j == word_end - 1 or value < 1 or j < pos + 2:
+            return 0, rec, out, pos
+        if buf[j] != 120 or buf[j - 1] != 95:  # "_x"
+            return 0, rec, out, pos
+        for k in range(s, e2):
+            if not _ACGTN[buf[k]]:
+                return 0, rec, out, pos
+            seqs[out] = buf[k]
+            out += 1
+        seqs[out] = 10
+        out += 1
+        counts[rec] = value
+        rec += 1
+        pos = e2 + 1
+    return 1, rec, out, pos
+
+
+@njit(nogil=True, cache=True)
+def hairpin_candidates(
+    buffer: np.ndarray,
+    starts: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    low_bits: int,
+    b0_values: np.ndarray,
+    b0_start: np.ndarray,
+    b0_count: np.ndarray,
+    b1_values: np.ndarray,
+    b1_start: np.ndarray,
+    b1_count: np.ndarray,
+    mismatches: int,
+) -> np.ndarray:
+    """Return, per read in ``rows``, whether its prefix can hit a hairpin.
+
+    That is: its ``k``-base prefix is within ``mismatches`` (0 or 1) of a
+    hairpin ``k``-mer. The k-mers are bucketed by their low half (``b0``: bucket = low bits,
+    values = high bits) and by their high half (``b1``); a read is compared
+    with the k-mers of its two buckets (see ``_HairpinFilter``).
+    """
+    out = np.zeros(len(rows), dtype=np.bool_)
+    low_mask = np.uint32((1 << low_bits) - 1)
+    lb = np.uint32(low_bits)
+    odd = np.uint32(0x55555555)
+    for r in range(len(rows)):
+        s = starts[rows[r]]
+        key = np.uint32(0)
+        for j in range(k):
+            key = (key << np.uint32(2)) | np.uint32(_BASE2[buffer[s + j]] & 3)
+        low = key & low_mask
+        high = key >> lb
+        found = False
+        for side in range(2):
+            if side == 0:
+                b = low
+                v = high
+                values, st, cnt = b0_values, b0_start, b0_count
+            else:
+                b = high
+                v = low
+                values, st, cnt = b1_values, b1_start, b1_count
+            for i in range(st[b], st[b] + cnt[b]):
+                d = np.uint32(v ^ values[i])
+                d = (d | (d >> np.uint32(1))) & odd
+                if d == 0 or (mismatches and (d & (d - np.uint32(1))) == 0):
+                    found = True
+                    break
+            if found:
+                break
+        out[r] = found
     return out

@@ -216,6 +216,7 @@ import pandas as pd
 from xopen import xopen
 
 from exomir.atomic import atomic_open, write_tsv
+from exomir.reads import _kernels
 from exomir.reads.gff import GffRecord, mirgff_cigar, variant_string, write_gff
 from exomir.reads.reference import (
     Reference,
@@ -482,6 +483,56 @@ def _read_two_line_fasta(path: str | os.PathLike[str]) -> CollapsedReads | None:
     line pairs or not ASCII, for :func:`read_collapsed` to parse it record by
     record.
     """
+    if _kernels.NUMBA:
+        return _read_collapsed_compiled(path)
+    return _read_two_line_fasta_numpy(path)
+
+
+def _read_collapsed_compiled(path: str | os.PathLike[str]) -> CollapsedReads | None:
+    """Read the collapsed FASTA with one compiled loop per 16-MB block.
+
+    Falls back to the numpy reader for anything but ``>name_x<count>`` /
+    one ``ACGTN`` line per record (lower case, ``U``, CR, wrapped lines).
+    """
+    seq_blocks: list[bytes] = []
+    counts_blocks: list[np.ndarray] = []
+    rest = b""
+    with xopen(os.fspath(path), "rb", threads=1) as fh:
+        while True:
+            chunk = fh.read(1 << 24)
+            final = not chunk
+            data = rest + chunk if rest else chunk
+            if final and data and not data.endswith(b"\n"):
+                data += b"\n"
+            buf = np.frombuffer(data, np.uint8)
+            seqs = np.empty(len(buf), np.uint8)
+            counts = np.empty(len(buf) // 4 + 1, np.int64)
+            ok, n, used, pos = _kernels.parse_collapsed_block(buf, final, seqs, counts)
+            if not ok:
+                return _read_two_line_fasta_numpy(path)
+            seq_blocks.append(seqs[:used].tobytes())
+            counts_blocks.append(counts[:n].copy())
+            rest = data[pos:]
+            if final:
+                break
+    text = b"".join(seq_blocks).decode("ascii")
+    del seq_blocks
+    seqs_list = text.split("\n")[:-1]
+    del text
+    all_counts = (
+        np.concatenate(counts_blocks) if counts_blocks else np.zeros(0, np.int64)
+    )
+    if len(set(seqs_list)) != len(seqs_list):
+        merged: dict[str, int] = {}
+        for seq, c in zip(seqs_list, all_counts.tolist(), strict=True):
+            merged[seq] = merged.get(seq, 0) + c
+        seqs_list = list(merged)
+        all_counts = np.fromiter(merged.values(), dtype=np.int64, count=len(seqs_list))
+    return CollapsedReads(seqs_list, all_counts)
+
+
+def _read_two_line_fasta_numpy(path: str | os.PathLike[str]) -> CollapsedReads | None:
+    """Read the collapsed FASTA with numpy (the reader without numba)."""
     seq_blocks: list[bytes] = []
     counts_blocks: list[np.ndarray] = []
     rest = b""
@@ -784,6 +835,31 @@ class _HairpinFilter:
             _Buckets(keys & self.low_mask, keys >> self.low_bits, 1 << low_bits),
             _Buckets(keys >> self.low_bits, keys & self.low_mask, 1 << (2 * self.h)),
         ]
+
+    def select(self, layout: _Layout, rows: np.ndarray) -> np.ndarray:
+        """Boolean mask over ``rows`` (ACGT, at least ``k`` long): can align.
+
+        One compiled loop when numba is available (packs the prefix and scans
+        the two buckets per read: 0.1 s for 1.5 M reads instead of ~1 s of
+        numpy array building), else :meth:`contains` on the packed prefixes.
+        """
+        if _kernels.NUMBA:
+            b0, b1 = self.buckets
+            return _kernels.hairpin_candidates(
+                layout.buffer,
+                layout.starts,
+                rows,
+                self.k,
+                int(self.low_bits),
+                b0.values.astype(np.uint32),
+                b0.start.astype(np.int64),
+                b0.count.astype(np.int64),
+                b1.values.astype(np.uint32),
+                b1.start.astype(np.int64),
+                b1.count.astype(np.int64),
+                self.mismatches,
+            )
+        return self.contains(layout.prefix_keys(rows, self.k))
 
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """Boolean mask: the read prefix ``keys`` can align to a hairpin."""
@@ -1160,7 +1236,7 @@ def _annotate_mirna(
     k = min(params.min_templated, _PREFILTER_MAX)
     if k >= _PREFILTER_MIN and len(rows):
         filt = _HairpinFilter(reference.hairpins.values(), k, params.hairpin_mismatches)
-        rows = rows[filt.contains(layout.prefix_keys(rows, k))]
+        rows = rows[filt.select(layout, rows)]
     t_filter = time.perf_counter() - t0
 
     max_clip = max(params.max_nta, 0)

@@ -66,7 +66,8 @@ BLOCK_BYTES = 8 << 20
 SLOW_BYTES = 32 << 20
 #: Longest read supported (length histogram size).
 MAX_READ_LENGTH = 1 << 16
-_INITIAL_SLOTS = 1 << 20
+_INITIAL_SLOTS = 1 << 16
+_MAX_INITIAL_SLOTS = 1 << 23
 #: Leading reads parsed by dnaio (adapter detection sample, quality encoding).
 SAMPLE_READS = 50_000
 QUALITY_CHECK_READS = 10_000
@@ -122,19 +123,25 @@ class FastCollapse:
 
 
 class _Table:
-    """Growable hash table of packed inserts (see :mod:`exomir.reads._kernels`)."""
+    """Growable hash table of packed inserts (see :mod:`exomir.reads._kernels`).
+
+    One row per slot: the key words, then the count (0: empty), so that a
+    lookup touches one cache line.
+    """
 
     def __init__(self, nw: int, slots: int = _INITIAL_SLOTS):
         self.nw = nw
-        self.keys = np.zeros((slots, nw), dtype=np.uint64)
-        self.count = np.zeros(slots, dtype=np.int64)
+        self._alloc(slots)
+
+    def _alloc(self, slots: int) -> None:
+        self.rows = np.zeros((slots, self.nw + 1), dtype=np.uint64)
+        self.keys = self.rows[:, : self.nw]
+        self.count = self.rows[:, self.nw]
 
     def grow(self) -> None:
-        slots = 2 * len(self.count)
-        keys = np.zeros((slots, self.nw), dtype=np.uint64)
-        count = np.zeros(slots, dtype=np.int64)
-        K.rehash(self.keys, self.count, keys, count)
-        self.keys, self.count = keys, count
+        old_keys, old_count = self.keys, self.count
+        self._alloc(2 * len(old_count))
+        K.rehash(old_keys, old_count, self.keys, self.count)
 
     def add(self, inserts: dict[str, int]) -> int:
         """Add string inserts with counts; return the number of new keys."""
@@ -152,9 +159,26 @@ class _Table:
         """Return (keys, counts) by count descending, then sequence."""
         used = np.flatnonzero(self.count)
         keys = self.keys[used]
-        counts = self.count[used]
-        order = np.lexsort([keys[:, w] for w in range(self.nw - 1, -1, -1)] + [-counts])
-        return keys[order], counts[order]
+        counts = self.count[used].astype(np.int64)
+        # words that are 0 everywhere (no insert that long) do not order
+        cols = [keys[:, w] for w in range(self.nw - 1, -1, -1) if keys[:, w].any()]
+        order = np.lexsort([*cols, -counts])
+        return np.ascontiguousarray(keys[order]), counts[order]
+
+
+def _initial_slots(path: Path) -> int:
+    """Return the initial hash table slots for a file.
+
+    Room for about one insert per 100 gzip bytes (a 75-nt read takes ~60),
+    so that large diverse libraries need no rehash.
+    """
+    size = path.stat().st_size
+    if not path.name.lower().endswith((".gz", ".gzip")):
+        size //= 4
+    slots = _INITIAL_SLOTS
+    while slots < size // 100 and slots < _MAX_INITIAL_SLOTS:
+        slots *= 2
+    return slots
 
 
 def fast_collapse(
@@ -215,7 +239,7 @@ def fast_collapse(
         QUALITY_CHECK_READS if quality_check_reads is None else quality_check_reads,
     )
     nw = max(1, -(-max_length // K.BASES_PER_WORD))
-    table = _Table(nw)
+    table = _Table(nw, _initial_slots(p))
     hist = np.zeros((6, MAX_READ_LENGTH), dtype=np.int64)
     slow = np.empty(SLOW_BYTES, dtype=np.uint8)
     state = np.zeros(8, dtype=np.int64)
