@@ -1,5 +1,9 @@
 r"""Validated, fast FASTQ(.gz) reading for small-RNA libraries.
 
+(This is the dnaio path of :mod:`exomir.reads.preprocess`; protocols without
+UMIs use the compiled scan of :mod:`exomir.reads.fastscan`, which reuses the
+checks of the first reads here, :func:`read_head`.)
+
 The preprocessing step never looks at reads one by one in Python. Instead the
 file is streamed through dnaio (C parser) with gzip decompression in a
 background ISA-L thread, and identical read sequences are counted with
