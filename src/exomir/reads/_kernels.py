@@ -59,6 +59,7 @@ S_MAXLEN = 2  # longest read
 S_SLOW_POS = 3  # bytes used in the no-probe buffer
 S_ERR_POS = 4  # byte offset (in the chunk) of the offending line
 S_NEW = 5  # table entries created by scanned reads
+S_SINK = 6  # keeps the early slot loads from being optimised away
 
 _CODE = np.zeros(256, dtype=np.uint64)
 for _i, _b in enumerate(b"ACGNT"):
@@ -120,6 +121,19 @@ def _encode(buf, start: int, length: int, words: np.ndarray, nw: int) -> None:
         words[w] |= _CODE[buf[start + j]] << shift
 
 
+#: Passed inserts whose table slots are loaded before they are counted: the
+#: independent loads overlap, instead of one cache miss after the other.
+PENDING = 16
+
+
+@njit(nogil=True)
+def _flush(tkeys, tcount, pwords, npend, nw, state) -> None:
+    for i in range(npend):
+        new = _add(tkeys, tcount, pwords[i], nw, 1)
+        state[S_USED] += new
+        state[S_NEW] += new
+
+
 @njit(nogil=True, cache=True)
 def scan_chunk(
     buf: np.ndarray,
@@ -148,47 +162,93 @@ def scan_chunk(
     On an error the position is the start of the failing record and
     ``state[S_ERR_POS]`` the offending line.
     """
+    pwords = np.zeros((PENDING, max(nw, 1)), dtype=np.uint64)
+    status, pos, npend, sink = _scan(
+        buf,
+        pos,
+        final,
+        probe,
+        probe_len,
+        clip5,
+        clip3,
+        min_len,
+        max_len,
+        nw,
+        qcut,
+        tkeys,
+        tcount,
+        hist,
+        slow,
+        state,
+        pwords,
+    )
+    _flush(tkeys, tcount, pwords, npend, nw, state)
+    state[S_SINK] = np.int64(sink & np.uint64(1))
+    return status, pos
+
+
+@njit(nogil=True)
+def _scan(
+    buf: np.ndarray,
+    pos: int,
+    final: bool,
+    probe: np.uint64,
+    probe_len: int,
+    clip5: int,
+    clip3: int,
+    min_len: int,
+    max_len: int,
+    nw: int,
+    qcut: int,
+    tkeys: np.ndarray,
+    tcount: np.ndarray,
+    hist: np.ndarray,
+    slow: np.ndarray,
+    state: np.ndarray,
+    pwords: np.ndarray,
+):
+    """Do the work of :func:`scan_chunk`; passed inserts wait in ``pwords``."""
+    npend = 0
+    sink = np.uint64(0)
+    mask = np.uint64(len(tcount) - 1)
     n = len(buf)
     clip = clip5 + clip3
     pmask = np.uint64((1 << (2 * probe_len)) - 1)
     limit = len(tcount) * 6 // 10
     hmax = hist.shape[1]
-    words = np.zeros(max(nw, 1), dtype=np.uint64)
     while True:
         rec = pos
         if pos >= n:
-            return (DONE if final else NEED_MORE), pos
-        if state[S_USED] >= limit:
-            return TABLE_FULL, rec
+            return (DONE if final else NEED_MORE), pos, npend, sink
         # header
         if buf[pos] != 64:  # '@'
             state[S_ERR_POS] = pos
-            return ERR_HEADER, rec
+            return ERR_HEADER, rec, npend, sink
         e1 = pos
         while e1 < n and buf[e1] != 10:
             e1 += 1
         if e1 >= n:
-            return (ERR_TRUNCATED if final else NEED_MORE), rec
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
         # sequence
         s = e1 + 1
         e2 = s
         while e2 < n and buf[e2] != 10:
             e2 += 1
         if e2 >= n:
-            return (ERR_TRUNCATED if final else NEED_MORE), rec
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
         length = e2 - s
         # plus line
         p = e2 + 1
         if p >= n:
-            return (ERR_TRUNCATED if final else NEED_MORE), rec
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
         if buf[p] != 43:  # '+'
             state[S_ERR_POS] = p
-            return ERR_PLUS, rec
+            return ERR_PLUS, rec, npend, sink
         e3 = p + 1
         while e3 < n and buf[e3] != 10:
             e3 += 1
         if e3 >= n:
-            return (ERR_TRUNCATED if final else NEED_MORE), rec
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
         # quality: exactly `length` characters, then a newline (or the end)
         q = e3 + 1
         e4 = q + length
@@ -200,14 +260,14 @@ def scan_chunk(
                     e += 1
                 if e < n or e > q:  # a shorter quality line
                     state[S_ERR_POS] = q
-                    return ERR_LENGTH, rec
-                return ERR_TRUNCATED, rec
-            return NEED_MORE, rec
+                    return ERR_LENGTH, rec, npend, sink
+                return ERR_TRUNCATED, rec, npend, sink
+            return NEED_MORE, rec, npend, sink
         if e4 < n and buf[e4] != 10:
             state[S_ERR_POS] = q
             if buf[e4] == 13:
-                return ERR_CR, rec
-            return ERR_LENGTH, rec
+                return ERR_CR, rec, npend, sink
+            return ERR_LENGTH, rec, npend, sink
         bad = 0
         for j in range(q, e4):
             bad |= buf[j] < 33
@@ -215,22 +275,22 @@ def scan_chunk(
             state[S_ERR_POS] = q
             for j in range(q, e4):
                 if buf[j] == 10:
-                    return ERR_LENGTH, rec
+                    return ERR_LENGTH, rec, npend, sink
                 if buf[j] == 13:
-                    return ERR_CR, rec
-            return ERR_QUALITY, rec
+                    return ERR_CR, rec, npend, sink
+            return ERR_QUALITY, rec, npend, sink
         # a name repeated on the '+' line must be the header's
         if e3 > p + 1:
             if e3 - p != e1 - pos:
                 state[S_ERR_POS] = p
-                return ERR_NAME, rec
+                return ERR_NAME, rec, npend, sink
             for j in range(1, e3 - p):
                 if buf[p + j] != buf[pos + j]:
                     state[S_ERR_POS] = p
-                    return ERR_NAME, rec
+                    return ERR_NAME, rec, npend, sink
         if length >= hmax:
             state[S_ERR_POS] = s
-            return ERR_TOO_LONG, rec
+            return ERR_TOO_LONG, rec, npend, sink
         # alphabet + first exact probe (rolling 2-bit code, N resets it)
         h = np.uint64(0)
         run = 0
@@ -242,8 +302,8 @@ def scan_chunk(
                 if _CODE[c] == 0:
                     state[S_ERR_POS] = s
                     if c == 13:
-                        return ERR_CR, rec
-                    return ERR_BASE, rec
+                        return ERR_CR, rec, npend, sink
+                    return ERR_BASE, rec, npend, sink
                 run = 0
                 h = np.uint64(0)
                 continue
@@ -271,7 +331,7 @@ def scan_chunk(
         if hit < 0:
             sp = state[S_SLOW_POS]
             if sp + length + 1 > len(slow):
-                return SLOW_FULL, rec
+                return SLOW_FULL, rec, npend, sink
             for j in range(length):
                 slow[sp + j] = buf[s + j]
             slow[sp + length] = 10
@@ -286,10 +346,18 @@ def scan_chunk(
             elif ins > max_len:
                 hist[3, ins] += 1
             else:
+                if state[S_USED] + npend >= limit:
+                    _flush(tkeys, tcount, pwords, npend, nw, state)
+                    npend = 0
+                    if state[S_USED] >= limit:
+                        return TABLE_FULL, rec, npend, sink
+                words = pwords[npend]
                 _encode(buf, s + clip5, ins, words, nw)
-                new = _add(tkeys, tcount, words, nw, 1)
-                state[S_USED] += new
-                state[S_NEW] += new
+                sink ^= tcount[_hash(words, nw) & mask]  # start the load
+                npend += 1
+                if npend == PENDING:
+                    _flush(tkeys, tcount, pwords, npend, nw, state)
+                    npend = 0
                 hist[0, ins] += 1
         state[S_RECORDS] += 1
         pos = e4 + 1 if e4 < n else n
