@@ -777,7 +777,9 @@ def test_hairpin_prefilter_is_exact(
     kmers = {hp[i : i + k] for hp in hairpins for i in range(len(hp) - k + 1)}
     layout = _Layout.of(reads)
     rows = np.arange(len(reads))
-    got = _HairpinFilter(hairpins, k, mismatches).contains(layout.prefix_keys(rows, k))
+    filt = _HairpinFilter(hairpins, k, mismatches)
+    got = filt.contains(layout.prefix_keys(rows, k))
+    assert filt.select(layout, rows).tolist() == got.tolist()  # compiled loop
     if mismatches:
         expected = [_within_one(r[:k], kmers) for r in reads]
     else:
@@ -799,6 +801,8 @@ def test_hairpin_prefilter_non_acgt_and_boundaries() -> None:
     layout = _Layout.of(reads)
     keys = layout.prefix_keys(np.arange(len(reads)), 12)
     assert filt.contains(keys).tolist() == [True, True, False, True, False]
+    rows = np.arange(len(reads))
+    assert filt.select(layout, rows).tolist() == [True, True, False, True, False]
 
 
 def test_layout_flags() -> None:
@@ -934,3 +938,43 @@ def test_read_collapsed_all_headers_bad(tmp_path: Path) -> None:
     path.write_text(">a\nACGT\n>b\nGG\n")
     with pytest.raises(ValueError, match="_x"):
         read_collapsed(path)
+
+
+def test_contaminant_prefilter_changes_nothing(
+    hsa_ref: Reference, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contaminant pre-filter only skips reads bowtie cannot align.
+
+    Fragments with 0-2 substitutions (both strands), random inserts and
+    miRNAs: categories with and without the filter are the same, for 0 and 1
+    contaminant mismatches.
+    """
+    import exomir.reads.annotate as ann
+
+    rng = random.Random(31)
+    truth = _simulate(hsa_ref, rng, n_mirna=300, n_other=1500)
+    seqs = sorted(truth)
+    comp = str.maketrans("ACGT", "TGCA")
+    extra = []
+    for s in seqs[::3]:
+        t = list(s)
+        for _ in range(rng.choice([1, 1, 2])):
+            p = rng.randrange(len(t))
+            t[p] = rng.choice([c for c in "ACGT" if c != t[p]])
+        extra.append("".join(t))
+        extra.append(s.translate(comp)[::-1])
+    # tRNA_77 is written "...ATGTCT.AC_CATGGCTTTCTCACCA": bowtie-build skips
+    # '.' and '_', so these align across the join
+    joins = ["TCTACCATGGCTTTCTCACCA", "GTCTACCATGGCTTTCTCACCA", "CCCATGTCTACCATGGC"]
+    seqs = sorted(set(seqs + extra + joins + ["ACGTNACGTACGTACGTAC", "ACGTACGTACG"]))
+    reads = CollapsedReads(seqs, np.ones(len(seqs), dtype=np.int64))
+    for mm in (0, 1):
+        params = AnnotationParams(contaminant_mismatches=mm)
+        got = {}
+        for flag in (True, False):
+            monkeypatch.setattr(ann, "CONTAMINANT_PREFILTER", flag)
+            got[flag] = annotate_reads(reads, hsa_ref, params, threads=2)[0]
+        assert got[True] == got[False]
+        assert sum(c in ("rRNA", "tRNA", "snoRNA_snRNA") for c in got[True]) > 500
+        called = dict(zip(seqs, got[True], strict=True))
+        assert called["TCTACCATGGCTTTCTCACCA"] == "tRNA"

@@ -257,3 +257,62 @@ def test_scan_cut_at_adapter_probe(tmp_path):
     batches: list[dict] = []
     scan_fastq(path, lambda b: batches.append(dict(b)), cut_at="TGGAATTCTCGG")
     assert batches == [{("ACGTACGT", "TGGAATTCTCGG"): 2, ("ACGTACGTTGGAATT", ""): 1}]
+
+
+def _bad_cases() -> dict[str, tuple[str, int, str]]:
+    """Damaged files whose damage lies after the dnaio-parsed head."""
+    recs = good_records(40, seed=4)
+    cases = {}
+    r = list(recs)
+    r[29] = (r[29][0], r[29][1], r[29][2][:-2])
+    cases["length"] = (fastq_text(r), 30, "length")
+    r = list(recs)
+    n, s, q = r[24]
+    cases["plus"] = (
+        fastq_text(r[:24]) + f"@{n}\n{s}\n{q}\n" + fastq_text(r[25:]),
+        25,
+        "'+'",
+    )
+    r = list(recs)
+    r[33] = (r[33][0], r[33][1][:7] + "." + r[33][1][8:], r[33][2])
+    cases["alphabet"] = (fastq_text(r), 34, "invalid character '.'")
+    cases["crlf"] = (fastq_text(recs[:35]) + fastq_text(recs[35:], "\r\n"), 36, "CRLF")
+    cases["truncated"] = (
+        fastq_text(recs) + f"@r41\n{recs[0][1]}\n",
+        41,
+        "premature end",
+    )
+    cases["header"] = (
+        fastq_text(recs[:31]) + "r32\n" + fastq_text(recs[31:])[5:],
+        32,
+        "'@'",
+    )
+    return cases
+
+
+@pytest.mark.parametrize("case", sorted(_bad_cases()))
+@pytest.mark.parametrize("block", [64, 1 << 20])
+def test_compiled_scan_reports_record(case, block, tmp_path, monkeypatch):
+    """Damage beyond the dnaio-parsed first reads: the compiled scan finds it."""
+    import exomir.reads.fastscan as fs
+
+    monkeypatch.setattr(fs, "SAMPLE_READS", 2)
+    monkeypatch.setattr(fs, "QUALITY_CHECK_READS", 2)
+    monkeypatch.setattr(fs, "BLOCK_BYTES", block)
+    text, record, words = _bad_cases()[case]
+    path = write_gz(tmp_path / f"{case}.fastq.gz", text)
+    assert_fails(path, tmp_path, record, words)
+
+
+def test_compiled_scan_truncated_gzip(tmp_path, monkeypatch):
+    import exomir.reads.fastscan as fs
+
+    monkeypatch.setattr(fs, "SAMPLE_READS", 2)
+    monkeypatch.setattr(fs, "QUALITY_CHECK_READS", 2)
+    path = write_gz(tmp_path / "full.fastq.gz", fastq_text(good_records(3000, seed=1)))
+    data = path.read_bytes()
+    cut = tmp_path / "cut.fastq.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    text = zlib.decompressobj(wbits=31).decompress(data[: len(data) // 2])
+    complete = text.count(b"\n") // 4
+    assert_fails(cut, tmp_path, complete + 1, "truncated")

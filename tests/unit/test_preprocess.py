@@ -537,3 +537,152 @@ def test_cut_and_whole_read_keys_give_identical_results(
     for q in (0, 20):
         cut, whole = [r[2:] for r in results if r[1] == q]
         assert cut == whole
+
+
+def _random_library(path: Path, n: int, seed: int) -> Path:
+    """Reads of every kind: shared and random inserts (some with N), adapter
+    errors, partial adapters, no adapter, varying read lengths up to 150."""
+    rng = random.Random(seed)
+    pool = [LET7A, MIR21, MIR16, SHORT18, LONG40, LONG48, "ACGTTGCAGT", ""]
+    reads = []
+    for i in range(n):
+        kind = rng.random()
+        if kind < 0.5:
+            insert = rng.choice(pool)
+        else:
+            size = rng.randint(0, 70)
+            insert = "".join(
+                rng.choice("ACGTN" if i % 9 == 0 else "ACGT") for _ in range(size)
+            )
+        adapter = TRUSEQ
+        if rng.random() < 0.1:
+            adapter = mutate(TRUSEQ, rng.randrange(len(TRUSEQ)))
+        read = insert + adapter + TRUSEQ_TAIL + "A" * 60
+        if rng.random() < 0.05:
+            read = "".join(rng.choice("ACGT") for _ in range(60))
+        reads.append(read[: rng.choice((36, 51, 75, 150))])
+    quals = []
+    for read in reads:  # good bases, some reads with a low-quality 3' tail
+        q = [rng.choice("?@AEFGHIJ") for _ in read]
+        if rng.random() < 0.3:
+            for j in range(rng.randrange(len(q) + 1), len(q)):
+                q[j] = rng.choice("#$%&'()*+,5")
+        quals.append("".join(q))
+    return write_fastq(path, reads, quals)
+
+
+@pytest.mark.parametrize("q", [0, 20])
+@pytest.mark.parametrize("preset", ["truseq", "nextflex"])
+def test_fast_scan_equals_dnaio_path(preset, q, tmp_path, monkeypatch):
+    """The compiled scan and the dnaio path give the same bytes and counts."""
+    import exomir.reads.preprocess as pp
+
+    path = _random_library(tmp_path / "rand.fastq.gz", 4000, seed=3)
+    settings = TrimSettings(min_length=16, max_length=60, quality_cutoff=q)
+    assert pp._use_fast_scan(PRESETS[preset], settings)
+    out = {}
+    for fast in (True, False):
+        monkeypatch.setattr(pp, "FAST_SCAN", fast)
+        d = tmp_path / str(fast)
+        stats = preprocess_library(
+            path, d / "x.fa.gz", d / "x.json", PRESETS[preset], settings
+        )
+        data = stats.to_dict()
+        data.pop("unique_raw_sequences")
+        data.pop("max_read_length")
+        out[fast] = ((d / "x.fa.gz").read_bytes(), data)
+    assert out[True][0] == out[False][0]
+    assert out[True][1] == out[False][1]
+    assert out[True][1]["passed_reads"] > 500
+
+
+def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch):
+    """Growing the hash table and draining the no-probe buffer change nothing."""
+    import exomir.reads.fastscan as fs
+    import exomir.reads.preprocess as pp
+
+    path = _random_library(tmp_path / "rand.fastq.gz", 3000, seed=8)
+    settings = TrimSettings(quality_cutoff=20)
+    ref, ref_stats = collapse_library(path, PRESETS["truseq"], settings)
+    monkeypatch.setattr(fs, "_INITIAL_SLOTS", 4)
+    monkeypatch.setattr(fs, "_MAX_INITIAL_SLOTS", 4)
+    monkeypatch.setattr(fs, "SLOW_BYTES", 300)
+    monkeypatch.setattr(fs, "BLOCK_BYTES", 1000)
+    records, stats = collapse_library(path, PRESETS["truseq"], settings)
+    assert pp._use_fast_scan(PRESETS["truseq"], settings)
+    assert records == ref
+    assert stats.length_hist == ref_stats.length_hist
+    assert stats.raw_reads == 3000
+
+
+# Hand-worked directional example (UMI-tools' rule: a absorbs b when they
+# differ at one base and n_a >= 2 n_b - 1):
+#   A 10 reads; B = A with pos 1 changed, 4 reads: 10 >= 7, A -> B
+#   C = A with pos 12 changed, 6 reads: 10 < 11 and 6 < 19, no edge A-C
+#   D = C with pos 6 changed, 2 reads (two from A): 6 >= 3, C -> D
+#   E = B with pos 4 changed, 1 read (two from A): 4 >= 1, B -> E
+#   F unrelated, 1 read
+# From the most frequent UMI not yet reached: {A, B, E}, {C, D}, {F}: 3
+# molecules (exact: 6 distinct UMIs; undirected clusters: 2).
+UMI_EXAMPLE = {
+    "AAAAAACCCCCC": 10,
+    "CAAAAACCCCCC": 4,
+    "AAAAAACCCCCA": 6,
+    "AAAAATCCCCCA": 2,
+    "CAAGAACCCCCC": 1,
+    "GTGTGTACACAC": 1,
+}
+
+
+@pytest.mark.parametrize(("method", "expected"), [("directional", 3), ("exact", 6)])
+def test_umi_directional_hand_example(method, expected, tmp_path):
+    reads = [
+        qiaseq_read(insert, umi)
+        for umi, n in UMI_EXAMPLE.items()
+        for insert in (LET7A, MIR21)
+        for _ in range(n)
+    ]
+    # MIR21 also once with a UMI one base from A: 10 >= 1, absorbed
+    reads.append(qiaseq_read(MIR21, "AAAAAACCCCCG"))
+    random.Random(1).shuffle(reads)
+    path = write_fastq(tmp_path / "umi.fastq.gz", reads)
+    settings = TrimSettings(umi_dedup=method)
+    records, stats = collapse_library(path, PRESETS["qiaseq"], settings)
+    extra = 1 if method == "exact" else 0
+    assert dict(records) == {LET7A: expected, MIR21: expected + extra}
+    assert stats.molecules == 2 * expected + extra
+    assert stats.umi_duplicates == stats.passed_reads - stats.molecules
+
+
+def test_umi_directional_across_inserts_and_batches():
+    """Clusters never span inserts; batches give the same molecules."""
+    from exomir.reads.preprocess import _Classifier
+
+    rng = random.Random(9)
+    reads = Counter()
+    for umi, n in UMI_EXAMPLE.items():
+        reads[qiaseq_read(LET7A, umi)] += n
+    # MIR21 only has the 1-read UMIs one base from LET7A's big one: no edge
+    reads[qiaseq_read(MIR21, "CAAAAACCCCCC")] += 1
+    reads[qiaseq_read(MIR21, "AAAAAACCCCCA")] += 1
+    for _ in range(200):  # random UMIs of a third insert
+        umi = "".join(rng.choice("ACGT") for _ in range(12))
+        reads[qiaseq_read(MIR16, umi)] += 1
+    items = list(reads.items())
+    one = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    one(dict(items))
+    split = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    for i in range(0, len(items), 7):
+        split(dict(items[i : i + 7]))
+    got = one.molecules_per_insert()
+    assert got == split.molecules_per_insert()
+    assert got[LET7A] == 3
+    # the two MIR21 UMIs are two bases apart and both 1 read: 2 molecules
+    assert got[MIR21] == 2
+    assert 190 <= got[MIR16] <= 200
+
+
+def test_umi_dedup_setting_is_validated():
+    with pytest.raises(ValueError, match="umi_dedup"):
+        TrimSettings(umi_dedup="cluster")
+    assert TrimSettings.from_dict({"umi_dedup": "exact"}).umi_dedup == "exact"

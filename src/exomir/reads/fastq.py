@@ -1,5 +1,9 @@
 r"""Validated, fast FASTQ(.gz) reading for small-RNA libraries.
 
+(This is the dnaio path of :mod:`exomir.reads.preprocess`; protocols without
+UMIs use the compiled scan of :mod:`exomir.reads.fastscan`, which reuses the
+checks of the first reads here, :func:`read_head`.)
+
 The preprocessing step never looks at reads one by one in Python. Instead the
 file is streamed through dnaio (C parser) with gzip decompression in a
 background ISA-L thread, and identical read sequences are counted with
@@ -64,6 +68,7 @@ __all__ = [
     "check_quality_encoding",
     "iter_fastq",
     "locate_record",
+    "read_head",
     "scan_fastq",
     "sniff_fastq",
 ]
@@ -553,6 +558,65 @@ def scan_fastq(
         scan.unique_keys,
         scan.batches,
     )
+    return scan
+
+
+def read_head(
+    path: str | os.PathLike[str],
+    sample_reads: int = 50_000,
+    quality_check_reads: int = 10_000,
+) -> FastqScan:
+    """Check a file's start and sample its first reads (dnaio, single thread).
+
+    Runs :func:`sniff_fastq`, parses the first records (format errors carry
+    their record number), checks the quality encoding of the first
+    ``quality_check_reads`` and keeps the first ``sample_reads`` sequences.
+
+    Parameters
+    ----------
+    path
+        FASTQ(.gz) file.
+    sample_reads
+        Leading reads kept in :attr:`FastqScan.sample`.
+    quality_check_reads
+        Leading reads whose qualities are checked.
+
+    Returns
+    -------
+    FastqScan
+        ``sample``, ``sample_reads``, ``quality_range`` and
+        ``max_read_length`` (of the sample) filled in.
+
+    Raises
+    ------
+    FastqFormatError
+        Any problem in the first records.
+    """
+    p = Path(path)
+    sniff_fastq(p)
+    scan = FastqScan(path=str(p))
+    reader = None
+    try:
+        with _open_reader(p, 1) as reader:
+            head = list(islice(reader, max(sample_reads, quality_check_reads)))
+    except dnaio.FileFormatError as exc:
+        n = reader.number_of_records if reader is not None else 0
+        raise FastqFormatError(p, _format_error_record(exc, n), exc.message) from exc
+    except _STREAM_ERRORS as exc:
+        record, problem = _damage_record(p, exc)
+        raise FastqFormatError(p, record, problem) from exc
+    if not head:
+        raise FastqFormatError(p, 1, "file contains no reads")
+    scan.quality_range = check_quality_encoding(
+        p, [r.qualities for r in head[:quality_check_reads]]
+    )
+    scan.sample = Counter(map(attrgetter("sequence"), head[:sample_reads]))
+    scan.sample_reads = min(len(head), sample_reads)
+    scan.max_read_length = max(map(len, scan.sample), default=0)
+    bad = next(filter(_INVALID_BASE, scan.sample), None)
+    if bad is not None:
+        record = next(i for i, r in enumerate(head, 1) if r.sequence == bad)
+        raise FastqFormatError(p, record, _alphabet_problem(bad))
     return scan
 
 

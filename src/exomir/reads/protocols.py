@@ -259,6 +259,11 @@ class TrimSettings:
         before adapter search; 0 disables it.
     min_adapter_fraction : float
         The library fails when the adapter is found in fewer reads than this.
+    umi_dedup : {"directional", "exact"}
+        UMI protocols: how reads of one insert become molecules.
+        ``directional`` (UMI-tools' rule) merges a UMI into one a single base
+        away that has at least ``2 * reads - 1`` reads; ``exact`` counts
+        distinct UMIs.
     """
 
     min_length: int = 16
@@ -267,6 +272,7 @@ class TrimSettings:
     max_error_rate: float = 0.1
     quality_cutoff: int = 0
     min_adapter_fraction: float = 0.10
+    umi_dedup: Literal["directional", "exact"] = "directional"
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_length <= self.max_length:
@@ -282,6 +288,10 @@ class TrimSettings:
             raise ValueError("quality_cutoff must be in 0..93")
         if not 0 <= self.min_adapter_fraction <= 1:
             raise ValueError("min_adapter_fraction must be in [0, 1]")
+        if self.umi_dedup not in ("directional", "exact"):
+            raise ValueError(
+                f"umi_dedup must be 'directional' or 'exact', got {self.umi_dedup!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Return the fields as a JSON-ready dict."""

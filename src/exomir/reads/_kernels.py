@@ -1,0 +1,700 @@
+"""Compiled (numba) kernels of the fast preprocessing path.
+
+Used by :func:`exomir.reads.preprocess.collapse_library` for protocols
+without UMIs whose adapter starts with an exact ``ACGT`` probe and without
+quality trimming (see :mod:`exomir.reads.fastscan`). Everything here works on
+raw bytes of the decompressed FASTQ text and releases the GIL, so gzip
+decompression (ISA-L, in its own thread) runs on the other core at the same
+time.
+
+Inserts are stored in an open-addressing hash table keyed by their bases,
+3 bits a base (pad 0, ``A`` 1, ``C`` 2, ``G`` 3, ``N`` 4, ``T`` 5: the ASCII
+order), 21 bases per 64-bit word, left-aligned. Comparing the words of two
+inserts as unsigned integers therefore compares the sequences as strings,
+which gives the output order (count descending, then sequence) with one
+:func:`numpy.lexsort`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:
+    import numba as nb
+
+    NUMBA = True
+    njit = nb.njit
+except ImportError:  # pragma: no cover - plain Python (slow) without numba
+    NUMBA = False
+
+    def njit(*args, **kwargs):
+        """Return the function unchanged (numba is not installed)."""
+        if args and callable(args[0]):
+            return args[0]
+        return lambda f: f
+
+
+#: Bases per 64-bit key word.
+BASES_PER_WORD = 21
+
+# status codes returned by scan_chunk
+NEED_MORE = 0  # stopped at an incomplete record (more input needed)
+DONE = 1  # all input consumed (final chunk)
+TABLE_FULL = 2  # grow the hash table, then call again
+SLOW_FULL = 3  # drain the no-probe buffer, then call again
+ERR_HEADER = 10  # header line does not start with '@'
+ERR_PLUS = 11  # third line does not start with '+'
+ERR_LENGTH = 12  # sequence and quality lengths differ
+ERR_BASE = 13  # character other than ACGTN in the sequence
+ERR_TRUNCATED = 14  # input ends inside a record
+ERR_QUALITY = 15  # quality character below '!'
+ERR_CR = 16  # carriage return (Windows line ends)
+ERR_NAME = 17  # '+' line repeats a different name
+ERR_TOO_LONG = 18  # read longer than the histogram
+
+# state vector indices
+S_RECORDS = 0  # records scanned so far (whole file)
+S_USED = 1  # occupied hash table slots
+S_MAXLEN = 2  # longest read
+S_SLOW_POS = 3  # bytes used in the no-probe buffer
+S_ERR_POS = 4  # byte offset (in the chunk) of the offending line
+S_NEW = 5  # table entries created by scanned reads
+S_SINK = 6  # keeps the early slot loads from being optimised away
+
+_CODE = np.zeros(256, dtype=np.uint64)
+for _i, _b in enumerate(b"ACGNT"):
+    _CODE[_b] = _i + 1
+_BASE2 = np.full(256, 255, dtype=np.uint8)  # 2-bit code for the probe search
+for _i, _b in enumerate(b"ACGT"):
+    _BASE2[_b] = _i
+_LETTERS = np.frombuffer(b"\x00ACGNT\x00\x00", dtype=np.uint8).copy()
+
+_MIX1 = np.uint64(0x9E3779B97F4A7C15)
+_MIX2 = np.uint64(0xBF58476D1CE4E5B9)
+_SH = np.uint64(31)
+
+
+@njit(inline="always")
+def _hash(words: np.ndarray, nw: int) -> np.uint64:
+    h = np.uint64(0)
+    for w in range(nw):
+        h = (h ^ words[w]) * _MIX1
+        h ^= h >> _SH
+    h *= _MIX2
+    h ^= h >> _SH
+    return h
+
+
+@njit(inline="always")
+def _add(
+    tkeys: np.ndarray, tcount: np.ndarray, words: np.ndarray, nw: int, n: int
+) -> int:
+    """Add ``n`` to the count of ``words``; return 1 if the key is new."""
+    mask = np.uint64(len(tcount) - 1)
+    h = _hash(words, nw) & mask
+    while True:
+        c = tcount[h]
+        if c == 0:
+            for w in range(nw):
+                tkeys[h, w] = words[w]
+            tcount[h] = np.uint64(n)
+            return 1
+        same = True
+        for w in range(nw):
+            if tkeys[h, w] != words[w]:
+                same = False
+                break
+        if same:
+            tcount[h] = c + np.uint64(n)
+            return 0
+        h = (h + np.uint64(1)) & mask
+
+
+@njit(inline="always")
+def _encode(buf, start: int, length: int, words: np.ndarray, nw: int) -> None:
+    for w in range(nw):
+        words[w] = np.uint64(0)
+    for j in range(length):
+        w = j // BASES_PER_WORD
+        k = j - w * BASES_PER_WORD
+        shift = np.uint64(3 * (BASES_PER_WORD - 1 - k))
+        words[w] |= _CODE[buf[start + j]] << shift
+
+
+#: Passed inserts whose table slots are loaded before they are counted: the
+#: independent loads overlap, instead of one cache miss after the other.
+PENDING = 16
+
+
+@njit(nogil=True)
+def _flush(tkeys, tcount, pwords, npend, nw, state) -> None:
+    for i in range(npend):
+        new = _add(tkeys, tcount, pwords[i], nw, 1)
+        state[S_USED] += new
+        state[S_NEW] += new
+
+
+@njit(nogil=True, cache=True)
+def scan_chunk(
+    buf: np.ndarray,
+    pos: int,
+    final: bool,
+    probe: np.uint64,
+    probe_len: int,
+    clip5: int,
+    clip3: int,
+    min_len: int,
+    max_len: int,
+    nw: int,
+    qcut: int,
+    tkeys: np.ndarray,
+    tcount: np.ndarray,
+    hist: np.ndarray,
+    slow: np.ndarray,
+    state: np.ndarray,
+) -> tuple[int, int]:
+    """Scan FASTQ records of ``buf[pos:]``; return ``(status, new pos)``.
+
+    Per record: validate the layout, 3' quality-trim if ``qcut`` > 0
+    (cutadapt's BWA rule, Phred+33), find the first exact probe, classify
+    the insert (histogram by length) and count passed inserts in the table.
+    Reads without the probe are copied, newline-terminated, to ``slow``.
+    On an error the position is the start of the failing record and
+    ``state[S_ERR_POS]`` the offending line.
+    """
+    pwords = np.zeros((PENDING, max(nw, 1)), dtype=np.uint64)
+    status, pos, npend, sink = _scan(
+        buf,
+        pos,
+        final,
+        probe,
+        probe_len,
+        clip5,
+        clip3,
+        min_len,
+        max_len,
+        nw,
+        qcut,
+        tkeys,
+        tcount,
+        hist,
+        slow,
+        state,
+        pwords,
+    )
+    _flush(tkeys, tcount, pwords, npend, nw, state)
+    state[S_SINK] = np.int64(sink & np.uint64(1))
+    return status, pos
+
+
+@njit(nogil=True)
+def _scan(
+    buf: np.ndarray,
+    pos: int,
+    final: bool,
+    probe: np.uint64,
+    probe_len: int,
+    clip5: int,
+    clip3: int,
+    min_len: int,
+    max_len: int,
+    nw: int,
+    qcut: int,
+    tkeys: np.ndarray,
+    tcount: np.ndarray,
+    hist: np.ndarray,
+    slow: np.ndarray,
+    state: np.ndarray,
+    pwords: np.ndarray,
+):
+    """Do the work of :func:`scan_chunk`; passed inserts wait in ``pwords``."""
+    npend = 0
+    sink = np.uint64(0)
+    mask = np.uint64(len(tcount) - 1)
+    n = len(buf)
+    clip = clip5 + clip3
+    pmask = np.uint64((1 << (2 * probe_len)) - 1)
+    limit = len(tcount) * 6 // 10
+    hmax = hist.shape[1]
+    while True:
+        rec = pos
+        if pos >= n:
+            return (DONE if final else NEED_MORE), pos, npend, sink
+        # header
+        if buf[pos] != 64:  # '@'
+            state[S_ERR_POS] = pos
+            return ERR_HEADER, rec, npend, sink
+        e1 = pos
+        while e1 < n and buf[e1] != 10:
+            e1 += 1
+        if e1 >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
+        # sequence
+        s = e1 + 1
+        e2 = s
+        while e2 < n and buf[e2] != 10:
+            e2 += 1
+        if e2 >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
+        length = e2 - s
+        # plus line
+        p = e2 + 1
+        if p >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
+        if buf[p] != 43:  # '+'
+            state[S_ERR_POS] = p
+            return ERR_PLUS, rec, npend, sink
+        e3 = p + 1
+        while e3 < n and buf[e3] != 10:
+            e3 += 1
+        if e3 >= n:
+            return (ERR_TRUNCATED if final else NEED_MORE), rec, npend, sink
+        # quality: exactly `length` characters, then a newline (or the end)
+        q = e3 + 1
+        e4 = q + length
+        if e4 > n or (e4 == n and not final):
+            # could still be a complete record once more input arrives
+            if final:
+                e = q
+                while e < n and buf[e] != 10:
+                    e += 1
+                if e < n or e > q:  # a shorter quality line
+                    state[S_ERR_POS] = q
+                    return ERR_LENGTH, rec, npend, sink
+                return ERR_TRUNCATED, rec, npend, sink
+            return NEED_MORE, rec, npend, sink
+        if e4 < n and buf[e4] != 10:
+            state[S_ERR_POS] = q
+            if buf[e4] == 13:
+                return ERR_CR, rec, npend, sink
+            return ERR_LENGTH, rec, npend, sink
+        bad = 0
+        for j in range(q, e4):
+            bad |= buf[j] < 33
+        if bad:
+            state[S_ERR_POS] = q
+            for j in range(q, e4):
+                if buf[j] == 10:
+                    return ERR_LENGTH, rec, npend, sink
+                if buf[j] == 13:
+                    return ERR_CR, rec, npend, sink
+            return ERR_QUALITY, rec, npend, sink
+        # a name repeated on the '+' line must be the header's
+        if e3 > p + 1:
+            if e3 - p != e1 - pos:
+                state[S_ERR_POS] = p
+                return ERR_NAME, rec, npend, sink
+            for j in range(1, e3 - p):
+                if buf[p + j] != buf[pos + j]:
+                    state[S_ERR_POS] = p
+                    return ERR_NAME, rec, npend, sink
+        if length >= hmax:
+            state[S_ERR_POS] = s
+            return ERR_TOO_LONG, rec, npend, sink
+        # alphabet + first exact probe (rolling 2-bit code, N resets it)
+        h = np.uint64(0)
+        run = 0
+        hit = -1
+        for j in range(length):
+            c = buf[s + j]
+            b2 = _BASE2[c]
+            if b2 == 255:
+                if _CODE[c] == 0:
+                    state[S_ERR_POS] = s
+                    if c == 13:
+                        return ERR_CR, rec, npend, sink
+                    return ERR_BASE, rec, npend, sink
+                run = 0
+                h = np.uint64(0)
+                continue
+            h = ((h << np.uint64(2)) | np.uint64(b2)) & pmask
+            run += 1
+            if hit < 0 and run >= probe_len and h == probe:
+                hit = j - probe_len + 1
+        if length > state[S_MAXLEN]:
+            state[S_MAXLEN] = length
+        if qcut > 0:  # as cutadapt.qualtrim.quality_trim_index(q, 0, qcut, 33)
+            stop = length
+            best = 0
+            acc = 0
+            for j in range(length - 1, -1, -1):
+                acc += qcut - (np.int64(buf[q + j]) - 33)
+                if acc < 0:
+                    break
+                if acc > best:
+                    best = acc
+                    stop = j
+            if stop < length:
+                length = stop
+                if hit + probe_len > length:
+                    hit = -1  # the first probe does not fit: none does
+        if hit < 0:
+            sp = state[S_SLOW_POS]
+            if sp + length + 1 > len(slow):
+                return SLOW_FULL, rec, npend, sink
+            for j in range(length):
+                slow[sp + j] = buf[s + j]
+            slow[sp + length] = 10
+            state[S_SLOW_POS] = sp + length + 1
+        else:
+            ins = hit - clip
+            if ins < min_len:
+                if ins <= 0:
+                    hist[1, 0] += 1
+                else:
+                    hist[2, ins] += 1
+            elif ins > max_len:
+                hist[3, ins] += 1
+            else:
+                if state[S_USED] + npend >= limit:
+                    _flush(tkeys, tcount, pwords, npend, nw, state)
+                    npend = 0
+                    if state[S_USED] >= limit:
+                        return TABLE_FULL, rec, npend, sink
+                words = pwords[npend]
+                _encode(buf, s + clip5, ins, words, nw)
+                sink ^= tcount[_hash(words, nw) & mask]  # start the load
+                npend += 1
+                if npend == PENDING:
+                    _flush(tkeys, tcount, pwords, npend, nw, state)
+                    npend = 0
+                hist[0, ins] += 1
+        state[S_RECORDS] += 1
+        pos = e4 + 1 if e4 < n else n
+
+
+@njit(nogil=True, cache=True)
+def add_lines(
+    text: np.ndarray, counts: np.ndarray, nw: int, tkeys: np.ndarray, tcount: np.ndarray
+) -> int:
+    """Add newline-terminated inserts in ``text`` with ``counts``; return new keys."""
+    words = np.zeros(max(nw, 1), dtype=np.uint64)
+    start = 0
+    i = 0
+    new = 0
+    for e in range(len(text)):
+        if text[e] == 10:
+            _encode(text, start, e - start, words, nw)
+            new += _add(tkeys, tcount, words, nw, counts[i])
+            i += 1
+            start = e + 1
+    return new
+
+
+@njit(nogil=True, cache=True)
+def rehash(
+    tkeys: np.ndarray, tcount: np.ndarray, nkeys: np.ndarray, ncount: np.ndarray
+) -> None:
+    """Move every entry of one table into a larger, empty one."""
+    nw = tkeys.shape[1]
+    for i in range(len(tcount)):
+        if tcount[i]:
+            _add(nkeys, ncount, tkeys[i], nw, tcount[i])
+
+
+@njit(nogil=True, cache=True)
+def _digits(x: int) -> int:
+    d = 1
+    while x >= 10:
+        x //= 10
+        d += 1
+    return d
+
+
+@njit(nogil=True, cache=True)
+def _put_int(out: np.ndarray, o: int, x: int) -> int:
+    d = _digits(x)
+    for k in range(d - 1, -1, -1):
+        out[o + k] = 48 + x % 10
+        x //= 10
+    return o + d
+
+
+@njit(nogil=True, cache=True)
+def format_fasta(
+    keys: np.ndarray, counts: np.ndarray, prefix: np.ndarray
+) -> np.ndarray:
+    """Write one FASTA record per sorted entry (``>{prefix}{rank}_x{count}``)."""
+    m, nw = keys.shape
+    lengths = np.zeros(m, dtype=np.int64)
+    size = 0
+    for i in range(m):
+        length = 0
+        for w in range(nw):
+            word = keys[i, w]
+            for k in range(BASES_PER_WORD):
+                if (word >> np.uint64(3 * (BASES_PER_WORD - 1 - k))) & np.uint64(7):
+                    length += 1
+        lengths[i] = length
+        size += 1 + len(prefix) + _digits(i + 1) + 2 + _digits(counts[i]) + 1
+        size += length + 1
+    out = np.empty(size, dtype=np.uint8)
+    o = 0
+    for i in range(m):
+        out[o] = 62  # '>'
+        o += 1
+        for j in range(len(prefix)):
+            out[o + j] = prefix[j]
+        o += len(prefix)
+        o = _put_int(out, o, i + 1)
+        out[o] = 95  # '_'
+        out[o + 1] = 120  # 'x'
+        o = _put_int(out, o + 2, counts[i])
+        out[o] = 10
+        o += 1
+        for j in range(lengths[i]):
+            w = j // BASES_PER_WORD
+            k = j - w * BASES_PER_WORD
+            code = (keys[i, w] >> np.uint64(3 * (BASES_PER_WORD - 1 - k))) & np.uint64(
+                7
+            )
+            out[o + j] = _LETTERS[code]
+        o += lengths[i]
+        out[o] = 10
+        o += 1
+    return out
+
+
+_ODD_BITS = np.uint64(0x5555555555555555)
+
+
+@njit(inline="always")
+def _one_mismatch(x: np.uint64) -> bool:
+    """Whether two 2-bit packed sequences whose XOR is ``x`` differ at one base."""
+    y = (x | (x >> np.uint64(1))) & _ODD_BITS
+    return y != 0 and (y & (y - np.uint64(1))) == 0
+
+
+@njit(nogil=True, cache=True)
+def directional_molecules(
+    codes: np.ndarray, counts: np.ndarray, umi_len: int, n_inserts: int
+) -> np.ndarray:
+    """Molecules per insert with UMI-tools' directional rule.
+
+    ``codes`` are the distinct (insert id, UMI) pairs, sorted, each
+    ``id << 2 * umi_len | 2-bit UMI``; ``counts`` their reads. Within an
+    insert, UMI ``a`` absorbs ``b`` when they differ at one base and
+    ``count(a) >= 2 * count(b) - 1``; starting from the most frequent UMI not
+    yet absorbed, everything reachable along such edges is one molecule
+    (Smith et al. 2017, Genome Research 27:491). Pairs differing at one base
+    share one half of the UMI, so they are found within groups of equal
+    (insert, half), after one sort per half.
+    """
+    n = len(codes)
+    out = np.zeros(n_inserts, dtype=np.int64)
+    if n == 0:
+        return out
+    half = np.uint64(umi_len)  # bits of half a UMI (umi_len / 2 bases)
+    hmask = (np.uint64(1) << half) - np.uint64(1)
+    id_shift = np.uint64(2 * umi_len)
+    ucodes = codes.view(np.uint64)
+    src = []
+    dst = []
+    for side in range(2):
+        if side == 0:  # same insert and first half: already contiguous
+            order = np.arange(n)
+            keys = ucodes >> half
+        else:  # same insert and second half
+            swapped = (
+                ((ucodes >> id_shift) << id_shift)
+                | ((ucodes & hmask) << half)
+                | ((ucodes >> half) & hmask)
+            )
+            order = np.argsort(swapped, kind="mergesort")
+            keys = swapped[order] >> half
+        lo = 0
+        while lo < n:
+            hi = lo + 1
+            while hi < n and keys[hi] == keys[lo]:
+                hi += 1
+            for a in range(lo, hi - 1):
+                i = order[a]
+                for b in range(a + 1, hi):
+                    j = order[b]
+                    if _one_mismatch(ucodes[i] ^ ucodes[j]):
+                        if counts[i] >= 2 * counts[j] - 1:
+                            src.append(i)
+                            dst.append(j)
+                        if counts[j] >= 2 * counts[i] - 1:
+                            src.append(j)
+                            dst.append(i)
+            lo = hi
+    # adjacency lists (CSR)
+    m = len(src)
+    start = np.zeros(n + 1, dtype=np.int64)
+    for e in range(m):
+        start[src[e] + 1] += 1
+    for i in range(n):
+        start[i + 1] += start[i]
+    fill = start[:-1].copy()
+    adj = np.empty(m, dtype=np.int64)
+    for e in range(m):
+        adj[fill[src[e]]] = dst[e]
+        fill[src[e]] += 1
+    found = np.zeros(n, dtype=np.bool_)
+    stamp = np.full(n, -1, dtype=np.int64)
+    stack = np.empty(n, dtype=np.int64)
+    lo = 0
+    while lo < n:
+        iid = ucodes[lo] >> id_shift
+        hi = lo + 1
+        while hi < n and (ucodes[hi] >> id_shift) == iid:
+            hi += 1
+        if hi - lo == 1:
+            out[iid] = 1
+            lo = hi
+            continue
+        order = lo + np.argsort(-counts[lo:hi], kind="mergesort")
+        clusters = 0
+        for v0 in order:
+            if found[v0]:
+                continue
+            clusters += 1
+            top = 0
+            stack[0] = v0
+            stamp[v0] = v0
+            while top >= 0:
+                v = stack[top]
+                top -= 1
+                found[v] = True
+                for e in range(start[v], start[v + 1]):
+                    w = adj[e]
+                    if stamp[w] != v0:
+                        stamp[w] = v0
+                        top += 1
+                        stack[top] = w
+        out[iid] = clusters
+        lo = hi
+    return out
+
+
+# ---------------------------------------------------------------- annotation
+
+_ACGTN = np.zeros(256, dtype=np.bool_)
+for _b in b"ACGTN":
+    _ACGTN[_b] = True
+
+
+@njit(nogil=True, cache=True)
+def parse_collapsed_block(
+    buf: np.ndarray, final: bool, seqs: np.ndarray, counts: np.ndarray
+) -> tuple[int, int, int, int]:
+    """Parse ``>name_x<count>`` / sequence line pairs of a collapsed FASTA.
+
+    Sequences (``ACGTN`` only, non-empty) are copied newline-terminated to
+    ``seqs``, counts to ``counts``. Returns ``(ok, records, seq bytes,
+    consumed)``; ``ok`` is 0 at anything else (lower case, ``U``, white
+    space, a header without a count >= 1, a wrapped sequence, CR), for the
+    general reader to handle. Stops before an incomplete pair unless
+    ``final`` (the text then must end with a newline).
+    """
+    n = len(buf)
+    pos = 0
+    rec = 0
+    out = 0
+    while pos < n:
+        if buf[pos] != 62:  # '>'
+            return 0, rec, out, pos
+        e1 = pos + 1
+        word_end = -1
+        while e1 < n and buf[e1] != 10:
+            c = buf[e1]
+            if word_end < 0 and (c == 32 or c == 9 or c == 13):
+                word_end = e1
+            e1 += 1
+        if e1 >= n:
+            if final:
+                return 0, rec, out, pos
+            break
+        if word_end < 0:
+            word_end = e1
+        s = e1 + 1
+        e2 = s
+        while e2 < n and buf[e2] != 10:
+            e2 += 1
+        if e2 >= n:
+            if final:
+                return 0, rec, out, pos
+            break
+        if e2 == s:
+            return 0, rec, out, pos
+        # count: digits at the end of the first word, after "_x"
+        j = word_end - 1
+        value = 0
+        scale = 1
+        while j > pos and 48 <= buf[j] <= 57:
+            value += (buf[j] - 48) * scale
+            scale *= 10
+            j -= 1
+            if scale > 10**17:
+                return 0, rec, out, pos
+        if j == word_end - 1 or value < 1 or j < pos + 2:
+            return 0, rec, out, pos
+        if buf[j] != 120 or buf[j - 1] != 95:  # "_x"
+            return 0, rec, out, pos
+        for k in range(s, e2):
+            if not _ACGTN[buf[k]]:
+                return 0, rec, out, pos
+            seqs[out] = buf[k]
+            out += 1
+        seqs[out] = 10
+        out += 1
+        counts[rec] = value
+        rec += 1
+        pos = e2 + 1
+    return 1, rec, out, pos
+
+
+@njit(nogil=True, cache=True)
+def hairpin_candidates(
+    buffer: np.ndarray,
+    starts: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    low_bits: int,
+    b0_values: np.ndarray,
+    b0_start: np.ndarray,
+    b0_count: np.ndarray,
+    b1_values: np.ndarray,
+    b1_start: np.ndarray,
+    b1_count: np.ndarray,
+    mismatches: int,
+) -> np.ndarray:
+    """Return, per read in ``rows``, whether its prefix can hit a hairpin.
+
+    That is: its ``k``-base prefix is within ``mismatches`` (0 or 1) of a
+    hairpin ``k``-mer. The k-mers are bucketed by their low half (``b0``: bucket = low bits,
+    values = high bits) and by their high half (``b1``); a read is compared
+    with the k-mers of its two buckets (see ``_HairpinFilter``).
+    """
+    out = np.zeros(len(rows), dtype=np.bool_)
+    low_mask = np.uint32((1 << low_bits) - 1)
+    lb = np.uint32(low_bits)
+    odd = np.uint32(0x55555555)
+    for r in range(len(rows)):
+        s = starts[rows[r]]
+        key = np.uint32(0)
+        for j in range(k):
+            key = (key << np.uint32(2)) | np.uint32(_BASE2[buffer[s + j]] & 3)
+        low = key & low_mask
+        high = key >> lb
+        found = False
+        for side in range(2):
+            if side == 0:
+                b = low
+                v = high
+                values, st, cnt = b0_values, b0_start, b0_count
+            else:
+                b = high
+                v = low
+                values, st, cnt = b1_values, b1_start, b1_count
+            for i in range(st[b], st[b] + cnt[b]):
+                d = np.uint32(v ^ values[i])
+                d = (d | (d >> np.uint32(1))) & odd
+                if d == 0 or (mismatches and (d & (d - np.uint32(1))) == 0):
+                    found = True
+                    break
+            if found:
+                break
+        out[r] = found
+    return out
