@@ -15,9 +15,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported by callers; not needed to write bytes
+    import pandas as pd
 
 
 @contextlib.contextmanager
