@@ -436,5 +436,5 @@ def test_config_keys_documented_with_defaults() -> None:
     )
     for key in schema["properties"]:
         assert f"| `{key}` |" in text
-    assert "| `de.wald_reference` |  | one of `normal`, `t` | `\"t\"` |" in text
+    assert '| `de.wald_reference` |  | one of `normal`, `t` | `"t"` |' in text
     assert "| `clinical_parameters.<name>.kind` | yes |" in text
