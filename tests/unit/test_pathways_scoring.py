@@ -294,3 +294,25 @@ def test_shipped_roles_file_reads(tmp_path):
     bad.write_text("family\tgene\trole\nMAPK\tSPRED1\t0\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="allowed"):
         read_roles(bad)
+
+
+def test_contrast_without_tested_mirnas_is_reported_not_fatal(caplog) -> None:
+    """A DE table that tests no network miRNA gives 'not computed' rows and a warning."""
+    from exomir.pathways.run import enrichment_for_contrast
+
+    net = pd.DataFrame(
+        {
+            "pathway": ["P1", "P1", "P2"],
+            "mirna": ["m1", "m2", "m1"],
+            "weight": [1.0, 0.5, 1.0],
+            "signed_weight": [1.0, 0.5, -1.0],
+        }
+    )
+    stat = pd.Series({"m1": np.nan, "m2": np.nan, "other": 1.5})
+    cfg = {"tmin": 1, "n_permutations": 10, "degree_bins": 2, "seed": 1}
+    with caplog.at_level(logging.WARNING, logger="exomir.pathways"):
+        rows = enrichment_for_contrast("time_placebo", stat, net, cfg)
+    assert list(rows["pathway"]) == ["P1", "P2"]
+    assert rows["note"].str.startswith("not computed").all()
+    assert "1 tested miRNAs" in rows["note"].iloc[0]
+    assert "time_placebo" in caplog.text

@@ -252,6 +252,65 @@ def _mirna_axis(net: pd.DataFrame, mirna: str) -> dict[str, Any]:
     }
 
 
+def enrichment_for_contrast(
+    contrast: str, stat: pd.Series, net: pd.DataFrame, cfg: Mapping[str, Any]
+) -> pd.DataFrame:
+    """Contrast-level enrichment rows of one DE contrast for tests.tsv.
+
+    Parameters
+    ----------
+    contrast
+        Contrast name.
+    stat
+        miRNA -> DE Wald statistic (NaN = not tested).
+    net
+        From :func:`exomir.pathways.scoring.build_network`.
+    cfg
+        The ``pathways`` configuration.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per pathway and method. A contrast whose DE table tests no
+        miRNA of the network (e.g. too few libraries left) gets one row per
+        pathway saying so, with a logged warning, instead of stopping the stage.
+    """
+    tested = set(stat.dropna().index) & set(net["mirna"])
+    if not tested:
+        reason = (
+            f"not computed: the DE table of contrast {contrast} has no tested "
+            f"miRNA in the network ({int(stat.notna().sum())} tested miRNAs)"
+        )
+        log.warning("%s", reason)
+        return pd.DataFrame(
+            {
+                "pathway": sorted(net["pathway"].unique()),
+                "contrast": contrast,
+                "analysis": "contrast_enrichment",
+                "note": reason,
+            }
+        )
+    e = contrast_enrichment(
+        stat,
+        net,
+        tmin=int(cfg["tmin"]),
+        n_perm=int(cfg["n_permutations"]),
+        bins=int(cfg["degree_bins"]),
+        seed=int(cfg["seed"]),
+    )
+    e["contrast"] = contrast
+    e["analysis"] = "contrast_enrichment"
+    e["note"] = (
+        f"decoupler score of the DE Wald stat; null: "
+        f"{int(cfg['n_permutations'])} permutations within {int(cfg['degree_bins'])} "
+        "K_m strata (degree-preserving); null mean "
+        + e["null_mean"].map(lambda v: f"{v:.4g}")
+        + ", sd "
+        + e["null_sd"].map(lambda v: f"{v:.4g}")
+    )
+    return e.drop(columns=["null_mean", "null_sd", "n_universe"])
+
+
 def pathways_step(
     config: Mapping[str, Any],
     h5ad: str | os.PathLike[str],
@@ -362,25 +421,7 @@ def pathways_step(
     for contrast, path in sorted(de_tables.items()):
         de = pd.read_csv(path, sep="\t")
         stat = de.set_index("mirna")["stat"].astype(float)
-        e = contrast_enrichment(
-            stat,
-            net,
-            tmin=int(cfg["tmin"]),
-            n_perm=int(cfg["n_permutations"]),
-            bins=int(cfg["degree_bins"]),
-            seed=int(cfg["seed"]),
-        )
-        e["contrast"] = contrast
-        e["analysis"] = "contrast_enrichment"
-        e["note"] = (
-            f"decoupler score of the DE Wald stat; null: "
-            f"{int(cfg['n_permutations'])} permutations within {int(cfg['degree_bins'])} "
-            "K_m strata (degree-preserving); null mean "
-            + e["null_mean"].map(lambda v: f"{v:.4g}")
-            + ", sd "
-            + e["null_sd"].map(lambda v: f"{v:.4g}")
-        )
-        enr.append(e.drop(columns=["null_mean", "null_sd", "n_universe"]))
+        enr.append(enrichment_for_contrast(contrast, stat, net, cfg))
     all_tests = pd.concat([tests, mixed, *enr], ignore_index=True)
     for c in TESTS_COLUMNS:
         if c not in all_tests.columns:
