@@ -503,7 +503,8 @@ def consort_svg(
     parts: list[str] = []
 
     def lines_of(label: str, n: str, reasons: str) -> tuple[list[str], list[str]]:
-        title = textwrap.wrap(f"{label} (n = {n})", title_chars) or [""]
+        nb = "\u00a0"
+        title = textwrap.wrap(f"{label} (n{nb}={nb}{n})", title_chars) or [""]
         return title, _wrap_reasons(reasons, reason_chars) if reasons else []
 
     def height(label: str, n: str, reasons: str) -> int:

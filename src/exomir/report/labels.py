@@ -109,8 +109,9 @@ def param_label(param: str, config: dict[str, Any], unit: bool = True) -> str:
 
 
 def humanise(code: str) -> str:
-    """``snake_case`` code -> words (first letter capitalised)."""
+    """``snake_case`` code -> words (first letter capitalised, AE/SAE upper case)."""
     s = str(code).replace("_", " ").strip()
+    s = re.sub(r"\b(s?ae|aesi)\b", lambda m: m.group(1).upper(), s)
     return s[:1].upper() + s[1:] if s else s
 
 
@@ -126,7 +127,9 @@ def pathway_label(pid: str, short: bool = False) -> str:
     coll = _COLLECTIONS.get(parts[0])
     words = parts[1:] if coll else parts
     text = " ".join(w if w in _ACRONYMS else w.lower() for w in words)
-    text = text.replace("PI3K AKT", "PI3K-Akt").replace("AKT MTOR", "Akt-mTOR")
+    text = text.replace("PI3K AKT MTOR", "PI3K-Akt-mTOR").replace(
+        "PI3K AKT", "PI3K-Akt"
+    )
     text = text.replace("signaling", "signalling")
     text = text[:1].upper() + text[1:]
     if short or not coll:

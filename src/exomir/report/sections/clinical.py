@@ -56,7 +56,7 @@ def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
             "model": df.get("model", ""),
             "effect measure": df.get("effect_measure", ""),
             "estimate (95% CI)": [
-                fmt_ci(e, lo, hi)
+                fmt_ci(e, lo, hi) or "not estimable"
                 for e, lo, hi in zip(
                     df["estimate"], df["ci_low"], df["ci_high"], strict=True
                 )
@@ -64,6 +64,8 @@ def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
             "p": [fmt_p(v) for v in df["p_value"]],
         }
     )
+    if out["analysis"].nunique() == 1:
+        out = out.drop(columns="analysis")
     if "n_treatment" in df and "n_control" in df:
         out["n (treated / control)"] = [
             f"{t} / {c}"
@@ -324,7 +326,7 @@ def ae_table(sub: pd.DataFrame) -> pd.DataFrame:
     """One adverse-event table with readable categories, % to 1 decimal, RD with CI."""
     df = sub.copy()
     if "category" in df:
-        df["category"] = [humanise(c) if "_" in c else c for c in df["category"]]
+        df["category"] = [humanise(c) for c in df["category"]]
     if "percent" in df:
         df["percent"] = [
             f"{v:.1f}" if np.isfinite(v) else "" for v in num(df["percent"])
@@ -483,7 +485,6 @@ def _interim_table(df: pd.DataFrame, observed: bool) -> pd.DataFrame:
             ("conditional_power", "conditional power (current trend)"),
             ("conditional_power_design", "conditional power (design effect)"),
             ("futility_flag", "futility flag"),
-            ("decision_note", "decision"),
         ]:
             if col in df:
                 out[name] = (
@@ -544,10 +545,12 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
                     source=[path],
                     arm_level=True,
                     preformatted=True,
-                    wide=True,
                     note="planned: the design's looks; actual: boundaries recomputed at the information fraction reached.",
                 )
             )
+            if "decision_note" in df:
+                for note in [n for n in df["decision_note"] if n.strip()]:
+                    sec.add(Text(f"Decision at this look: {note}", arm_level=True))
             sec.add(
                 Figure(
                     "Observed z against the efficacy boundary (actual schedule)",

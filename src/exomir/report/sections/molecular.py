@@ -14,6 +14,45 @@ from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
 
 
+def lot_table(summ: pd.DataFrame) -> pd.DataFrame:
+    """Compact lot certificate: verdict, sizes, purity, endotoxin."""
+    out = pd.DataFrame({"lot": summ["lot_id"]})
+    for col, name in [
+        ("verdict", "verdict"),
+        ("verdict_reason", "reason"),
+        ("release_decision", "release"),
+    ]:
+        if col in summ:
+            out[name] = summ[col]
+    if "conc_per_ml" in summ:
+        out["particles/mL"] = [fmt_num(v) for v in summ["conc_per_ml"]]
+    if {"d10_nm", "d50_nm", "d90_nm"} <= set(summ.columns):
+        out["mode; D10 / D50 / D90 (nm)"] = [
+            f"{fmt_num(m)}; {fmt_num(a)} / {fmt_num(b)} / {fmt_num(c)}"
+            for m, a, b, c in zip(
+                summ.get("mode_nm", summ["d50_nm"]),
+                summ["d10_nm"],
+                summ["d50_nm"],
+                summ["d90_nm"],
+                strict=True,
+            )
+        ]
+    if "frac_in_window" in summ:
+        out["% in size window"] = [
+            f"{v * 100:.1f}" if np.isfinite(v) else ""
+            for v in num(summ["frac_in_window"])
+        ]
+    for col, name in [
+        ("particles_per_ug", "particles/µg protein"),
+        ("endotoxin_eu_per_ml", "endotoxin (EU/mL)"),
+        ("sterility", "sterility"),
+        ("mycoplasma", "mycoplasma"),
+    ]:
+        if col in summ:
+            out[name] = [fmt_num(v) if v and v[0].isdigit() else v for v in summ[col]]
+    return out
+
+
 def ev_product(ctx: ReportContext, sec: Section) -> Section:
     """§4: lot certificate, NTA sizes, particles/ug, MISEV checklist, dose."""
     summ_path, qc_path = "results/ev/lot_summary.tsv", "results/ev/lot_qc.tsv"
@@ -63,8 +102,18 @@ def ev_product(ctx: ReportContext, sec: Section) -> Section:
     sec.add(
         Table(
             "Lot certificate (pass/fail against the configured specification)",
+            lot_table(summ),
+            source=[summ_path],
+            preformatted=True,
+        )
+    )
+    sec.add(
+        Table(
+            "Lot summary, all columns",
             summ[cols],
             source=[summ_path],
+            collapsed=True,
+            wide=True,
         )
     )
     qc = ctx.table(qc_path)
@@ -226,7 +275,10 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
     if len(failed):
         sec.add(
             Table(
-                "Libraries failing QC or with warnings", failed[keep], source=[qc_path]
+                "Libraries failing QC or with warnings",
+                failed[keep],
+                source=[qc_path],
+                wide=True,
             )
         )
     else:
@@ -268,6 +320,7 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
             qc[qc_cols],
             source=[qc_path],
             collapsed=True,
+            wide=True,
         )
     )
     sec.add(
@@ -476,6 +529,7 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
             source=[path],
             collapsed=True,
             arm_level=True,
+            wide=True,
         )
     )
     tip = tipping_text(ctx, res)
@@ -710,8 +764,8 @@ def sign_note(ctx: ReportContext, net: pd.DataFrame, mirna: str) -> str:
             f"targets, {n_brakes} listed brake(s){brake_txt}, signed weight "
             f"{fmt_num(r['signed_weight'])} (unsigned {fmt_num(r['weight'])})"
         )
-    text += (
-        f" On this network {mirna} has: " + "; ".join(parts) + ". "
+    text += "\n" + (
+        f"On this network {mirna} has: " + "; ".join(parts) + ". "
         f"Its signed weight is positive in {positive} of {len(panel)} pathways, so in "
         "those a rise of the miRNA predicts lower, not higher, pathway activity. The "
         "literature mechanism (repression of the brakes SPRED1 and PIK3R2 releasing "
@@ -789,7 +843,7 @@ def _pathway_tables(
                 note="Statistic of each DE contrast's miRNA changes against the pathway weights; p from degree-preserving permutations of the miRNA labels.",
                 arm_level=True,
                 preformatted=True,
-                wide=len(contrasts) > 4,
+                wide=len(contrasts) > 6,
             )
         )
     full = tests.copy()
@@ -840,7 +894,8 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
     if net is not None:
         mirna = str(ctx.config.get("trial", {}).get("primary_mirna", "hsa-miR-126-3p"))
         panel = net[net["mirna"] == mirna]
-        sec.add(Text(sign_note(ctx, net, mirna)))
+        for para in sign_note(ctx, net, mirna).split("\n"):
+            sec.add(Text(para))
         if len(panel):
             cols = [
                 c

@@ -529,6 +529,7 @@ def methods(ctx: ReportContext, sec: Section) -> Section:
                     ],
                 ),
                 source=["config/config.yaml"],
+                wide=True,
             )
         )
     sec.add(
@@ -593,6 +594,7 @@ def methods(ctx: ReportContext, sec: Section) -> Section:
                     "Reference provenance (resources/PROVENANCE.md)",
                     table,
                     source=["resources/PROVENANCE.md"],
+                    wide=True,
                 )
             )
     ref = ctx.config.get("reference", {})
