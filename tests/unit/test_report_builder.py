@@ -79,7 +79,7 @@ def test_open_shows_pooled_numbers(reports):
     assert "31.2 (5.1)" in open_html  # pooled baseline column
     assert "30.0 (4.0)" not in open_html  # by-arm baseline column
     # CONSORT pooled: 3 + 3 allocated -> 6
-    assert "Allocated (n = 6)" in open_html
+    assert "Allocated (n = 6)" in open_html.replace("\u00a0", " ")
 
 
 def test_open_filter_refuses_an_arm_table():
