@@ -21,6 +21,8 @@ from markupsafe import escape
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 
+from exomir.report.labels import split_reasons
+
 SVG_RC = {"svg.hashsalt": "exomir-report", "svg.fonttype": "none", "font.size": 9}
 PALETTE = [
     "#1f77b4",
@@ -464,10 +466,10 @@ def score_boxes(
     return figure_uri(fig)
 
 
-def _wrap_reasons(reasons: str, width: int, max_lines: int = 8) -> list[str]:
+def _wrap_reasons(reasons: str, width: int, max_lines: int = 12) -> list[str]:
     """One line (wrapped) per ';'-separated reason, at most ``max_lines``."""
     lines: list[str] = []
-    for reason in [r.strip() for r in str(reasons).split(";") if r.strip()]:
+    for reason in split_reasons(reasons):
         lines += textwrap.wrap(reason, width, subsequent_indent="  ") or [""]
     if len(lines) > max_lines:
         lines = [*lines[: max_lines - 1], "..."]

@@ -148,6 +148,39 @@ def consort_label(node: str, arm: str = "") -> str:
     return text
 
 
+_REASON = re.compile(r"(.+?): (\d+)(?:; |$)")
+
+
+def split_reasons(reasons: str) -> list[str]:
+    """Split a CONSORT reasons cell (``reason: n; reason: n``) into its entries.
+
+    A reason may itself contain ``;`` (several failed gates of one library),
+    so entries are cut after their ``: count``; text without counts is split
+    on ``;``.
+    """
+    text = str(reasons or "").strip()
+    if not text:
+        return []
+    found = [f"{r.strip()}: {n}" for r, n in _REASON.findall(text)]
+    if found and sum(len(f) for f in found) + 2 * (len(found) - 1) == len(text):
+        return found
+    return [r.strip() for r in text.split(";") if r.strip()]
+
+
+def pool_reasons(cells: list[str]) -> str:
+    """Add up the counts of the same reason over several cells (arms pooled)."""
+    counts: dict[str, int] = {}
+    other: list[str] = []
+    for cell in cells:
+        for entry in split_reasons(cell):
+            m = re.fullmatch(r"(.+): (\d+)", entry)
+            if m:
+                counts[m.group(1)] = counts.get(m.group(1), 0) + int(m.group(2))
+            elif entry not in other:
+                other.append(entry)
+    return "; ".join([f"{r}: {n}" for r, n in counts.items()] + other)
+
+
 def _float(value: Any) -> float:
     try:
         return float(value)

@@ -291,7 +291,12 @@ def _pooled_overview(ae: pd.DataFrame) -> pd.DataFrame:
     ov = ae[ae["table"] == "overview"].copy()
     pooled = ov[ov["arm"].str.lower().isin(POOLED_ARMS)]
     if len(pooled):
-        return pooled[["category", "n_participants", "n_events", "percent"]]
+        keep = [
+            c
+            for c in ["category", "n_participants", "n_events", "n_arm", "percent"]
+            if c in pooled
+        ]
+        return ae_table(pooled[keep])
     ov["n_participants"] = num(ov["n_participants"])
     ov["n_events"] = num(ov["n_events"])
     agg = (
@@ -299,7 +304,8 @@ def _pooled_overview(ae: pd.DataFrame) -> pd.DataFrame:
         .sum()
         .reset_index()
     )
-    return agg.astype({"n_participants": int, "n_events": int})
+    agg = agg.astype({"n_participants": int, "n_events": int}).astype(str)
+    return ae_table(agg)
 
 
 AE_COLUMNS = {
@@ -365,6 +371,7 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
                 "Adverse-event overview, arms pooled",
                 _pooled_overview(ae),
                 source=[path],
+                preformatted=True,
                 note="Participants with at least one event and number of events; by-arm tables and listings are in the closed report.",
             )
         )

@@ -50,6 +50,9 @@ def lot_table(summ: pd.DataFrame) -> pd.DataFrame:
     ]:
         if col in summ:
             out[name] = [fmt_num(v) if v and v[0].isdigit() else v for v in summ[col]]
+    for name in ("sterility", "mycoplasma"):
+        if name in out and out[name].nunique() == 1:
+            out = out.drop(columns=name)
     return out
 
 
@@ -99,12 +102,19 @@ def ev_product(ctx: ReportContext, sec: Section) -> Section:
             source=[summ_path],
         )
     )
+    lots = lot_table(summ)
+    same = [
+        f"{c} {summ[c].iloc[0]}"
+        for c in ("sterility", "mycoplasma")
+        if c in summ and c not in lots and len(summ)
+    ]
     sec.add(
         Table(
             "Lot certificate (pass/fail against the configured specification)",
-            lot_table(summ),
+            lots,
             source=[summ_path],
             preformatted=True,
+            note=f"Every lot: {', '.join(same)}." if same else "",
         )
     )
     sec.add(

@@ -17,6 +17,7 @@ from exomir.report.labels import (
     BASELINE_GROUPS,
     consort_label,
     param_label,
+    pool_reasons,
 )
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 
@@ -171,7 +172,7 @@ def _consort_nodes(
         for node in order:
             sub = arm_rows[arm_rows["node"] == node]
             if len(sub):
-                reasons = "; ".join(dict.fromkeys(r for r in sub["reasons"] if r))
+                reasons = pool_reasons(list(sub["reasons"]))
                 agg.append((consort_label(node), str(int(sub["n_num"].sum())), reasons))
         by_arm = {"all arms pooled": agg} if agg else {}
     return pooled, by_arm
@@ -529,7 +530,6 @@ def methods(ctx: ReportContext, sec: Section) -> Section:
                     ],
                 ),
                 source=["config/config.yaml"],
-                wide=True,
             )
         )
     sec.add(
