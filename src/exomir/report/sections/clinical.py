@@ -137,7 +137,16 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
             sec.add(
                 Table(
                     "Edema and proteinuria shift tables (baseline -> week 1)",
-                    cat,
+                    _shift_order(
+                        ctx,
+                        cat.pivot_table(
+                            index=["param", "arm", "baseline_class"],
+                            columns="week1_class",
+                            values="n",
+                            aggfunc="first",
+                            fill_value="0",
+                        ).reset_index(),
+                    ),
                     source=["results/clinical/lab_shifts.tsv"],
                     collapsed=True,
                     arm_level=True,
@@ -356,6 +365,33 @@ def ae_table(sub: pd.DataFrame) -> pd.DataFrame:
     return df[keep].rename(columns=AE_COLUMNS).reset_index(drop=True)
 
 
+SHIFT_CLASSES = ["low", "normal", "high", "missing"]
+
+
+def _shift_order(ctx: ReportContext, wide: pd.DataFrame) -> pd.DataFrame:
+    """Order shift classes low -> high, label parameters, and name the columns."""
+    wide = wide.copy()
+    wide.columns = [str(c) for c in wide.columns]
+    index = [c for c in ("param", "arm", "baseline_class") if c in wide]
+    classes = [c for c in wide.columns if c not in index]
+    ordered = [c for c in SHIFT_CLASSES if c in classes] + sorted(
+        c for c in classes if c not in SHIFT_CLASSES
+    )
+    rank = {c: i for i, c in enumerate(SHIFT_CLASSES)}
+    wide["_o"] = [rank.get(str(b), 99) for b in wide["baseline_class"]]
+    keys = [c for c in ("param", "arm") if c in wide]
+    if "arm" in wide:
+        arm_rank = {a: i for i, a in enumerate(ctx.arms)}
+        wide["_a"] = [arm_rank.get(a, 99) for a in wide["arm"]]
+        keys = ["param", "_a"]
+    wide = wide.sort_values([*keys, "_o"], kind="stable")
+    wide["param"] = [param_label(p, ctx.config) for p in wide["param"]]
+    out = wide[[*index, *ordered]].rename(
+        columns={"param": "parameter", "baseline_class": "baseline class"}
+    )
+    return out.reset_index(drop=True)
+
+
 def safety(ctx: ReportContext, sec: Section) -> Section:
     """§11: AE overview, SOC/PT, SAE listing, AESIs, lab shifts."""
     path, shift_path = (
@@ -410,8 +446,8 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
         ).reset_index()
         sec.add(
             Table(
-                "Safety lab shifts, baseline -> week 1 (n)",
-                wide,
+                "Safety lab shifts, baseline -> week 1 (n; columns: week-1 class)",
+                _shift_order(ctx, wide),
                 source=[shift_path],
                 arm_level=True,
                 collapsed=True,
@@ -434,8 +470,8 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
         ).reset_index()
         sec.add(
             Table(
-                "Safety lab shifts, arms pooled (n)",
-                wide,
+                "Safety lab shifts, arms pooled (n; columns: week-1 class)",
+                _shift_order(ctx, wide),
                 source=[shift_path],
                 collapsed=True,
             )

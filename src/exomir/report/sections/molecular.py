@@ -562,6 +562,17 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
     return sec
 
 
+#: Column labels of the DE top tables.
+DE_COLUMNS = {
+    "baseMean": "mean normalised count",
+    "log2FoldChange": "log2 FC",
+    "log2FoldChange_shrunk": "log2 FC (shrunken)",
+    "lfcSE": "SE of log2 FC",
+    "pvalue": "p",
+    "padj": "FDR (BH)",
+}
+
+
 def describe_contrast(name: str, c: dict) -> str:
     """Plain-language description of a configured contrast."""
     if c.get("description"):
@@ -653,6 +664,7 @@ def mirnaome(ctx: ReportContext, sec: Section) -> Section:
             tab.assign(_p=num(tab["pvalue"]))
             .sort_values("_p")
             .head(20 if k == 0 else 10)[cols]
+            .rename(columns=DE_COLUMNS)
         )
         sec.add(
             Table(

@@ -288,6 +288,8 @@ def _clinical_completeness(ctx: ReportContext, sec: Section) -> None:
         )
         .reset_index()
     )
+    tab["param"] = [param_label(p, ctx.config) for p in tab["param"]]
+    tab = tab.rename(columns={"param": "parameter"})
     sec.add(
         Table(
             "Clinical data completeness (participants with a value)",
