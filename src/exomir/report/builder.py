@@ -89,6 +89,7 @@ class RenderedTable:
     header: list[str]
     rows: list[list[str]]
     numeric: list[bool]
+    nowrap: list[bool]
 
 
 def _prepare(block: Any) -> Any:
@@ -98,7 +99,8 @@ def _prepare(block: Any) -> Any:
         fmt = _as_text if block.preformatted else format_cell
         rows = [[fmt(v) for v in row] for row in df.itertuples(index=False)]
         numeric = [_is_numeric(df[c].astype(str)) for c in df.columns]
-        return RenderedTable(block, header, rows, numeric)
+        nowrap = ["95% CI" in h for h in header]
+        return RenderedTable(block, header, rows, numeric, nowrap)
     return block
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from markupsafe import escape
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import FuncFormatter
 
 from exomir.report.labels import split_reasons
 
@@ -320,8 +321,13 @@ def forest(
     rows: pd.DataFrame,
     label: str = "label",
     xlabel: str = "adjusted difference (95% CI)",
+    log: bool = False,
 ) -> str:
-    """Forest plot of estimates with CIs (one row per endpoint), ordered as given."""
+    """Forest plot of estimates with CIs (one row per endpoint), ordered as given.
+
+    ``log`` draws the x axis on a log scale (ratios: odds ratios, ratios of
+    geometric means), so that 0.5 and 2 are equally far from 1.
+    """
     n = len(rows)
     fig = MplFigure(figsize=(7.5, 0.32 * n + 1.2))
     ax = fig.add_subplot()
@@ -338,7 +344,12 @@ def forest(
     )
     for v in sorted(set(null[np.isfinite(null)])):
         ax.axvline(v, color="grey", lw=0.8, ls="--")
-    ax.set_yticks(y, [str(s) for s in rows[label]], fontsize=8)
+    ax.set_yticks(y, [str(s) for s in rows[label]], fontsize=9)
+    if log:
+        ax.set_xscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
     ax.set_xlabel(xlabel)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

@@ -104,7 +104,10 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
                     source=[path],
                     alt="forest plot",
                     uri=figures.forest(
-                        sub, label="label_full", xlabel=f"{measure} (95% CI)"
+                        sub,
+                        label="label_full",
+                        xlabel=f"{measure} (95% CI)" + (", log scale" if ratio else ""),
+                        log=ratio,
                     ),
                     arm_level=True,
                 )
