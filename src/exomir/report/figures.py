@@ -349,7 +349,11 @@ def forest(
         ax.set_xscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")
         ax.xaxis.set_major_formatter(plain)
-        ax.xaxis.set_minor_formatter(plain)
+        span = np.nanmax(hi[hi > 0]) / np.nanmin(lo[lo > 0]) if (lo > 0).any() else 1
+        # label minor ticks only when fewer than ~1.5 decades are shown
+        ax.xaxis.set_minor_formatter(
+            plain if span < 30 else FuncFormatter(lambda v, _: "")
+        )
     ax.set_xlabel(xlabel)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
