@@ -629,6 +629,8 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
         op = ctx.table(open_path)
         if op is not None:
             op = op.rename(columns={"section": "area"})
+            if "area" in op:
+                op["area"] = [a[:1].upper() + a[1:] for a in op["area"]]
             op["value"] = [fmt_num(v) if v else v for v in op["value"]]
             sec.add(
                 Table(
