@@ -23,12 +23,12 @@ HOSTILE = [HOSTILE_SAMPLE, HOSTILE_PARTICIPANT, HOSTILE_LOT, HOSTILE_AE, HOSTILE
 #: Formatted arm-level efficacy results of the fixture (must not be in the open report).
 EFFICACY_STRINGS = [
     "7.71 (3.33 to 9.99)",
-    "6.432",
-    "5.432",
-    "-8.765",
-    "4.444",
+    "6.43",
+    "5.43",
+    "-8.77",
+    "4.44",
     "2.913",
-    "0.8642",
+    "0.864",
 ]
 #: Numbers the open report must show (pooled QC and design).
 OPEN_STRINGS = ["TEST-001", "2.772"]

@@ -79,7 +79,7 @@ def test_open_shows_pooled_numbers(reports):
     assert "31.2 (5.1)" in open_html  # pooled baseline column
     assert "30.0 (4.0)" not in open_html  # by-arm baseline column
     # CONSORT pooled: 3 + 3 allocated -> 6
-    assert "allocated: n = 6" in open_html
+    assert "Allocated (n = 6)" in open_html.replace("\u00a0", " ")
 
 
 def test_open_filter_refuses_an_arm_table():
@@ -185,10 +185,14 @@ def test_full_trial_stays_under_10_mb(tmp_path):
 @pytest.mark.parametrize(
     ("raw", "text"),
     [
-        ("0.123456", "0.1235"),
+        ("0.123456", "0.123"),
+        ("1538.72", "1539"),
+        ("104.1", "104"),
+        ("0.6727", "0.673"),
+        ("nan", ""),
         ("12", "12"),
         ("P001", "P001"),
-        ("3.298e+11", "3.298e+11"),
+        ("3.298e+11", "3.3e+11"),
         ("2.0", "2"),
         ("", ""),
         ("1e-06", "1e-06"),

@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from exomir.atomic import atomic_open
 from exomir.report.context import ReportContext
+from exomir.report.labels import fmt_num
 from exomir.report.model import (
     AUDIENCES,
     Figure,
@@ -52,7 +53,7 @@ class ReportError(RuntimeError):
 
 
 def format_cell(value: Any) -> str:
-    """Text of one table cell: decimals to 4 significant digits, the rest as is."""
+    """Text of one table cell: decimals to 3 significant digits, the rest as is."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -61,13 +62,16 @@ def format_cell(value: Any) -> str:
         value = repr(value)
     s = str(value)
     if _FLOAT.fullmatch(s.strip()):
-        f = float(s)
-        if f == 0:
-            return "0"
-        if f.is_integer() and abs(f) < 1e6:
-            return str(int(f))
-        return f"{f:.4g}"
+        return fmt_num(s)
+    if s.strip().lower() in ("nan", "none"):
+        return ""
     return s
+
+
+def _as_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
 
 
 def _is_numeric(col: pd.Series) -> bool:
@@ -85,15 +89,18 @@ class RenderedTable:
     header: list[str]
     rows: list[list[str]]
     numeric: list[bool]
+    nowrap: list[bool]
 
 
 def _prepare(block: Any) -> Any:
     if isinstance(block, Table):
         df = block.data.reset_index(drop=True)
-        header = [str(c) for c in df.columns]
-        rows = [[format_cell(v) for v in row] for row in df.itertuples(index=False)]
+        header = [str(c).replace("_", " ") for c in df.columns]
+        fmt = _as_text if block.preformatted else format_cell
+        rows = [[fmt(v) for v in row] for row in df.itertuples(index=False)]
         numeric = [_is_numeric(df[c].astype(str)) for c in df.columns]
-        return RenderedTable(block, header, rows, numeric)
+        nowrap = ["95% CI" in h for h in header]
+        return RenderedTable(block, header, rows, numeric, nowrap)
     return block
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,9 @@ import pandas as pd
 from markupsafe import escape
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
+from matplotlib.ticker import FuncFormatter
+
+from exomir.report.labels import split_reasons
 
 SVG_RC = {"svg.hashsalt": "exomir-report", "svg.fonttype": "none", "font.size": 9}
 PALETTE = [
@@ -317,8 +321,13 @@ def forest(
     rows: pd.DataFrame,
     label: str = "label",
     xlabel: str = "adjusted difference (95% CI)",
+    log: bool = False,
 ) -> str:
-    """Forest plot of estimates with CIs (one row per endpoint), ordered as given."""
+    """Forest plot of estimates with CIs (one row per endpoint), ordered as given.
+
+    ``log`` draws the x axis on a log scale (ratios: odds ratios, ratios of
+    geometric means), so that 0.5 and 2 are equally far from 1.
+    """
     n = len(rows)
     fig = MplFigure(figsize=(7.5, 0.32 * n + 1.2))
     ax = fig.add_subplot()
@@ -335,7 +344,16 @@ def forest(
     )
     for v in sorted(set(null[np.isfinite(null)])):
         ax.axvline(v, color="grey", lw=0.8, ls="--")
-    ax.set_yticks(y, [str(s) for s in rows[label]], fontsize=8)
+    ax.set_yticks(y, [str(s) for s in rows[label]], fontsize=9)
+    if log:
+        ax.set_xscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        span = np.nanmax(hi[hi > 0]) / np.nanmin(lo[lo > 0]) if (lo > 0).any() else 1
+        # label minor ticks only when fewer than ~1.5 decades are shown
+        ax.xaxis.set_minor_formatter(
+            plain if span < 30 else FuncFormatter(lambda v, _: "")
+        )
     ax.set_xlabel(xlabel)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -397,94 +415,185 @@ def boundary_plot(interim: pd.DataFrame, observed: bool) -> str:
 
 
 def score_boxes(
-    scores: pd.DataFrame, arms: Sequence[str], timepoints: Sequence[str]
+    scores: pd.DataFrame,
+    arms: Sequence[str],
+    timepoints: Sequence[str],
+    paths: Sequence[str] | None = None,
+    titles: Sequence[str] | None = None,
 ) -> str:
-    """Pathway score distributions by arm x timepoint, one panel per pathway."""
-    paths = sorted(set(scores["pathway"]))
-    fig = MplFigure(figsize=(min(9, 3.6 * len(paths)), 3.2))
-    groups = [(a, t) for a in arms for t in timepoints]
-    for i, pw in enumerate(paths):
-        ax = fig.add_subplot(1, len(paths), i + 1)
-        data = [
-            scores[
-                (scores["pathway"] == pw)
-                & (scores["arm"] == a)
-                & (scores["timepoint"] == t)
-            ]["score"]
-            .dropna()
-            .to_numpy(dtype=float)
-            for a, t in groups
-        ]
-        ax.boxplot(data, tick_labels=[f"{a}\n{t}" for a, t in groups], widths=0.6)
-        ax.set_title(str(pw), fontsize=9)
-        ax.tick_params(axis="x", labelsize=7)
-    fig.tight_layout()
+    """Pathway score distributions, one panel per pathway.
+
+    x is the timepoint; each arm has its own box colour (one legend for the
+    figure), so tick labels stay short. Panels wrap at three per row.
+    """
+    paths = list(paths) if paths is not None else sorted(set(scores["pathway"]))
+    titles = list(titles) if titles is not None else [str(p) for p in paths]
+    ncol = min(3, max(1, len(paths)))
+    nrow = int(np.ceil(len(paths) / ncol)) or 1
+    fig = MplFigure(figsize=(11, 3.3 * nrow + 0.5))
+    cmap = colours(arms)
+    width = 0.8 / max(1, len(arms))
+    for i, (pw, title) in enumerate(zip(paths, titles, strict=True)):
+        ax = fig.add_subplot(nrow, ncol, i + 1)
+        for k, arm in enumerate(arms):
+            data = [
+                scores[
+                    (scores["pathway"] == pw)
+                    & (scores["arm"] == arm)
+                    & (scores["timepoint"] == t)
+                ]["score"]
+                .dropna()
+                .to_numpy(dtype=float)
+                for t in timepoints
+            ]
+            pos = np.arange(len(timepoints)) + (k - (len(arms) - 1) / 2) * width
+            bp = ax.boxplot(
+                data,
+                positions=pos,
+                widths=width * 0.85,
+                patch_artist=True,
+                manage_ticks=False,
+                flierprops={"markersize": 3},
+            )
+            for box in bp["boxes"]:
+                box.set_facecolor(cmap[arm])
+                box.set_alpha(0.55)
+            for med in bp["medians"]:
+                med.set_color("black")
+        ax.set_xticks(np.arange(len(timepoints)), [str(t) for t in timepoints])
+        ax.set_title(textwrap.fill(str(title), 34), fontsize=10)
+        ax.axhline(0, color="grey", lw=0.6, ls=":")
+        ax.tick_params(labelsize=9)
+        if i % ncol == 0:
+            ax.set_ylabel("score", fontsize=9)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    handles = [mpl.patches.Patch(facecolor=cmap[a], alpha=0.55, label=a) for a in arms]
+    fig.legend(
+        handles=handles,
+        loc="upper center",
+        ncols=len(arms),
+        fontsize=10,
+        frameon=False,
+        bbox_to_anchor=(0.5, 1.0),
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.95 if nrow == 1 else 0.97))
     return figure_uri(fig)
 
 
+def _wrap_reasons(reasons: str, width: int, max_lines: int = 12) -> list[str]:
+    """One line (wrapped) per ';'-separated reason, at most ``max_lines``."""
+    lines: list[str] = []
+    for reason in split_reasons(reasons):
+        lines += textwrap.wrap(reason, width, subsequent_indent="  ") or [""]
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], "..."]
+    return lines
+
+
 def consort_svg(
-    pooled: list[tuple[str, str, str]], by_arm: dict[str, list[tuple[str, str, str]]]
+    pooled: list[tuple[str, str, str]],
+    by_arm: dict[str, list[tuple[str, str, str]]],
+    box_w: int = 330,
 ) -> str:
     """CONSORT flow diagram as SVG markup with every text escaped.
+
+    Text is wrapped inside the boxes (about 7.5 px per title character at
+    13 px bold, 6.2 px per reason character at 11 px) and each box grows with
+    its lines; boxes of the same step are aligned across the arm columns.
 
     Parameters
     ----------
     pooled
-        Boxes above the split: (node, n, reasons).
+        Boxes above the split: (label, n, reasons).
     by_arm
         Per-arm (or one pooled) column of boxes below the split.
+    box_w
+        Box width in px.
     """
-    box_w, box_h, gap = 300, 58, 22
+    gap, pad, title_lh, reason_lh = 20, 8, 16, 14
+    title_chars = int((box_w - 2 * pad) / 7.6)
+    reason_chars = int((box_w - 2 * pad) / 6.2)
     cols = list(by_arm)
     ncol = max(1, len(cols))
     width = max(box_w + 40, ncol * (box_w + 30) + 10)
-    y = 10
     parts: list[str] = []
 
-    def box(x: float, y: float, node: str, n: str, reasons: str) -> str:
-        lines = [f"{node}: n = {n}"]
-        if reasons:
-            text = reasons if len(reasons) <= 90 else reasons[:87] + "..."
-            lines += [text[i : i + 45] for i in range(0, len(text), 45)][:2]
-        h = box_h
+    def lines_of(label: str, n: str, reasons: str) -> tuple[list[str], list[str]]:
+        nb = "\u00a0"
+        title = textwrap.wrap(f"{label} (n{nb}={nb}{n})", title_chars) or [""]
+        return title, _wrap_reasons(reasons, reason_chars) if reasons else []
+
+    def height(label: str, n: str, reasons: str) -> int:
+        title, rs = lines_of(label, n, reasons)
+        return 2 * pad + len(title) * title_lh + len(rs) * reason_lh
+
+    def box(x: float, y: float, h: int, label: str, n: str, reasons: str) -> str:
+        title, rs = lines_of(label, n, reasons)
         out = [
-            f'<rect x="{x}" y="{y}" width="{box_w}" height="{h}" rx="4" class="cbox"/>'
+            f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{h}" rx="4" class="cbox"/>'
         ]
-        for k, line in enumerate(lines):
-            cls = "ctitle" if k == 0 else "creason"
+        yy = y + pad + 12
+        for line in title:
             out.append(
-                f'<text x="{x + 8}" y="{y + 18 + k * 15}" class="{cls}">{escape(line)}</text>'
+                f'<text x="{x + pad:.0f}" y="{yy:.0f}" class="ctitle">{escape(line)}</text>'
             )
+            yy += title_lh
+        for line in rs:
+            out.append(
+                f'<text x="{x + pad:.0f}" y="{yy - 2:.0f}" class="creason">{escape(line)}</text>'
+            )
+            yy += reason_lh
         return "".join(out)
 
+    def arrow(x: float, y1: float, y2: float) -> str:
+        return f'<line x1="{x:.0f}" y1="{y1:.0f}" x2="{x:.0f}" y2="{y2:.0f}" class="carrow"/>'
+
+    y = 10.0
     cx = (width - box_w) / 2
-    for node, n, reasons in pooled:
-        parts.append(box(cx, y, node, n, reasons))
-        parts.append(
-            f'<line x1="{cx + box_w / 2}" y1="{y + box_h}" x2="{cx + box_w / 2}" y2="{y + box_h + gap}" class="carrow"/>'
-        )
-        y += box_h + gap
-    top = y
-    max_y = y
+    for k, (label, n, reasons) in enumerate(pooled):
+        h = height(label, n, reasons)
+        if k:
+            parts.append(arrow(cx + box_w / 2, y - gap, y))
+        parts.append(box(cx, y, h, label, n, reasons))
+        y += h + gap
+    if pooled and cols:
+        # split line from the last pooled box to every column
+        xs = [
+            10 + j * (box_w + 30) + (width - ncol * (box_w + 30)) / 2 + box_w / 2
+            for j in range(ncol)
+        ]
+        mid = y - gap / 2
+        parts.append(arrow(cx + box_w / 2, y - gap, mid))
+        if ncol > 1:
+            parts.append(
+                f'<line x1="{xs[0]:.0f}" y1="{mid:.0f}" x2="{xs[-1]:.0f}" y2="{mid:.0f}" class="carrow"/>'
+            )
+        for xm in xs:
+            parts.append(arrow(xm, mid, y + 4))
+    y += 8
+    parts_y = y
     for j, arm in enumerate(cols):
         x = 10 + j * (box_w + 30) + (width - ncol * (box_w + 30)) / 2
-        yy = top
         parts.append(
-            f'<text x="{x + box_w / 2}" y="{yy + 4}" class="carm" text-anchor="middle">{escape(arm)}</text>'
+            f'<text x="{x + box_w / 2:.0f}" y="{parts_y + 6:.0f}" class="carm" text-anchor="middle">{escape(arm)}</text>'
         )
-        yy += 14
-        for k, (node, n, reasons) in enumerate(by_arm[arm]):
+    y = parts_y + 16
+    nrows = max((len(v) for v in by_arm.values()), default=0)
+    for k in range(nrows):
+        h = max((height(*by_arm[a][k]) for a in cols if k < len(by_arm[a])), default=0)
+        for j, arm in enumerate(cols):
+            if k >= len(by_arm[arm]):
+                continue
+            x = 10 + j * (box_w + 30) + (width - ncol * (box_w + 30)) / 2
             if k:
-                parts.append(
-                    f'<line x1="{x + box_w / 2}" y1="{yy - gap}" x2="{x + box_w / 2}" y2="{yy}" class="carrow"/>'
-                )
-            parts.append(box(x, yy, node, n, reasons))
-            yy += box_h + gap
-        max_y = max(max_y, yy)
-    height = max_y + 10
+                parts.append(arrow(x + box_w / 2, y - gap, y))
+            parts.append(box(x, y, h, *by_arm[arm][k]))
+        y += h + gap
+    total = int(y - gap + 10)
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="consort" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="CONSORT flow diagram">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="consort" viewBox="0 0 {width} {total}" '
+        f'width="{width}" height="{total}" role="img" aria-label="CONSORT flow diagram">'
         + "".join(parts)
         + "</svg>"
     )

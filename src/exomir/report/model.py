@@ -55,6 +55,14 @@ class Table:
         Render inside a closed ``<details>`` element (long listings).
     arm_level
         The table shows results by arm (closed report only).
+    preformatted
+        Cells are already text formatted for the reader (shown as they are).
+    groups
+        Positions of rows that are group headings (first cell shown across
+        the table).
+    wide
+        The table may be wider than the page: it scrolls inside its box and
+        long text cells wrap in a narrow column.
     """
 
     title: str
@@ -63,6 +71,9 @@ class Table:
     note: str = ""
     collapsed: bool = False
     arm_level: bool = False
+    preformatted: bool = False
+    wide: bool = False
+    groups: list[int] = field(default_factory=list)
 
 
 @dataclass

@@ -7,10 +7,71 @@ import pandas as pd
 
 from exomir.report import figures
 from exomir.report.context import POOLED_ARMS, ReportContext, is_true, num
+from exomir.report.labels import fmt_ci, fmt_num, fmt_p, humanise, param_label
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
+ASSOC_LABELS = {
+    "ols_slope": "OLS slope per doubling",
+    "spearman": "Spearman rho",
+}
+ROC_LABELS = {
+    "n_positive": "Reference-positive participants",
+    "n_negative": "Reference-negative participants",
+    "auc": "AUC (DeLong CI)",
+    "auc_bootstrap": "AUC (bootstrap CI)",
+    "cutoff": "Cut-off (log2 level)",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "youden_j": "Youden J",
+    "auc_optimism_corrected": "AUC, optimism-corrected",
+    "youden_j_optimism_corrected": "Youden J, optimism-corrected",
+    "registry_mean_sens_spec": "Mean of sensitivity and specificity",
+}
 RATIO_MEASURES = ("ratio", "odds", "gmr", "geometric")
+
+
+def _col(df: pd.DataFrame, name: str) -> pd.Series:
+    """Return a column, or blanks when the table lacks it."""
+    return df[name] if name in df else pd.Series([""] * len(df), index=df.index)
+
+
+def _endpoint_label(ctx: ReportContext, param: str, label: str) -> str:
+    if param in (ctx.config.get("clinical_parameters") or {}):
+        return param_label(param, ctx.config)
+    return label or param_label(param, ctx.config)
+
+
+def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
+    """Endpoint results as a reader reads them: label (unit), estimate (CI), p."""
+    labels = df["label"] if "label" in df else pd.Series([""] * len(df), index=df.index)
+    out = pd.DataFrame(
+        {
+            "endpoint": [
+                _endpoint_label(ctx, p, lab)
+                for p, lab in zip(df["param"], labels, strict=True)
+            ],
+            "analysis": [humanise(a) for a in df["analysis"]],
+            "population": df.get("population", ""),
+            "model": df.get("model", ""),
+            "effect measure": df.get("effect_measure", ""),
+            "estimate (95% CI)": [
+                fmt_ci(e, lo, hi) or "not estimable"
+                for e, lo, hi in zip(
+                    df["estimate"], df["ci_low"], df["ci_high"], strict=True
+                )
+            ],
+            "p": [fmt_p(v) for v in df["p_value"]],
+        }
+    )
+    if out["analysis"].nunique() == 1:
+        out = out.drop(columns="analysis")
+    if "n_treatment" in df and "n_control" in df:
+        out["n (treated / control)"] = [
+            f"{t} / {c}"
+            for t, c in zip(df["n_treatment"], df["n_control"], strict=True)
+        ]
+    return out.reset_index(drop=True)
 
 
 def clinical(ctx: ReportContext, sec: Section) -> Section:
@@ -33,44 +94,31 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
             sub = sub.copy()
             ratio = any(k in str(measure).lower() for k in RATIO_MEASURES)
             sub["null_value"] = 1.0 if ratio else 0.0
-            sub["label_full"] = sub["label"].where(sub["label"] != "", sub["param"])
+            sub["label_full"] = [
+                _endpoint_label(ctx, p, lab)
+                for p, lab in zip(sub["param"], sub["label"], strict=True)
+            ]
             sec.add(
                 Figure(
                     f"Forest plot, primary analysis (mITT): {measure}",
                     source=[path],
                     alt="forest plot",
                     uri=figures.forest(
-                        sub, label="label_full", xlabel=f"{measure} (95% CI)"
+                        sub,
+                        label="label_full",
+                        xlabel=f"{measure} (95% CI)" + (", log scale" if ratio else ""),
+                        log=ratio,
                     ),
                     arm_level=True,
                 )
             )
-    cols = [
-        c
-        for c in [
-            "param",
-            "label",
-            "domain",
-            "kind",
-            "model",
-            "analysis",
-            "population",
-            "effect_measure",
-            "estimate",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "n_treatment",
-            "n_control",
-        ]
-        if c in df
-    ]
     sec.add(
         Table(
             "Endpoint results, primary analysis (exploratory secondaries, 95% CIs)",
-            df[df["analysis"] == "primary"][cols],
+            endpoint_table(ctx, df[df["analysis"] == "primary"]),
             source=[path],
             arm_level=True,
+            preformatted=True,
         )
     )
     other = df[df["analysis"] != "primary"]
@@ -78,10 +126,11 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
         sec.add(
             Table(
                 "Endpoint sensitivity analyses",
-                other[cols],
+                endpoint_table(ctx, other),
                 source=[path],
                 collapsed=True,
                 arm_level=True,
+                preformatted=True,
             )
         )
     shifts = ctx.table("results/clinical/lab_shifts.tsv")
@@ -91,7 +140,16 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
             sec.add(
                 Table(
                     "Edema and proteinuria shift tables (baseline -> week 1)",
-                    cat,
+                    _shift_order(
+                        ctx,
+                        cat.pivot_table(
+                            index=["param", "arm", "baseline_class"],
+                            columns="week1_class",
+                            values="n",
+                            aggfunc="first",
+                            fill_value="0",
+                        ).reset_index(),
+                    ),
                     source=["results/clinical/lab_shifts.tsv"],
                     collapsed=True,
                     arm_level=True,
@@ -112,14 +170,47 @@ def association(ctx: ReportContext, sec: Section) -> Section:
                 "Exploratory: slopes per doubling of the primary miRNA (OLS, HC3) and Spearman rho with bootstrap CIs; BH across endpoints. Not a mediation analysis."
             )
         )
+        labels = df["label"] if "label" in df else [""] * len(df)
+        assoc = pd.DataFrame(
+            {
+                "endpoint": [
+                    _endpoint_label(ctx, p, lab)
+                    for p, lab in zip(df["param"], labels, strict=True)
+                ],
+                "analysis": [ASSOC_LABELS.get(a, humanise(a)) for a in df["analysis"]],
+                "arm": df["arm"],
+                "estimate (95% CI)": [
+                    fmt_ci(e, lo, hi)
+                    for e, lo, hi in zip(
+                        df["estimate"], df["ci_low"], df["ci_high"], strict=True
+                    )
+                ],
+                "p": [fmt_p(v) for v in df["p_value"]],
+                "BH p": [fmt_p(v) for v in df["p_bh"]] if "p_bh" in df else "",
+                "n": df["n"],
+            }
+        )
+        primary_rows = assoc["arm"].str.lower().isin(POOLED_ARMS)
         sec.add(
             Table(
-                "Change in primary miRNA vs change in endpoint",
-                df,
+                "Change in primary miRNA vs change in endpoint, arms pooled (adjusted for arm)",
+                assoc[primary_rows] if primary_rows.any() else assoc,
                 source=[path],
                 arm_level=True,
+                preformatted=True,
             )
         )
+        if primary_rows.any() and (~primary_rows).any():
+            sec.add(
+                Table(
+                    "Change in primary miRNA vs change in endpoint, within each arm",
+                    assoc[~primary_rows],
+                    source=[path],
+                    arm_level=True,
+                    preformatted=True,
+                    collapsed=True,
+                )
+            )
     else:
         sec.add(
             Text(
@@ -156,11 +247,33 @@ def association(ctx: ReportContext, sec: Section) -> Section:
                 text += f" [{r['numerator']}/{r['denominator']}]"
             tiles.append((lab, text))
     sec.add(KeyValues(tiles, source=[roc_path]))
+    roc_show = pd.DataFrame(
+        {
+            "metric": [ROC_LABELS.get(m, humanise(m)) for m in roc["metric"]],
+            "value (95% CI)": [
+                fmt_ci(v, lo, hi)
+                for v, lo, hi in zip(
+                    roc["value"], _col(roc, "ci_low"), _col(roc, "ci_high"), strict=True
+                )
+            ],
+            "CI method": _col(roc, "ci_method"),
+            "registry value": [fmt_num(v) for v in _col(roc, "registry_value")],
+            "count": [
+                f"{a}/{b}" if a and b else ""
+                for a, b in zip(
+                    _col(roc, "numerator"), _col(roc, "denominator"), strict=True
+                )
+            ],
+            "note": _col(roc, "note"),
+        }
+    )
     sec.add(
         Table(
             "ROC of baseline primary miRNA against the endothelial-dysfunction reference",
-            roc,
+            roc_show,
             source=[roc_path],
+            preformatted=True,
+            note="Registry value: the figure reported in the trial registry, for comparison.",
         )
     )
     curve = ctx.table(curve_path)
@@ -190,7 +303,12 @@ def _pooled_overview(ae: pd.DataFrame) -> pd.DataFrame:
     ov = ae[ae["table"] == "overview"].copy()
     pooled = ov[ov["arm"].str.lower().isin(POOLED_ARMS)]
     if len(pooled):
-        return pooled[["category", "n_participants", "n_events", "percent"]]
+        keep = [
+            c
+            for c in ["category", "n_participants", "n_events", "n_arm", "percent"]
+            if c in pooled
+        ]
+        return ae_table(pooled[keep])
     ov["n_participants"] = num(ov["n_participants"])
     ov["n_events"] = num(ov["n_events"])
     agg = (
@@ -198,7 +316,83 @@ def _pooled_overview(ae: pd.DataFrame) -> pd.DataFrame:
         .sum()
         .reset_index()
     )
-    return agg.astype({"n_participants": int, "n_events": int})
+    agg = agg.astype({"n_participants": int, "n_events": int}).astype(str)
+    return ae_table(agg)
+
+
+AE_COLUMNS = {
+    "participant_id": "participant",
+    "category": "category",
+    "soc": "SOC",
+    "pt": "PT",
+    "arm": "arm",
+    "n_participants": "participants",
+    "n_events": "events",
+    "n_arm": "N",
+    "percent": "%",
+    "risk difference (95% CI)": "risk difference, % (95% CI)",
+    "ae_id": "AE",
+    "ctcae_grade": "CTCAE grade",
+    "related": "related",
+    "sae_criterion": "SAE criterion",
+    "onset_day": "onset day",
+    "outcome": "outcome",
+}
+
+
+def ae_table(sub: pd.DataFrame) -> pd.DataFrame:
+    """One adverse-event table with readable categories, % to 1 decimal, RD with CI."""
+    df = sub.copy()
+    if "category" in df:
+        df["category"] = [humanise(c) for c in df["category"]]
+    if "percent" in df:
+        df["percent"] = [
+            f"{v:.1f}" if np.isfinite(v) else "" for v in num(df["percent"])
+        ]
+    if "risk_difference" in df:
+        scale = 100 if num(df["risk_difference"]).abs().max() <= 1 else 1
+        df["risk difference (95% CI)"] = [
+            fmt_ci(
+                num(pd.Series([e])).iloc[0] * scale,
+                num(pd.Series([lo])).iloc[0] * scale,
+                num(pd.Series([hi])).iloc[0] * scale,
+            )
+            for e, lo, hi in zip(
+                df["risk_difference"],
+                _col(df, "rd_ci_low"),
+                _col(df, "rd_ci_high"),
+                strict=True,
+            )
+        ]
+    keep = [c for c in AE_COLUMNS if c in df and (df[c].astype(str) != "").any()]
+    return df[keep].rename(columns=AE_COLUMNS).reset_index(drop=True)
+
+
+SHIFT_CLASSES = ["low", "normal", "high", "missing"]
+
+
+def _shift_order(ctx: ReportContext, wide: pd.DataFrame) -> pd.DataFrame:
+    """Order shift classes low -> high, label parameters, and name the columns."""
+    wide = wide.copy()
+    wide.columns = [str(c) for c in wide.columns]
+    index = [c for c in ("param", "arm", "baseline_class") if c in wide]
+    classes = [c for c in wide.columns if c not in index]
+    ordered = [c for c in SHIFT_CLASSES if c in classes] + sorted(
+        c for c in classes if c not in SHIFT_CLASSES
+    )
+    rank = {c: i for i, c in enumerate(SHIFT_CLASSES)}
+    wide["_o"] = [rank.get(str(b), 99) for b in wide["baseline_class"]]
+    keys = [c for c in ("param", "arm") if c in wide]
+    if "arm" in wide:
+        arm_rank = {a: i for i, a in enumerate(ctx.arms)}
+        wide["_a"] = [arm_rank.get(a, 99) for a in wide["arm"]]
+        keys = ["param", "_a"]
+    wide = wide.sort_values([*keys, "_o"], kind="stable")
+    wide["param"] = [param_label(p, ctx.config) for p in wide["param"]]
+    out = wide[[*index, *ordered]].rename(
+        columns={"param": "parameter", "baseline_class": "baseline class"}
+    )
+    return out.reset_index(drop=True)
 
 
 def safety(ctx: ReportContext, sec: Section) -> Section:
@@ -216,11 +410,11 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
                 "Adverse-event overview, arms pooled",
                 _pooled_overview(ae),
                 source=[path],
+                preformatted=True,
                 note="Participants with at least one event and number of events; by-arm tables and listings are in the closed report.",
             )
         )
     else:
-        cols = [c for c in ae.columns if c != "table"]
         for table, title in [
             (
                 "overview",
@@ -231,15 +425,15 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
             ("sae_listing", "Serious adverse events: listing"),
         ]:
             sub = ae[ae["table"] == table]
-            keep = [c for c in cols if (sub[c] != "").any()] if len(sub) else cols
             if len(sub):
                 sec.add(
                     Table(
                         title,
-                        sub[keep],
+                        ae_table(sub),
                         source=[path],
                         arm_level=True,
                         collapsed=table == "soc_pt",
+                        preformatted=True,
                     )
                 )
     shifts = ctx.table(shift_path)
@@ -255,8 +449,8 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
         ).reset_index()
         sec.add(
             Table(
-                "Safety lab shifts, baseline -> week 1 (n)",
-                wide,
+                "Safety lab shifts, baseline -> week 1 (n; columns: week-1 class)",
+                _shift_order(ctx, wide),
                 source=[shift_path],
                 arm_level=True,
                 collapsed=True,
@@ -279,8 +473,8 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
         ).reset_index()
         sec.add(
             Table(
-                "Safety lab shifts, arms pooled (n)",
-                wide,
+                "Safety lab shifts, arms pooled (n; columns: week-1 class)",
+                _shift_order(ctx, wide),
                 source=[shift_path],
                 collapsed=True,
             )
@@ -288,10 +482,72 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
     return sec
 
 
+def alpha_convention(config: dict) -> str:
+    """Describe the spending convention of the boundaries, from config ``interim``."""
+    cfg = config.get("interim") or {}
+    split = str(cfg.get("alpha_split", "total"))
+    alpha = fmt_num(cfg.get("alpha", 0.05))
+    spend = {"obf": "O'Brien-Fleming-type", "pocock": "Pocock-type"}.get(
+        str(cfg.get("spending", "obf")), str(cfg.get("spending", ""))
+    )
+    if split == "per_side":
+        how = (
+            f"the spending function is applied to alpha/2 = {fmt_num(float(alpha) / 2)} per "
+            "side, as in gsDesign and ldbounds (|z| = 2.963 at t = 0.5 for O'Brien-Fleming)"
+        )
+    else:
+        how = (
+            f"the spending function is applied to the total two-sided alpha = {alpha} "
+            "(|z| = 2.772 at t = 0.5 for O'Brien-Fleming; gsDesign's per-side convention "
+            "would give 2.963)"
+        )
+    return (
+        f"Boundaries: Lan-DeMets {spend} alpha spending, recomputed at the actual "
+        f"information fraction; alpha convention (config interim.alpha_split = {split}): "
+        f"{how}. Futility is non-binding."
+    )
+
+
+def _interim_table(df: pd.DataFrame, observed: bool) -> pd.DataFrame:
+    """Readable interim table: fractions and z to 3 decimals, p to 3 digits."""
+
+    def dec(col: str, d: int = 3) -> list[str]:
+        return [f"{v:.{d}f}" if np.isfinite(v) else "" for v in num(df[col])]
+
+    out = pd.DataFrame(index=df.index)
+    if "schedule" in df:
+        out["schedule"] = df["schedule"]
+    out["look"] = df["look"]
+    out["information fraction"] = dec("information_fraction")
+    if "n_evaluable" in df:
+        out["evaluable n"] = df["n_evaluable"]
+    out["alpha spent (cumulative)"] = [fmt_num(v) for v in df["alpha_spent"]]
+    out["nominal two-sided p"] = [fmt_num(v) for v in df["nominal_p"]]
+    out["boundary |z|"] = dec("z_boundary")
+    if observed:
+        for col, name in [
+            ("observed_z", "observed z"),
+            ("crossed", "crossed"),
+            ("conditional_power", "conditional power (current trend)"),
+            ("conditional_power_design", "conditional power (design effect)"),
+            ("futility_flag", "futility flag"),
+        ]:
+            if col in df:
+                out[name] = (
+                    dec(col)
+                    if col == "observed_z"
+                    else [fmt_num(v) for v in df[col]]
+                    if col.startswith("conditional")
+                    else df[col]
+                )
+    return out.reset_index(drop=True)
+
+
 def interim(ctx: ReportContext, sec: Section) -> Section:
     """§12: information fraction, boundaries, observed z, conditional power, triggers."""
-    path, trig_path = (
+    path, open_path, trig_path = (
         "results/clinical/interim.tsv",
+        "results/clinical/interim_open.tsv",
         "results/clinical/safety_triggers.tsv",
     )
     df = ctx.table(path)
@@ -302,51 +558,51 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
         for c in ("information_fraction", "z_boundary", "observed_z"):
             if c in nums:
                 nums[c] = num(nums[c])
-        design = [
-            c
-            for c in [
-                "look",
-                "information_fraction",
-                "alpha_spent",
-                "nominal_p",
-                "z_boundary",
-            ]
-            if c in df
-        ]
-        first = df.iloc[0]
+        actual = df[df["schedule"] == "actual"] if "schedule" in df else df
+        current = (
+            actual[actual["observed_z"].str.strip() != ""]
+            if ("observed_z" in actual)
+            else actual
+        )
+        first = (current if len(current) else df).iloc[0]
         sec.add(
             KeyValues(
                 [
                     (
-                        "Information fraction (first look)",
-                        str(first.get("information_fraction", "")),
+                        "Information fraction (this look)",
+                        f"{float(first['information_fraction']):.3f}",
                     ),
-                    ("Efficacy boundary |z|", str(first.get("z_boundary", ""))),
-                    ("Nominal two-sided p", str(first.get("nominal_p", ""))),
+                    (
+                        "Efficacy boundary |z| (this look)",
+                        f"{float(first['z_boundary']):.3f}",
+                    ),
+                    ("Nominal two-sided p (this look)", fmt_num(first["nominal_p"])),
                 ],
                 source=[path],
             )
         )
-        sec.add(
-            Text(
-                "Lan-DeMets O'Brien-Fleming-type alpha spending, recomputed at the actual information fraction. Futility is non-binding."
-            )
-        )
+        sec.add(Text(alpha_convention(ctx.config)))
+        plot = nums[nums["schedule"] == "actual"] if "schedule" in nums else nums
         if ctx.closed:
             sec.add(
                 Table(
                     "Interim looks: boundaries, observed z, conditional power",
-                    df,
+                    _interim_table(df, observed=True),
                     source=[path],
                     arm_level=True,
+                    preformatted=True,
+                    note="planned: the design's looks; actual: boundaries recomputed at the information fraction reached.",
                 )
             )
+            if "decision_note" in df:
+                for note in [n for n in df["decision_note"] if n.strip()]:
+                    sec.add(Text(f"Decision at this look: {note}", arm_level=True))
             sec.add(
                 Figure(
-                    "Observed z against the efficacy boundary",
+                    "Observed z against the efficacy boundary (actual schedule)",
                     source=[path],
                     alt="boundary plot",
-                    uri=figures.boundary_plot(nums, observed=True),
+                    uri=figures.boundary_plot(plot, observed=True),
                     arm_level=True,
                     width="60%",
                 )
@@ -355,19 +611,37 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
             sec.add(
                 Table(
                     "Interim design: information fraction and boundaries",
-                    df[design],
+                    _interim_table(df, observed=False),
                     source=[path],
+                    preformatted=True,
                 )
             )
             sec.add(
                 Figure(
-                    "Efficacy boundary by information fraction",
+                    "Efficacy boundary by information fraction (actual schedule)",
                     source=[path],
                     alt="boundary plot",
-                    uri=figures.boundary_plot(nums, observed=False),
+                    uri=figures.boundary_plot(plot, observed=False),
                     width="60%",
                 )
             )
+    if not ctx.closed:
+        op = ctx.table(open_path)
+        if op is not None:
+            op = op.rename(columns={"section": "area"})
+            if "area" in op:
+                op["area"] = [a[:1].upper() + a[1:] for a in op["area"]]
+            op["value"] = [fmt_num(v) if v else v for v in op["value"]]
+            sec.add(
+                Table(
+                    "Interim status, arms pooled: recruitment, completeness, QC, adverse events",
+                    op,
+                    source=[open_path],
+                    preformatted=True,
+                )
+            )
+        else:
+            sec.add(NotRun("pooled interim status (safety stage)", [open_path]))
     trig = ctx.table(trig_path)
     if trig is None:
         sec.add(NotRun("safety stopping triggers (safety stage)", [trig_path]))
@@ -380,8 +654,28 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
                 arm_level=True,
             )
         )
+        keep = [
+            c
+            for c in [
+                "description",
+                "rule",
+                "arms",
+                "count",
+                "threshold",
+                "observed",
+                "triggered",
+            ]
+            if c in trig
+        ]
+        if "description" in keep and "rule" in keep:
+            keep.remove("rule")
         sec.add(
-            Table("Safety stopping triggers", trig, source=[trig_path], arm_level=True)
+            Table(
+                "Safety stopping triggers",
+                trig[keep],
+                source=[trig_path],
+                arm_level=True,
+            )
         )
     else:
         sec.add(

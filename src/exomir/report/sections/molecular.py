@@ -5,11 +5,55 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from exomir.config import resolve_path
 from exomir.report import figures
 from exomir.report.context import ReportContext, is_true, num
+from exomir.report.labels import fmt_ci, fmt_num, fmt_p, pathway_label
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
+
+
+def lot_table(summ: pd.DataFrame) -> pd.DataFrame:
+    """Compact lot certificate: verdict, sizes, purity, endotoxin."""
+    out = pd.DataFrame({"lot": summ["lot_id"]})
+    for col, name in [
+        ("verdict", "verdict"),
+        ("verdict_reason", "reason"),
+        ("release_decision", "release"),
+    ]:
+        if col in summ:
+            out[name] = summ[col]
+    if "conc_per_ml" in summ:
+        out["particles/mL"] = [fmt_num(v) for v in summ["conc_per_ml"]]
+    if {"d10_nm", "d50_nm", "d90_nm"} <= set(summ.columns):
+        out["mode; D10 / D50 / D90 (nm)"] = [
+            f"{fmt_num(m)}; {fmt_num(a)} / {fmt_num(b)} / {fmt_num(c)}"
+            for m, a, b, c in zip(
+                summ.get("mode_nm", summ["d50_nm"]),
+                summ["d10_nm"],
+                summ["d50_nm"],
+                summ["d90_nm"],
+                strict=True,
+            )
+        ]
+    if "frac_in_window" in summ:
+        out["% in size window"] = [
+            f"{v * 100:.1f}" if np.isfinite(v) else ""
+            for v in num(summ["frac_in_window"])
+        ]
+    for col, name in [
+        ("particles_per_ug", "particles/µg protein"),
+        ("endotoxin_eu_per_ml", "endotoxin (EU/mL)"),
+        ("sterility", "sterility"),
+        ("mycoplasma", "mycoplasma"),
+    ]:
+        if col in summ:
+            out[name] = [fmt_num(v) if v and v[0].isdigit() else v for v in summ[col]]
+    for name in ("sterility", "mycoplasma"):
+        if name in out and out[name].nunique() == 1:
+            out = out.drop(columns=name)
+    return out
 
 
 def ev_product(ctx: ReportContext, sec: Section) -> Section:
@@ -58,11 +102,28 @@ def ev_product(ctx: ReportContext, sec: Section) -> Section:
             source=[summ_path],
         )
     )
+    lots = lot_table(summ)
+    same = [
+        f"{c} {summ[c].iloc[0]}"
+        for c in ("sterility", "mycoplasma")
+        if c in summ and c not in lots and len(summ)
+    ]
     sec.add(
         Table(
             "Lot certificate (pass/fail against the configured specification)",
+            lots,
+            source=[summ_path],
+            preformatted=True,
+            note=f"Every lot: {', '.join(same)}." if same else "",
+        )
+    )
+    sec.add(
+        Table(
+            "Lot summary, all columns",
             summ[cols],
             source=[summ_path],
+            collapsed=True,
+            wide=True,
         )
     )
     qc = ctx.table(qc_path)
@@ -224,7 +285,10 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
     if len(failed):
         sec.add(
             Table(
-                "Libraries failing QC or with warnings", failed[keep], source=[qc_path]
+                "Libraries failing QC or with warnings",
+                failed[keep],
+                source=[qc_path],
+                wide=True,
             )
         )
     else:
@@ -266,6 +330,7 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
             qc[qc_cols],
             source=[qc_path],
             collapsed=True,
+            wide=True,
         )
     )
     sec.add(
@@ -312,6 +377,62 @@ def _fmt_ci(est: str, lo: str, hi: str) -> str:
     if not est:
         return "not estimable"
     return f"{float(est):.2f} ({float(lo):.2f} to {float(hi):.2f})"
+
+
+def tipping_text(ctx: ReportContext, res: pd.DataFrame) -> str:
+    """Describe the tipping-point result in words (delta at which p crosses 0.05).
+
+    Read from ``results/primary/tipping_point.tsv`` (grid of delta-adjusted
+    MI analyses); without it, the ``tipping_point`` row's note of the ANCOVA
+    table is used.
+    """
+    path = "results/primary/tipping_point.tsv"
+    tp = ctx.table(path)
+    if tp is None or "row_type" not in tp:
+        row = res[res["analysis"] == "tipping_point"]
+        if len(row) and "note" in row:
+            notes = [n for n in str(row["note"].iloc[0]).split("; ") if "delta" in n]
+            if notes:
+                return f"Tipping-point analysis: {notes[-1]}."
+        return ""
+    grid = tp[tp["row_type"] == "grid"].copy()
+    if not len(grid):
+        return ""
+    grid["d"] = num(grid["delta_log2"])
+    grid["p"] = num(grid["pvalue"])
+    grid = grid.dropna(subset=["d", "p"])
+    if not len(grid):
+        return ""
+    grid = grid.assign(_a=grid["d"].abs()).sort_values("_a")
+    base = grid.iloc[0]
+    sig0 = bool(base["p"] < 0.05)
+    flips = grid[(grid["p"] < 0.05) != sig0]
+    lo, hi = grid["d"].min(), grid["d"].max()
+    n_imp = str(base.get("imputations", ""))
+    text = (
+        "Tipping-point analysis of the missing follow-up values (multiple imputation"
+        f"{f', {n_imp} imputations' if n_imp else ''}; delta added to the imputed "
+        f"values of the treated arm, log2 scale, searched from {fmt_num(lo)} to "
+        f"{fmt_num(hi)}): under MAR (delta = {fmt_num(base['d'])}) the difference is "
+        f"{_fmt_ci(base['estimate_log2'], base['ci_low_log2'], base['ci_high_log2'])} "
+        f"log2, p = {fmt_p(base['p'])}. "
+    )
+    if len(flips):
+        f = flips.iloc[0]
+        way = "falls below" if not sig0 else "rises above"
+        text += (
+            f"p {way} 0.05 at delta = {fmt_num(f['d'])} log2 (p = {fmt_p(f['p'])}); "
+            "a departure from MAR of that size would change the conclusion."
+        )
+    else:
+        best = grid.loc[grid["p"].idxmin()]
+        state = "stays above" if not sig0 else "stays below"
+        text += (
+            f"p {state} 0.05 over the whole searched range (smallest p "
+            f"{fmt_p(best['p'])} at delta = {fmt_num(best['d'])}): no tipping point "
+            "within the searched range."
+        )
+    return text
 
 
 def primary(ctx: ReportContext, sec: Section) -> Section:
@@ -418,8 +539,12 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
             source=[path],
             collapsed=True,
             arm_level=True,
+            wide=True,
         )
     )
+    tip = tipping_text(ctx, res)
+    if tip:
+        sec.add(Text(tip, arm_level=True))
     vals = ctx.table(vals_path)
     if vals is not None:
         for c in ("y_baseline", "y_followup"):
@@ -435,6 +560,17 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
             )
         )
     return sec
+
+
+#: Column labels of the DE top tables.
+DE_COLUMNS = {
+    "baseMean": "mean normalised count",
+    "log2FoldChange": "log2 FC",
+    "log2FoldChange_shrunk": "log2 FC (shrunken)",
+    "lfcSE": "SE of log2 FC",
+    "pvalue": "p",
+    "padj": "FDR (BH)",
+}
 
 
 def describe_contrast(name: str, c: dict) -> str:
@@ -528,6 +664,7 @@ def mirnaome(ctx: ReportContext, sec: Section) -> Section:
             tab.assign(_p=num(tab["pvalue"]))
             .sort_values("_p")
             .head(20 if k == 0 else 10)[cols]
+            .rename(columns=DE_COLUMNS)
         )
         sec.add(
             Table(
@@ -592,6 +729,170 @@ def _heatmap(ctx: ReportContext, sec: Section, name: str, tab: pd.DataFrame) -> 
     )
 
 
+def _roles(ctx: ReportContext) -> dict[str, set[str]]:
+    """Negative regulators (role < 0) per pathway family, from the roles file."""
+    pw = ctx.config.get("pathways") or {}
+    path = pw.get("roles", "@resources/pathways/pathway_roles.tsv")
+    if not path:
+        return {}
+    try:
+        full = resolve_path(str(path), ctx.root)
+        roles = pd.read_csv(full, sep="\t", comment="#", dtype=str)
+    except (OSError, ValueError):
+        return {}
+    out: dict[str, set[str]] = {}
+    for fam, gene, role in zip(
+        roles["family"], roles["gene"], roles["role"], strict=True
+    ):
+        if num(pd.Series([role])).iloc[0] < 0:
+            out.setdefault(str(fam), set()).add(str(gene))
+    return out
+
+
+def sign_note(ctx: ReportContext, net: pd.DataFrame, mirna: str) -> str:
+    """Explain the unsigned and signed scores, with the primary miRNA's weights.
+
+    The signed weight of the primary miRNA is read from ``network.tsv`` for
+    every pathway, so the text states what this network actually encodes.
+    """
+    text = (
+        "How to read the scores. Unsigned scores (waggr, ulm) measure targeting "
+        "pressure: a higher score means the miRNAs that target the pathway's genes "
+        "are higher, i.e. more predicted repression of its genes; they do not "
+        "measure pathway activity. Signed scores (waggr_signed, ulm_signed) are "
+        "reported as -S±, the predicted pathway activity given the roles file "
+        "(negative regulators -1, other genes +1): a miRNA with a negative signed "
+        "weight (its targets are mostly brakes) raises the predicted activity when it "
+        "rises; one with a positive signed weight lowers it."
+    )
+    panel = net[net["mirna"] == mirna]
+    if not len(panel):
+        return text + f" {mirna} is not in this network."
+    fams = (ctx.config.get("pathways") or {}).get("families") or {}
+    brakes = _roles(ctx)
+    parts = []
+    positive = 0
+    for _, r in panel.sort_values("pathway").iterrows():
+        targets = [t for t in str(r.get("targets", "")).split(";") if t]
+        listed = sorted(
+            set(targets) & brakes.get(str(fams.get(r["pathway"], "")), set())
+        )
+        n_brakes = len(listed) if targets else r.get("n_negative_regulators", "")
+        sw = num(pd.Series([r["signed_weight"]])).iloc[0]
+        positive += int(sw > 0)
+        brake_txt = f" ({', '.join(listed)})" if listed else ""
+        parts.append(
+            f"{pathway_label(r['pathway'], short=True)}: {r['n_targets_in_pathway']} "
+            f"targets, {n_brakes} listed brake(s){brake_txt}, signed weight "
+            f"{fmt_num(r['signed_weight'])} (unsigned {fmt_num(r['weight'])})"
+        )
+    text += "\n" + (
+        f"On this network {mirna} has: " + "; ".join(parts) + ". "
+        f"Its signed weight is positive in {positive} of {len(panel)} pathways, so in "
+        "those a rise of the miRNA predicts lower, not higher, pathway activity. The "
+        "literature mechanism (repression of the brakes SPRED1 and PIK3R2 releasing "
+        "MAPK and PI3K/AKT signalling, Fish et al. 2008) is carried by few targets in "
+        "these sets and is outweighed by the effectors it also targets (docs/pathways.md)."
+    )
+    return text
+
+
+def _pathway_tables(
+    ctx: ReportContext, sec: Section, tests: pd.DataFrame, tests_path: str
+) -> None:
+    """Compact primary ANCOVA table, contrast enrichment, full table collapsed."""
+    primary = [str(p) for p in (ctx.config.get("pathways") or {}).get("primary", [])]
+    present = list(dict.fromkeys(tests["pathway"]))
+    shown = [p for p in primary if p in present] or present
+    order = {m: i for i, m in enumerate(PATHWAY_METHODS)}
+    anc = tests[(tests["analysis"] == "ancova") & tests["pathway"].isin(shown)].copy()
+    if len(anc):
+        anc["_o"] = [
+            (shown.index(p), order.get(m, 99), m)
+            for p, m in zip(anc["pathway"], anc["method"], strict=True)
+        ]
+        anc = anc.sort_values("_o")
+        compact = pd.DataFrame(
+            {
+                "pathway": [pathway_label(p) for p in anc["pathway"]],
+                "method": [METHOD_LABELS.get(m, m) for m in anc["method"]],
+                "contrast": anc["contrast"],
+                "estimate (95% CI)": [
+                    fmt_ci(e, lo, hi)
+                    for e, lo, hi in zip(
+                        anc["estimate"], anc["ci_low"], anc["ci_high"], strict=True
+                    )
+                ],
+                "p": [fmt_p(v) for v in anc["p_value"]],
+                "Holm p": [fmt_p(v) for v in anc["p_adjusted"]],
+                "n": anc["n"],
+            }
+        )
+        which = "primary pathways" if shown is not present else "pathways"
+        sec.add(
+            Table(
+                f"Pathway score ANCOVA, {which} (treated - reference at follow-up)",
+                compact,
+                source=[tests_path],
+                note="waggr is the primary method, the others are sensitivity analyses; Holm over the primary pathways within each method.",
+                arm_level=True,
+                preformatted=True,
+            )
+        )
+    enr = tests[
+        (tests["analysis"] == "contrast_enrichment") & (tests["method"] == "waggr")
+    ]
+    if len(enr):
+        contrasts = list(dict.fromkeys(enr["contrast"]))
+        rows = []
+        for p in [p for p in primary if p in set(enr["pathway"])] + sorted(
+            set(enr["pathway"]) - set(primary)
+        ):
+            row = {"pathway": pathway_label(p)}
+            for c in contrasts:
+                hit = enr[(enr["pathway"] == p) & (enr["contrast"] == c)]
+                row[c] = (
+                    f"{fmt_num(hit['statistic'].iloc[0])} (p {fmt_p(hit['p_value'].iloc[0])})"
+                    if len(hit)
+                    else ""
+                )
+            rows.append(row)
+        sec.add(
+            Table(
+                "Contrast-level enrichment (waggr): statistic (empirical p)",
+                pd.DataFrame(rows),
+                source=[tests_path],
+                note="Statistic of each DE contrast's miRNA changes against the pathway weights; p from degree-preserving permutations of the miRNA labels.",
+                arm_level=True,
+                preformatted=True,
+                wide=len(contrasts) > 6,
+            )
+        )
+    full = tests.copy()
+    if "note" in full:
+        full["note"] = [n if len(n) <= 80 else n[:77] + "..." for n in full["note"]]
+    sec.add(
+        Table(
+            "All pathway tests (every pathway, method and analysis)",
+            full,
+            source=[tests_path],
+            collapsed=True,
+            arm_level=True,
+            wide=True,
+        )
+    )
+
+
+#: Pathway score methods in report order (primary first) and their labels.
+PATHWAY_METHODS = ["waggr", "ulm", "waggr_signed", "ulm_signed"]
+METHOD_LABELS = {
+    "waggr": "waggr (primary)",
+    "ulm": "ulm (sensitivity)",
+    "waggr_signed": "waggr signed (sensitivity)",
+    "ulm_signed": "ulm signed (sensitivity)",
+}
+
+
 def pathways(ctx: ReportContext, sec: Section) -> Section:
     """§8: pathway scores by arm x time, tests (Holm), enrichment, miR-126 panel."""
     tests_path, scores_path, net_path = (
@@ -615,19 +916,47 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
     if net is not None:
         mirna = str(ctx.config.get("trial", {}).get("primary_mirna", "hsa-miR-126-3p"))
         panel = net[net["mirna"] == mirna]
-        sec.add(
-            Text(
-                "Sign note: an unsigned score is 'targeting pressure'. miR-126 represses negative regulators (SPRED1, PIK3R2), so its predicted effect on PI3K/AKT and MAPK is activation; the signed scores encode that direction."
-            )
-        )
+        for para in sign_note(ctx, net, mirna).split("\n"):
+            sec.add(Text(para))
         if len(panel):
-            sec.add(Table(f"{mirna} in the pathway network", panel, source=[net_path]))
+            cols = [
+                c
+                for c in [
+                    "pathway",
+                    "n_targets_in_pathway",
+                    "n_targets_total",
+                    "n_negative_regulators",
+                    "weight",
+                    "signed_weight",
+                    "targets",
+                ]
+                if c in panel
+            ]
+            shown = panel[cols].copy()
+            shown["pathway"] = [pathway_label(p) for p in shown["pathway"]]
+            if "targets" in shown:
+                shown["targets"] = shown["targets"].str.replace(";", ", ")
+            sec.add(
+                Table(
+                    f"{mirna} in the pathway network",
+                    shown.rename(
+                        columns={
+                            "n_targets_in_pathway": "targets in pathway",
+                            "n_targets_total": "targets in total",
+                            "n_negative_regulators": "of which brakes",
+                            "signed_weight": "signed weight",
+                        }
+                    ),
+                    source=[net_path],
+                )
+            )
         sec.add(
             Table(
                 "miRNA -> pathway network weights",
                 net,
                 source=[net_path],
                 collapsed=True,
+                wide=True,
             )
         )
     if not ctx.closed:
@@ -643,25 +972,27 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
         main = "waggr" if "waggr" in methods else methods[0]
         sub = scores[scores["method"] == main]
         arms = [a for a in ctx.arms if a in set(sub["arm"])]
+        primary = [
+            str(p) for p in (ctx.config.get("pathways") or {}).get("primary", [])
+        ]
+        paths = [p for p in primary if p in set(sub["pathway"])]
+        paths += sorted(set(sub["pathway"]) - set(paths))
         sec.add(
             Figure(
-                f"Per-sample pathway scores ({main}) by arm x time",
+                f"Per-sample pathway scores ({main}) by arm and timepoint",
                 source=[scores_path],
                 alt="pathway scores",
-                uri=figures.score_boxes(sub, arms, ctx.timepoints),
+                uri=figures.score_boxes(
+                    sub,
+                    arms,
+                    ctx.timepoints,
+                    paths,
+                    [pathway_label(p, True) for p in paths],
+                ),
+                note="Unsigned score = targeting pressure (higher: the pathway's targeting miRNAs are higher).",
                 arm_level=True,
             )
         )
     if tests is not None:
-        for analysis in dict.fromkeys(tests["analysis"]):
-            sub = tests[tests["analysis"] == analysis]
-            sec.add(
-                Table(
-                    f"Pathway tests: {analysis}",
-                    sub,
-                    source=[tests_path],
-                    arm_level=True,
-                    collapsed=analysis not in ("ancova", "contrast_enrichment"),
-                )
-            )
+        _pathway_tables(ctx, sec, tests, tests_path)
     return sec

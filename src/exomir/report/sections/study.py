@@ -13,6 +13,12 @@ import pandas as pd
 from exomir.config import resources_dir
 from exomir.report import figures
 from exomir.report.context import POOLED_ARMS, ReportContext, is_true, num
+from exomir.report.labels import (
+    BASELINE_GROUPS,
+    consort_label,
+    param_label,
+    pool_reasons,
+)
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 
 #: Packages whose versions the overview lists (python itself is added).
@@ -148,7 +154,7 @@ def _consort_nodes(
     consort["n_num"] = num(consort["n"])
     order = list(dict.fromkeys(consort["node"]))
     pooled_rows = consort[consort["arm"].str.lower().isin(POOLED_ARMS)]
-    pooled = [(r.node, r.n, r.reasons) for r in pooled_rows.itertuples()]
+    pooled = [(consort_label(r.node), r.n, r.reasons) for r in pooled_rows.itertuples()]
     arm_rows = consort[~consort["arm"].str.lower().isin(POOLED_ARMS)]
     if closed:
         levels = [a for a in arms if a in set(arm_rows["arm"])] + sorted(
@@ -156,7 +162,7 @@ def _consort_nodes(
         )
         by_arm = {
             a: [
-                (r.node, r.n, r.reasons)
+                (consort_label(r.node, a), r.n, r.reasons)
                 for r in arm_rows[arm_rows["arm"] == a].itertuples()
             ]
             for a in levels
@@ -166,8 +172,8 @@ def _consort_nodes(
         for node in order:
             sub = arm_rows[arm_rows["node"] == node]
             if len(sub):
-                reasons = "; ".join(dict.fromkeys(r for r in sub["reasons"] if r))
-                agg.append((node, str(int(sub["n_num"].sum())), reasons))
+                reasons = pool_reasons(list(sub["reasons"]))
+                agg.append((consort_label(node), str(int(sub["n_num"].sum())), reasons))
         by_arm = {"all arms pooled": agg} if agg else {}
     return pooled, by_arm
 
@@ -194,7 +200,17 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
             sec.add(
                 Table(
                     "CONSORT counts by arm",
-                    df,
+                    pd.DataFrame(
+                        {
+                            "step": [
+                                consort_label(n, a)
+                                for n, a in zip(df["node"], df["arm"], strict=True)
+                            ],
+                            "arm": df["arm"],
+                            "n": df["n"],
+                            "reasons": df["reasons"],
+                        }
+                    ),
                     source=[path],
                     collapsed=True,
                     arm_level=True,
@@ -206,7 +222,7 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
                     "CONSORT counts (arms pooled)",
                     pd.DataFrame(
                         [*pooled, *next(iter(by_arm.values()), [])],
-                        columns=["node", "n", "reasons"],
+                        columns=["step", "n", "reasons"],
                     ),
                     source=[path],
                     collapsed=True,
@@ -272,6 +288,8 @@ def _clinical_completeness(ctx: ReportContext, sec: Section) -> None:
         )
         .reset_index()
     )
+    tab["param"] = [param_label(p, ctx.config) for p in tab["param"]]
+    tab = tab.rename(columns={"param": "parameter"})
     sec.add(
         Table(
             "Clinical data completeness (participants with a value)",
@@ -283,6 +301,51 @@ def _clinical_completeness(ctx: ReportContext, sec: Section) -> None:
     )
 
 
+GROUP_ORDER = [
+    *BASELINE_GROUPS,
+    "Baseline labs and vitals",
+    "Baseline miRNA",
+    "Other",
+]
+
+
+def baseline_row_label(variable: str, level: str, config: dict) -> tuple[str, str]:
+    """Group and reader label of a baseline-table row (variable, level)."""
+    group = next((g for g, cols in BASELINE_GROUPS.items() if variable in cols), "")
+    params = config.get("clinical_parameters") or {}
+    if not group:
+        if variable in params or variable in ("MAP", "UTA_PI_MEAN", "UTA_RI_MEAN"):
+            group = "Baseline labs and vitals"
+        elif "mir" in variable.lower() or "let-" in variable.lower():
+            group = "Baseline miRNA"
+        else:
+            group = "Other"
+    if group == "Baseline miRNA":
+        return group, variable.replace("(log2)", "(log2 normalised)")
+    label = param_label(variable, config)
+    lvl = str(level)
+    if lvl.lower() in ("true", "yes", "1") and variable not in params:
+        return group, label
+    if lvl:
+        return group, f"{label}: {lvl.replace('_', ' ')}"
+    return group, label
+
+
+def _grouped(table: pd.DataFrame, groups: list[str]) -> tuple[pd.DataFrame, list[int]]:
+    """Insert a heading row before each group; return the table and heading rows."""
+    rows: list[list[str]] = []
+    heads: list[int] = []
+    width = table.shape[1]
+    for g in GROUP_ORDER:
+        idx = [i for i, gg in enumerate(groups) if gg == g]
+        if not idx:
+            continue
+        heads.append(len(rows))
+        rows.append([g] + [""] * (width - 1))
+        rows += [list(table.iloc[i]) for i in idx]
+    return pd.DataFrame(rows, columns=table.columns), heads
+
+
 def baseline(ctx: ReportContext, sec: Section) -> Section:
     """§3: baseline characteristics (pooled column in the open report)."""
     path = "results/clinical/baseline_table.tsv"
@@ -290,8 +353,14 @@ def baseline(ctx: ReportContext, sec: Section) -> Section:
     if df is None:
         sec.add(NotRun("baseline table (clinical stage)", [path]))
     else:
-        df["row"] = df["variable"] + df["level"].map(lambda s: f": {s}" if s else "")
+        labelled = [
+            baseline_row_label(v, lv, ctx.config)
+            for v, lv in zip(df["variable"], df["level"], strict=True)
+        ]
+        df["row"] = [lab for _, lab in labelled]
+        group_of = {lab: g for g, lab in labelled}
         pooled = df["arm"].str.lower().isin(POOLED_ARMS)
+        note = "Mean (SD) for continuous variables, n (%) for categories."
         if ctx.closed:
             wide = df.pivot_table(
                 index="row",
@@ -305,7 +374,8 @@ def baseline(ctx: ReportContext, sec: Section) -> Section:
             ]
             wide = wide[cols].reset_index().rename(columns={"row": "characteristic"})
             ns = df.groupby("arm")["n"].first()
-            note = "n per arm: " + ", ".join(f"{a} {ns.get(a, '')}" for a in cols)
+            wide = wide.rename(columns={a: f"{a} (n = {ns.get(a, '')})" for a in cols})
+            wide, heads = _grouped(wide, [group_of[r] for r in wide["characteristic"]])
             sec.add(
                 Table(
                     "Baseline characteristics by arm (no p-values)",
@@ -313,13 +383,29 @@ def baseline(ctx: ReportContext, sec: Section) -> Section:
                     source=[path],
                     note=note,
                     arm_level=True,
+                    preformatted=True,
+                    groups=heads,
                 )
             )
         elif pooled.any():
-            sub = df[pooled][["row", "n", "summary"]].rename(
-                columns={"row": "characteristic", "summary": "all participants"}
+            sub = df[pooled][["row", "summary"]].rename(
+                columns={"row": "characteristic"}
             )
-            sec.add(Table("Baseline characteristics, arms pooled", sub, source=[path]))
+            n_all = df[pooled]["n"].iloc[0]
+            sub = sub.rename(columns={"summary": f"all participants (n = {n_all})"})
+            sub, heads = _grouped(
+                sub.reset_index(drop=True), [group_of[r] for r in sub["characteristic"]]
+            )
+            sec.add(
+                Table(
+                    "Baseline characteristics, arms pooled",
+                    sub,
+                    source=[path],
+                    note=note,
+                    preformatted=True,
+                    groups=heads,
+                )
+            )
         else:
             sec.add(
                 Text(
@@ -510,6 +596,7 @@ def methods(ctx: ReportContext, sec: Section) -> Section:
                     "Reference provenance (resources/PROVENANCE.md)",
                     table,
                     source=["resources/PROVENANCE.md"],
+                    wide=True,
                 )
             )
     ref = ctx.config.get("reference", {})
