@@ -321,7 +321,7 @@ def baseline_row_label(variable: str, level: str, config: dict) -> tuple[str, st
         else:
             group = "Other"
     if group == "Baseline miRNA":
-        return group, variable.replace("(log2)", "(log2 normalised)")
+        return group, variable.replace("(log2)", "(VST, log2 scale)")
     label = param_label(variable, config)
     lvl = str(level)
     if lvl.lower() in ("true", "yes", "1") and variable not in params:
