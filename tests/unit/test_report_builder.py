@@ -221,3 +221,26 @@ def test_reference_provenance_is_checked(tmp_path):
     assert list(table["file"]) == ["ref/a.fa", "ref/b.fa", "ref/c.fa"]
     assert table["sha256"].iloc[1] == "0" * 64
     assert list(table["check"]) == ["sha256 ok", "sha256 MISMATCH", "file missing"]
+
+
+def test_forest_of_mean_differences_is_standardised(tmp_path):
+    """Differences on different scales share the axis only after / baseline SD."""
+    from exomir.report.sections.clinical import _baseline_sd
+
+    cfg = build_tree(tmp_path, hostile=False)
+    ends = pd.read_csv(tmp_path / "results/clinical/endpoints.tsv", sep="\t")
+    params = sorted(set(ends["param"]))
+    rows = [
+        {"participant_id": f"P{i}", "arm": "placebo", "param": p, "bl": v, "wk1": v}
+        for p in params
+        for i, v in enumerate([10.0, 12.0, 14.0])  # SD 2 for every parameter
+    ]
+    pd.DataFrame(rows).to_csv(
+        tmp_path / "results/clinical/analysis_dataset.tsv", sep="\t", index=False
+    )
+    from exomir.report.context import ReportContext
+
+    sd = _baseline_sd(ReportContext(tmp_path, cfg, "closed"))
+    assert sd is not None and sd.round(12).eq(2.0).all()
+    html = _build(tmp_path, cfg, "closed")
+    assert "standardised by the pooled baseline SD" in html

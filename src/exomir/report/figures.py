@@ -329,7 +329,7 @@ def forest(
     geometric means), so that 0.5 and 2 are equally far from 1.
     """
     n = len(rows)
-    fig = MplFigure(figsize=(7.5, 0.32 * n + 1.2))
+    fig = MplFigure(figsize=(9.5 if "annotation" in rows else 7.5, 0.32 * n + 1.2))
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
     est = rows["estimate"].to_numpy(dtype=float)
@@ -345,6 +345,19 @@ def forest(
     for v in sorted(set(null[np.isfinite(null)])):
         ax.axvline(v, color="grey", lw=0.8, ls="--")
     ax.set_yticks(y, [str(s) for s in rows[label]], fontsize=9)
+    if "annotation" in rows:
+        # The estimate as text at the right edge (raw units when the axis is scaled).
+        for yi, text in zip(y, rows["annotation"], strict=True):
+            ax.annotate(
+                str(text),
+                (1.0, yi),
+                xycoords=("axes fraction", "data"),
+                xytext=(6, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+                color="#333333",
+            )
     if log:
         ax.set_xscale("log")
         plain = FuncFormatter(lambda v, _: f"{v:g}")

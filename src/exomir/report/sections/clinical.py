@@ -74,6 +74,18 @@ def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+DATASET = "results/clinical/analysis_dataset.tsv"
+
+
+def _baseline_sd(ctx: ReportContext) -> pd.Series | None:
+    """Pooled (all arms) SD of each parameter's baseline value, or None."""
+    ds = ctx.table(DATASET)
+    if ds is None or not {"param", "bl"} <= set(ds.columns):
+        return None
+    bl = pd.to_numeric(ds["bl"], errors="coerce")
+    return bl.groupby(ds["param"].astype(str)).std(ddof=1)
+
+
 def clinical(ctx: ReportContext, sec: Section) -> Section:
     """§9: forest plot of adjusted differences and per-endpoint tables."""
     path = "results/clinical/endpoints.tsv"
@@ -90,6 +102,7 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
         (df["analysis"] == "primary") & (df["population"].isin(["mITT", ""]))
     ].dropna(subset=["estimate", "ci_low", "ci_high"])
     if len(prim):
+        baseline_sd = _baseline_sd(ctx)
         for measure, sub in prim.groupby("effect_measure", sort=False):
             sub = sub.copy()
             ratio = any(k in str(measure).lower() for k in RATIO_MEASURES)
@@ -98,16 +111,32 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
                 _endpoint_label(ctx, p, lab)
                 for p, lab in zip(sub["param"], sub["label"], strict=True)
             ]
+            sub["annotation"] = [
+                fmt_ci(e, lo, hi)
+                for e, lo, hi in zip(
+                    sub["estimate"], sub["ci_low"], sub["ci_high"], strict=True
+                )
+            ]
+            title = f"Forest plot, primary analysis (mITT): {measure}"
+            xlabel = f"{measure} (95% CI)" + (", log scale" if ratio else "")
+            sources = [path]
+            sd = sub["param"].map(baseline_sd) if baseline_sd is not None else None
+            if not ratio and sd is not None and sd.gt(0).all():
+                # Endpoints on different scales (platelets vs haemoglobin) share
+                # one axis only once each difference is divided by that
+                # endpoint's pooled baseline SD; the raw estimate stays as text.
+                for c in ("estimate", "ci_low", "ci_high"):
+                    sub[c] = sub[c] / sd.to_numpy()
+                title += " (standardised by the pooled baseline SD)"
+                xlabel = "difference / baseline SD (95% CI); text: raw difference"
+                sources.append(DATASET)
             sec.add(
                 Figure(
-                    f"Forest plot, primary analysis (mITT): {measure}",
-                    source=[path],
+                    title,
+                    source=sources,
                     alt="forest plot",
                     uri=figures.forest(
-                        sub,
-                        label="label_full",
-                        xlabel=f"{measure} (95% CI)" + (", log scale" if ratio else ""),
-                        log=ratio,
+                        sub, label="label_full", xlabel=xlabel, log=ratio
                     ),
                     arm_level=True,
                 )
