@@ -314,6 +314,7 @@ def test_compiled_scan_two_threads_report_record(kind, tmp_path, monkeypatch):
     monkeypatch.setattr(fs, "QUALITY_CHECK_READS", 2)
     monkeypatch.setattr(fs, "BLOCK_BYTES", 1000)
     monkeypatch.setattr(fs, "MIN_CUT_BYTES", 64)
+    monkeypatch.setattr(fs, "CARRY_BYTES", 50)
     recs = good_records(40, seed=5)
     words = {
         "length": "length",

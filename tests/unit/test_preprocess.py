@@ -611,6 +611,7 @@ def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch, threads):
     monkeypatch.setattr(fs, "SLOW_BYTES", 300)
     monkeypatch.setattr(fs, "BLOCK_BYTES", 1000)
     monkeypatch.setattr(fs, "MIN_CUT_BYTES", 64)
+    monkeypatch.setattr(fs, "CARRY_BYTES", 100)  # longer records: concatenated
     records, stats = collapse_library(
         path, PRESETS["truseq"], settings, threads=threads
     )

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +70,8 @@ BLOCK_BYTES = 8 << 20
 SLOW_BYTES = 32 << 20
 #: Longest read supported (length histogram size).
 MAX_READ_LENGTH = 1 << 16
+#: Room before each block for the incomplete record ending the previous one.
+CARRY_BYTES = 1 << 16
 #: Blocks shorter than this are not shared between the two scanning parts.
 MIN_CUT_BYTES = 256
 _INITIAL_SLOTS = 1 << 16
@@ -395,68 +397,94 @@ def _cut(buf: np.ndarray) -> int:
 
 
 def _scan_file(p: Path, parts: list[_Part], args, pool) -> None:
-    """Decompress ``p`` block by block and scan each block with the two parts."""
-    a, b = parts
-    cap = BLOCK_BYTES + (1 << 16)
-    bufs = [np.empty(cap, dtype=np.uint8) for _ in range(2)]
+    """Decompress ``p`` block by block and scan each block with the two parts.
+
+    With a thread ``pool``, the next block is read (from ISA-L's thread)
+    while the current one is scanned. Blocks are read behind a reserve of
+    :data:`CARRY_BYTES`, where the incomplete record ending the previous
+    block is copied, so that a block is not copied again.
+    """
+    reserve = CARRY_BYTES
+    bufs = [np.empty(reserve + BLOCK_BYTES, dtype=np.uint8) for _ in range(2)]
+    reader = ThreadPoolExecutor(1) if pool is not None else None
+    pending = None
     try:
         with xopen(p, "rb", threads=1) as fh:
-            rest = 0  # bytes of an incomplete record at the start of the buffer
-            k = 0
-            while True:
-                buf = bufs[k % 2]
-                k += 1
-                if len(buf) < rest + BLOCK_BYTES:  # a record longer than a block
-                    grown = np.empty(rest + cap, dtype=np.uint8)
-                    grown[:rest] = buf[:rest]
-                    bufs[(k - 1) % 2] = buf = grown
-                view = memoryview(buf)
-                n = rest
-                while n < rest + BLOCK_BYTES:
-                    got = fh.readinto(view[n : rest + BLOCK_BYTES])
+
+            def fill(buf: np.ndarray) -> int:
+                view = memoryview(buf)[reserve:]
+                n = 0
+                while n < len(view):
+                    got = fh.readinto(view[n:])
                     if not got:
                         break
                     n += got
-                final = n == rest
-                data = buf[:n]
-                cut = _cut(data) if not final else 0
-                before_b = b.records
-                job = None
-                if cut:
-                    second = data[cut:]
-                    if pool is not None:
-                        job = pool.submit(b.scan, second, 0, final, args)
-                    first = data[:cut]
-                    status, pos = a.scan(first, 0, False, args)
-                    if status == K.NEED_MORE and pos < cut:
-                        # an incomplete record before the cut: a damaged one
-                        status, pos = a.scan(first, pos, True, args)
-                    if status not in (K.NEED_MORE, K.DONE):
-                        if job is not None:
-                            job.result()
-                        _raise(p, status, a.records + before_b + 1, first, a.state)
-                    status, pos = (
-                        job.result() if job else b.scan(second, 0, final, args)
-                    )
-                    if status not in (K.NEED_MORE, K.DONE):
-                        _raise(p, status, a.records + b.records + 1, second, b.state)
-                    pos += cut
-                else:
-                    status, pos = a.scan(data, 0, final, args)
-                    if status not in (K.NEED_MORE, K.DONE):
-                        _raise(p, status, a.records + b.records + 1, data, a.state)
-                if final:
-                    break
-                rest = n - pos
-                nxt = bufs[k % 2]
-                if len(nxt) < rest + BLOCK_BYTES:
-                    nxt = bufs[k % 2] = np.empty(rest + cap, dtype=np.uint8)
-                nxt[:rest] = buf[pos:n]
+                return n
+
+            try:
+                carry = np.empty(0, dtype=np.uint8)  # incomplete last record
+                k = 0
+                if reader is not None:
+                    pending = reader.submit(fill, bufs[0])
+                while True:
+                    buf = bufs[k % 2]
+                    k += 1
+                    if pending is not None:
+                        got, pending = pending.result(), None
+                    else:
+                        got = fill(buf)
+                    final = got == 0
+                    if not final and reader is not None:
+                        pending = reader.submit(fill, bufs[k % 2])
+                    rest = len(carry)
+                    if rest <= reserve:
+                        buf[reserve - rest : reserve] = carry
+                        data = buf[reserve - rest : reserve + got]
+                    else:  # a record longer than the reserve
+                        data = np.concatenate([carry, buf[reserve : reserve + got]])
+                    pos = _scan_block(p, parts, data, final, args, pool)
+                    if final:
+                        break
+                    carry = data[pos:].copy()
+            finally:
+                if pending is not None:  # the file closes after the last read
+                    wait([pending])
     except FastqFormatError:
         raise
     except _STREAM_ERRORS as exc:
         record, problem = _damage_record(p, exc)
         raise FastqFormatError(p, record, problem) from exc
+    finally:
+        if reader is not None:
+            reader.shutdown()
+
+
+def _scan_block(
+    p: Path, parts: list[_Part], data: np.ndarray, final: bool, args, pool
+) -> int:
+    """Scan one block (starting at a record); return where the scan stopped."""
+    a, b = parts
+    cut = _cut(data) if not final else 0
+    if not cut:
+        status, pos = a.scan(data, 0, final, args)
+        if status not in (K.NEED_MORE, K.DONE):
+            _raise(p, status, a.records + b.records + 1, data, a.state)
+        return pos
+    before_b = b.records
+    first, second = data[:cut], data[cut:]
+    job = pool.submit(b.scan, second, 0, final, args) if pool is not None else None
+    status, pos = a.scan(first, 0, False, args)
+    if status == K.NEED_MORE and pos < cut:
+        # an incomplete record before the cut: a damaged one
+        status, pos = a.scan(first, pos, True, args)
+    if status not in (K.NEED_MORE, K.DONE):
+        if job is not None:
+            job.result()
+        _raise(p, status, a.records + before_b + 1, first, a.state)
+    status, pos = job.result() if job is not None else b.scan(second, 0, final, args)
+    if status not in (K.NEED_MORE, K.DONE):
+        _raise(p, status, a.records + b.records + 1, second, b.state)
+    return cut + pos
 
 
 def _raise(path: Path, status: int, record: int, data: bytes, state) -> None:
