@@ -7,20 +7,24 @@ accounting as the dnaio path of :mod:`exomir.reads.fastq` (tested), about
 three times faster:
 
 * gzip is decompressed by ISA-L in a background thread;
-* the decompressed text is scanned in 8-MB blocks by one compiled loop
+* the decompressed text is scanned in 8-MB blocks by a compiled loop
   (:func:`exomir.reads._kernels.scan_chunk`, GIL released): it validates each
-  record, trims low-quality 3' ends (cutadapt's BWA rule), finds the first exact occurrence of the adapter probe with a
-  rolling 2-bit code, classifies the insert by length and counts passed
+  record, trims low-quality 3' ends (cutadapt's BWA rule), finds the first
+  exact occurrence of the adapter probe with a rolling 2-bit code, classifies the insert by length and counts passed
   inserts in a hash table keyed by their 3-bit packed bases. No Python object
   is created per read;
 * only reads without the exact probe (sequencing errors in the first 12
   adapter bases, partial adapters at the read end, no adapter) are handed to
   Python, counted per distinct sequence and aligned with cutadapt's aligner,
   as before;
-* every decompressed block is cut at a record boundary near its middle and
-  the two halves are scanned at the same time by two threads, each with its
-  own hash table, merged at the end (counts add, so the result does not
-  depend on the threads);
+* every decompressed block is cut at a record boundary near its middle (the
+  first newline past the middle whose number is a multiple of 4) and the two
+  halves are scanned at the same time by two threads, each with its own hash
+  table, merged at the end (counts add, so the result does not depend on the
+  threads); with one thread the halves are scanned one after the other.
+  Record numbers in errors stay exact: a damaged record before the cut is
+  found by the first half, whose records are counted before the second's;
+* the next block is read while the current one is scanned;
 * the output order (count descending, then sequence) is a compiled radix
   sort over the packed keys and the FASTA text is written by a compiled loop.
 
