@@ -11,7 +11,9 @@ sequencing errors), then times in the same run, on the same file:
   runs them (two processes, ``threads=2`` each); the numba kernels are
   compiled (and cached) before timing, like the indexes;
 * exomir's preprocessing once more on the dnaio path (``FAST_SCAN = False``,
-  byte-identical output), for the effect of the compiled scan;
+  byte-identical output), for the effect of the compiled scan, and once
+  with ``threads=1`` (identical output), for the effect of the second
+  scanning thread;
 * the conventional chain: ``cutadapt -j 2`` (adapter + quality trimming, length
   filter) writing trimmed FASTQ, then ``bowtie -p 2`` on every trimmed read
   against the same hairpin index, then counting reads per hairpin from the
@@ -266,6 +268,22 @@ def run(
         == (work / "lib.fa.gz").read_bytes(),
     }
 
+    # the compiled scan on one thread (the two halves of each block one after
+    # the other, no read-ahead): the effect of the second scanning thread
+    one = pre.replace("threads=2", "threads=1").replace(
+        f"'{work}/lib.fa.gz', '{work}/lib.json'",
+        f"'{work}/one.fa.gz', '{work}/one.json'",
+    )
+    w4, r4 = timed([PY, "-c", one])
+    results["exomir_preprocess_one_thread"] = {
+        "seconds": w4,
+        "peak_rss_mb": r4,
+        "cpu_seconds": CPU_SECONDS["last"],
+        "identical_output": (work / "one.fa.gz").read_bytes()
+        == (work / "lib.fa.gz").read_bytes()
+        and (work / "one.json").read_bytes() == (work / "lib.json").read_bytes(),
+    }
+
     # (c) conventional chain
     trimmed = work / "trimmed.fastq"
     cut = [
@@ -333,6 +351,10 @@ def run(
             "preprocess_compiled_vs_dnaio_path": results[
                 "exomir_preprocess_dnaio_path"
             ]["seconds"]
+            / results["exomir"]["preprocess_seconds"],
+            "preprocess_two_threads_vs_one": results["exomir_preprocess_one_thread"][
+                "seconds"
+            ]
             / results["exomir"]["preprocess_seconds"],
         },
         "targets": {

@@ -304,6 +304,53 @@ def test_compiled_scan_reports_record(case, block, tmp_path, monkeypatch):
     assert_fails(path, tmp_path, record, words)
 
 
+@pytest.mark.parametrize("kind", ["length", "plus", "alphabet", "long_quality"])
+def test_compiled_scan_two_threads_report_record(kind, tmp_path, monkeypatch):
+    """Damage at every record, on either side of the cut that shares a block
+    between the two scanning threads: the same record as one thread."""
+    import exomir.reads.fastscan as fs
+
+    monkeypatch.setattr(fs, "SAMPLE_READS", 2)
+    monkeypatch.setattr(fs, "QUALITY_CHECK_READS", 2)
+    monkeypatch.setattr(fs, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(fs, "MIN_CUT_BYTES", 64)
+    monkeypatch.setattr(fs, "CARRY_BYTES", 50)
+    recs = good_records(40, seed=5)
+    words = {
+        "length": "length",
+        "plus": "'+'",
+        "alphabet": "invalid character",
+        "long_quality": "length",
+    }[kind]
+    for bad in range(3, 41):
+        r = list(recs)
+        n, s, q = r[bad - 1]
+        if kind == "length":
+            r[bad - 1] = (n, s, q[:-3])
+        elif kind == "long_quality":
+            r[bad - 1] = (n, s, q + "III")
+        elif kind == "alphabet":
+            r[bad - 1] = (n, s[:5] + "." + s[6:], q)
+        if kind == "plus":
+            text = fastq_text(r[: bad - 1]) + f"@{n}\n{s}\n{q}\n" + fastq_text(r[bad:])
+        else:
+            text = fastq_text(r)
+        path = write_gz(tmp_path / f"{kind}{bad}.fastq.gz", text)
+        for threads in (1, 2):
+            with pytest.raises(FastqFormatError) as info:
+                preprocess_library(
+                    path,
+                    tmp_path / "out" / "x.fa.gz",
+                    tmp_path / "out" / "x.json",
+                    PRESETS["truseq"],
+                    TrimSettings(),
+                    threads=threads,
+                )
+            assert info.value.record == bad, (kind, bad, threads, str(info.value))
+            assert words.lower() in str(info.value).lower()
+            assert not (tmp_path / "out").exists()
+
+
 def test_compiled_scan_truncated_gzip(tmp_path, monkeypatch):
     import exomir.reads.fastscan as fs
 

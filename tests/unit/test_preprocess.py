@@ -596,8 +596,10 @@ def test_fast_scan_equals_dnaio_path(preset, q, tmp_path, monkeypatch):
     assert out[True][1]["passed_reads"] > 500
 
 
-def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch):
-    """Growing the hash table and draining the no-probe buffer change nothing."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch, threads):
+    """Growing the hash tables, draining the no-probe buffers and sharing
+    blocks between two scanning threads change nothing."""
     import exomir.reads.fastscan as fs
     import exomir.reads.preprocess as pp
 
@@ -608,11 +610,20 @@ def test_fast_scan_small_tables_and_buffers(tmp_path, monkeypatch):
     monkeypatch.setattr(fs, "_MAX_INITIAL_SLOTS", 4)
     monkeypatch.setattr(fs, "SLOW_BYTES", 300)
     monkeypatch.setattr(fs, "BLOCK_BYTES", 1000)
-    records, stats = collapse_library(path, PRESETS["truseq"], settings)
+    monkeypatch.setattr(fs, "MIN_CUT_BYTES", 64)
+    monkeypatch.setattr(fs, "CARRY_BYTES", 100)  # longer records: concatenated
+    records, stats = collapse_library(
+        path, PRESETS["truseq"], settings, threads=threads
+    )
     assert pp._use_fast_scan(PRESETS["truseq"], settings)
     assert records == ref
     assert stats.length_hist == ref_stats.length_hist
     assert stats.raw_reads == 3000
+    # the dnaio path (independent code) gives the same inserts
+    monkeypatch.setattr(pp, "FAST_SCAN", False)
+    slow_records, slow_stats = collapse_library(path, PRESETS["truseq"], settings)
+    assert records == slow_records
+    assert stats.length_hist == slow_stats.length_hist
 
 
 # Hand-worked directional example (UMI-tools' rule: a absorbs b when they

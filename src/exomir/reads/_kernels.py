@@ -12,16 +12,42 @@ Inserts are stored in an open-addressing hash table keyed by their bases,
 order), 21 bases per 64-bit word, left-aligned. Comparing the words of two
 inserts as unsigned integers therefore compares the sequences as strings,
 which gives the output order (count descending, then sequence) with one
-:func:`numpy.lexsort`.
+radix sort (:func:`sort_order`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+
+def _import_numba_without_blas() -> None:
+    """Load numba's array lowering without its BLAS probe.
+
+    The first call of any compiled (or cached) kernel makes numba import
+    ``numba.np.arraymath``, which probes for BLAS by importing
+    ``scipy.linalg``: 0.4 CPU-s per process, for ``np.dot`` and friends that
+    these kernels do not use. Unless scipy's linear algebra is already
+    loaded, the probe is answered "absent" here (only numba's own compiled
+    linear algebra is affected; nothing in exomir compiles any) and the
+    import system is left as it was.
+    """
+    import sys
+
+    name = "scipy.linalg.cython_blas"
+    if "scipy.linalg" in sys.modules or "numba.np.arraymath" in sys.modules:
+        return
+    sys.modules[name] = None  # type: ignore[assignment]  # import raises
+    try:
+        import numba.np.arraymath  # noqa: F401
+    finally:
+        if sys.modules.get(name, 0) is None:
+            del sys.modules[name]
+
+
 try:
     import numba as nb
 
+    _import_numba_without_blas()
     NUMBA = True
     njit = nb.njit
 except ImportError:  # pragma: no cover - plain Python (slow) without numba
@@ -390,6 +416,66 @@ def rehash(
     for i in range(len(tcount)):
         if tcount[i]:
             _add(nkeys, ncount, tkeys[i], nw, tcount[i])
+
+
+#: Bits of one radix sort digit, and digits of a 64-bit word.
+_DIGIT_BITS = 11
+_DIGITS = 6
+
+
+@njit(nogil=True, cache=True)
+def sort_order(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Return the order of table entries by count descending, then key.
+
+    The keys' words compare as the sequences (see the module docstring).
+    A least-significant-digit radix sort (stable; 11-bit digits): the last
+    word first, the count (as ``max - count``) last; digits that are the
+    same for every entry are skipped. The same order as ``numpy.lexsort``
+    over the words and the negated counts.
+    """
+    m, nw = keys.shape
+    order = np.arange(m)
+    if m == 0:
+        return order
+    order2 = np.empty(m, dtype=np.int64)
+    col = np.empty(m, dtype=np.uint64)
+    col2 = np.empty(m, dtype=np.uint64)
+    nb = 1 << _DIGIT_BITS
+    hist = np.zeros((_DIGITS, nb), dtype=np.int64)
+    dmask = np.uint64(nb - 1)
+    cmax = np.uint64(0)
+    for i in range(m):
+        if counts[i] > cmax:
+            cmax = np.uint64(counts[i])
+    for stage in range(nw + 1):  # last word first, the count last
+        hist[:] = 0
+        for i in range(m):
+            j = order[i]
+            if stage == nw:
+                v = cmax - np.uint64(counts[j])
+            else:
+                v = keys[j, nw - 1 - stage]
+            col[i] = v
+            for d in range(_DIGITS):
+                hist[d, (v >> np.uint64(d * _DIGIT_BITS)) & dmask] += 1
+        for d in range(_DIGITS):
+            sh = np.uint64(d * _DIGIT_BITS)
+            if hist[d, (col[0] >> sh) & dmask] == m:
+                continue  # the same digit everywhere
+            total = 0
+            for b in range(nb):
+                c = hist[d, b]
+                hist[d, b] = total
+                total += c
+            for i in range(m):
+                b = (col[i] >> sh) & dmask
+                k = hist[d, b]
+                col2[k] = col[i]
+                order2[k] = order[i]
+                hist[d, b] = k + 1
+            col, col2 = col2, col
+            order, order2 = order2, order
+    return order
 
 
 @njit(nogil=True, cache=True)

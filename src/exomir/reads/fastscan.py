@@ -6,20 +6,27 @@ without 3' quality trimming. It gives the same collapsed inserts and read
 accounting as the dnaio path of :mod:`exomir.reads.fastq` (tested), about
 three times faster:
 
-* gzip is decompressed by ISA-L in a background thread (second core);
-* the decompressed text is scanned in 8-MB blocks by one compiled loop
+* gzip is decompressed by ISA-L in a background thread;
+* the decompressed text is scanned in 8-MB blocks by a compiled loop
   (:func:`exomir.reads._kernels.scan_chunk`, GIL released): it validates each
-  record, trims low-quality 3' ends (cutadapt's BWA rule), finds the first exact occurrence of the adapter probe with a
-  rolling 2-bit code, classifies the insert by length and counts passed
+  record, trims low-quality 3' ends (cutadapt's BWA rule), finds the first
+  exact occurrence of the adapter probe with a rolling 2-bit code, classifies the insert by length and counts passed
   inserts in a hash table keyed by their 3-bit packed bases. No Python object
   is created per read;
 * only reads without the exact probe (sequencing errors in the first 12
   adapter bases, partial adapters at the read end, no adapter) are handed to
   Python, counted per distinct sequence and aligned with cutadapt's aligner,
   as before;
-* the output order (count descending, then sequence) is one
-  :func:`numpy.lexsort` over the packed keys and the FASTA text is written by
-  a compiled loop.
+* every decompressed block is cut at a record boundary near its middle (the
+  first newline past the middle whose number is a multiple of 4) and the two
+  halves are scanned at the same time by two threads, each with its own hash
+  table, merged at the end (counts add, so the result does not depend on the
+  threads); with one thread the halves are scanned one after the other.
+  Record numbers in errors stay exact: a damaged record before the cut is
+  found by the first half, whose records are counted before the second's;
+* the next block is read while the current one is scanned;
+* the output order (count descending, then sequence) is a compiled radix
+  sort over the packed keys and the FASTA text is written by a compiled loop.
 
 Malformed input raises :class:`~exomir.reads.fastq.FastqFormatError` with the
 1-based record number: the kernel counts records and stops at the first bad
@@ -36,6 +43,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +74,10 @@ BLOCK_BYTES = 8 << 20
 SLOW_BYTES = 32 << 20
 #: Longest read supported (length histogram size).
 MAX_READ_LENGTH = 1 << 16
+#: Room before each block for the incomplete record ending the previous one.
+CARRY_BYTES = 1 << 16
+#: Blocks shorter than this are not shared between the two scanning parts.
+MIN_CUT_BYTES = 256
 _INITIAL_SLOTS = 1 << 16
 _MAX_INITIAL_SLOTS = 1 << 23
 #: Leading reads parsed by dnaio (adapter detection sample, quality encoding).
@@ -143,6 +155,11 @@ class _Table:
         self._alloc(2 * len(old_count))
         K.rehash(old_keys, old_count, self.keys, self.count)
 
+    def reserve(self, entries: int) -> None:
+        """Grow until ``entries`` keys fit below the load limit."""
+        while entries * 10 > 6 * len(self.count):
+            self.grow()
+
     def add(self, inserts: dict[str, int]) -> int:
         """Add string inserts with counts; return the number of new keys."""
         if not inserts:
@@ -160,10 +177,8 @@ class _Table:
         used = np.flatnonzero(self.count)
         keys = self.keys[used]
         counts = self.count[used].astype(np.int64)
-        # words that are 0 everywhere (no insert that long) do not order
-        cols = [keys[:, w] for w in range(self.nw - 1, -1, -1) if keys[:, w].any()]
-        order = np.lexsort([*cols, -counts])
-        return np.ascontiguousarray(keys[order]), counts[order]
+        order = K.sort_order(keys, counts)
+        return keys[order], counts[order]
 
 
 def _initial_slots(path: Path) -> int:
@@ -193,6 +208,7 @@ def fast_collapse(
     quality_cutoff: int = 0,
     sample_reads: int | None = None,
     quality_check_reads: int | None = None,
+    threads: int = 1,
 ) -> FastCollapse:
     """Scan a FASTQ(.gz) file and collapse passed inserts (no UMI).
 
@@ -217,6 +233,9 @@ def fast_collapse(
     sample_reads, quality_check_reads
         Leading reads kept for adapter detection / checked for the quality
         encoding (default :data:`SAMPLE_READS`, :data:`QUALITY_CHECK_READS`).
+    threads
+        2 or more scans the two halves of every block at the same time (the
+        result does not depend on it).
 
     Returns
     -------
@@ -239,84 +258,48 @@ def fast_collapse(
         QUALITY_CHECK_READS if quality_check_reads is None else quality_check_reads,
     )
     nw = max(1, -(-max_length // K.BASES_PER_WORD))
-    table = _Table(nw, _initial_slots(p))
-    hist = np.zeros((6, MAX_READ_LENGTH), dtype=np.int64)
-    slow = np.empty(SLOW_BYTES, dtype=np.uint8)
-    state = np.zeros(8, dtype=np.int64)
     code = 0
     for base in probe:
         code = code << 2 | "ACGT".index(base)
-    probe_code = np.uint64(code)
-    extra: Counter[str] = Counter()
-    slow_keys = 0
-
-    def drain() -> None:
-        nonlocal slow_keys, slow
-        used = int(state[K.S_SLOW_POS])
-        if not used:  # one read longer than the buffer
-            slow = np.empty(2 * len(slow), dtype=np.uint8)
-            return
-        lines = slow[:used].tobytes().decode("ascii").split("\n")
-        lines.pop()
-        state[K.S_SLOW_POS] = 0
-        batch = Counter(lines)
-        slow_keys += len(batch)
-        h, inserts = slow_batch(batch)
-        hist[:, : h.shape[1]] += h
-        extra.update(inserts)
-
+    slots = _initial_slots(p)
+    parts = [_Part(nw, slots, slow_batch) for _ in range(2)]
+    args = (
+        np.uint64(code),
+        len(probe),
+        clip_5p,
+        clip_3p,
+        min_length,
+        max_length,
+        nw,
+        quality_cutoff,
+    )
+    pool = ThreadPoolExecutor(1) if threads > 1 else None
     try:
-        with xopen(p, "rb", threads=1) as fh:
-            rest = b""
-            while True:
-                chunk = fh.read(BLOCK_BYTES)
-                final = not chunk
-                data = rest + chunk if rest else chunk
-                buf = np.frombuffer(data, dtype=np.uint8)
-                pos = 0
-                while True:
-                    status, pos = K.scan_chunk(
-                        buf,
-                        pos,
-                        final,
-                        probe_code,
-                        len(probe),
-                        clip_5p,
-                        clip_3p,
-                        min_length,
-                        max_length,
-                        nw,
-                        quality_cutoff,
-                        table.keys,
-                        table.count,
-                        hist,
-                        slow,
-                        state,
-                    )
-                    if status == K.TABLE_FULL:
-                        table.grow()
-                    elif status == K.SLOW_FULL:
-                        drain()
-                    elif status in (K.NEED_MORE, K.DONE):
-                        break
-                    else:
-                        _raise(p, status, int(state[K.S_RECORDS]) + 1, data, state)
-                rest = data[pos:]
-                if final:
-                    break
-    except FastqFormatError:
-        raise
-    except _STREAM_ERRORS as exc:
-        record, problem = _damage_record(p, exc)
-        raise FastqFormatError(p, record, problem) from exc
-    scan.reads = int(state[K.S_RECORDS])
+        _scan_file(p, parts, args, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    a, b = parts
+    scan.reads = a.records + b.records
     if scan.reads == 0:
         raise FastqFormatError(p, 1, "file contains no reads")
-    if state[K.S_SLOW_POS]:
-        drain()
+    for part in parts:
+        part.finish()
+    # counts add: the merged table does not depend on which part saw a read
+    table = a.table
+    table.reserve(int(a.state[K.S_USED] + b.state[K.S_USED]))
+    K.rehash(b.table.keys, b.table.count, table.keys, table.count)
+    b.table = None
+    hist = a.hist + b.hist
+    extra = a.extra
+    extra.update(b.extra)
+    kernel_keys = int(np.count_nonzero(table.count))
     new_extra = table.add(dict(extra))
-    scan.unique_keys = int(state[K.S_NEW]) + slow_keys
-    scan.max_read_length = max(scan.max_read_length, int(state[K.S_MAXLEN]))
+    slow_keys = a.slow_keys + b.slow_keys
+    scan.unique_keys = kernel_keys + slow_keys
+    scan.max_read_length = max(
+        scan.max_read_length, int(a.state[K.S_MAXLEN]), int(b.state[K.S_MAXLEN])
+    )
     scan.batches = 1
     keys, counts = table.sorted_items()
     log.info(
@@ -331,10 +314,188 @@ def fast_collapse(
     return FastCollapse(scan, keys, counts, hist[:, : scan.max_read_length + 1])
 
 
+class _Part:
+    """Accumulators of one scanning thread: hash table, histogram, no-probe reads.
+
+    Every decompressed block is cut at a record boundary near its middle; the
+    first part scans the first halves, the second the second halves (in a
+    thread when ``threads`` > 1, else after the first: the same cut, so the
+    same result).
+    """
+
+    def __init__(self, nw: int, slots: int, slow_batch) -> None:
+        self.table: _Table | None = _Table(nw, slots)
+        self.hist = np.zeros((6, MAX_READ_LENGTH), dtype=np.int64)
+        self.slow = np.empty(SLOW_BYTES, dtype=np.uint8)
+        self.state = np.zeros(8, dtype=np.int64)
+        self.extra: Counter[str] = Counter()
+        self.slow_keys = 0
+        self.slow_batch = slow_batch
+
+    @property
+    def records(self) -> int:
+        return int(self.state[K.S_RECORDS])
+
+    def drain(self) -> None:
+        """Classify the buffered reads without the exact probe (Python)."""
+        used = int(self.state[K.S_SLOW_POS])
+        if not used:  # one read longer than the buffer
+            self.slow = np.empty(2 * len(self.slow), dtype=np.uint8)
+            return
+        lines = self.slow[:used].tobytes().decode("ascii").split("\n")
+        lines.pop()
+        self.state[K.S_SLOW_POS] = 0
+        batch = Counter(lines)
+        self.slow_keys += len(batch)
+        h, inserts = self.slow_batch(batch)
+        self.hist[:, : h.shape[1]] += h
+        self.extra.update(inserts)
+
+    def finish(self) -> None:
+        if self.state[K.S_SLOW_POS]:
+            self.drain()
+
+    def scan(self, buf: np.ndarray, pos: int, final: bool, args) -> tuple[int, int]:
+        """Scan ``buf[pos:]``; return the first status other than a full buffer."""
+        table = self.table
+        while True:
+            status, pos = K.scan_chunk(
+                buf,
+                pos,
+                final,
+                *args,
+                table.keys,
+                table.count,
+                self.hist,
+                self.slow,
+                self.state,
+            )
+            if status == K.TABLE_FULL:
+                table.grow()
+            elif status == K.SLOW_FULL:
+                self.drain()
+            else:
+                return status, pos
+
+
+def _cut(buf: np.ndarray) -> int:
+    """Return the end of the record ending first after the middle of ``buf``.
+
+    ``buf`` starts at a record; records are 4 lines, so the cut follows the
+    first newline whose number is a multiple of 4 past the middle (0: none,
+    or too little text to share). If the records before it are not valid
+    4-line records, the first part finds the first of them.
+    """
+    n = len(buf)
+    if n < MIN_CUT_BYTES:
+        return 0
+    mid = n // 2
+    lines = int(np.count_nonzero(buf[:mid] == 10))
+    pos = mid
+    for _ in range(4 - lines % 4):
+        hits = np.flatnonzero(buf[pos : pos + 4096] == 10)
+        if not len(hits):
+            return 0
+        pos += int(hits[0]) + 1
+    return pos if pos < n else 0
+
+
+def _scan_file(p: Path, parts: list[_Part], args, pool) -> None:
+    """Decompress ``p`` block by block and scan each block with the two parts.
+
+    With a thread ``pool``, the next block is read (from ISA-L's thread)
+    while the current one is scanned. Blocks are read behind a reserve of
+    :data:`CARRY_BYTES`, where the incomplete record ending the previous
+    block is copied, so that a block is not copied again.
+    """
+    reserve = CARRY_BYTES
+    bufs = [np.empty(reserve + BLOCK_BYTES, dtype=np.uint8) for _ in range(2)]
+    reader = ThreadPoolExecutor(1) if pool is not None else None
+    pending = None
+    try:
+        with xopen(p, "rb", threads=1) as fh:
+
+            def fill(buf: np.ndarray) -> int:
+                view = memoryview(buf)[reserve:]
+                n = 0
+                while n < len(view):
+                    got = fh.readinto(view[n:])
+                    if not got:
+                        break
+                    n += got
+                return n
+
+            try:
+                carry = np.empty(0, dtype=np.uint8)  # incomplete last record
+                k = 0
+                if reader is not None:
+                    pending = reader.submit(fill, bufs[0])
+                while True:
+                    buf = bufs[k % 2]
+                    k += 1
+                    if pending is not None:
+                        got, pending = pending.result(), None
+                    else:
+                        got = fill(buf)
+                    final = got == 0
+                    if not final and reader is not None:
+                        pending = reader.submit(fill, bufs[k % 2])
+                    rest = len(carry)
+                    if rest <= reserve:
+                        buf[reserve - rest : reserve] = carry
+                        data = buf[reserve - rest : reserve + got]
+                    else:  # a record longer than the reserve
+                        data = np.concatenate([carry, buf[reserve : reserve + got]])
+                    pos = _scan_block(p, parts, data, final, args, pool)
+                    if final:
+                        break
+                    carry = data[pos:].copy()
+            finally:
+                if pending is not None:  # the file closes after the last read
+                    wait([pending])
+    except FastqFormatError:
+        raise
+    except _STREAM_ERRORS as exc:
+        record, problem = _damage_record(p, exc)
+        raise FastqFormatError(p, record, problem) from exc
+    finally:
+        if reader is not None:
+            reader.shutdown()
+
+
+def _scan_block(
+    p: Path, parts: list[_Part], data: np.ndarray, final: bool, args, pool
+) -> int:
+    """Scan one block (starting at a record); return where the scan stopped."""
+    a, b = parts
+    cut = _cut(data) if not final else 0
+    if not cut:
+        status, pos = a.scan(data, 0, final, args)
+        if status not in (K.NEED_MORE, K.DONE):
+            _raise(p, status, a.records + b.records + 1, data, a.state)
+        return pos
+    before_b = b.records
+    first, second = data[:cut], data[cut:]
+    job = pool.submit(b.scan, second, 0, final, args) if pool is not None else None
+    status, pos = a.scan(first, 0, False, args)
+    if status == K.NEED_MORE and pos < cut:
+        # an incomplete record before the cut: a damaged one
+        status, pos = a.scan(first, pos, True, args)
+    if status not in (K.NEED_MORE, K.DONE):
+        if job is not None:
+            job.result()
+        _raise(p, status, a.records + before_b + 1, first, a.state)
+    status, pos = job.result() if job is not None else b.scan(second, 0, final, args)
+    if status not in (K.NEED_MORE, K.DONE):
+        _raise(p, status, a.records + b.records + 1, second, b.state)
+    return cut + pos
+
+
 def _raise(path: Path, status: int, record: int, data: bytes, state) -> None:
     if status == K.ERR_BASE:
         start = int(state[K.S_ERR_POS])
-        end = data.find(b"\n", start)
-        seq = data[start : end if end >= 0 else len(data)].decode("latin-1")
+        line = data[start:].tobytes()
+        end = line.find(b"\n")
+        seq = line[: end if end >= 0 else len(line)].decode("latin-1")
         raise FastqFormatError(path, record, _alphabet_problem(seq))
     raise FastqFormatError(path, record, _ERRORS.get(status, f"error {status}"))

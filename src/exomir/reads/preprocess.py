@@ -5,11 +5,12 @@ Two paths give the same bytes (tested):
 * **compiled scan** (default for protocols without UMIs; see
   :mod:`exomir.reads.fastscan`)::
 
-    FASTQ.gz --(ISA-L thread)--> 8-MB text blocks --> one numba loop per block:
+    FASTQ.gz --(ISA-L thread)--> 8-MB text blocks, each cut in two halves
+        scanned by two threads (numba, GIL released), each with its own table:
         validate, 3' quality trim, first exact adapter probe, classify,
         count passed inserts in a hash table          [per read, compiled]
         --> reads without the probe: counted, aligned  [per unique, Python]
-        --> lexsort of packed inserts --> FASTA text (compiled) --> .fa.gz
+        --> radix sort of packed inserts --> FASTA text (compiled) --> .fa.gz
 
 * **dnaio path** (UMI protocols, adapters with IUPAC codes in the probe, or
   without numba)::
@@ -603,6 +604,7 @@ def _collapse(
             min_length=settings.min_length,
             max_length=settings.max_length,
             quality_cutoff=settings.quality_cutoff,
+            threads=threads,
         )
         scan = fast.scan
         hist = {c: fast.hist[i].tolist() for i, c in enumerate(CATEGORIES)}
