@@ -8,7 +8,7 @@ Expects (``script:`` directive)::
              sample="S01"                   # optional; default wildcards.sample,
                                             # then the FASTQ file name stem
     log:     ".../{sample}.log"
-    threads: 2                              # 2 = gzip decompression in parallel
+    threads: 2                              # 2 = two scanning threads (plus decompression)
 
 ``params.protocol``: ``{"preset": "qiaseq"}`` (plus optional overrides) or
 explicit ``adapter_3p``, ``clip_5p``, ``clip_3p``, ``umi`` ("none" or
