@@ -13,10 +13,9 @@ from exomir.clinical.dataset import ClinicalSettings, ParamSpec
 from exomir.clinical.endpoints import (
     ancova,
     logistic,
-    newcombe_difference,
     proportional_odds,
-    wilson_interval,
 )
+from exomir.stats import newcombe_diff_ci, wilson_ci
 
 
 def _settings(**kw: object) -> ClinicalSettings:
@@ -63,7 +62,7 @@ ORD = ParamSpec(
 def test_newcombe_matches_published_examples(
     counts: tuple[int, int, int, int], expected: tuple[float, float]
 ) -> None:
-    d, lo, hi = newcombe_difference(*counts)
+    d, lo, hi = newcombe_diff_ci(*counts)
     assert d == pytest.approx(counts[0] / counts[1] - counts[2] / counts[3])
     assert (round(lo, 4), round(hi, 4)) == expected
 
@@ -71,7 +70,7 @@ def test_newcombe_matches_published_examples(
 def test_wilson_zero_events() -> None:
     # Closed form for x = 0: upper = z^2 / (n + z^2).
     z = 1.959963984540054
-    lo, hi = wilson_interval(0, 10)
+    lo, hi = wilson_ci(0, 10)
     assert lo == 0.0
     assert hi == pytest.approx(z**2 / (10 + z**2))
 
@@ -154,7 +153,7 @@ def test_logistic_odds_ratio_is_the_cross_product_ratio() -> None:
     assert primary["se_model_scale"] == pytest.approx(se, rel=1e-5)
     assert rd["effect_measure"] == "risk difference"
     assert rd["estimate"] == pytest.approx(6 / 20 - 12 / 20)
-    _, lo, hi = newcombe_difference(6, 20, 12, 20)
+    _, lo, hi = newcombe_diff_ci(6, 20, 12, 20)
     assert (rd["ci_low"], rd["ci_high"]) == (lo, hi)
 
 

@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from exomir.clinical.dataset import ClinicalSettings, ParamSpec
+from exomir.stats import newcombe_diff_ci
 
 log = logging.getLogger(__name__)
 
@@ -76,62 +77,6 @@ ENDPOINT_COLUMNS = [
 
 # ---------------------------------------------------------------------------
 # Proportions
-
-
-def wilson_interval(x: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``x / n``.
-
-    Parameters
-    ----------
-    x, n
-        Events and trials (``n > 0``).
-    level
-        Confidence level.
-
-    Returns
-    -------
-    tuple of float
-        Lower and upper limit.
-    """
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = x / n
-    den = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def newcombe_difference(
-    x1: int, n1: int, x2: int, n2: int, level: float = 0.95
-) -> tuple[float, float, float]:
-    """Difference of two independent proportions with the Newcombe hybrid score CI.
-
-    Newcombe RG (1998), Stat Med 17:873-890, method 10: the Wilson limits of
-    each proportion are combined as
-    ``d - sqrt((p1 - l1)^2 + (u2 - p2)^2)`` and
-    ``d + sqrt((u1 - p1)^2 + (p2 - l2)^2)``.
-
-    Parameters
-    ----------
-    x1, n1
-        Events and size of group 1 (treated).
-    x2, n2
-        Events and size of group 2 (reference).
-    level
-        Confidence level.
-
-    Returns
-    -------
-    tuple of float
-        ``p1 - p2``, lower and upper limit.
-    """
-    p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = wilson_interval(x1, n1, level)
-    l2, u2 = wilson_interval(x2, n2, level)
-    d = p1 - p2
-    lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
-    hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
-    return d, lo, hi
 
 
 # ---------------------------------------------------------------------------
@@ -473,7 +418,7 @@ def logistic(
     if n_t and n_c:
         x1 = int(d.loc[d[TREATED] == 1, "wk1"].sum())
         x2 = int(d.loc[d[TREATED] == 0, "wk1"].sum())
-        diff, lo, hi = newcombe_difference(x1, n_t, x2, n_c, settings.ci_level)
+        diff, lo, hi = newcombe_diff_ci(x1, n_t, x2, n_c, settings.ci_level)
         rd.update(
             model="difference of proportions, Newcombe hybrid score CI",
             effect_measure="risk difference",
