@@ -37,9 +37,21 @@ rule clinical_dataset:
         sheets=get_clinical_sheets(),
         conversions=get_unit_conversions(),
     output:
-        dataset="results/clinical/analysis_dataset.tsv",
-        populations="results/clinical/populations.tsv",
-        flags="results/clinical/data_flags.tsv",
+        dataset=report(
+            "results/clinical/analysis_dataset.tsv",
+            caption="../report/clinical_dataset.rst",
+            category="Clinical endpoints",
+        ),
+        populations=report(
+            "results/clinical/populations.tsv",
+            caption="../report/clinical_populations.rst",
+            category="Clinical endpoints",
+        ),
+        flags=report(
+            "results/clinical/data_flags.tsv",
+            caption="../report/clinical_flags.rst",
+            category="Clinical endpoints",
+        ),
     log:
         "logs/clinical_dataset/clinical_dataset.log",
     conda:
@@ -59,8 +71,16 @@ rule clinical_endpoints:
         dataset="results/clinical/analysis_dataset.tsv",
         sheets=get_clinical_sheets(),
     output:
-        endpoints="results/clinical/endpoints.tsv",
-        forest="results/clinical/forest.png",
+        endpoints=report(
+            "results/clinical/endpoints.tsv",
+            caption="../report/clinical_endpoints.rst",
+            category="Clinical endpoints",
+        ),
+        forest=report(
+            "results/clinical/forest.png",
+            caption="../report/clinical_forest.rst",
+            category="Clinical endpoints",
+        ),
     log:
         "logs/clinical_endpoints/clinical_endpoints.log",
     benchmark:
@@ -84,8 +104,16 @@ rule clinical_biomarker:
         h5ad="results/de/mirna.h5ad",
         sheets=get_clinical_sheets(),
     output:
-        association="results/clinical/association.tsv",
-        baseline="results/clinical/baseline_table.tsv",
+        association=report(
+            "results/clinical/association.tsv",
+            caption="../report/clinical_association.rst",
+            category="Clinical endpoints",
+        ),
+        baseline=report(
+            "results/clinical/baseline_table.tsv",
+            caption="../report/clinical_baseline.rst",
+            category="Clinical endpoints",
+        ),
     log:
         "logs/clinical_biomarker/clinical_biomarker.log",
     benchmark:

@@ -20,8 +20,16 @@ rule merge_trial:
         dose=get_ev_dose_table,
         pathways=get_pathway_scores,
     output:
-        participants="results/merged/participants.tsv",
-        h5ad="results/merged/trial.h5ad",
+        participants=report(
+            "results/merged/participants.tsv",
+            caption="../report/merged.rst",
+            category="Merged trial data",
+        ),
+        h5ad=report(
+            "results/merged/trial.h5ad",
+            caption="../report/merged.rst",
+            category="Merged trial data",
+        ),
     log:
         "logs/merge_trial/merge_trial.log",
     benchmark:

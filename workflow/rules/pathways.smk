@@ -67,10 +67,26 @@ rule pathways:
         gene_sets=get_pathway_reference_files(),
         de=expand("results/de/{contrast}.tsv", contrast=PATHWAY_CONTRASTS),
     output:
-        network="results/pathways/network.tsv",
-        scores="results/pathways/scores.tsv",
-        tests="results/pathways/tests.tsv",
-        plot="results/pathways/scores_by_arm.png",
+        network=report(
+            "results/pathways/network.tsv",
+            caption="../report/pathway_network.rst",
+            category="Pathways",
+        ),
+        scores=report(
+            "results/pathways/scores.tsv",
+            caption="../report/pathway_scores.rst",
+            category="Pathways",
+        ),
+        tests=report(
+            "results/pathways/tests.tsv",
+            caption="../report/pathway_tests.rst",
+            category="Pathways",
+        ),
+        plot=report(
+            "results/pathways/scores_by_arm.png",
+            caption="../report/pathway_scores.rst",
+            category="Pathways",
+        ),
         summary="results/pathways/summary.json",
     log:
         "logs/pathways/pathways.log",

@@ -42,9 +42,21 @@ rule clinical_roc:
         h5ad="results/de/mirna.h5ad",
         sheets=SAFETY_SHEETS,
     output:
-        table="results/clinical/roc.tsv",
-        curve="results/clinical/roc_curve.tsv",
-        plot="results/clinical/roc.png",
+        table=report(
+            "results/clinical/roc.tsv",
+            caption="../report/roc.rst",
+            category="Biomarker ROC",
+        ),
+        curve=report(
+            "results/clinical/roc_curve.tsv",
+            caption="../report/roc.rst",
+            category="Biomarker ROC",
+        ),
+        plot=report(
+            "results/clinical/roc.png",
+            caption="../report/roc_plot.rst",
+            category="Biomarker ROC",
+        ),
     log:
         "logs/clinical_roc/clinical_roc.log",
     benchmark:
@@ -67,7 +79,11 @@ rule clinical_consort:
         qc="results/qc/library_qc.tsv",
         sheets=SAFETY_SHEETS,
     output:
-        table="results/clinical/consort.tsv",
+        table=report(
+            "results/clinical/consort.tsv",
+            caption="../report/consort.rst",
+            category="Safety and CONSORT",
+        ),
     log:
         "logs/clinical_consort/clinical_consort.log",
     conda:
@@ -86,8 +102,16 @@ rule clinical_adverse_events:
     input:
         sheets=SAFETY_SHEETS,
     output:
-        table="results/clinical/adverse_events.tsv",
-        triggers="results/clinical/safety_triggers.tsv",
+        table=report(
+            "results/clinical/adverse_events.tsv",
+            caption="../report/adverse_events.rst",
+            category="Safety and CONSORT",
+        ),
+        triggers=report(
+            "results/clinical/safety_triggers.tsv",
+            caption="../report/safety_triggers.rst",
+            category="Safety and CONSORT",
+        ),
     log:
         "logs/clinical_adverse_events/clinical_adverse_events.log",
     conda:
@@ -107,7 +131,11 @@ rule clinical_lab_shifts:
     input:
         sheets=SAFETY_SHEETS,
     output:
-        table="results/clinical/lab_shifts.tsv",
+        table=report(
+            "results/clinical/lab_shifts.tsv",
+            caption="../report/lab_shifts.rst",
+            category="Safety and CONSORT",
+        ),
     log:
         "logs/clinical_lab_shifts/clinical_lab_shifts.log",
     conda:
@@ -132,9 +160,21 @@ rule clinical_interim:
         qc="results/qc/library_qc.tsv",
         sheets=SAFETY_SHEETS,
     output:
-        table="results/clinical/interim.tsv",
-        plot="results/clinical/interim_boundaries.png",
-        pooled="results/clinical/interim_open.tsv",
+        table=report(
+            "results/clinical/interim.tsv",
+            caption="../report/interim.rst",
+            category="DSMB interim",
+        ),
+        plot=report(
+            "results/clinical/interim_boundaries.png",
+            caption="../report/interim.rst",
+            category="DSMB interim",
+        ),
+        pooled=report(
+            "results/clinical/interim_open.tsv",
+            caption="../report/interim_open.rst",
+            category="DSMB interim",
+        ),
     log:
         "logs/clinical_interim/clinical_interim.log",
     conda:
