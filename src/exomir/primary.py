@@ -78,6 +78,7 @@ from scipy import stats
 
 from exomir.de import write_table
 from exomir.errors import Issue, ValidationError
+from exomir.stats import drop_collinear
 
 log = logging.getLogger(__name__)
 
@@ -536,21 +537,6 @@ def _strata_columns(
     return pd.DataFrame(cols, index=df.index)
 
 
-def _drop_collinear(
-    x: pd.DataFrame, protect: Sequence[str], notes: list[str]
-) -> pd.DataFrame:
-    keep: list[str] = []
-    for c in x.columns:
-        trial = [*keep, c]
-        if np.linalg.matrix_rank(x[trial].to_numpy()) == len(trial):
-            keep.append(c)
-        elif c in protect:
-            raise ValueError(f"the tested column {c} is collinear with the others")
-        else:
-            notes.append(f"column {c} dropped (collinear or constant)")
-    return x[keep]
-
-
 def ancova(
     data: pd.DataFrame,
     settings: PrimarySettings,
@@ -609,7 +595,7 @@ def ancova(
         x[c] = d[c].astype(float)
     x = pd.concat([x, _strata_columns(d, settings.strata, notes)], axis=1)
     try:
-        x = _drop_collinear(x, [TREATED], notes)
+        x = drop_collinear(x, [TREATED], notes)
     except ValueError as exc:
         return _blank_row(analysis, description, settings, str(exc))
     df_resid = len(d) - x.shape[1]
@@ -698,7 +684,7 @@ def clda(
             analysis, description, settings, f"too few participants ({n_t}, {n_r})"
         )
     try:
-        x = _drop_collinear(x, ["followup:treated"], notes)
+        x = drop_collinear(x, ["followup:treated"], notes)
     except ValueError as exc:
         return _blank_row(analysis, description, settings, str(exc))
     with warnings.catch_warnings(record=True) as caught:
@@ -900,7 +886,7 @@ def tipping_point(
         x[c] = d[c].astype(float)
     x = pd.concat([x, _strata_columns(d, settings.strata, notes)], axis=1)
     try:
-        x = _drop_collinear(x, [TREATED], notes)
+        x = drop_collinear(x, [TREATED], notes)
     except ValueError as exc:
         return _blank_row(name, description, settings, str(exc)), empty
     xv = x.to_numpy(dtype=float)

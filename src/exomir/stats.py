@@ -7,8 +7,10 @@ they can be checked against hand calculations (see tests/unit/test_stats.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
@@ -142,3 +144,45 @@ def delong_auc(
     z = float(stats.norm.ppf(0.5 + level / 2.0))
     half = z * math.sqrt(var)
     return (auc, var, max(0.0, auc - half), min(1.0, auc + half))
+
+
+def drop_collinear(
+    x: pd.DataFrame, protect: Sequence[str], notes: list[str]
+) -> pd.DataFrame:
+    """Drop design columns that are constant or collinear with earlier ones.
+
+    Columns are tried in order; one that does not raise the rank is dropped
+    and a note says so. A protected column (the tested effect) that would be
+    dropped is an error instead.
+
+    Parameters
+    ----------
+    x
+        Design matrix (intercept first).
+    protect
+        Columns that must stay.
+    notes
+        Receives one note per dropped column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``x`` restricted to a full-rank set of columns.
+
+    Raises
+    ------
+    ValueError
+        If a protected column is collinear with the columns before it.
+    """
+    keep: list[str] = []
+    for c in x.columns:
+        trial = [*keep, c]
+        if np.linalg.matrix_rank(x[trial].to_numpy(dtype=float)) == len(trial):
+            keep.append(c)
+        elif c in protect:
+            raise ValueError(
+                f"the tested column {c} is collinear with {', '.join(keep)}"
+            )
+        else:
+            notes.append(f"column {c} dropped (constant or collinear)")
+    return x[keep]

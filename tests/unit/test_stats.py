@@ -72,3 +72,29 @@ def test_newcombe_published_examples() -> None:
 
 def test_newcombe_empty_group() -> None:
     assert all(math.isnan(v) for v in newcombe_diff_ci(1, 0, 1, 5))
+
+
+def test_drop_collinear_keeps_full_rank_and_protects_the_tested_column():
+    """A constant and a duplicated column go (with notes); a collinear arm is an error."""
+    import pandas as pd
+
+    from exomir.stats import drop_collinear
+
+    x = pd.DataFrame(
+        {
+            "Intercept": [1.0, 1, 1, 1],
+            "treated": [0.0, 0, 1, 1],
+            "const": [1.0, 1, 1, 1],
+            "copy": [0.0, 0, 1, 1],
+            "age": [30.0, 25, 41, 33],
+        }
+    )
+    notes: list[str] = []
+    kept = drop_collinear(x, ["treated"], notes)
+    assert list(kept.columns) == ["Intercept", "treated", "age"]
+    assert notes == [
+        "column const dropped (constant or collinear)",
+        "column copy dropped (constant or collinear)",
+    ]
+    with pytest.raises(ValueError, match="tested column copy is collinear"):
+        drop_collinear(x, ["copy"], [])

@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from exomir.clinical.dataset import ClinicalSettings, ParamSpec
-from exomir.stats import newcombe_diff_ci
+from exomir.stats import drop_collinear, newcombe_diff_ci
 
 log = logging.getLogger(__name__)
 
@@ -124,21 +124,6 @@ def covariate_columns(
             if lvl != ref and lvl not in small:
                 cols[f"{c}[T.{lvl}]"] = (text == lvl).astype(float)
     return pd.DataFrame(cols, index=d.index)
-
-
-def _drop_collinear(
-    x: pd.DataFrame, protect: Sequence[str], notes: list[str]
-) -> pd.DataFrame:
-    keep: list[str] = []
-    for c in x.columns:
-        trial = [*keep, c]
-        if np.linalg.matrix_rank(x[trial].to_numpy(dtype=float)) == len(trial):
-            keep.append(c)
-        elif c in protect:
-            raise ValueError(f"the arm column is collinear with {', '.join(keep)}")
-        else:
-            notes.append(f"{c} dropped (constant or collinear)")
-    return x[keep]
 
 
 def _blank(spec: ParamSpec, analysis: str, population: str, note: str) -> dict:
@@ -228,7 +213,7 @@ def ancova(
             "; ".join([*notes, f"too few participants ({n_t} treated, {n_c} control)"]),
         )
     try:
-        x = _drop_collinear(x, [TREATED], notes)
+        x = drop_collinear(x, [TREATED], notes)
     except ValueError as exc:
         return _blank(spec, "primary", population, "; ".join([*notes, str(exc)]))
     dfr = len(d) - x.shape[1]
@@ -330,7 +315,7 @@ def clda(
         axis=1,
     )
     try:
-        x = _drop_collinear(x, ["fu_treated"], notes)
+        x = drop_collinear(x, ["fu_treated"], notes)
     except ValueError as exc:
         return _blank(spec, analysis, population, str(exc))
     with warnings.catch_warnings(record=True) as caught:
@@ -449,7 +434,7 @@ def logistic(
     fit = None
     separated = False
     try:
-        x = _drop_collinear(x, [TREATED], notes)
+        x = drop_collinear(x, [TREATED], notes)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fit = sm.Logit(y, x).fit(disp=0, maxiter=200)
