@@ -40,6 +40,14 @@ def snakemake_cmd(scn: Path, *extra: str) -> list[str]:
     ]
 
 
+def run_checked(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+    """Run a command; fail with its name and output if it fails."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+    if proc.returncode != 0:
+        raise AssertionError(f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
 def run_snakemake(
     scn: Path, *extra: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:

@@ -11,14 +11,13 @@ About 1 minute on 2 cores.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from _workflow import snakemake_cmd
+from _workflow import run_checked, snakemake_cmd
 
 from exomir.reads.accuracy import (
     Targets,
@@ -35,16 +34,10 @@ TARGETS = Targets()
 pytestmark = pytest.mark.slow
 
 
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}")
-
-
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
     scn = tmp_path_factory.mktemp("accuracy") / "scn"
-    _run(
+    run_checked(
         [
             str(BIN / "exomir"),
             "simulate",
@@ -65,7 +58,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "2",
         ]
     )
-    _run(snakemake_cmd(scn, "results/qc/read_funnel.tsv"))
+    run_checked(snakemake_cmd(scn, "results/qc/read_funnel.tsv"))
     return scn
 
 
@@ -139,7 +132,7 @@ def test_report_passes_and_is_json(report: dict[str, Any], tmp_path: Path) -> No
         assert report["summary"][group]["n_libraries"] > 0
     # the bench script writes the same kind of report (without the control)
     out = tmp_path / "acc.json"
-    _run(
+    run_checked(
         [
             sys.executable,
             str(REPO / "bench" / "reads_accuracy.py"),

@@ -9,14 +9,13 @@ stages' tables they must reconcile with. About 4 minutes on 2 cores.
 from __future__ import annotations
 
 import math
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from _workflow import snakemake_cmd
+from _workflow import run_checked, snakemake_cmd
 from scipy import stats
 
 BIN = Path(sys.executable).parent
@@ -33,16 +32,10 @@ TARGETS = [
 pytestmark = pytest.mark.slow
 
 
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}")
-
-
 @pytest.fixture(scope="module")
 def scn(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("safety") / "scn"
-    _run(
+    run_checked(
         [
             str(BIN / "exomir"),
             "simulate",
@@ -59,7 +52,7 @@ def scn(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "2",
         ]
     )
-    _run(snakemake_cmd(d, *TARGETS))
+    run_checked(snakemake_cmd(d, *TARGETS))
     return d
 
 

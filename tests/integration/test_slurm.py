@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from _workflow import BIN, REPO, snakemake_cmd
+from _workflow import BIN, REPO, run_checked, snakemake_cmd
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -144,13 +144,6 @@ def _test_profile(dest: Path) -> Path:
     return dest
 
 
-def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
-    if proc.returncode != 0:
-        raise AssertionError(f"{cmd[0]} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
 def _same_anndata(a: Path, b: Path) -> bool:
     import anndata
 
@@ -175,7 +168,7 @@ def test_demo_through_slurm_equals_local_run(
     cluster: dict[str, str], tmp_path: Path
 ) -> None:
     scn = tmp_path / "scn"
-    _run([str(BIN / "exomir"), "simulate", str(scn), *SIMULATE_ARGS])
+    run_checked([str(BIN / "exomir"), "simulate", str(scn), *SIMULATE_ARGS])
     local, on_slurm = tmp_path / "local", tmp_path / "slurm"
     shutil.copytree(scn, local)
     shutil.copytree(scn, on_slurm)
@@ -245,7 +238,7 @@ def test_demo_through_slurm_equals_local_run(
     assert not local_rules & remote_rules
 
     # SLURM's own record: every reported job id ran on the cluster and completed.
-    queue = _run(
+    queue = run_checked(
         [shutil.which("squeue") or "squeue", "-h", "-t", "all", "-o", "%i|%T"],
         env=cluster,
     ).stdout
