@@ -972,7 +972,7 @@ def test_contaminant_prefilter_changes_nothing(
         params = AnnotationParams(contaminant_mismatches=mm)
         got = {}
         for flag in (True, False):
-            monkeypatch.setattr(ann, "CONTAMINANT_PREFILTER", flag)
+            monkeypatch.setattr(ann, "CONTAMINANT_SEARCH", flag)
             got[flag] = annotate_reads(reads, hsa_ref, params, threads=2)[0]
         assert got[True] == got[False]
         assert sum(c in ("rRNA", "tRNA", "snoRNA_snRNA") for c in got[True]) > 500

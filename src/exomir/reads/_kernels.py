@@ -784,3 +784,42 @@ def hairpin_candidates(
                 break
         out[r] = found
     return out
+
+
+@njit(nogil=True, cache=True)
+def has_duplicates(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> bool:
+    """Whether two of the sequences ``buffer[starts[i]:starts[i] + lengths[i]]`` are equal.
+
+    An open-addressing hash table of sequence indices (load <= 1/2); equal
+    hashes are compared byte by byte.
+    """
+    n = len(starts)
+    size = 1
+    while size < 2 * n + 2:
+        size *= 2
+    table = np.full(size, -1, dtype=np.int64)
+    mask = np.uint64(size - 1)
+    for i in range(n):
+        s = starts[i]
+        m = lengths[i]
+        h = np.uint64(m) * _MIX1
+        for j in range(m):
+            h = (h ^ np.uint64(buffer[s + j])) * _MIX2
+        h ^= h >> _SH
+        slot = h & mask
+        while True:
+            k = table[slot]
+            if k < 0:
+                table[slot] = i
+                break
+            if lengths[k] == m:
+                t = starts[k]
+                same = True
+                for j in range(m):
+                    if buffer[t + j] != buffer[s + j]:
+                        same = False
+                        break
+                if same:
+                    return True
+            slot = (slot + np.uint64(1)) & mask
+    return False

@@ -216,17 +216,25 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dnaio
 import numpy as np
-import pandas as pd
 from xopen import xopen
 
-from exomir.atomic import atomic_open, write_tsv
+from exomir.atomic import atomic_open
 from exomir.reads import _kernels
+from exomir.reads.contaminant_search import ContaminantSearch
+from exomir.reads.contaminant_search import K as SEARCH_K
 from exomir.reads.gff import GffRecord, mirgff_cigar, variant_string, write_gff
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 from exomir.reads.reference import (
     Reference,
     build_combined_contaminants,
@@ -257,11 +265,12 @@ ISOMIR_COLUMNS = [
 ]
 """Columns of ``{sample}.isomir.tsv`` (CONTRACTS.md)."""
 
+_INT_COLUMNS = ("start", "end", "iso_5p", "iso_3p", "iso_add3p", "iso_snv", "count")
+
 _COUNT_RE = re.compile(r"_x(\d+)$")
-#: Leave out of the contaminant search the reads whose first 16 bases are more
-#: than one mismatch from every contaminant 16-mer (with <= 1 mismatch; same
-#: results, see :func:`_contaminant_candidates`).
-CONTAMINANT_PREFILTER = True
+#: Decide the contaminant categories with the compiled search where it can
+#: (with <= 1 mismatch; the same results as bowtie, see :class:`_Contaminants`).
+CONTAMINANT_SEARCH = True
 
 _HEADER_COUNT_RE = re.compile(rb">\S*_x([0-9]+)(?=\s)")
 """The count in each of a block of header lines (each ends with a newline; a
@@ -343,13 +352,68 @@ class CollapsedReads:
         Reads (or molecules) per sequence, int64.
     """
 
-    sequences: list[str]
+    sequences: Sequence[str]
     counts: np.ndarray
 
     @property
     def total(self) -> int:
         """Total reads (sum of counts)."""
         return int(self.counts.sum())
+
+
+class _BufferSequences(Sequence[str]):
+    """Sequences held in one byte buffer, decoded one at a time on access.
+
+    What the compiled reader of the collapsed FASTA gives: the annotation
+    works on the buffer (:class:`_Layout`) and needs strings only for the
+    few reads it aligns or reports, so 1.5 M Python strings are never made.
+    """
+
+    def __init__(self, layout: _Layout) -> None:
+        self.layout = layout
+        self._data = layout.buffer.tobytes()
+
+    def has_duplicates(self) -> bool:
+        """Return whether a sequence occurs twice (compiled hash; no GIL)."""
+        lay = self.layout
+        return bool(_kernels.has_duplicates(lay.buffer, lay.starts, lay.lengths))
+
+    def merge_duplicates(
+        self, counts: np.ndarray, check: bool = True
+    ) -> CollapsedReads | None:
+        """Return the reads with duplicates merged (counts added), or ``None``.
+
+        ``None`` if no sequence occurs twice (``check=False``: known to be so).
+        """
+        if check and not self.has_duplicates():
+            return None
+        merged: dict[str, int] = {}
+        for seq, c in zip(self, counts.tolist(), strict=True):
+            merged[seq] = merged.get(seq, 0) + c
+        return CollapsedReads(
+            list(merged),
+            np.fromiter(merged.values(), dtype=np.int64, count=len(merged)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.layout.starts)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        s = int(self.layout.starts[i])
+        return self._data[s : s + int(self.layout.lengths[i])].decode("ascii")
+
+    def __iter__(self):
+        text = self._data.decode("ascii")
+        return iter(text.split("\n")[:-1])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == len(self) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -396,10 +460,12 @@ class AnnotationResult:
         Reads per category (contaminant categories in config order, then
         ``mirna``, ``multimapped_mirna``, ``hairpin_other``, ``unassigned``,
         ``total``).
-    isomirs
-        One row per assigned unique insert (``ISOMIR_COLUMNS``).
-    mirna
-        Columns ``mirna``, ``count``.
+    isomir_rows
+        One tuple per assigned unique insert (``ISOMIR_COLUMNS``), sorted by
+        miRNA, then sequence; as a DataFrame: :attr:`isomirs`.
+    mirna_rows
+        ``(mirna, count)`` per miRNA with reads, sorted by name; as a
+        DataFrame: :attr:`mirna`.
     gff_records
         The isomiRs for the mirGFF3 file.
     read_categories
@@ -416,14 +482,35 @@ class AnnotationResult:
 
     sample: str
     categories: dict[str, int]
-    isomirs: pd.DataFrame
-    mirna: pd.DataFrame
+    isomir_rows: list[tuple]
+    mirna_rows: list[tuple[str, int]]
     gff_records: list[GffRecord]
     read_categories: list[str]
     database: str
     params: AnnotationParams
     seconds: float = 0.0
     n_unique: int = 0
+
+    @property
+    def isomirs(self) -> pd.DataFrame:
+        """The isomiR table (``ISOMIR_COLUMNS``)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.isomir_rows, columns=ISOMIR_COLUMNS).astype(
+            {c: "int64" for c in ISOMIR_COLUMNS if c in _INT_COLUMNS}
+        )
+
+    @property
+    def mirna(self) -> pd.DataFrame:
+        """Reads per miRNA (columns ``mirna``, ``count``)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "mirna": pd.Series([m for m, _ in self.mirna_rows], dtype=object),
+                "count": pd.Series([c for _, c in self.mirna_rows], dtype="int64"),
+            }
+        )
 
 
 def parse_count(name: str) -> int:
@@ -468,6 +555,8 @@ def read_collapsed(path: str | os.PathLike[str]) -> CollapsedReads:
     """
     fast = _read_two_line_fasta(path)
     if fast is not None:
+        if isinstance(fast.sequences, _BufferSequences):
+            return fast.sequences.merge_duplicates(fast.counts) or fast
         return fast
     index: dict[str, int] = {}
     seqs: list[str] = []
@@ -505,10 +594,12 @@ def _read_two_line_fasta(path: str | os.PathLike[str]) -> CollapsedReads | None:
 def _read_collapsed_compiled(path: str | os.PathLike[str]) -> CollapsedReads | None:
     """Read the collapsed FASTA with one compiled loop per 16-MB block.
 
-    Falls back to the numpy reader for anything but ``>name_x<count>`` /
-    one ``ACGTN`` line per record (lower case, ``U``, CR, wrapped lines).
+    The sequences stay in one byte buffer (:class:`_BufferSequences`); a
+    compiled hash of the sequences finds duplicates (merged by the general
+    path). Falls back to the numpy reader for anything but ``>name_x<count>``
+    / one ``ACGTN`` line per record (lower case, ``U``, CR, wrapped lines).
     """
-    seq_blocks: list[bytes] = []
+    seq_blocks: list[np.ndarray] = []
     counts_blocks: list[np.ndarray] = []
     rest = b""
     with xopen(os.fspath(path), "rb", threads=1) as fh:
@@ -524,25 +615,17 @@ def _read_collapsed_compiled(path: str | os.PathLike[str]) -> CollapsedReads | N
             ok, n, used, pos = _kernels.parse_collapsed_block(buf, final, seqs, counts)
             if not ok:
                 return _read_two_line_fasta_numpy(path)
-            seq_blocks.append(seqs[:used].tobytes())
-            counts_blocks.append(counts[:n].copy())
+            seq_blocks.append(seqs[:used])
+            counts_blocks.append(counts[:n])
             rest = data[pos:]
             if final:
                 break
-    text = b"".join(seq_blocks).decode("ascii")
+    buffer = np.concatenate(seq_blocks) if seq_blocks else np.zeros(0, np.uint8)
     del seq_blocks
-    seqs_list = text.split("\n")[:-1]
-    del text
     all_counts = (
         np.concatenate(counts_blocks) if counts_blocks else np.zeros(0, np.int64)
     )
-    if len(set(seqs_list)) != len(seqs_list):
-        merged: dict[str, int] = {}
-        for seq, c in zip(seqs_list, all_counts.tolist(), strict=True):
-            merged[seq] = merged.get(seq, 0) + c
-        seqs_list = list(merged)
-        all_counts = np.fromiter(merged.values(), dtype=np.int64, count=len(seqs_list))
-    return CollapsedReads(seqs_list, all_counts)
+    return CollapsedReads(_BufferSequences(_Layout.of_buffer(buffer)), all_counts)
 
 
 def _read_two_line_fasta_numpy(path: str | os.PathLike[str]) -> CollapsedReads | None:
@@ -767,8 +850,23 @@ class _Layout:
     clean: np.ndarray
 
     @classmethod
+    def of_buffer(cls, buffer: np.ndarray) -> _Layout:
+        """Lay out newline-terminated ``ACGTN`` sequences (non-empty)."""
+        ends = np.flatnonzero(buffer == 10)
+        starts = np.zeros(len(ends), dtype=np.int64)
+        if len(ends) > 1:
+            starts[1:] = ends[:-1] + 1
+        acgt = np.ones(len(ends), dtype=bool)
+        if len(ends):
+            acgt = ~np.logical_or.reduceat(buffer == ord("N"), starts)
+        clean = np.ones(len(ends), dtype=bool)
+        return cls(buffer, starts, ends - starts, acgt, clean)
+
+    @classmethod
     def of(cls, seqs: Sequence[str]) -> _Layout:
         """Lay out ``seqs``."""
+        if isinstance(seqs, _BufferSequences):
+            return seqs.layout
         n = len(seqs)
         data = ("\n".join(seqs) + "\n").encode("ascii", "replace") if n else b""
         buffer = np.frombuffer(data, np.uint8)
@@ -794,6 +892,16 @@ class _Layout:
             bad = np.frombuffer(data.translate(_NOT_ACGT_TABLE), dtype=bool)
             acgt = ~np.logical_or.reduceat(bad, starts)
         return cls(buffer, starts, ends - starts, acgt, clean)
+
+    def texts(self, rows: np.ndarray) -> list[str]:
+        """Return the sequences of ``rows`` as strings."""
+        data = self.buffer.tobytes() if len(rows) > 1000 else self.buffer
+        out = []
+        for s, n in zip(
+            self.starts[rows].tolist(), self.lengths[rows].tolist(), strict=True
+        ):
+            out.append(bytes(data[s : s + n]).decode("ascii", "replace"))
+        return out
 
     def prefix_keys(self, rows: np.ndarray, k: int) -> np.ndarray:
         """2-bit codes of the first ``k`` bases of ``rows`` (ACGT, length >= k)."""
@@ -1057,6 +1165,7 @@ def _classify(
     params: AnnotationParams | None,
     threads: int,
     tmpdir: str | os.PathLike[str] | None,
+    search: ContaminantSearch | None = None,
 ) -> tuple[np.ndarray, dict[int, Assignment]]:
     """Category code of every unique insert (see :func:`_category_names`).
 
@@ -1078,36 +1187,14 @@ def _classify(
 
     with tempfile.TemporaryDirectory(prefix="exomir-annotate-", dir=tmpdir) as tdir:
         work = Path(tdir)
-        search: _Bowtie | None = None
-        cont_index: Path | None = None
+        contaminants: _Contaminants | None = None
         try:
             if n_cont:
                 cont_index = reference.contaminant_index or _combined_index(
                     reference, work, threads
                 )
-                # Every insert bowtie accepts (>= -v + 1 bases, no white space);
-                # the category is decided later for those that are not miRNA.
-                cont_rows = np.flatnonzero(
-                    layout.clean & (layout.lengths > params.contaminant_mismatches)
-                )
-                # With -v 0/1 one run reports all best-stratum hits of every
-                # read; with -v 2/3 that is slow for the reads that align
-                # nowhere, so a -k 1 run finds the aligned reads first and a
-                # second run resolves only those (see the module docstring).
-                one_pass = params.contaminant_mismatches <= 1
-                if one_pass and CONTAMINANT_PREFILTER and _kernels.NUMBA:
-                    cont_rows = _contaminant_candidates(
-                        layout, cont_rows, cont_index, reference, params
-                    )
-                search = _Bowtie(
-                    cont_index,
-                    layout.buffer
-                    if len(cont_rows) == n
-                    else [seqs[i] for i in cont_rows.tolist()],
-                    _contaminant_args(params.contaminant_mismatches, one_pass),
-                    threads,
-                    work,
-                    "contaminants" if one_pass else "contaminant-search",
+                contaminants = _Contaminants(
+                    layout, cont_index, reference, params, threads, work, search
                 )
 
             on_hairpin, edited = _annotate_mirna(
@@ -1118,16 +1205,9 @@ def _classify(
             # fragment (e.g. a tRNA piece that overlaps a tRNA-derived miRBase
             # entry with one mismatch) is a contaminant: the first category,
             # in config order, with an exact hit.
-            if params.exact_contaminant_wins and edited and cont_index is not None:
-                exact = _Bowtie(
-                    cont_index,
-                    [seqs[i] for i in edited],
-                    ["-v", "0", "-a", "--suppress", "2,4,5,6,7,8"],
-                    threads,
-                    work,
-                    "exact-contaminant",
-                )
-                first = _first_category(exact.output(), len(edited))
+            if params.exact_contaminant_wins and edited and contaminants is not None:
+                rows = np.asarray(edited, dtype=np.int64)
+                first = contaminants.exact_category(rows)
                 for q in np.flatnonzero(first >= 0).tolist():
                     rid = edited[q]
                     codes[rid] = first[q]
@@ -1141,33 +1221,13 @@ def _classify(
             # Contaminants: every read that is not (multimapped) miRNA and
             # aligned gets the first category, in config order, among its
             # best-stratum hits.
-            if search is not None:
-                assert cont_index is not None
-                if one_pass:
-                    first = _first_category(search.output(), len(cont_rows))
-                    n_aligned = int((first >= 0).sum())
-                    keep = (first >= 0) & (codes[cont_rows] == unassigned)
-                    rows, first = cont_rows[keep], first[keep]
-                else:
-                    found = np.unique(_int_table(search.output(), 1)[:, 0])
-                    n_aligned = len(found)
-                    rows = cont_rows[found]
-                    rows = rows[codes[rows] == unassigned]
-                    best = _Bowtie(
-                        cont_index,
-                        [seqs[i] for i in rows.tolist()],
-                        _contaminant_args(params.contaminant_mismatches, True),
-                        threads,
-                        work,
-                        "contaminant-categories",
-                    )
-                    first = _first_category(best.output(), len(rows))
-                hit = first >= 0
-                codes[rows[hit]] = first[hit]
+            if contaminants is not None:
+                rows, first = contaminants.categories(codes == unassigned)
+                codes[rows] = first
                 logger.debug(
                     "contaminants: %d reads aligned, %d of them not miRNA: %s",
-                    n_aligned,
-                    int(hit.sum()),
+                    contaminants.n_aligned,
+                    len(rows),
                     json.dumps(
                         {
                             c.category: int((first == k).sum())
@@ -1176,67 +1236,204 @@ def _classify(
                     ),
                 )
         finally:
-            if search is not None:
-                search.stop()
+            if contaminants is not None:
+                contaminants.stop()
     codes[(codes == unassigned) & on_hairpin] = hairpin_other
     return codes, assignments
 
 
-def _contaminant_sequences(index: Path, reference: Reference) -> list[str] | None:
-    """Return the sequences of the contaminant index (its FASTA), if found."""
-    paths = [Path(f"{index}.fa")]
-    if not paths[0].is_file():
-        paths = [Path(f"{c.index}.fa") for c in reference.contaminants]
-    if not all(p.is_file() for p in paths):
-        return None
-    seqs: list[str] = []
-    for path in paths:
+def _contaminant_records(
+    index: Path, reference: Reference
+) -> list[tuple[int, str]] | None:
+    """Return ``(category position, sequence)`` of the contaminant index.
+
+    From the combined index's FASTA (record names start with the category
+    position) or, for an older reference directory, from each category's
+    FASTA; ``None`` if neither is found. Sequences are as bowtie-build reads
+    them: characters that are not IUPAC letters ('.', '_', '-' in tRNA
+    alignments) are skipped, joining their flanks; other IUPAC letters than
+    ``ACGT`` are ambiguous (``N``).
+    """
+    combined = Path(f"{index}.fa")
+    if combined.is_file():
+        sources = [(None, combined)]
+    else:
+        sources = [
+            (k, Path(f"{c.index}.fa")) for k, c in enumerate(reference.contaminants)
+        ]
+        if not all(path.is_file() for _, path in sources):
+            return None
+    records: list[tuple[int, str]] = []
+    for category, path in sources:
         with dnaio.open(os.fspath(path), fileformat="fasta") as reader:
             for rec in reader:
-                # as bowtie-build reads it: characters that are not IUPAC
-                # letters ('.', '_', '-' in tRNA alignments) are skipped,
-                # joining their flanks; other IUPAC letters are ambiguous
+                if category is None:
+                    first = rec.name.split(maxsplit=1)[0] if rec.name else ""
+                    if not first.isdigit():
+                        return None
+                    k = int(first)
+                else:
+                    k = category
                 seq = _NOT_IUPAC.sub("", rec.sequence.upper().replace("U", "T"))
-                seqs.append(_AMBIGUOUS.sub("N", seq))
-    return seqs
+                records.append((k, _AMBIGUOUS.sub("N", seq)))
+    return records
 
 
 _NOT_IUPAC = re.compile(r"[^ACGTRYSWKMBDHVN]")
 _AMBIGUOUS = re.compile(r"[^ACGT]")
 
 
-_COMPLEMENT = str.maketrans("ACGT", "TGCA", "")
+def _contaminant_search(
+    index: Path, reference: Reference, mismatches: int
+) -> ContaminantSearch | None:
+    """Build the compiled search of the contaminant index, where it applies.
 
-
-def _contaminant_candidates(
-    layout: _Layout,
-    rows: np.ndarray,
-    index: Path,
-    reference: Reference,
-    params: AnnotationParams,
-) -> np.ndarray:
-    """Drop reads that cannot align to any contaminant (an exact superset).
-
-    With at most one mismatch end to end, a read's first 16 bases are within
-    one mismatch of a 16-mer of a contaminant or of its reverse complement
-    (the same bucketed test as the hairpin pre-filter). Random inserts and
-    reads with several errors (two thirds of the unique inserts of a plasma
-    library) then never reach bowtie, where each costs an exhaustive search.
-    Reads shorter than 16 bases or with non-ACGT letters are all kept.
+    ``None`` with more than one mismatch, without numba, with
+    :data:`CONTAMINANT_SEARCH` off, or if the index's sequences are not found.
     """
-    k = _PREFILTER_MAX
-    seqs = _contaminant_sequences(index, reference)
-    if seqs is None or not len(rows):
-        return rows
-    both = seqs + [s.translate(_COMPLEMENT)[::-1] for s in seqs]
-    filt = _HairpinFilter(both, k, params.contaminant_mismatches)
-    testable = layout.acgt[rows] & (layout.lengths[rows] >= k)
-    keep = ~testable
-    keep[testable] = filt.select(layout, rows[testable])
-    logger.debug(
-        "contaminant pre-filter: %d of %d reads can align", int(keep.sum()), len(rows)
-    )
-    return rows[keep]
+    if mismatches > 1 or not CONTAMINANT_SEARCH or not _kernels.NUMBA:
+        return None
+    records = _contaminant_records(index, reference)
+    return None if records is None else ContaminantSearch(records, mismatches)
+
+
+class _Contaminants:
+    """The contaminant search of one library, started on construction.
+
+    With at most one mismatch (the default) the compiled search of
+    :mod:`exomir.reads.contaminant_search` decides every read it can (``ACGT``,
+    at least 16 bases, no ambiguous reference base in reach: all but a few
+    reads of a library); bowtie aligns the rest in the background
+    (``-v 0/1 -a --best --strata``, the same question). With 2 or 3
+    mismatches bowtie does everything: one ``-k 1`` run finds the reads that
+    align, a second run resolves the categories of those that are not miRNA
+    (see the module docstring).
+
+    Parameters
+    ----------
+    layout
+        All unique inserts.
+    index
+        Combined contaminant index (category position as record name).
+    reference, params, threads, work
+        As for :func:`_classify`.
+    search
+        The compiled search of ``index``, if already built.
+    """
+
+    def __init__(
+        self,
+        layout: _Layout,
+        index: Path,
+        reference: Reference,
+        params: AnnotationParams,
+        threads: int,
+        work: Path,
+        search: ContaminantSearch | None = None,
+    ) -> None:
+        self.layout = layout
+        self.index = index
+        self.threads = threads
+        self.work = work
+        self.mismatches = params.contaminant_mismatches
+        self.one_pass = self.mismatches <= 1
+        n = len(layout.lengths)
+        #: Reads decided by the compiled search, their category (-1: no hit)
+        #: and the mismatches of their best hits.
+        self.decided = np.zeros(n, dtype=bool)
+        self.category = np.full(n, -1, dtype=np.int64)
+        self.best = np.full(n, -1, dtype=np.int64)
+        # every insert bowtie accepts (>= -v + 1 bases, no white space)
+        rows = np.flatnonzero(layout.clean & (layout.lengths > self.mismatches))
+        t0 = time.perf_counter()
+        if search is None and self.one_pass:
+            search = _contaminant_search(index, reference, self.mismatches)
+        if search is not None:
+            ok = layout.acgt[rows] & (layout.lengths[rows] >= SEARCH_K)
+            testable = rows[ok]
+            cat, best, undecided = search.search(
+                layout.buffer, layout.starts, layout.lengths, testable, threads
+            )
+            done = ~undecided
+            self.decided[testable[done]] = True
+            self.category[testable[done]] = cat[done]
+            self.best[testable[done]] = best[done]
+            rows = rows[~self.decided[rows]]
+            logger.debug(
+                "contaminant search: %d reads decided (%d aligned), %d left "
+                "to bowtie, %.2f s",
+                int(done.sum()),
+                int((cat[done] >= 0).sum()),
+                len(rows),
+                time.perf_counter() - t0,
+            )
+        #: Reads for bowtie, and its background run.
+        self.rows = rows
+        self.run = _Bowtie(
+            index,
+            layout.buffer if len(rows) == n else layout.texts(rows),
+            _contaminant_args(self.mismatches, self.one_pass),
+            threads,
+            work,
+            "contaminants" if self.one_pass else "contaminant-search",
+        )
+        self.n_aligned = 0
+
+    def exact_category(self, rows: np.ndarray) -> np.ndarray:
+        """First category with an exact end-to-end hit of each read (-1: none)."""
+        out = np.where(
+            self.decided[rows] & (self.best[rows] == 0), self.category[rows], -1
+        )
+        layout = self.layout
+        left = np.flatnonzero(
+            ~self.decided[rows] & layout.clean[rows] & (layout.lengths[rows] > 0)
+        )
+        if len(left):
+            exact = _Bowtie(
+                self.index,
+                layout.texts(rows[left]),
+                ["-v", "0", "-a", "--suppress", "2,4,5,6,7,8"],
+                self.threads,
+                self.work,
+                "exact-contaminant",
+            )
+            out[left] = _first_category(exact.output(), len(left))
+        return out
+
+    def categories(self, open_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the reads among ``open_`` (a mask) with a hit, and their category."""
+        found = np.flatnonzero(self.decided & (self.category >= 0))
+        cats = self.category[found]
+        if self.one_pass:
+            first = _first_category(self.run.output(), len(self.rows))
+            hit = first >= 0
+            found = np.concatenate([found, self.rows[hit]])
+            cats = np.concatenate([cats, first[hit]])
+        else:
+            aligned = np.unique(_int_table(self.run.output(), 1)[:, 0])
+            rows = self.rows[aligned]
+            self.n_aligned = len(rows)
+            rows = rows[open_[rows]]
+            best = _Bowtie(
+                self.index,
+                self.layout.texts(rows),
+                _contaminant_args(self.mismatches, True),
+                self.threads,
+                self.work,
+                "contaminant-categories",
+            )
+            first = _first_category(best.output(), len(rows))
+            found, cats = rows[first >= 0], first[first >= 0]
+        if self.one_pass:
+            self.n_aligned = len(found)
+        order = np.argsort(found, kind="stable")
+        found, cats = found[order], cats[order]
+        keep = open_[found]
+        return found[keep], cats[keep]
+
+    def stop(self) -> None:
+        """Stop the background bowtie run, if any."""
+        self.run.stop()
 
 
 def _contaminant_args(mismatches: int, all_best: bool) -> list[str]:
@@ -1416,18 +1613,50 @@ def annotate_sample(
     t0 = time.perf_counter()
     params = params or AnnotationParams()
     ref = reference if isinstance(reference, Reference) else load_reference(reference)
-    reads = (
-        collapsed
-        if isinstance(collapsed, CollapsedReads)
-        else read_collapsed(collapsed)
-    )
-    codes, assignments = _classify(reads, ref, params, threads, tmpdir)
+    if isinstance(collapsed, CollapsedReads):
+        reads = collapsed
+        codes, assignments = _classify(reads, ref, params, threads, tmpdir)
+    else:
+        with ThreadPoolExecutor(1) as pool:
+            # the contaminant search index is built while the file is read
+            search = None
+            if ref.contaminants and ref.contaminant_index is not None:
+                search = pool.submit(
+                    _contaminant_search,
+                    ref.contaminant_index,
+                    ref,
+                    params.contaminant_mismatches,
+                )
+            reads = _read_two_line_fasta(collapsed) or read_collapsed(collapsed)
+            built = search.result() if search is not None else None
+            seqs = reads.sequences
+            merged = False
+            if isinstance(seqs, _BufferSequences):
+                # The check for duplicate sequences (none in files written by
+                # exomir) runs on the other core during the annotation; if
+                # there are any, the merged reads are annotated instead.
+                duplicates = pool.submit(seqs.has_duplicates)
+                codes, assignments = _classify(
+                    reads, ref, params, threads, tmpdir, built
+                )
+                merged = duplicates.result()
+            else:
+                codes, assignments = _classify(
+                    reads, ref, params, threads, tmpdir, built
+                )
+        if merged:
+            assert isinstance(seqs, _BufferSequences)
+            reads = seqs.merge_duplicates(reads.counts, check=False)
+            assert reads is not None
+            codes, assignments = _classify(reads, ref, params, threads, tmpdir, built)
     names = _category_names(ref)
     read_cats = [names[c] for c in codes.tolist()]
 
     counts = reads.counts
-    sums = np.zeros(len(names), dtype=np.int64)
-    np.add.at(sums, codes, counts.astype(np.int64, copy=False))
+    # float64 sums of integer counts are exact below 2**53 reads
+    sums = np.rint(np.bincount(codes, weights=counts, minlength=len(names))).astype(
+        np.int64
+    )
     totals: dict[str, int] = dict(zip(names, sums.tolist(), strict=True))
     totals[TOTAL] = reads.total
 
@@ -1469,18 +1698,11 @@ def annotate_sample(
                 count=count,
             )
         )
-    isomirs = pd.DataFrame(rows, columns=ISOMIR_COLUMNS)
-    isomirs = isomirs.sort_values(["mirna", "sequence"], kind="stable").reset_index(
-        drop=True
-    )
-    mirna = (
-        isomirs.groupby("mirna", sort=True)["count"].sum().reset_index()
-        if len(isomirs)
-        else pd.DataFrame(
-            {"mirna": pd.Series(dtype=str), "count": pd.Series(dtype="int64")}
-        )
-    )
-    mirna = mirna[mirna["count"] > 0].reset_index(drop=True)
+    rows.sort(key=itemgetter(1, 0))  # miRNA, then sequence (unique)
+    per_mirna: dict[str, int] = {}
+    for row in rows:
+        per_mirna[row[1]] = per_mirna.get(row[1], 0) + row[-1]
+    mirna_rows = sorted((m, c) for m, c in per_mirna.items() if c > 0)
     seconds = time.perf_counter() - t0
     logger.info(
         "%s: %d unique inserts, %d reads annotated in %.1f s: %s",
@@ -1493,8 +1715,8 @@ def annotate_sample(
     return AnnotationResult(
         sample=sample,
         categories=totals,
-        isomirs=isomirs,
-        mirna=mirna,
+        isomir_rows=rows,
+        mirna_rows=mirna_rows,
         gff_records=records,
         read_categories=read_cats,
         database=ref.database,
@@ -1533,8 +1755,17 @@ def write_annotation(
         result.database,
         commands=[f"exomir annotate {result.params.describe()}"],
     )
-    write_tsv(result.isomirs[ISOMIR_COLUMNS], isomir_tsv)
-    write_tsv(result.mirna[["mirna", "count"]], mirna_tsv)
+    _write_rows(isomir_tsv, ISOMIR_COLUMNS, result.isomir_rows)
+    _write_rows(mirna_tsv, ["mirna", "count"], result.mirna_rows)
     with atomic_open(json_path) as fh:
         json.dump(result.categories, fh, indent=2)
         fh.write("\n")
+
+
+def _write_rows(
+    path: str | os.PathLike[str], columns: Sequence[str], rows: Iterable[tuple]
+) -> None:
+    """Write rows of strings and integers as TSV (as ``write_tsv`` would)."""
+    with atomic_open(path) as fh:
+        fh.write("\t".join(columns) + "\n")
+        fh.writelines("\t".join(map(str, row)) + "\n" for row in rows)
