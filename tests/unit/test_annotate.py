@@ -159,6 +159,23 @@ def test_read_collapsed_merges_duplicates(tmp_path: Path) -> None:
     assert reads.total == 10
 
 
+def test_annotate_sample_merges_duplicates(hsa_ref: Reference, tmp_path: Path) -> None:
+    """Upper-case ACGT duplicates take the compiled reader, then are merged.
+
+    The duplicate check runs beside the annotation; the result is that of
+    the merged reads (hand-counted: 5 + 2 reads of miR-126-3p).
+    """
+    fa = tmp_path / "dup.fa.gz"
+    with gzip.open(fa, "wt") as fh:
+        fh.write(f">a_1_x5\n{MIR126_3P}\n>a_2_x3\n{RANDOM}\n>a_3_x2\n{MIR126_3P}\n")
+    result = annotate_sample(fa, hsa_ref, "a", threads=2)
+    assert result.mirna.to_dict("list") == {"mirna": ["hsa-miR-126-3p"], "count": [7]}
+    assert result.categories["total"] == 10
+    assert result.n_unique == 2
+    assert result.read_categories == ["mirna", "unassigned"]
+    assert read_collapsed(fa).sequences == [MIR126_3P, RANDOM]
+
+
 def _read_collapsed_by_record(path: Path) -> tuple[list[str], list[int]]:
     """The record-by-record reading (dnaio), for comparison."""
     import dnaio

@@ -154,15 +154,28 @@ What pays, and what did not:
   clipped copies as extra queries, was measured too: 28,600 queries and
   28,070 hit lines to parse instead of 8,125, slower (0.72 against 0.52 s for
   the stage) than four small runs once a bowtie run starts in 10 ms.
-* **Contaminant pre-filter** (:func:`_contaminant_candidates`, with at
-  most one contaminant mismatch and numba): the same bucketed 16-mer test,
-  against the contaminant sequences and their reverse complements (as
-  bowtie-build reads them: ``.``/``_``/``-`` skipped). On the 5 M-read
-  library of ``bench/bench_reads.py`` 446,001 of 1,567,507 unique inserts
-  can align; bowtie's CPU time for the search falls from ~3 to ~1.5 s and the
-  categories of all 1.57 M inserts are unchanged (tested with and without
-  the filter). The hairpin pre-filter and the reading of the collapsed FASTA
-  run as compiled loops too (:mod:`exomir.reads._kernels`).
+* **Compiled contaminant search** (:mod:`exomir.reads.contaminant_search`,
+  with at most one contaminant mismatch and numba): bowtie's question (all
+  end-to-end hits with the fewest mismatches, both strands) answered by a
+  bucketed 16-mer pigeonhole search and a base-by-base check, on both cores.
+  Only reads it cannot decide the same way (non-ACGT letters, shorter than
+  16 bases, in reach of an ambiguous reference base: 705 of 1,567,507 on the
+  5 M-read library of ``bench/bench_reads.py``) go to bowtie. Categories of
+  all 1.57 M inserts are the same as bowtie's (checked on that library;
+  ``test_contaminant_prefilter_changes_nothing`` checks it on simulated
+  fragments, ``tests/unit/test_contaminant_search.py`` against a brute-force
+  scan). Replaces an exact 16-mer pre-filter before bowtie (446,026 reads
+  still aligned by bowtie, 0.97 s wall on 2 cores plus 1.13 M output lines
+  to parse): 0.33 s for index and search, the index built while the
+  collapsed file is read. The whole annotation of that library: 3.2-3.4 s
+  before, 1.9-2.1 s wall now (including interpreter start).
+* **Sequences stay in one buffer**: the compiled reader of the collapsed
+  file keeps the sequences as newline-terminated bytes (what the pre-filter,
+  the contaminant search and bowtie read); strings are made only for the
+  reads aligned to hairpins or reported (:class:`_BufferSequences`). The
+  check for duplicate sequences (a compiled hash; none in files written by
+  exomir) runs on the other core during the annotation. The tables are
+  written without pandas (0.2 s of imports).
 * **bowtie start-up**: ``bowtie`` is a Python wrapper that costs 0.15-0.25 s a
   call before it execs ``bowtie-align-s``; calling the aligner directly takes
   0.01 s. That was about 0.1 s of each of the 12 runs before (the four
