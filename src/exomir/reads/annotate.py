@@ -1523,6 +1523,8 @@ def _annotate_mirna(
         filt = _HairpinFilter(reference.hairpins.values(), k, params.hairpin_mismatches)
         rows = rows[filt.select(layout, rows)]
     t_filter = time.perf_counter() - t0
+    # the candidates' sequences, decoded once
+    text = dict(zip(rows.tolist(), layout.texts(rows), strict=True))
 
     max_clip = max(params.max_nta, 0)
     pending = rows
@@ -1534,9 +1536,7 @@ def _annotate_mirna(
         take = todo.tolist()
         run = _Bowtie(
             reference.hairpin_index,
-            [seqs[i][: len(seqs[i]) - clip] for i in take]
-            if clip
-            else [seqs[i] for i in take],
+            [text[i][:-clip] for i in take] if clip else [text[i] for i in take],
             [
                 "-v",
                 str(params.hairpin_mismatches),
@@ -1561,7 +1561,7 @@ def _annotate_mirna(
         for q in sorted(hits):
             rid = take[q]
             on_hairpin[rid] = True
-            cands = _candidates(hits[q], len(seqs[rid]), clip, reference, params)
+            cands = _candidates(hits[q], len(text[rid]), clip, reference, params)
             if not cands:
                 continue
             choice = _choose(cands)
