@@ -663,12 +663,18 @@ for _b in b"ACGTN":
 
 @njit(nogil=True, cache=True)
 def parse_collapsed_block(
-    buf: np.ndarray, final: bool, seqs: np.ndarray, counts: np.ndarray
+    buf: np.ndarray,
+    final: bool,
+    seqs: np.ndarray,
+    counts: np.ndarray,
+    lengths: np.ndarray,
+    has_n: np.ndarray,
 ) -> tuple[int, int, int, int]:
     """Parse ``>name_x<count>`` / sequence line pairs of a collapsed FASTA.
 
     Sequences (``ACGTN`` only, non-empty) are copied newline-terminated to
-    ``seqs``, counts to ``counts``. Returns ``(ok, records, seq bytes,
+    ``seqs``, counts to ``counts``, their lengths to ``lengths`` and whether
+    they hold an ``N`` to ``has_n``. Returns ``(ok, records, seq bytes,
     consumed)``; ``ok`` is 0 at anything else (lower case, ``U``, white
     space, a header without a count >= 1, a wrapped sequence, CR), for the
     general reader to handle. Stops before an incomplete pair unless
@@ -718,14 +724,19 @@ def parse_collapsed_block(
             return 0, rec, out, pos
         if buf[j] != 120 or buf[j - 1] != 95:  # "_x"
             return 0, rec, out, pos
+        n_base = False
         for k in range(s, e2):
-            if not _ACGTN[buf[k]]:
+            c = buf[k]
+            if not _ACGTN[c]:
                 return 0, rec, out, pos
-            seqs[out] = buf[k]
+            n_base |= c == 78
+            seqs[out] = c
             out += 1
         seqs[out] = 10
         out += 1
         counts[rec] = value
+        lengths[rec] = e2 - s
+        has_n[rec] = n_base
         rec += 1
         pos = e2 + 1
     return 1, rec, out, pos

@@ -612,8 +612,7 @@ def _read_collapsed_compiled(path: str | os.PathLike[str]) -> CollapsedReads | N
     path). Falls back to the numpy reader for anything but ``>name_x<count>``
     / one ``ACGTN`` line per record (lower case, ``U``, CR, wrapped lines).
     """
-    seq_blocks: list[np.ndarray] = []
-    counts_blocks: list[np.ndarray] = []
+    blocks: list[tuple[np.ndarray, ...]] = []
     rest = b""
     with xopen(os.fspath(path), "rb", threads=1) as fh:
         while True:
@@ -624,21 +623,29 @@ def _read_collapsed_compiled(path: str | os.PathLike[str]) -> CollapsedReads | N
                 data += b"\n"
             buf = np.frombuffer(data, np.uint8)
             seqs = np.empty(len(buf), np.uint8)
-            counts = np.empty(len(buf) // 4 + 1, np.int64)
-            ok, n, used, pos = _kernels.parse_collapsed_block(buf, final, seqs, counts)
+            most = len(buf) // 4 + 1  # a record takes at least 4 bytes
+            counts = np.empty(most, np.int64)
+            lengths = np.empty(most, np.int64)
+            has_n = np.empty(most, np.bool_)
+            ok, n, used, pos = _kernels.parse_collapsed_block(
+                buf, final, seqs, counts, lengths, has_n
+            )
             if not ok:
                 return _read_two_line_fasta_numpy(path)
-            seq_blocks.append(seqs[:used])
-            counts_blocks.append(counts[:n])
+            blocks.append((seqs[:used], counts[:n], lengths[:n], has_n[:n]))
             rest = data[pos:]
             if final:
                 break
-    buffer = np.concatenate(seq_blocks) if seq_blocks else np.zeros(0, np.uint8)
-    del seq_blocks
-    all_counts = (
-        np.concatenate(counts_blocks) if counts_blocks else np.zeros(0, np.int64)
+    buffer, all_counts, all_lengths, all_n = (
+        np.concatenate(parts) for parts in zip(*blocks, strict=True)
     )
-    return CollapsedReads(_BufferSequences(_Layout.of_buffer(buffer)), all_counts)
+    del blocks
+    starts = np.zeros(len(all_lengths), dtype=np.int64)
+    np.cumsum(all_lengths[:-1] + 1, out=starts[1:])
+    layout = _Layout(
+        buffer, starts, all_lengths, ~all_n, np.ones(len(starts), dtype=bool)
+    )
+    return CollapsedReads(_BufferSequences(layout), all_counts)
 
 
 def _read_two_line_fasta_numpy(path: str | os.PathLike[str]) -> CollapsedReads | None:
@@ -861,19 +868,6 @@ class _Layout:
     lengths: np.ndarray
     acgt: np.ndarray
     clean: np.ndarray
-
-    @classmethod
-    def of_buffer(cls, buffer: np.ndarray) -> _Layout:
-        """Lay out newline-terminated ``ACGTN`` sequences (non-empty)."""
-        ends = np.flatnonzero(buffer == 10)
-        starts = np.zeros(len(ends), dtype=np.int64)
-        if len(ends) > 1:
-            starts[1:] = ends[:-1] + 1
-        acgt = np.ones(len(ends), dtype=bool)
-        if len(ends):
-            acgt = ~np.logical_or.reduceat(buffer == ord("N"), starts)
-        clean = np.ones(len(ends), dtype=bool)
-        return cls(buffer, starts, ends - starts, acgt, clean)
 
     @classmethod
     def of(cls, seqs: Sequence[str]) -> _Layout:
