@@ -229,7 +229,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -1352,42 +1352,66 @@ class _Contaminants:
         self.best = np.full(n, -1, dtype=np.int64)
         # every insert bowtie accepts (>= -v + 1 bases, no white space)
         rows = np.flatnonzero(layout.clean & (layout.lengths > self.mismatches))
-        t0 = time.perf_counter()
         if search is None and self.one_pass:
             search = _contaminant_search(index, reference, self.mismatches)
-        if search is not None:
-            ok = layout.acgt[rows] & (layout.lengths[rows] >= SEARCH_K)
-            testable = rows[ok]
-            cat, best, undecided = search.search(
-                layout.buffer, layout.starts, layout.lengths, testable, threads
-            )
-            done = ~undecided
-            self.decided[testable[done]] = True
-            self.category[testable[done]] = cat[done]
-            self.best[testable[done]] = best[done]
-            rows = rows[~self.decided[rows]]
-            logger.debug(
-                "contaminant search: %d reads decided (%d aligned), %d left "
-                "to bowtie, %.2f s",
-                int(done.sum()),
-                int((cat[done] >= 0).sum()),
-                len(rows),
-                time.perf_counter() - t0,
-            )
-        #: Reads for bowtie, and its background run.
         self.rows = rows
+        self.run: _Bowtie | None = None
+        self.n_aligned = 0
+        self._pool: ThreadPoolExecutor | None = None
+        self._started: Future[None] | None = None
+        if search is None:
+            self._bowtie()
+        else:
+            # one thread: the hairpin stage runs beside it on the other core
+            self._pool = ThreadPoolExecutor(1)
+            self._started = self._pool.submit(self._decide, search)
+
+    def _decide(self, search: ContaminantSearch) -> None:
+        """Run the compiled search, then bowtie on the reads it left."""
+        t0 = time.perf_counter()
+        layout, rows = self.layout, self.rows
+        ok = layout.acgt[rows] & (layout.lengths[rows] >= SEARCH_K)
+        testable = rows[ok]
+        cat, best, undecided = search.search(
+            layout.buffer, layout.starts, layout.lengths, testable, 1
+        )
+        done = ~undecided
+        self.decided[testable[done]] = True
+        self.category[testable[done]] = cat[done]
+        self.best[testable[done]] = best[done]
+        self.rows = rows[~self.decided[rows]]
+        logger.debug(
+            "contaminant search: %d reads decided (%d aligned), %d left "
+            "to bowtie, %.2f s",
+            int(done.sum()),
+            int((cat[done] >= 0).sum()),
+            len(self.rows),
+            time.perf_counter() - t0,
+        )
+        self._bowtie()
+
+    def _bowtie(self) -> None:
+        """Start bowtie on the reads not decided (in the background)."""
+        rows, layout = self.rows, self.layout
         self.run = _Bowtie(
-            index,
-            layout.buffer if len(rows) == n else layout.texts(rows),
+            self.index,
+            layout.buffer if len(rows) == len(layout.lengths) else layout.texts(rows),
             _contaminant_args(self.mismatches, self.one_pass),
-            threads,
-            work,
+            self.threads,
+            self.work,
             "contaminants" if self.one_pass else "contaminant-search",
         )
-        self.n_aligned = 0
+
+    def _wait(self) -> _Bowtie:
+        """Wait for the compiled search (its errors are raised here)."""
+        if self._started is not None:
+            self._started.result()
+        assert self.run is not None
+        return self.run
 
     def exact_category(self, rows: np.ndarray) -> np.ndarray:
         """First category with an exact end-to-end hit of each read (-1: none)."""
+        self._wait()
         out = np.where(
             self.decided[rows] & (self.best[rows] == 0), self.category[rows], -1
         )
@@ -1409,15 +1433,16 @@ class _Contaminants:
 
     def categories(self, open_: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the reads among ``open_`` (a mask) with a hit, and their category."""
+        run = self._wait()
         found = np.flatnonzero(self.decided & (self.category >= 0))
         cats = self.category[found]
         if self.one_pass:
-            first = _first_category(self.run.output(), len(self.rows))
+            first = _first_category(run.output(), len(self.rows))
             hit = first >= 0
             found = np.concatenate([found, self.rows[hit]])
             cats = np.concatenate([cats, first[hit]])
         else:
-            aligned = np.unique(_int_table(self.run.output(), 1)[:, 0])
+            aligned = np.unique(_int_table(run.output(), 1)[:, 0])
             rows = self.rows[aligned]
             self.n_aligned = len(rows)
             rows = rows[open_[rows]]
@@ -1439,8 +1464,11 @@ class _Contaminants:
         return found[keep], cats[keep]
 
     def stop(self) -> None:
-        """Stop the background bowtie run, if any."""
-        self.run.stop()
+        """Stop the background search and bowtie run, if any."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        if self.run is not None:
+            self.run.stop()
 
 
 def _contaminant_args(mismatches: int, all_best: bool) -> list[str]:
