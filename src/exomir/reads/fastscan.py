@@ -25,8 +25,17 @@ three times faster:
   Record numbers in errors stay exact: a damaged record before the cut is
   found by the first half, whose records are counted before the second's;
 * the next block is read while the current one is scanned;
+* each part's table is sized for its half of the file; they are merged
+  without rehashing: keys of the second that the first holds are counted in
+  the first and removed from the second, then the occupied rows of both are
+  compacted into the first table's memory (fresh memory is slow to touch on
+  virtual machines, so little is allocated after the scan);
 * the output order (count descending, then sequence) is a compiled radix
-  sort over the packed keys and the FASTA text is written by a compiled loop.
+  sort over the count and the first key word, with ties ordered by the other
+  words; with two threads the entries are split at about the median of the
+  output order and the halves sorted at the same time. The FASTA text is
+  written by a compiled loop straight from the keys in that order and
+  compressed without a copy.
 
 Malformed input raises :class:`~exomir.reads.fastq.FastqFormatError` with the
 1-based record number: the kernel counts records and stops at the first bad
