@@ -697,3 +697,95 @@ def test_umi_dedup_setting_is_validated():
     with pytest.raises(ValueError, match="umi_dedup"):
         TrimSettings(umi_dedup="cluster")
     assert TrimSettings.from_dict({"umi_dedup": "exact"}).umi_dedup == "exact"
+
+
+def _packed(seqs: list[str], nw: int):
+    """Pack sequences 3 bits a base (A1 C2 G3 N4 T5), 21 a word, left-aligned."""
+    import numpy as np
+
+    code = {"A": 1, "C": 2, "G": 3, "N": 4, "T": 5}
+    keys = np.zeros((len(seqs), nw), dtype=np.uint64)
+    for i, s in enumerate(seqs):
+        for j, base in enumerate(s):
+            w, k = divmod(j, 21)
+            keys[i, w] |= np.uint64(code[base] << (3 * (20 - k)))
+    return keys
+
+
+@pytest.mark.parametrize("n", [0, 1, 500, 70_000])
+def test_compiled_sort_equals_python_sort(n):
+    """The radix sort (whole and split in two) orders by count descending,
+    then sequence, like Python's sort of the strings; long runs sharing the
+    first 21 bases and count are included."""
+    import numpy as np
+
+    from exomir.reads import _kernels as K
+
+    rng = random.Random(n)
+    shared = "".join(rng.choice("ACGT") for _ in range(21))
+    seqs = set()
+    while len(seqs) < n:
+        length = rng.randint(1, 60)
+        tail = "".join(rng.choice("ACGTN") for _ in range(length))
+        seqs.add(shared + tail[:30] if rng.random() < 0.3 else tail)
+    seqs = sorted(seqs)
+    rng.shuffle(seqs)
+    counts = [
+        1 if rng.random() < 0.7 else rng.choice((2, 3, 5000, 70_000)) for _ in seqs
+    ]
+    keys = _packed(seqs, 3)
+    cnt = np.array(counts, dtype=np.uint64)
+    expected = sorted(range(n), key=lambda i: (-counts[i], seqs[i]))
+    order = K.sort_order(keys, cnt)
+    assert order.tolist() == expected
+    if n:
+        first, second = K.split_for_sort(keys, cnt)
+        assert sorted(first.tolist() + second.tolist()) == list(range(n))
+        joined = np.concatenate(
+            (K.sort_subset(keys, cnt, first), K.sort_subset(keys, cnt, second))
+        )
+        assert joined.tolist() == expected
+    # the FASTA text written from the order, as Python formats it
+    prefix = np.frombuffer(b"s_", dtype=np.uint8)
+    out = np.empty(K.fasta_size(keys, cnt, 2), dtype=np.uint8)
+    end = K.format_fasta(keys, cnt, order, prefix, out)
+    text = "".join(
+        f">s_{r}_x{counts[i]}\n{seqs[i]}\n" for r, i in enumerate(expected, 1)
+    )
+    assert end == len(out)
+    assert out.tobytes() == text.encode()
+
+
+def test_merged_tables_sum_counts():
+    """Merging table b into a by lookup, then adding inserts beside, gives
+    the counts of a dictionary."""
+    import numpy as np
+
+    from exomir.reads import _kernels as K
+    from exomir.reads.fastscan import _Table, _union
+
+    rng = random.Random(5)
+    pool = [
+        "".join(rng.choice("ACGTN") for _ in range(rng.randint(1, 45)))
+        for _ in range(3000)
+    ]
+    truth: Counter[str] = Counter()
+    a, b = _Table(3, 4), _Table(3, 4)
+    for table, lo, hi in ((a, 0, 2000), (b, 1000, 2900)):
+        part = Counter(rng.choice(pool[lo:hi]) for _ in range(5000))
+        truth.update(part)
+        text = np.frombuffer(("\n".join(part) + "\n").encode(), dtype=np.uint8)
+        n = np.array(list(part.values()), dtype=np.int64)
+        while len(part) * 10 > 6 * len(table.count):
+            table.grow()
+        K.add_lines(text, n, 3, table.keys, table.count)
+    extra = Counter(rng.choice(pool) for _ in range(800))
+    truth.update(extra)
+    a.add_beside(dict(extra), b)
+    K.merge_tables(a.keys, a.count, b.keys, b.count)
+    keys, counts = _union(a, b)
+    seqs = sorted(truth)
+    expected = _packed(seqs, 3)
+    order = np.lexsort(tuple(keys[:, w] for w in (2, 1, 0)))
+    assert keys[order].tolist() == expected.tolist()
+    assert counts[order].tolist() == [truth[s] for s in seqs]

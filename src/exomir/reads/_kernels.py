@@ -418,24 +418,125 @@ def rehash(
             _add(nkeys, ncount, tkeys[i], nw, tcount[i])
 
 
-#: Bits of one radix sort digit, and digits of a 64-bit word.
-_DIGIT_BITS = 11
-_DIGITS = 6
+@njit(inline="always")
+def _find(tkeys: np.ndarray, tcount: np.ndarray, words: np.ndarray, nw: int) -> int:
+    """Return the slot of ``words`` in a table, or -1."""
+    mask = np.uint64(len(tcount) - 1)
+    h = _hash(words, nw) & mask
+    while True:
+        if tcount[h] == 0:
+            return -1
+        same = True
+        for w in range(nw):
+            if tkeys[h, w] != words[w]:
+                same = False
+                break
+        if same:
+            return np.int64(h)
+        h = (h + np.uint64(1)) & mask
 
 
 @njit(nogil=True, cache=True)
-def sort_order(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Return the order of table entries by count descending, then key.
+def merge_tables(
+    akeys: np.ndarray, acount: np.ndarray, bkeys: np.ndarray, bcount: np.ndarray
+) -> int:
+    """Move the counts of keys of table b that table a holds into a.
 
-    The keys' words compare as the sequences (see the module docstring).
-    A least-significant-digit radix sort (stable; 11-bit digits): the last
-    word first, the count (as ``max - count``) last; digits that are the
-    same for every entry are skipped. The same order as ``numpy.lexsort``
-    over the words and the negated counts.
+    Their slots in b are emptied, so that the two tables hold disjoint keys
+    afterwards (their union is the merged table; nothing is inserted into a,
+    which therefore needs no room). Returns the entries left in b. Keys
+    can no longer be looked up in b afterwards (emptied slots end probe
+    sequences).
     """
-    m, nw = keys.shape
-    order = np.arange(m)
-    if m == 0:
+    nw = akeys.shape[1]
+    left = 0
+    for i in range(len(bcount)):
+        c = bcount[i]
+        if c:
+            h = _find(akeys, acount, bkeys[i], nw)
+            if h >= 0:
+                acount[h] += c
+                bcount[i] = 0
+            else:
+                left += 1
+    return left
+
+
+@njit(nogil=True, cache=True)
+def add_lines_two(
+    text: np.ndarray,
+    counts: np.ndarray,
+    nw: int,
+    tkeys: np.ndarray,
+    tcount: np.ndarray,
+    okeys: np.ndarray,
+    ocount: np.ndarray,
+) -> int:
+    """As :func:`add_lines`, but keys held by a second table are counted there.
+
+    New keys go to the first table (which must have room); returns their
+    number.
+    """
+    words = np.zeros(max(nw, 1), dtype=np.uint64)
+    start = 0
+    i = 0
+    new = 0
+    for e in range(len(text)):
+        if text[e] == 10:
+            _encode(text, start, e - start, words, nw)
+            h = _find(okeys, ocount, words, nw)
+            if h >= 0:
+                ocount[h] += np.uint64(counts[i])
+            else:
+                new += _add(tkeys, tcount, words, nw, counts[i])
+            i += 1
+            start = e + 1
+    return new
+
+
+@njit(nogil=True, cache=True)
+def gather_used(rows: np.ndarray, out: np.ndarray, start: int) -> int:
+    """Copy the occupied rows of a table (last column: count) to ``out[start:]``.
+
+    ``out`` may be ``rows`` itself (compaction in place: rows only move
+    forward). Returns the end of the copied rows in ``out``.
+    """
+    ncol = rows.shape[1]
+    c = ncol - 1
+    o = start
+    for i in range(rows.shape[0]):
+        if rows[i, c]:
+            for w in range(ncol):
+                out[o, w] = rows[i, w]
+            o += 1
+    return o
+
+
+#: Bits of one radix sort digit, and digits of a 64-bit word.
+_DIGIT_BITS = 11
+_DIGITS = 6
+#: Runs of entries with the same count and first key word up to this long
+#: are ordered by insertion sort, longer ones by another radix sort.
+_SMALL_RUN = 24
+
+
+@njit(nogil=True, cache=True)
+def _radix(
+    keys: np.ndarray,
+    counts: np.ndarray,
+    idx: np.ndarray,
+    w0: int,
+    w1: int,
+    by_count: bool,
+) -> np.ndarray:
+    """Return ``idx`` by count descending (if ``by_count``), then key words.
+
+    Words ``w0:w1`` of the keys compare; a stable LSD radix sort (11-bit
+    digits; digits that are the same for every entry are skipped).
+    """
+    m = len(idx)
+    order = idx.copy()
+    if m < 2:
         return order
     order2 = np.empty(m, dtype=np.int64)
     col = np.empty(m, dtype=np.uint64)
@@ -444,17 +545,19 @@ def sort_order(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
     hist = np.zeros((_DIGITS, nb), dtype=np.int64)
     dmask = np.uint64(nb - 1)
     cmax = np.uint64(0)
-    for i in range(m):
-        if counts[i] > cmax:
-            cmax = np.uint64(counts[i])
-    for stage in range(nw + 1):  # last word first, the count last
+    if by_count:
+        for i in range(m):
+            if counts[idx[i]] > cmax:
+                cmax = np.uint64(counts[idx[i]])
+    stages = w1 - w0 + (1 if by_count else 0)
+    for stage in range(stages):  # last word first, the count last
         hist[:] = 0
         for i in range(m):
             j = order[i]
-            if stage == nw:
+            if stage == w1 - w0:
                 v = cmax - np.uint64(counts[j])
             else:
-                v = keys[j, nw - 1 - stage]
+                v = keys[j, w1 - 1 - stage]
             col[i] = v
             for d in range(_DIGITS):
                 hist[d, (v >> np.uint64(d * _DIGIT_BITS)) & dmask] += 1
@@ -478,6 +581,124 @@ def sort_order(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return order
 
 
+@njit(inline="always")
+def _key_less(keys: np.ndarray, a: int, b: int, w0: int, nw: int) -> bool:
+    for w in range(w0, nw):
+        x = keys[a, w]
+        y = keys[b, w]
+        if x != y:
+            return x < y
+    return False
+
+
+@njit(nogil=True, cache=True)
+def sort_subset(keys: np.ndarray, counts: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Return the entries ``idx`` by count descending, then key.
+
+    As :func:`sort_order`, for a subset of the entries.
+    """
+    nw = keys.shape[1]
+    order = _radix(keys, counts, idx, 0, min(1, nw), True)
+    if nw < 2:
+        return order
+    m = len(order)
+    lo = 0
+    while lo < m:  # order the runs tied on count and first word
+        i = order[lo]
+        hi = lo + 1
+        while (
+            hi < m
+            and keys[order[hi], 0] == keys[i, 0]
+            and counts[order[hi]] == counts[i]
+        ):
+            hi += 1
+        if hi - lo > _SMALL_RUN:
+            order[lo:hi] = _radix(keys, counts, order[lo:hi], 1, nw, False)
+        elif hi - lo > 1:
+            for a in range(lo + 1, hi):
+                x = order[a]
+                b = a - 1
+                while b >= lo and _key_less(keys, x, order[b], 1, nw):
+                    order[b + 1] = order[b]
+                    b -= 1
+                order[b + 1] = x
+        lo = hi
+    return order
+
+
+@njit(nogil=True, cache=True)
+def sort_order(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Return the order of table entries by count descending, then key.
+
+    The keys' words compare as the sequences (see the module docstring), and
+    every key occurs once. A least-significant-digit radix sort (stable,
+    11-bit digits) by the first word, then by the count (as
+    ``max - count``); entries tied on both (inserts longer than one word
+    sharing its bases) are then ordered by the other words, by insertion
+    sort or, in long runs, another radix sort. The same order as
+    ``numpy.lexsort`` over the words and the negated counts.
+    """
+    return sort_subset(keys, counts, np.arange(len(counts)))
+
+
+@njit(nogil=True, cache=True)
+def split_for_sort(
+    keys: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split the entries into two halves of the output order.
+
+    Every entry of the first set comes before every entry of the second in
+    the output order, and the sets are about equally large. The split is at a count (the median's) and, among the entries with that
+    count, at a digit of the first key word. Sorting each set (in two
+    threads) and concatenating gives the order of :func:`sort_order`.
+    """
+    m = len(counts)
+    cap = 1 << 16
+    ch = np.zeros(cap + 1, dtype=np.int64)
+    for i in range(m):
+        c = np.int64(counts[i])
+        ch[c if c < cap else cap] += 1
+    # the count where the descending cumulative count reaches half
+    half = m // 2
+    acc = 0
+    cstar = 0
+    for c in range(cap, -1, -1):
+        if acc + ch[c] > half:
+            cstar = c
+            break
+        acc += ch[c]
+    nb = 1 << _DIGIT_BITS
+    sh = np.uint64(63 - _DIGIT_BITS)
+    dh = np.zeros(nb, dtype=np.int64)
+    if cstar < cap:
+        for i in range(m):
+            if np.int64(counts[i]) == cstar:
+                dh[np.int64(keys[i, 0] >> sh)] += 1
+    dstar = nb  # entries with count cstar and top digit < dstar go first
+    for d in range(nb):
+        if acc >= half:
+            dstar = d
+            break
+        acc += dh[d]
+    if cstar >= cap:
+        dstar = 0
+    first = np.empty(m, dtype=np.int64)
+    second = np.empty(m, dtype=np.int64)
+    n1 = 0
+    n2 = 0
+    for i in range(m):
+        c = np.int64(counts[i])
+        if c > cstar or (
+            c == cstar and cstar < cap and np.int64(keys[i, 0] >> sh) < dstar
+        ):
+            first[n1] = i
+            n1 += 1
+        else:
+            second[n2] = i
+            n2 += 1
+    return first[:n1], second[:n2]
+
+
 @njit(nogil=True, cache=True)
 def _digits(x: int) -> int:
     d = 1
@@ -497,48 +718,76 @@ def _put_int(out: np.ndarray, o: int, x: int) -> int:
 
 
 @njit(nogil=True, cache=True)
-def format_fasta(
-    keys: np.ndarray, counts: np.ndarray, prefix: np.ndarray
-) -> np.ndarray:
-    """Write one FASTA record per sorted entry (``>{prefix}{rank}_x{count}``)."""
+def fasta_size(keys: np.ndarray, counts: np.ndarray, prefix_len: int) -> int:
+    """Return the bytes of :func:`format_fasta`'s text (any entry order)."""
     m, nw = keys.shape
-    lengths = np.zeros(m, dtype=np.int64)
     size = 0
     for i in range(m):
-        length = 0
         for w in range(nw):
             word = keys[i, w]
             for k in range(BASES_PER_WORD):
                 if (word >> np.uint64(3 * (BASES_PER_WORD - 1 - k))) & np.uint64(7):
-                    length += 1
-        lengths[i] = length
-        size += 1 + len(prefix) + _digits(i + 1) + 2 + _digits(counts[i]) + 1
-        size += length + 1
-    out = np.empty(size, dtype=np.uint8)
+                    size += 1
+        size += 1 + prefix_len + _digits(i + 1) + 2 + _digits(np.int64(counts[i])) + 2
+    return size
+
+
+#: Entries gathered (in output order) at a time by :func:`format_fasta`.
+_GATHER = 512
+
+
+@njit(nogil=True, cache=True)
+def format_fasta(
+    keys: np.ndarray,
+    counts: np.ndarray,
+    order: np.ndarray,
+    prefix: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """Write one FASTA record per entry to ``out``; return the bytes written.
+
+    Records ``>{prefix}{rank}_x{count}`` in ``order``; ``out`` must hold :func:`fasta_size` bytes. Entries are first copied in
+    small groups by a tight loop (whose cache misses overlap), then written.
+    """
+    nw = keys.shape[1]
+    m = len(order)
+    gk = np.empty((_GATHER, nw), dtype=np.uint64)
+    gc = np.empty(_GATHER, dtype=np.int64)
     o = 0
-    for i in range(m):
-        out[o] = 62  # '>'
-        o += 1
-        for j in range(len(prefix)):
-            out[o + j] = prefix[j]
-        o += len(prefix)
-        o = _put_int(out, o, i + 1)
-        out[o] = 95  # '_'
-        out[o + 1] = 120  # 'x'
-        o = _put_int(out, o + 2, counts[i])
-        out[o] = 10
-        o += 1
-        for j in range(lengths[i]):
-            w = j // BASES_PER_WORD
-            k = j - w * BASES_PER_WORD
-            code = (keys[i, w] >> np.uint64(3 * (BASES_PER_WORD - 1 - k))) & np.uint64(
-                7
-            )
-            out[o + j] = _LETTERS[code]
-        o += lengths[i]
-        out[o] = 10
-        o += 1
-    return out
+    for g0 in range(0, m, _GATHER):
+        g1 = min(m, g0 + _GATHER)
+        for i in range(g0, g1):
+            e = order[i]
+            gc[i - g0] = np.int64(counts[e])
+            for w in range(nw):
+                gk[i - g0, w] = keys[e, w]
+        for i in range(g0, g1):
+            out[o] = 62  # '>'
+            o += 1
+            for j in range(len(prefix)):
+                out[o + j] = prefix[j]
+            o += len(prefix)
+            o = _put_int(out, o, i + 1)
+            out[o] = 95  # '_'
+            out[o + 1] = 120  # 'x'
+            o = _put_int(out, o + 2, gc[i - g0])
+            out[o] = 10
+            o += 1
+            for w in range(nw):
+                word = gk[i - g0, w]
+                if word == 0:
+                    break
+                for k in range(BASES_PER_WORD):
+                    code = (
+                        word >> np.uint64(3 * (BASES_PER_WORD - 1 - k))
+                    ) & np.uint64(7)
+                    if code == 0:
+                        break
+                    out[o] = _LETTERS[code]
+                    o += 1
+            out[o] = 10
+            o += 1
+    return o
 
 
 _ODD_BITS = np.uint64(0x5555555555555555)

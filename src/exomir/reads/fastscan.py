@@ -25,8 +25,17 @@ three times faster:
   Record numbers in errors stay exact: a damaged record before the cut is
   found by the first half, whose records are counted before the second's;
 * the next block is read while the current one is scanned;
+* each part's table is sized for its half of the file; they are merged
+  without rehashing: keys of the second that the first holds are counted in
+  the first and removed from the second, then the occupied rows of both are
+  compacted into the first table's memory (fresh memory is slow to touch on
+  virtual machines, so little is allocated after the scan);
 * the output order (count descending, then sequence) is a compiled radix
-  sort over the packed keys and the FASTA text is written by a compiled loop.
+  sort over the count and the first key word, with ties ordered by the other
+  words; with two threads the entries are split at about the median of the
+  output order and the halves sorted at the same time. The FASTA text is
+  written by a compiled loop straight from the keys in that order and
+  compressed without a copy.
 
 Malformed input raises :class:`~exomir.reads.fastq.FastqFormatError` with the
 1-based record number: the kernel counts records and stops at the first bad
@@ -110,9 +119,12 @@ class FastCollapse:
     scan : FastqScan
         Read count, sample of the first reads, quality range, max length.
     keys : numpy.ndarray
-        Packed passed inserts (rows), sorted by count descending then sequence.
+        Packed passed inserts (rows), in no particular order.
     counts : numpy.ndarray
         Reads per insert, in the same order.
+    order : numpy.ndarray
+        Output order (count descending, then sequence): indices into
+        ``keys`` and ``counts``.
     hist : numpy.ndarray
         Reads by category (rows: passed, adapter_dimer, too_short, too_long,
         no_adapter, no_umi) and insert length (columns).
@@ -121,17 +133,30 @@ class FastCollapse:
     scan: FastqScan
     keys: np.ndarray
     counts: np.ndarray
+    order: np.ndarray
     hist: np.ndarray
+
+    def fasta_array(self, sample: str) -> np.ndarray:
+        """Return the collapsed FASTA text as a uint8 array.
+
+        Records ``>{sample}_{rank}_x{count}``, written straight from the
+        packed keys in output order.
+        """
+        prefix = np.frombuffer((sample + "_").encode("utf-8"), dtype=np.uint8)
+        size = K.fasta_size(self.keys, self.counts, len(prefix))
+        out = np.empty(size, dtype=np.uint8)
+        end = K.format_fasta(self.keys, self.counts, self.order, prefix, out)
+        assert end == size
+        return out
 
     def fasta(self, sample: str) -> bytes:
         """Return the collapsed FASTA text ``>{sample}_{rank}_x{count}``."""
-        prefix = np.frombuffer((sample + "_").encode("utf-8"), dtype=np.uint8)
-        return K.format_fasta(self.keys, self.counts, prefix).tobytes()
+        return self.fasta_array(sample).tobytes()
 
     def records(self) -> list[tuple[str, int]]:
         """Return ``(insert, count)`` pairs in output order."""
         lines = self.fasta("").decode("ascii").split("\n")
-        return list(zip(lines[1::2], self.counts.tolist(), strict=True))
+        return list(zip(lines[1::2], self.counts[self.order].tolist(), strict=True))
 
 
 class _Table:
@@ -160,8 +185,11 @@ class _Table:
         while entries * 10 > 6 * len(self.count):
             self.grow()
 
-    def add(self, inserts: dict[str, int]) -> int:
-        """Add string inserts with counts; return the number of new keys."""
+    def add_beside(self, inserts: dict[str, int], other: _Table) -> int:
+        """Add string inserts with counts; return the keys new to both tables.
+
+        Inserts that ``other`` holds are counted there, the others here.
+        """
         if not inserts:
             return 0
         while (np.count_nonzero(self.count) + len(inserts)) * 10 > 6 * len(self.count):
@@ -170,28 +198,26 @@ class _Table:
             ("\n".join(inserts) + "\n").encode("ascii"), dtype=np.uint8
         )
         counts = np.fromiter(inserts.values(), dtype=np.int64, count=len(inserts))
-        return int(K.add_lines(text, counts, self.nw, self.keys, self.count))
-
-    def sorted_items(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return (keys, counts) by count descending, then sequence."""
-        used = np.flatnonzero(self.count)
-        keys = self.keys[used]
-        counts = self.count[used].astype(np.int64)
-        order = K.sort_order(keys, counts)
-        return keys[order], counts[order]
+        return int(
+            K.add_lines_two(
+                text, counts, self.nw, self.keys, self.count, other.keys, other.count
+            )
+        )
 
 
 def _initial_slots(path: Path) -> int:
-    """Return the initial hash table slots for a file.
+    """Return the initial hash table slots of each of the two scanning parts.
 
-    Room for about one insert per 100 gzip bytes (a 75-nt read takes ~60),
-    so that large diverse libraries need no rehash.
+    Room for about one insert per 200 gzip bytes in each (a 75-nt read
+    takes ~60; each part sees half of the reads), so that large diverse
+    libraries need no rehash, while no more memory is touched than needed
+    (first use of fresh memory is slow on virtual machines).
     """
     size = path.stat().st_size
     if not path.name.lower().endswith((".gz", ".gzip")):
         size //= 4
     slots = _INITIAL_SLOTS
-    while slots < size // 100 and slots < _MAX_INITIAL_SLOTS:
+    while slots < size // 200 and slots < _MAX_INITIAL_SLOTS:
         slots *= 2
     return slots
 
@@ -276,32 +302,41 @@ def fast_collapse(
     pool = ThreadPoolExecutor(1) if threads > 1 else None
     try:
         _scan_file(p, parts, args, pool)
+        return _merge(p, scan, parts, pool)
     finally:
         if pool is not None:
             pool.shutdown()
+
+
+def _merge(p: Path, scan: FastqScan, parts: list[_Part], pool) -> FastCollapse:
+    """Merge the two parts' tables and sort the inserts into output order."""
     a, b = parts
     scan.reads = a.records + b.records
     if scan.reads == 0:
         raise FastqFormatError(p, 1, "file contains no reads")
     for part in parts:
         part.finish()
-    # counts add: the merged table does not depend on which part saw a read
-    table = a.table
-    table.reserve(int(a.state[K.S_USED] + b.state[K.S_USED]))
-    K.rehash(b.table.keys, b.table.count, table.keys, table.count)
-    b.table = None
     hist = a.hist + b.hist
     extra = a.extra
     extra.update(b.extra)
-    kernel_keys = int(np.count_nonzero(table.count))
-    new_extra = table.add(dict(extra))
+    # inserts of reads without the probe: counted in b if b has them, else in a
+    new_extra = a.table.add_beside(dict(extra), b.table)
+    # counts add, so the merged counts do not depend on which part saw a read:
+    # keys of b that a holds are counted in a, then the two tables hold
+    # disjoint keys (their union is the merged table; nothing needs rehashing)
+    left = K.merge_tables(a.table.keys, a.table.count, b.table.keys, b.table.count)
+    kernel_keys = int(a.state[K.S_USED]) + left
     slow_keys = a.slow_keys + b.slow_keys
     scan.unique_keys = kernel_keys + slow_keys
     scan.max_read_length = max(
         scan.max_read_length, int(a.state[K.S_MAXLEN]), int(b.state[K.S_MAXLEN])
     )
     scan.batches = 1
-    keys, counts = table.sorted_items()
+    for part in parts:  # free the buffers before the sort allocates
+        part.slow = part.hist = None
+    keys, counts = _union(a.table, b.table)
+    a.table = b.table = None
+    order = _sort_order(keys, counts, pool)
     log.info(
         "%s: %d reads, %d distinct inserts (%d from reads without the exact "
         "probe), %d distinct reads without it",
@@ -311,7 +346,42 @@ def fast_collapse(
         new_extra,
         slow_keys,
     )
-    return FastCollapse(scan, keys, counts, hist[:, : scan.max_read_length + 1])
+    return FastCollapse(scan, keys, counts, order, hist[:, : scan.max_read_length + 1])
+
+
+def _union(a: _Table, b: _Table) -> tuple[np.ndarray, np.ndarray]:
+    """Return the keys and counts of two tables with disjoint keys, in no order.
+
+    They are compacted into the rows of ``a`` when they fit (no new memory).
+    """
+    used_a = int(np.count_nonzero(a.count))
+    used_b = int(np.count_nonzero(b.count))
+    m = used_a + used_b
+    rows = a.rows if m <= len(a.rows) else np.empty((m, a.nw + 1), dtype=np.uint64)
+    end = K.gather_used(a.rows, rows, 0)
+    end = K.gather_used(b.rows, rows, end)
+    assert end == m
+    rows = rows[:m]
+    return rows[:, : a.nw], rows[:, a.nw]
+
+
+#: Entries from which the output order is sorted in two threads.
+PARALLEL_SORT_MIN = 1 << 16
+
+
+def _sort_order(keys: np.ndarray, counts: np.ndarray, pool) -> np.ndarray:
+    """Return the output order (count descending, then sequence).
+
+    With a thread ``pool``, the entries are split into those before and
+    after about the median of the output order, and both sets are sorted
+    at the same time.
+    """
+    if pool is None or len(counts) < PARALLEL_SORT_MIN:
+        return K.sort_order(keys, counts)
+    first, second = K.split_for_sort(keys, counts)
+    job = pool.submit(K.sort_subset, keys, counts, second)
+    head = K.sort_subset(keys, counts, first)
+    return np.concatenate((head, job.result()))
 
 
 class _Part:

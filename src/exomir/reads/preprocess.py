@@ -734,8 +734,13 @@ def write_collapsed(
     _write_gzip(text.encode("ascii"), path, level)
 
 
-def _write_gzip(data: bytes, path: str | os.PathLike[str], level: int = 2) -> None:
-    """Write bytes gzip-compressed (ISA-L, no name, mtime 0), atomically."""
+def _write_gzip(
+    data: bytes | np.ndarray, path: str | os.PathLike[str], level: int = 2
+) -> None:
+    """Write bytes gzip-compressed (ISA-L, no name, mtime 0), atomically.
+
+    ``data`` may be a uint8 array (written without a copy).
+    """
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
         with igzip.IGzipFile(
             filename="", mode="wb", compresslevel=level, fileobj=raw, mtime=0
@@ -792,7 +797,7 @@ def preprocess_library(
     """
     result, stats = _collapse(fastq, protocol, settings, threads, sample, max_unique)
     if isinstance(result, FastCollapse):
-        _write_gzip(result.fasta(stats.sample), collapsed_out)
+        _write_gzip(result.fasta_array(stats.sample), collapsed_out)
     else:
         write_collapsed(result, collapsed_out, stats.sample)
     with atomic_open(stats_out) as fh:
