@@ -31,8 +31,7 @@ wildcard_constraints:
 
 
 include: "workflow/rules/reference.smk"
-include: "workflow/rules/preprocess.smk"
-include: "workflow/rules/annotate.smk"
+include: "workflow/rules/library.smk"
 include: "workflow/rules/counts.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/de.smk"

@@ -38,8 +38,7 @@ def test_dry_run_lists_every_stage(tmp_path: Path) -> None:
     out = proc.stdout + proc.stderr
     for rule in (
         "build_reference",
-        "preprocess",
-        "annotate",
+        "library",
         "merge_counts",
         "read_qc",
     ):

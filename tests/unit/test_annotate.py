@@ -689,60 +689,6 @@ def test_simulated_false_positive_rate(hsa_ref: Reference) -> None:
     assert same_class / sum(truth[s] != "random" for s in other) >= 0.97
 
 
-# ------------------------------------------------------------------ shim
-
-
-def run_shim(script: str, **parts: dict) -> None:
-    """Run a workflow script as Snakemake does: a ``snakemake`` global."""
-    import logging
-    import runpy
-    import types
-
-    iocontainers = pytest.importorskip("snakemake.iocontainers")
-    smk = types.SimpleNamespace(
-        threads=parts.pop("threads", 1),
-        **{key: iocontainers.Namedlist(fromdict=value) for key, value in parts.items()},
-    )
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    try:
-        runpy.run_path(
-            str(ROOT / "workflow" / "scripts" / script),
-            init_globals={"snakemake": smk},
-        )
-    finally:
-        for h in root.handlers[:]:
-            if h not in saved[0]:
-                root.removeHandler(h)
-                h.close()
-        for h in saved[0]:
-            if h not in root.handlers:
-                root.addHandler(h)
-        root.setLevel(saved[1])
-
-
-def test_annotate_shim(hsa_ref: Reference, tmp_path: Path) -> None:
-    fa = write_collapsed(tmp_path / "S9.fa.gz", "S9", [(MIR126_3P, 5), (RANDOM, 2)])
-    out = {
-        "mirna": str(tmp_path / "annotate" / "S9.mirna.tsv"),
-        "isomir": str(tmp_path / "annotate" / "S9.isomir.tsv"),
-        "json": str(tmp_path / "annotate" / "S9.json"),
-        "gff": str(tmp_path / "isomirs" / "S9.gff"),
-    }
-    run_shim(
-        "annotate.py",
-        input={"collapsed": str(fa), "reference": str(hsa_ref.directory)},
-        output=out,
-        params={"annotation": {"max_nta": 2}, "tmpdir": str(tmp_path)},
-        wildcards={"sample": "S9"},
-        log={"log": str(tmp_path / "S9.log")},
-        threads=2,
-    )
-    assert json.loads(Path(out["json"]).read_text())["mirna"] == 5
-    assert "max_nta=2" in Path(out["gff"]).read_text()
-    assert "S9: 2 unique inserts" in (tmp_path / "S9.log").read_text()
-
-
 def test_exact_contaminant_beats_edited_mirna(hsa_ref: Reference) -> None:
     # A tRNA 5' fragment that is hsa-miR-4448 only with an SNV and 3 added bases.
     trf = "GGCTCGTTGGTCTAGGGGTATGA"

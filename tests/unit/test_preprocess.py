@@ -5,12 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import runpy
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import dnaio
 import pytest
@@ -414,57 +412,6 @@ def test_protocol_parsing():
         TrimSettings(min_length=30, max_length=20)
     assert sample_name("a/b/S01.fastq.gz") == "S01"
     assert sample_name("S02.fq") == "S02"
-
-
-def test_snakemake_shim(truseq_library, tmp_path):
-    import logging
-
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
-    smk = SimpleNamespace(
-        input=SimpleNamespace(fastq=str(truseq_library)),
-        output=SimpleNamespace(
-            collapsed=str(tmp_path / "c" / "X.fa.gz"),
-            stats=str(tmp_path / "s" / "X.json"),
-        ),
-        # as workflow/rules/common.smk passes them: config preset + name
-        params=SimpleNamespace(
-            protocol={
-                "description": "Illumina TruSeq Small RNA",
-                "adapter_3p": TRUSEQ,
-                "clip_5p": 0,
-                "clip_3p": 0,
-                "umi": "none",
-                "name": "truseq",
-            },
-            trim={
-                "min_length": 16,
-                "max_length": 45,
-                "min_adapter_overlap": 3,
-                "max_error_rate": 0.1,
-                "quality_cutoff": 20,
-                "min_adapter_fraction": 0.1,
-            },
-        ),
-        log=[str(tmp_path / "X.log")],
-        threads=2,
-        wildcards=SimpleNamespace(sample="X"),
-    )
-    try:
-        runpy.run_path(
-            str(ROOT / "workflow" / "scripts" / "preprocess.py"),
-            init_globals={"snakemake": smk},
-        )
-    finally:
-        for handler in root.handlers:
-            if handler not in saved[0]:
-                handler.close()
-        root.handlers[:], root.level = saved[0], saved[1]
-        logging.captureWarnings(False)
-    assert read_fasta(Path(smk.output.collapsed))[0] == (">X_1_x5", LET7A)
-    written = json.loads(Path(smk.output.stats).read_text())
-    assert (written["passed_reads"], written["protocol"]) == (11, "truseq")
-    assert "passed" in Path(smk.log[0]).read_text()
 
 
 def test_reads_differing_after_the_adapter_collapse_before_work(tmp_path):

@@ -228,7 +228,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import itemgetter
@@ -607,35 +607,65 @@ def _read_two_line_fasta(path: str | os.PathLike[str]) -> CollapsedReads | None:
 def _read_collapsed_compiled(path: str | os.PathLike[str]) -> CollapsedReads | None:
     """Read the collapsed FASTA with one compiled loop per 16-MB block.
 
-    The sequences stay in one byte buffer (:class:`_BufferSequences`); a
-    compiled hash of the sequences finds duplicates (merged by the general
-    path). Falls back to the numpy reader for anything but ``>name_x<count>``
-    / one ``ACGTN`` line per record (lower case, ``U``, CR, wrapped lines).
+    The sequences stay in one byte buffer (:class:`_BufferSequences`);
+    duplicates are not looked for here (:meth:`_BufferSequences.has_duplicates`).
+    Falls back to the numpy reader for anything but ``>name_x<count>`` /
+    one ``ACGTN`` line per record (lower case, ``U``, CR, wrapped lines).
     """
+    with xopen(os.fspath(path), "rb", threads=1) as fh:
+        reads = _parse_collapsed(iter(lambda: fh.read(1 << 24), b""))
+    return reads if reads is not None else _read_two_line_fasta_numpy(path)
+
+
+def collapsed_from_fasta(
+    text: bytes | np.ndarray, check_duplicates: bool = True
+) -> CollapsedReads:
+    """Return the unique inserts of an in-memory collapsed FASTA text.
+
+    The same as :func:`read_collapsed` on a file holding ``text``
+    (uncompressed), without the file: for a caller that has just collapsed
+    a library (:mod:`exomir.reads.library`). ``check_duplicates=False``
+    leaves duplicate sequences to :func:`annotate_sample`, which looks for
+    them (and merges them) beside its own work.
+    """
+    data = text.tobytes() if isinstance(text, np.ndarray) else bytes(text)
+    reads = _parse_collapsed(iter([data])) if _kernels.NUMBA else None
+    if reads is None:
+        with tempfile.TemporaryDirectory(prefix="exomir-collapsed-") as tdir:
+            path = Path(tdir) / "collapsed.fa"
+            path.write_bytes(data)
+            return read_collapsed(path)
+    assert isinstance(reads.sequences, _BufferSequences)
+    if not check_duplicates:
+        return reads
+    return reads.sequences.merge_duplicates(reads.counts) or reads
+
+
+def _parse_collapsed(chunks: Iterator[bytes]) -> CollapsedReads | None:
+    """Parse collapsed FASTA text given in chunks (compiled); ``None`` if unusual."""
     blocks: list[tuple[np.ndarray, ...]] = []
     rest = b""
-    with xopen(os.fspath(path), "rb", threads=1) as fh:
-        while True:
-            chunk = fh.read(1 << 24)
-            final = not chunk
-            data = rest + chunk if rest else chunk
-            if final and data and not data.endswith(b"\n"):
-                data += b"\n"
-            buf = np.frombuffer(data, np.uint8)
-            seqs = np.empty(len(buf), np.uint8)
-            most = len(buf) // 4 + 1  # a record takes at least 4 bytes
-            counts = np.empty(most, np.int64)
-            lengths = np.empty(most, np.int64)
-            has_n = np.empty(most, np.bool_)
-            ok, n, used, pos = _kernels.parse_collapsed_block(
-                buf, final, seqs, counts, lengths, has_n
-            )
-            if not ok:
-                return _read_two_line_fasta_numpy(path)
-            blocks.append((seqs[:used], counts[:n], lengths[:n], has_n[:n]))
-            rest = data[pos:]
-            if final:
-                break
+    while True:
+        chunk = next(chunks, b"")
+        final = not chunk
+        data = rest + chunk if rest else chunk
+        if final and data and not data.endswith(b"\n"):
+            data += b"\n"
+        buf = np.frombuffer(data, np.uint8)
+        seqs = np.empty(len(buf), np.uint8)
+        most = len(buf) // 4 + 1  # a record takes at least 4 bytes
+        counts = np.empty(most, np.int64)
+        lengths = np.empty(most, np.int64)
+        has_n = np.empty(most, np.bool_)
+        ok, n, used, pos = _kernels.parse_collapsed_block(
+            buf, final, seqs, counts, lengths, has_n
+        )
+        if not ok:
+            return None
+        blocks.append((seqs[:used], counts[:n], lengths[:n], has_n[:n]))
+        rest = data[pos:]
+        if final:
+            break
     buffer, all_counts, all_lengths, all_n = (
         np.concatenate(parts) for parts in zip(*blocks, strict=True)
     )
@@ -1648,42 +1678,37 @@ def annotate_sample(
     t0 = time.perf_counter()
     params = params or AnnotationParams()
     ref = reference if isinstance(reference, Reference) else load_reference(reference)
-    if isinstance(collapsed, CollapsedReads):
-        reads = collapsed
-        codes, assignments = _classify(reads, ref, params, threads, tmpdir)
-    else:
-        with ThreadPoolExecutor(1) as pool:
-            # the contaminant search index is built while the file is read
-            search = None
-            if ref.contaminants and ref.contaminant_index is not None:
-                search = pool.submit(
-                    _contaminant_search,
-                    ref.contaminant_index,
-                    ref,
-                    params.contaminant_mismatches,
-                )
+    with ThreadPoolExecutor(1) as pool:
+        # the contaminant search index is built while the file is read
+        search = None
+        if ref.contaminants and ref.contaminant_index is not None:
+            search = pool.submit(
+                _contaminant_search,
+                ref.contaminant_index,
+                ref,
+                params.contaminant_mismatches,
+            )
+        if isinstance(collapsed, CollapsedReads):
+            reads = collapsed
+        else:
             reads = _read_two_line_fasta(collapsed) or read_collapsed(collapsed)
-            built = search.result() if search is not None else None
-            seqs = reads.sequences
-            merged = False
-            if isinstance(seqs, _BufferSequences):
-                # The check for duplicate sequences (none in files written by
-                # exomir) runs on the other core during the annotation; if
-                # there are any, the merged reads are annotated instead.
-                duplicates = pool.submit(seqs.has_duplicates)
-                codes, assignments = _classify(
-                    reads, ref, params, threads, tmpdir, built
-                )
-                merged = duplicates.result()
-            else:
-                codes, assignments = _classify(
-                    reads, ref, params, threads, tmpdir, built
-                )
-        if merged:
-            assert isinstance(seqs, _BufferSequences)
-            reads = seqs.merge_duplicates(reads.counts, check=False)
-            assert reads is not None
+        built = search.result() if search is not None else None
+        seqs = reads.sequences
+        merged = False
+        if isinstance(seqs, _BufferSequences):
+            # The check for duplicate sequences (none in files written by
+            # exomir) runs on the other core during the annotation; if there
+            # are any, the merged reads are annotated instead.
+            duplicates = pool.submit(seqs.has_duplicates)
             codes, assignments = _classify(reads, ref, params, threads, tmpdir, built)
+            merged = duplicates.result()
+        else:
+            codes, assignments = _classify(reads, ref, params, threads, tmpdir, built)
+    if merged:
+        assert isinstance(seqs, _BufferSequences)
+        reads = seqs.merge_duplicates(reads.counts, check=False)
+        assert reads is not None
+        codes, assignments = _classify(reads, ref, params, threads, tmpdir, built)
     names = _category_names(ref)
     read_cats = [names[c] for c in codes.tolist()]
 

@@ -77,6 +77,7 @@ UMI, so 20 M-read libraries are no problem.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import logging
@@ -86,7 +87,7 @@ from array import array
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from cutadapt.adapters import BackAdapter
@@ -726,12 +727,18 @@ def write_collapsed(
     level
         ISA-L gzip level (0-3); the header has no name and mtime 0.
     """
+    _write_gzip(_fasta_text(records, sample), path, level)
+
+
+def _fasta_text(records: list[tuple[str, int]], sample: str) -> bytes:
+    """Return collapsed FASTA text ``>{sample}_{rank}_x{count}`` for ``records``."""
     seqs = map(itemgetter(0), records)
     counts = map(itemgetter(1), records)
     prefix = sample.replace("{", "{{").replace("}", "}}")
     template = ">" + prefix + "_{}_x{}\n{}\n"
-    text = "".join(map(template.format, itertools.count(1), counts, seqs))
-    _write_gzip(text.encode("ascii"), path, level)
+    return "".join(map(template.format, itertools.count(1), counts, seqs)).encode(
+        "ascii"
+    )
 
 
 def _write_gzip(
@@ -742,10 +749,21 @@ def _write_gzip(
     ``data`` may be a uint8 array (written without a copy).
     """
     with atomic_path(path) as tmp, open(tmp, "wb") as raw:
-        with igzip.IGzipFile(
-            filename="", mode="wb", compresslevel=level, fileobj=raw, mtime=0
-        ) as gz:
-            gz.write(data)
+        _gzip_into(raw, data, level)
+
+
+def gzip_bytes(data: bytes | np.ndarray, level: int = 2) -> bytes:
+    """Return ``data`` gzip-compressed as the collapsed files are written."""
+    buf = io.BytesIO()
+    _gzip_into(buf, data, level)
+    return buf.getvalue()
+
+
+def _gzip_into(raw: BinaryIO, data: bytes | np.ndarray, level: int) -> None:
+    with igzip.IGzipFile(
+        filename="", mode="wb", compresslevel=level, fileobj=raw, mtime=0
+    ) as gz:
+        gz.write(data)
 
 
 def preprocess_library(
@@ -795,12 +813,45 @@ def preprocess_library(
     AdapterNotFoundError
         Adapter in too few reads; the message suggests the fitting preset.
     """
+    text, stats = collapse_to_fasta(
+        fastq, protocol, settings, threads, sample, max_unique
+    )
+    _write_gzip(text, collapsed_out)
+    write_stats(stats, stats_out)
+    return stats
+
+
+def collapse_to_fasta(
+    fastq: str | os.PathLike[str],
+    protocol: Protocol,
+    settings: TrimSettings,
+    threads: int = 1,
+    sample: str | None = None,
+    max_unique: int = 1_000_000,
+) -> tuple[np.ndarray, PreprocessStats]:
+    """Preprocess one library in memory: the collapsed FASTA text and stats.
+
+    What :func:`preprocess_library` writes (the text uncompressed), for a
+    caller that goes on with the inserts in the same process
+    (:mod:`exomir.reads.library`).
+
+    Returns
+    -------
+    text : numpy.ndarray
+        FASTA text (uint8), records ``>{sample}_{rank}_x{count}`` sorted by
+        count (descending) then sequence.
+    stats : PreprocessStats
+        Read accounting.
+    """
     result, stats = _collapse(fastq, protocol, settings, threads, sample, max_unique)
     if isinstance(result, FastCollapse):
-        _write_gzip(result.fasta_array(stats.sample), collapsed_out)
-    else:
-        write_collapsed(result, collapsed_out, stats.sample)
-    with atomic_open(stats_out) as fh:
+        return result.fasta_array(stats.sample), stats
+    text = _fasta_text(result, stats.sample)
+    return np.frombuffer(text, dtype=np.uint8), stats
+
+
+def write_stats(stats: PreprocessStats, path: str | os.PathLike[str]) -> None:
+    """Write the preprocessing stats JSON atomically."""
+    with atomic_open(path) as fh:
         json.dump(stats.to_dict(), fh, indent=1)
         fh.write("\n")
-    return stats

@@ -1,0 +1,34 @@
+# Per-library work, FASTQ.gz to counts in one job (see exomir.reads.library):
+# validate the FASTQ, extract UMIs, trim adapters, collapse to unique inserts,
+# then annotate the inserts (miRNAs and isomiRs on the miRBase hairpins, then
+# the contaminant categories in config order). Nothing is written unless
+# both steps succeed.
+
+
+rule library:
+    input:
+        fastq=get_fastq,
+        reference="results/reference/reference.json",
+    output:
+        collapsed="results/collapsed/{sample}.fa.gz",
+        stats="results/preprocess/{sample}.json",
+        mirna="results/annotate/{sample}.mirna.tsv",
+        isomir="results/annotate/{sample}.isomir.tsv",
+        json="results/annotate/{sample}.json",
+        gff="results/isomirs/{sample}.gff",
+    log:
+        "logs/library/{sample}.log",
+    benchmark:
+        "benchmarks/library/{sample}.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    params:
+        protocol=get_protocol,
+        trim=CFG["trimming"],
+        annotation=CFG.get("annotation", {}),
+    script:
+        "../scripts/library.py"
