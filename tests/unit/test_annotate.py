@@ -31,7 +31,6 @@ from exomir.reads.annotate import (
 from exomir.reads.gff import mirgff_cigar, mirtop_uid, snv_class, variant_string
 from exomir.reads.reference import (
     Reference,
-    default_contaminants,
     iter_fasta,
     load_reference,
     prepare_reference,
@@ -104,20 +103,6 @@ def write_collapsed(path: Path, sample: str, seqs: list[tuple[str, int]]) -> Pat
         for rank, (seq, count) in enumerate(ordered, start=1):
             fh.write(f">{sample}_{rank}_x{count}\n{seq}\n")
     return path
-
-
-@pytest.fixture(scope="module")
-def hsa_ref(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    out = tmp_path_factory.mktemp("ref") / "hsa"
-    prepare_reference(
-        HSA / "mature.fa",
-        HSA / "hairpin.fa",
-        out,
-        species="hsa",
-        contaminants=default_contaminants(RES),
-        threads=2,
-    )
-    return load_reference(out)
 
 
 @pytest.fixture(scope="module")
@@ -861,17 +846,10 @@ def test_reference_without_combined_index(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old"]
 
 
-def test_failure_stops_background_search(hsa_ref: Reference, tmp_path: Path) -> None:
-    broken = Reference(
-        directory=tmp_path,
-        species="hsa",
-        database="miRBasev22",
-        hairpin_index=tmp_path / "missing",
-        hairpins=hsa_ref.hairpins,
-        loci=hsa_ref.loci,
-        contaminants=hsa_ref.contaminants,
-        contaminant_index=hsa_ref.contaminant_index,
-    )
+def test_failure_stops_background_search(
+    broken_hsa_ref: Reference, tmp_path: Path
+) -> None:
+    broken = broken_hsa_ref
     reads = CollapsedReads([MIR126_3P, RANDOM] * 1000, np.ones(2000, dtype=np.int64))
     work = tmp_path / "work"
     work.mkdir()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import logging
-import runpy
 import types
 from pathlib import Path
 
@@ -20,29 +18,12 @@ from exomir.reads.preprocess import preprocess_library
 from exomir.reads.protocols import PRESETS, TrimSettings
 from exomir.reads.reference import (
     Reference,
-    default_contaminants,
-    load_reference,
-    prepare_reference,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 RES = resources_dir()
 HSA = RES / "mirbase" / "v22" / "hsa"
 ADAPTER = PRESETS["truseq"].adapter_3p
-
-
-@pytest.fixture(scope="module")
-def hsa_ref(tmp_path_factory: pytest.TempPathFactory) -> Reference:
-    out = tmp_path_factory.mktemp("ref") / "hsa"
-    prepare_reference(
-        HSA / "mature.fa",
-        HSA / "hairpin.fa",
-        out,
-        species="hsa",
-        contaminants=default_contaminants(RES),
-        threads=2,
-    )
-    return load_reference(out)
 
 
 @pytest.fixture(scope="module")
@@ -140,19 +121,10 @@ def test_bad_fastq_writes_nothing(hsa_ref: Reference, tmp_path: Path) -> None:
 
 
 def test_failed_annotation_writes_nothing(
-    library: Path, hsa_ref: Reference, tmp_path: Path
+    library: Path, broken_hsa_ref: Reference, tmp_path: Path
 ) -> None:
     """Not even the preprocessing outputs of a library whose annotation fails."""
-    broken = Reference(
-        directory=tmp_path,
-        species="hsa",
-        database="miRBasev22",
-        hairpin_index=tmp_path / "missing",
-        hairpins=hsa_ref.hairpins,
-        loci=hsa_ref.loci,
-        contaminants=hsa_ref.contaminants,
-        contaminant_index=hsa_ref.contaminant_index,
-    )
+    broken = broken_hsa_ref
     out = _outputs(tmp_path / "out")
     with pytest.raises(RuntimeError, match="bowtie failed"):
         process_library(
@@ -161,7 +133,9 @@ def test_failed_annotation_writes_nothing(
     assert not any(p.exists() for p in _files(out))
 
 
-def test_snakemake_shim(library: Path, hsa_ref: Reference, tmp_path: Path) -> None:
+def test_snakemake_shim(
+    library: Path, hsa_ref: Reference, tmp_path: Path, run_script
+) -> None:
     """workflow/scripts/library.py as Snakemake runs it (a ``snakemake`` global)."""
     iocontainers = pytest.importorskip("snakemake.iocontainers")
     out = _outputs(tmp_path)
@@ -200,23 +174,7 @@ def test_snakemake_shim(library: Path, hsa_ref: Reference, tmp_path: Path) -> No
         threads=2,
         **{k: iocontainers.Namedlist(fromdict=v) for k, v in parts.items()},
     )
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    try:
-        runpy.run_path(
-            str(ROOT / "workflow" / "scripts" / "library.py"),
-            init_globals={"snakemake": smk},
-        )
-    finally:
-        for h in root.handlers[:]:
-            if h not in saved[0]:
-                root.removeHandler(h)
-                h.close()
-        for h in saved[0]:
-            if h not in root.handlers:
-                root.addHandler(h)
-        root.setLevel(saved[1])
-        logging.captureWarnings(False)
+    run_script("library.py", smk)
     stats = json.loads(Path(out.stats).read_text())
     assert (stats["raw_reads"], stats["protocol"]) == (20_000, "truseq")
     assert json.loads(Path(out.annotation).read_text())["mirna"] > 5000

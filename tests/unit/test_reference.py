@@ -268,9 +268,9 @@ def test_mouse_reference_and_hairpin_gff3_read_by_mirtop(tmp_path: Path) -> None
 
 
 @needs_bowtie
-def test_build_reference_shim(tmp_path: Path, tiny_mirbase: tuple[Path, Path]) -> None:
-    import logging
-    import runpy
+def test_build_reference_shim(
+    tmp_path: Path, tiny_mirbase: tuple[Path, Path], run_script
+) -> None:
     import types
 
     iocontainers = pytest.importorskip("snakemake.iocontainers")
@@ -291,22 +291,7 @@ def test_build_reference_shim(tmp_path: Path, tiny_mirbase: tuple[Path, Path]) -
         ),
         log=iocontainers.Namedlist(fromdict={"log": str(tmp_path / "ref.log")}),
     )
-    root = logging.getLogger()
-    saved = (root.handlers[:], root.level)
-    try:
-        runpy.run_path(
-            str(ROOT / "workflow" / "scripts" / "build_reference.py"),
-            init_globals={"snakemake": smk},
-        )
-    finally:
-        for h in root.handlers[:]:
-            if h not in saved[0]:
-                root.removeHandler(h)
-                h.close()
-        for h in saved[0]:
-            if h not in root.handlers:
-                root.addHandler(h)
-        root.setLevel(saved[1])
+    run_script("build_reference.py", smk)
     ref = load_reference(tmp_path / "ref")
     assert ref.database == "miRBasev22.1"
     assert [c.category for c in ref.contaminants] == ["tRNA"]
