@@ -569,9 +569,25 @@ def collapse_library(
     return result, stats
 
 
+def _scan_probe(protocol: Protocol) -> str | None:
+    """Return the exact probe of the compiled scan, or None if it does not apply.
+
+    The adapter probe (:func:`adapter_probe`); with UMIs the whole adapter
+    (the UMI follows it), if it has only ``ACGT`` and at most 32 bases.
+    """
+    if protocol.umi_length:
+        adapter = protocol.adapter_3p
+        return (
+            adapter
+            if adapter and not adapter.strip("ACGT") and len(adapter) <= 32
+            else None
+        )
+    return adapter_probe(protocol)
+
+
 def _use_fast_scan(protocol: Protocol, settings: TrimSettings) -> bool:
     """Whether the compiled scan applies (see :mod:`exomir.reads.fastscan`)."""
-    return FAST_SCAN and fastscan.available() and adapter_probe(protocol) is not None
+    return FAST_SCAN and fastscan.available() and _scan_probe(protocol) is not None
 
 
 def _collapse(
@@ -588,22 +604,28 @@ def _collapse(
     cut_at = adapter_probe(protocol)
     fast: FastCollapse | None = None
     if _use_fast_scan(protocol, settings):
-        assert cut_at is not None
+        probe = _scan_probe(protocol)
+        assert probe is not None
 
-        def slow_batch(batch: dict[str, int]) -> tuple[np.ndarray, dict[str, int]]:
+        def slow_batch(batch: dict[str, int]) -> tuple[np.ndarray, Any]:
             part = _Classifier(protocol, settings, cut_at)
             part(batch)
-            return np.array([part.hist[c] for c in CATEGORIES]), part.inserts
+            hist = np.array([part.hist[c] for c in CATEGORIES])
+            if protocol.umi_length:  # (inserts by id, (insert, UMI) codes, reads)
+                return hist, (list(part.insert_ids), *part.umi_reads())
+            return hist, part.inserts
 
         fast = fastscan.fast_collapse(
             path,
-            cut_at,
+            probe,
             slow_batch,
             clip_5p=protocol.clip_5p,
             clip_3p=protocol.clip_3p,
             min_length=settings.min_length,
             max_length=settings.max_length,
             quality_cutoff=settings.quality_cutoff,
+            umi_length=protocol.umi_length,
+            umi_dedup=settings.umi_dedup,
             threads=threads,
         )
         scan = fast.scan
