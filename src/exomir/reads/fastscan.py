@@ -302,7 +302,7 @@ def fast_collapse(
         code = code << 2 | "ACGT".index(base)
     if umi_length and umi_dedup not in ("directional", "exact"):
         raise ValueError(f"unknown umi_dedup {umi_dedup!r}")
-    slots = _initial_slots(p) if not umi_length else _INITIAL_SLOTS
+    slots = _initial_slots(p)  # with UMIs: inserts (their ids)
     parts = [_Part(nw, slots, slow_batch, umi_length) for _ in range(2)]
     args = (
         np.uint64(code),
