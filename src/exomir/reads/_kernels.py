@@ -1,8 +1,8 @@
 """Compiled (numba) kernels of the fast preprocessing path.
 
 Used by :func:`exomir.reads.preprocess.collapse_library` for protocols
-without UMIs whose adapter starts with an exact ``ACGT`` probe and without
-quality trimming (see :mod:`exomir.reads.fastscan`). Everything here works on
+whose adapter starts with an exact ``ACGT`` probe (UMI protocols: whose whole
+adapter is at most 32 ``ACGT`` bases), see :mod:`exomir.reads.fastscan`. Everything here works on
 raw bytes of the decompressed FASTQ text and releases the GIL, so gzip
 decompression (ISA-L, in its own thread) runs on the other core at the same
 time.
