@@ -1,8 +1,8 @@
 """Compiled (numba) kernels of the fast preprocessing path.
 
 Used by :func:`exomir.reads.preprocess.collapse_library` for protocols
-without UMIs whose adapter starts with an exact ``ACGT`` probe and without
-quality trimming (see :mod:`exomir.reads.fastscan`). Everything here works on
+whose adapter starts with an exact ``ACGT`` probe (UMI protocols: whose whole
+adapter is at most 32 ``ACGT`` bases), see :mod:`exomir.reads.fastscan`. Everything here works on
 raw bytes of the decompressed FASTQ text and releases the GIL, so gzip
 decompression (ISA-L, in its own thread) runs on the other core at the same
 time.
@@ -68,6 +68,7 @@ NEED_MORE = 0  # stopped at an incomplete record (more input needed)
 DONE = 1  # all input consumed (final chunk)
 TABLE_FULL = 2  # grow the hash table, then call again
 SLOW_FULL = 3  # drain the no-probe buffer, then call again
+CODES_FULL = 4  # UMI protocols: compact the (insert, UMI) code buffer, call again
 ERR_HEADER = 10  # header line does not start with '@'
 ERR_PLUS = 11  # third line does not start with '+'
 ERR_LENGTH = 12  # sequence and quality lengths differ
@@ -86,6 +87,11 @@ S_SLOW_POS = 3  # bytes used in the no-probe buffer
 S_ERR_POS = 4  # byte offset (in the chunk) of the offending line
 S_NEW = 5  # table entries created by scanned reads
 S_SINK = 6  # keeps the early slot loads from being optimised away
+S_CODES = 7  # UMI protocols: codes used in the (insert, UMI) code buffer
+S_MAXTRIM = 8  # longest read after 3' quality trimming
+S_IDS = 9  # UMI protocols: inserts numbered so far (next insert id)
+#: Length of the state vector.
+STATE_SIZE = 10
 
 _CODE = np.zeros(256, dtype=np.uint64)
 for _i, _b in enumerate(b"ACGNT"):
@@ -152,8 +158,48 @@ def _encode(buf, start: int, length: int, words: np.ndarray, nw: int) -> None:
 PENDING = 16
 
 
+@njit(inline="always")
+def _insert_id(
+    tkeys: np.ndarray, tcount: np.ndarray, words: np.ndarray, nw: int, state
+) -> int:
+    """Return the id of insert ``words``, numbering it if new (UMI protocols).
+
+    The table's count column holds ``id + 1`` (0: empty slot), so that
+    :func:`rehash` keeps the ids.
+    """
+    mask = np.uint64(len(tcount) - 1)
+    h = _hash(words, nw) & mask
+    while True:
+        c = tcount[h]
+        if c == 0:
+            for w in range(nw):
+                tkeys[h, w] = words[w]
+            iid = state[S_IDS]
+            state[S_IDS] = iid + 1
+            state[S_USED] += 1
+            state[S_NEW] += 1
+            tcount[h] = np.uint64(iid + 1)
+            return iid
+        same = True
+        for w in range(nw):
+            if tkeys[h, w] != words[w]:
+                same = False
+                break
+        if same:
+            return np.int64(c) - 1
+        h = (h + np.uint64(1)) & mask
+
+
 @njit(nogil=True)
-def _flush(tkeys, tcount, pwords, npend, nw, state) -> None:
+def _flush(tkeys, tcount, pwords, npend, nw, state, umi_len, codes) -> None:
+    if umi_len > 0:  # append id << 2 * umi_len | UMI (column nw) per read
+        shift = np.uint64(2 * umi_len)
+        for i in range(npend):
+            iid = _insert_id(tkeys, tcount, pwords[i], nw, state)
+            k = state[S_CODES]
+            codes[k] = np.int64((np.uint64(iid) << shift) | pwords[i, nw])
+            state[S_CODES] = k + 1
+        return
     for i in range(npend):
         new = _add(tkeys, tcount, pwords[i], nw, 1)
         state[S_USED] += new
@@ -173,10 +219,12 @@ def scan_chunk(
     max_len: int,
     nw: int,
     qcut: int,
+    umi_len: int,
     tkeys: np.ndarray,
     tcount: np.ndarray,
     hist: np.ndarray,
     slow: np.ndarray,
+    codes: np.ndarray,
     state: np.ndarray,
 ) -> tuple[int, int]:
     """Scan FASTQ records of ``buf[pos:]``; return ``(status, new pos)``.
@@ -185,10 +233,17 @@ def scan_chunk(
     (cutadapt's BWA rule, Phred+33), find the first exact probe, classify
     the insert (histogram by length) and count passed inserts in the table.
     Reads without the probe are copied, newline-terminated, to ``slow``.
+
+    With ``umi_len`` > 0 (UMI protocols) the probe is the whole adapter, and
+    the UMI is the ``umi_len`` bases right after it in the trimmed read: if
+    they are not all there or contain N, the read is ``no_umi``; otherwise
+    the insert gets an id in the table (whose count column holds id + 1) and
+    ``id << 2 * umi_len | 2-bit UMI`` is appended to ``codes`` (one per read;
+    :data:`CODES_FULL` when it is full). Without UMIs ``codes`` is unused.
     On an error the position is the start of the failing record and
     ``state[S_ERR_POS]`` the offending line.
     """
-    pwords = np.zeros((PENDING, max(nw, 1)), dtype=np.uint64)
+    pwords = np.zeros((PENDING, nw + 1), dtype=np.uint64)
     status, pos, npend, sink = _scan(
         buf,
         pos,
@@ -201,14 +256,16 @@ def scan_chunk(
         max_len,
         nw,
         qcut,
+        umi_len,
         tkeys,
         tcount,
         hist,
         slow,
+        codes,
         state,
         pwords,
     )
-    _flush(tkeys, tcount, pwords, npend, nw, state)
+    _flush(tkeys, tcount, pwords, npend, nw, state, umi_len, codes)
     state[S_SINK] = np.int64(sink & np.uint64(1))
     return status, pos
 
@@ -226,10 +283,12 @@ def _scan(
     max_len: int,
     nw: int,
     qcut: int,
+    umi_len: int,
     tkeys: np.ndarray,
     tcount: np.ndarray,
     hist: np.ndarray,
     slow: np.ndarray,
+    codes: np.ndarray,
     state: np.ndarray,
     pwords: np.ndarray,
 ):
@@ -354,6 +413,8 @@ def _scan(
                 length = stop
                 if hit + probe_len > length:
                     hit = -1  # the first probe does not fit: none does
+        if length > state[S_MAXTRIM]:
+            state[S_MAXTRIM] = length
         if hit < 0:
             sp = state[S_SLOW_POS]
             if sp + length + 1 > len(slow):
@@ -372,17 +433,39 @@ def _scan(
             elif ins > max_len:
                 hist[3, ins] += 1
             else:
+                umi = np.uint64(0)
+                if umi_len > 0:  # the UMI follows the whole adapter
+                    u = hit + probe_len
+                    ok = u + umi_len <= length
+                    if ok:
+                        for j in range(s + u, s + u + umi_len):
+                            b2 = _BASE2[buf[j]]
+                            if b2 == 255:  # N
+                                ok = False
+                                break
+                            umi = (umi << np.uint64(2)) | np.uint64(b2)
+                    if not ok:
+                        hist[5, ins] += 1
+                        state[S_RECORDS] += 1
+                        pos = e4 + 1 if e4 < n else n
+                        continue
+                    if state[S_CODES] + npend >= len(codes):
+                        _flush(tkeys, tcount, pwords, npend, nw, state, umi_len, codes)
+                        npend = 0
+                        if state[S_CODES] >= len(codes):
+                            return CODES_FULL, rec, npend, sink
                 if state[S_USED] + npend >= limit:
-                    _flush(tkeys, tcount, pwords, npend, nw, state)
+                    _flush(tkeys, tcount, pwords, npend, nw, state, umi_len, codes)
                     npend = 0
                     if state[S_USED] >= limit:
                         return TABLE_FULL, rec, npend, sink
                 words = pwords[npend]
                 _encode(buf, s + clip5, ins, words, nw)
+                words[nw] = umi
                 sink ^= tcount[_hash(words, nw) & mask]  # start the load
                 npend += 1
                 if npend == PENDING:
-                    _flush(tkeys, tcount, pwords, npend, nw, state)
+                    _flush(tkeys, tcount, pwords, npend, nw, state, umi_len, codes)
                     npend = 0
                 hist[0, ins] += 1
         state[S_RECORDS] += 1
@@ -510,6 +593,169 @@ def gather_used(rows: np.ndarray, out: np.ndarray, start: int) -> int:
                 out[o, w] = rows[i, w]
             o += 1
     return o
+
+
+@njit(nogil=True, cache=True)
+def add_lines_ids(
+    text: np.ndarray, nw: int, tkeys: np.ndarray, tcount: np.ndarray, state
+) -> np.ndarray:
+    """Return the ids of newline-terminated inserts, numbering new ones.
+
+    UMI protocols: as the scan numbers inserts (see :func:`scan_chunk`); the
+    table must have room for all of them.
+    """
+    words = np.zeros(nw + 1, dtype=np.uint64)
+    lines = 0
+    for e in range(len(text)):
+        lines += text[e] == 10
+    ids = np.empty(lines, dtype=np.int64)
+    start = 0
+    i = 0
+    for e in range(len(text)):
+        if text[e] == 10:
+            _encode(text, start, e - start, words, nw)
+            ids[i] = _insert_id(tkeys, tcount, words, nw, state)
+            i += 1
+            start = e + 1
+    return ids
+
+
+@njit(nogil=True, cache=True)
+def run_lengths(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct values of sorted ``codes`` and how often each occurs."""
+    m = len(codes)
+    k = 0
+    for i in range(m):
+        k += i == 0 or codes[i] != codes[i - 1]
+    out = np.empty(k, dtype=np.int64)
+    reads = np.zeros(k, dtype=np.int64)
+    j = -1
+    for i in range(m):
+        if i == 0 or codes[i] != codes[i - 1]:
+            j += 1
+            out[j] = codes[i]
+        reads[j] += 1
+    return out, reads
+
+
+@njit(nogil=True, cache=True)
+def merge_runs(
+    c1: np.ndarray, r1: np.ndarray, c2: np.ndarray, r2: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge two sorted runs of distinct codes with reads (reads of a code add)."""
+    n1, n2 = len(c1), len(c2)
+    i = j = k = 0
+    while i < n1 and j < n2:  # count the merged codes first
+        if c1[i] < c2[j]:
+            i += 1
+        elif c2[j] < c1[i]:
+            j += 1
+        else:
+            i += 1
+            j += 1
+        k += 1
+    k += n1 - i + n2 - j
+    codes = np.empty(k, dtype=np.int64)
+    reads = np.empty(k, dtype=np.int64)
+    i = j = k = 0
+    while i < n1 or j < n2:
+        if j >= n2 or (i < n1 and c1[i] < c2[j]):
+            codes[k] = c1[i]
+            reads[k] = r1[i]
+            i += 1
+        elif i >= n1 or c2[j] < c1[i]:
+            codes[k] = c2[j]
+            reads[k] = r2[j]
+            j += 1
+        else:
+            codes[k] = c1[i]
+            reads[k] = r1[i] + r2[j]
+            i += 1
+            j += 1
+        k += 1
+    return codes, reads
+
+
+@njit(nogil=True, cache=True)
+def sort_pairs(codes: np.ndarray, reads: np.ndarray) -> None:
+    """Sort non-negative ``codes`` in place, ``reads`` along (LSD radix sort)."""
+    m = len(codes)
+    if m < 2:
+        return
+    top = np.int64(0)
+    for i in range(m):
+        top |= codes[i]
+    c1, r1 = codes, reads
+    c2 = np.empty(m, dtype=np.int64)
+    r2 = np.empty(m, dtype=np.int64)
+    nb = 1 << _DIGIT_BITS
+    count = np.zeros(nb, dtype=np.int64)
+    sh = 0
+    swapped = False
+    while sh < 63 and (top >> sh) > 0:
+        count[:] = 0
+        for i in range(m):
+            count[(c1[i] >> sh) & (nb - 1)] += 1
+        total = 0
+        for b in range(nb):
+            c = count[b]
+            count[b] = total
+            total += c
+        for i in range(m):
+            b = (c1[i] >> sh) & (nb - 1)
+            k = count[b]
+            c2[k] = c1[i]
+            r2[k] = r1[i]
+            count[b] = k + 1
+        c1, c2 = c2, c1
+        r1, r2 = r2, r1
+        swapped = not swapped
+        sh += _DIGIT_BITS
+    if swapped:
+        codes[:] = c1
+        reads[:] = r1
+
+
+@njit(nogil=True, cache=True)
+def union_ids(
+    akeys: np.ndarray,
+    acount: np.ndarray,
+    na: int,
+    bkeys: np.ndarray,
+    bcount: np.ndarray,
+    nb: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the inserts of two id tables (UMI protocols), numbered together.
+
+    Table a keeps its ids ``0..na-1``; inserts of table b get a's id, or a
+    new one from ``na`` on. Returns the inserts by id (rows of key words) and
+    the new id of each of b's ids.
+    """
+    nw = akeys.shape[1]
+    keys = np.empty((na + nb, nw), dtype=np.uint64)
+    for i in range(len(acount)):
+        if acount[i]:
+            keys[np.int64(acount[i]) - 1] = akeys[i]
+    remap = np.empty(nb, dtype=np.int64)
+    n = na
+    for i in range(len(bcount)):
+        if bcount[i]:
+            h = _find(akeys, acount, bkeys[i], nw)
+            if h >= 0:
+                remap[np.int64(bcount[i]) - 1] = np.int64(acount[h]) - 1
+            else:
+                remap[np.int64(bcount[i]) - 1] = n
+                keys[n] = bkeys[i]
+                n += 1
+    return keys[:n], remap
+
+
+@njit(nogil=True, cache=True)
+def remap_ids(codes: np.ndarray, remap: np.ndarray, shift: int) -> None:
+    """Replace the insert id of each code (``id << shift | UMI``) in place."""
+    low = (np.int64(1) << shift) - 1
+    for i in range(len(codes)):
+        codes[i] = (remap[codes[i] >> shift] << shift) | (codes[i] & low)
 
 
 #: Bits of one radix sort digit, and digits of a 64-bit word.
