@@ -2,7 +2,11 @@
 
 Simulates one TruSeq library (default 5,000,000 reads x 75 nt) with the trial
 simulator (real miRBase and contaminant sequences, plasma composition,
-sequencing errors), then times in the same run, on the same file:
+sequencing errors), then times in the same run, on the same file, each
+command ``--repeats`` times (default 3) in interleaved rounds, each round
+starting with another command, and reports the medians (and every run's
+wall time): on a VM the first large allocation after an idle spell is slow
+to touch, and a single run would charge it to whichever command came first:
 
 * ``zcat FILE | wc -l``: the decompression floor;
 * exomir: preprocessing (validation, 3' quality trimming at Q20 as in the
@@ -119,6 +123,12 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="JSON file to write")
     ap.add_argument("--reads", type=int, default=5_000_000)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of each command, interleaved; medians are reported",
+    )
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--prepare-only", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -220,19 +230,10 @@ def run(
     funnel: dict,
     sim_s: float,
 ) -> None:
-    """Time the three commands and write the JSON."""
+    """Time the commands (interleaved, ``args.repeats`` rounds); write the JSON."""
     results: dict = {}
     load_before = os.getloadavg()
-    # (a) decompression floor
-    wall, rss = timed(["bash", "-c", f"zcat {fq} | wc -l > /dev/null"])
-    results["zcat_wc"] = {
-        "seconds": wall,
-        "peak_rss_mb": rss,
-        "cpu_seconds": CPU_SECONDS["last"],
-    }
-
-    # (b) exomir end to end (as the workflow runs it: two jobs, 2 threads each)
-    # quality trimming as in the workflow's default config and cutadapt -q 20
+    # (b) exomir, quality trimming as in the workflow's default config and cutadapt -q 20
     pre = (
         "from exomir.reads.preprocess import preprocess_library;"
         "from exomir.reads.protocols import PRESETS, TrimSettings;"
@@ -259,66 +260,18 @@ def run(
         "preprocess=r.preprocess_seconds, annotate=r.annotate_seconds,"
         " write=r.write_seconds)))"
     )
-    w0, r0 = timed([PY, "-c", one])
-    times = json.loads((work / "one.times.json").read_text())
-    results["exomir"] = {
-        "seconds": w0,
-        "peak_rss_mb": r0,
-        "cpu_seconds": CPU_SECONDS["last"],
-        "preprocess_seconds_in_process": times["preprocess"],
-        "annotate_seconds_in_process": times["annotate"],
-        "write_seconds_in_process": times["write"],
-    }
-    # the two stages as two processes (exomir's design before the rule
-    # `library`), for the effect of one process; the same files
-    w1, r1 = timed([PY, "-c", pre])
-    c1 = CPU_SECONDS["last"]
-    w2, r2 = timed([PY, "-c", ann])
-    c2 = CPU_SECONDS["last"]
-    results["exomir_two_processes"] = {
-        "seconds": w1 + w2,
-        "preprocess_seconds": w1,
-        "annotate_seconds": w2,
-        "peak_rss_mb": max(r1, r2),
-        "cpu_seconds": c1 + c2,
-        "preprocess_cpu_seconds": c1,
-        "annotate_cpu_seconds": c2,
-        "identical_output": all(
-            (work / f"one.{ext}").read_bytes() == (work / f"lib.{ext}").read_bytes()
-            for ext in ("fa.gz", "mirna.tsv", "isomir.tsv", "ann.json", "gff")
-        ),
-    }
     # the same preprocessing on the dnaio path (no compiled scan), for the
     # effect of that lever; its output is byte-identical
     old = "import exomir.reads.preprocess as pp; pp.FAST_SCAN = False;" + pre.replace(
         f"'{work}/lib.fa.gz', '{work}/lib.json'",
         f"'{work}/old.fa.gz', '{work}/old.json'",
     )
-    w3, r3 = timed([PY, "-c", old])
-    results["exomir_preprocess_dnaio_path"] = {
-        "seconds": w3,
-        "peak_rss_mb": r3,
-        "cpu_seconds": CPU_SECONDS["last"],
-        "identical_output": (work / "old.fa.gz").read_bytes()
-        == (work / "lib.fa.gz").read_bytes(),
-    }
-
     # the compiled scan on one thread (the two halves of each block one after
     # the other, no read-ahead): the effect of the second scanning thread
     single = pre.replace("threads=2", "threads=1").replace(
         f"'{work}/lib.fa.gz', '{work}/lib.json'",
         f"'{work}/single.fa.gz', '{work}/single.json'",
     )
-    w4, r4 = timed([PY, "-c", single])
-    results["exomir_preprocess_one_thread"] = {
-        "seconds": w4,
-        "peak_rss_mb": r4,
-        "cpu_seconds": CPU_SECONDS["last"],
-        "identical_output": (work / "single.fa.gz").read_bytes()
-        == (work / "lib.fa.gz").read_bytes()
-        and (work / "single.json").read_bytes() == (work / "lib.json").read_bytes(),
-    }
-
     # the same annotation with bowtie for every contaminant search (no
     # compiled search), for the effect of that lever; same output files
     bt_ann = "import exomir.reads.annotate as A; A.CONTAMINANT_SEARCH = False;" + (
@@ -327,17 +280,6 @@ def run(
         .replace(f"'{work}/lib.ann.json'", f"'{work}/bt.ann.json'")
         .replace(f"'{work}/lib.gff'", f"'{work}/bt.gff'")
     )
-    w5, r5 = timed([PY, "-c", bt_ann])
-    results["exomir_annotate_bowtie_contaminants"] = {
-        "seconds": w5,
-        "peak_rss_mb": r5,
-        "cpu_seconds": CPU_SECONDS["last"],
-        "identical_output": all(
-            (work / f"bt.{ext}").read_bytes() == (work / f"lib.{ext}").read_bytes()
-            for ext in ("mirna.tsv", "isomir.tsv", "ann.json", "gff")
-        ),
-    }
-
     # (c) conventional chain
     trimmed = work / "trimmed.fastq"
     cut = [
@@ -360,22 +302,75 @@ def run(
         "-o",
         str(trimmed),
         str(fq),
+        "--quiet",
     ]
-    w1, r1 = timed([*cut, "--quiet"])
-    c1 = CPU_SECONDS["last"]
     bt = (
         f"bowtie -p 2 -v 1 -a --best --strata --norc -x {hairpin_index} -q {trimmed} -S"
         f" 2>/dev/null | samtools view -F 4 - | cut -f 3 | sort | uniq -c > {work}/conv_counts.txt"
     )
-    w2, r2 = timed(["bash", "-c", bt])
-    c2 = CPU_SECONDS["last"]
-    results["conventional"] = {
-        "seconds": w1 + w2,
-        "cutadapt_seconds": w1,
-        "bowtie_count_seconds": w2,
-        "peak_rss_mb": max(r1, r2),
-        "cpu_seconds": c1 + c2,
+    commands: dict[str, list[tuple[str, list[str]]]] = {
+        "zcat_wc": [("", ["bash", "-c", f"zcat {fq} | wc -l > /dev/null"])],
+        "exomir": [("", [PY, "-c", one])],
+        "exomir_two_processes": [
+            ("preprocess", [PY, "-c", pre]),
+            ("annotate", [PY, "-c", ann]),
+        ],
+        "exomir_preprocess_dnaio_path": [("", [PY, "-c", old])],
+        "exomir_preprocess_one_thread": [("", [PY, "-c", single])],
+        "exomir_annotate_bowtie_contaminants": [("", [PY, "-c", bt_ann])],
+        "conventional": [("cutadapt", cut), ("bowtie_count", ["bash", "-c", bt])],
     }
+    in_process: list[dict] = []
+    runs: dict[str, list[dict]] = {name: [] for name in commands}
+    names = list(commands)
+    for round_ in range(args.repeats):
+        # each round starts with another command: none always pays for being
+        # first (fresh memory is slow to touch on a VM)
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            run = {"seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0}
+            for label, cmd in commands[name]:
+                wall, rss = timed(cmd)
+                run["seconds"] += wall
+                run["cpu_seconds"] += CPU_SECONDS["last"]
+                run["peak_rss_mb"] = max(run["peak_rss_mb"], rss)
+                if label:
+                    run[f"{label}_seconds"] = wall
+                    run[f"{label}_cpu_seconds"] = CPU_SECONDS["last"]
+            runs[name].append(run)
+            if name == "exomir":
+                in_process.append(json.loads((work / "one.times.json").read_text()))
+    for name, done in runs.items():
+        entry = {
+            key: float(np.median([r[key] for r in done]))
+            for key in done[0]
+            if key != "peak_rss_mb"
+        }
+        entry["peak_rss_mb"] = max(r["peak_rss_mb"] for r in done)
+        entry["seconds_each_run"] = [r["seconds"] for r in done]
+        results[name] = entry
+    for stage in ("preprocess", "annotate", "write"):
+        results["exomir"][f"{stage}_seconds_in_process"] = float(
+            np.median([t[stage] for t in in_process])
+        )
+
+    def same(a: str, b: str, exts: tuple[str, ...]) -> bool:
+        return all(
+            (work / f"{a}.{e}").read_bytes() == (work / f"{b}.{e}").read_bytes()
+            for e in exts
+        )
+
+    results["exomir_two_processes"]["identical_output"] = same(
+        "one", "lib", ("fa.gz", "mirna.tsv", "isomir.tsv", "ann.json", "gff")
+    )
+    results["exomir_preprocess_dnaio_path"]["identical_output"] = same(
+        "old", "lib", ("fa.gz",)
+    )
+    results["exomir_preprocess_one_thread"]["identical_output"] = same(
+        "single", "lib", ("fa.gz", "json")
+    )
+    results["exomir_annotate_bowtie_contaminants"]["identical_output"] = same(
+        "bt", "lib", ("mirna.tsv", "isomir.tsv", "ann.json", "gff")
+    )
 
     n = args.reads
     for entry in results.values():
