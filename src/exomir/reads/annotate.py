@@ -1206,10 +1206,10 @@ def _classify(
 ) -> tuple[np.ndarray, dict[int, Assignment]]:
     """Category code of every unique insert (see :func:`_category_names`).
 
-    Order of work: the contaminant alignment (the costly part) starts first
-    and runs in the background on every insert while the miRNA annotation
-    runs; its hits are then resolved to categories for the inserts that are
-    not miRNA.
+    Order of work: the contaminant search (compiled, or bowtie for what it
+    cannot decide) starts first and runs in the background while the miRNA
+    annotation runs; its hits are then resolved to categories for the
+    inserts that are not miRNA.
     """
     params = params or AnnotationParams()
     seqs = reads.sequences
@@ -1235,7 +1235,7 @@ def _classify(
                 )
 
             on_hairpin, edited = _annotate_mirna(
-                seqs, layout, reference, params, threads, work, codes, assignments
+                layout, reference, params, threads, work, codes, assignments
             )
 
             # A read that needs edits to be a miRNA but is an exact contaminant
@@ -1537,7 +1537,6 @@ def _combined_index(reference: Reference, work: Path, threads: int) -> Path:
 
 
 def _annotate_mirna(
-    seqs: list[str],
     layout: _Layout,
     reference: Reference,
     params: AnnotationParams,
@@ -1560,7 +1559,7 @@ def _annotate_mirna(
         Reads that are miRNA (or tied miRNA) only with a substitution or
         non-templated bases.
     """
-    n = len(seqs)
+    n = len(layout.lengths)
     n_cont = len(reference.contaminants)
     mirna, multimapped = n_cont, n_cont + 1
     on_hairpin = np.zeros(n, dtype=bool)
