@@ -1,6 +1,7 @@
 """End-to-end reads benchmark: one FASTQ.gz library to miRNA counts.
 
-Simulates one TruSeq library (default 5,000,000 reads x 75 nt) with the trial
+Simulates one TruSeq library (default 5,000,000 reads x 75 nt; and a QIAseq
+library of ``--qiaseq-reads``, timed through exomir only) with the trial
 simulator (real miRBase and contaminant sequences, plasma composition,
 sequencing errors), then times in the same run, on the same file, each
 command ``--repeats`` times (default 3) in interleaved rounds, each round
@@ -85,8 +86,8 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024.0
 
 
-def simulate(fastq: Path, n_reads: int, seed: int) -> dict:
-    """Write one TruSeq library with the trial simulator; return its truth."""
+def simulate(fastq: Path, n_reads: int, seed: int, protocol: str = "truseq") -> dict:
+    """Write one library with the trial simulator; return its truth funnel."""
     from exomir.simulate.params import resolve_params
     from exomir.simulate.scenario import (
         build_read_params,
@@ -99,20 +100,20 @@ def simulate(fastq: Path, n_reads: int, seed: int) -> dict:
     refs = load_references(params)
     rp = build_read_params(params)
     sample = str(sim.samples["sample_id"].iloc[0])
-    from exomir.simulate.library import simulate_library
+    from exomir.simulate.library import default_adapter, simulate_library
 
     truth = simulate_library(
         sample,
         fastq,
         n_reads,
         sim.probs[sample],
-        "truseq",
+        protocol,
         rp,
         np.random.default_rng(seed),
         refs.hairpins,
         refs.mature_in_hairpin,
         refs.contaminants,
-        ADAPTER,
+        default_adapter(protocol),
         mature=refs.mature,
     )
     return {k: int(v) for k, v in truth.funnel.items()}
@@ -123,6 +124,12 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="JSON file to write")
     ap.add_argument("--reads", type=int, default=5_000_000)
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument(
+        "--qiaseq-reads",
+        type=int,
+        default=5_000_000,
+        help="reads of a second, QIAseq (UMI) library timed the same way (0: none)",
+    )
     ap.add_argument(
         "--repeats",
         type=int,
@@ -135,7 +142,7 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="exomir-bench-reads-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.prepare_only:
-        prepare(work, args.reads, args.seed)
+        prepare(work, args.reads, args.seed, args.qiaseq_reads)
         return
     # Simulation and index building run in a child process, so that this
     # process stays small: forked children inherit its resident set, which
@@ -150,6 +157,8 @@ def main() -> None:
             str(args.reads),
             "--seed",
             str(args.seed),
+            "--qiaseq-reads",
+            str(args.qiaseq_reads),
             "--workdir",
             str(work),
             "--prepare-only",
@@ -162,15 +171,18 @@ def main() -> None:
     prep = json.loads((work / "prepare.json").read_text())
     funnel = prep["funnel"]
     hairpin_index = prep["hairpin_index"]
-    run(args, work, fq, refdir, hairpin_index, funnel, sim_s)
+    run(args, work, fq, refdir, hairpin_index, funnel, sim_s, prep["qiaseq_funnel"])
 
 
-def prepare(work: Path, n_reads: int, seed: int) -> None:
-    """Simulate the library and build the reference (child process)."""
+def prepare(work: Path, n_reads: int, seed: int, qiaseq_reads: int) -> None:
+    """Simulate the libraries and build the reference (child process)."""
     from exomir.config import resources_dir
     from exomir.reads.reference import load_reference, prepare_reference
 
     funnel = simulate(work / "lib.fastq.gz", n_reads, seed)
+    umi_funnel = None
+    if qiaseq_reads:
+        umi_funnel = simulate(work / "umi.fastq.gz", qiaseq_reads, seed + 1, "qiaseq")
     res = resources_dir()
     refdir = work / "reference"
     contaminants = {
@@ -190,7 +202,13 @@ def prepare(work: Path, n_reads: int, seed: int) -> None:
     ref = load_reference(refdir)
     warm_up(work, refdir)
     (work / "prepare.json").write_text(
-        json.dumps({"funnel": funnel, "hairpin_index": str(ref.hairpin_index)})
+        json.dumps(
+            {
+                "funnel": funnel,
+                "qiaseq_funnel": umi_funnel,
+                "hairpin_index": str(ref.hairpin_index),
+            }
+        )
     )
 
 
@@ -206,18 +224,24 @@ def warm_up(work: Path, refdir: Path) -> None:
     from exomir.reads.preprocess import preprocess_library
     from exomir.reads.protocols import PRESETS, TrimSettings
 
-    small = work / "warm.fastq.gz"
-    with gzip.open(work / "lib.fastq.gz", "rb") as src, gzip.open(small, "wb") as dst:
-        for _ in range(40_000):
-            dst.write(src.readline())
-    for q in (0, 20):
-        preprocess_library(
-            small,
-            work / "warm.fa.gz",
-            work / "warm.json",
-            PRESETS["truseq"],
-            TrimSettings(quality_cutoff=q),
-        )
+    for name, preset in (("umi", "qiaseq"), ("lib", "truseq")):
+        if not (work / f"{name}.fastq.gz").exists():
+            continue
+        small = work / "warm.fastq.gz"
+        with (
+            gzip.open(work / f"{name}.fastq.gz", "rb") as src,
+            gzip.open(small, "wb") as dst,
+        ):
+            for _ in range(40_000):
+                dst.write(src.readline())
+        for q in (0, 20):
+            preprocess_library(
+                small,
+                work / "warm.fa.gz",
+                work / "warm.json",
+                PRESETS[preset],
+                TrimSettings(quality_cutoff=q),
+            )
     annotate_sample(work / "warm.fa.gz", refdir, "warm", threads=2)
 
 
@@ -229,6 +253,7 @@ def run(
     hairpin_index: str,
     funnel: dict,
     sim_s: float,
+    qiaseq_funnel: dict | None = None,
 ) -> None:
     """Time the commands (interleaved, ``args.repeats`` rounds); write the JSON."""
     results: dict = {}
@@ -320,6 +345,34 @@ def run(
         "exomir_annotate_bowtie_contaminants": [("", [PY, "-c", bt_ann])],
         "conventional": [("cutadapt", cut), ("bowtie_count", ["bash", "-c", bt])],
     }
+    umi_fq = work / "umi.fastq.gz"
+    if args.qiaseq_reads:
+        # a QIAseq (UMI) library through the rule `library`, and its
+        # preprocessing on the dnaio path (the same collapsed file)
+        commands["exomir_qiaseq"] = [
+            (
+                "",
+                [
+                    PY,
+                    "-c",
+                    one.replace(f"'{fq}'", f"'{umi_fq}'")
+                    .replace(f"'{work}/one.", f"'{work}/umi.")
+                    .replace("PRESETS['truseq']", "PRESETS['qiaseq']"),
+                ],
+            )
+        ]
+        commands["exomir_qiaseq_preprocess_dnaio_path"] = [
+            (
+                "",
+                [
+                    PY,
+                    "-c",
+                    old.replace(f"'{fq}'", f"'{umi_fq}'")
+                    .replace(f"'{work}/old.", f"'{work}/umiold.")
+                    .replace("PRESETS['truseq']", "PRESETS['qiaseq']"),
+                ],
+            )
+        ]
     in_process: list[dict] = []
     runs: dict[str, list[dict]] = {name: [] for name in commands}
     names = list(commands)
@@ -337,8 +390,10 @@ def run(
                     run[f"{label}_seconds"] = wall
                     run[f"{label}_cpu_seconds"] = CPU_SECONDS["last"]
             runs[name].append(run)
-            if name == "exomir":
-                in_process.append(json.loads((work / "one.times.json").read_text()))
+            if name in ("exomir", "exomir_qiaseq"):
+                stem = "one" if name == "exomir" else "umi"
+                times = json.loads((work / f"{stem}.times.json").read_text())
+                in_process.append({"name": name, **times})
     for name, done in runs.items():
         entry = {
             key: float(np.median([r[key] for r in done]))
@@ -348,10 +403,13 @@ def run(
         entry["peak_rss_mb"] = max(r["peak_rss_mb"] for r in done)
         entry["seconds_each_run"] = [r["seconds"] for r in done]
         results[name] = entry
-    for stage in ("preprocess", "annotate", "write"):
-        results["exomir"][f"{stage}_seconds_in_process"] = float(
-            np.median([t[stage] for t in in_process])
-        )
+    for name in ("exomir", "exomir_qiaseq"):
+        mine = [t for t in in_process if t["name"] == name]
+        for stage in ("preprocess", "annotate", "write"):
+            if mine:
+                results[name][f"{stage}_seconds_in_process"] = float(
+                    np.median([t[stage] for t in mine])
+                )
 
     def same(a: str, b: str, exts: tuple[str, ...]) -> bool:
         return all(
@@ -371,14 +429,20 @@ def run(
     results["exomir_annotate_bowtie_contaminants"]["identical_output"] = same(
         "bt", "lib", ("mirna.tsv", "isomir.tsv", "ann.json", "gff")
     )
+    if args.qiaseq_reads:
+        results["exomir_qiaseq_preprocess_dnaio_path"]["identical_output"] = same(
+            "umiold", "umi", ("fa.gz",)
+        )
 
-    n = args.reads
-    for entry in results.values():
+    for name, entry in results.items():
+        n = args.qiaseq_reads if "qiaseq" in name else args.reads
         entry["reads_per_second"] = n / entry["seconds"]
     stats = json.loads((work / "lib.json").read_text())
     out = {
         "benchmark": "reads end to end, one library, FASTQ.gz to miRNA counts",
-        "reads": n,
+        "reads": args.reads,
+        "qiaseq_reads": args.qiaseq_reads,
+        "repeats": args.repeats,
         "read_length": 75,
         "protocol": "truseq",
         "cores": os.cpu_count(),
@@ -388,6 +452,7 @@ def run(
         "python": platform.python_version(),
         "simulate_seconds": sim_s,
         "truth_funnel": funnel,
+        "qiaseq_truth_funnel": qiaseq_funnel,
         "exomir_unique_inserts": stats.get("unique_inserts"),
         "results": results,
         "ratios": {
@@ -418,6 +483,11 @@ def run(
             "peak_rss_mb_max": 2048,
         },
     }
+    if args.qiaseq_reads:
+        out["ratios"]["qiaseq_preprocess_compiled_vs_dnaio_path"] = (
+            results["exomir_qiaseq_preprocess_dnaio_path"]["seconds"]
+            / results["exomir_qiaseq"]["preprocess_seconds_in_process"]
+        )
     out["targets"]["met"] = {
         "reads_per_second": results["exomir"]["reads_per_second"] >= 1_000_000,
         "speedup": out["ratios"]["exomir_vs_conventional_speedup"] >= 3.0,
