@@ -932,13 +932,13 @@ class _Layout:
 
     def texts(self, rows: np.ndarray) -> list[str]:
         """Return the sequences of ``rows`` as strings."""
-        data = self.buffer.tobytes() if len(rows) > 1000 else self.buffer
-        out = []
-        for s, n in zip(
-            self.starts[rows].tolist(), self.lengths[rows].tolist(), strict=True
-        ):
-            out.append(bytes(data[s : s + n]).decode("ascii", "replace"))
-        return out
+        buf = self.buffer
+        return [
+            buf[s : s + n].tobytes().decode("ascii", "replace")
+            for s, n in zip(
+                self.starts[rows].tolist(), self.lengths[rows].tolist(), strict=True
+            )
+        ]
 
     def prefix_keys(self, rows: np.ndarray, k: int) -> np.ndarray:
         """2-bit codes of the first ``k`` bases of ``rows`` (ACGT, length >= k)."""
