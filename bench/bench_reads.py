@@ -349,30 +349,18 @@ def run(
     if args.qiaseq_reads:
         # a QIAseq (UMI) library through the rule `library`, and its
         # preprocessing on the dnaio path (the same collapsed file)
-        commands["exomir_qiaseq"] = [
-            (
-                "",
-                [
-                    PY,
-                    "-c",
-                    one.replace(f"'{fq}'", f"'{umi_fq}'")
-                    .replace(f"'{work}/one.", f"'{work}/umi.")
-                    .replace("PRESETS['truseq']", "PRESETS['qiaseq']"),
-                ],
+        def qiaseq(code: str, stem: str) -> list[tuple[str, list[str]]]:
+            """The same command on the QIAseq library, outputs ``umi{stem}.*``."""
+            code = (
+                code.replace(f"'{fq}'", f"'{umi_fq}'")
+                .replace(f"'{work}/{stem}.", f"'{work}/umi{stem}.")
+                .replace("PRESETS['truseq']", "PRESETS['qiaseq']")
             )
-        ]
-        commands["exomir_qiaseq_preprocess_dnaio_path"] = [
-            (
-                "",
-                [
-                    PY,
-                    "-c",
-                    old.replace(f"'{fq}'", f"'{umi_fq}'")
-                    .replace(f"'{work}/old.", f"'{work}/umiold.")
-                    .replace("PRESETS['truseq']", "PRESETS['qiaseq']"),
-                ],
-            )
-        ]
+            return [("", [PY, "-c", code])]
+
+        # one.* -> umione.*, old.* -> umiold.*
+        commands["exomir_qiaseq"] = qiaseq(one, "one")
+        commands["exomir_qiaseq_preprocess_dnaio_path"] = qiaseq(old, "old")
     in_process: list[dict] = []
     runs: dict[str, list[dict]] = {name: [] for name in commands}
     names = list(commands)
@@ -391,7 +379,7 @@ def run(
                     run[f"{label}_cpu_seconds"] = CPU_SECONDS["last"]
             runs[name].append(run)
             if name in ("exomir", "exomir_qiaseq"):
-                stem = "one" if name == "exomir" else "umi"
+                stem = "one" if name == "exomir" else "umione"
                 times = json.loads((work / f"{stem}.times.json").read_text())
                 in_process.append({"name": name, **times})
     for name, done in runs.items():
@@ -431,7 +419,7 @@ def run(
     )
     if args.qiaseq_reads:
         results["exomir_qiaseq_preprocess_dnaio_path"]["identical_output"] = same(
-            "umiold", "umi", ("fa.gz",)
+            "umiold", "umione", ("fa.gz",)
         )
 
     for name, entry in results.items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import random
@@ -585,15 +586,9 @@ def test_empty_library(hsa_ref: Reference, tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
 
 
-def test_bowtie_failure_is_reported(hsa_ref: Reference, tmp_path: Path) -> None:
-    broken = Reference(
-        directory=tmp_path,
-        species="hsa",
-        database="miRBasev22",
-        hairpin_index=tmp_path / "missing",
-        hairpins=hsa_ref.hairpins,
-        loci=hsa_ref.loci,
-        contaminants=[],
+def test_bowtie_failure_is_reported(broken_hsa_ref: Reference) -> None:
+    broken = dataclasses.replace(
+        broken_hsa_ref, contaminants=[], contaminant_index=None
     )
     reads = CollapsedReads([MIR126_3P], np.array([1], dtype=np.int64))
     with pytest.raises(RuntimeError, match="bowtie failed"):

@@ -341,15 +341,27 @@ def fast_collapse(
             pool.shutdown()
 
 
-def _merge(p: Path, scan: FastqScan, parts: list[_Part], pool) -> FastCollapse:
-    """Merge the two parts' tables and sort the inserts into output order."""
+def _finish_parts(p: Path, scan: FastqScan, parts: list[_Part]) -> np.ndarray:
+    """Count both parts' reads and drain their no-probe reads; sum the histograms.
+
+    Raises
+    ------
+    FastqFormatError
+        If the file holds no reads.
+    """
     a, b = parts
     scan.reads = a.records + b.records
     if scan.reads == 0:
         raise FastqFormatError(p, 1, "file contains no reads")
     for part in parts:
         part.finish()
-    hist = a.hist + b.hist
+    return a.hist + b.hist
+
+
+def _merge(p: Path, scan: FastqScan, parts: list[_Part], pool) -> FastCollapse:
+    """Merge the two parts' tables and sort the inserts into output order."""
+    a, b = parts
+    hist = _finish_parts(p, scan, parts)
     extra = a.extra
     extra.update(b.extra)
     # inserts of reads without the probe: counted in b if b has them, else in a
@@ -394,13 +406,9 @@ def _merge_umi(
     (:meth:`exomir.reads.preprocess._Classifier.molecules_per_insert`).
     """
     a, b = parts
-    scan.reads = a.records + b.records
-    if scan.reads == 0:
-        raise FastqFormatError(p, 1, "file contains no reads")
+    hist = _finish_parts(p, scan, parts)
     for part in parts:
-        part.finish()
         part.slow = None
-    hist = a.hist + b.hist
     # the dnaio path counts the lengths of the trimmed reads
     scan.max_read_length = max(
         scan.max_read_length, int(a.state[K.S_MAXTRIM]), int(b.state[K.S_MAXTRIM])
