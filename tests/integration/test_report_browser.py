@@ -21,12 +21,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import pypdf
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from _report_fixture import EFFICACY_STRINGS, build_tree
 
 from exomir.report.builder import build_report
+from exomir.report.pdf import html_to_pdf
 from exomir.report.sections import SECTIONS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -165,3 +167,50 @@ def test_hostile_ids_run_no_script(built, tmp_path, audience):
     # ... and the hostile text is shown as text
     assert "&lt;img src=x onerror=alert(1)&gt;" in run.dom
     assert run.console == []
+
+
+@pytest.fixture(scope="module")
+def pdfs(built, tmp_path_factory) -> dict[str, list[str]]:
+    """Both reports printed by exomir.report.pdf, as text per page."""
+    out = {}
+    for audience, html in built.items():
+        pdf = html_to_pdf(html, tmp_path_factory.mktemp("pdf") / f"{html.stem}.pdf")
+        out[audience] = [p.extract_text() for p in pypdf.PdfReader(pdf).pages]
+    return out
+
+
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_pdf_has_every_table_of_the_html(built, pdfs, audience):
+    html = built[audience].read_text(encoding="utf-8")
+    in_html = set(re.findall(r'data-table="(\d+)"', html))
+    # collapsed tables are counted too: the HTML hides them in <details>
+    assert len(in_html) == html.count("<table>") > 20
+    in_pdf = set(re.findall(r"Table (\d+)\.", "\n".join(pdfs[audience])))
+    assert in_pdf == in_html
+    # ... with their rows: every cell shown only inside a collapsed block
+    hidden = set()
+    for block in re.findall(r"<details>(.*?)</details>", html, re.S):
+        hidden |= {c for c in re.findall(r"<td[^>]*>([^<&]{8,})</td>", block)}
+    shown = set(
+        re.findall(
+            r"<td[^>]*>([^<&]{8,})</td>",
+            re.sub(r"<details>.*?</details>", "", html, flags=re.S),
+        )
+    )
+    only_hidden = sorted(hidden - shown)
+    assert len(only_hidden) >= 5
+    flat = re.sub(r"\s+", "", "".join(pdfs[audience]))
+    missing = [c for c in only_hidden if re.sub(r"\s+", "", c) not in flat]
+    assert not missing
+
+
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_every_pdf_page_has_banner_data_cut_and_number(pdfs, audience):
+    pages = pdfs[audience]
+    assert len(pages) > 3
+    for i, text in enumerate(pages, start=1):
+        assert f"Page {i} of {len(pages)}" in text
+        assert "data cut 2026-09-01" in text
+        assert ("CLOSED: DSMB members only" in text) == (audience == "closed")
+    if audience == "open":
+        assert not [s for s in EFFICACY_STRINGS if s in "\n".join(pages)]

@@ -244,3 +244,38 @@ def test_forest_of_mean_differences_is_standardised(tmp_path):
     assert sd is not None and sd.round(12).eq(2.0).all()
     html = _build(tmp_path, cfg, "closed")
     assert "standardised by the pooled baseline SD" in html
+
+
+def test_provenance_names_every_file_read_with_its_sha256(tmp_path):
+    import hashlib
+
+    cfg = build_tree(tmp_path, hostile=True)
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.yaml").write_text("trial: {id: X}\n")
+    prov: dict = {}
+    html = _build(tmp_path, cfg, "closed", provenance=prov)
+    read = [f["path"] for f in prov["files_read"]]
+    assert read == sorted(read) and "results/primary/mir126_ancova.tsv" in read
+    for f in prov["files_read"]:
+        data = (tmp_path / f["path"]).read_bytes()
+        assert f["sha256"] == hashlib.sha256(data).hexdigest()
+        assert f["bytes"] == len(data)
+        assert f["sha256"] in html  # shown in the provenance section
+    assert prov["config_sha256"] == hashlib.sha256(b"trial: {id: X}\n").hexdigest()
+    assert prov["audience"] == "closed" and prov["data_cut"] == "2026-09-01"
+    assert len(prov["exomir_commit"]) == 40 or prov["exomir_commit"] == (
+        "not a git checkout"
+    )
+    assert 'data-section="provenance"' in html
+
+
+def test_print_banner_is_a_safe_css_string():
+    from exomir.report.builder import css_string, page_css
+
+    hostile = 'X"; } body { display: none } </style><script>alert(1)</script>'
+    css = page_css("closed", hostile, "2026-09-01")
+    assert "</style>" not in css and "<script" not in css
+    assert css.count('"') % 2 == 0
+    assert css_string('a"b\\c<') == '"a\\22 b\\5c c\\3c "'
+    assert "CLOSED: DSMB members only" in css and "counter(pages)" in css
+    assert "CLOSED" not in page_css("open", "T", "2026-09-01")

@@ -37,7 +37,9 @@ from exomir.report.model import (
     Table,
     Text,
 )
+from exomir.report.provenance import provenance_record
 from exomir.report.sections import SECTIONS
+from exomir.report.sections.study import data_cut
 
 LOG = logging.getLogger("exomir.report")
 TEMPLATES = Path(__file__).parent / "templates"
@@ -175,19 +177,106 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def render_html(ctx: ReportContext, strict: bool = False) -> str:
-    """Render the report as an HTML string."""
+def css_string(text: str) -> str:
+    """Quote text as a CSS string (for the page-margin boxes of the print style)."""
+    out = []
+    for ch in text:
+        if ch in '"\\<>' or ord(ch) < 32:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def page_css(audience: str, trial_id: str, cut: str) -> str:
+    """Print style of one report: banner and data cut on every page, page numbers."""
+    if audience == "closed":
+        banner = f"CLOSED: DSMB members only | {trial_id} | data cut {cut}"
+        colour = "#b3261e"
+    else:
+        banner = (
+            f"OPEN report (pooled, no results by arm) | {trial_id} | data cut {cut}"
+        )
+        colour = "#1f4e9c"
+    return (
+        "@page { size: A4; margin: 16mm 11mm 15mm 11mm;"
+        f" @top-center {{ content: {css_string(banner)}; color: {colour};"
+        " font: bold 9px sans-serif; }"
+        ' @bottom-right { content: "Page " counter(page) " of " counter(pages);'
+        " font: 9px sans-serif; color: #5b6673; }"
+        f" @bottom-left {{ content: {css_string(trial_id + ' ' + audience + ' report')};"
+        " font: 9px sans-serif; color: #5b6673; } }"
+    )
+
+
+def provenance_section(number: int, prov: dict[str, Any]) -> Section:
+    """Last section: what produced the report and the sha256 of every file it read."""
+    sec = Section(key="provenance", number=number, title="Provenance")
+    modified = prov.get("exomir_modified")
+    commit = str(prov["exomir_commit"])
+    if modified:
+        commit += " (with local changes)"
+    sec.add(
+        KeyValues(
+            [
+                ("exomir version", str(prov["exomir_version"])),
+                ("exomir commit", commit),
+                ("Config sha256", str(prov["config_sha256"])),
+                ("Workflow run started", str(prov["workflow_run_started"])),
+                ("Report written (UTC)", str(prov["report_finished"])),
+                ("Host", str(prov["host"])),
+            ],
+            source=["results/report/provenance.json"],
+        )
+    )
+    files = pd.DataFrame(
+        [(f["path"], f["sha256"], str(f["bytes"])) for f in prov["files_read"]],
+        columns=["file read", "sha256", "bytes"],
+    )
+    sec.add(
+        Table(
+            f"Files this report read ({len(files)})",
+            files,
+            source=["results/report/provenance.json"],
+            note="Recompute with `sha256sum FILE` in the run directory to check that a filed report matches its results.",
+            preformatted=True,
+            wide=True,
+        )
+    )
+    return sec
+
+
+def render_html(
+    ctx: ReportContext,
+    strict: bool = False,
+    started: float | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """Render the report as an HTML string.
+
+    Returns
+    -------
+    tuple
+        The HTML and its provenance record (:func:`provenance_record`).
+    """
+    t0 = time.time() if started is None else started
     sections = render_sections(ctx, strict=strict)
+    trial = ctx.config.get("trial", {})
+    cut = data_cut(ctx)
+    prov = provenance_record(
+        ctx.root, ctx.audience, ctx.sources, t0, time.time(), data_cut=cut
+    )
+    sections.append(provenance_section(len(sections) + 1, prov))
     for sec in sections:
         sec.blocks = [_prepare(b) for b in sec.blocks]
-    trial = ctx.config.get("trial", {})
+    trial_id = str(trial.get("id", ""))
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
+    css += "\n" + page_css(ctx.audience, trial_id, cut)
     not_run = [(s, b) for s in sections for b in s.blocks if isinstance(b, NotRun)]
     html = (
         _environment()
         .get_template("report.html.j2")
         .render(
-            trial_id=str(trial.get("id", "")),
+            trial_id=trial_id,
             trial_title=str(trial.get("title", "")),
             audience=ctx.audience,
             sections=sections,
@@ -196,7 +285,7 @@ def render_html(ctx: ReportContext, strict: bool = False) -> str:
             Markup=Markup,
         )
     )
-    return html
+    return html, prov
 
 
 def build_report(
@@ -206,6 +295,7 @@ def build_report(
     out: str | Path,
     available: Iterable[str] | None = None,
     strict: bool = False,
+    provenance: dict[str, Any] | None = None,
 ) -> Path:
     """Build one report file.
 
@@ -224,6 +314,9 @@ def build_report(
         existing file.
     strict
         Re-raise section errors instead of showing them in the report.
+    provenance
+        When given, filled with the build's provenance record
+        (:func:`exomir.report.provenance.provenance_record`).
 
     Returns
     -------
@@ -233,11 +326,14 @@ def build_report(
     if audience not in AUDIENCES:
         raise ValueError(f"audience must be one of {AUDIENCES}, got {audience!r}")
     t0 = time.perf_counter()
+    started = time.time()
     avail = None if available is None else {str(Path(p)) for p in available}
     ctx = ReportContext(
         root=Path(root), config=config, audience=audience, available=avail
     )  # type: ignore[arg-type]
-    html = render_html(ctx, strict=strict)
+    html, prov = render_html(ctx, strict=strict, started=started)
+    if provenance is not None:
+        provenance.update(prov)
     data = html.encode("utf-8")
     if len(data) > MAX_BYTES:
         LOG.warning(
