@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from exomir.report.firewall import write_blinded
+
 HOSTILE_SAMPLE = "<img src=x onerror=alert(1)>"
 HOSTILE_PARTICIPANT = "<script>document.title='pwned'</script>"
 HOSTILE_LOT = '"><svg onload=alert(2)>'
@@ -675,4 +677,11 @@ def build_tree(
         write_downstream(
             root, participant_ids(n_participants, hostile), hostile=hostile
         )
+    blind(root)
     return config()
+
+
+def blind(root: Path) -> list[str]:
+    """Write the blinded copies the open report reads (rule report_blind)."""
+    files = [p.relative_to(root).as_posix() for p in (root / "results").rglob("*.tsv")]
+    return write_blinded(root, sorted(files), config()["sheets"])

@@ -27,7 +27,9 @@ from exomir.report.builder import (
     build_report,
     format_cell,
 )
-from exomir.report.model import Section, Table
+from exomir.report.context import ReportContext
+from exomir.report.firewall import OPEN_DIR, is_open_safe
+from exomir.report.model import NotRun, Section, Table, Text
 from exomir.report.sections import SECTIONS
 
 
@@ -96,7 +98,7 @@ def test_open_filter_refuses_an_arm_table():
         ],
     )
     with pytest.raises(ReportError, match="arm column"):
-        _open_filter(sec, ["placebo", "exosome"])
+        _open_filter(sec, _open_ctx())
     flagged = Section(
         "x",
         1,
@@ -111,9 +113,58 @@ def test_open_filter_refuses_an_arm_table():
         ],
     )
     assert all(
-        not isinstance(b, Table)
-        for b in _open_filter(flagged, ["placebo", "exosome"]).blocks
+        not isinstance(b, Table) for b in _open_filter(flagged, _open_ctx()).blocks
     )
+
+
+def _open_ctx(withheld: set[str] | None = None) -> ReportContext:
+    cfg = {"design": {"arms": ["placebo", "exosome"]}}
+    return ReportContext(Path("."), cfg, "open", withheld=withheld or set())
+
+
+def test_open_filter_points_withheld_files_to_the_closed_report():
+    sec = Section(
+        "x",
+        1,
+        "X",
+        [
+            NotRun(
+                "clinical endpoints (clinical stage)",
+                ["results/clinical/endpoints.tsv"],
+            ),
+            NotRun("CONSORT flow", ["results/clinical/consort.tsv"]),
+        ],
+    )
+    out = _open_filter(sec, _open_ctx({"results/clinical/endpoints.tsv"})).blocks
+    assert isinstance(out[0], Text)
+    assert "Clinical endpoints (clinical stage): results by arm are in the closed" in (
+        out[0].text
+    )
+    assert isinstance(out[1], NotRun)  # a blinded file really absent is "not run"
+
+
+def test_open_context_never_reads_a_closed_file(tmp_path):
+    cfg = build_tree(tmp_path, hostile=False)
+    ctx = ReportContext(tmp_path, cfg, "open")
+    assert ctx.table("results/primary/mir126_ancova.tsv") is None
+    assert ctx.is_withheld("results/primary/mir126_ancova.tsv")
+    with pytest.raises(PermissionError):
+        ctx.file("results/clinical/endpoints.tsv")
+    consort = ctx.table("results/clinical/consort.tsv")
+    assert consort is not None and set(consort["arm"]) <= {"all", "arms pooled"}
+    assert "arm" not in ctx.sheet("participants")
+    assert ctx.sources == [
+        "results/report/open/clinical/consort.tsv",
+        "results/report/open/sheets/participants.tsv",
+    ]
+    prov: dict = {}
+    _build(tmp_path, cfg, "open", provenance=prov)
+    read = [f["path"] for f in prov["files_read"]]
+    assert "results/report/open/clinical/analysis_dataset.tsv" in read
+    for rel in read:
+        assert rel in ("config/samples.tsv", "config/clinical_measurements.tsv") or (
+            is_open_safe(rel) or rel.startswith(OPEN_DIR + "/")
+        ), rel
 
 
 @pytest.mark.parametrize("audience", ["open", "closed"])
@@ -238,8 +289,6 @@ def test_forest_of_mean_differences_is_standardised(tmp_path):
     pd.DataFrame(rows).to_csv(
         tmp_path / "results/clinical/analysis_dataset.tsv", sep="\t", index=False
     )
-    from exomir.report.context import ReportContext
-
     sd = _baseline_sd(ReportContext(tmp_path, cfg, "closed"))
     assert sd is not None and sd.round(12).eq(2.0).all()
     html = _build(tmp_path, cfg, "closed")

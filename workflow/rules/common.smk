@@ -7,6 +7,7 @@ from pathlib import Path
 from exomir.config import resolve_path, validate_config
 from exomir.errors import ValidationError
 from exomir.ev.lots import nta_input_files
+from exomir.report.firewall import BLINDED_SHEETS, open_inputs, sheet_blinded_path
 from exomir.validate import validate_config_and_tables
 
 try:
@@ -212,12 +213,51 @@ def report_stage_files():
     }
 
 
+def report_results_files():
+    """Every results file a report of this run may read (closed report inputs)."""
+    return sorted({f for fs in report_stage_files().values() for f in fs})
+
+
 def get_report_inputs(wildcards):
-    """Inputs of the report rule: results files and the sheets it reads."""
-    files = sorted({f for fs in report_stage_files().values() for f in fs})
+    """Inputs of the closed report: results files and the sheets it reads."""
     sheets = [
         get_sheet(k)
         for k in ("samples", "participants", "clinical_measurements")
         if k in CFG["sheets"]
     ]
-    return {"results": files, "sheets": sheets, "config": "config/config.yaml"}
+    return {
+        "results": report_results_files(),
+        "sheets": sheets,
+        "config": "config/config.yaml",
+    }
+
+
+def get_blind_sources():
+    """Files with arm information that the blinding job copies without it."""
+    _, blind = open_inputs(report_results_files())
+    sheets = {k: get_sheet(k) for k in BLINDED_SHEETS if k in CFG["sheets"]}
+    return blind, sheets
+
+
+def get_open_report_inputs(wildcards):
+    """Inputs of the open report: open-safe results and blinded copies only."""
+    safe, blind = open_inputs(report_results_files())
+    _, sheets = get_blind_sources()
+    return {
+        "results": safe + list(blind.values()),
+        "sheets": [
+            *[
+                get_sheet(k)
+                for k in ("samples", "clinical_measurements")
+                if has_sheet(k)
+            ],
+            *[sheet_blinded_path(k) for k in sheets],
+        ],
+        "config": "config/config.yaml",
+    }
+
+
+def get_withheld_files():
+    """Closed results files of this run: the open report names them, never reads them."""
+    safe, blind = open_inputs(report_results_files())
+    return sorted(set(report_results_files()) - set(safe) - set(blind))

@@ -1,7 +1,9 @@
-# The HTML reports (exomir.report): the open report (pooled data, no arm-level
-# efficacy) and the closed DSMB report (by arm), each one offline file. Their
-# inputs come from get_report_inputs() in common.smk, which lists the results of
-# the stages that are part of this run; absent stages show as "not run".
+# The reports (exomir.report): the open report (pooled data, no arm-level
+# efficacy) and the closed DSMB report (by arm), each one offline HTML file with
+# a PDF print. The closed report reads the results of every stage of this run
+# (get_report_inputs in common.smk; absent stages show as "not run"). The open
+# report reads no closed file (exomir.report.firewall): only open-safe results
+# and the copies that rule report_blind writes with the arm removed.
 
 # Every target of this file (for `rule all`): both reports, their provenance
 # and, unless config `report.pdf` is false, a PDF of each (headless Chromium).
@@ -13,26 +15,46 @@ REPORT_OUTPUTS = [
 if CFG["report"]["pdf"]:
     REPORT_OUTPUTS += [f"results/report/{name}.pdf" for name in REPORT_NAMES]
 
+BLIND_FILES, BLIND_SHEETS = get_blind_sources()
 
-rule report_html:
+
+if BLIND_FILES or BLIND_SHEETS:
+
+    rule report_blind:
+        input:
+            results=list(BLIND_FILES),
+            sheets=list(BLIND_SHEETS.values()),
+        output:
+            results=list(BLIND_FILES.values()),
+            sheets=[sheet_blinded_path(k) for k in BLIND_SHEETS],
+        log:
+            "logs/report_blind/report_blind.log",
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=lambda wc, attempt: 1000 * attempt,
+            runtime=10,
+        params:
+            kinds=list(BLIND_SHEETS),
+        script:
+            "../scripts/report_blind.py"
+
+
+rule report_open:
     input:
-        unpack(get_report_inputs),
+        unpack(get_open_report_inputs),
     output:
-        open=report(
+        html=report(
             "results/report/exomir_report.html",
             caption="../report/exomir_report.rst",
             category="Report",
         ),
-        closed=report(
-            "results/report/dsmb_closed.html",
-            caption="../report/dsmb_closed.rst",
-            category="Report",
-        ),
-        provenance="results/report/provenance.json",
+        provenance="results/report/exomir_report.provenance.json",
     log:
-        "logs/report_html/report_html.log",
+        "logs/report_open/report_open.log",
     benchmark:
-        "benchmarks/report_html/report_html.tsv"
+        "benchmarks/report_open/report_open.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -40,9 +62,54 @@ rule report_html:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
     params:
+        audience="open",
         config=CFG,
+        withheld=get_withheld_files(),
     script:
         "../scripts/report.py"
+
+
+rule report_closed:
+    input:
+        unpack(get_report_inputs),
+    output:
+        html=report(
+            "results/report/dsmb_closed.html",
+            caption="../report/dsmb_closed.rst",
+            category="Report",
+        ),
+        provenance="results/report/dsmb_closed.provenance.json",
+    log:
+        "logs/report_closed/report_closed.log",
+    benchmark:
+        "benchmarks/report_closed/report_closed.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=20,
+    params:
+        audience="closed",
+        config=CFG,
+        withheld=[],
+    script:
+        "../scripts/report.py"
+
+
+rule report_provenance:
+    input:
+        open="results/report/exomir_report.provenance.json",
+        closed="results/report/dsmb_closed.provenance.json",
+    output:
+        "results/report/provenance.json",
+    log:
+        "logs/report_provenance/report_provenance.log",
+    localrule: True
+    conda:
+        "../../environment.yml"
+    script:
+        "../scripts/report_provenance.py"
 
 
 rule report_pdf:

@@ -1,8 +1,8 @@
-"""Snakemake shim for rule ``report_html`` (see workflow/rules/report.smk).
+"""Snakemake shim for rules ``report_open`` and ``report_closed`` (report.smk).
 
 All logic is in :func:`exomir.report.builder.build_report`; the rule's results
-inputs are the only results files the report reads. The provenance of both
-builds goes to ``results/report/provenance.json``.
+inputs are the only results files the report reads, and its provenance record
+goes to ``output.provenance``.
 """
 
 import json
@@ -16,27 +16,22 @@ from exomir.rulelog import setup_rule_logging
 
 def main(smk: Any) -> None:
     setup_rule_logging(smk)
-    available = [str(p) for p in smk.input.results]
-    records: dict[str, dict] = {"open": {}, "closed": {}}
+    record: dict = {}
     try:
-        for audience in ("open", "closed"):
-            build_report(
-                ".",
-                smk.params.config,
-                audience,
-                getattr(smk.output, audience),
-                available,
-                provenance=records[audience],
-            )
+        build_report(
+            ".",
+            smk.params.config,
+            smk.params.audience,
+            smk.output.html,
+            [str(p) for p in smk.input.results],
+            provenance=record,
+            withheld=[str(p) for p in smk.params.withheld],
+        )
     except Exception:
         logging.getLogger("exomir.report").exception("the report failed")
         raise
-    reports = {
-        "open": {"report": str(smk.output.open), **records["open"]},
-        "closed": {"report": str(smk.output.closed), **records["closed"]},
-    }
     with atomic_open(smk.output.provenance, "w") as fh:
-        json.dump({"reports": reports}, fh, indent=2, sort_keys=True)
+        json.dump({"report": str(smk.output.html), **record}, fh, indent=2)
         fh.write("\n")
 
 

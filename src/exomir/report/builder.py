@@ -45,6 +45,8 @@ LOG = logging.getLogger("exomir.report")
 TEMPLATES = Path(__file__).parent / "templates"
 #: Columns that, in the open report, must not hold an arm name.
 ARM_COLUMNS = ("arm", "treated_arm", "reference_arm", "group")
+#: What the open report says where results by arm were left out.
+CLOSED_NOTE = "Results by arm are in the closed DSMB report."
 #: Size the report must stay under (bytes).
 MAX_BYTES = 10 * 1024 * 1024
 _FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][-+]?\d+)")
@@ -106,15 +108,30 @@ def _prepare(block: Any) -> Any:
     return block
 
 
-def _open_filter(section: Section, arms: Iterable[str]) -> Section:
-    """Drop arm-level blocks and check what remains (open report)."""
-    arm_set = {str(a) for a in arms}
-    kept = [b for b in section.blocks if not b.arm_level]
+def _open_filter(section: Section, ctx: ReportContext) -> Section:
+    """Drop arm-level blocks and check what remains (open report).
+
+    A "not run" block whose missing files are all closed files of this run
+    (withheld by the firewall) becomes a note pointing to the closed report.
+    """
+    arm_set = {str(a) for a in ctx.arms}
+    kept = []
+    for b in section.blocks:
+        if b.arm_level:
+            continue
+        if isinstance(b, NotRun) and b.missing:
+            if all(ctx.is_withheld(m) for m in b.missing):
+                what = b.what[:1].upper() + b.what[1:]
+                b = Text(
+                    f"{what}: results by arm are in the closed DSMB report.",
+                    kind="note",
+                )
+        kept.append(b)
     mentions_closed = any(
         isinstance(b, Text) and "closed DSMB report" in b.text for b in kept
     )
     if len(kept) < len(section.blocks) and not mentions_closed:
-        kept.append(Text("Results by arm are in the closed DSMB report.", kind="note"))
+        kept.append(Text(CLOSED_NOTE, kind="note"))
     for b in kept:
         if isinstance(b, Table):
             for col in ARM_COLUMNS:
@@ -153,7 +170,7 @@ def render_sections(ctx: ReportContext, strict: bool = False) -> list[Section]:
                 )
             ]
         if ctx.audience == "open":
-            _open_filter(sec, ctx.arms)
+            _open_filter(sec, ctx)
         out.append(sec)
     return out
 
@@ -296,6 +313,7 @@ def build_report(
     available: Iterable[str] | None = None,
     strict: bool = False,
     provenance: dict[str, Any] | None = None,
+    withheld: Iterable[str] | None = None,
 ) -> Path:
     """Build one report file.
 
@@ -317,6 +335,10 @@ def build_report(
     provenance
         When given, filled with the build's provenance record
         (:func:`exomir.report.provenance.provenance_record`).
+    withheld
+        Open report: the closed results files of this run (never read; the
+        sections that need them point to the closed report). ``None``: the
+        closed files that exist.
 
     Returns
     -------
@@ -329,8 +351,12 @@ def build_report(
     started = time.time()
     avail = None if available is None else {str(Path(p)) for p in available}
     ctx = ReportContext(
-        root=Path(root), config=config, audience=audience, available=avail
-    )  # type: ignore[arg-type]
+        root=Path(root),
+        config=config,
+        audience=audience,  # type: ignore[arg-type]
+        available=avail,
+        withheld=None if withheld is None else {str(Path(p)) for p in withheld},
+    )
     html, prov = render_html(ctx, strict=strict, started=started)
     if provenance is not None:
         provenance.update(prov)

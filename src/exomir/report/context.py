@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from exomir.report import firewall
 from exomir.report.model import Audience
 
 LOG = logging.getLogger("exomir.report")
@@ -34,12 +35,24 @@ class ReportContext:
         When given, only these relative paths count as present (the report
         rule passes its declared inputs so that stale files of a stage that is
         not part of the workflow are never shown). ``None``: any existing file.
+    withheld
+        Open report only: closed results files of this run (by name; they are
+        never read). A section that needs one says its results are in the
+        closed report instead of "not run". ``None``: closed files that exist.
+
+    Notes
+    -----
+    In the open report the firewall (:mod:`exomir.report.firewall`) applies:
+    a closed results file counts as absent, a file with arm information is
+    read from its blinded copy, and the participants sheet from its copy
+    without the arm column.
     """
 
     root: Path
     config: dict[str, Any]
     audience: Audience
     available: set[str] | None = None
+    withheld: set[str] | None = None
     sources: list[str] = field(default_factory=list)
     _cache: dict[str, pd.DataFrame] = field(default_factory=dict)
 
@@ -58,11 +71,33 @@ class ReportContext:
         """Configured timepoints, baseline first."""
         return [str(t) for t in self.config.get("design", {}).get("timepoints", [])]
 
-    def has(self, rel: str) -> bool:
-        """Whether a results file is present (and declared, see ``available``)."""
+    def _present(self, rel: str) -> bool:
         rel = os.path.normpath(rel)
         if self.available is not None and rel not in self.available:
             return False
+        return (self.root / rel).is_file()
+
+    def _route(self, rel: str) -> str | None:
+        """Return the file read for ``rel`` (``None``: closed, not for this audience)."""
+        rel = os.path.normpath(rel)
+        if self.closed or not rel.startswith("results/"):
+            return rel
+        if rel in firewall.BLINDED:
+            return firewall.blinded_path(rel)
+        return rel if firewall.is_open_safe(rel) else None
+
+    def has(self, rel: str) -> bool:
+        """Whether a results file is present (and declared, see ``available``)."""
+        routed = self._route(rel)
+        return routed is not None and self._present(routed)
+
+    def is_withheld(self, rel: str) -> bool:
+        """Open report: whether ``rel`` is a closed file of this run (never read)."""
+        rel = os.path.normpath(rel)
+        if self.closed or self._route(rel) is not None:
+            return False
+        if self.withheld is not None:
+            return rel in self.withheld
         return (self.root / rel).is_file()
 
     def missing(self, *rels: str) -> list[str]:
@@ -71,9 +106,12 @@ class ReportContext:
 
     def file(self, rel: str) -> Path:
         """Absolute path of a present results file (recorded as a source)."""
-        if rel not in self.sources:
-            self.sources.append(rel)
-        return self.root / rel
+        routed = self._route(rel)
+        if routed is None:
+            raise PermissionError(f"{rel} is a closed results file (open report)")
+        if routed not in self.sources:
+            self.sources.append(routed)
+        return self.root / routed
 
     def table(self, rel: str) -> pd.DataFrame | None:
         """Read a TSV as text cells; ``None`` when it is absent.
@@ -93,6 +131,8 @@ class ReportContext:
         path = self.config.get("sheets", {}).get(kind)
         if not path or str(path).startswith("@"):
             return None
+        if not self.closed and kind in firewall.BLINDED_SHEETS:
+            path = firewall.sheet_blinded_path(kind)
         full = self.root / str(path)
         if not full.is_file():
             return None

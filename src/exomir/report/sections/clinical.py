@@ -89,12 +89,12 @@ def _baseline_sd(ctx: ReportContext) -> pd.Series | None:
 def clinical(ctx: ReportContext, sec: Section) -> Section:
     """§9: forest plot of adjusted differences and per-endpoint tables."""
     path = "results/clinical/endpoints.tsv"
+    if not ctx.closed and ctx.is_withheld(path):
+        sec.add(Text(f"Clinical endpoints compare arms. {ARM_LEVEL_NOTE}", kind="note"))
+        return sec
     df = ctx.table(path)
     if df is None:
         sec.add(NotRun("clinical endpoints (clinical stage)", [path]))
-        return sec
-    if not ctx.closed:
-        sec.add(Text(f"Clinical endpoints compare arms. {ARM_LEVEL_NOTE}", kind="note"))
         return sec
     for c in ("estimate", "ci_low", "ci_high", "p_value"):
         df[c] = num(df[c])

@@ -160,7 +160,14 @@ def ev_product(ctx: ReportContext, sec: Section) -> Section:
         )
     dose_path = "results/ev/dose_per_participant.tsv"
     dose = ctx.table(dose_path)
-    if dose is not None:
+    if not ctx.closed and ctx.is_withheld(dose_path):
+        sec.add(
+            Text(
+                f"Dose per participant reveals allocation and is in the closed report ({dose_path}).",
+                kind="note",
+            )
+        )
+    elif dose is not None:
         if ctx.closed:
             keep = [
                 c
@@ -198,13 +205,6 @@ def ev_product(ctx: ReportContext, sec: Section) -> Section:
                         arm_level=True,
                     )
                 )
-        else:
-            sec.add(
-                Text(
-                    f"Dose per participant reveals allocation and is in the closed report ({dose_path}).",
-                    kind="note",
-                )
-            )
     return sec
 
 
@@ -441,11 +441,7 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
         "results/primary/mir126_ancova.tsv",
         "results/primary/mir126_values.tsv",
     )
-    res = ctx.table(path)
-    if res is None:
-        sec.add(NotRun("primary miRNA analysis (DE/primary stage)", [path]))
-        return sec
-    if not ctx.closed:
+    if not ctx.closed and (ctx.has(path) or ctx.is_withheld(path)):
         sec.add(
             Text(
                 f"The primary biomarker analysis compares arms. {ARM_LEVEL_NOTE}",
@@ -466,6 +462,10 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                     source=[vals_path],
                 )
             )
+        return sec
+    res = ctx.table(path)
+    if res is None:
+        sec.add(NotRun("primary miRNA analysis (DE/primary stage)", [path]))
         return sec
     mirna = str(ctx.config.get("trial", {}).get("primary_mirna", ""))
     prim = res[res["analysis"] == "primary_ancova"]
@@ -596,7 +596,8 @@ def mirnaome(ctx: ReportContext, sec: Section) -> Section:
     contrasts = _contrasts(ctx)
     inter = [n for n, c in contrasts.items() if c.get("kind") == "interaction"]
     if not ctx.closed:
-        if contrasts and ctx.has(f"results/de/{next(iter(contrasts))}.tsv"):
+        first = f"results/de/{next(iter(contrasts))}.tsv" if contrasts else ""
+        if first and (ctx.has(first) or ctx.is_withheld(first)):
             sec.add(
                 Text(
                     f"All differential-expression contrasts involve an arm. {ARM_LEVEL_NOTE}",
@@ -905,7 +906,8 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
         ctx.table(scores_path),
         ctx.table(net_path),
     )
-    if tests is None and scores is None:
+    withheld = ctx.is_withheld(tests_path) or ctx.is_withheld(scores_path)
+    if tests is None and scores is None and not (withheld and net is not None):
         sec.add(
             NotRun(
                 "pathway scoring (pathway stage)",
