@@ -95,7 +95,10 @@ def test_base_size_export() -> None:
     assert run.settings["positions_file"] == "data/zv_base_size_488_11pos.txt"
     assert run.settings["temperature_c"] == pytest.approx(24.93)
     assert run.settings["camera_level"] == "80"
-    assert run.reported["d50_nm"] == 120.0
+    # The header D50 follows ZetaView's definition (cumulative at bin
+    # centres): half a 5-nm bin below the population's 120 nm.
+    assert run.reported["d50_nm"] == pytest.approx(D50 - 2.5, abs=0.5)
+    assert run.reported["mode_nm"] == pytest.approx(106.3)  # mean kept Peak
     assert run.warnings == []
     assert run.stock_factor(1000.0) == (1000.0, 1000.0, "file+sheet")
 

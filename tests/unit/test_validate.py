@@ -57,7 +57,9 @@ def scenario(tmp_path: Path) -> Path:
     )
     (d / "config" / "ev_lots.tsv").write_text("lot_id\tparticles_per_ml\nL1\t1.5e11\n")
     nta = d / "data" / "nta.csv"
-    nta.write_text("x\n")
+    # A real-layout NTA 3.3 export ("Not recorded" dilution; the sheet has it).
+    src = Path(__file__).resolve().parents[1] / "data" / "ev"
+    nta.write_bytes((src / "nanosight_base-ExperimentSummary.csv").read_bytes())
     (d / "config" / "ev_nta_runs.tsv").write_text(
         "lot_id\tinstrument\tfile\tdilution\treplicate\n"
         "L1\tNanoSight\tdata/nta.csv\t200\t1\n"

@@ -43,11 +43,13 @@ import numpy as np
 __all__ = [
     "NtaFormatError",
     "NtaRun",
+    "agreement",
     "cdf_at",
     "decode_export",
     "estimate_mode",
     "parse_number",
     "percentile",
+    "resolve_dilution",
     "size_stats",
 ]
 
@@ -159,11 +161,27 @@ def _edges(centres: np.ndarray, width: float) -> np.ndarray:
     return np.concatenate([centres - width / 2.0, [centres[-1] + width / 2.0]])
 
 
-def percentile(centres: np.ndarray, conc: np.ndarray, width: float, q: float) -> float:
+def percentile(
+    centres: np.ndarray,
+    conc: np.ndarray,
+    width: float,
+    q: float,
+    convention: str = "edges",
+) -> float:
     """Size below which a fraction ``q`` of the particles lie.
 
-    Particles are taken as spread evenly across their bin, so the value
-    interpolates linearly between the bin's lower and upper edge.
+    Two conventions:
+
+    * ``"edges"`` (default; NanoSight and generic use): particles are taken as
+      spread evenly across their bin, so the value interpolates linearly
+      between the bin's lower and upper edge.
+    * ``"centres"`` (ZetaView 8.x): the cumulative fraction up to and
+      including a bin is placed at that bin's *centre*, and the size is
+      interpolated linearly between consecutive centres (below the first bin's
+      cumulative fraction the first centre is returned). This reproduces the
+      ``Median Number (D50)`` / ``X50`` that ZetaView 8.06 writes to its
+      exports to all printed digits (checked on public 8.06.01 SP1 exports);
+      it lies half a bin (2.5 nm) below the ``"edges"`` value.
 
     Parameters
     ----------
@@ -175,6 +193,8 @@ def percentile(centres: np.ndarray, conc: np.ndarray, width: float, q: float) ->
         Bin width (nm).
     q
         Fraction in (0, 1), e.g. 0.5 for D50.
+    convention
+        ``"edges"`` or ``"centres"`` (see above).
 
     Returns
     -------
@@ -186,6 +206,17 @@ def percentile(centres: np.ndarray, conc: np.ndarray, width: float, q: float) ->
     if not total > 0:
         return float("nan")
     cum = np.cumsum(w) / total
+    if convention == "centres":
+        c = np.asarray(centres, dtype=float)
+        j = int(np.searchsorted(cum, q - 1e-12, side="left"))
+        j = min(j, len(cum) - 1)
+        if j == 0:
+            return float(c[0])
+        step = cum[j] - cum[j - 1]
+        frac = 0.0 if step <= 0 else (q - cum[j - 1]) / step
+        return float(c[j - 1] + min(max(frac, 0.0), 1.0) * (c[j] - c[j - 1]))
+    if convention != "edges":
+        raise ValueError(f"unknown percentile convention '{convention}'")
     i = int(np.searchsorted(cum, q - 1e-12, side="left"))
     i = min(i, len(cum) - 1)
     prev = cum[i - 1] if i > 0 else 0.0
@@ -237,8 +268,17 @@ def estimate_mode(
     width: float,
     smooth_nm: float = 5.0,
     level: float = 0.5,
+    method: str = "fit",
 ) -> float:
     """Mode (peak size) of a binned number distribution.
+
+    ``method="peak"`` (used for ZetaView): the maximum of the Gaussian-smoothed
+    density (SD ``smooth_nm``), refined by a parabola through the highest
+    smoothed bin and its two neighbours. ZetaView reports a ``Peak`` per cell
+    position from a smoothed curve; unlike the log-quadratic fit below, this
+    stays on the main peak for sparse runs (tens of traces in 5-nm bins).
+
+    ``method="fit"`` (default):
 
     1. The density is lightly smoothed (Gaussian kernel, SD ``smooth_nm``) to
        find the highest bin robustly.
@@ -266,6 +306,8 @@ def estimate_mode(
         SD of the smoothing kernel used to locate the peak (0 = none).
     level
         Fraction of the peak height that bounds the fitted region.
+    method
+        ``"fit"`` or ``"peak"`` (see above).
 
     Returns
     -------
@@ -278,6 +320,15 @@ def estimate_mode(
         return float("nan")
     ys = _smooth(y, smooth_nm / width)
     top = int(np.argmax(ys))
+    if method == "peak":
+        if 0 < top < len(ys) - 1:
+            a, b, d = ys[top - 1], ys[top], ys[top + 1]
+            den = a - 2 * b + d
+            shift = 0.5 * (a - d) / den if den < 0 else 0.0
+            return float(c[top] + min(max(shift, -0.5), 0.5) * width)
+        return float(c[top])
+    if method != "fit":
+        raise ValueError(f"unknown mode method '{method}'")
     lo = top
     while lo > 0 and ys[lo - 1] >= level * ys[top]:
         lo -= 1
@@ -305,6 +356,8 @@ def size_stats(
     width: float,
     window: tuple[float, float] = DEFAULT_WINDOW,
     smooth_nm: float = 5.0,
+    convention: str = "edges",
+    mode_method: str = "fit",
 ) -> dict[str, float]:
     """Summary statistics of a number-weighted size distribution.
 
@@ -320,6 +373,11 @@ def size_stats(
         Size window for ``frac_in_window`` (nm).
     smooth_nm
         Smoothing used to locate the mode (see :func:`estimate_mode`).
+    convention
+        Percentile convention (see :func:`percentile`); ZetaView runs use
+        ``"centres"``, the instrument's own.
+    mode_method
+        Mode method (see :func:`estimate_mode`).
 
     Returns
     -------
@@ -343,13 +401,13 @@ def size_stats(
         }
     mean = float((c * y).sum() / total)
     sd = float(math.sqrt(max(((c - mean) ** 2 * y).sum() / total, 0.0)))
-    d10, d50, d90 = (percentile(c, y, width, q) for q in (0.1, 0.5, 0.9))
+    d10, d50, d90 = (percentile(c, y, width, q, convention) for q in (0.1, 0.5, 0.9))
     frac = cdf_at(c, y, width, window[1]) - cdf_at(c, y, width, window[0])
     return {
         "total": total,
         "mean_nm": mean,
         "sd_nm": sd,
-        "mode_nm": estimate_mode(c, y, width, smooth_nm=smooth_nm),
+        "mode_nm": estimate_mode(c, y, width, smooth_nm=smooth_nm, method=mode_method),
         "d10_nm": d10,
         "d50_nm": d50,
         "d90_nm": d90,
@@ -421,6 +479,11 @@ class NtaRun:
         ``completed_tracks_min``, ``positions_retained``, ...).
     warnings
         Non-fatal problems noticed while reading.
+    percentile_convention, mode_method
+        How this instrument computes D10/D50/D90 and the mode (see
+        :func:`size_stats`); ZetaView runs use the instrument's own
+        definitions so that recomputed values can be compared with the ones
+        printed in the export.
     """
 
     file: str
@@ -444,6 +507,8 @@ class NtaRun:
     settings: dict[str, Any] = field(default_factory=dict)
     qc: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    percentile_convention: str = "edges"
+    mode_method: str = "fit"
 
     def stock_factor(
         self,
@@ -489,33 +554,104 @@ class NtaRun:
             For a missing or conflicting dilution.
         """
         fd = self.file_dilution
-        sd = sheet_dilution
-        if fd is not None and sd is not None:
-            if abs(fd / sd - 1.0) > rel_tol:
-                raise NtaFormatError(
-                    self.file,
-                    self.file_dilution_line,
-                    f"the file records dilution {fd:g} but {sheet_label} says "
-                    f"{sd:g}; correct whichever is wrong",
-                )
-            dilution, source = fd, "file+sheet"
-        elif fd is not None:
-            dilution, source = fd, "file"
-        elif sd is not None:
-            dilution, source = sd, "sheet"
-        else:
-            raise NtaFormatError(
-                self.file,
-                self.file_dilution_line,
-                "the dilution is not recorded in the file and the dilution "
-                f"column of {sheet_label} is empty; the stock concentration "
-                "cannot be computed",
-            )
+        dilution, source = resolve_dilution(
+            self.file, self.file_dilution_line, fd, sheet_dilution, sheet_label, rel_tol
+        )
         if self.conc_includes_file_dilution and fd is not None:
             factor = 1.0
         else:
             factor = dilution
         return factor * self.correction_factor, dilution, source
+
+
+def resolve_dilution(
+    file: str,
+    file_line: int | None,
+    file_dilution: float | None,
+    sheet_dilution: float | None,
+    sheet_label: str = "ev_nta_runs.tsv",
+    rel_tol: float = 1e-3,
+) -> tuple[float, str]:
+    """Decide the dilution of a run from the export and the run sheet.
+
+    The one rule used both when the EV step runs (:meth:`NtaRun.stock_factor`)
+    and by ``exomir validate`` (:func:`exomir.ev.headers.check_nta_exports`),
+    so a missing or conflicting dilution is reported before anything runs:
+
+    * the file and the sheet both give a dilution: they must agree within
+      ``rel_tol`` (otherwise a data-integrity problem a person must resolve);
+    * only one gives it: that one is used;
+    * neither (NanoSight ``Not recorded``, or no ``Dilution`` on the ZetaView
+      ``Number of Traces`` line, and an empty sheet cell): an error.
+
+    Parameters
+    ----------
+    file, file_line
+        The export and the line of its dilution (for messages).
+    file_dilution, sheet_dilution
+        The two dilutions, ``None`` when not given.
+    sheet_label
+        Name (and line) of the sheet for messages.
+    rel_tol
+        Relative tolerance for file and sheet to agree.
+
+    Returns
+    -------
+    dilution : float
+        The dilution to use.
+    source : str
+        ``"file"``, ``"sheet"`` or ``"file+sheet"``.
+
+    Raises
+    ------
+    NtaFormatError
+        For a missing or conflicting dilution.
+    """
+    fd, sd = file_dilution, sheet_dilution
+    if fd is not None and sd is not None:
+        if abs(fd / sd - 1.0) > rel_tol:
+            raise NtaFormatError(
+                file,
+                file_line,
+                f"the file records dilution {fd:g} but {sheet_label} says "
+                f"{sd:g}; correct whichever is wrong",
+            )
+        return fd, "file+sheet"
+    if fd is not None:
+        return fd, "file"
+    if sd is not None:
+        return sd, "sheet"
+    raise NtaFormatError(
+        file,
+        file_line,
+        "the dilution is not recorded in the file and the dilution "
+        f"column of {sheet_label} is empty; the stock concentration "
+        "cannot be computed",
+    )
+
+
+def agreement(
+    recomputed: float, instrument: float, abs_tol: float = 0.0, rel_tol: float = 0.0
+) -> str:
+    """Whether a recomputed statistic agrees with the instrument's own value.
+
+    Parameters
+    ----------
+    recomputed, instrument
+        The two values (NaN when unavailable).
+    abs_tol, rel_tol
+        Agreement holds when ``|recomputed - instrument|`` is at most
+        ``max(abs_tol, rel_tol * |instrument|)``.
+
+    Returns
+    -------
+    str
+        ``"agree"``, ``"disagree"`` or ``""`` when either value is missing.
+    """
+    if not (math.isfinite(recomputed) and math.isfinite(instrument)):
+        return ""
+    tol = max(abs_tol, rel_tol * abs(instrument))
+    return "agree" if abs(recomputed - instrument) <= tol + 1e-9 else "disagree"
 
 
 def read_bytes(path: str | Path, label: str) -> bytes:

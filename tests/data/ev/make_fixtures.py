@@ -434,6 +434,14 @@ def _e(x: float, dc: bool = False) -> str:
     return s.replace(".", ",") if dc else s
 
 
+def zv_median(centres: np.ndarray, counts: np.ndarray) -> float:
+    """ZetaView's median: 50% crossing of the cumulative placed at bin centres."""
+    cum = np.cumsum(counts) / counts.sum()
+    i = int(np.argmax(cum >= 0.5))
+    t = (0.5 - cum[i - 1]) / (cum[i] - cum[i - 1])
+    return float(centres[i - 1] + t * (centres[i] - centres[i - 1]))
+
+
 def zetaview_size_text(
     *,
     d50: float,
@@ -455,6 +463,11 @@ def zetaview_size_text(
     log_n = np.round(traces * lognormal_mass(log_edges, d50, sigma))
     total = lin_n.sum()
     factor = conc_diluted / total
+    # Header medians as ZetaView 8.06 prints them (checked against public
+    # 8.06.01 SP1 exports): cumulative fraction through each bin at the bin
+    # centre, interpolated linearly between centres.
+    med_num = zv_median(lin_c, lin_n)
+    med_vol = zv_median(lin_c, lin_n * lin_c**3)
     dil = f"\tDilution::\t{dilution:.6f}" if dilution is not None else ""
     h = [
         f"Original File:\tC:\\ZetaView\\Data\\20240302_0007\\20240302_0007_EVLOT-A_size_488.avi\tSection:\t{first_position:.6f} [0]",
@@ -519,9 +532,9 @@ def zetaview_size_text(
         "Microscope Magnification:\tx10",
         "ZP Factor:\t12.83 (Smoluchowski)",
         f"Results (Pos {first_position - 7e-6:.6f}):",
-        f"Median Number (D50):\t{d50:.1f}",
-        f"Median Concentration (D50):\t{d50:.1f}",
-        "Median Volume (D50):\t180.0",
+        f"Median Number (D50):\t{med_num:.6f}",
+        f"Median Concentration (D50):\t{med_num:.6f}",
+        f"Median Volume (D50):\t{med_vol:.6f}",
         "Size Distribution",
         "Size / nm\tNumber\tConcentration / cm-3\tVolume / nm^3\tArea / nm^2",
     ]
