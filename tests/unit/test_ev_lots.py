@@ -432,3 +432,24 @@ def test_lots_in_anndata(result: EvQcResult, tmp_path: Path) -> None:
     assert back.obs["ev_lot_id"].tolist() == ["", "LOT-A", "LOT-A", "LOT-B"]
     assert back.obs["ev_lot_release_ok"].tolist() == ["", "true", "true", "false"]
     assert back.obs.loc["P1_BL", "ev_dose_particles"] == 0.0
+
+
+def test_sparse_zetaview_run_fails_the_traces_gate(tmp_path: Path) -> None:
+    """Issue 16: a ZetaView run of 59 traces passed QC; now it fails its lot."""
+    runs = [("LOT-A", "ZetaView", "data/nta/zv_lowtraces_size_488.txt", "", "1")]
+    d = write_scenario(tmp_path, {"LOT-A": LOTS["LOT-A"]}, runs)
+    lt, rr, _ = sheets(d)
+    res = evaluate(lt, rr, None, d)  # run_qc: warn (default) does not soften it
+    run = res.runs.iloc[0]
+    assert run["traces"] == 59 and run["run_qc"] == "fail"
+    assert run["run_qc_notes"].startswith(
+        "only 59 traced particles (Number of Traces) < 1000 required"
+    )
+    qc = res.lot_qc.set_index("criterion")
+    assert qc.loc["nta_run_quality", "status"] == "fail"
+    assert bool(qc.loc["nta_run_quality", "required"])
+    assert "only 59 traced particles" in qc.loc["nta_run_quality", "reason"]
+    assert res.lot_summary.iloc[0]["verdict"] == "fail"
+    # A lower, documented threshold lets the same run through the gate.
+    res = evaluate(lt, rr, None, d, {"nta": {"min_traces": 50}})
+    assert res.runs.iloc[0]["run_qc"] != "fail"

@@ -479,6 +479,10 @@ class NtaRun:
         ``completed_tracks_min``, ``positions_retained``, ...).
     warnings
         Non-fatal problems noticed while reading.
+    counts
+        Traces per bin when the export has them (ZetaView ``Number``); size
+        statistics use them, as the instrument does, rather than the
+        concentrations printed to 4 significant digits.
     percentile_convention, mode_method
         How this instrument computes D10/D50/D90 and the mode (see
         :func:`size_stats`); ZetaView runs use the instrument's own
@@ -509,6 +513,7 @@ class NtaRun:
     warnings: list[str] = field(default_factory=list)
     percentile_convention: str = "edges"
     mode_method: str = "fit"
+    counts: np.ndarray | None = None
 
     def stock_factor(
         self,

@@ -420,9 +420,11 @@ def measure_run(
     stock = run.conc * factor
     res.stock_bins = stock
     lo, hi = acc["size_window_nm"]
+    # Size statistics from the trace counts when the export has them (the
+    # instrument's own basis); the shape is that of the stock bins.
     st = size_stats(
         run.centres,
-        stock,
+        run.counts if run.counts is not None else stock,
         run.width,
         (float(lo), float(hi)),
         nta["mode_smoothing_nm"],

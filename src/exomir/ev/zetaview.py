@@ -635,6 +635,7 @@ def read_zetaview(
         warnings=warnings,
         percentile_convention="centres",
         mode_method="peak",
+        counts=number,
     )
 
 
