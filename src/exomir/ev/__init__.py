@@ -23,11 +23,17 @@ Conventions
 * A bin value is the concentration of particles whose size falls in that bin
   (not a density per nm), as both instruments export it.
 * Percentiles (D10/D50/D90) interpolate linearly inside a bin, i.e. particles
-  are taken as spread evenly across their bin.
+  are taken as spread evenly across their bin; ZetaView runs use the
+  instrument's own definition instead (cumulative fraction at bin centres,
+  ``convention="centres"``), which reproduces the D50 the export prints.
 * The mode is the vertex of a quadratic fitted to log(density) against
   log(size) over the peak (see :func:`estimate_mode`); for a log-normal
   distribution this is exact, and for any smooth peak it is a local fit that is
-  insensitive to bin-to-bin noise.
+  insensitive to bin-to-bin noise. ZetaView runs use the smoothed peak
+  (``method="peak"``), which stays on the main peak of sparse runs.
+* :func:`resolve_dilution` is the one dilution rule of the EV step and of
+  ``exomir validate``; :func:`agreement` compares a recomputed statistic with
+  the instrument's own. See ``docs/ev.md``.
 """
 
 from __future__ import annotations

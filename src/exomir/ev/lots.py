@@ -5,8 +5,11 @@ Entry point for the workflow: :func:`run_ev_qc`, which reads ``ev_lots.tsv``,
 
 ``nta_runs.tsv``
     One row per NTA run: dilution used, stock concentration with replicate
-    statistics (videos or positions), size statistics, run-quality gates; a run
-    whose export could not be read has ``status = error`` and the message.
+    statistics (videos or positions), size statistics (recomputed, and the
+    instrument's own with ``d50_agreement``/``mode_agreement``), traced
+    particles, run-quality gates (``run_qc`` pass/warn/fail; a ZetaView run
+    under ``ev.nta.min_traces`` fails its lot); a run whose export could not
+    be read has ``status = error`` and the message.
 ``nta_distributions.tsv``
     Number-weighted size distribution of every readable run of every
     characterised lot, as stock particles/mL per bin (long format).

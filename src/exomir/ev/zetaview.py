@@ -15,6 +15,14 @@ Layouts: ``EV_FORMATS.md`` §1. Three files come out of one measurement:
 Convention: stock concentration = sum of the linear ``Concentration / cm-3``
 column x ``Dilution`` x ``Concentration Correction Factor``.
 
+Statistics (``docs/ev.md``): the run carries the trace counts (``Number``)
+and asks for ZetaView's own D50 definition (cumulative fraction placed at bin
+centres, which reproduces the header's ``Median Number (D50)``) and a
+smoothed-peak mode. The instrument's values are kept in ``reported``: the
+header D50 and the mean ``Peak`` of the retained positions. A table holding
+only the ``-1`` end row (every position rejected) is an error naming the
+``Number of Traces`` line.
+
 Header lines are parsed field by field (:func:`parse_header_line`), which
 handles the irregular lines of the format: trailing qualifiers (``entered``,
 ``sensed``), several keys on one line, a key separated by a space instead of a
