@@ -297,6 +297,7 @@ def test_sparse_run_reports_both_values_and_fails() -> None:
     # Both modes are written; a gap beyond one bin is flagged, not hidden.
     gap = abs(s["mode_nm"] - s["reported_mode_nm"])
     assert s["mode_agreement"] == ("agree" if gap <= 5.0 else "disagree")
+    assert ("recomputed mode" in s["warnings"]) == (gap > 5.0)
     assert s["run_qc"] == "fail" and "only 59 traced particles" in s["run_qc_notes"]
 
 
@@ -341,9 +342,7 @@ def test_real_exports_d50_matches_header() -> None:
         if not n.sum() or not header.get("Median Number (D50)"):
             continue
         run = read_zetaview(f)
-        st = size_stats(
-            run.centres, run.counts, run.width, convention="centres", mode_method="peak"
-        )
+        st = size_stats(run.centres, run.counts, run.width, convention="centres")
         assert st["d50_nm"] == pytest.approx(header["Median Number (D50)"], abs=1e-3)
         checked += 1
     assert checked, f"no ZetaView size export with traces under {folder}"

@@ -29,8 +29,9 @@ Conventions
 * The mode is the vertex of a quadratic fitted to log(density) against
   log(size) over the peak (see :func:`estimate_mode`); for a log-normal
   distribution this is exact, and for any smooth peak it is a local fit that is
-  insensitive to bin-to-bin noise. ZetaView runs use the smoothed peak
-  (``method="peak"``), which stays on the main peak of sparse runs.
+  insensitive to bin-to-bin noise (for ZetaView too: it is closer to the
+  population mode than a smoothed-peak estimate at every trace count tried,
+  see ``docs/ev.md``).
 * :func:`resolve_dilution` is the one dilution rule of the EV step and of
   ``exomir validate``; :func:`agreement` compares a recomputed statistic with
   the instrument's own. See ``docs/ev.md``.
@@ -274,17 +275,8 @@ def estimate_mode(
     width: float,
     smooth_nm: float = 5.0,
     level: float = 0.5,
-    method: str = "fit",
 ) -> float:
     """Mode (peak size) of a binned number distribution.
-
-    ``method="peak"`` (used for ZetaView): the maximum of the Gaussian-smoothed
-    density (SD ``smooth_nm``), refined by a parabola through the highest
-    smoothed bin and its two neighbours. ZetaView reports a ``Peak`` per cell
-    position from a smoothed curve; unlike the log-quadratic fit below, this
-    stays on the main peak for sparse runs (tens of traces in 5-nm bins).
-
-    ``method="fit"`` (default):
 
     1. The density is lightly smoothed (Gaussian kernel, SD ``smooth_nm``) to
        find the highest bin robustly.
@@ -312,8 +304,6 @@ def estimate_mode(
         SD of the smoothing kernel used to locate the peak (0 = none).
     level
         Fraction of the peak height that bounds the fitted region.
-    method
-        ``"fit"`` or ``"peak"`` (see above).
 
     Returns
     -------
@@ -326,15 +316,6 @@ def estimate_mode(
         return float("nan")
     ys = _smooth(y, smooth_nm / width)
     top = int(np.argmax(ys))
-    if method == "peak":
-        if 0 < top < len(ys) - 1:
-            a, b, d = ys[top - 1], ys[top], ys[top + 1]
-            den = a - 2 * b + d
-            shift = 0.5 * (a - d) / den if den < 0 else 0.0
-            return float(c[top] + min(max(shift, -0.5), 0.5) * width)
-        return float(c[top])
-    if method != "fit":
-        raise ValueError(f"unknown mode method '{method}'")
     lo = top
     while lo > 0 and ys[lo - 1] >= level * ys[top]:
         lo -= 1
@@ -363,7 +344,6 @@ def size_stats(
     window: tuple[float, float] = DEFAULT_WINDOW,
     smooth_nm: float = 5.0,
     convention: str = "edges",
-    mode_method: str = "fit",
 ) -> dict[str, float]:
     """Summary statistics of a number-weighted size distribution.
 
@@ -382,8 +362,6 @@ def size_stats(
     convention
         Percentile convention (see :func:`percentile`); ZetaView runs use
         ``"centres"``, the instrument's own.
-    mode_method
-        Mode method (see :func:`estimate_mode`).
 
     Returns
     -------
@@ -413,7 +391,7 @@ def size_stats(
         "total": total,
         "mean_nm": mean,
         "sd_nm": sd,
-        "mode_nm": estimate_mode(c, y, width, smooth_nm=smooth_nm, method=mode_method),
+        "mode_nm": estimate_mode(c, y, width, smooth_nm=smooth_nm),
         "d10_nm": d10,
         "d50_nm": d50,
         "d90_nm": d90,
@@ -489,11 +467,10 @@ class NtaRun:
         Traces per bin when the export has them (ZetaView ``Number``); size
         statistics use them, as the instrument does, rather than the
         concentrations printed to 4 significant digits.
-    percentile_convention, mode_method
-        How this instrument computes D10/D50/D90 and the mode (see
-        :func:`size_stats`); ZetaView runs use the instrument's own
-        definitions so that recomputed values can be compared with the ones
-        printed in the export.
+    percentile_convention
+        How this instrument computes D10/D50/D90 (see :func:`percentile`);
+        ZetaView runs use the instrument's own definition so that the
+        recomputed D50 can be compared with the one printed in the export.
     """
 
     file: str
@@ -518,7 +495,6 @@ class NtaRun:
     qc: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     percentile_convention: str = "edges"
-    mode_method: str = "fit"
     counts: np.ndarray | None = None
 
     def stock_factor(

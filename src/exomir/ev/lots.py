@@ -432,7 +432,6 @@ def measure_run(
         (float(lo), float(hi)),
         nta["mode_smoothing_nm"],
         convention=run.percentile_convention,
-        mode_method=run.mode_method,
     )
     rep_conc = run.replicate_conc * factor
     conc = run.conc_total * factor
@@ -450,10 +449,14 @@ def measure_run(
         inst_mode,
         abs_tol=nta["instrument_mode_tolerance_bins"] * run.width,
     )
-    # NanoSight's printed statistics use the software's own (undocumented)
-    # smoothing: the flags are reported, but only ZetaView runs, whose
-    # statistics are recomputed by the instrument's definitions, get a note.
+    # The ZetaView D50 is recomputed by the instrument's own definition, so a
+    # disagreement means an inconsistent export: a run-QC note. The modes are
+    # different estimators (ZetaView: mean of per-position peaks; NanoSight:
+    # the software's smoothing), so a disagreement is flagged in the
+    # agreement column (and, for ZetaView, the warnings), not gated.
+    # NanoSight D50s are only flagged (its interpolation is not documented).
     zv = run.instrument == "ZetaView"
+    warnings = list(run.warnings)
     if zv and d50_agree == "disagree":
         qc_notes.append(
             f"recomputed D50 {st['d50_nm']:.1f} nm differs from the instrument's "
@@ -461,7 +464,7 @@ def measure_run(
             f"{nta['instrument_d50_tolerance'] * 100:g}%"
         )
     if zv and mode_agree == "disagree":
-        qc_notes.append(
+        warnings.append(
             f"recomputed mode {st['mode_nm']:.1f} nm differs from the instrument's "
             f"{inst_mode:.1f} nm by more than "
             f"{nta['instrument_mode_tolerance_bins']:g} bin(s)"
@@ -503,7 +506,7 @@ def measure_run(
         "detection_threshold": run.settings.get("detection_threshold", ""),
         "run_qc": "fail" if fail_notes else "warn" if qc_notes else "pass",
         "run_qc_notes": "; ".join(qc_notes),
-        "warnings": "; ".join(run.warnings),
+        "warnings": "; ".join(warnings),
         "traces": run.qc.get("traces", math.nan),
         "d50_agreement": d50_agree,
         "mode_agreement": mode_agree,

@@ -17,8 +17,8 @@ column x ``Dilution`` x ``Concentration Correction Factor``.
 
 Statistics (``docs/ev.md``): the run carries the trace counts (``Number``)
 and asks for ZetaView's own D50 definition (cumulative fraction placed at bin
-centres, which reproduces the header's ``Median Number (D50)``) and a
-smoothed-peak mode. The instrument's values are kept in ``reported``: the
+centres, which reproduces the header's ``Median Number (D50)``). The
+instrument's values are kept in ``reported``: the
 header D50 and the mean ``Peak`` of the retained positions. A table holding
 only the ``-1`` end row (every position rejected) is an error naming the
 ``Number of Traces`` line.
@@ -642,7 +642,6 @@ def read_zetaview(
         qc=qc,
         warnings=warnings,
         percentile_convention="centres",
-        mode_method="peak",
         counts=number,
     )
 
