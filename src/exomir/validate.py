@@ -14,7 +14,8 @@ Cross-table rules checked here:
   configuration; clinical units are the configured UCUM units or convertible to them
   (resources/clinical/unit_conversions.tsv); no duplicate clinical visit records;
   clinical measurements only of randomised participants;
-* FASTQ and NTA export files exist;
+* FASTQ and NTA export files exist; NTA export headers name a verified
+  software version and a dilution (file or sheet, agreeing);
 * EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
 """
 
@@ -613,6 +614,12 @@ def check_other(
                             row_id=rid,
                         )
                     )
+        if check_files:
+            # NTA export headers: unverified software, missing dilution.
+            from exomir.ev.headers import check_nta_exports
+
+            nta_cfg = (cfg.get("ev") or {}).get("nta") or {}
+            issues += check_nta_exports(runs, directory, label, nta_cfg)
     return issues
 
 

@@ -214,8 +214,10 @@ def test_lot_results_from_two_instruments(result: EvQcResult) -> None:
     assert a["zeta_mv"] == -22.4 and a["zeta_source"] == "ZetaView profile"
     assert a["camera_level"] == "NanoSight 14; ZetaView 80"
     assert a["misev_mandatory_reported"] == "11/11" and a["misev_complete"]
-    # Mean of the runs' D50 (110 and 120 nm log-normals).
-    assert a["d50_nm"] == pytest.approx(115.0, abs=0.5)
+    # Mean of the runs' D50 (110 and 120 nm log-normals). ZetaView's D50
+    # places each bin's cumulative fraction at the bin centre, half a 5-nm
+    # bin below the population median (exomir.ev.percentile "centres").
+    assert a["d50_nm"] == pytest.approx((110.0 + 120.0 - 2.5) / 2, abs=0.5)
 
 
 def test_misev_checklist(result: EvQcResult) -> None:
@@ -430,3 +432,24 @@ def test_lots_in_anndata(result: EvQcResult, tmp_path: Path) -> None:
     assert back.obs["ev_lot_id"].tolist() == ["", "LOT-A", "LOT-A", "LOT-B"]
     assert back.obs["ev_lot_release_ok"].tolist() == ["", "true", "true", "false"]
     assert back.obs.loc["P1_BL", "ev_dose_particles"] == 0.0
+
+
+def test_sparse_zetaview_run_fails_the_traces_gate(tmp_path: Path) -> None:
+    """Issue 16: a ZetaView run of 59 traces passed QC; now it fails its lot."""
+    runs = [("LOT-A", "ZetaView", "data/nta/zv_lowtraces_size_488.txt", "", "1")]
+    d = write_scenario(tmp_path, {"LOT-A": LOTS["LOT-A"]}, runs)
+    lt, rr, _ = sheets(d)
+    res = evaluate(lt, rr, None, d)  # run_qc: warn (default) does not soften it
+    run = res.runs.iloc[0]
+    assert run["traces"] == 59 and run["run_qc"] == "fail"
+    assert run["run_qc_notes"].startswith(
+        "only 59 traced particles (Number of Traces) < 1000 required"
+    )
+    qc = res.lot_qc.set_index("criterion")
+    assert qc.loc["nta_run_quality", "status"] == "fail"
+    assert bool(qc.loc["nta_run_quality", "required"])
+    assert "only 59 traced particles" in qc.loc["nta_run_quality", "reason"]
+    assert res.lot_summary.iloc[0]["verdict"] == "fail"
+    # A lower, documented threshold lets the same run through the gate.
+    res = evaluate(lt, rr, None, d, {"nta": {"min_traces": 50}})
+    assert res.runs.iloc[0]["run_qc"] != "fail"

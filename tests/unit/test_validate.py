@@ -57,7 +57,9 @@ def scenario(tmp_path: Path) -> Path:
     )
     (d / "config" / "ev_lots.tsv").write_text("lot_id\tparticles_per_ml\nL1\t1.5e11\n")
     nta = d / "data" / "nta.csv"
-    nta.write_text("x\n")
+    # A real-layout NTA 3.3 export ("Not recorded" dilution; the sheet has it).
+    src = Path(__file__).resolve().parents[1] / "data" / "ev"
+    nta.write_bytes((src / "nanosight_base-ExperimentSummary.csv").read_bytes())
     (d / "config" / "ev_nta_runs.tsv").write_text(
         "lot_id\tinstrument\tfile\tdilution\treplicate\n"
         "L1\tNanoSight\tdata/nta.csv\t200\t1\n"
@@ -438,3 +440,69 @@ def test_config_keys_documented_with_defaults() -> None:
         assert f"| `{key}` |" in text
     assert '| `de.wald_reference` |  | one of `normal`, `t` | `"t"` |' in text
     assert "| `clinical_parameters.<name>.kind` | yes |" in text
+
+
+def test_nta_missing_dilution_reported_before_the_run(scenario: Path) -> None:
+    """'Not recorded' in the export and an empty sheet cell: file and line."""
+    _edit(scenario, "ev_nta_runs.tsv", "data/nta.csv\t200\t1", "data/nta.csv\t\t1")
+    (err,) = _errors(scenario)
+    # Line 34 of nanosight_base is its "Dilution factor" row.
+    assert err.startswith(
+        "data/nta.csv line 34: the dilution is not recorded in the file and the "
+        "dilution column of config/ev_nta_runs.tsv line 2 is empty"
+    )
+    assert err.endswith("(the file says 'Not recorded')")
+
+
+def test_nta_conflicting_dilution(scenario: Path) -> None:
+    src = REPO / "tests" / "data" / "ev" / "nanosight_mini-ExperimentSummary.csv"
+    shutil.copy(src, scenario / "data" / "nta.csv")  # records dilution 10
+    (err,) = _errors(scenario)
+    assert err.startswith("data/nta.csv line 34: the file records dilution 10 but ")
+    assert "config/ev_nta_runs.tsv line 2 says 200" in err
+
+
+def test_nta_unverified_software_versions(scenario: Path) -> None:
+    ns = scenario / "data" / "nta.csv"
+    ns.write_bytes(ns.read_bytes().replace(b"NTA 3.3 -", b"NTA 3.4 -"))
+    zv = scenario / "data" / "zv_size_488.txt"
+    base = REPO / "tests" / "data" / "ev" / "zv_base_size_488.txt"
+    zv.write_bytes(
+        base.read_bytes().replace(b"version 8.06.01 SP1", b"version 8.05.12 SP2")
+    )
+    with (scenario / "config" / "ev_nta_runs.tsv").open("a") as fh:
+        fh.write("L1\tZetaView\tdata/zv_size_488.txt\t1000\t2\n")
+    errs = _errors(scenario)
+    assert len(errs) == 2
+    assert errs[0].startswith(
+        "data/nta.csv line 2: NanoSight software version '3.4' has not been "
+        "verified with exomir's reader (verified: 3.3)"
+    )
+    assert errs[1].startswith(
+        "data/zv_size_488.txt line 6: ZetaView software version '8.05.12' has not "
+        "been verified with exomir's reader (verified: 8.06.01)"
+    )
+    assert errs[1].endswith("(listed in config/ev_nta_runs.tsv line 3)")
+    # Once the lab has checked these versions, it lists them in the config.
+    cfg_path = scenario / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg.setdefault("ev", {}).setdefault("nta", {})["verified_software"] = [
+        "3.4",
+        "8.05",
+    ]
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    validate_scenario(scenario)
+
+
+def test_zetaview_export_without_dilution(scenario: Path) -> None:
+    src = REPO / "tests" / "data" / "ev" / "zv_nodilution_size_488.txt"
+    shutil.copy(src, scenario / "data" / "zv_size_488.txt")
+    with (scenario / "config" / "ev_nta_runs.tsv").open("a") as fh:
+        fh.write("L1\tZetaView\tdata/zv_size_488.txt\t\t2\n")
+    lines = src.read_bytes().decode("latin-1").split("\n")
+    where = next(i for i, s in enumerate(lines, 1) if s.startswith("Number of Traces"))
+    (err,) = _errors(scenario)
+    assert err.startswith(
+        f"data/zv_size_488.txt line {where}: the dilution is not recorded in the "
+        "file and the dilution column of config/ev_nta_runs.tsv line 3 is empty"
+    )

@@ -23,11 +23,18 @@ Conventions
 * A bin value is the concentration of particles whose size falls in that bin
   (not a density per nm), as both instruments export it.
 * Percentiles (D10/D50/D90) interpolate linearly inside a bin, i.e. particles
-  are taken as spread evenly across their bin.
+  are taken as spread evenly across their bin; ZetaView runs use the
+  instrument's own definition instead (cumulative fraction at bin centres,
+  ``convention="centres"``), which reproduces the D50 the export prints.
 * The mode is the vertex of a quadratic fitted to log(density) against
   log(size) over the peak (see :func:`estimate_mode`); for a log-normal
   distribution this is exact, and for any smooth peak it is a local fit that is
-  insensitive to bin-to-bin noise.
+  insensitive to bin-to-bin noise (for ZetaView too: it is closer to the
+  population mode than a smoothed-peak estimate at every trace count tried,
+  see ``docs/ev.md``).
+* :func:`resolve_dilution` is the one dilution rule of the EV step and of
+  ``exomir validate``; :func:`agreement` compares a recomputed statistic with
+  the instrument's own. See ``docs/ev.md``.
 """
 
 from __future__ import annotations
@@ -43,11 +50,13 @@ import numpy as np
 __all__ = [
     "NtaFormatError",
     "NtaRun",
+    "agreement",
     "cdf_at",
     "decode_export",
     "estimate_mode",
     "parse_number",
     "percentile",
+    "resolve_dilution",
     "size_stats",
 ]
 
@@ -159,11 +168,27 @@ def _edges(centres: np.ndarray, width: float) -> np.ndarray:
     return np.concatenate([centres - width / 2.0, [centres[-1] + width / 2.0]])
 
 
-def percentile(centres: np.ndarray, conc: np.ndarray, width: float, q: float) -> float:
+def percentile(
+    centres: np.ndarray,
+    conc: np.ndarray,
+    width: float,
+    q: float,
+    convention: str = "edges",
+) -> float:
     """Size below which a fraction ``q`` of the particles lie.
 
-    Particles are taken as spread evenly across their bin, so the value
-    interpolates linearly between the bin's lower and upper edge.
+    Two conventions:
+
+    * ``"edges"`` (default; NanoSight and generic use): particles are taken as
+      spread evenly across their bin, so the value interpolates linearly
+      between the bin's lower and upper edge.
+    * ``"centres"`` (ZetaView 8.x): the cumulative fraction up to and
+      including a bin is placed at that bin's *centre*, and the size is
+      interpolated linearly between consecutive centres (below the first bin's
+      cumulative fraction the first centre is returned). This reproduces the
+      ``Median Number (D50)`` / ``X50`` that ZetaView 8.06 writes to its
+      exports to all printed digits (checked on public 8.06.01 SP1 exports);
+      it lies half a bin (2.5 nm) below the ``"edges"`` value.
 
     Parameters
     ----------
@@ -175,6 +200,8 @@ def percentile(centres: np.ndarray, conc: np.ndarray, width: float, q: float) ->
         Bin width (nm).
     q
         Fraction in (0, 1), e.g. 0.5 for D50.
+    convention
+        ``"edges"`` or ``"centres"`` (see above).
 
     Returns
     -------
@@ -186,6 +213,17 @@ def percentile(centres: np.ndarray, conc: np.ndarray, width: float, q: float) ->
     if not total > 0:
         return float("nan")
     cum = np.cumsum(w) / total
+    if convention == "centres":
+        c = np.asarray(centres, dtype=float)
+        j = int(np.searchsorted(cum, q - 1e-12, side="left"))
+        j = min(j, len(cum) - 1)
+        if j == 0:
+            return float(c[0])
+        step = cum[j] - cum[j - 1]
+        frac = 0.0 if step <= 0 else (q - cum[j - 1]) / step
+        return float(c[j - 1] + min(max(frac, 0.0), 1.0) * (c[j] - c[j - 1]))
+    if convention != "edges":
+        raise ValueError(f"unknown percentile convention '{convention}'")
     i = int(np.searchsorted(cum, q - 1e-12, side="left"))
     i = min(i, len(cum) - 1)
     prev = cum[i - 1] if i > 0 else 0.0
@@ -305,6 +343,7 @@ def size_stats(
     width: float,
     window: tuple[float, float] = DEFAULT_WINDOW,
     smooth_nm: float = 5.0,
+    convention: str = "edges",
 ) -> dict[str, float]:
     """Summary statistics of a number-weighted size distribution.
 
@@ -320,6 +359,9 @@ def size_stats(
         Size window for ``frac_in_window`` (nm).
     smooth_nm
         Smoothing used to locate the mode (see :func:`estimate_mode`).
+    convention
+        Percentile convention (see :func:`percentile`); ZetaView runs use
+        ``"centres"``, the instrument's own.
 
     Returns
     -------
@@ -343,7 +385,7 @@ def size_stats(
         }
     mean = float((c * y).sum() / total)
     sd = float(math.sqrt(max(((c - mean) ** 2 * y).sum() / total, 0.0)))
-    d10, d50, d90 = (percentile(c, y, width, q) for q in (0.1, 0.5, 0.9))
+    d10, d50, d90 = (percentile(c, y, width, q, convention) for q in (0.1, 0.5, 0.9))
     frac = cdf_at(c, y, width, window[1]) - cdf_at(c, y, width, window[0])
     return {
         "total": total,
@@ -421,6 +463,14 @@ class NtaRun:
         ``completed_tracks_min``, ``positions_retained``, ...).
     warnings
         Non-fatal problems noticed while reading.
+    counts
+        Traces per bin when the export has them (ZetaView ``Number``); size
+        statistics use them, as the instrument does, rather than the
+        concentrations printed to 4 significant digits.
+    percentile_convention
+        How this instrument computes D10/D50/D90 (see :func:`percentile`);
+        ZetaView runs use the instrument's own definition so that the
+        recomputed D50 can be compared with the one printed in the export.
     """
 
     file: str
@@ -444,6 +494,8 @@ class NtaRun:
     settings: dict[str, Any] = field(default_factory=dict)
     qc: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    percentile_convention: str = "edges"
+    counts: np.ndarray | None = None
 
     def stock_factor(
         self,
@@ -489,33 +541,104 @@ class NtaRun:
             For a missing or conflicting dilution.
         """
         fd = self.file_dilution
-        sd = sheet_dilution
-        if fd is not None and sd is not None:
-            if abs(fd / sd - 1.0) > rel_tol:
-                raise NtaFormatError(
-                    self.file,
-                    self.file_dilution_line,
-                    f"the file records dilution {fd:g} but {sheet_label} says "
-                    f"{sd:g}; correct whichever is wrong",
-                )
-            dilution, source = fd, "file+sheet"
-        elif fd is not None:
-            dilution, source = fd, "file"
-        elif sd is not None:
-            dilution, source = sd, "sheet"
-        else:
-            raise NtaFormatError(
-                self.file,
-                self.file_dilution_line,
-                "the dilution is not recorded in the file and the dilution "
-                f"column of {sheet_label} is empty; the stock concentration "
-                "cannot be computed",
-            )
+        dilution, source = resolve_dilution(
+            self.file, self.file_dilution_line, fd, sheet_dilution, sheet_label, rel_tol
+        )
         if self.conc_includes_file_dilution and fd is not None:
             factor = 1.0
         else:
             factor = dilution
         return factor * self.correction_factor, dilution, source
+
+
+def resolve_dilution(
+    file: str,
+    file_line: int | None,
+    file_dilution: float | None,
+    sheet_dilution: float | None,
+    sheet_label: str = "ev_nta_runs.tsv",
+    rel_tol: float = 1e-3,
+) -> tuple[float, str]:
+    """Decide the dilution of a run from the export and the run sheet.
+
+    The one rule used both when the EV step runs (:meth:`NtaRun.stock_factor`)
+    and by ``exomir validate`` (:func:`exomir.ev.headers.check_nta_exports`),
+    so a missing or conflicting dilution is reported before anything runs:
+
+    * the file and the sheet both give a dilution: they must agree within
+      ``rel_tol`` (otherwise a data-integrity problem a person must resolve);
+    * only one gives it: that one is used;
+    * neither (NanoSight ``Not recorded``, or no ``Dilution`` on the ZetaView
+      ``Number of Traces`` line, and an empty sheet cell): an error.
+
+    Parameters
+    ----------
+    file, file_line
+        The export and the line of its dilution (for messages).
+    file_dilution, sheet_dilution
+        The two dilutions, ``None`` when not given.
+    sheet_label
+        Name (and line) of the sheet for messages.
+    rel_tol
+        Relative tolerance for file and sheet to agree.
+
+    Returns
+    -------
+    dilution : float
+        The dilution to use.
+    source : str
+        ``"file"``, ``"sheet"`` or ``"file+sheet"``.
+
+    Raises
+    ------
+    NtaFormatError
+        For a missing or conflicting dilution.
+    """
+    fd, sd = file_dilution, sheet_dilution
+    if fd is not None and sd is not None:
+        if abs(fd / sd - 1.0) > rel_tol:
+            raise NtaFormatError(
+                file,
+                file_line,
+                f"the file records dilution {fd:g} but {sheet_label} says "
+                f"{sd:g}; correct whichever is wrong",
+            )
+        return fd, "file+sheet"
+    if fd is not None:
+        return fd, "file"
+    if sd is not None:
+        return sd, "sheet"
+    raise NtaFormatError(
+        file,
+        file_line,
+        "the dilution is not recorded in the file and the dilution "
+        f"column of {sheet_label} is empty; the stock concentration "
+        "cannot be computed",
+    )
+
+
+def agreement(
+    recomputed: float, instrument: float, abs_tol: float = 0.0, rel_tol: float = 0.0
+) -> str:
+    """Whether a recomputed statistic agrees with the instrument's own value.
+
+    Parameters
+    ----------
+    recomputed, instrument
+        The two values (NaN when unavailable).
+    abs_tol, rel_tol
+        Agreement holds when ``|recomputed - instrument|`` is at most
+        ``max(abs_tol, rel_tol * |instrument|)``.
+
+    Returns
+    -------
+    str
+        ``"agree"``, ``"disagree"`` or ``""`` when either value is missing.
+    """
+    if not (math.isfinite(recomputed) and math.isfinite(instrument)):
+        return ""
+    tol = max(abs_tol, rel_tol * abs(instrument))
+    return "agree" if abs(recomputed - instrument) <= tol + 1e-9 else "disagree"
 
 
 def read_bytes(path: str | Path, label: str) -> bytes:

@@ -5,8 +5,11 @@ Entry point for the workflow: :func:`run_ev_qc`, which reads ``ev_lots.tsv``,
 
 ``nta_runs.tsv``
     One row per NTA run: dilution used, stock concentration with replicate
-    statistics (videos or positions), size statistics, run-quality gates; a run
-    whose export could not be read has ``status = error`` and the message.
+    statistics (videos or positions), size statistics (recomputed, and the
+    instrument's own with ``d50_agreement``/``mode_agreement``), traced
+    particles, run-quality gates (``run_qc`` pass/warn/fail; a ZetaView run
+    under ``ev.nta.min_traces`` fails its lot); a run whose export could not
+    be read has ``status = error`` and the message.
 ``nta_distributions.tsv``
     Number-weighted size distribution of every readable run of every
     characterised lot, as stock particles/mL per bin (long format).
@@ -66,7 +69,14 @@ import pandas as pd
 
 from exomir.atomic import write_tsv
 from exomir.config import load_schema, resolve_path
-from exomir.ev import NtaFormatError, NtaRun, decode_export, read_bytes, size_stats
+from exomir.ev import (
+    NtaFormatError,
+    NtaRun,
+    agreement,
+    decode_export,
+    read_bytes,
+    size_stats,
+)
 from exomir.ev.nanosight import looks_like_nanosight, read_nanosight
 from exomir.ev.zetaview import (
     ZetaProfile,
@@ -277,6 +287,28 @@ def _sd(x: np.ndarray) -> float:
     return float(np.std(x, ddof=1)) if len(x) > 1 else math.nan
 
 
+def _run_fail(run: NtaRun, nta: Mapping[str, Any]) -> list[str]:
+    """Hard run-quality failures: the run's statistics cannot be trusted.
+
+    ZetaView: fewer traced particles (``Number of Traces``, all retained
+    positions) than ``ev.nta.min_traces``. With n traces the 95% confidence
+    interval of the median spans the quantiles 0.5 ± 0.98/sqrt(n): ±0.03
+    (about ±3% in size for a typical EV log-SD of 0.4) at 1000 traces, but
+    ±0.13 (about ±13%) at 59, where the mode is one or two bins of noise.
+    """
+    notes = []
+    if run.instrument == "ZetaView":
+        traces = run.qc.get("traces", math.nan)
+        if np.isfinite(traces) and traces < nta["min_traces"]:
+            notes.append(
+                f"only {traces:g} traced particles (Number of Traces) < "
+                f"{nta['min_traces']:g} required (ev.nta.min_traces): size "
+                "statistics are not reliable; re-measure with more positions, "
+                "cycles or a higher concentration"
+            )
+    return notes
+
+
 def _run_qc(run: NtaRun, nta: Mapping[str, Any]) -> list[str]:
     notes = []
     q = run.qc
@@ -391,14 +423,52 @@ def measure_run(
     stock = run.conc * factor
     res.stock_bins = stock
     lo, hi = acc["size_window_nm"]
+    # Size statistics from the trace counts when the export has them (the
+    # instrument's own basis); the shape is that of the stock bins.
     st = size_stats(
-        run.centres, stock, run.width, (float(lo), float(hi)), nta["mode_smoothing_nm"]
+        run.centres,
+        run.counts if run.counts is not None else stock,
+        run.width,
+        (float(lo), float(hi)),
+        nta["mode_smoothing_nm"],
+        convention=run.percentile_convention,
     )
     rep_conc = run.replicate_conc * factor
     conc = run.conc_total * factor
     n = len(rep_conc)
     sd = _sd(rep_conc)
-    qc_notes = _run_qc(run, nta)
+    fail_notes = _run_fail(run, nta)
+    qc_notes = fail_notes + _run_qc(run, nta)
+    inst_d50 = run.reported.get("d50_nm", math.nan)
+    inst_mode = run.reported.get("mode_nm", math.nan)
+    d50_agree = agreement(
+        st["d50_nm"], inst_d50, rel_tol=nta["instrument_d50_tolerance"]
+    )
+    mode_agree = agreement(
+        st["mode_nm"],
+        inst_mode,
+        abs_tol=nta["instrument_mode_tolerance_bins"] * run.width,
+    )
+    # The ZetaView D50 is recomputed by the instrument's own definition, so a
+    # disagreement means an inconsistent export: a run-QC note. The modes are
+    # different estimators (ZetaView: mean of per-position peaks; NanoSight:
+    # the software's smoothing), so a disagreement is flagged in the
+    # agreement column (and, for ZetaView, the warnings), not gated.
+    # NanoSight D50s are only flagged (its interpolation is not documented).
+    zv = run.instrument == "ZetaView"
+    warnings = list(run.warnings)
+    if zv and d50_agree == "disagree":
+        qc_notes.append(
+            f"recomputed D50 {st['d50_nm']:.1f} nm differs from the instrument's "
+            f"{inst_d50:.1f} nm by more than "
+            f"{nta['instrument_d50_tolerance'] * 100:g}%"
+        )
+    if zv and mode_agree == "disagree":
+        warnings.append(
+            f"recomputed mode {st['mode_nm']:.1f} nm differs from the instrument's "
+            f"{inst_mode:.1f} nm by more than "
+            f"{nta['instrument_mode_tolerance_bins']:g} bin(s)"
+        )
     res.summary = {
         **base_summary,
         "kind": "size",
@@ -434,9 +504,12 @@ def measure_run(
         "viscosity_cp": run.settings.get("viscosity_cp"),
         "camera_level": run.settings.get("camera_level", ""),
         "detection_threshold": run.settings.get("detection_threshold", ""),
-        "run_qc": "warn" if qc_notes else "pass",
+        "run_qc": "fail" if fail_notes else "warn" if qc_notes else "pass",
         "run_qc_notes": "; ".join(qc_notes),
-        "warnings": "; ".join(run.warnings),
+        "warnings": "; ".join(warnings),
+        "traces": run.qc.get("traces", math.nan),
+        "d50_agreement": d50_agree,
+        "mode_agreement": mode_agree,
     }
     return res
 
@@ -450,6 +523,7 @@ RUN_COLUMNS = [
     "particles_per_frame_max", "completed_tracks_min", "positions_retained",
     "position_rsd_pct", "temperature_c", "viscosity_cp", "camera_level",
     "detection_threshold", "zeta_mv", "run_qc", "run_qc_notes", "warnings",
+    "traces", "d50_agreement", "mode_agreement",
 ]  # fmt: skip
 
 
@@ -667,10 +741,9 @@ def summarise_lots(
                 "frac_in_window",
             ):
                 out[key] = _mean_over(used, key)
+            qcs = {r.summary.get("run_qc") for r in used}
             out["run_qc"] = (
-                "warn"
-                if any(r.summary.get("run_qc") == "warn" for r in used)
-                else "pass"
+                "fail" if "fail" in qcs else "warn" if "warn" in qcs else "pass"
             )
             out["run_qc_notes"] = "; ".join(
                 f"{r.instrument} r{r.replicate or 1}: {r.summary['run_qc_notes']}"
@@ -1024,8 +1097,9 @@ def certify_lots(
                             required=False,
                         )
                     )
-            if s.get("run_qc") == "warn":
-                status = "fail" if nta_cfg["run_qc"] == "fail" else "warn"
+            if s.get("run_qc") in ("warn", "fail"):
+                hard = s.get("run_qc") == "fail"
+                status = "fail" if hard or nta_cfg["run_qc"] == "fail" else "warn"
                 crit.append(
                     _crit(
                         lot,
@@ -1037,7 +1111,7 @@ def certify_lots(
                         "run-quality gates (config ev.nta)",
                         status,
                         s["run_qc_notes"],
-                        required=nta_cfg["run_qc"] == "fail",
+                        required=hard or nta_cfg["run_qc"] == "fail",
                     )
                 )
         # Safety.

@@ -47,6 +47,9 @@ from exomir.ev import (
 
 TITLE = "NTA Experiment Summary File"
 SUPPORTED_MAJOR = (3,)
+#: NTA versions whose exports the reader was checked against (EV_FORMATS.md §2:
+#: NTA 3.3, Dev Build 3.3.203). ``exomir validate`` reports any other version.
+VERIFIED_VERSIONS = ("3.3",)
 #: NTA 3.x size tables have 1000 bins of 1 nm (0.5 ... 999.5 nm).
 EXPECTED_BINS = 1000
 _SECTION = re.compile(r"^\[(.+)\]$")
@@ -216,6 +219,116 @@ def _texts(row: _Row | None, n: int) -> list[str]:
     return cells + [""] * (n - len(cells))
 
 
+def _version_match(p: _Parsed) -> re.Match[str] | None:
+    m = _VERSION.search(p.software)
+    if m is None:
+        m = re.match(r"([0-9]+)\.([0-9]+)", p.details.get("Software Version", ""))
+    return m
+
+
+def _file_dilution(
+    p: _Parsed, n: int, dc: bool, name: str
+) -> tuple[float | None, _Row | None]:
+    """Return the ``[Results]`` dilution factor (``None`` if ``Not recorded``)."""
+    dil_row = next(
+        (
+            r
+            for (s, k), r in p.per_video.items()
+            if s == "results" and k.startswith("dilution factor")
+        ),
+        None,
+    )
+    if dil_row is None:
+        return None, None
+    nums = [parse_number(t, dc) for t in _texts(dil_row, n)]
+    given = {v for v in nums if v is not None}
+    if len(given) > 1:
+        raise NtaFormatError(
+            name,
+            dil_row.line,
+            f"videos record different dilution factors ({', '.join(f'{g:g}' for g in sorted(given))})",
+        )
+    if given and any(v is None for v in nums):
+        raise NtaFormatError(
+            name,
+            dil_row.line,
+            "the dilution factor is recorded for some videos only",
+        )
+    return (given.pop() if given else None), dil_row
+
+
+@dataclass
+class NanoSightHeader:
+    """What ``exomir validate`` needs from an Experiment Summary.
+
+    Attributes
+    ----------
+    software
+        The ``Created with NTA ...`` text (or ``Software Version``).
+    version
+        ``major.minor`` (e.g. ``3.3``), ``""`` if not found.
+    version_line
+        Line of the version.
+    dilution
+        Recorded dilution, ``None`` if ``Not recorded`` or absent.
+    dilution_line
+        Line of the ``Dilution factor`` row (``None`` if absent).
+    dilution_text
+        The row's first video cell as written (e.g. ``Not recorded``).
+    """
+
+    software: str
+    version: str
+    version_line: int
+    dilution: float | None
+    dilution_line: int | None
+    dilution_text: str
+
+
+def read_header(path: str | Path, label: str | None = None) -> NanoSightHeader:
+    """Read the version and the dilution of an NTA Experiment Summary.
+
+    Used by ``exomir validate`` so that an unverified software version or a
+    ``Not recorded`` dilution is reported before anything runs; the same
+    helpers serve :func:`read_nanosight`.
+
+    Parameters
+    ----------
+    path
+        The ``*ExperimentSummary.csv`` file.
+    label
+        Name used in messages.
+
+    Returns
+    -------
+    NanoSightHeader
+        The header values.
+
+    Raises
+    ------
+    NtaFormatError
+        If the file is not an NTA Experiment Summary, or its videos record
+        different dilutions.
+    """
+    name = label or str(path)
+    lines, _ = decode_export(read_bytes(path, name))
+    if not looks_like_nanosight(lines):
+        raise NtaFormatError(name, 1, "not a NanoSight 'NTA Experiment Summary File'")
+    sep = _separator(lines[0])
+    p = _walk(lines, sep, name)
+    m = _version_match(p)
+    n = len(p.videos) if p.videos else 1
+    dilution, row = _file_dilution(p, n, sep != ",", name)
+    return NanoSightHeader(
+        software=p.software or p.details.get("Software Version", ""),
+        version=f"{m.group(1)}.{m.group(2)}" if m else "",
+        version_line=p.version_line,
+        dilution=dilution,
+        dilution_line=row.line if row is not None else None,
+        dilution_text=_texts(row, n)[0] if row is not None else "",
+    )
+
+
 def read_nanosight(
     path: str | Path, label: str | None = None, smooth_nm: float = 5.0
 ) -> NtaRun:
@@ -254,10 +367,7 @@ def read_nanosight(
     dc = sep != ","
     p = _walk(lines, sep, name)
 
-    m = _VERSION.search(p.software)
-    if m is None:
-        ver = p.details.get("Software Version", "")
-        m = re.match(r"([0-9]+)\.([0-9]+)", ver)
+    m = _version_match(p)
     if m is None or int(m.group(1)) not in SUPPORTED_MAJOR:
         found = p.software or p.details.get("Software Version", "") or "no version"
         raise NtaFormatError(
@@ -376,32 +486,7 @@ def read_nanosight(
         )
 
     # Dilution recorded in the file.
-    dil_row = next(
-        (
-            r
-            for (s, k), r in p.per_video.items()
-            if s == "results" and k.startswith("dilution factor")
-        ),
-        None,
-    )
-    file_dilution: float | None = None
-    if dil_row is not None:
-        texts = _texts(dil_row, n)
-        nums = [parse_number(t, dc) for t in texts]
-        given = {v for v in nums if v is not None}
-        if len(given) > 1:
-            raise NtaFormatError(
-                name,
-                dil_row.line,
-                f"videos record different dilution factors ({', '.join(f'{g:g}' for g in sorted(given))})",
-            )
-        if given and any(v is None for v in nums):
-            raise NtaFormatError(
-                name,
-                dil_row.line,
-                "the dilution factor is recorded for some videos only",
-            )
-        file_dilution = given.pop() if given else None
+    file_dilution, dil_row = _file_dilution(p, n, dc, name)
 
     # Per-video statistics computed from the bins.
     per_video = [

@@ -15,6 +15,14 @@ Layouts: ``EV_FORMATS.md`` §1. Three files come out of one measurement:
 Convention: stock concentration = sum of the linear ``Concentration / cm-3``
 column x ``Dilution`` x ``Concentration Correction Factor``.
 
+Statistics (``docs/ev.md``): the run carries the trace counts (``Number``)
+and asks for ZetaView's own D50 definition (cumulative fraction placed at bin
+centres, which reproduces the header's ``Median Number (D50)``). The
+instrument's values are kept in ``reported``: the
+header D50 and the mean ``Peak`` of the retained positions. A table holding
+only the ``-1`` end row (every position rejected) is an error naming the
+``Number of Traces`` line.
+
 Header lines are parsed field by field (:func:`parse_header_line`), which
 handles the irregular lines of the format: trailing qualifiers (``entered``,
 ``sensed``), several keys on one line, a key separated by a space instead of a
@@ -41,6 +49,10 @@ from exomir.ev import (
 )
 
 SUPPORTED_MAJOR = (8,)
+#: Software versions whose exports the reader was checked against (layout of
+#: EV_FORMATS.md §1 and public 8.06.01 SP1 exports whose header D50 the
+#: reader reproduces). ``exomir validate`` reports any other version.
+VERIFIED_VERSIONS = ("8.06.01",)
 LINEAR_BINS = 1200
 LOG_BINS = 200
 _VERSION = re.compile(r"version\s*([0-9]+)\.([0-9]+)(?:\.([0-9]+))?", re.IGNORECASE)
@@ -490,6 +502,15 @@ def read_zetaview(
             sentinel_line = idx
             continue
         (logbins if sentinel_line is not None else linear).append((size, number, conc))
+    if not linear and sentinel_line is not None:
+        traces_hdr = h.number("Number of Traces")
+        raise NtaFormatError(
+            name,
+            h.line_of("Number of Traces") or sentinel_line,
+            "the export holds no traced particles (Number of Traces "
+            f"{traces_hdr if traces_hdr is not None else 0:g}: every cell position was "
+            "rejected, see the 11-position summary); re-measure the sample",
+        )
     if not linear:
         raise NtaFormatError(name, hline, "the size table has no rows (truncated file)")
     if sentinel_line is None and len(linear) < LINEAR_BINS:
@@ -577,18 +598,27 @@ def read_zetaview(
         "sample": h.get("Sample") or "",
         "positions_file": pos.file if pos is not None else "",
     }
+    traces_total = traces if traces is not None else float(number.sum())
     qc: dict[str, Any] = {
         "n_replicates": len(rep_conc),
-        "traces": float(number.sum()),
+        "traces": float(traces_total),
         "positions_total": len(pos.positions) if pos is not None else math.nan,
         "positions_retained": pos.n_retained if pos is not None else math.nan,
         "position_rsd_pct": pos.rsd_pct if pos is not None else math.nan,
         "cell_check": h.get("Cell Check Result") or "",
     }
+    # The instrument's own statistics: the header D50 (of the pooled retained
+    # positions, i.e. of the size table) and the mean of the retained
+    # positions' Peak (the 11-position summary's "Mean" row).
     reported = {}
     d50_rep = h.number("Median Number (D50)")
-    if d50_rep is not None:
+    if d50_rep is not None and d50_rep > 0:
         reported["d50_nm"] = d50_rep
+    if pos is not None and pos.n_retained:
+        peaks = pos.peak_nm[pos.used]
+        peaks = peaks[np.isfinite(peaks) & (peaks > 0)]
+        if len(peaks):
+            reported["mode_nm"] = float(peaks.mean())
     return NtaRun(
         file=name,
         instrument="ZetaView",
@@ -611,6 +641,8 @@ def read_zetaview(
         settings=settings,
         qc=qc,
         warnings=warnings,
+        percentile_convention="centres",
+        counts=number,
     )
 
 

@@ -336,6 +336,33 @@ def weighted_stats(
     return {"mean": mean, "mode": mode, "sd": sd, "d10": q[0], "d50": q[1], "d90": q[2]}
 
 
+def zetaview_median(centres: np.ndarray, weights: np.ndarray) -> float:
+    """Median of a binned distribution the way ZetaView 8.06 prints it.
+
+    The cumulative fraction through bin i is placed at centre i and the 50%
+    crossing is interpolated linearly between consecutive centres.
+
+    Parameters
+    ----------
+    centres
+        Bin centres (increasing).
+    weights
+        Weight per bin.
+
+    Returns
+    -------
+    float
+        The median.
+    """
+    w = np.asarray(weights, dtype=float)
+    cum = np.cumsum(w) / w.sum()
+    i = int(np.argmax(cum >= 0.5))
+    if i == 0:
+        return float(centres[0])
+    t = (0.5 - cum[i - 1]) / (cum[i] - cum[i - 1])
+    return float(centres[i - 1] + t * (centres[i] - centres[i - 1]))
+
+
 def percentiles(
     centres: np.ndarray, weights: np.ndarray, width: float, qs: list[float] | np.ndarray
 ) -> list[float]:
@@ -499,11 +526,11 @@ def simulate_nanosight(
     nc = nv + 2
     lines += [
         "NTA Experiment Summary File,",
-        "Created with NTA 3.4 - Build 3.4.4,",
+        "Created with NTA 3.3 - Sample Assistant Dev Build 3.3.203,",
         ",",
     ]
     lines.append("[Experiment Details],")
-    lines.append("Software Version,3.4.4,")
+    lines.append("Software Version,3.3.203,")
     lines.append(f"Experiment Name,{name}.nano,")
     lines.append("Operator Name,QC lab,")
     lines.append(f"Time Captured,{when:%H:%M:%S}  {when:%d/%m/%Y},")
@@ -885,7 +912,11 @@ def simulate_zetaview(
     x50 = np.round(x50, 1)
     st = weighted_stats(lin_c, n_lin, 5.0)
     vol_w = n_lin * lin_c**3
-    d50_vol = percentiles(lin_c, vol_w, 5.0, [50])[0]
+    # The header medians as ZetaView 8.06 computes them: the cumulative
+    # fraction through each bin placed at the bin centre (half a bin below the
+    # within-bin interpolation of weighted_stats).
+    d50_num = zetaview_median(lin_c, n_lin)
+    d50_vol = zetaview_median(lin_c, vol_w)
 
     # --- 11-position summary -------------------------------------------
     head = [
@@ -1052,9 +1083,9 @@ def simulate_zetaview(
         "Microscope Magnification:\tx10",
         "ZP Factor:\t12.83 (Smoluchowski)",
         f"Results (Pos {first_pos - 7e-6:.6f}):",
-        f"Median Number (D50):\t{st['d50']:.1f}",
-        f"Median Concentration (D50):\t{st['d50']:.1f}",
-        f"Median Volume (D50):\t{d50_vol:.1f}",
+        f"Median Number (D50):\t{d50_num:.6f}",
+        f"Median Concentration (D50):\t{d50_num:.6f}",
+        f"Median Volume (D50):\t{d50_vol:.6f}",
         "Size Distribution",
         "Size / nm\tNumber\tConcentration / cm-3\tVolume / nm^3\tArea / nm^2",
     ]

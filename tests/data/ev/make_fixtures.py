@@ -42,6 +42,10 @@ zv_truncated_size_488.txt
     Cut inside the linear table (after 300 bins).
 zv_v7_size_488.txt
     Software "ZetaView (version 7.1.2 SP0)" (unsupported version).
+zv_lowtraces_size_488.txt, zv_lowtraces_size_488_11pos.txt
+    The sparse run of issue 16: 59 traces sampled from a log-normal (D50
+    60 nm, sigma 0.45) over 6 retained positions; header D50 and the
+    positions' X50/Peak/Span computed from the traces (see zetaview_lowtraces).
 zv_prof_488.txt
     Zeta-potential profile, CRLF, micro sign followed by NUL bytes,
     ``Zeta Potential @ 25°C / mV`` = -22.4.
@@ -434,6 +438,14 @@ def _e(x: float, dc: bool = False) -> str:
     return s.replace(".", ",") if dc else s
 
 
+def zv_median(centres: np.ndarray, counts: np.ndarray) -> float:
+    """ZetaView's median: 50% crossing of the cumulative placed at bin centres."""
+    cum = np.cumsum(counts) / counts.sum()
+    i = int(np.argmax(cum >= 0.5))
+    t = (0.5 - cum[i - 1]) / (cum[i] - cum[i - 1])
+    return float(centres[i - 1] + t * (centres[i] - centres[i - 1]))
+
+
 def zetaview_size_text(
     *,
     d50: float,
@@ -444,17 +456,30 @@ def zetaview_size_text(
     software: str = "ZetaView (version 8.06.01 SP1)\tAnalyze:\t8.06.01 SP1",
     dc: bool = False,
     first_position: float = 0.1,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> str:
-    """Render a ZetaView size export with every irregular header line."""
+    """Render a ZetaView size export with every irregular header line.
+
+    ``counts`` (linear, log bins) replaces the expected log-normal counts,
+    e.g. with the histogram of sampled traces.
+    """
     lin_c = 2.5 + 5.0 * np.arange(1200)
-    lin_n = np.round(traces * lognormal_mass(np.arange(1201) * 5.0, d50, sigma))
     log_c = 4.683 * 10 ** (np.arange(200) / 64.0)
-    log_edges = np.concatenate(
-        [log_c * 10 ** (-1 / 128), [log_c[-1] * 10 ** (1 / 128)]]
-    )
-    log_n = np.round(traces * lognormal_mass(log_edges, d50, sigma))
+    if counts is not None:
+        lin_n, log_n = counts
+    else:
+        lin_n = np.round(traces * lognormal_mass(np.arange(1201) * 5.0, d50, sigma))
+        log_edges = np.concatenate(
+            [log_c * 10 ** (-1 / 128), [log_c[-1] * 10 ** (1 / 128)]]
+        )
+        log_n = np.round(traces * lognormal_mass(log_edges, d50, sigma))
     total = lin_n.sum()
     factor = conc_diluted / total
+    # Header medians as ZetaView 8.06 prints them (checked against public
+    # 8.06.01 SP1 exports): cumulative fraction through each bin at the bin
+    # centre, interpolated linearly between centres.
+    med_num = zv_median(lin_c, lin_n)
+    med_vol = zv_median(lin_c, lin_n * lin_c**3)
     dil = f"\tDilution::\t{dilution:.6f}" if dilution is not None else ""
     h = [
         f"Original File:\tC:\\ZetaView\\Data\\20240302_0007\\20240302_0007_EVLOT-A_size_488.avi\tSection:\t{first_position:.6f} [0]",
@@ -519,9 +544,9 @@ def zetaview_size_text(
         "Microscope Magnification:\tx10",
         "ZP Factor:\t12.83 (Smoluchowski)",
         f"Results (Pos {first_position - 7e-6:.6f}):",
-        f"Median Number (D50):\t{d50:.1f}",
-        f"Median Concentration (D50):\t{d50:.1f}",
-        "Median Volume (D50):\t180.0",
+        f"Median Number (D50):\t{med_num:.6f}",
+        f"Median Concentration (D50):\t{med_num:.6f}",
+        f"Median Volume (D50):\t{med_vol:.6f}",
         "Size Distribution",
         "Size / nm\tNumber\tConcentration / cm-3\tVolume / nm^3\tArea / nm^2",
     ]
@@ -646,6 +671,121 @@ def zetaview_positions_text() -> str:
     return "\n".join(out) + "\n"
 
 
+#: The sparse run of issue 16: 59 traces over 6 retained positions.
+LOWTRACES = {
+    "d50": 60.0,
+    "sigma": 0.45,
+    "traces": [12, 11, 9, 10, 8, 9],
+    "removed": {0.10: ("MIN_TRACES", 2), 0.15: ("MIN_TRACES", 3)},
+    "seed": 16,
+}
+
+
+def zv_position_stats(counts: np.ndarray) -> tuple[float, float, float]:
+    """X50, Peak and Span of one position, as the fixture's instrument reports.
+
+    X50 and the span's D10/D90: ZetaView's cumulative-at-centres
+    interpolation. Peak: the centre of the highest bin of the histogram
+    smoothed with a [1, 2, 1]/4 kernel (ZetaView's exact peak smoothing is not
+    published; this is the fixture's stand-in, within a bin of a raw peak).
+    """
+    c = 2.5 + 5.0 * np.arange(len(counts))
+    cum = np.cumsum(counts) / counts.sum()
+
+    def q(p: float) -> float:
+        i = int(np.argmax(cum >= p - 1e-12))
+        if i == 0:
+            return float(c[0])
+        t = (p - cum[i - 1]) / (cum[i] - cum[i - 1])
+        return float(c[i - 1] + t * 5.0)
+
+    smooth = np.convolve(counts, [0.25, 0.5, 0.25], mode="same")
+    peak = float(c[int(np.argmax(smooth))])
+    return q(0.5), peak, (q(0.9) - q(0.1)) / q(0.5)
+
+
+def _e2(x: float) -> str:
+    """Concentration as the 11-position summary writes it: ``2.2E+8``."""
+    mant, exp = f"{x:.1E}".split("E")
+    return f"{mant}E{int(exp):+d}"
+
+
+def zetaview_lowtraces() -> tuple[str, str]:
+    """A 59-trace ZetaView run (size export and 11-position summary).
+
+    Trace sizes are sampled per position from a known log-normal; the size
+    table pools the retained positions, and every statistic the "instrument"
+    prints (header D50, per-position X50/Peak/Span, the Mean row) is computed
+    here from those traces with numpy, independently of exomir.
+    """
+    t = LOWTRACES
+    rng = np.random.default_rng(t["seed"])
+    lin_edges = np.arange(1201) * 5.0
+    log_c = 4.683 * 10 ** (np.arange(200) / 64.0)
+    log_edges = np.concatenate(
+        [log_c * 10 ** (-1 / 128), [log_c[-1] * 10 ** (1 / 128)]]
+    )
+    positions = [0.10, 0.15, 0.20, 0.30, 0.40, 0.50, 0.60, 0.70, 0.80, 0.85, 0.90]
+    kept = [p for p in positions if p not in t["removed"]][: len(t["traces"])]
+    rows, lin_tot, log_tot = [], np.zeros(1200), np.zeros(200)
+    conc_per_trace = 4.2e5
+    for p in positions:
+        if p in t["removed"]:
+            reason, n = t["removed"][p]
+        elif p in kept:
+            reason, n = "", t["traces"][kept.index(p)]
+        else:
+            reason, n = "MIN_TRACES", 1
+        d = np.exp(rng.normal(math.log(t["d50"]), t["sigma"], n))
+        lin = np.histogram(d, lin_edges)[0].astype(float)
+        if not reason:
+            lin_tot += lin
+            log_tot += np.histogram(d, log_edges)[0]
+        x50, peak, span = zv_position_stats(lin)
+        rows.append((p, reason, n, x50, peak, span))
+    total = int(lin_tot.sum())
+    size = zetaview_size_text(
+        d50=t["d50"],
+        sigma=t["sigma"],
+        traces=total,
+        conc_diluted=total * conc_per_trace / len(kept),
+        dilution=1000.0,
+        counts=(lin_tot, log_tot),
+    )
+    head = (
+        "Use\tPosition\tMean Int.\tAv. No of Particles\tConc. (p./mL)\t"
+        "Orig. Conc. (p./cm^3)\tNo. of Traces\tX50 (nm)\tPeak \u00f8 (nm)\tSpan\t"
+        "Drift (\u00b5m/s)\tRemoval"
+    )
+    out = [head]
+    used = []
+    for p, reason, n, x50, peak, span in rows:
+        conc = n * conc_per_trace
+        if not reason:
+            used.append((n, x50, peak, span, conc))
+        out.append(
+            f"{'' if reason else 'X'}\t{p:.2f}\t3.1\t{n * 1.9:.1f}\t{_e2(conc)}\t"
+            f"{_e2(conc * 1000)}\t{n}\t{x50:.1f}\t{peak:.1f}\t{span:.1f}\t4.2\t{reason}"
+        )
+    arr = np.array(used)
+    mean = arr.mean(axis=0)
+    sd = arr.std(axis=0, ddof=1)
+    out.append(
+        f"\tMean\t3.1\t{mean[0] * 1.9:.1f}\t{_e2(mean[4])}\t{_e2(mean[4] * 1000)}\t"
+        f"{mean[0]:.1f}\t{mean[1]:.1f}\t{mean[2]:.1f}\t{mean[3]:.1f}\t4.2\t"
+    )
+    out.append(
+        f"\tSt.Dev.\t0.0\t0.0\t{_e2(sd[4])}\t{_e2(sd[4] * 1000)}\t"
+        f"{sd[0]:.1f}\t{sd[1]:.1f}\t{sd[2]:.1f}\t{sd[3]:.1f}\t0.0\t"
+    )
+    rel = sd / mean * 100
+    out.append(
+        f"\tRel.St.Dev.\t0.0\t0.0\t{_e2(rel[4])}\t{_e2(rel[4])}\t"
+        f"{rel[0]:.1f}\t{rel[1]:.1f}\t{rel[2]:.1f}\t{rel[3]:.1f}\t0.0\t"
+    )
+    return size, "\n".join(out) + "\n"
+
+
 def zetaview_profile_text() -> str:
     """A zeta-potential profile export (CRLF, micro sign + NUL)."""
     lines = [
@@ -712,6 +852,10 @@ def write_zetaview() -> None:
     (HERE / "zv_v7_size_488.txt").write_bytes(v7.encode("latin-1"))
 
     (HERE / "zv_prof_488.txt").write_bytes(zetaview_profile_text().encode("latin-1"))
+
+    low, low_pos = zetaview_lowtraces()
+    (HERE / "zv_lowtraces_size_488.txt").write_bytes(low.encode("latin-1"))
+    (HERE / "zv_lowtraces_size_488_11pos.txt").write_bytes(low_pos.encode("latin-1"))
 
     other = "Sample Name,EVLOT-A\nInstrument,Particle counter XYZ-100\nSoftware,XYZ Analysis 2.0\n\nDiameter (nm),Concentration (1/ml)\n100,1.2e8\n150,0.8e8\n"
     (HERE / "unknown_instrument.csv").write_bytes(other.encode("latin-1"))
