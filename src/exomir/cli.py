@@ -35,6 +35,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 1
     counts = ", ".join(f"{k}: {len(v)} rows" for k, v in scenario.tables.items())
     print(f"{args.directory}: configuration and tables are valid ({counts})")
+    from exomir.species import reference_notes
+
+    for note in reference_notes(scenario.config, scenario.directory):
+        print(f"note: {note}")
     return 0
 
 
