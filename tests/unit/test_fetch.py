@@ -329,3 +329,18 @@ def test_validate_config_accepts_fetched_paths(tmp_path: Path) -> None:
     cfg["reference"] = res.config["reference"]
     cfg["trial"]["primary_mirna"] = "rno-miR-126a-3p"
     assert validate_config(cfg)["reference"]["species"] == "rno"
+
+
+def test_excel_release_without_openpyxl_says_what_to_do(tmp_path: Path) -> None:
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("openpyxl is installed; the Excel path is pandas' own")
+    xlsx = tmp_path / "hsa_MTI.xlsx"
+    xlsx.write_bytes(b"PK\x03\x04 not really a workbook")
+    dest = tmp_path / "refs"
+    with pytest.raises(FetchError, match=r"needs the openpyxl package .* CSV/TSV"):
+        fetch_mirtarbase(dest, xlsx.as_uri(), accept_licence=True)
+    assert not dest.exists()

@@ -225,3 +225,20 @@ def test_real_mouse_config_leaves_references_to_the_species_table() -> None:
     cfg = validate_config(copy.deepcopy(raw))
     assert cfg["reference"]["mature"].endswith("v22/mmu/mature.fa")
     assert foreign_contaminant_classes(cfg) == HUMAN_CLASSES
+
+
+def test_report_html_carries_the_note_in_sequencing_qc(tmp_path: Path) -> None:
+    from _report_fixture import build_tree
+
+    from exomir.report.builder import build_report
+
+    cfg = build_tree(tmp_path, hostile=False)
+    cfg["reference"] = {"species": "mmu", "mirbase_version": "22"}
+    cfg["contaminants"] = {"rRNA": ["@resources/contaminants/rrna_hsa.fa"]}
+    out = tmp_path / "open.html"
+    build_report(tmp_path, cfg, "open", out, strict=True)
+    html = out.read_text(encoding="utf-8")
+    qc = html[html.index('data-section="qc"') :]
+    qc = qc[: qc.index("data-section=", 20)]
+    assert "Species mmu: rRNA: annotated against hsa (Homo sapiens)" in qc
+    assert "rRNA: rRNA is highly conserved" in qc
