@@ -75,9 +75,12 @@ def load_species_table(path: str | os.PathLike[str] | None = None) -> dict[str, 
     Returns
     -------
     dict
-        ``{"species": {prefix: {...}}, "contaminants": {class: {...}}}``.
+        ``{"species": {prefix: {...}}, "contaminants": {class: {...}}}``; both
+        empty, with ``"missing": path``, when the resources folder has no table.
     """
     p = Path(path) if path is not None else resources_dir() / SPECIES_TABLE
+    if not p.is_file():  # a resources folder of its own (EXOMIR_RESOURCES)
+        return {"species": {}, "contaminants": {}, "missing": os.fspath(p)}
     return _load(os.fspath(p.resolve()))
 
 
@@ -144,6 +147,16 @@ def resolve_references(
     version = str(ref.get("mirbase_version") or "22")
     issues: list[Issue] = []
     given = [k for k in ("mature", "hairpin") if ref.get(k)]
+    if "missing" in table and (not given or cfg.get("contaminants") is None):
+        return [
+            Issue(
+                file,
+                f"the resources folder has no species table ({table['missing']}), so "
+                "no default references can be chosen; give reference.mature, "
+                "reference.hairpin and a contaminants: section",
+                column="reference",
+            )
+        ]
     if not given:
         shipped = _shipped_mirbase(species, version, table)
         if shipped is None:

@@ -242,3 +242,15 @@ def test_report_html_carries_the_note_in_sequencing_qc(tmp_path: Path) -> None:
     qc = qc[: qc.index("data-section=", 20)]
     assert "Species mmu: rRNA: annotated against hsa (Homo sapiens)" in qc
     assert "rRNA: rRNA is highly conserved" in qc
+
+
+def test_resources_without_species_table_need_explicit_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EXOMIR_RESOURCES", str(tmp_path))
+    with pytest.raises(ValidationError, match="has no species table"):
+        validate_config(_config("mmu"))
+    raw = _config("mmu", mature="m.fa", hairpin="h.fa")
+    raw["contaminants"] = {"rRNA": ["r.fa"]}
+    cfg = validate_config(raw)
+    assert reference_notes(cfg) == [] and cfg["contaminants"] == {"rRNA": ["r.fa"]}
