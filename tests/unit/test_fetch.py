@@ -344,3 +344,22 @@ def test_excel_release_without_openpyxl_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(FetchError, match=r"needs the openpyxl package .* CSV/TSV"):
         fetch_mirtarbase(dest, xlsx.as_uri(), accept_licence=True)
     assert not dest.exists()
+
+
+@pytest.mark.parametrize(("answer", "rc"), [("yes", 0), ("no", 1)])
+def test_interactive_licence_question(
+    tmp_path: Path,
+    http_base: str,
+    monkeypatch: pytest.MonkeyPatch,
+    answer: str,
+    rc: int,
+) -> None:
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda q: asked.append(q) or answer)
+    dest = tmp_path / "refs"
+    url = http_base + "hsa_MTI.csv"
+    assert main(["fetch-references", "--url", url, "--dest", str(dest)]) == rc
+    assert len(asked) == 1 and "yes" in asked[0]
+    assert (dest / "mirtarbase_hsa_MTI" / "interactions.tsv").is_file() == (rc == 0)
+    assert _Handler.requests == (["/hsa_MTI.csv"] if rc == 0 else [])
