@@ -11,6 +11,9 @@ Subcommands:
 ``exomir convert-mirtarbase INPUT OUTPUT``
     Convert a user-downloaded miRTarBase table into the interaction TSV layout of
     the pathway stage (docs/pathways.md).
+``exomir fetch-references``
+    Download miRTarBase (academic use only; ``--accept-licence``) and convert it,
+    or a species' miRBase files (``--mirbase rno``); see docs/references.md.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         return 1
     counts = ", ".join(f"{k}: {len(v)} rows" for k, v in scenario.tables.items())
     print(f"{args.directory}: configuration and tables are valid ({counts})")
+    from exomir.species import reference_notes
+
+    for note in reference_notes(scenario.config, scenario.directory):
+        print(f"note: {note}")
     return 0
 
 
@@ -86,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exomir.pathways.network import add_cli as add_convert_mirtarbase
 
     add_convert_mirtarbase(sub)
+    from exomir.fetch import add_cli as add_fetch_references
+
+    add_fetch_references(sub)
     return parser
 
 

@@ -200,6 +200,9 @@ def validate_config(config: dict[str, Any], file: str = "config/config.yaml") ->
     if issues:
         raise ValidationError(issues)
     _fill_defaults(schema, cfg)
+    from exomir.species import resolve_references
+
+    issues += resolve_references(cfg, file)
     design = cfg["design"]
     for tp in design["timepoints"]:
         if tp not in design["visits"]:

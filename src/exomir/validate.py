@@ -14,8 +14,10 @@ Cross-table rules checked here:
   configuration; clinical units are the configured UCUM units or convertible to them
   (resources/clinical/unit_conversions.tsv); no duplicate clinical visit records;
   clinical measurements only of randomised participants;
-* FASTQ and NTA export files exist; NTA export headers name a verified
-  software version and a dilution (file or sheet, agreeing);
+* FASTQ and NTA export files exist, and so do the configured reference files
+  (miRBase and contaminant FASTAs, after :mod:`exomir.species` filled in the
+  species' shipped ones); NTA export headers name a verified software version
+  and a dilution (file or sheet, agreeing);
 * EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
 """
 
@@ -716,6 +718,10 @@ def validate_config_and_tables(
             conversions,
         )
     issues += check_other(tables, cfg, labels, base, check_files)
+    if check_files:
+        from exomir.species import check_reference_files
+
+        issues += check_reference_files(cfg, base)
     if issues:
         raise ValidationError(issues)
     return Scenario(directory=base, config=cfg, tables=tables)

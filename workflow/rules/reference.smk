@@ -1,5 +1,9 @@
 # Reference indexes built once per scenario from the configured miRBase and
-# contaminant FASTAs (see exomir.reads.reference).
+# contaminant FASTAs (see exomir.reads.reference). Species notes (contaminant
+# classes annotated with a human reference for another species, exomir.species)
+# go to the log and to reference.json.
+
+from exomir.species import contaminant_sources, reference_notes
 
 
 rule build_reference:
@@ -23,5 +27,9 @@ rule build_reference:
         species=CFG["reference"]["species"],
         mirbase_version=CFG["reference"].get("mirbase_version", "22"),
         contaminants=get_contaminant_fastas(),
+        contaminant_species={
+            s.category: s.reference_species for s in contaminant_sources(CFG)
+        },
+        species_notes=reference_notes(CFG),
     script:
         "../scripts/build_reference.py"

@@ -12,6 +12,8 @@ Expected rule (paths already resolved, e.g. ``@resources/`` expanded)::
             species="hsa",
             mirbase_version="22",        # -> mirGFF3 source "miRBasev22"
             contaminants={"artifact": [...], "rRNA": [...], ...},  # config order
+            contaminant_species={"rRNA": "hsa", ...},   # exomir.species
+            species_notes=[...],         # human-only classes, logged + manifest
         threads: 2
         log: "logs/build_reference.log"
         script: "../scripts/build_reference.py"
@@ -48,6 +50,8 @@ def main(smk: Any) -> None:
             contaminants=contaminants,
             database=database,
             threads=smk.threads,
+            contaminant_species=dict(params.get("contaminant_species") or {}),
+            notes=list(params.get("species_notes") or []),
         )
     except Exception:
         logging.getLogger(__name__).exception("building the reference failed")

@@ -75,11 +75,57 @@ def _fold(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
-def _read_any(path: str | os.PathLike[str]) -> pd.DataFrame:
-    sep = "," if str(path).lower().endswith(".csv") else "\t"
-    return pd.read_csv(
-        path, sep=sep, dtype=str, keep_default_na=False, comment=None, quoting=3
+_CHUNK_ROWS = 200_000
+
+
+def _read_chunks(path: str | os.PathLike[str]) -> Iterable[pd.DataFrame]:
+    """Read a miRTarBase table in chunks of the columns exomir uses.
+
+    TSV is read without quote handling (as before); CSV with standard CSV
+    quoting (the miRTarBase 10 ``hsa_MTI.csv`` quotes fields); ``.xlsx``/``.xls``
+    (miRTarBase 7-9) through pandas' Excel reader, which needs openpyxl.
+    Chunks keep memory flat on the 300-MB miRTarBase 10 table.
+    """
+    name = str(path).lower()
+    keep = set(_MIRTARBASE)
+    if name.endswith((".xlsx", ".xls")):
+        try:
+            import openpyxl  # noqa: F401
+        except ImportError as exc:
+            raise ValidationError(
+                [
+                    Issue(
+                        os.fspath(path),
+                        "an Excel miRTarBase table needs the openpyxl package "
+                        "(pip install openpyxl), or save it as CSV/TSV first",
+                    )
+                ]
+            ) from exc
+        df = pd.read_excel(path, dtype=str, keep_default_na=False)
+        yield df[[c for c in df.columns if _fold(str(c)) in keep]]
+        return
+    opts: dict[str, Any] = (
+        {"sep": ","} if name.endswith(".csv") else {"sep": "\t", "quoting": 3}
     )
+    yield from pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        usecols=lambda c: _fold(str(c)) in keep,
+        chunksize=_CHUNK_ROWS,
+        **opts,
+    )
+
+
+def _species_spellings(species: str) -> set[str]:
+    """``Homo sapiens`` and ``hsa`` (miRTarBase 10 uses the code) are one species."""
+    from exomir.species import load_species_table
+
+    names = {species}
+    for code, entry in load_species_table()["species"].items():
+        if species in (code, entry.get("name")):
+            names |= {str(code), str(entry.get("name"))}
+    return names
 
 
 def convert_mirtarbase(
@@ -92,12 +138,14 @@ def convert_mirtarbase(
     Parameters
     ----------
     path
-        miRTarBase export saved as TSV (or CSV, by extension) with the columns
-        ``miRTarBase ID, miRNA, Species (miRNA), Target Gene, Target Gene
-        (Entrez ID), Species (Target Gene), Experiments, Support Type,
-        References (PMID)``; ``_`` instead of spaces/brackets is accepted.
+        miRTarBase export as TSV, CSV (miRTarBase 10 ``hsa_MTI.csv``) or
+        Excel (``.xlsx``, miRTarBase 7-9; needs openpyxl), by extension, with
+        the columns ``miRTarBase ID, miRNA, Species (miRNA), Target Gene,
+        Target Gene (Entrez ID), Species (Target Gene), Experiments, Support
+        Type, References (PMID)``; ``_`` instead of spaces/brackets is accepted.
     species
-        Species kept (both miRNA and target), as miRTarBase spells it.
+        Species kept (both miRNA and target): the Latin name or the miRBase
+        code (``Homo sapiens`` and ``hsa`` match either spelling in the table).
     evidence
         Support types kept (default strong experimental evidence,
         ``Functional MTI``); ``None`` keeps all.
@@ -114,31 +162,37 @@ def convert_mirtarbase(
         If required columns are missing or nothing is left after filtering.
     """
     label = os.fspath(path)
-    raw = _read_any(path)
-    cols = {_fold(c): c for c in raw.columns}
-    need = ["mirna", "target_gene", "support_type"]
-    missing = [c for c in need if c not in cols]
-    if missing:
-        raise ValidationError(
-            [
-                Issue(
-                    label,
-                    f"not a miRTarBase table: column(s) {missing} missing; expected "
-                    "miRNA, Target Gene, Target Gene (Entrez ID), Support Type, ...",
-                )
-            ]
+    spellings = _species_spellings(species)
+    n0 = n_species = 0
+    parts = []
+    for raw in _read_chunks(path):
+        cols = {_fold(str(c)): c for c in raw.columns}
+        need = ["mirna", "target_gene", "support_type"]
+        missing = [c for c in need if c not in cols]
+        if missing:
+            raise ValidationError(
+                [
+                    Issue(
+                        label,
+                        f"not a miRTarBase table: column(s) {missing} missing; "
+                        "expected miRNA, Target Gene, Target Gene (Entrez ID), "
+                        "Support Type, ...",
+                    )
+                ]
+            )
+        df = pd.DataFrame(
+            {new: raw[cols[old]] for old, new in _MIRTARBASE.items() if old in cols}
         )
-    df = pd.DataFrame(
-        {new: raw[cols[old]] for old, new in _MIRTARBASE.items() if old in cols}
-    )
-    n0 = len(df)
-    for col in ("species_mirna", "species_target"):
-        if col in df:
-            df = df[df[col].str.strip() == species]
-    n_species = len(df)
-    df = df.assign(evidence=df["evidence"].str.strip())
-    if evidence is not None:
-        df = df[df["evidence"].isin(list(evidence))]
+        n0 += len(df)
+        for col in ("species_mirna", "species_target"):
+            if col in df:
+                df = df[df[col].str.strip().isin(spellings)]
+        n_species += len(df)
+        df = df.assign(evidence=df["evidence"].str.strip())
+        if evidence is not None:
+            df = df[df["evidence"].isin(list(evidence))]
+        parts.append(df)
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     log.info(
         "miRTarBase %s: %d records, %d of species %s, %d with evidence in %s",
         label,

@@ -481,8 +481,10 @@ def interaction_sources_available(
     if not srcs:
         return False, (
             "no miRNA-target interaction table is configured (pathways.interactions); "
-            "miRTarBase is academic-licence only and not shipped: download it and "
-            "point pathways.interactions at it (see docs/pathways.md)"
+            "miRTarBase is academic-licence only and not shipped: `exomir "
+            "fetch-references --accept-licence --write-config DIR` downloads and "
+            "configures it, or point pathways.interactions at your copy (see "
+            "docs/pathways.md)"
         )
     missing = [
         str(s["path"])

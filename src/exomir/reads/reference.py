@@ -584,6 +584,8 @@ def prepare_reference(
     database: str = "miRBasev22",
     threads: int = 1,
     add_trna_cca: bool = True,
+    contaminant_species: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
 ) -> Path:
     """Build a reference directory for :func:`exomir.reads.annotate.annotate_sample`.
 
@@ -611,6 +613,13 @@ def prepare_reference(
     add_trna_cca
         Append the post-transcriptional ``CCA`` to every sequence of a category
         whose name contains ``trna`` (any case) unless it already ends with it.
+    contaminant_species
+        Category -> species prefix of its reference files (``hsa``, ``any``,
+        ``user``; :func:`exomir.species.contaminant_sources`), written to the
+        manifest as each category's ``reference_species``.
+    notes
+        Species notes (:func:`exomir.species.reference_notes`): logged as
+        warnings and written to the manifest as ``species_notes``.
 
     Returns
     -------
@@ -638,6 +647,8 @@ def prepare_reference(
                 f"contaminant category {cat!r}: use letters, digits, _ . + -"
             )
 
+    for note in notes:
+        logger.warning("species %s: %s", species, note)
     hairpins = read_species_fasta(hairpin_fasta, species)
     matures = read_species_fasta(mature_fasta, species)
     loci, unplaced = derive_mature_loci(matures, hairpins)
@@ -681,6 +692,7 @@ def prepare_reference(
             contaminant_entries.append(
                 {
                     "category": cat,
+                    "reference_species": (contaminant_species or {}).get(cat, ""),
                     "index": stem,
                     "n_sequences": len(records),
                     "cca_appended": bool(add_trna_cca and "trna" in cat.lower()),
@@ -716,6 +728,7 @@ def prepare_reference(
             "identical_sequence_groups": groups,
             "unplaced_matures": unplaced,
             "contaminants": contaminant_entries,
+            "species_notes": list(notes),
             "combined_contaminants": combined,
             "inputs": {
                 "mature": {

@@ -208,6 +208,21 @@ def ev_product(ctx: ReportContext, sec: Section) -> Section:
     return sec
 
 
+def _species_notes(ctx: ReportContext) -> list[str]:
+    """Contaminant classes annotated with another species' reference (exomir.species)."""
+    if not ctx.config.get("reference"):
+        return []
+    from exomir.species import reference_notes
+
+    try:
+        return [
+            f"Species {ctx.config['reference']['species']}: {n}"
+            for n in reference_notes(ctx.config, ctx.root)
+        ]
+    except (KeyError, OSError, ValueError):  # a config without the reference keys
+        return []
+
+
 def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
     """§5: read funnel, lengths, library QC, haemolysis, PCA, flagged samples."""
     fun_path, qc_path, len_path = (
@@ -222,6 +237,8 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
     for c in funnel.columns:
         if c not in ("sample_id", "count_unit"):
             funnel[c] = num(funnel[c])
+    for note in _species_notes(ctx):
+        sec.add(Text(note, kind="note"))
     passed = is_true(qc["pass"])
     raw = num(qc["raw_reads"])
     mir = num(qc["mirna_reads"])
