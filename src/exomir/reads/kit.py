@@ -114,12 +114,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dnaio
+import numpy as np
 
 from exomir.config import resources_dir
-from exomir.reads.protocols import PRESETS, Protocol
+from exomir.reads.protocols import PRESETS, Protocol, TrimSettings
+
+if TYPE_CHECKING:
+    from exomir.reads.preprocess import PreprocessStats
 
 __all__ = [
     "AUTO",
@@ -128,9 +132,10 @@ __all__ = [
     "KitCandidate",
     "KitDetection",
     "KitThresholds",
+    "check_configured",
     "detect_kit",
     "detect_kit_in_file",
-    "check_configured",
+    "failed_library",
     "failure_hint",
     "load_anchors",
     "probe_fraction",
@@ -717,6 +722,85 @@ def failure_hint(det: KitDetection, legacy: Any = None) -> str:
     if kmer:
         text += f"; {legacy.suggestion}"
     return text
+
+
+def failed_library(
+    fastq: str | os.PathLike[str],
+    detection: KitDetection,
+    settings: TrimSettings,
+    threads: int = 1,
+    sample: str | None = None,
+) -> tuple[np.ndarray, PreprocessStats]:
+    """Return the (empty) inserts and stats of a library whose kit is unknown.
+
+    The whole file is still read (validated, quality-trimmed as configured)
+    so that the read funnel has its true size: every read is ``no_adapter``,
+    its length in the histogram, and ``failed_reason`` names the candidates
+    and their evidence.
+
+    Parameters
+    ----------
+    fastq
+        The library's FASTQ(.gz).
+    detection
+        The undetermined detection.
+    settings
+        Trimming settings (quality cut-off; recorded in the stats).
+    threads
+        2 decompresses in a background thread.
+    sample
+        Sample name (default: file name stem).
+
+    Returns
+    -------
+    text : numpy.ndarray
+        Empty collapsed FASTA text (uint8).
+    stats : PreprocessStats
+        Read accounting with ``failed_reason`` and ``kit_detection``.
+
+    Raises
+    ------
+    exomir.reads.fastq.FastqFormatError
+        Malformed input.
+    """
+    from exomir.reads.fastq import scan_fastq
+    from exomir.reads.preprocess import CATEGORIES, PreprocessStats, sample_name
+
+    lengths: Counter[int] = Counter()
+
+    def count(batch: Mapping[Any, int]) -> None:
+        for key, n in batch.items():
+            seq = key if isinstance(key, str) else "".join(key)
+            lengths[len(seq)] += n
+
+    scan = scan_fastq(
+        fastq, count, quality_cutoff=settings.quality_cutoff, threads=threads
+    )
+    size = max(scan.max_read_length, *lengths, 0) + 1
+    hist = {c: [0] * size for c in CATEGORIES}
+    for length, n in lengths.items():
+        hist["no_adapter"][length] += n
+    reason = (
+        f"library kit could not be determined from the first "
+        f"{detection.sample_reads:,} reads ({detection.reason}); "
+        "set the protocol of this library in the sample sheet"
+    )
+    stats = PreprocessStats(
+        sample=sample or sample_name(fastq),
+        fastq=str(fastq),
+        protocol=AUTO,
+        adapter="",
+        protocol_settings={"name": AUTO},
+        trim_settings=settings.to_dict(),
+        raw_reads=scan.reads,
+        no_adapter=scan.reads,
+        max_read_length=scan.max_read_length,
+        length_hist=hist,
+        kit_detection=detection.to_dict(),
+        quality_range=list(scan.quality_range),
+        failed_reason=reason,
+    )
+    return np.zeros(0, dtype=np.uint8), stats
 
 
 def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
