@@ -89,18 +89,14 @@ def _read(kind: str, rng: random.Random, length: int) -> str:
         raise ValueError(kind)
     seq = (seq + _rand(rng, length))[:length]
     # 0.5 % substitution errors
-    return "".join(
-        rng.choice("ACGT") if rng.random() < 0.005 else b for b in seq
-    )
+    return "".join(rng.choice("ACGT") if rng.random() < 0.005 else b for b in seq)
 
 
 def _sample(mix: dict[str, float], n: int = 6000, length: int = 50, seed: int = 1):
     rng = random.Random(seed)
     kinds = list(mix)
     weights = [mix[k] for k in kinds]
-    return Counter(
-        _read(rng.choices(kinds, weights)[0], rng, length) for _ in range(n)
-    )
+    return Counter(_read(rng.choices(kinds, weights)[0], rng, length) for _ in range(n))
 
 
 # --------------------------------------------------------------------------- #
@@ -199,9 +195,7 @@ def test_universal_adapter_needs_custom() -> None:
 
 def test_truseq_without_mirnas_cannot_tell_nextflex() -> None:
     rng = random.Random(4)
-    sample = Counter(
-        (_rand(rng, 24) + TRUSEQ + INDEX_TAIL)[:50] for _ in range(3000)
-    )
+    sample = Counter((_rand(rng, 24) + TRUSEQ + INDEX_TAIL)[:50] for _ in range(3000))
     det = detect_kit(sample)
     assert det.adapter == "truseq" and det.chosen is None
     assert "cannot be told apart" in det.reason

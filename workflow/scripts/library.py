@@ -29,8 +29,8 @@ import logging
 from typing import Any
 
 from exomir.reads.annotate import AnnotationParams
-from exomir.reads.library import LibraryOutputs, process_library
 from exomir.reads.kit import protocol_from_spec
+from exomir.reads.library import LibraryOutputs, process_library
 from exomir.reads.protocols import TrimSettings
 from exomir.rulelog import setup_rule_logging
 
