@@ -118,6 +118,7 @@ from typing import TYPE_CHECKING, Any
 
 import dnaio
 import numpy as np
+import pandas as pd
 
 from exomir.config import resources_dir
 from exomir.reads.protocols import PRESETS, Protocol, TrimSettings
@@ -138,6 +139,7 @@ __all__ = [
     "failed_library",
     "failure_hint",
     "load_anchors",
+    "mark_stopped",
     "probe_fraction",
     "protocol_from_spec",
     "read_sample",
@@ -669,7 +671,13 @@ def suggest_protocol(
             f"{det.sample_reads:,} reads, configured adapter "
             f"{configured.adapter_3p} in {configured_fraction:.1%}"
         )
-    return f"the reads look like {chosen.description or chosen.name} ({why}): use protocol {det.chosen!r}"
+    text = (
+        f"the reads look like {chosen.description or chosen.name} ({why}): "
+        f"use protocol {det.chosen!r}"
+    )
+    if not (chosen.clip_5p or chosen.clip_3p or chosen.umi_length):
+        text += f" (or 'custom' with adapter_3p {chosen.adapter_3p})"
+    return text
 
 
 def check_configured(
@@ -801,6 +809,35 @@ def failed_library(
         failed_reason=reason,
     )
     return np.zeros(0, dtype=np.uint8), stats
+
+
+def mark_stopped(
+    verdicts: pd.DataFrame, preprocess: Mapping[str, Mapping[str, Any]]
+) -> pd.DataFrame:
+    """Fail the libraries that were stopped, with the reason first.
+
+    Parameters
+    ----------
+    verdicts
+        The read QC verdicts (columns ``sample_id``, ``pass``, ``reasons``).
+    preprocess
+        ``sample_id -> preprocess JSON``; a non-empty ``failed_reason`` (see
+        :func:`failed_library`) fails the library.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with ``pass`` false and ``reasons`` starting with
+        ``"stopped: <failed_reason>"`` for those libraries.
+    """
+    out = verdicts.copy()
+    for i, sample in zip(out.index, out["sample_id"], strict=True):
+        why = str((preprocess.get(sample) or {}).get("failed_reason") or "")
+        if why:
+            out.at[i, "pass"] = False
+            rest = str(out.at[i, "reasons"] or "")
+            out.at[i, "reasons"] = "; ".join(filter(None, [f"stopped: {why}", rest]))
+    return out
 
 
 def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
