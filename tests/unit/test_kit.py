@@ -376,3 +376,12 @@ def test_process_library_undetermined_stops_library(hsa_ref, tmp_path: Path) -> 
     assert js["kit_detection"]["chosen"] is None
     assert sum(js["length_hist"]["no_adapter"]) == 500
     assert res.annotation is not None
+
+
+def test_bad_fastq_names_file_and_record(tmp_path: Path) -> None:
+    from exomir.reads.fastq import FastqFormatError
+
+    path = tmp_path / "bad.fastq"
+    path.write_text("@r1\nACGT\n+\nIIII\n@r2\nACGT\nIIII\n")
+    with pytest.raises(FastqFormatError, match=r"bad\.fastq: record 2"):
+        kit.read_sample(path, 100)

@@ -419,11 +419,21 @@ def read_sample(path: str | os.PathLike[str], n: int) -> Counter[str]:
 
     Raises
     ------
-    dnaio.exceptions.FastqFormatError
-        Malformed input (dnaio names the line).
+    exomir.reads.fastq.FastqFormatError
+        Malformed or unreadable input (file, record number, problem).
     """
-    with dnaio.open(Path(path)) as reader:
-        return Counter(rec.sequence for rec in itertools.islice(reader, n))
+    from exomir.reads.fastq import FastqFormatError
+
+    seqs: Counter[str] = Counter()
+    done = 0
+    try:
+        with dnaio.open(Path(path)) as reader:
+            for rec in itertools.islice(reader, n):
+                seqs[rec.sequence] += 1
+                done += 1
+    except (dnaio.exceptions.FastqFormatError, EOFError, OSError) as exc:
+        raise FastqFormatError(path, done + 1, str(exc) or type(exc).__name__) from exc
+    return seqs
 
 
 def _shares(counts: Mapping[str, int], total: int) -> dict[str, float]:
@@ -546,8 +556,8 @@ def _decide(
         polya = det.candidates[_POLYA]
         if polya < th.polya_min_share:
             det.reason = (
-                f"no candidate adapter in enough reads (specific adapters need "
-                f"{th.min_share:.0%}, poly-A {th.polya_min_share:.0%}) {evidence}"
+                f"no candidate adapter in enough reads: specific adapters need "
+                f"{th.min_share:.0%}, poly-A {th.polya_min_share:.0%} {evidence}"
             )
             return
         winner = by_name[_POLYA]
@@ -789,8 +799,7 @@ def failed_library(
     for length, n in lengths.items():
         hist["no_adapter"][length] += n
     reason = (
-        f"library kit could not be determined from the first "
-        f"{detection.sample_reads:,} reads ({detection.reason}); "
+        f"library kit could not be determined: {detection.reason}; "
         "set the protocol of this library in the sample sheet"
     )
     stats = PreprocessStats(
