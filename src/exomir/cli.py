@@ -11,6 +11,9 @@ Subcommands:
 ``exomir convert-mirtarbase INPUT OUTPUT``
     Convert a user-downloaded miRTarBase table into the interaction TSV layout of
     the pathway stage (docs/pathways.md).
+``exomir detect-kit FASTQ...``
+    Detect the small-RNA library kit of FASTQ files from their first reads
+    (docs/kit_detection.md).
 """
 
 from __future__ import annotations
@@ -86,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exomir.pathways.network import add_cli as add_convert_mirtarbase
 
     add_convert_mirtarbase(sub)
+    from exomir.reads.kit import add_cli as add_detect_kit
+
+    add_detect_kit(sub)
     return parser
 
 

@@ -385,3 +385,19 @@ def test_bad_fastq_names_file_and_record(tmp_path: Path) -> None:
     path.write_text("@r1\nACGT\n+\nIIII\n@r2\nACGT\nIIII\n")
     with pytest.raises(FastqFormatError, match=r"bad\.fastq: record 2"):
         kit.read_sample(path, 100)
+
+
+def test_cli_detect_kit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from exomir.cli import main
+
+    assert main(["detect-kit", str(REAL / "QiaSeq_data.fastq.gz")]) == 0
+    assert ": qiaseq: QIAGEN QIAseq miRNA adapter" in capsys.readouterr().out
+    junk = tmp_path / "junk.fastq"
+    junk.write_text("".join(f"@r{i}\n{'ACGT' * 8}\n+\n{'I' * 32}\n" for i in range(50)))
+    assert main(["detect-kit", "--json", str(junk)]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out[str(junk)]["chosen"] is None
+    bad = tmp_path / "bad.fastq"
+    bad.write_text("@r1\nACGT\n")
+    assert main(["detect-kit", str(bad)]) == 2
+    assert "bad.fastq: record 1" in capsys.readouterr().err

@@ -133,6 +133,7 @@ __all__ = [
     "KitCandidate",
     "KitDetection",
     "KitThresholds",
+    "add_cli",
     "check_configured",
     "detect_kit",
     "detect_kit_in_file",
@@ -847,6 +848,55 @@ def mark_stopped(
             rest = str(out.at[i, "reasons"] or "")
             out.at[i, "reasons"] = "; ".join(filter(None, [f"stopped: {why}", rest]))
     return out
+
+
+def add_cli(sub: Any) -> None:
+    """Register ``exomir detect-kit FASTQ...`` on the CLI's subparsers.
+
+    Prints, per file, the chosen kit (or ``undetermined``) and the reason, or
+    the whole evidence as JSON with ``--json``; exits 1 if any file's kit is
+    undetermined, 2 on unreadable input. Lets a user check a batch of files
+    before writing the sample sheet.
+    """
+    cmd = sub.add_parser(
+        "detect-kit",
+        help="detect the small-RNA library kit of FASTQ files from their first reads",
+    )
+    cmd.add_argument("fastq", nargs="+", help="FASTQ(.gz) files")
+    cmd.add_argument(
+        "--reads",
+        type=int,
+        default=KitThresholds.sample_reads,
+        help="leading reads examined (default %(default)s)",
+    )
+    cmd.add_argument("--json", action="store_true", help="print the evidence as JSON")
+    cmd.set_defaults(func=_cmd_detect_kit)
+
+
+def _cmd_detect_kit(args: Any) -> int:
+    import json
+    import sys
+
+    from exomir.reads.fastq import FastqFormatError
+
+    th = KitThresholds(sample_reads=args.reads)
+    status = 0
+    results = {}
+    for path in args.fastq:
+        try:
+            det = detect_kit_in_file(path, th)
+        except (FastqFormatError, OSError) as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            return 2
+        results[path] = det.to_dict()
+        if det.chosen is None:
+            status = 1
+        if not args.json:
+            print(f"{path}: {det.chosen or 'undetermined'}: {det.reason}")
+    if args.json:
+        json.dump(results, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    return status
 
 
 def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
