@@ -401,3 +401,32 @@ def test_cli_detect_kit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     bad.write_text("@r1\nACGT\n")
     assert main(["detect-kit", str(bad)]) == 2
     assert "bad.fastq: record 1" in capsys.readouterr().err
+
+
+def _write_fastq(path: Path, sample: Counter[str]) -> None:
+    with gzip.open(path, "wt") as fh:
+        i = 0
+        for seq, n in sorted(sample.items()):
+            for _ in range(n):
+                i += 1
+                fh.write(f"@r{i}\n{seq}\n+\n{'I' * len(seq)}\n")
+
+
+def test_v15_library_preprocess_json(tmp_path: Path) -> None:
+    """The reported library: v1.5 adapter in ~2/3 of 50-nt reads, poly-A in ~1/3.
+
+    Before: the JSON suggested ``cats``. Now the configured v1.5 adapter gives
+    no suggestion, and a library wrongly declared TruSeq fails with the v1.5
+    preset (not CATS) as the suggestion.
+    """
+    path = tmp_path / "gaiix.fastq.gz"
+    _write_fastq(path, _sample({"v15": 0.63, "polya_noise": 0.37}, n=4000))
+    custom = Protocol("custom", V15)
+    _, stats = collapse_library(path, custom, TrimSettings())
+    assert 0.55 < stats.adapter_fraction < 0.75
+    assert stats.suggestion == "" and stats.detection["suggestion"] == ""
+    assert stats.kit_detection["chosen"] == "illumina_v15"
+    with pytest.raises(ValueError) as info:
+        collapse_library(path, PRESETS["truseq"], TrimSettings())
+    assert "use protocol 'illumina_v15'" in str(info.value)
+    assert "cats" not in str(info.value).split("use protocol")[1]
