@@ -10,7 +10,11 @@ The outputs are the files of the two stages, byte for byte what
 :func:`~exomir.reads.annotate.annotate_sample` +
 :func:`~exomir.reads.annotate.write_annotation` write (tested), and nothing
 is written unless both stages succeed: a bad FASTQ or a failed alignment
-leaves no output of that library.
+leaves no output of that library. One deliberate exception: a
+``protocol: auto`` library whose kit cannot be determined
+(:mod:`exomir.reads.kit`) is *stopped*: its files are written with
+``failed_reason`` in the stats and no inserts or counts, so that the read QC
+excludes it with its evidence and the rest of the run goes on.
 
 Why one process: measured on the 5 M-read library of
 ``bench/bench_reads.py``, the second process cost 0.3-0.4 s of interpreter
