@@ -86,11 +86,12 @@ Decision (thresholds in :class:`KitThresholds`, with their rationale)
    run-off needs.
 3. The winning adapter gives one or more kits; the kit whose 5' offset equals
    the dominant miRNA offset (at least ``offset_min_share`` = 60 % of at
-   least ``min_anchored`` = 100 anchored reads) is chosen. A single-kit
-   adapter without enough anchored reads is still chosen (nothing to
-   contradict it); TruSeq vs NEXTflex without offset evidence is
-   undetermined, as is an adapter with no kit (``illumina_universal``: use a
-   ``custom`` protocol).
+   least ``min_anchored`` = 100 anchored reads) is chosen. A specific
+   adapter with a single kit is also chosen when the offset evidence is
+   missing or unclear (nothing contradicts it); poly-A needs offset 3
+   whenever enough reads are anchored. TruSeq vs NEXTflex without a clear
+   offset is undetermined, as is an adapter with no kit
+   (``illumina_universal``: use a ``custom`` protocol).
 
 Undetermined libraries name every candidate and its share; with
 ``protocol: auto`` the library is then marked failed (see
