@@ -212,6 +212,13 @@ def test_polya_needs_strength_and_no_specific_adapter() -> None:
     assert det.chosen == "truseq", det.reason
 
 
+def test_template_switch_signature_supports_weak_polya() -> None:
+    """20 % CATS reads (poly-A under 30 %) with miRNAs at offset 3: CATS."""
+    det = detect_kit(_sample({"cats": 0.2, "none": 0.8}))
+    assert det.candidates["polya"] < 0.3 and det.offset == 3
+    assert det.chosen == "cats", det.reason
+
+
 def test_offset_contradicts_cats() -> None:
     """Poly-A reads whose miRNAs start at 0 are not CATS (no template switch)."""
     rng = random.Random(2)

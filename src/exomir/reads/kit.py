@@ -79,9 +79,10 @@ Decision (thresholds in :class:`KitThresholds`, with their rationale)
    comparable levels mean a mixed or mislabelled file: undetermined.
 2. Poly-A alone (CATS) wins only if no specific adapter reaches
    ``min_share`` and poly-A is credited in at least ``polya_min_share``
-   (30 %; CATS reads carry a long poly-A behind every short insert) and the
-   5' offset does not contradict (enough anchored reads with another
-   dominant offset). Poly-A therefore never wins over a specific adapter,
+   (30 %; CATS reads carry a long poly-A behind every short insert), or in
+   at least ``min_share`` with the template-switch signature (known miRNAs
+   dominantly at offset 3), and the 5' offset does not contradict (enough
+   anchored reads with another dominant offset). Poly-A therefore never wins over a specific adapter,
    which is what a GAIIx v1.5 library with 66 % adapter and 37 % poly-A
    run-off needs.
 3. The winning adapter gives one or more kits; the kit whose 5' offset equals
@@ -556,10 +557,14 @@ def _decide(
         winner = by_name[top]
     else:
         polya = det.candidates[_POLYA]
-        if polya < th.polya_min_share:
+        clips = {presets[kit].clip_5p for kit in by_name[_POLYA].kits if kit in presets}
+        switch = det.offset is not None and det.offset in clips
+        if polya < th.polya_min_share and not (switch and polya >= th.min_share):
             det.reason = (
                 f"no candidate adapter in enough reads: specific adapters need "
-                f"{th.min_share:.0%}, poly-A {th.polya_min_share:.0%} {evidence}"
+                f"{th.min_share:.0%}, poly-A {th.polya_min_share:.0%} (or "
+                f"{th.min_share:.0%} with miRNAs at the template-switch offset) "
+                f"{evidence}"
             )
             return
         winner = by_name[_POLYA]
