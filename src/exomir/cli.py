@@ -14,6 +14,9 @@ Subcommands:
 ``exomir fetch-references``
     Download miRTarBase (academic use only; ``--accept-licence``) and convert it,
     or a species' miRBase files (``--mirbase rno``); see docs/references.md.
+``exomir detect-kit FASTQ...``
+    Detect the small-RNA library kit of FASTQ files from their first reads
+    (docs/kit_detection.md).
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exomir.fetch import add_cli as add_fetch_references
 
     add_fetch_references(sub)
+    from exomir.reads.kit import add_cli as add_detect_kit
+
+    add_detect_kit(sub)
     return parser
 
 

@@ -156,14 +156,25 @@ def check_samples(
                 )
             )
         proto = row["protocol"]
-        if proto not in protocols and proto != "custom":
+        if proto not in protocols and proto not in ("custom", "auto"):
             issues.append(
                 Issue(
                     label,
                     f"protocol '{proto}' is not defined; use one of: "
-                    f"{', '.join([*protocols, 'custom'])} (config protocols)",
+                    f"{', '.join([*protocols, 'custom', 'auto'])} (config protocols)",
                     line=line,
                     column="protocol",
+                    row_id=rid,
+                )
+            )
+        elif proto == "auto" and row.get("adapter_3p"):
+            issues.append(
+                Issue(
+                    label,
+                    "protocol 'auto' detects the kit from the reads and takes no "
+                    "adapter_3p; leave adapter_3p empty or name the protocol",
+                    line=line,
+                    column="adapter_3p",
                     row_id=rid,
                 )
             )

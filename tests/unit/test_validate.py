@@ -505,4 +505,24 @@ def test_zetaview_export_without_dilution(scenario: Path) -> None:
     assert err.startswith(
         f"data/zv_size_488.txt line {where}: the dilution is not recorded in the "
         "file and the dilution column of config/ev_nta_runs.tsv line 3 is empty"
+def test_protocol_auto(scenario: Path) -> None:
+    """``auto`` is accepted (kit detected from the reads) but takes no adapter."""
+    p = scenario / "config" / "samples.tsv"
+    p.write_text(p.read_text().replace("\ttruseq\t", "\tauto\t"))
+    validate_scenario(scenario)
+    lines = p.read_text().splitlines()
+    lines[0] += "\tadapter_3p"
+    lines[1] += "\tTGGAATTCTCGG"
+    lines[2] += "\t"
+    lines[3] += "\t"
+    p.write_text("\n".join(lines) + "\n")
+    assert _errors(scenario) == [
+        "config/samples.tsv line 2 (sample_id=P1_BL), column 'adapter_3p': protocol "
+        "'auto' detects the kit from the reads and takes no adapter_3p; leave "
+        "adapter_3p empty or name the protocol"
+    ]
+    _edit(scenario, "samples.tsv", "\tauto\t", "\tautomatic\t")
+    assert (
+        "use one of: truseq, nextflex, qiaseq, cats, illumina_v15, illumina_v10, custom, auto"
+        in _errors(scenario)[0]
     )

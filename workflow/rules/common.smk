@@ -34,6 +34,8 @@ def get_protocol(wildcards):
     """Protocol settings of one library (preset, with the sheet's overrides)."""
     row = SAMPLES_DF.loc[wildcards.sample]
     name = row["protocol"]
+    if name == "auto":  # kit detected from the reads (exomir.reads.kit)
+        return {"name": "auto", "presets": dict(CFG["protocols"])}
     if name == "custom":
         proto = {"adapter_3p": row["adapter_3p"], "clip_5p": 0, "clip_3p": 0}
         proto["umi"] = row.get("umi_scheme") or "none"

@@ -2,7 +2,10 @@
 # validate the FASTQ, extract UMIs, trim adapters, collapse to unique inserts,
 # then annotate the inserts (miRNAs and isomiRs on the miRBase hairpins, then
 # the contaminant categories in config order). Nothing is written unless
-# both steps succeed.
+# both steps succeed. `protocol: auto` detects the kit from the first reads
+# (exomir.reads.kit); a library whose kit cannot be determined is stopped,
+# not the run: its files mark it failed (failed_reason in the preprocess
+# JSON) and the read QC excludes it with that reason.
 
 
 rule library:
@@ -30,5 +33,6 @@ rule library:
         protocol=get_protocol,
         trim=CFG["trimming"],
         annotation=CFG.get("annotation", {}),
+        kit=CFG.get("kit_detection", {}),
     script:
         "../scripts/library.py"

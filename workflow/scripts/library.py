@@ -15,7 +15,9 @@ Expects (``script:`` directive)::
 
 ``params.protocol``: ``{"preset": "qiaseq"}`` (plus optional overrides) or
 explicit ``adapter_3p``, ``clip_5p``, ``clip_3p``, ``umi`` ("none" or
-"qiaseq12"), optional ``name`` and ``description``. ``params.trim``: any of
+"qiaseq12"), optional ``name`` and ``description``; or ``{"name": "auto",
+"presets": {...}}`` to detect the kit from the reads (``params.kit``: the
+config ``kit_detection`` settings; see :mod:`exomir.reads.kit`). ``params.trim``: any of
 ``min_length``, ``max_length``, ``min_adapter_overlap``, ``max_error_rate``,
 ``quality_cutoff``, ``min_adapter_fraction``, ``umi_dedup``.
 ``params.annotation``: :class:`exomir.reads.annotate.AnnotationParams` overrides.
@@ -27,8 +29,9 @@ import logging
 from typing import Any
 
 from exomir.reads.annotate import AnnotationParams
+from exomir.reads.kit import protocol_from_spec
 from exomir.reads.library import LibraryOutputs, process_library
-from exomir.reads.protocols import Protocol, TrimSettings
+from exomir.reads.protocols import TrimSettings
 from exomir.rulelog import setup_rule_logging
 
 
@@ -37,7 +40,7 @@ def main(smk: Any) -> None:
     logger = logging.getLogger("exomir.library")
     params = dict(smk.params.items())
     try:
-        protocol = Protocol.from_dict(dict(params["protocol"]))
+        protocol = protocol_from_spec(dict(params["protocol"]), params.get("kit"))
         settings = TrimSettings.from_dict(dict(params.get("trim") or {}))
         overrides = dict(params.get("annotation") or {})
         sample = params.get("sample") or getattr(smk.wildcards, "sample", None)

@@ -10,7 +10,11 @@ The outputs are the files of the two stages, byte for byte what
 :func:`~exomir.reads.annotate.annotate_sample` +
 :func:`~exomir.reads.annotate.write_annotation` write (tested), and nothing
 is written unless both stages succeed: a bad FASTQ or a failed alignment
-leaves no output of that library.
+leaves no output of that library. One deliberate exception: a
+``protocol: auto`` library whose kit cannot be determined
+(:mod:`exomir.reads.kit`) is *stopped*: its files are written with
+``failed_reason`` in the stats and no inserts or counts, so that the read QC
+excludes it with its evidence and the rest of the run goes on.
 
 Why one process: measured on the 5 M-read library of
 ``bench/bench_reads.py``, the second process cost 0.3-0.4 s of interpreter
@@ -28,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from exomir.atomic import atomic_path
+from exomir.reads import kit
 from exomir.reads.annotate import (
     AnnotationParams,
     AnnotationResult,
@@ -35,6 +40,7 @@ from exomir.reads.annotate import (
     collapsed_from_fasta,
     write_annotation,
 )
+from exomir.reads.kit import AutoProtocol
 from exomir.reads.preprocess import (
     PreprocessStats,
     collapse_to_fasta,
@@ -76,7 +82,7 @@ def process_library(
     fastq: str | os.PathLike[str],
     reference: str | os.PathLike[str] | Reference,
     outputs: LibraryOutputs,
-    protocol: Protocol,
+    protocol: Protocol | AutoProtocol,
     settings: TrimSettings,
     params: AnnotationParams | None = None,
     threads: int = 2,
@@ -94,7 +100,15 @@ def process_library(
     outputs
         Where the six files go.
     protocol, settings
-        Library protocol and trimming settings.
+        Library protocol and trimming settings. An
+        :class:`~exomir.reads.kit.AutoProtocol` (``protocol: auto``) detects
+        the kit from the first reads (:func:`exomir.reads.kit.detect_kit`)
+        and uses the preset it chooses; the evidence goes to the stats JSON
+        (``kit_detection``). If no kit can be determined, the library is
+        *stopped*, not the run: all six files are written, the stats with
+        ``failed_reason`` (candidates and their shares), every read counted
+        as ``no_adapter``, and empty inserts and counts, so the read QC fails
+        the library with that reason and the statistics leave it out.
     params
         Annotation tolerances (defaults if ``None``).
     threads
@@ -114,10 +128,25 @@ def process_library(
     exomir.reads.fastq.FastqFormatError
         Malformed input (file, record number, problem); nothing is written.
     exomir.reads.preprocess.AdapterNotFoundError
-        Adapter in too few reads; nothing is written.
+        Adapter of a configured protocol in too few reads; nothing is written.
     """
     t0 = time.perf_counter()
-    text, stats = collapse_to_fasta(fastq, protocol, settings, threads, sample)
+    detection = None
+    if isinstance(protocol, AutoProtocol):
+        detection = kit.detect_kit_in_file(fastq, protocol.thresholds, protocol.presets)
+        if detection.chosen is None:
+            text, stats = kit.failed_library(
+                fastq, detection, settings, threads, sample
+            )
+            log.warning("%s: library stopped: %s", stats.sample, stats.failed_reason)
+        else:
+            protocol = protocol.presets[detection.chosen]
+            log.info("%s: kit detected: %s", fastq, detection.reason)
+    if detection is None or detection.chosen is not None:
+        text, stats = collapse_to_fasta(fastq, protocol, settings, threads, sample)
+        if detection is not None:  # protocol: auto; keep the evidence that chose it
+            detection.suggestion = ""
+            stats.kit_detection = detection.to_dict()
     t1 = time.perf_counter()
     with ThreadPoolExecutor(1) as pool:
         # gzip the collapsed text (ISA-L, no GIL) while the annotation runs

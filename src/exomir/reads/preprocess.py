@@ -106,7 +106,7 @@ from cutadapt.adapters import BackAdapter
 from isal import igzip
 
 from exomir.atomic import atomic_open, atomic_path
-from exomir.reads import _kernels, fastscan
+from exomir.reads import _kernels, fastscan, kit
 from exomir.reads.fastq import scan_fastq
 from exomir.reads.fastscan import FastCollapse
 from exomir.reads.protocols import (
@@ -240,9 +240,17 @@ class PreprocessStats:
     detected_adapter : str or None
         Best known adapter in those reads (label), if any.
     suggestion : str
-        Which protocol the reads fit.
+        Another protocol the reads fit, when the evidence is clear
+        (:func:`exomir.reads.kit.suggest_protocol`); empty otherwise.
     quality_range : list of str
         Lowest and highest quality character in the checked reads.
+    kit_detection : dict
+        :class:`~exomir.reads.kit.KitDetection` of the first reads: shares
+        per candidate adapter, miRNA 5' offsets, chosen kit and reason
+        (``protocol: auto``: the detection that chose the protocol).
+    failed_reason : str
+        Non-empty if the library was stopped (``protocol: auto`` and the kit
+        could not be determined); nothing was trimmed or counted then.
     """
 
     sample: str
@@ -270,6 +278,8 @@ class PreprocessStats:
     detected_adapter: str | None = None
     suggestion: str = ""
     quality_range: list[str] = field(default_factory=list)
+    kit_detection: dict[str, Any] = field(default_factory=dict)
+    failed_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the stats as a JSON-ready dict."""
@@ -669,6 +679,13 @@ def _collapse(
     detection = detect_adapter(
         scan.sample, configured=protocol.adapter_3p, kmer_fallback=failed
     )
+    kit_detection = kit.check_configured(
+        scan.sample, protocol, fraction, settings.min_adapter_fraction
+    )
+    if kit_detection.suggestion or not failed:
+        detection.suggestion = kit_detection.suggestion
+    else:
+        detection.suggestion = kit.failure_hint(kit_detection, detection)
     if failed:
         raise AdapterNotFoundError(
             f"{path}: the 3' adapter {protocol.adapter_3p} of protocol "
@@ -679,11 +696,10 @@ def _collapse(
             fraction,
             detection,
         )
-    if detection.best and protocol.name not in detection.presets:
-        if detection.best_fraction > fraction:
-            log.warning(
-                "%s: protocol %r but %s", path, protocol.name, detection.suggestion
-            )
+    if kit_detection.suggestion:
+        log.warning(
+            "%s: protocol %r but %s", path, protocol.name, kit_detection.suggestion
+        )
 
     result: list[tuple[str, int]] | FastCollapse
     if fast is not None:
@@ -728,6 +744,7 @@ def _collapse(
         detected_adapter=detection.best,
         suggestion=detection.suggestion,
         quality_range=list(scan.quality_range),
+        kit_detection=kit_detection.to_dict(),
     )
     log.info(
         "%s: %d reads (%d distinct) scanned in %.2fs (%.0f reads/s); %d passed, "

@@ -11,6 +11,11 @@ qiaseq      AACTGTAGGCACCATCAAT      0        0        qiaseq12
 cats        AAAAAAAA                 3        0        none
 ==========  =======================  =======  =======  ==========
 
+``illumina_v15`` (3' adapter ``ATCTCGTATGCCGTCTTCTGCTTG``) and
+``illumina_v10`` (``TCGTATGCCGTCTTCTGCTTG``) are the old Illumina Small RNA
+Sample Prep kits (no clips, no UMI); sources and the kit detection of
+``protocol: auto`` are in :mod:`exomir.reads.kit`.
+
 ``illumina`` is accepted as another name for ``truseq``. Anything else is a
 ``custom`` protocol built with :meth:`Protocol.from_dict`.
 
@@ -204,6 +209,16 @@ PRESETS: dict[str, Protocol] = {
         "AAAAAAAA",
         clip_5p=3,
         description="Diagenode CATS small RNA (poly-A tail, 3-nt template switch)",
+    ),
+    "illumina_v15": Protocol(
+        "illumina_v15",
+        "ATCTCGTATGCCGTCTTCTGCTTG",
+        description="Illumina Small RNA Sample Prep v1.5 (GAIIx era)",
+    ),
+    "illumina_v10": Protocol(
+        "illumina_v10",
+        "TCGTATGCCGTCTTCTGCTTG",
+        description="Illumina Small RNA Sample Prep v1.0",
     ),
 }
 

@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 
 from exomir.atomic import atomic_open, write_tsv
+from exomir.reads.kit import mark_stopped
 from exomir.reads.merge import read_dense_counts
 
 log = logging.getLogger(__name__)
@@ -1164,6 +1165,7 @@ def run_read_qc(
         complexity,
         hemolysis_pair,
     )
+    verdicts = mark_stopped(verdicts, pre)  # protocol auto, kit undetermined
 
     write_tsv(format_table(funnel.reset_index()), funnel_out)
     pct = funnel_percentages(funnel, contaminants)
