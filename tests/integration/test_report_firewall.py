@@ -85,9 +85,7 @@ def test_open_report_job_has_no_closed_input(trial: Path) -> None:
 @pytest.mark.slow
 def test_blinded_copies_hold_no_arm(trial: Path) -> None:
     blinded = [
-        f
-        for f in planned_inputs(trial)["report_open"]
-        if f.startswith(OPEN_DIR + "/")
+        f for f in planned_inputs(trial)["report_open"] if f.startswith(OPEN_DIR + "/")
     ]
     run_checked(snakemake_cmd(trial, *blinded))
     arms = set(pd.read_csv(trial / "config/participants.tsv", sep="\t")["arm"])

@@ -505,6 +505,9 @@ def test_zetaview_export_without_dilution(scenario: Path) -> None:
     assert err.startswith(
         f"data/zv_size_488.txt line {where}: the dilution is not recorded in the "
         "file and the dilution column of config/ev_nta_runs.tsv line 3 is empty"
+    )
+
+
 def test_protocol_auto(scenario: Path) -> None:
     """``auto`` is accepted (kit detected from the reads) but takes no adapter."""
     p = scenario / "config" / "samples.tsv"
