@@ -303,6 +303,30 @@ _PREFILTER_MAX = 16
 _PREFILTER_MIN = 12
 """Below this ``min_templated`` the pre-filter would pass nearly every read: off."""
 
+ARTIFACT = "artifact"
+"""Contaminant category that the artifact rules add to (case-insensitive)."""
+
+ARTIFACT_K = 18
+"""Window of the adapter-derived rule: an exact ``ARTIFACT_K``-mer of the
+artifact reference, either strand, anywhere in the insert."""
+
+LOW_COMPLEXITY_SHARE = 0.9
+"""Low complexity: one base makes up more than this share of the insert..."""
+
+LOW_COMPLEXITY_RUN = 0.5
+"""... or repeats in a run longer than this share of its length."""
+
+MIRTRACE_MIN_LENGTH = 18
+"""miRTrace's shortest insert: shorter ones are not typed."""
+
+MIRTRACE_CLASSES = ("miRNA", "rRNA", "tRNA", "artifact", "unknown")
+"""miRTrace's RNA classes (the columns of the miRTrace view)."""
+
+MIRTRACE_EXCLUDED = ("low_complexity", "shorter_than_18")
+"""Reads of the view outside the classes (miRTrace removes them first)."""
+
+_ARTIFACT_KMERS: dict[str, np.ndarray] = {}
+
 
 @dataclass(frozen=True)
 class AnnotationParams:
@@ -491,6 +515,14 @@ class AnnotationResult:
         Wall time of the annotation.
     n_unique
         Number of unique inserts.
+    long_categories
+        Reads of the long inserts per category (same keys as
+        ``categories``; ``mirna`` and ``multimapped_mirna`` always 0: a hairpin
+        hit of a long insert is ``hairpin_other``).
+    mirtrace_view
+        Reads per miRTrace class (:data:`MIRTRACE_CLASSES`) and excluded
+        group (:data:`MIRTRACE_EXCLUDED`), both pools together (see
+        :func:`mirtrace_view`).
     """
 
     sample: str
@@ -503,6 +535,8 @@ class AnnotationResult:
     params: AnnotationParams
     seconds: float = 0.0
     n_unique: int = 0
+    long_categories: dict[str, int] | None = None
+    mirtrace_view: dict[str, int] | None = None
 
     @property
     def isomirs(self) -> pd.DataFrame:
@@ -1276,7 +1310,91 @@ def _classify(
             if contaminants is not None:
                 contaminants.stop()
     codes[(codes == unassigned) & on_hairpin] = hairpin_other
+    _artifact_rules(layout, reference, codes, unassigned)
     return codes, assignments
+
+
+def _artifact_category(reference: Reference) -> int:
+    """Position of the ``artifact`` category (case-insensitive), or -1."""
+    for k, c in enumerate(reference.contaminants):
+        if c.category.lower() == ARTIFACT:
+            return k
+    return -1
+
+
+def _artifact_kmers(reference: Reference, k: int) -> np.ndarray:
+    """Sorted 2-bit codes of every ``ARTIFACT_K``-mer of the artifact reference.
+
+    Both strands; from the category's FASTA in the reference directory
+    (cached per file). Empty if the file is missing.
+    """
+    path = Path(f"{reference.contaminants[k].index}.fa")
+    key = os.fspath(path)
+    if key in _ARTIFACT_KMERS:
+        return _ARTIFACT_KMERS[key]
+    codes: set[int] = set()
+    if path.is_file():
+        comp = str.maketrans("ACGT", "TGCA")
+        for _, seq in iter_fasta(path):
+            seq = seq.upper().replace("U", "T")
+            for strand in (seq, seq.translate(comp)[::-1]):
+                for part in _AMBIGUOUS.split(strand):
+                    for i in range(len(part) - ARTIFACT_K + 1):
+                        code = 0
+                        for base in part[i : i + ARTIFACT_K]:
+                            code = code << 2 | "ACGT".index(base)
+                        codes.add(code)
+    out = np.array(sorted(codes), dtype=np.uint64)
+    _ARTIFACT_KMERS[key] = out
+    return out
+
+
+def low_complexity_flags(layout: _Layout) -> np.ndarray:
+    """Flag the inserts of low complexity (rule in :func:`_artifact_rules`)."""
+    return _kernels.low_complexity(
+        layout.buffer,
+        layout.starts,
+        layout.lengths,
+        LOW_COMPLEXITY_SHARE,
+        LOW_COMPLEXITY_RUN,
+    )
+
+
+def _artifact_rules(
+    layout: _Layout, reference: Reference, codes: np.ndarray, unassigned: int
+) -> None:
+    """Give the ``artifact`` category what miRTrace calls artifacts.
+
+    Applied to the inserts that no other category took (``unassigned``),
+    like miRTrace, which tests artifacts after miRNA, tRNA and rRNA:
+
+    1. **low complexity**: one base makes up more than 90 % of the insert, or
+       one base repeats in a run longer than half of it (homopolymers,
+       poly-A tails, ``NNNN...`` reads);
+    2. **adapter-derived**: the insert holds an exact 18-mer of the artifact
+       reference (adapters, RT and PCR primers), either strand, anywhere:
+       chimeras and concatemers of adapter pieces, and 5'-truncated adapters
+       that the 3' adapter search missed.
+
+    Inserts that match the artifact reference end to end (within the
+    contaminant mismatches) are artifacts already (contaminant search).
+    Nothing happens without an ``artifact`` category.
+    """
+    art = _artifact_category(reference)
+    if art < 0:
+        return
+    rows = np.flatnonzero(codes == unassigned)
+    if not len(rows):
+        return
+    low = low_complexity_flags(layout)
+    codes[rows[low[rows]]] = art
+    rows = rows[~low[rows] & (layout.lengths[rows] >= ARTIFACT_K)]
+    kmers = _artifact_kmers(reference, art)
+    if len(rows) and len(kmers):
+        hit = _kernels.has_kmer(
+            layout.buffer, layout.starts, layout.lengths, rows, kmers, ARTIFACT_K
+        )
+        codes[rows[hit]] = art
 
 
 def _contaminant_records(
@@ -1650,6 +1768,12 @@ def annotate_sample(
     params: AnnotationParams | None = None,
     threads: int = 1,
     tmpdir: str | os.PathLike[str] | None = None,
+    long_inserts: str
+    | os.PathLike[str]
+    | CollapsedReads
+    | Sequence[tuple[str, int]]
+    | None = None,
+    read_counts: np.ndarray | None = None,
 ) -> AnnotationResult:
     """Annotate one library's collapsed inserts.
 
@@ -1668,6 +1792,15 @@ def annotate_sample(
         bowtie threads.
     tmpdir
         Directory for temporary files.
+    long_inserts
+        The library's long inserts (reads without the adapter, too-long
+        inserts; :class:`exomir.reads.preprocess.CollapseExtras`), as
+        ``(sequence, reads)`` pairs, loaded reads or a collapsed FASTA(.gz).
+        Annotated like the others, but a hairpin hit is ``hairpin_other``
+        (never a miRNA count); reported in :attr:`AnnotationResult.long_categories`.
+    read_counts
+        Reads of each collapsed insert (input order), for the miRTrace view
+        of UMI libraries (whose counts are molecules); default the counts.
 
     Returns
     -------
@@ -1708,8 +1841,47 @@ def annotate_sample(
         reads = seqs.merge_duplicates(reads.counts, check=False)
         assert reads is not None
         codes, assignments = _classify(reads, ref, params, threads, tmpdir, built)
+        read_counts = None  # given for the file's records, not the merged ones
     names = _category_names(ref)
     read_cats = [names[c] for c in codes.tolist()]
+    long_reads = _load_long(long_inserts)
+    long_codes = np.zeros(0, dtype=np.int64)
+    if long_reads is not None and len(long_reads.sequences):
+        long_codes, _ = _classify(long_reads, ref, params, threads, tmpdir, built)
+        # a long insert is no mature miRNA: a hairpin hit is hairpin_other
+        hit = np.isin(long_codes, [names.index(MIRNA), names.index(MULTIMAPPED)])
+        long_codes[hit] = names.index(HAIRPIN_OTHER)
+    long_counts = long_reads.counts if long_reads is not None else np.zeros(0, np.int64)
+    long_sums = np.rint(
+        np.bincount(long_codes, weights=long_counts, minlength=len(names))
+    ).astype(np.int64)
+    long_totals = dict(zip(names, long_sums.tolist(), strict=True))
+    long_totals[TOTAL] = int(long_counts.sum())
+    if read_counts is None:
+        read_counts = reads.counts
+    elif len(read_counts) != len(reads.sequences):
+        raise ValueError(
+            f"{sample}: {len(read_counts)} read counts for "
+            f"{len(reads.sequences)} collapsed inserts"
+        )
+    # miRTrace's miRNA is a hairpin match with at most one difference: a
+    # miRNA read with more edits (2-3 non-templated bases, or one and a
+    # substitution) is unknown in the view, as it is in miRTrace
+    view_codes = codes.copy()
+    for rid, a in assignments.items():
+        if a.n_add + len(a.snv) > 1:
+            view_codes[rid] = names.index(UNASSIGNED)
+    view = mirtrace_view(
+        names,
+        [
+            (_Layout.of(reads.sequences), view_codes, np.asarray(read_counts)),
+            (
+                _Layout.of(long_reads.sequences if long_reads is not None else []),
+                long_codes,
+                long_counts,
+            ),
+        ],
+    )
 
     counts = reads.counts
     # float64 sums of integer counts are exact below 2**53 reads
@@ -1782,7 +1954,82 @@ def annotate_sample(
         params=params,
         seconds=seconds,
         n_unique=len(reads.sequences),
+        long_categories=long_totals,
+        mirtrace_view=view,
     )
+
+
+def _load_long(
+    long_inserts: str
+    | os.PathLike[str]
+    | CollapsedReads
+    | Sequence[tuple[str, int]]
+    | None,
+) -> CollapsedReads | None:
+    """Return the long inserts as :class:`CollapsedReads` (``None``: none given)."""
+    if long_inserts is None or isinstance(long_inserts, CollapsedReads):
+        return long_inserts
+    if isinstance(long_inserts, str | os.PathLike):
+        return _read_two_line_fasta(long_inserts) or read_collapsed(long_inserts)
+    seqs = [seq for seq, _ in long_inserts]
+    counts = np.array([c for _, c in long_inserts], dtype=np.int64)
+    return CollapsedReads(seqs, counts)
+
+
+def mirtrace_class(category: str) -> str:
+    """Return the miRTrace class of an exomir category (mapping in the docs).
+
+    ``mirna``, ``multimapped_mirna`` and ``hairpin_other`` are hairpin hits:
+    ``miRNA`` (miRTrace's miRNA class is a match to a miRBase hairpin).
+    ``rRNA``, ``tRNA`` and ``artifact`` (case-insensitive) keep their name;
+    everything else (``unassigned``, ``snoRNA_snRNA``, a user's ``YRNA``,
+    ...) is ``unknown``.
+    """
+    if category in (MIRNA, MULTIMAPPED, HAIRPIN_OTHER):
+        return "miRNA"
+    return {"rrna": "rRNA", "trna": "tRNA", ARTIFACT: "artifact"}.get(
+        category.lower(), "unknown"
+    )
+
+
+def mirtrace_view(
+    names: Sequence[str],
+    pools: Iterable[tuple[_Layout, np.ndarray, np.ndarray]],
+) -> dict[str, int]:
+    """Reads per miRTrace class over the inserts miRTrace would type.
+
+    Parameters
+    ----------
+    names
+        Category of each code.
+    pools
+        ``(layout, category codes, reads)`` of the collapsed and the long
+        inserts.
+
+    Returns
+    -------
+    dict
+        :data:`MIRTRACE_CLASSES` (inserts of at least
+        :data:`MIRTRACE_MIN_LENGTH` nt that are not of low complexity, by
+        :func:`mirtrace_class`), then ``low_complexity`` (at least 18 nt) and
+        ``shorter_than_18`` (the pools' inserts of ``min_length`` to 17 nt),
+        which miRTrace removes before typing.
+    """
+    classes = [mirtrace_class(c) for c in names]
+    out = dict.fromkeys((*MIRTRACE_CLASSES, *MIRTRACE_EXCLUDED), 0)
+    for layout, codes, counts in pools:
+        if not len(codes):
+            continue
+        counts = np.asarray(counts, dtype=np.float64)
+        short = layout.lengths < MIRTRACE_MIN_LENGTH
+        low = low_complexity_flags(layout) & ~short
+        keep = ~short & ~low
+        out["shorter_than_18"] += int(round(counts[short].sum()))
+        out["low_complexity"] += int(round(counts[low].sum()))
+        sums = np.bincount(codes[keep], weights=counts[keep], minlength=len(names))
+        for code, value in enumerate(sums.tolist()):
+            out[classes[code]] += int(round(value))
+    return out
 
 
 def write_annotation(
@@ -1816,8 +2063,13 @@ def write_annotation(
     )
     _write_rows(isomir_tsv, ISOMIR_COLUMNS, result.isomir_rows)
     _write_rows(mirna_tsv, ["mirna", "count"], result.mirna_rows)
+    data: dict[str, object] = dict(result.categories)
+    if result.long_categories is not None:
+        data["long_inserts"] = result.long_categories
+    if result.mirtrace_view is not None:
+        data["mirtrace_view"] = result.mirtrace_view
     with atomic_open(json_path) as fh:
-        json.dump(result.categories, fh, indent=2)
+        json.dump(data, fh, indent=2)
         fh.write("\n")
 
 

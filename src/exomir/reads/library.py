@@ -117,14 +117,21 @@ def process_library(
         Adapter in too few reads; nothing is written.
     """
     t0 = time.perf_counter()
-    text, stats = collapse_to_fasta(fastq, protocol, settings, threads, sample)
+    text, stats, extras = collapse_to_fasta(fastq, protocol, settings, threads, sample)
     t1 = time.perf_counter()
     with ThreadPoolExecutor(1) as pool:
         # gzip the collapsed text (ISA-L, no GIL) while the annotation runs
         packed = pool.submit(gzip_bytes, text)
         reads = collapsed_from_fasta(text, check_duplicates=False)
         result = annotate_sample(
-            reads, reference, stats.sample, params, threads=threads, tmpdir=tmpdir
+            reads,
+            reference,
+            stats.sample,
+            params,
+            threads=threads,
+            tmpdir=tmpdir,
+            long_inserts=extras.long_inserts,
+            read_counts=extras.passed_reads,
         )
         collapsed_gz = packed.result()
     t2 = time.perf_counter()
