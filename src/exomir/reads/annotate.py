@@ -253,6 +253,7 @@ from exomir.reads.reference import (
     build_combined_contaminants,
     iter_fasta,
     load_reference,
+    normalise_sequence,
 )
 
 logger = logging.getLogger(__name__)
@@ -326,6 +327,10 @@ MIRTRACE_EXCLUDED = ("low_complexity", "shorter_than_18")
 """Reads of the view outside the classes (miRTrace removes them first)."""
 
 _ARTIFACT_KMERS: dict[str, np.ndarray] = {}
+_VIEW_SEARCH: dict[str, dict[str, ContaminantSearch]] = {}
+
+_PRECURSOR_RRNA = re.compile(r"45S|47S|pre-?rRNA|pre-?ribosomal", re.IGNORECASE)
+"""rRNA records that are precursors (with spacers), by name: not miRTrace's."""
 
 
 @dataclass(frozen=True)
@@ -1871,13 +1876,15 @@ def annotate_sample(
     for rid, a in assignments.items():
         if a.n_add + len(a.snv) > 1:
             view_codes[rid] = names.index(UNASSIGNED)
+    layout = _Layout.of(reads.sequences)
+    long_layout = _Layout.of(long_reads.sequences if long_reads is not None else [])
     view = mirtrace_view(
         names,
         [
-            (_Layout.of(reads.sequences), view_codes, np.asarray(read_counts)),
+            (layout, _view_codes(layout, view_codes, names, ref), read_counts),
             (
-                _Layout.of(long_reads.sequences if long_reads is not None else []),
-                long_codes,
+                long_layout,
+                _view_codes(long_layout, long_codes, names, ref),
                 long_counts,
             ),
         ],
@@ -1976,6 +1983,71 @@ def _load_long(
     return CollapsedReads(seqs, counts)
 
 
+def _view_searches(reference: Reference) -> dict[str, ContaminantSearch]:
+    """Build searches of miRTrace-like rRNA and tRNA references (``rrna``, ``trna``).
+
+    From the reference's own rRNA and tRNA categories: rRNA without the
+    precursor records (:data:`_PRECURSOR_RRNA`: 45S pre-rRNA with its
+    spacers), tRNA without the ``CCA`` that exomir appends. Empty without
+    numba; a kind is missing without its category.
+    """
+    key = os.fspath(reference.directory)
+    if key in _VIEW_SEARCH:
+        return _VIEW_SEARCH[key]
+    records: dict[str, list[tuple[int, str]]] = {"rrna": [], "trna": []}
+    for c in reference.contaminants:
+        kind = c.category.lower()
+        path = Path(f"{c.index}.fa")
+        if kind not in records or not path.is_file():
+            continue
+        for name, seq in iter_fasta(path):
+            if kind == "rrna" and _PRECURSOR_RRNA.search(name):
+                continue
+            seq = _AMBIGUOUS.sub("N", _NOT_IUPAC.sub("", normalise_sequence(seq)))
+            if kind == "trna" and seq.endswith("CCA"):
+                seq = seq[:-3]
+            records[kind].append((0, seq))
+    out: dict[str, ContaminantSearch] = {}
+    if _kernels.NUMBA:
+        out = {k: ContaminantSearch(r, 1) for k, r in records.items() if r}
+    _VIEW_SEARCH[key] = out
+    return out
+
+
+def _view_codes(
+    layout: _Layout, codes: np.ndarray, names: Sequence[str], reference: Reference
+) -> np.ndarray:
+    """Category codes for the miRTrace view (a copy of ``codes``).
+
+    exomir's rRNA reference holds the 45S pre-rRNA with its spacers and its
+    tRNAs carry the added ``CCA``; miRTrace's references have neither. An
+    rRNA insert that matches no mature rRNA record, or a tRNA insert that
+    needs the ``CCA`` (at most one mismatch, either strand, as in the
+    annotation), is ``unassigned`` (miRTrace: unknown) in the view. Inserts
+    the compiled search cannot check (non-ACGT, shorter than 16 nt, near an
+    ambiguous reference base) keep their category.
+    """
+    out = codes.copy()
+    searches = _view_searches(reference)
+    if not searches or not len(codes):
+        return out
+    unassigned = names.index(UNASSIGNED)
+    for code, name in enumerate(names):
+        search = searches.get(name.lower())
+        if search is None:
+            continue
+        rows = np.flatnonzero(
+            (codes == code) & layout.acgt & (layout.lengths >= SEARCH_K)
+        )
+        if not len(rows):
+            continue
+        category, _, undecided = search.search(
+            layout.buffer, layout.starts, layout.lengths, rows
+        )
+        out[rows[(category < 0) & ~undecided]] = unassigned
+    return out
+
+
 def mirtrace_class(category: str) -> str:
     """Return the miRTrace class of an exomir category (mapping in the docs).
 
@@ -1996,7 +2068,7 @@ def mirtrace_view(
     names: Sequence[str],
     pools: Iterable[tuple[_Layout, np.ndarray, np.ndarray]],
 ) -> dict[str, int]:
-    """Reads per miRTrace class over the inserts miRTrace would type.
+    """Count reads per miRTrace class over the inserts miRTrace would type.
 
     Parameters
     ----------
@@ -2024,11 +2096,11 @@ def mirtrace_view(
         short = layout.lengths < MIRTRACE_MIN_LENGTH
         low = low_complexity_flags(layout) & ~short
         keep = ~short & ~low
-        out["shorter_than_18"] += int(round(counts[short].sum()))
-        out["low_complexity"] += int(round(counts[low].sum()))
+        out["shorter_than_18"] += round(counts[short].sum())
+        out["low_complexity"] += round(counts[low].sum())
         sums = np.bincount(codes[keep], weights=counts[keep], minlength=len(names))
         for code, value in enumerate(sums.tolist()):
-            out[classes[code]] += int(round(value))
+            out[classes[code]] += round(value)
     return out
 
 
