@@ -74,7 +74,19 @@ Annotation order
    cannot encode them) and inserts of at most ``contaminant_mismatches``
    bases (bowtie refuses them).
 
+5. **Artifact rules** (:func:`_artifact_rules`, with an ``artifact``
+   category): of the still unassigned inserts, those of low complexity and
+   those holding an exact 18-mer of the artifact reference become
+   ``artifact``.
+
 The categories are exclusive; their counts add up to ``total``.
+
+Long inserts (reads without the adapter, too-long inserts; see
+:mod:`exomir.reads.preprocess`) are annotated the same way in a second pass,
+with every hairpin hit as ``hairpin_other`` (a long insert is no mature
+miRNA); their reads per category go to the JSON key ``long_inserts``, never to
+the miRNA tables. The JSON key ``mirtrace_view`` counts both sets in
+miRTrace's classes (:func:`mirtrace_view`; ``docs/reads.md``).
 
 Choosing among hits and multimappers
 ------------------------------------

@@ -14,7 +14,13 @@ Outputs
         sample_id raw_reads adapter_found adapter_dimer too_short too_long
         no_adapter no_umi passed_reads umi_duplicates <contaminant categories...>
         mirna hairpin_other unassigned multimapped_mirna annotated_total
-        count_unit
+        no_adapter_short annotated_no_adapter annotated_too_long count_unit
+
+    *Every read once* (``docs/reads.md``): reads without the adapter (at
+    least ``min_length`` nt) and too-long inserts are annotated as long
+    inserts (never as ``mirna``) and join the annotation categories and
+    ``annotated_total``; ``adapter_dimer + too_short + no_umi +
+    umi_duplicates + no_adapter_short + annotated_total = raw_reads``.
 
     *Reads vs molecules.* Everything up to ``umi_duplicates`` is counted in
     sequenced **reads**. The annotation categories (contaminants, ``mirna``,
@@ -43,7 +49,13 @@ Outputs
     reads (``umi_duplicates + annotated_total``, i.e. the duplication rate); the
     annotation categories over ``annotated_total`` (the biotype composition,
     comparable between UMI and non-UMI libraries). A second table keeps the
-    count table integer-only.
+    count table integer-only. ``umi_duplicates`` is over ``passed_reads``
+    (``umi_duplicates`` plus the passed molecules), the three long-insert
+    columns over ``raw_reads``.
+
+``results/qc/mirtrace_view.tsv``
+    miRTrace's RNA classes per library, counted as miRTrace counts them
+    (:func:`mirtrace_view`; mapping and conformance in ``docs/reads.md``).
 
 ``results/qc/length_distribution.tsv``
     Long table ``sample_id, category, length, reads`` from the preprocessing
