@@ -1390,10 +1390,13 @@ def has_kmer(
     rows: np.ndarray,
     kmers: np.ndarray,
     k: int,
+    bits: np.ndarray,
 ) -> np.ndarray:
     """Flag the ``rows`` that contain one of the sorted 2-bit ``kmers`` exactly.
 
     ``k`` <= 32; windows with a base other than A, C, G, T never match.
+    ``bits`` (:func:`kmer_bits`) rejects nearly every window before the
+    binary search.
     """
     out = np.zeros(len(rows), dtype=np.bool_)
     mask = np.uint64((1 << (2 * k)) - 1) if k < 32 else np.uint64(-1)
@@ -1415,8 +1418,23 @@ def has_kmer(
             h = ((h << np.uint64(2)) | np.uint64(b2)) & mask
             run += 1
             if run >= k:
+                low = h & np.uint64(KMER_BITS_MASK)
+                if not (bits[low >> np.uint64(3)] >> (low & np.uint64(7))) & 1:
+                    continue
                 lo = np.searchsorted(kmers, h)
                 if lo < nk and kmers[lo] == h:
                     out[q] = True
                     break
     return out
+
+
+#: Low bits of a k-mer code used by the :func:`has_kmer` pre-filter.
+KMER_BITS_MASK = (1 << 25) - 1
+
+
+def kmer_bits(kmers: np.ndarray) -> np.ndarray:
+    """Bit table of the low 25 bits of ``kmers`` (4 MB) for :func:`has_kmer`."""
+    bits = np.zeros((KMER_BITS_MASK + 1) >> 3, dtype=np.uint8)
+    low = (kmers & np.uint64(KMER_BITS_MASK)).astype(np.int64)
+    np.bitwise_or.at(bits, low >> 3, (1 << (low & 7)).astype(np.uint8))
+    return bits

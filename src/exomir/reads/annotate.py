@@ -338,7 +338,7 @@ MIRTRACE_CLASSES = ("miRNA", "rRNA", "tRNA", "artifact", "unknown")
 MIRTRACE_EXCLUDED = ("low_complexity", "shorter_than_18")
 """Reads of the view outside the classes (miRTrace removes them first)."""
 
-_ARTIFACT_KMERS: dict[str, np.ndarray] = {}
+_ARTIFACT_KMERS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 _VIEW_SEARCH: dict[str, dict[str, ContaminantSearch]] = {}
 
 _PRECURSOR_RRNA = re.compile(r"45S|47S|pre-?rRNA|pre-?ribosomal", re.IGNORECASE)
@@ -1339,11 +1339,12 @@ def _artifact_category(reference: Reference) -> int:
     return -1
 
 
-def _artifact_kmers(reference: Reference, k: int) -> np.ndarray:
+def _artifact_kmers(reference: Reference, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted 2-bit codes of every ``ARTIFACT_K``-mer of the artifact reference.
 
     Both strands; from the category's FASTA in the reference directory
-    (cached per file). Empty if the file is missing.
+    (cached per file). Empty if the file is missing. With the pre-filter
+    bit table of :func:`exomir.reads._kernels.kmer_bits`.
     """
     path = Path(f"{reference.contaminants[k].index}.fa")
     key = os.fspath(path)
@@ -1362,8 +1363,8 @@ def _artifact_kmers(reference: Reference, k: int) -> np.ndarray:
                             code = code << 2 | "ACGT".index(base)
                         codes.add(code)
     out = np.array(sorted(codes), dtype=np.uint64)
-    _ARTIFACT_KMERS[key] = out
-    return out
+    _ARTIFACT_KMERS[key] = (out, _kernels.kmer_bits(out))
+    return _ARTIFACT_KMERS[key]
 
 
 def low_complexity_flags(layout: _Layout) -> np.ndarray:
@@ -1406,10 +1407,16 @@ def _artifact_rules(
     low = low_complexity_flags(layout)
     codes[rows[low[rows]]] = art
     rows = rows[~low[rows] & (layout.lengths[rows] >= ARTIFACT_K)]
-    kmers = _artifact_kmers(reference, art)
+    kmers, bits = _artifact_kmers(reference, art)
     if len(rows) and len(kmers):
         hit = _kernels.has_kmer(
-            layout.buffer, layout.starts, layout.lengths, rows, kmers, ARTIFACT_K
+            layout.buffer,
+            layout.starts,
+            layout.lengths,
+            rows,
+            kmers,
+            ARTIFACT_K,
+            bits,
         )
         codes[rows[hit]] = art
 
@@ -1837,11 +1844,14 @@ def annotate_sample(
                 ref,
                 params.contaminant_mismatches,
             )
+        # so are the miRTrace view's searches (cached per reference)
+        view_searches = pool.submit(_view_searches, ref)
         if isinstance(collapsed, CollapsedReads):
             reads = collapsed
         else:
             reads = _read_two_line_fasta(collapsed) or read_collapsed(collapsed)
         built = search.result() if search is not None else None
+        view_searches.result()
         seqs = reads.sequences
         merged = False
         if isinstance(seqs, _BufferSequences):
@@ -2021,9 +2031,27 @@ def _view_searches(reference: Reference) -> dict[str, ContaminantSearch]:
             records[kind].append((0, seq))
     out: dict[str, ContaminantSearch] = {}
     if _kernels.NUMBA:
-        out = {k: ContaminantSearch(r, 1) for k, r in records.items() if r}
+        out = {
+            k: ContaminantSearch(_uncontained(r), 1) for k, r in records.items() if r
+        }
     _VIEW_SEARCH[key] = out
     return out
+
+
+def _uncontained(records: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Drop records whose sequence lies inside another's (same hits, smaller index).
+
+    Either strand counts: the search looks at both. Longest first, so a copy
+    is dropped in favour of the first of equal sequences.
+    """
+    comp = str.maketrans("ACGTN", "TGCAN")
+    kept: list[tuple[int, str]] = []
+    for rec in sorted(records, key=lambda r: -len(r[1])):
+        seq = rec[1]
+        rc = seq.translate(comp)[::-1]
+        if not any(seq in k or rc in k for _, k in kept):
+            kept.append(rec)
+    return kept
 
 
 def _view_codes(
