@@ -254,6 +254,13 @@ def test_long_inserts_join_the_funnel_and_every_read_is_counted_once():
     final = ["adapter_dimer", "too_short", "no_umi", "umi_duplicates"]
     final += ["no_adapter_short", "annotated_total"]
     assert sum(row[c] for c in final) == row["raw_reads"]
+    # the MultiQC stacked bar counts each read once too (no "other" segment)
+    from exomir.reads.multiqc import funnel_segments
+
+    seg = funnel_segments(read_funnel({"A": pre}, {"A": ann}, CONTAMINANTS))
+    assert "other" not in seg.columns
+    assert int(seg.loc["A"].sum()) == 1000
+    assert (seg.loc["A", "no_adapter"], seg.loc["A", "too_long"]) == (30, 0)
 
 
 def test_too_short_counting_dimers_is_made_disjoint():
