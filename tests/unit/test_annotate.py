@@ -279,10 +279,15 @@ def test_categories_exact(annotated) -> None:
     for _seq, n, cat, _ in cases.values():
         expected[cat] += n
     expected["total"] = sum(n for _, n, _, _ in cases.values())
-    on_disk = json.loads(paths["json_path"].read_text())
+    data = json.loads(paths["json_path"].read_text())
+    # the long inserts and the miRTrace view are nested objects after these
+    assert list(data)[-2:] == ["long_inserts", "mirtrace_view"]
+    on_disk = {k: v for k, v in data.items() if not isinstance(v, dict)}
     assert on_disk == expected
     assert list(on_disk) == list(expected)  # config order, then fixed keys
     assert sum(v for k, v in on_disk.items() if k != "total") == on_disk["total"]
+    # no long inserts given: all zero
+    assert set(data["long_inserts"].values()) == {0}
 
 
 def test_mirna_counts_exact(annotated) -> None:

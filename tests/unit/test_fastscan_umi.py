@@ -58,12 +58,17 @@ def both_paths(monkeypatch, path: Path, tmp_path: Path, settings, threads=1):
             PRESETS["qiaseq"],
             settings,
             threads=threads,
+            long_out=d / "long.fa.gz",
         )
         data = json.loads((d / "x.json").read_text())
         # work items: distinct (insert, UMI) pairs + distinct reads handed to
         # Python here, distinct reads there (see the preprocess docstring)
         data.pop("unique_raw_sequences")
-        out[fast] = ((d / "x.fa.gz").read_bytes(), data)
+        out[fast] = (
+            (d / "x.fa.gz").read_bytes(),
+            data,
+            (d / "long.fa.gz").read_bytes(),
+        )
     return out
 
 
@@ -200,6 +205,17 @@ def test_real_qiaseq_file_equals_dnaio_path(tmp_path, monkeypatch):
         )
         assert out[True] == out[False]
         assert out[True][1]["passed_reads"] > 4000
+        assert out[True][1]["long_reads"] > 500  # no adapter or too long
+    # reads per collapsed insert (for the miRTrace view): the same both ways
+    extras = {}
+    for fast in (True, False):
+        monkeypatch.setattr(pp, "FAST_SCAN", fast)
+        _, stats, extras[fast] = pp.collapse_to_fasta(
+            path, PRESETS["qiaseq"], TrimSettings()
+        )
+        assert int(extras[fast].passed_reads.sum()) == stats.passed_reads
+    assert extras[True].passed_reads.tolist() == extras[False].passed_reads.tolist()
+    assert extras[True].long_inserts == extras[False].long_inserts
 
 
 def test_long_or_iupac_adapters_take_the_dnaio_path():

@@ -81,10 +81,19 @@ def test_same_files_as_the_two_stages(
     settings = TrimSettings(quality_cutoff=20)
     params = AnnotationParams(max_nta=2)
     two = _outputs(tmp_path / "two")
+    long = tmp_path / "two" / "long.fa.gz"
     preprocess_library(
-        library, two.collapsed, two.stats, PRESETS["truseq"], settings, sample="L1"
+        library,
+        two.collapsed,
+        two.stats,
+        PRESETS["truseq"],
+        settings,
+        sample="L1",
+        long_out=long,
     )
-    result = annotate_sample(two.collapsed, hsa_ref.directory, "L1", params, 2)
+    result = annotate_sample(
+        two.collapsed, hsa_ref.directory, "L1", params, 2, long_inserts=long
+    )
     write_annotation(result, two.mirna, two.isomir, two.annotation, two.gff)
 
     one = _outputs(tmp_path / "one")

@@ -532,15 +532,32 @@ def test_fast_scan_equals_dnaio_path(preset, q, tmp_path, monkeypatch):
         monkeypatch.setattr(pp, "FAST_SCAN", fast)
         d = tmp_path / str(fast)
         stats = preprocess_library(
-            path, d / "x.fa.gz", d / "x.json", PRESETS[preset], settings
+            path,
+            d / "x.fa.gz",
+            d / "x.json",
+            PRESETS[preset],
+            settings,
+            long_out=d / "long.fa.gz",
         )
         data = stats.to_dict()
         data.pop("unique_raw_sequences")
         data.pop("max_read_length")
-        out[fast] = ((d / "x.fa.gz").read_bytes(), data)
+        out[fast] = (
+            (d / "x.fa.gz").read_bytes(),
+            data,
+            (d / "long.fa.gz").read_bytes(),
+        )
     assert out[True][0] == out[False][0]
     assert out[True][1] == out[False][1]
     assert out[True][1]["passed_reads"] > 500
+    # long inserts (no adapter, too long): the same in both paths
+    assert out[True][2] == out[False][2]
+    assert out[True][1]["long_reads"] == (
+        out[True][1]["no_adapter"]
+        - out[True][1]["no_adapter_short"]
+        + out[True][1]["too_long"]
+    )
+    assert out[True][1]["too_long"] > 0 and out[True][1]["long_reads"] > 100
 
 
 @pytest.mark.parametrize("threads", [1, 2])

@@ -196,7 +196,8 @@ def test_read_funnel_counts_and_percentages(tmp_path):
         "no_adapter", "no_umi", "passed_reads", "umi_duplicates",
         "artifact", "rRNA", "tRNA", "snoRNA_snRNA",
         "mirna", "hairpin_other", "unassigned", "multimapped_mirna",
-        "annotated_total", "count_unit",
+        "annotated_total", "no_adapter_short", "annotated_no_adapter",
+        "annotated_too_long", "count_unit",
     ]  # fmt: skip
     # S1: passed = 2,000,000 - 100,000 - 200,000 - 100,000 - 100,000 = 1,500,000
     # mirna = 120 x 5,000 + 20,000 + 5,000 = 625,000
@@ -204,7 +205,8 @@ def test_read_funnel_counts_and_percentages(tmp_path):
     assert funnel.loc["S1"].tolist() == [
         "2000000", "1900000", "200000", "100000", "100000", "100000", "0",
         "1500000", "0", "10000", "90000", "200000", "50000",
-        "625000", "10000", "515000", "100", "1500000", "reads",
+        "625000", "10000", "515000", "100", "1500000",
+        "100000", "0", "0", "reads",
     ]  # fmt: skip
     # S2 (UMI): molecules = 1,500,000 - 500,000; categories are molecules
     assert funnel.loc["S2", "umi_duplicates"] == "500000"
@@ -219,6 +221,46 @@ def test_read_funnel_counts_and_percentages(tmp_path):
     assert pct.loc["S1", "umi_duplicates"] == "0.0000"
     assert pct.loc["S2", "umi_duplicates"] == "33.3333"  # 500k / (500k + 1M)
     assert pct.loc["S2", "mirna"] == "62.5000"  # 625k / 1M molecules
+
+
+def test_long_inserts_join_the_funnel_and_every_read_is_counted_once():
+    """Reads without the adapter and too-long inserts are annotated too.
+
+    Hand-computed: 1,000 raw reads = 20 dimers + 80 too short + 700 passed
+    + 150 without the adapter (30 of them shorter than min_length) + 50 too
+    long. The 170 long-insert reads are annotated (never miRNA) and join the
+    categories; the categories then add up to ``annotated_total`` and the
+    disjoint final categories to the raw reads.
+    """
+    pre = {
+        "raw_reads": 1000, "adapter_found": 850, "no_adapter": 150,
+        "adapter_dimer": 20, "too_short": 80, "too_long": 50, "passed_reads": 700,
+        "no_adapter_short": 30, "molecules": 700,
+    }  # fmt: skip
+    ann = dict.fromkeys(CONTAMINANTS, 0)
+    ann.update(mirna=600, hairpin_other=0, unassigned=100, total=700)
+    ann["long_inserts"] = dict.fromkeys(CONTAMINANTS, 0)
+    ann["long_inserts"].update(
+        artifact=40, rRNA=70, mirna=0, hairpin_other=10, unassigned=50, total=170
+    )
+    row = read_funnel({"A": pre}, {"A": ann}, CONTAMINANTS).loc["A"]
+    assert row["annotated_total"] == 870
+    assert (row["artifact"], row["rRNA"], row["hairpin_other"]) == (40, 70, 10)
+    assert (row["mirna"], row["unassigned"]) == (600, 150)
+    assert (row["no_adapter_short"], row["annotated_no_adapter"]) == (30, 120)
+    assert row["annotated_too_long"] == 50
+    cats = [*CONTAMINANTS, "mirna", "hairpin_other", "unassigned"]
+    assert sum(row[c] for c in cats) == row["annotated_total"]
+    final = ["adapter_dimer", "too_short", "no_umi", "umi_duplicates"]
+    final += ["no_adapter_short", "annotated_total"]
+    assert sum(row[c] for c in final) == row["raw_reads"]
+    # the MultiQC stacked bar counts each read once too (no "other" segment)
+    from exomir.reads.multiqc import funnel_segments
+
+    seg = funnel_segments(read_funnel({"A": pre}, {"A": ann}, CONTAMINANTS))
+    assert "other" not in seg.columns
+    assert int(seg.loc["A"].sum()) == 1000
+    assert (seg.loc["A", "no_adapter"], seg.loc["A", "too_long"]) == (30, 0)
 
 
 def test_too_short_counting_dimers_is_made_disjoint():

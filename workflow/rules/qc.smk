@@ -28,6 +28,7 @@ rule read_qc:
             caption="../report/length_distribution.rst",
             category="Sequencing QC",
         ),
+        mirtrace="results/qc/mirtrace_view.tsv",
     log:
         "logs/read_qc/read_qc.log",
     conda:

@@ -14,6 +14,7 @@ Calls :func:`exomir.reads.qc.run_read_qc`. Rule interface::
         library_qc="results/qc/library_qc.tsv",
         passed="results/qc/passed_samples.txt",
         lengths="results/qc/length_distribution.tsv",
+        mirtrace="results/qc/mirtrace_view.tsv",  # optional
     log:
         "logs/read_qc/read_qc.log",
     params:
@@ -53,6 +54,7 @@ def main(smk: Any) -> None:
         if collapsed
         else None,
         hemolysis_pair=(f"{species}-miR-451a", f"{species}-miR-23a-3p"),
+        mirtrace_out=getattr(smk.output, "mirtrace", None),
     )
 
 

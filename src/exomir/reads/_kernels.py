@@ -232,7 +232,9 @@ def scan_chunk(
     Per record: validate the layout, 3' quality-trim if ``qcut`` > 0
     (cutadapt's BWA rule, Phred+33), find the first exact probe, classify
     the insert (histogram by length) and count passed inserts in the table.
-    Reads without the probe are copied, newline-terminated, to ``slow``.
+    Reads without the probe, and reads whose insert is longer than
+    ``max_len`` (their sequence is annotated as a long insert), are copied,
+    newline-terminated, to ``slow`` (classified in Python).
 
     With ``umi_len`` > 0 (UMI protocols) the probe is the whole adapter, and
     the UMI is the ``umi_len`` bases right after it in the trimmed read: if
@@ -415,7 +417,9 @@ def _scan(
                     hit = -1  # the first probe does not fit: none does
         if length > state[S_MAXTRIM]:
             state[S_MAXTRIM] = length
-        if hit < 0:
+        # reads without the probe, and too-long inserts (whose sequence is
+        # kept for the annotation of long inserts), go to Python
+        if hit < 0 or hit - clip > max_len:
             sp = state[S_SLOW_POS]
             if sp + length + 1 > len(slow):
                 return SLOW_FULL, rec, npend, sink
@@ -430,8 +434,6 @@ def _scan(
                     hist[1, 0] += 1
                 else:
                     hist[2, ins] += 1
-            elif ins > max_len:
-                hist[3, ins] += 1
             else:
                 umi = np.uint64(0)
                 if umi_len > 0:  # the UMI follows the whole adapter
@@ -1329,3 +1331,110 @@ def has_duplicates(buffer: np.ndarray, starts: np.ndarray, lengths: np.ndarray) 
                     return True
             slot = (slot + np.uint64(1)) & mask
     return False
+
+
+# --------------------------------------------------------------------------- #
+# Artifact rules of the annotation (exomir.reads.annotate)
+# --------------------------------------------------------------------------- #
+
+
+@njit(nogil=True, cache=True)
+def low_complexity(
+    buffer: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    max_share: float,
+    max_run_share: float,
+) -> np.ndarray:
+    """Flag sequences of low complexity.
+
+    A sequence (at least one base) is of low complexity if one base makes up
+    more than ``max_share`` of it, or if one base repeats in a run longer
+    than ``max_run_share`` of its length.
+    """
+    n = len(starts)
+    out = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(256, dtype=np.int64)
+    for i in range(n):
+        s = starts[i]
+        m = lengths[i]
+        if m <= 0:
+            continue
+        counts[:] = 0
+        run = 0
+        longest = 0
+        prev = 0
+        for j in range(m):
+            c = buffer[s + j]
+            counts[c] += 1
+            if c == prev:
+                run += 1
+            else:
+                run = 1
+                prev = c
+            if run > longest:
+                longest = run
+        top = 0
+        for b in (65, 67, 71, 84):  # A C G T
+            if counts[b] > top:
+                top = counts[b]
+        out[i] = top > max_share * m or longest > max_run_share * m
+    return out
+
+
+@njit(nogil=True, cache=True)
+def has_kmer(
+    buffer: np.ndarray,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    rows: np.ndarray,
+    kmers: np.ndarray,
+    k: int,
+    bits: np.ndarray,
+) -> np.ndarray:
+    """Flag the ``rows`` that contain one of the sorted 2-bit ``kmers`` exactly.
+
+    ``k`` <= 32; windows with a base other than A, C, G, T never match.
+    ``bits`` (:func:`kmer_bits`) rejects nearly every window before the
+    binary search.
+    """
+    out = np.zeros(len(rows), dtype=np.bool_)
+    mask = np.uint64((1 << (2 * k)) - 1) if k < 32 else np.uint64(-1)
+    nk = len(kmers)
+    if nk == 0:
+        return out
+    for q in range(len(rows)):
+        r = rows[q]
+        s = starts[r]
+        m = lengths[r]
+        h = np.uint64(0)
+        run = 0
+        for j in range(m):
+            b2 = _BASE2[buffer[s + j]]
+            if b2 == 255:
+                run = 0
+                h = np.uint64(0)
+                continue
+            h = ((h << np.uint64(2)) | np.uint64(b2)) & mask
+            run += 1
+            if run >= k:
+                low = h & np.uint64(KMER_BITS_MASK)
+                if not (bits[low >> np.uint64(3)] >> (low & np.uint64(7))) & 1:
+                    continue
+                lo = np.searchsorted(kmers, h)
+                if lo < nk and kmers[lo] == h:
+                    out[q] = True
+                    break
+    return out
+
+
+#: Low bits of a k-mer code used by the :func:`has_kmer` pre-filter.
+KMER_BITS_MASK = (1 << 25) - 1
+
+
+def kmer_bits(kmers: np.ndarray) -> np.ndarray:
+    """Bit table of the low 25 bits of ``kmers`` (4 MB) for :func:`has_kmer`."""
+    bits = np.zeros((KMER_BITS_MASK + 1) >> 3, dtype=np.uint8)
+    low = (kmers & np.uint64(KMER_BITS_MASK)).astype(np.int64)
+    np.bitwise_or.at(bits, low >> 3, (1 << (low & 7)).astype(np.uint8))
+    return bits

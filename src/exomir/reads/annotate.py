@@ -74,7 +74,19 @@ Annotation order
    cannot encode them) and inserts of at most ``contaminant_mismatches``
    bases (bowtie refuses them).
 
+5. **Artifact rules** (:func:`_artifact_rules`, with an ``artifact``
+   category): of the still unassigned inserts, those of low complexity and
+   those holding an exact 18-mer of the artifact reference become
+   ``artifact``.
+
 The categories are exclusive; their counts add up to ``total``.
+
+Long inserts (reads without the adapter, too-long inserts; see
+:mod:`exomir.reads.preprocess`) are annotated the same way in a second pass,
+with every hairpin hit as ``hairpin_other`` (a long insert is no mature
+miRNA); their reads per category go to the JSON key ``long_inserts``, never to
+the miRNA tables. The JSON key ``mirtrace_view`` counts both sets in
+miRTrace's classes (:func:`mirtrace_view`; ``docs/reads.md``).
 
 Choosing among hits and multimappers
 ------------------------------------
@@ -253,6 +265,7 @@ from exomir.reads.reference import (
     build_combined_contaminants,
     iter_fasta,
     load_reference,
+    normalise_sequence,
 )
 
 logger = logging.getLogger(__name__)
@@ -302,6 +315,34 @@ _PREFILTER_MAX = 16
 
 _PREFILTER_MIN = 12
 """Below this ``min_templated`` the pre-filter would pass nearly every read: off."""
+
+ARTIFACT = "artifact"
+"""Contaminant category that the artifact rules add to (case-insensitive)."""
+
+ARTIFACT_K = 18
+"""Window of the adapter-derived rule: an exact ``ARTIFACT_K``-mer of the
+artifact reference, either strand, anywhere in the insert."""
+
+LOW_COMPLEXITY_SHARE = 0.9
+"""Low complexity: one base makes up more than this share of the insert..."""
+
+LOW_COMPLEXITY_RUN = 0.5
+"""... or repeats in a run longer than this share of its length."""
+
+MIRTRACE_MIN_LENGTH = 18
+"""miRTrace's shortest insert: shorter ones are not typed."""
+
+MIRTRACE_CLASSES = ("miRNA", "rRNA", "tRNA", "artifact", "unknown")
+"""miRTrace's RNA classes (the columns of the miRTrace view)."""
+
+MIRTRACE_EXCLUDED = ("low_complexity", "shorter_than_18")
+"""Reads of the view outside the classes (miRTrace removes them first)."""
+
+_ARTIFACT_KMERS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+_VIEW_SEARCH: dict[str, dict[str, ContaminantSearch]] = {}
+
+_PRECURSOR_RRNA = re.compile(r"45S|47S|pre-?rRNA|pre-?ribosomal", re.IGNORECASE)
+"""rRNA records that are precursors (with spacers), by name: not miRTrace's."""
 
 
 @dataclass(frozen=True)
@@ -491,6 +532,14 @@ class AnnotationResult:
         Wall time of the annotation.
     n_unique
         Number of unique inserts.
+    long_categories
+        Reads of the long inserts per category (same keys as
+        ``categories``; ``mirna`` and ``multimapped_mirna`` always 0: a hairpin
+        hit of a long insert is ``hairpin_other``).
+    mirtrace_view
+        Reads per miRTrace class (:data:`MIRTRACE_CLASSES`) and excluded
+        group (:data:`MIRTRACE_EXCLUDED`), both pools together (see
+        :func:`mirtrace_view`).
     """
 
     sample: str
@@ -503,6 +552,8 @@ class AnnotationResult:
     params: AnnotationParams
     seconds: float = 0.0
     n_unique: int = 0
+    long_categories: dict[str, int] | None = None
+    mirtrace_view: dict[str, int] | None = None
 
     @property
     def isomirs(self) -> pd.DataFrame:
@@ -1276,7 +1327,98 @@ def _classify(
             if contaminants is not None:
                 contaminants.stop()
     codes[(codes == unassigned) & on_hairpin] = hairpin_other
+    _artifact_rules(layout, reference, codes, unassigned)
     return codes, assignments
+
+
+def _artifact_category(reference: Reference) -> int:
+    """Position of the ``artifact`` category (case-insensitive), or -1."""
+    for k, c in enumerate(reference.contaminants):
+        if c.category.lower() == ARTIFACT:
+            return k
+    return -1
+
+
+def _artifact_kmers(reference: Reference, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted 2-bit codes of every ``ARTIFACT_K``-mer of the artifact reference.
+
+    Both strands; from the category's FASTA in the reference directory
+    (cached per file). Empty if the file is missing. With the pre-filter
+    bit table of :func:`exomir.reads._kernels.kmer_bits`.
+    """
+    path = Path(f"{reference.contaminants[k].index}.fa")
+    key = os.fspath(path)
+    if key in _ARTIFACT_KMERS:
+        return _ARTIFACT_KMERS[key]
+    codes: set[int] = set()
+    if path.is_file():
+        comp = str.maketrans("ACGT", "TGCA")
+        for _, seq in iter_fasta(path):
+            seq = seq.upper().replace("U", "T")
+            for strand in (seq, seq.translate(comp)[::-1]):
+                for part in _AMBIGUOUS.split(strand):
+                    for i in range(len(part) - ARTIFACT_K + 1):
+                        code = 0
+                        for base in part[i : i + ARTIFACT_K]:
+                            code = code << 2 | "ACGT".index(base)
+                        codes.add(code)
+    out = np.array(sorted(codes), dtype=np.uint64)
+    _ARTIFACT_KMERS[key] = (out, _kernels.kmer_bits(out))
+    return _ARTIFACT_KMERS[key]
+
+
+def low_complexity_flags(layout: _Layout) -> np.ndarray:
+    """Flag the inserts of low complexity (rule in :func:`_artifact_rules`)."""
+    return _kernels.low_complexity(
+        layout.buffer,
+        layout.starts,
+        layout.lengths,
+        LOW_COMPLEXITY_SHARE,
+        LOW_COMPLEXITY_RUN,
+    )
+
+
+def _artifact_rules(
+    layout: _Layout, reference: Reference, codes: np.ndarray, unassigned: int
+) -> None:
+    """Give the ``artifact`` category what miRTrace calls artifacts.
+
+    Applied to the inserts that no other category took (``unassigned``),
+    like miRTrace, which tests artifacts after miRNA, tRNA and rRNA:
+
+    1. **low complexity**: one base makes up more than 90 % of the insert, or
+       one base repeats in a run longer than half of it (homopolymers,
+       poly-A tails, ``NNNN...`` reads);
+    2. **adapter-derived**: the insert holds an exact 18-mer of the artifact
+       reference (adapters, RT and PCR primers), either strand, anywhere:
+       chimeras and concatemers of adapter pieces, and 5'-truncated adapters
+       that the 3' adapter search missed.
+
+    Inserts that match the artifact reference end to end (within the
+    contaminant mismatches) are artifacts already (contaminant search).
+    Nothing happens without an ``artifact`` category.
+    """
+    art = _artifact_category(reference)
+    if art < 0:
+        return
+    rows = np.flatnonzero(codes == unassigned)
+    if not len(rows):
+        return
+    low = low_complexity_flags(layout)
+    codes[rows[low[rows]]] = art
+    rows = rows[~low[rows] & (layout.lengths[rows] >= ARTIFACT_K)]
+    kmers, bits = _artifact_kmers(reference, art)
+    if len(rows) and len(kmers):
+        hit = _kernels.has_kmer(
+            layout.buffer,
+            layout.starts,
+            layout.lengths,
+            rows,
+            kmers,
+            ARTIFACT_K,
+            bits,
+        )
+        codes[rows[hit]] = art
 
 
 def _contaminant_records(
@@ -1650,6 +1792,12 @@ def annotate_sample(
     params: AnnotationParams | None = None,
     threads: int = 1,
     tmpdir: str | os.PathLike[str] | None = None,
+    long_inserts: str
+    | os.PathLike[str]
+    | CollapsedReads
+    | Sequence[tuple[str, int]]
+    | None = None,
+    read_counts: np.ndarray | None = None,
 ) -> AnnotationResult:
     """Annotate one library's collapsed inserts.
 
@@ -1668,6 +1816,15 @@ def annotate_sample(
         bowtie threads.
     tmpdir
         Directory for temporary files.
+    long_inserts
+        The library's long inserts (reads without the adapter, too-long
+        inserts; :class:`exomir.reads.preprocess.CollapseExtras`), as
+        ``(sequence, reads)`` pairs, loaded reads or a collapsed FASTA(.gz).
+        Annotated like the others, but a hairpin hit is ``hairpin_other``
+        (never a miRNA count); reported in :attr:`AnnotationResult.long_categories`.
+    read_counts
+        Reads of each collapsed insert (input order), for the miRTrace view
+        of UMI libraries (whose counts are molecules); default the counts.
 
     Returns
     -------
@@ -1687,11 +1844,14 @@ def annotate_sample(
                 ref,
                 params.contaminant_mismatches,
             )
+        # so are the miRTrace view's searches (cached per reference)
+        view_searches = pool.submit(_view_searches, ref)
         if isinstance(collapsed, CollapsedReads):
             reads = collapsed
         else:
             reads = _read_two_line_fasta(collapsed) or read_collapsed(collapsed)
         built = search.result() if search is not None else None
+        view_searches.result()
         seqs = reads.sequences
         merged = False
         if isinstance(seqs, _BufferSequences):
@@ -1708,8 +1868,49 @@ def annotate_sample(
         reads = seqs.merge_duplicates(reads.counts, check=False)
         assert reads is not None
         codes, assignments = _classify(reads, ref, params, threads, tmpdir, built)
+        read_counts = None  # given for the file's records, not the merged ones
     names = _category_names(ref)
     read_cats = [names[c] for c in codes.tolist()]
+    long_reads = _load_long(long_inserts)
+    long_codes = np.zeros(0, dtype=np.int64)
+    if long_reads is not None and len(long_reads.sequences):
+        long_codes, _ = _classify(long_reads, ref, params, threads, tmpdir, built)
+        # a long insert is no mature miRNA: a hairpin hit is hairpin_other
+        hit = np.isin(long_codes, [names.index(MIRNA), names.index(MULTIMAPPED)])
+        long_codes[hit] = names.index(HAIRPIN_OTHER)
+    long_counts = long_reads.counts if long_reads is not None else np.zeros(0, np.int64)
+    long_sums = np.rint(
+        np.bincount(long_codes, weights=long_counts, minlength=len(names))
+    ).astype(np.int64)
+    long_totals = dict(zip(names, long_sums.tolist(), strict=True))
+    long_totals[TOTAL] = int(long_counts.sum())
+    if read_counts is None:
+        read_counts = reads.counts
+    elif len(read_counts) != len(reads.sequences):
+        raise ValueError(
+            f"{sample}: {len(read_counts)} read counts for "
+            f"{len(reads.sequences)} collapsed inserts"
+        )
+    # miRTrace's miRNA is a hairpin match with at most one difference: a
+    # miRNA read with more edits (2-3 non-templated bases, or one and a
+    # substitution) is unknown in the view, as it is in miRTrace
+    view_codes = codes.copy()
+    for rid, a in assignments.items():
+        if a.n_add + len(a.snv) > 1:
+            view_codes[rid] = names.index(UNASSIGNED)
+    layout = _Layout.of(reads.sequences)
+    long_layout = _Layout.of(long_reads.sequences if long_reads is not None else [])
+    view = mirtrace_view(
+        names,
+        [
+            (layout, _view_codes(layout, view_codes, names, ref), read_counts),
+            (
+                long_layout,
+                _view_codes(long_layout, long_codes, names, ref),
+                long_counts,
+            ),
+        ],
+    )
 
     counts = reads.counts
     # float64 sums of integer counts are exact below 2**53 reads
@@ -1782,7 +1983,165 @@ def annotate_sample(
         params=params,
         seconds=seconds,
         n_unique=len(reads.sequences),
+        long_categories=long_totals,
+        mirtrace_view=view,
     )
+
+
+def _load_long(
+    long_inserts: str
+    | os.PathLike[str]
+    | CollapsedReads
+    | Sequence[tuple[str, int]]
+    | None,
+) -> CollapsedReads | None:
+    """Return the long inserts as :class:`CollapsedReads` (``None``: none given)."""
+    if long_inserts is None or isinstance(long_inserts, CollapsedReads):
+        return long_inserts
+    if isinstance(long_inserts, str | os.PathLike):
+        return _read_two_line_fasta(long_inserts) or read_collapsed(long_inserts)
+    seqs = [seq for seq, _ in long_inserts]
+    counts = np.array([c for _, c in long_inserts], dtype=np.int64)
+    return CollapsedReads(seqs, counts)
+
+
+def _view_searches(reference: Reference) -> dict[str, ContaminantSearch]:
+    """Build searches of miRTrace-like rRNA and tRNA references (``rrna``, ``trna``).
+
+    From the reference's own rRNA and tRNA categories: rRNA without the
+    precursor records (:data:`_PRECURSOR_RRNA`: 45S pre-rRNA with its
+    spacers), tRNA without the ``CCA`` that exomir appends. Empty without
+    numba; a kind is missing without its category.
+    """
+    key = os.fspath(reference.directory)
+    if key in _VIEW_SEARCH:
+        return _VIEW_SEARCH[key]
+    records: dict[str, list[tuple[int, str]]] = {"rrna": [], "trna": []}
+    for c in reference.contaminants:
+        kind = c.category.lower()
+        path = Path(f"{c.index}.fa")
+        if kind not in records or not path.is_file():
+            continue
+        for name, seq in iter_fasta(path):
+            if kind == "rrna" and _PRECURSOR_RRNA.search(name):
+                continue
+            seq = _AMBIGUOUS.sub("N", _NOT_IUPAC.sub("", normalise_sequence(seq)))
+            if kind == "trna" and seq.endswith("CCA"):
+                seq = seq[:-3]
+            records[kind].append((0, seq))
+    out: dict[str, ContaminantSearch] = {}
+    if _kernels.NUMBA:
+        out = {
+            k: ContaminantSearch(_uncontained(r), 1) for k, r in records.items() if r
+        }
+    _VIEW_SEARCH[key] = out
+    return out
+
+
+def _uncontained(records: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """Drop records whose sequence lies inside another's (same hits, smaller index).
+
+    Either strand counts: the search looks at both. Longest first, so a copy
+    is dropped in favour of the first of equal sequences.
+    """
+    comp = str.maketrans("ACGTN", "TGCAN")
+    kept: list[tuple[int, str]] = []
+    for rec in sorted(records, key=lambda r: -len(r[1])):
+        seq = rec[1]
+        rc = seq.translate(comp)[::-1]
+        if not any(seq in k or rc in k for _, k in kept):
+            kept.append(rec)
+    return kept
+
+
+def _view_codes(
+    layout: _Layout, codes: np.ndarray, names: Sequence[str], reference: Reference
+) -> np.ndarray:
+    """Category codes for the miRTrace view (a copy of ``codes``).
+
+    exomir's rRNA reference holds the 45S pre-rRNA with its spacers and its
+    tRNAs carry the added ``CCA``; miRTrace's references have neither. An
+    rRNA insert that matches no mature rRNA record, or a tRNA insert that
+    needs the ``CCA`` (at most one mismatch, either strand, as in the
+    annotation), is ``unassigned`` (miRTrace: unknown) in the view. Inserts
+    the compiled search cannot check (non-ACGT, shorter than 16 nt, near an
+    ambiguous reference base) keep their category.
+    """
+    out = codes.copy()
+    searches = _view_searches(reference)
+    if not searches or not len(codes):
+        return out
+    unassigned = names.index(UNASSIGNED)
+    for code, name in enumerate(names):
+        search = searches.get(name.lower())
+        if search is None:
+            continue
+        rows = np.flatnonzero(
+            (codes == code) & layout.acgt & (layout.lengths >= SEARCH_K)
+        )
+        if not len(rows):
+            continue
+        category, _, undecided = search.search(
+            layout.buffer, layout.starts, layout.lengths, rows
+        )
+        out[rows[(category < 0) & ~undecided]] = unassigned
+    return out
+
+
+def mirtrace_class(category: str) -> str:
+    """Return the miRTrace class of an exomir category (mapping in the docs).
+
+    ``mirna``, ``multimapped_mirna`` and ``hairpin_other`` are hairpin hits:
+    ``miRNA`` (miRTrace's miRNA class is a match to a miRBase hairpin).
+    ``rRNA``, ``tRNA`` and ``artifact`` (case-insensitive) keep their name;
+    everything else (``unassigned``, ``snoRNA_snRNA``, a user's ``YRNA``,
+    ...) is ``unknown``.
+    """
+    if category in (MIRNA, MULTIMAPPED, HAIRPIN_OTHER):
+        return "miRNA"
+    return {"rrna": "rRNA", "trna": "tRNA", ARTIFACT: "artifact"}.get(
+        category.lower(), "unknown"
+    )
+
+
+def mirtrace_view(
+    names: Sequence[str],
+    pools: Iterable[tuple[_Layout, np.ndarray, np.ndarray]],
+) -> dict[str, int]:
+    """Count reads per miRTrace class over the inserts miRTrace would type.
+
+    Parameters
+    ----------
+    names
+        Category of each code.
+    pools
+        ``(layout, category codes, reads)`` of the collapsed and the long
+        inserts.
+
+    Returns
+    -------
+    dict
+        :data:`MIRTRACE_CLASSES` (inserts of at least
+        :data:`MIRTRACE_MIN_LENGTH` nt that are not of low complexity, by
+        :func:`mirtrace_class`), then ``low_complexity`` (at least 18 nt) and
+        ``shorter_than_18`` (the pools' inserts of ``min_length`` to 17 nt),
+        which miRTrace removes before typing.
+    """
+    classes = [mirtrace_class(c) for c in names]
+    out = dict.fromkeys((*MIRTRACE_CLASSES, *MIRTRACE_EXCLUDED), 0)
+    for layout, codes, counts in pools:
+        if not len(codes):
+            continue
+        counts = np.asarray(counts, dtype=np.float64)
+        short = layout.lengths < MIRTRACE_MIN_LENGTH
+        low = low_complexity_flags(layout) & ~short
+        keep = ~short & ~low
+        out["shorter_than_18"] += round(counts[short].sum())
+        out["low_complexity"] += round(counts[low].sum())
+        sums = np.bincount(codes[keep], weights=counts[keep], minlength=len(names))
+        for code, value in enumerate(sums.tolist()):
+            out[classes[code]] += round(value)
+    return out
 
 
 def write_annotation(
@@ -1816,8 +2175,13 @@ def write_annotation(
     )
     _write_rows(isomir_tsv, ISOMIR_COLUMNS, result.isomir_rows)
     _write_rows(mirna_tsv, ["mirna", "count"], result.mirna_rows)
+    data: dict[str, object] = dict(result.categories)
+    if result.long_categories is not None:
+        data["long_inserts"] = result.long_categories
+    if result.mirtrace_view is not None:
+        data["mirtrace_view"] = result.mirtrace_view
     with atomic_open(json_path) as fh:
-        json.dump(result.categories, fh, indent=2)
+        json.dump(data, fh, indent=2)
         fh.write("\n")
 
 

@@ -146,6 +146,12 @@ class FastCollapse:
     hist : numpy.ndarray
         Reads by category (rows: passed, adapter_dimer, too_short, too_long,
         no_adapter, no_umi) and insert length (columns).
+    long : dict
+        Long inserts (reads without the adapter, at least ``min_length``
+        long, and too-long inserts) -> reads, from the Python classifier.
+    reads : numpy.ndarray
+        Reads per insert, in the order of ``keys`` (= ``counts`` without
+        UMIs).
     """
 
     scan: FastqScan
@@ -153,6 +159,8 @@ class FastCollapse:
     counts: np.ndarray
     order: np.ndarray
     hist: np.ndarray
+    long: dict[str, int]
+    reads: np.ndarray
 
     def fasta_array(self, sample: str) -> np.ndarray:
         """Return the collapsed FASTA text as a uint8 array.
@@ -267,11 +275,13 @@ def fast_collapse(
         occurrence starts the adapter; with UMIs, the whole adapter.
     slow_batch
         Called with ``{read: count}`` for reads without the probe, in
-        batches; returns ``(hist, inserts)``: reads by category and length
-        (same layout as :attr:`FastCollapse.hist`, any width) and passed
-        inserts with counts. With UMIs ``inserts`` is ``(names, codes,
-        reads)``: the passed inserts (list, index = id), the distinct
-        ``id << 2 * umi_length | 2-bit UMI`` codes and their reads.
+        batches (and for too-long inserts: the scan hands them over to keep
+        their sequence); returns ``(hist, inserts, long)``: reads by category
+        and length (same layout as :attr:`FastCollapse.hist`, any width),
+        passed inserts with counts and long inserts with reads. With UMIs
+        ``inserts`` is ``(names, codes, reads)``: the passed inserts (list,
+        index = id), the distinct ``id << 2 * umi_length | 2-bit UMI`` codes
+        and their reads.
     clip_5p, clip_3p
         Bases clipped from the insert ends.
     min_length, max_length
@@ -364,6 +374,7 @@ def _merge(p: Path, scan: FastqScan, parts: list[_Part], pool) -> FastCollapse:
     hist = _finish_parts(p, scan, parts)
     extra = a.extra
     extra.update(b.extra)
+    long = a.long + b.long
     # inserts of reads without the probe: counted in b if b has them, else in a
     new_extra = a.table.add_beside(dict(extra), b.table)
     # counts add, so the merged counts do not depend on which part saw a read:
@@ -391,7 +402,15 @@ def _merge(p: Path, scan: FastqScan, parts: list[_Part], pool) -> FastCollapse:
         new_extra,
         slow_keys,
     )
-    return FastCollapse(scan, keys, counts, order, hist[:, : scan.max_read_length + 1])
+    return FastCollapse(
+        scan,
+        keys,
+        counts,
+        order,
+        hist[:, : scan.max_read_length + 1],
+        dict(long),
+        counts,
+    )
 
 
 def _merge_umi(
@@ -438,6 +457,11 @@ def _merge_umi(
         molecules = np.bincount(codes >> shift, minlength=len(keys))
     if len(molecules) and molecules.min() < 1:  # pragma: no cover - invariant
         raise RuntimeError("an insert without molecules")
+    # float64 sums of integer reads are exact below 2**53
+    reads_per = np.rint(
+        np.bincount(codes >> shift, weights=reads, minlength=len(keys))
+    ).astype(np.int64)
+    long = a.long + b.long
     scan.unique_keys = len(codes) + a.slow_keys + b.slow_keys
     order = _sort_order(keys, molecules, pool)
     log.info(
@@ -451,7 +475,13 @@ def _merge_umi(
         a.slow_keys + b.slow_keys,
     )
     return FastCollapse(
-        scan, keys, molecules, order, hist[:, : scan.max_read_length + 1]
+        scan,
+        keys,
+        molecules,
+        order,
+        hist[:, : scan.max_read_length + 1],
+        dict(long),
+        reads_per,
     )
 
 
@@ -505,6 +535,7 @@ class _Part:
         self.slow = np.empty(SLOW_BYTES, dtype=np.uint8)
         self.state = np.zeros(K.STATE_SIZE, dtype=np.int64)
         self.extra: Counter[str] = Counter()
+        self.long: Counter[str] = Counter()
         self.slow_keys = 0
         self.slow_batch = slow_batch
         # UMI protocols: one code per passed read (id << 2 * umi_len | UMI),
@@ -529,8 +560,9 @@ class _Part:
         self.state[K.S_SLOW_POS] = 0
         batch = Counter(lines)
         self.slow_keys += len(batch)
-        h, inserts = self.slow_batch(batch)
+        h, inserts, long = self.slow_batch(batch)
         self.hist[:, : h.shape[1]] += h
+        self.long.update(long)
         if self.umi_len:
             self._add_pairs(*inserts)
         else:

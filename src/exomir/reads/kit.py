@@ -818,6 +818,7 @@ def failed_library(
         trim_settings=settings.to_dict(),
         raw_reads=scan.reads,
         no_adapter=scan.reads,
+        no_adapter_short=scan.reads,  # stopped: none of its reads is annotated
         max_read_length=scan.max_read_length,
         length_hist=hist,
         kit_detection=detection.to_dict(),

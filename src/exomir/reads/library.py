@@ -31,6 +31,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
+
 from exomir.atomic import atomic_path
 from exomir.reads import kit
 from exomir.reads.annotate import (
@@ -42,6 +44,7 @@ from exomir.reads.annotate import (
 )
 from exomir.reads.kit import AutoProtocol
 from exomir.reads.preprocess import (
+    CollapseExtras,
     PreprocessStats,
     collapse_to_fasta,
     gzip_bytes,
@@ -138,12 +141,15 @@ def process_library(
             text, stats = kit.failed_library(
                 fastq, detection, settings, threads, sample
             )
+            extras = CollapseExtras(long_inserts=[], passed_reads=np.zeros(0, np.int64))
             log.warning("%s: library stopped: %s", stats.sample, stats.failed_reason)
         else:
             protocol = protocol.presets[detection.chosen]
             log.info("%s: kit detected: %s", fastq, detection.reason)
     if detection is None or detection.chosen is not None:
-        text, stats = collapse_to_fasta(fastq, protocol, settings, threads, sample)
+        text, stats, extras = collapse_to_fasta(
+            fastq, protocol, settings, threads, sample
+        )
         if detection is not None:  # protocol: auto; keep the evidence that chose it
             detection.suggestion = ""
             stats.kit_detection = detection.to_dict()
@@ -153,7 +159,14 @@ def process_library(
         packed = pool.submit(gzip_bytes, text)
         reads = collapsed_from_fasta(text, check_duplicates=False)
         result = annotate_sample(
-            reads, reference, stats.sample, params, threads=threads, tmpdir=tmpdir
+            reads,
+            reference,
+            stats.sample,
+            params,
+            threads=threads,
+            tmpdir=tmpdir,
+            long_inserts=extras.long_inserts,
+            read_counts=extras.passed_reads,
         )
         collapsed_gz = packed.result()
     t2 = time.perf_counter()

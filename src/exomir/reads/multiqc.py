@@ -81,11 +81,11 @@ _FUNNEL_HEAD = {
 _FUNNEL_TAIL = {
     "unassigned": ("Unassigned", "#bdbdbd"),
     "umi_duplicates": ("UMI duplicates (PCR)", "#8da0cb"),
-    "too_long": ("Too long", "#e5c494"),
+    "too_long": ("Too long (not annotated)", "#e5c494"),
     "too_short": ("Too short", "#fc8d62"),
     "adapter_dimer": ("Adapter dimer (0 nt insert)", "#d95f02"),
     "no_umi": ("No UMI", "#b3b3b3"),
-    "no_adapter": ("No adapter", "#7f7f7f"),
+    "no_adapter": ("No adapter (not annotated)", "#7f7f7f"),
     "other": ("Other / unaccounted", "#f0f0f0"),
 }
 _CONTAMINANT_COLOURS = (
@@ -176,6 +176,14 @@ def funnel_segments(funnel: pd.DataFrame) -> pd.DataFrame:
     for c in _FUNNEL_TAIL:
         if c != "other":
             seg[c] = funnel[c]
+    # reads without the adapter and too-long inserts that were annotated are
+    # in the categories above already (read_funnel.tsv, LONG_COLUMNS)
+    for c, annotated in (
+        ("no_adapter", "annotated_no_adapter"),
+        ("too_long", "annotated_too_long"),
+    ):
+        if annotated in funnel.columns:
+            seg[c] = funnel[c] - funnel[annotated]
     rest = funnel["raw_reads"] - seg.sum(axis=1)
     if (rest < 0).any():
         bad = ", ".join(map(str, funnel.index[rest < 0]))

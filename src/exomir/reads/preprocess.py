@@ -64,14 +64,28 @@ Categories (each read lands in exactly one; insert length ``L`` is the length
 after adapter removal and clipping, clamped at 0):
 
 ============== ===============================================================
-no_adapter     adapter not found (``L`` = read length minus clips); dropped
+no_adapter     adapter not found (``L`` = read length minus clips); a long
+               insert if ``L >= min_length`` (``no_adapter_short`` otherwise)
 adapter_dimer  adapter found, ``L == 0``
 too_short      ``1 <= L < min_length``
-too_long       ``L > max_length``
+too_long       ``L > max_length``; a long insert
 no_umi         UMI protocols: length OK but the UMI after the adapter is
                incomplete (read ends) or contains N; dropped
 passed         kept; written to the collapsed FASTA
 ============== ===============================================================
+
+**Long inserts** (:class:`CollapseExtras`): a read without a detectable
+adapter holds an insert at least as long as the read, and a too-long insert
+is longer than any miRNA; neither can be a mature miRNA, but both are RNA
+(rRNA, tRNA, Y RNA, precursor fragments) or artifacts. Their inserts
+(``read[clip_5p : len - clip_3p]`` after quality trimming, or the insert
+before the adapter) are collapsed in reads and annotated separately
+(:func:`exomir.reads.annotate.annotate_sample`, ``long_inserts``): they enter
+the read funnel and the miRTrace view, never the miRNA counts. With UMIs
+they are counted in reads (a read without the adapter has no UMI; each
+counts as one molecule in the funnel). Both paths keep the same long
+inserts: the compiled scan hands too-long reads to the Python classifier
+with the reads without the probe.
 
 ``adapter_found`` = all reads but ``no_adapter``. For UMI protocols the count
 written for an insert is its number of molecules; ``umi_duplicates`` =
@@ -120,6 +134,7 @@ __all__ = [
     "CATEGORIES",
     "PROBE_LENGTH",
     "AdapterNotFoundError",
+    "CollapseExtras",
     "PreprocessStats",
     "adapter_probe",
     "collapse_library",
@@ -232,6 +247,14 @@ class PreprocessStats:
         (compiled scan). The only field that differs between the paths.
     max_read_length : int
         Longest read.
+    no_adapter_short : int
+        Reads without the adapter shorter than ``min_length`` after clips
+        and quality trimming (part of ``no_adapter``; not annotated).
+    long_reads : int
+        Reads of the long inserts (see the module docstring): the other
+        ``no_adapter`` reads plus ``too_long``; annotated, never counted.
+    long_unique_inserts : int
+        Distinct long inserts.
     length_hist : dict
         Category -> list of read counts by insert length 0..max_read_length
         (reads, also for UMI protocols).
@@ -273,6 +296,9 @@ class PreprocessStats:
     unique_inserts: int = 0
     unique_raw_sequences: int = 0
     max_read_length: int = 0
+    no_adapter_short: int = 0
+    long_reads: int = 0
+    long_unique_inserts: int = 0
     length_hist: dict[str, list[int]] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)
     detected_adapter: str | None = None
@@ -284,6 +310,26 @@ class PreprocessStats:
     def to_dict(self) -> dict[str, Any]:
         """Return the stats as a JSON-ready dict."""
         return asdict(self)
+
+
+@dataclass
+class CollapseExtras:
+    """What preprocessing keeps besides the collapsed inserts.
+
+    Attributes
+    ----------
+    long_inserts : list of (str, int)
+        Long inserts with their reads (reads without the adapter whose
+        insert is at least ``min_length`` long, and too-long inserts), sorted
+        by reads (descending), then sequence. Annotated (never as miRNA),
+        never counted: see the module docstring.
+    passed_reads : numpy.ndarray
+        Reads of each collapsed record, in output order (= the counts without
+        UMIs; with UMIs the reads before deduplication).
+    """
+
+    long_inserts: list[tuple[str, int]]
+    passed_reads: np.ndarray
 
 
 class _Classifier:
@@ -329,6 +375,9 @@ class _Classifier:
         }
         # category -> reads by insert length (index)
         self.hist: dict[str, list[int]] = {c: [0] for c in CATEGORIES}
+        # long inserts: reads without the adapter (insert at least min_length)
+        # and too-long inserts, by insert, in reads (annotated, never counted)
+        self.long: dict[str, int] = {}
 
     def _grow(self, size: int) -> None:
         for h in self.hist.values():
@@ -356,6 +405,8 @@ class _Classifier:
         h = self.hist
         h_pass, h_dimer, h_short = h["passed"], h["adapter_dimer"], h["too_short"]
         h_long, h_none = h["too_long"], h["no_adapter"]
+        long = self.long
+        long_get = long.get
         for (head, sep), n in batch.items():
             if sep:
                 pos = len(head)
@@ -364,6 +415,9 @@ class _Classifier:
                 if m is None:
                     length = len(head) - clip
                     h_none[length if length > 0 else 0] += n
+                    if length >= min_len:
+                        key = head[clip_5p : len(head) - clip_3p]
+                        long[key] = long_get(key, 0) + n
                     continue
                 pos = m.rstart
             length = pos - clip
@@ -375,6 +429,8 @@ class _Classifier:
                 continue
             if length > max_len:
                 h_long[length] += n
+                key = head[clip_5p : pos - clip_3p]
+                long[key] = long_get(key, 0) + n
                 continue
             key = head[clip_5p : pos - clip_3p]
             inserts[key] = get(key, 0) + n
@@ -405,6 +461,8 @@ class _Classifier:
         h = self.hist
         h_pass, h_dimer, h_short = h["passed"], h["adapter_dimer"], h["too_short"]
         h_long, h_none, h_noumi = h["too_long"], h["no_adapter"], h["no_umi"]
+        long = self.long
+        long_get = long.get
         for seq, n in batch.items():
             pos = seq.find(search)
             if pos >= 0:
@@ -414,6 +472,9 @@ class _Classifier:
                 if m is None:
                     length = len(seq) - clip
                     h_none[length if length > 0 else 0] += n
+                    if length >= min_len:
+                        key = seq[clip_5p : len(seq) - clip_3p]
+                        long[key] = long_get(key, 0) + n
                     continue
                 pos = m.rstart
                 # the UMI follows the adapter only if all of it aligned
@@ -427,6 +488,8 @@ class _Classifier:
                 continue
             if length > max_len:
                 h_long[length] += n
+                key = seq[clip_5p : pos - clip_3p]
+                long[key] = long_get(key, 0) + n
                 continue
             if umi_len:
                 umi = (
@@ -469,6 +532,20 @@ class _Classifier:
             )
         self._molecule_chunks = [(codes, reads)]
         return codes, reads
+
+    def reads_per_insert(self) -> dict[str, int]:
+        """Return insert -> passed reads (UMI protocols; before deduplication)."""
+        codes, reads = self.umi_reads()
+        if not len(codes):
+            return {}
+        per_id = np.rint(
+            np.bincount(
+                codes >> (2 * self.umi_length),
+                weights=reads,
+                minlength=len(self.insert_ids),
+            )
+        ).astype(np.int64)
+        return {insert: int(per_id[iid]) for insert, iid in self.insert_ids.items()}
 
     def molecules_per_insert(self) -> dict[str, int]:
         """Return insert -> molecules (UMI protocols).
@@ -589,7 +666,7 @@ def collapse_library(
     AdapterNotFoundError
         Adapter in fewer than ``settings.min_adapter_fraction`` of the reads.
     """
-    result, stats = _collapse(fastq, protocol, settings, threads, sample, max_unique)
+    result, stats, _ = _collapse(fastq, protocol, settings, threads, sample, max_unique)
     if isinstance(result, FastCollapse):
         result = result.records()
     return result, stats
@@ -623,7 +700,7 @@ def _collapse(
     threads: int,
     sample: str | None,
     max_unique: int,
-) -> tuple[list[tuple[str, int]] | FastCollapse, PreprocessStats]:
+) -> tuple[list[tuple[str, int]] | FastCollapse, PreprocessStats, CollapseExtras]:
     """Collapse a library with the fast scan if it applies, else with dnaio."""
     path = Path(fastq)
     t0 = time.perf_counter()
@@ -633,13 +710,13 @@ def _collapse(
         probe = _scan_probe(protocol)
         assert probe is not None
 
-        def slow_batch(batch: dict[str, int]) -> tuple[np.ndarray, Any]:
+        def slow_batch(batch: dict[str, int]) -> tuple[np.ndarray, Any, Any]:
             part = _Classifier(protocol, settings, cut_at)
             part(batch)
             hist = np.array([part.hist[c] for c in CATEGORIES])
             if protocol.umi_length:  # (inserts by id, (insert, UMI) codes, reads)
-                return hist, (list(part.insert_ids), *part.umi_reads())
-            return hist, part.inserts
+                return hist, (list(part.insert_ids), *part.umi_reads()), part.long
+            return hist, part.inserts, part.long
 
         fast = fastscan.fast_collapse(
             path,
@@ -706,17 +783,25 @@ def _collapse(
         result = fast
         molecules = int(fast.counts.sum())
         n_unique = len(fast.counts)
+        long = fast.long
+        passed_reads = fast.reads[fast.order]
     else:
         if protocol.umi_length:
             counts = classifier.molecules_per_insert()
         else:
             counts = classifier.inserts
-        order = sorted(counts)  # by sequence (string sort: faster than on tuples)
-        order.sort(key=counts.__getitem__, reverse=True)  # stable: ties keep sequence
-        records = list(zip(order, map(counts.__getitem__, order), strict=True))
+        records = _sorted_records(counts)
         molecules = sum(counts.values())
         result = records
         n_unique = len(records)
+        long = classifier.long
+        if protocol.umi_length:
+            per = classifier.reads_per_insert()
+            passed_reads = np.array([per[s] for s, _ in records], dtype=np.int64)
+        else:
+            passed_reads = np.array([c for _, c in records], dtype=np.int64)
+    extras = CollapseExtras(_sorted_records(long), passed_reads)
+    no_adapter_short = sum(hist["no_adapter"][: settings.min_length])
     size = max(scan.max_read_length + 1, *(len(h) for h in hist.values()))
     stats = PreprocessStats(
         sample=sample or sample_name(path),
@@ -739,6 +824,9 @@ def _collapse(
         unique_inserts=n_unique,
         unique_raw_sequences=scan.unique_keys,
         max_read_length=scan.max_read_length,
+        no_adapter_short=no_adapter_short,
+        long_reads=totals["no_adapter"] - no_adapter_short + totals["too_long"],
+        long_unique_inserts=len(long),
         length_hist={c: hist[c] + [0] * (size - len(hist[c])) for c in CATEGORIES},
         detection=detection.to_dict(),
         detected_adapter=detection.best,
@@ -759,7 +847,14 @@ def _collapse(
         molecules,
         time.perf_counter() - t0,
     )
-    return result, stats
+    return result, stats, extras
+
+
+def _sorted_records(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """Return ``(sequence, count)`` sorted by count (descending), then sequence."""
+    order = sorted(counts)  # by sequence (string sort: faster than on tuples)
+    order.sort(key=counts.__getitem__, reverse=True)  # stable: ties keep sequence
+    return list(zip(order, map(counts.__getitem__, order), strict=True))
 
 
 def write_collapsed(
@@ -829,6 +924,7 @@ def preprocess_library(
     threads: int = 1,
     sample: str | None = None,
     max_unique: int = 1_000_000,
+    long_out: str | os.PathLike[str] | None = None,
 ) -> PreprocessStats:
     """Preprocess one library: FASTQ(.gz) -> collapsed FASTA.gz + stats JSON.
 
@@ -854,6 +950,10 @@ def preprocess_library(
         Sample name for the record names (default: file name stem).
     max_unique
         Distinct raw reads held in memory before processing a batch.
+    long_out
+        Optional FASTA.gz of the long inserts (records
+        ``>{sample}_long_{rank}_x{reads}``, same order), for
+        :func:`exomir.reads.annotate.annotate_sample` (``long_inserts``).
 
     Returns
     -------
@@ -867,10 +967,12 @@ def preprocess_library(
     AdapterNotFoundError
         Adapter in too few reads; the message suggests the fitting preset.
     """
-    text, stats = collapse_to_fasta(
+    text, stats, extras = collapse_to_fasta(
         fastq, protocol, settings, threads, sample, max_unique
     )
     _write_gzip(text, collapsed_out)
+    if long_out is not None:
+        write_collapsed(extras.long_inserts, long_out, f"{stats.sample}_long")
     write_stats(stats, stats_out)
     return stats
 
@@ -882,7 +984,7 @@ def collapse_to_fasta(
     threads: int = 1,
     sample: str | None = None,
     max_unique: int = 1_000_000,
-) -> tuple[np.ndarray, PreprocessStats]:
+) -> tuple[np.ndarray, PreprocessStats, CollapseExtras]:
     """Preprocess one library in memory: the collapsed FASTA text and stats.
 
     What :func:`preprocess_library` writes (the text uncompressed), for a
@@ -896,12 +998,16 @@ def collapse_to_fasta(
         count (descending) then sequence.
     stats : PreprocessStats
         Read accounting.
+    extras : CollapseExtras
+        Long inserts and reads per collapsed record.
     """
-    result, stats = _collapse(fastq, protocol, settings, threads, sample, max_unique)
+    result, stats, extras = _collapse(
+        fastq, protocol, settings, threads, sample, max_unique
+    )
     if isinstance(result, FastCollapse):
-        return result.fasta_array(stats.sample), stats
+        return result.fasta_array(stats.sample), stats, extras
     text = _fasta_text(result, stats.sample)
-    return np.frombuffer(text, dtype=np.uint8), stats
+    return np.frombuffer(text, dtype=np.uint8), stats, extras
 
 
 def write_stats(stats: PreprocessStats, path: str | os.PathLike[str]) -> None:

@@ -14,7 +14,13 @@ Outputs
         sample_id raw_reads adapter_found adapter_dimer too_short too_long
         no_adapter no_umi passed_reads umi_duplicates <contaminant categories...>
         mirna hairpin_other unassigned multimapped_mirna annotated_total
-        count_unit
+        no_adapter_short annotated_no_adapter annotated_too_long count_unit
+
+    *Every read once* (``docs/reads.md``): reads without the adapter (at
+    least ``min_length`` nt) and too-long inserts are annotated as long
+    inserts (never as ``mirna``) and join the annotation categories and
+    ``annotated_total``; ``adapter_dimer + too_short + no_umi +
+    umi_duplicates + no_adapter_short + annotated_total = raw_reads``.
 
     *Reads vs molecules.* Everything up to ``umi_duplicates`` is counted in
     sequenced **reads**. The annotation categories (contaminants, ``mirna``,
@@ -43,7 +49,13 @@ Outputs
     reads (``umi_duplicates + annotated_total``, i.e. the duplication rate); the
     annotation categories over ``annotated_total`` (the biotype composition,
     comparable between UMI and non-UMI libraries). A second table keeps the
-    count table integer-only.
+    count table integer-only. ``umi_duplicates`` is over ``passed_reads``
+    (``umi_duplicates`` plus the passed molecules), the three long-insert
+    columns over ``raw_reads``.
+
+``results/qc/mirtrace_view.tsv``
+    miRTrace's RNA classes per library, counted as miRTrace counts them
+    (:func:`mirtrace_view`; mapping and conformance in ``docs/reads.md``).
 
 ``results/qc/length_distribution.tsv``
     Long table ``sample_id, category, length, reads`` from the preprocessing
@@ -98,6 +110,26 @@ READ_COLUMNS: tuple[str, ...] = (
 MIRNA_CATEGORIES: tuple[str, ...] = ("mirna", "hairpin_other", "unassigned")
 #: Informational annotation columns at the end of the funnel.
 ANNOTATION_EXTRA: tuple[str, ...] = ("multimapped_mirna", "annotated_total")
+#: Long-insert accounting (reads), after the annotation columns.
+LONG_COLUMNS: tuple[str, ...] = (
+    "no_adapter_short",
+    "annotated_no_adapter",
+    "annotated_too_long",
+)
+#: Columns of ``mirtrace_view.tsv`` (miRTrace's classes, then the reads it
+#: does not type).
+MIRTRACE_COLUMNS: tuple[str, ...] = (
+    "miRNA",
+    "rRNA",
+    "tRNA",
+    "artifact",
+    "unknown",
+    "typed_reads",
+    "low_complexity",
+    "shorter_than_18",
+    "no_umi",
+    "raw_reads",
+)
 #: Contaminant categories that are left out of the annotated fraction (numerator
 #: and denominator): technical sequences and rRNA, which exceRpt removes before
 #: genome mapping.
@@ -319,7 +351,8 @@ def funnel_columns(contaminants: Sequence[str]) -> list[str]:
         Column names.
     """
     clash = sorted(
-        set(contaminants) & {*READ_COLUMNS, *MIRNA_CATEGORIES, *ANNOTATION_EXTRA}
+        set(contaminants)
+        & {*READ_COLUMNS, *MIRNA_CATEGORIES, *ANNOTATION_EXTRA, *LONG_COLUMNS}
     )
     if clash:
         raise ValueError(
@@ -330,6 +363,7 @@ def funnel_columns(contaminants: Sequence[str]) -> list[str]:
         *contaminants,
         *MIRNA_CATEGORIES,
         *ANNOTATION_EXTRA,
+        *LONG_COLUMNS,
         "count_unit",
     ]
 
@@ -383,11 +417,9 @@ def read_funnel(
             "passed_reads": _count(pre, "passed_reads", where),
             "umi_duplicates": _count(pre, "umi_duplicates", where, default=0),
         }
-        row.update(
-            _annotation_counts(
-                annotation[sample], contaminants, f"annotation JSON of {sample}"
-            )
-        )
+        where_ann = f"annotation JSON of {sample}"
+        ann = annotation[sample]
+        row.update(_annotation_counts(ann, contaminants, where_ann))
         row["count_unit"] = "molecules" if _is_umi(pre, sheet.get(sample)) else "reads"
         molecules = pre.get("molecules")
         if isinstance(molecules, int) and molecules != row["annotated_total"]:
@@ -397,6 +429,27 @@ def read_funnel(
                 row["annotated_total"],
                 molecules,
             )
+        long = ann.get("long_inserts")
+        if isinstance(long, Mapping):
+            # long inserts (reads without the adapter, too-long inserts) were
+            # annotated: their reads join the categories and the total
+            extra = _annotation_counts(long, contaminants, f"{where_ann} (long)")
+            for key, value in extra.items():
+                row[key] += value
+            short = _count(pre, "no_adapter_short", where, default=0)
+            row["no_adapter_short"] = short
+            row["annotated_no_adapter"] = row["no_adapter"] - short
+            row["annotated_too_long"] = row["too_long"]
+            if extra["annotated_total"] != row["no_adapter"] - short + row["too_long"]:
+                log.warning(
+                    "%s: %d long-insert reads annotated, %d expected",
+                    sample,
+                    extra["annotated_total"],
+                    row["no_adapter"] - short + row["too_long"],
+                )
+        else:  # written before long inserts were annotated: none was
+            row["no_adapter_short"] = row["no_adapter"]
+            row["annotated_no_adapter"] = row["annotated_too_long"] = 0
         rows.append(row)
     funnel = pd.DataFrame(rows, index=pd.Index(list(preprocess), name="sample_id"))
     funnel = funnel.reindex(columns=columns)
@@ -432,10 +485,13 @@ def funnel_percentages(
     out = pd.DataFrame(index=funnel.index)
     for col in READ_COLUMNS[1:-1]:
         out[col] = 100 * _ratio(funnel[col], funnel["raw_reads"])
-    passed_units = funnel["umi_duplicates"] + funnel["annotated_total"]
-    out["umi_duplicates"] = 100 * _ratio(funnel["umi_duplicates"], passed_units)
+    out["umi_duplicates"] = 100 * _ratio(
+        funnel["umi_duplicates"], funnel["passed_reads"]
+    )
     for col in (*contaminants, *MIRNA_CATEGORIES, "multimapped_mirna"):
         out[col] = 100 * _ratio(funnel[col], funnel["annotated_total"])
+    for col in LONG_COLUMNS:
+        out[col] = 100 * _ratio(funnel[col], funnel["raw_reads"])
     out["count_unit"] = funnel["count_unit"]
     return out
 
@@ -481,6 +537,67 @@ def annotated_fraction(
     sep = funnel.apply(lambda r: _multimapped_is_separate(r, contaminants), axis=1)
     num = num + funnel["multimapped_mirna"].where(sep.astype(bool), 0)
     return _ratio(num, num + funnel["unassigned"]).rename("annotated_fraction")
+
+
+def mirtrace_view(
+    preprocess: Mapping[str, Mapping[str, Any]],
+    annotation: Mapping[str, Mapping[str, Any]],
+) -> pd.DataFrame:
+    """Count reads per miRTrace RNA class, to compare with miRTrace side by side.
+
+    From the ``mirtrace_view`` of each annotation JSON (see
+    :func:`exomir.reads.annotate.mirtrace_view`) and the read-level counts.
+    Counted in reads (UMI libraries too: duplicates included, as miRTrace
+    counts them). ``typed_reads`` (the sum of the five classes) is
+    miRTrace's denominator; ``low_complexity``, ``shorter_than_18``
+    (``adapter_dimer + too_short + no_adapter_short`` and the annotated
+    inserts of 16-17 nt) and ``no_umi`` are the reads it does not type; all
+    together are ``raw_reads``. Percentage columns ``<class>_pct`` are over
+    ``typed_reads``. Libraries whose JSON has no view (written by an older
+    exomir) are left out.
+
+    Parameters
+    ----------
+    preprocess, annotation
+        ``sample_id -> JSON`` (parsed), same samples; order = row order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sample_id``, :data:`MIRTRACE_COLUMNS`, ``<class>_pct``.
+    """
+    rows = []
+    for sample, pre in preprocess.items():
+        view = annotation.get(sample, {}).get("mirtrace_view")
+        if not isinstance(view, Mapping):
+            continue
+        where = f"annotation JSON of {sample} (mirtrace_view)"
+        pwhere = f"preprocess JSON of {sample}"
+        row: dict[str, Any] = {"sample_id": sample}
+        for c in MIRTRACE_COLUMNS[:5]:
+            row[c] = _count(view, c, where)
+        row["typed_reads"] = sum(row[c] for c in MIRTRACE_COLUMNS[:5])
+        row["low_complexity"] = _count(view, "low_complexity", where)
+        dimer, short = _short_insert_split(pre, pwhere)
+        row["shorter_than_18"] = (
+            _count(view, "shorter_than_18", where)
+            + dimer
+            + short
+            + _count(pre, "no_adapter_short", pwhere, default=0)
+        )
+        row["no_umi"] = _count(pre, "no_umi", pwhere, default=0)
+        row["raw_reads"] = _count(pre, "raw_reads", pwhere)
+        for c in MIRTRACE_COLUMNS[:5]:
+            row[f"{c}_pct"] = (
+                100.0 * row[c] / row["typed_reads"] if row["typed_reads"] else math.nan
+            )
+        rows.append(row)
+    columns = [
+        "sample_id",
+        *MIRTRACE_COLUMNS,
+        *(f"{c}_pct" for c in MIRTRACE_COLUMNS[:5]),
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # --------------------------------------------------------------------------- #
@@ -952,9 +1069,7 @@ def library_verdicts(
     mad = mad_threshold(ratio[~excluded], g.hemolysis_mad_k)
     hemo_flag = ratio > mad.threshold  # False when either side is NaN
     umi = funnel["count_unit"] == "molecules"
-    umi_rate = _ratio(
-        funnel["umi_duplicates"], funnel["umi_duplicates"] + funnel["annotated_total"]
-    ).where(umi)
+    umi_rate = _ratio(funnel["umi_duplicates"], funnel["passed_reads"]).where(umi)
     short_num, short_den = (_short_name(n) for n in hemolysis_pair)
 
     rows = []
@@ -1110,6 +1225,7 @@ def run_read_qc(
     lengths_out: PathLike,
     collapsed_files: Mapping[str, PathLike] | None = None,
     hemolysis_pair: tuple[str, str] = DEFAULT_HEMOLYSIS_PAIR,
+    mirtrace_out: PathLike | None = None,
 ) -> pd.DataFrame:
     """Compute and write all cohort read-QC tables.
 
@@ -1137,6 +1253,8 @@ def run_read_qc(
         complexity metrics.
     hemolysis_pair
         (numerator, denominator) miRNA names for the species.
+    mirtrace_out
+        Optional ``results/qc/mirtrace_view.tsv`` (:func:`mirtrace_view`).
 
     Returns
     -------
@@ -1172,6 +1290,8 @@ def run_read_qc(
     write_tsv(format_table(pct.reset_index(), decimals=4), funnel_pct_out)
     write_tsv(format_table(verdicts), library_qc_out)
     write_tsv(format_table(length_distribution(pre)), lengths_out)
+    if mirtrace_out is not None:
+        write_tsv(format_table(mirtrace_view(pre, ann), decimals=4), mirtrace_out)
     passed = verdicts.loc[verdicts["pass"], "sample_id"].tolist()
     with atomic_open(passed_out) as fh:
         fh.write("".join(f"{s}\n" for s in passed))

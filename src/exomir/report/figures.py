@@ -89,6 +89,14 @@ def read_funnel(funnel: pd.DataFrame) -> str:
         ``results/qc/read_funnel.tsv`` with numeric columns.
     """
     df = funnel.sort_values("sample_id", ascending=False).reset_index(drop=True)
+    # annotated reads without the adapter / too-long inserts are in the
+    # categories already: only the rest is "other filtered"
+    for col, annotated in (
+        ("no_adapter", "annotated_no_adapter"),
+        ("too_long", "annotated_too_long"),
+    ):
+        if annotated in df.columns and col in df.columns:
+            df[col] = df[col] - df[annotated]
     raw = df["raw_reads"].to_numpy(dtype=float)
     raw[raw == 0] = np.nan
     n = len(df)
