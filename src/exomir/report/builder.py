@@ -175,6 +175,39 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def study_notes(ctx: ReportContext) -> list[str]:
+    """Notes at the top of the report on what this study did not compute.
+
+    Two cases are stated in words: a QC-only study (no participants sheet:
+    the trial stages are not part of it) and stages whose outputs were
+    written as "not computed" (e.g. no library passed QC), with the reason.
+
+    Parameters
+    ----------
+    ctx
+        The report context after the sections were rendered.
+
+    Returns
+    -------
+    list[str]
+        One sentence per note, in a fixed order.
+    """
+    notes = []
+    if "participants" not in ctx.config.get("sheets", {}):
+        notes.append(
+            "QC-only study: the config names no participants sheet, so this run "
+            "covers reads, counts, read QC and MultiQC only. Normalisation, "
+            "differential expression, the primary biomarker, pathways, clinical, "
+            "EV, safety and interim stages are not part of this study; add "
+            "sheets.participants (with trial and design) to run them."
+        )
+    reasons = sorted(set(ctx.not_computed.values()))
+    for reason in reasons:
+        files = sorted(r for r, v in ctx.not_computed.items() if v == reason)
+        notes.append(f"Not computed: {reason}. Affected outputs: {', '.join(files)}.")
+    return notes
+
+
 def render_html(ctx: ReportContext, strict: bool = False) -> str:
     """Render the report as an HTML string."""
     sections = render_sections(ctx, strict=strict)
@@ -183,6 +216,7 @@ def render_html(ctx: ReportContext, strict: bool = False) -> str:
     trial = ctx.config.get("trial", {})
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     not_run = [(s, b) for s in sections for b in s.blocks if isinstance(b, NotRun)]
+    notes = study_notes(ctx)
     html = (
         _environment()
         .get_template("report.html.j2")
@@ -192,6 +226,8 @@ def render_html(ctx: ReportContext, strict: bool = False) -> str:
             audience=ctx.audience,
             sections=sections,
             not_run=not_run,
+            not_computed=dict(ctx.not_computed),
+            study_notes=notes,
             css=Markup(css),
             Markup=Markup,
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from exomir.notcomputed import reason_of
 from exomir.report.model import Audience
 
 LOG = logging.getLogger("exomir.report")
@@ -42,6 +43,9 @@ class ReportContext:
     available: set[str] | None = None
     sources: list[str] = field(default_factory=list)
     _cache: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Results files written as "not computed" (relative path -> reason); such
+    #: a file counts as absent and the report shows the reason instead.
+    not_computed: dict[str, str] = field(default_factory=dict)
 
     @property
     def closed(self) -> bool:
@@ -63,7 +67,14 @@ class ReportContext:
         rel = os.path.normpath(rel)
         if self.available is not None and rel not in self.available:
             return False
-        return (self.root / rel).is_file()
+        if not (self.root / rel).is_file():
+            return False
+        if rel not in self.not_computed:
+            reason = reason_of(self.root / rel)
+            if reason is None:
+                return True
+            self.not_computed[rel] = reason
+        return False
 
     def missing(self, *rels: str) -> list[str]:
         """Return the paths among ``rels`` that are absent."""
