@@ -19,7 +19,7 @@ rule merge_counts:
         mirna=expand("results/annotate/{sample}.mirna.tsv", sample=SAMPLES),
         isomir=expand("results/annotate/{sample}.isomir.tsv", sample=SAMPLES),
         samples=get_sheet("samples"),
-        participants=get_sheet("participants"),
+        participants=get_sheets("participants"),
         ev=get_ev_tables(),
     output:
         mirna=report(
@@ -45,26 +45,29 @@ rule merge_counts:
         "../scripts/merge_counts.py"
 
 
-rule normalise_counts:
-    input:
-        h5ad="results/counts/mirna_raw.h5ad",
-        qc="results/qc/library_qc.tsv",
-        sheets=COUNTS_SHEETS,
-    output:
-        h5ad="results/counts/mirna.h5ad",
-    log:
-        "logs/normalise_counts/normalise_counts.log",
-    benchmark:
-        "benchmarks/normalise_counts/normalise_counts.tsv"
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=30,
-    params:
-        de=CFG["de"],
-        design=CFG["design"],
-        primary_mirna=CFG["trial"]["primary_mirna"],
-    script:
-        "../scripts/normalise_counts.py"
+# A QC-only study (no participants sheet) stops at the raw counts.
+if TRIAL:
+
+    rule normalise_counts:
+        input:
+            h5ad="results/counts/mirna_raw.h5ad",
+            qc="results/qc/library_qc.tsv",
+            sheets=COUNTS_SHEETS,
+        output:
+            h5ad="results/counts/mirna.h5ad",
+        log:
+            "logs/normalise_counts/normalise_counts.log",
+        benchmark:
+            "benchmarks/normalise_counts/normalise_counts.tsv"
+        conda:
+            "../../environment.yml"
+        threads: 1
+        resources:
+            mem_mb=lambda wc, attempt: 4000 * attempt,
+            runtime=30,
+        params:
+            de=CFG["de"],
+            design=CFG["design"],
+            primary_mirna=CFG["trial"]["primary_mirna"],
+        script:
+            "../scripts/normalise_counts.py"

@@ -176,7 +176,7 @@ def _environment() -> jinja2.Environment:
 
 
 def study_notes(ctx: ReportContext) -> list[str]:
-    """Notes at the top of the report on what this study did not compute.
+    """Return the notes at the top of the report on what was not computed.
 
     Two cases are stated in words: a QC-only study (no participants sheet:
     the trial stages are not part of it) and stages whose outputs were
@@ -201,9 +201,10 @@ def study_notes(ctx: ReportContext) -> list[str]:
             "EV, safety and interim stages are not part of this study; add "
             "sheets.participants (with trial and design) to run them."
         )
-    reasons = sorted(set(ctx.not_computed.values()))
-    for reason in reasons:
-        files = sorted(r for r, v in ctx.not_computed.items() if v == reason)
+    # one note per root cause (the upstream chain is shown at each part)
+    root = {r: v.split(" (upstream: ")[0] for r, v in ctx.not_computed.items()}
+    for reason in sorted(set(root.values())):
+        files = sorted(r for r, v in root.items() if v == reason)
         notes.append(f"Not computed: {reason}. Affected outputs: {', '.join(files)}.")
     return notes
 
