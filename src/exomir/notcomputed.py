@@ -83,6 +83,11 @@ def reason_of(path: PathLike) -> str | None:
 
 
 def _message_figure(reason: str, path: Path) -> None:
+    if path.suffix == ".svg":  # the DE stage's deterministic SVG settings
+        from exomir import plots_de
+
+        plots_de.message_plot(f"not computed\n{reason}", path)
+        return
     import matplotlib
 
     matplotlib.use("Agg")
@@ -94,10 +99,7 @@ def _message_figure(reason: str, path: Path) -> None:
     text = f"not computed\n{reason}"
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=8)
     with atomic_path(path) as tmp:
-        if path.suffix == ".svg":
-            fig.savefig(tmp, format="svg", metadata={"Date": None})
-        else:
-            fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
 
 
 def write_output(path: PathLike, reason: str) -> None:

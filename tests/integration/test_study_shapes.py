@@ -48,8 +48,23 @@ def _report_text(path: Path) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def _hand_counts(fastq: Path, adapter: str, min_length: int) -> tuple[int, int, int]:
-    """(reads, adapter dimers, short inserts) by exact search of the adapter start."""
+def _probe_at(read: str, probe: str, mismatches: int) -> int:
+    """First position where ``probe`` matches with at most ``mismatches``, or -1."""
+    for pos in range(len(read) - len(probe) + 1):
+        window = read[pos : pos + len(probe)]
+        if sum(a != b for a, b in zip(window, probe, strict=True)) <= mismatches:
+            return pos
+    return -1
+
+
+def _hand_counts(
+    fastq: Path, adapter: str, min_length: int, mismatches: int
+) -> tuple[int, int, int]:
+    """(reads, adapter dimers, short inserts) from where the adapter's first 10 nt sit.
+
+    A dimer has the adapter at read position 0 (no insert); a short insert has
+    it at 1 to ``min_length - 1``.
+    """
     probe = adapter[:10]
     n = dimers = short = 0
     with gzip.open(fastq, "rt") as fh:
@@ -57,7 +72,7 @@ def _hand_counts(fastq: Path, adapter: str, min_length: int) -> tuple[int, int, 
             if i % 4 != 1:
                 continue
             n += 1
-            pos = line.find(probe)
+            pos = _probe_at(line.strip(), probe, mismatches)
             dimers += pos == 0
             short += 0 < pos < min_length
     return n, dimers, short
@@ -123,17 +138,18 @@ def test_qc_only_study_runs_reads_to_multiqc_and_says_so(qc_only: Path) -> None:
 def test_real_mouse_passes_and_warns_about_short_inserts_not_dimers(
     mouse: Path,
 ) -> None:
-    n, dimers, short = _hand_counts(
-        REPO / "tests/data/real/QiaSeq_data.fastq.gz", QIASEQ, 16
-    )
+    fastq = REPO / "tests/data/real/QiaSeq_data.fastq.gz"
+    n, dimers, short = _hand_counts(fastq, QIASEQ, 16, mismatches=0)
+    _, _, short_1mm = _hand_counts(fastq, QIASEQ, 16, mismatches=1)
     assert n == 10_000
+    # by hand: 3 dimers (0.03 %); 4,967 (exact) to 5,031 (1 mismatch) short inserts
+    assert dimers / n < 0.001 and short / n > 0.45
     qc = pd.read_csv(mouse / "results/qc/library_qc.tsv", sep="\t", index_col=0)
     row = qc.loc["M01_BL"]
-    # the pipeline's shares agree with the hand counts (its aligner also finds
-    # adapters with errors, so allow half a point)
-    assert abs(row["adapter_dimer_share"] - dimers / n) < 0.005
-    assert abs(row["short_insert_share"] - short / n) < 0.005
-    assert dimers / n < 0.001 and short / n > 0.45  # 0.03 % and 49.7 % by hand
+    # the pipeline's aligner also finds adapters with errors: its short inserts
+    # lie between the exact and the 1-mismatch count, its dimers within 10 reads
+    assert short <= round(row["short_insert_share"] * n) <= short_1mm
+    assert abs(row["adapter_dimer_share"] * n - dimers) <= 10
     assert bool(row["pass"]) is True
     assert pd.isna(row["reasons"])
     expected = (
