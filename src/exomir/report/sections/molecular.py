@@ -344,7 +344,15 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
     )
     pca_path = "results/de/pca.tsv"
     pca = ctx.table(pca_path)
-    if pca is not None:
+    if pca is not None and not {"PC1", "PC2"} <= set(pca.columns):
+        sec.add(
+            Text(
+                f"PCA: not computed; the DE stage gives no principal components "
+                f"for {len(pca)} usable libraries (too few).",
+                kind="note",
+            )
+        )
+    elif pca is not None:
         for c in ("PC1", "PC2"):
             pca[c] = num(pca[c])
         by = [c for c in ["timepoint", "library_batch"] if c in pca]
