@@ -598,7 +598,27 @@ def describe_contrast(name: str, c: dict) -> str:
 
 
 def _contrasts(ctx: ReportContext) -> dict[str, dict]:
-    return dict((ctx.config.get("de") or {}).get("contrasts") or {})
+    """Configured DE contrasts, or those the DE stage derives from ``design:``."""
+    given = dict((ctx.config.get("de") or {}).get("contrasts") or {})
+    if given or "design" not in ctx.config:
+        return given
+    from exomir.de import de_settings
+
+    try:
+        derived = de_settings(ctx.config).contrasts
+    except Exception:  # the DE stage reports a bad design itself
+        return {}
+    return {
+        name: {
+            "kind": c.kind,
+            "arm": c.arm,
+            "reference_arm": c.reference_arm,
+            "timepoint": c.timepoint,
+            "reference_timepoint": c.reference_timepoint,
+            "description": c.description,
+        }
+        for name, c in derived.items()
+    }
 
 
 def mirnaome(ctx: ReportContext, sec: Section) -> Section:
