@@ -598,7 +598,7 @@ def describe_contrast(name: str, c: dict) -> str:
 
 
 def _contrasts(ctx: ReportContext) -> dict[str, dict]:
-    """Configured DE contrasts, or those the DE stage derives from ``design:``."""
+    """Return the configured DE contrasts, or those derived from ``design:``."""
     given = dict((ctx.config.get("de") or {}).get("contrasts") or {})
     if given or "design" not in ctx.config:
         return given
