@@ -45,29 +45,27 @@ rule merge_counts:
         "../scripts/merge_counts.py"
 
 
-# A QC-only study (no participants sheet) stops at the raw counts.
-if TRIAL:
-
-    rule normalise_counts:
-        input:
-            h5ad="results/counts/mirna_raw.h5ad",
-            qc="results/qc/library_qc.tsv",
-            sheets=COUNTS_SHEETS,
-        output:
-            h5ad="results/counts/mirna.h5ad",
-        log:
-            "logs/normalise_counts/normalise_counts.log",
-        benchmark:
-            "benchmarks/normalise_counts/normalise_counts.tsv"
-        conda:
-            "../../environment.yml"
-        threads: 1
-        resources:
-            mem_mb=lambda wc, attempt: 4000 * attempt,
-            runtime=30,
-        params:
-            de=CFG["de"],
-            design=CFG["design"],
-            primary_mirna=CFG["trial"]["primary_mirna"],
-        script:
-            "../scripts/normalise_counts.py"
+rule normalise_counts:
+    input:
+        h5ad="results/counts/mirna_raw.h5ad",
+        qc="results/qc/library_qc.tsv",
+        sheets=COUNTS_SHEETS,
+    output:
+        h5ad="results/counts/mirna.h5ad",
+    log:
+        "logs/normalise_counts/normalise_counts.log",
+    benchmark:
+        "benchmarks/normalise_counts/normalise_counts.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=30,
+    params:
+        de=CFG["de"],
+        # absent in a QC-only study, which never asks for mirna.h5ad
+        design=CFG.get("design", {}),
+        primary_mirna=CFG.get("trial", {}).get("primary_mirna", ""),
+    script:
+        "../scripts/normalise_counts.py"
