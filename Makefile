@@ -53,6 +53,8 @@ lint: setup
 dry-run: setup
 	$(SNAKEMAKE) --directory tests/scenarios/real_human --dry-run --quiet
 	$(SNAKEMAKE) --directory tests/scenarios/real_mouse --dry-run --quiet
+	$(SNAKEMAKE) --directory tests/scenarios/qc_only --dry-run --quiet
+	$(SNAKEMAKE) --directory tests/scenarios/real_mouse qc --dry-run --quiet
 	$(VENV)/snakemake -s Snakefile --directory tests/scenarios/real_human --workflow-profile profiles/slurm --dry-run --quiet
 
 ## Benchmarks: write figures to results/bench/*.json.

@@ -3,6 +3,8 @@
 #
 # Run from the repository with a scenario directory that holds config/:
 #     snakemake -s Snakefile --directory DIR --cores N
+# Reads -> counts -> read QC -> MultiQC only (any scenario):
+#     snakemake -s Snakefile --directory DIR --cores N qc
 #
 # Path grammar (relative to DIR):
 #     results/<stage>/<sample>.<ext>   per-library outputs
@@ -34,9 +36,14 @@ include: "workflow/rules/reference.smk"
 include: "workflow/rules/library.smk"
 include: "workflow/rules/counts.smk"
 include: "workflow/rules/qc.smk"
-include: "workflow/rules/de.smk"
-include: "workflow/rules/safety.smk"
-include: "workflow/rules/pathways.smk"
+
+
+# The trial stages need participants, trial and design (a QC-only study has none).
+if TRIAL:
+
+    include: "workflow/rules/de.smk"
+    include: "workflow/rules/safety.smk"
+    include: "workflow/rules/pathways.smk"
 
 
 if has_clinical_sheets():
@@ -57,3 +64,9 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+
+
+# Reads -> counts -> read QC -> MultiQC, nothing else: `snakemake ... qc`.
+rule qc:
+    input:
+        QC_TARGETS,

@@ -166,6 +166,93 @@ def describe_schema_error(error: jsonschema.ValidationError) -> str:
     return f"{error.message}{hint}"
 
 
+#: Sheets that make a study a trial study (they need participants and design).
+TRIAL_SHEETS = (
+    "participants",
+    "clinical_measurements",
+    "adverse_events",
+    "disposition",
+    "ev_lots",
+    "ev_nta_runs",
+)
+
+
+def is_trial_study(cfg: dict[str, Any]) -> bool:
+    """Whether a config describes a trial (it names ``sheets.participants``).
+
+    A config whose ``sheets`` holds ``samples`` alone is a QC-only study: the
+    workflow runs reads, counts, read QC and MultiQC (and the report says the
+    other stages are not part of the study).
+
+    Parameters
+    ----------
+    cfg
+        A configuration (validated or not).
+
+    Returns
+    -------
+    bool
+        ``True`` for a trial study.
+    """
+    return "participants" in (cfg.get("sheets") or {})
+
+
+def _study_shape_issues(cfg: dict[str, Any], file: str) -> list[Issue]:
+    """Entries a trial study needs that the schema cannot ask for by itself."""
+    sheets = cfg.get("sheets") or {}
+    issues = []
+    if not is_trial_study(cfg):
+        for kind in TRIAL_SHEETS:
+            if kind in sheets:
+                issues.append(
+                    Issue(
+                        file,
+                        f"sheets.{kind} needs sheets.participants (a QC-only study "
+                        "names sheets.samples alone)",
+                        column=f"sheets.{kind}",
+                    )
+                )
+        return issues
+    for key in ("trial", "design"):
+        if key not in cfg:
+            issues.append(
+                Issue(
+                    file,
+                    f"required entry '{key}' is missing (a study with "
+                    "sheets.participants needs trial and design; leave out "
+                    "sheets.participants for a QC-only study)",
+                    column=key,
+                )
+            )
+    if "trial" in cfg and not cfg["trial"].get("primary_mirna"):
+        issues.append(
+            Issue(
+                file,
+                "required entry 'primary_mirna' is missing (a study with "
+                "sheets.participants needs the primary miRNA)",
+                column="trial.primary_mirna",
+            )
+        )
+    return issues
+
+
+def _qc_only_checks(cfg: dict[str, Any], file: str) -> dict:
+    """Cross-field checks of a QC-only config; returns it when valid."""
+    trim = cfg["trimming"]
+    if trim["min_length"] > trim["max_length"]:
+        raise ValidationError(
+            [
+                Issue(
+                    file,
+                    f"min_length {trim['min_length']} is larger than max_length "
+                    f"{trim['max_length']}",
+                    column="trimming",
+                )
+            ]
+        )
+    return cfg
+
+
 def validate_config(config: dict[str, Any], file: str = "config/config.yaml") -> dict:
     """Validate a configuration dict and fill in defaults.
 
@@ -203,6 +290,11 @@ def validate_config(config: dict[str, Any], file: str = "config/config.yaml") ->
     from exomir.species import resolve_references
 
     issues += resolve_references(cfg, file)
+    issues += _study_shape_issues(cfg, file)
+    if issues:
+        raise ValidationError(issues)
+    if not is_trial_study(cfg):
+        return _qc_only_checks(cfg, file)
     design = cfg["design"]
     for tp in design["timepoints"]:
         if tp not in design["visits"]:

@@ -86,6 +86,7 @@ from threadpoolctl import threadpool_limits
 
 from exomir.atomic import atomic_open, atomic_path
 from exomir.errors import Issue, ValidationError
+from exomir.notcomputed import NotComputed
 
 log = logging.getLogger(__name__)
 
@@ -1974,12 +1975,19 @@ def prepare(
     ValidationError
         On any input problem (see :func:`check_counts`, :func:`sample_table`,
         :func:`de_settings`).
+    NotComputed
+        When no library is usable (e.g. none passed QC): the workflow writes
+        the stage outputs as "not computed" (:mod:`exomir.notcomputed`).
     """
     settings = de_settings(config)
     counts = check_counts(counts, counts_label)
     meta = sample_table(counts, samples, participants, library_qc, counts_label)
     if not meta["usable"].any():
-        raise ValidationError([Issue(counts_label, "no usable library is left")])
+        why = sorted(set(meta["reason"]))
+        raise NotComputed(
+            f"no usable library is left in {counts_label}: none of the "
+            f"{len(meta)} libraries can be used ({'; '.join(why)})"
+        )
     filt = filter_mirnas(counts, meta, settings)
     n_kept = int(filt["kept"].sum())
     log.info("feature filter: %d of %d miRNAs kept", n_kept, len(filt))

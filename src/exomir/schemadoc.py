@@ -43,6 +43,66 @@ cannot be determined is stopped alone and excluded, with the candidates and thei
 shares as the reason in `results/qc/library_qc.tsv`. See `docs/kit_detection.md`.
 """
 
+GUIDE = """## Study shapes and targets
+
+The sheets a configuration names decide what the workflow runs:
+
+| study | `sheets:` | also needed | the default target runs |
+|---|---|---|---|
+| QC-only | `samples` alone (columns `sample_id`, `fastq`, `protocol`) | nothing else (`trial.id` optional, used as the study name) | reads -> counts -> read QC -> MultiQC, and the open/closed report, which states that the trial stages are not part of the study |
+| trial | `samples` (with `participant_id`, `timepoint`) and `participants`; optionally clinical, safety and EV sheets | `trial` (with `primary_mirna`) and `design` | everything: normalisation, DE, primary analysis, ROC, interim, pathways, and the clinical/EV/merge stages whose sheets are given |
+
+A clinical, safety or EV sheet without `participants` is an error. Example:
+`tests/scenarios/qc_only` (QC-only), `tests/scenarios/real_mouse` (a trial of one
+participant). Whatever the study, `snakemake -s Snakefile --directory DIR --cores N qc`
+runs reads -> counts -> read QC -> MultiQC only.
+
+When no library passes QC (or none is otherwise usable), the workflow still completes:
+normalisation, DE, the primary analysis, ROC, interim, pathways and the merge write each
+of their outputs as *not computed* with the reason (a `.tsv` with the single column
+`not_computed` and the reason in its one row; an `.h5ad` with no observations and
+`uns["not_computed"]`; figures showing the reason), and both reports say which parts
+were not computed and why.
+
+## QC gates
+
+Each library gets a verdict in `results/qc/library_qc.tsv` (`pass`, `reasons`,
+`warnings`); failed libraries are left out of every statistic. The gates are the
+`qc:` keys below; the defaults are for plasma libraries of about 1-15 M reads.
+
+| key | default | fails / warns when | where the default comes from |
+|---|---|---|---|
+| `min_raw_reads` | 1,000,000 | fail: fewer sequenced reads | analysis_spec §1.4.6 ("raw reads >= 1 M") |
+| `min_mirna_reads` | 100,000 | fail: fewer miRNA counts (molecules for UMI kits) | analysis_spec §1.4.6, after the ERCC/exRNA Atlas standard of >= 100,000 transcriptome reads (exceRpt; Rozowsky et al., Cell Syst 2019, doi:10.1016/j.cels.2019.03.004) |
+| `min_annotated_fraction` | 0.5 | fail: smaller annotated share of aligned inserts (artifacts and rRNA left out) | the exRNA Atlas transcriptome:genome ratio >= 0.5 (same source) |
+| `max_adapter_dimer` / `warn_adapter_dimer` | 0.5 / 0.3 | fail / warn: larger share of adapter dimers | analysis_spec §1.4.6 (<= 50 %, warn at 30 %); dimers defined as in miRTrace (zero-length inserts are adapter artifacts; Kang et al., Genome Biol 2018, doi:10.1186/s13059-018-1588-9, Fig. 5) |
+| `adapter_dimer_max_insert` | 0 | (definition) longest insert counted as a dimer | 0 nt: the two adapters ligated to each other; raise it to 2-3 for a kit that leaves stray bases |
+| `warn_short_inserts` | 0.3 | warn: larger share of short inserts (dimer < insert < `trimming.min_length`) | the 30 % warning level of §1.4.6, applied to short inserts on their own; miRTrace flags libraries whose reads are mostly outside the miRNA length range |
+| `min_mirnas_ge10` | 100 | fail: fewer miRNAs with >= 10 counts | analysis_spec §1.4.6 |
+| `hemolysis_mad_k` | 3 | warn: log2(miR-451a/miR-23a-3p) above the cohort median + k x MAD | analysis_spec §1.4.4 |
+| `max_a414` | 0.3 | fail: plasma A414 above this | analysis_spec §1.4.4 (Shah, Soon & Marsh, PLoS One 2016) |
+
+*Adapter dimers vs short inserts.* The spec's "insert < 16 nt" share mixes two
+things: adapter dimers (no insert: a ligation artifact that dimer suppression in the
+kit should prevent) and short inserts (1-15 nt: fragments of degraded or low-input
+RNA). They are reported apart: `adapter_dimer_share` (gate) and `short_insert_share`
+(warning only; a library with many short inserts fails only if too few miRNA reads
+are left). The real QIAseq mouse library of `tests/scenarios/real_mouse` has 0.05 %
+dimers and 50 % short inserts: its verdict warns about short inserts, not dimers.
+
+*Small libraries.* A library below `min_raw_reads` fails with "below the depth gate;
+small test libraries need smaller gates". Test or pilot libraries of some thousand
+reads need gates scaled to their depth, e.g. (as in `tests/scenarios/real_mouse`,
+10,000 reads per library):
+
+```yaml
+qc:
+  min_raw_reads: 5000
+  min_mirna_reads: 1000
+  min_mirnas_ge10: 20
+```
+"""
+
 
 def _type_text(prop: dict[str, Any]) -> str:
     if "enum" in prop:
@@ -153,4 +213,4 @@ def readme_markdown() -> str:
         Markdown.
     """
     sheets = "\n".join(sheet_markdown(k) for k in SHEETS)
-    return INTRO + "\n" + sheets + "\n" + config_markdown()
+    return INTRO + "\n" + GUIDE + "\n" + sheets + "\n" + config_markdown()

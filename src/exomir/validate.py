@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from exomir.config import load_config, resolve_path
+from exomir.config import is_trial_study, load_config, resolve_path
 from exomir.errors import Issue, ValidationError
 from exomir.tables import read_table
 
@@ -125,16 +125,30 @@ def check_samples(
     """
     issues: list[Issue] = []
     _check_unique(samples, ["sample_id"], label, "sample_id", issues)
-    _check_unique(
-        samples, ["participant_id", "timepoint"], label, "a library for", issues
-    )
-    timepoints = cfg["design"]["timepoints"]
+    trial = is_trial_study(cfg)
+    if trial:
+        absent = [c for c in ("participant_id", "timepoint") if c not in samples]
+        for col in absent:
+            issues.append(
+                Issue(
+                    label,
+                    f"column '{col}' is missing; a study with sheets.participants "
+                    "needs participant_id and timepoint for every library",
+                    column=col,
+                )
+            )
+        if absent:
+            return issues
+        _check_unique(
+            samples, ["participant_id", "timepoint"], label, "a library for", issues
+        )
+    timepoints = cfg["design"]["timepoints"] if trial else []
     protocols = cfg["protocols"]
     known = set(participants["participant_id"]) if participants is not None else None
     for _, row in samples.iterrows():
         rid = _row_id(row, ["sample_id"])
         line = int(row["_line"])
-        if row["timepoint"] not in timepoints:
+        if trial and row["timepoint"] not in timepoints:
             issues.append(
                 Issue(
                     label,
@@ -145,7 +159,7 @@ def check_samples(
                     row_id=rid,
                 )
             )
-        if known is not None and row["participant_id"] not in known:
+        if trial and known is not None and row["participant_id"] not in known:
             issues.append(
                 Issue(
                     label,
@@ -483,7 +497,7 @@ def check_other(
     issues: list[Issue] = []
     parts = tables.get("participants")
     known = set(parts["participant_id"]) if parts is not None else None
-    arms = cfg["design"]["arms"]
+    arms = cfg.get("design", {}).get("arms", [])
     if "adverse_events" in tables:
         ae = tables["adverse_events"]
         label = labels["adverse_events"]

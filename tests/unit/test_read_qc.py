@@ -25,6 +25,7 @@ from exomir.reads.multiqc import CUSTOM_CONTENT_FILES, make_multiqc_report
 from exomir.reads.qc import (
     QCGates,
     collapsed_complexity,
+    dimer_reads,
     hemolysis_log2ratio,
     length_distribution,
     read_funnel,
@@ -323,7 +324,9 @@ GATE_CASES = [
         Lib("RAW", raw=900_000, no_adapter=10_000, dimer=50_000, short=20_000,
             long_=20_000, trna=50_000, sno=10_000, artifact=5_000, rrna=10_000,
             hairpin=5_000),
-        "raw reads 900,000 < 1,000,000 (gate qc.min_raw_reads)",
+        "raw reads 900,000 < 1,000,000 (gate qc.min_raw_reads): below the depth "
+        "gate; small test libraries need smaller gates (see 'QC gates' in "
+        "config/README.md)",
     ),
     (
         # 120 x 350 + 900 + 220 = 43,120 miRNA reads
@@ -336,9 +339,9 @@ GATE_CASES = [
         "annotated fraction 0.471 < 0.5 (gate qc.min_annotated_fraction)",
     ),
     (
-        # (1,400,000 + 200,000) / 3,000,000 = 0.5333
-        Lib("DIM", raw=3_000_000, dimer=1_400_000, short=200_000),
-        "adapter-dimer share 0.533 > 0.5 (gate qc.max_adapter_dimer)",
+        # 1,600,000 0-nt inserts / 3,000,000 = 0.5333 (short inserts not counted)
+        Lib("DIM", raw=3_000_000, dimer=1_600_000, short=0),
+        "adapter-dimer share (insert 0 nt) 0.533 > 0.5 (gate qc.max_adapter_dimer)",
     ),
     (
         # 97 + miR-451a + miR-23a-3p = 99 miRNAs >= 10; the one with 9 reads not
@@ -368,15 +371,50 @@ def test_each_gate_reason_text(tmp_path, lib, reason):
 
 
 def test_warn_level_adapter_dimer_passes_with_warning(tmp_path):
-    # (600,000 + 100,000) / 2,000,000 = 0.35: above warn 0.3, below fail 0.5
-    lib = Lib("WARN", dimer=600_000, no_adapter=50_000, long_=50_000)
+    # 650,000 / 2,000,000 = 0.325: above warn 0.3, below fail 0.5
+    lib = Lib("WARN", dimer=650_000, short=50_000, no_adapter=50_000, long_=50_000)
     out = run_cohort(tmp_path, [lib], gates=NO_MAD)
     qc = text_table(out["library_qc"])
     assert qc.loc["WARN", "pass"] == "true"
     assert qc.loc["WARN", "warnings"] == (
-        "adapter-dimer share 0.350 > 0.3 (warn qc.warn_adapter_dimer)"
+        "adapter-dimer share (insert 0 nt) 0.325 > 0.3 (warn qc.warn_adapter_dimer)"
     )
-    assert qc.loc["WARN", "adapter_dimer_share"] == "0.350000"
+    assert qc.loc["WARN", "adapter_dimer_share"] == "0.325000"
+    assert qc.loc["WARN", "short_insert_share"] == "0.025000"
+
+
+def test_short_inserts_warn_and_do_not_count_as_dimers(tmp_path):
+    # 10,000 dimers and 700,000 1-15-nt inserts of 2,000,000 reads: the old
+    # combined share (0.355) would have warned about dimers; now the dimers are
+    # 0.005 (no warning) and the short inserts 0.350 get their own warning
+    lib = Lib("DEG", dimer=10_000, short=700_000, no_adapter=50_000, long_=50_000)
+    out = run_cohort(tmp_path, [lib], gates=NO_MAD)
+    qc = text_table(out["library_qc"])
+    assert qc.loc["DEG", "pass"] == "true"
+    assert qc.loc["DEG", "adapter_dimer_share"] == "0.005000"
+    assert qc.loc["DEG", "short_insert_share"] == "0.350000"
+    assert qc.loc["DEG", "warnings"] == (
+        "short inserts (below trimming.min_length) 0.350 > 0.3 (warn "
+        "qc.warn_short_inserts): degraded or fragmented RNA, not adapter dimers"
+    )
+
+
+def test_dimer_max_insert_counts_few_nt_inserts_from_the_histogram():
+    funnel = pd.DataFrame(
+        {"adapter_dimer": [5, 7], "too_short": [100, 0]}, index=["A", "B"]
+    )
+    lengths = pd.DataFrame(
+        {
+            "sample_id": ["A"] * 5,
+            "category": ["too_short"] * 4 + ["passed"],
+            "length": [1, 2, 3, 4, 2],
+            "reads": [10, 20, 30, 40, 999],
+        }
+    )
+    # A: 5 + (10 + 20 + 30) for inserts of 1-3 nt; B has no short inserts
+    assert list(dimer_reads(funnel, lengths, 3)) == [65, 7]
+    assert list(dimer_reads(funnel, lengths, 0)) == [5, 7]
+    assert list(dimer_reads(funnel, None, 3)) == [5, 7]
 
 
 def test_several_reasons_joined_in_gate_order(tmp_path):
@@ -388,7 +426,9 @@ def test_several_reasons_joined_in_gate_order(tmp_path):
     out = run_cohort(tmp_path, [lib], gates=NO_MAD)
     qc = text_table(out["library_qc"])
     assert qc.loc["BAD", "reasons"] == (
-        "raw reads 900,000 < 1,000,000 (gate qc.min_raw_reads); "
+        "raw reads 900,000 < 1,000,000 (gate qc.min_raw_reads): below the depth "
+        "gate; small test libraries need smaller gates (see 'QC gates' in "
+        "config/README.md); "
         "mirna reads 43,120 < 100,000 (gate qc.min_mirna_reads); "
         # (43,120 + 5,000 + 50,000 + 10,000) / (108,120 + 676,880 unassigned)
         "annotated fraction 0.138 < 0.5 (gate qc.min_annotated_fraction); "
@@ -417,7 +457,8 @@ def test_metrics_and_formatting(tmp_path):
     # (625,000 + 10,000 + 200,000 + 50,000) / (885,000 + 515,000): artifact and
     # rRNA are left out of numerator and denominator
     assert row["annotated_fraction"] == f"{885_000 / 1_400_000:.6f}"
-    assert row["adapter_dimer_share"] == "0.150000"  # (200k + 100k) / 2M
+    assert row["adapter_dimer_share"] == "0.100000"  # 200k 0-nt inserts / 2M
+    assert row["short_insert_share"] == "0.050000"  # 100k 1-15-nt inserts / 2M
     assert row["n_mirnas_ge10"] == "122"
     # RPM: 20,000 / 625,000 * 1e6 = 32,000 and 5,000 / 625,000 * 1e6 = 8,000
     assert row["hemolysis_log2ratio"] == f"{math.log2(32_001 / 8_001):.6f}"

@@ -4,7 +4,7 @@
 import sys
 from pathlib import Path
 
-from exomir.config import resolve_path, validate_config
+from exomir.config import is_trial_study, resolve_path, validate_config
 from exomir.errors import ValidationError
 from exomir.ev.lots import nta_input_files
 from exomir.report.firewall import BLINDED_SHEETS, open_inputs, sheet_blinded_path
@@ -18,6 +18,9 @@ except ValidationError as exc:
 
 SAMPLES_DF = SCENARIO.samples
 SAMPLES = list(SAMPLES_DF["sample_id"])
+# A trial study names sheets.participants; without it the study is QC-only
+# (reads -> counts -> read QC -> MultiQC, and the report says so).
+TRIAL = is_trial_study(CFG)
 
 
 def ref_path(value):
@@ -137,9 +140,11 @@ def get_final_outputs():
         "results/qc/library_qc.tsv",
         "results/multiqc/multiqc_report.html",
     ]
-    targets += DE_OUTPUTS
-    targets += SAFETY_OUTPUTS
-    targets += PATHWAY_OUTPUTS
+    if not TRIAL:  # QC-only study: the raw counts object, no normalisation
+        targets[2] = "results/counts/mirna_raw.h5ad"
+    targets += globals().get("DE_OUTPUTS", [])
+    targets += globals().get("SAFETY_OUTPUTS", [])
+    targets += globals().get("PATHWAY_OUTPUTS", [])
     targets += REPORT_OUTPUTS
     if has_clinical_sheets():
         targets += CLINICAL_OUTPUTS
@@ -190,12 +195,16 @@ def report_stage_files():
             "results/qc/length_distribution.tsv",
             "results/counts/mirna_counts.tsv",
         ],
-        "de": [
-            *DE_OUTPUTS,
-            "results/de/pca.tsv",
-            "results/de/mirna_filter.tsv",
-            "results/primary/mir126_values.tsv",
-        ],
+        "de": (
+            [
+                *DE_OUTPUTS,
+                "results/de/pca.tsv",
+                "results/de/mirna_filter.tsv",
+                "results/primary/mir126_values.tsv",
+            ]
+            if TRIAL
+            else []
+        ),
         "ev": [],
     }
     if has_ev_sheets():
@@ -263,3 +272,16 @@ def get_withheld_files():
     """Closed results files of this run: the open report names them, never reads them."""
     safe, blind = open_inputs(report_results_files())
     return sorted(set(report_results_files()) - set(safe) - set(blind))
+
+
+# The outputs of `snakemake ... qc`: reads -> counts -> read QC -> MultiQC, on
+# any scenario (trial or QC-only).
+QC_TARGETS = [
+    "results/counts/mirna_counts.tsv",
+    "results/counts/isomir_counts.tsv",
+    "results/counts/mirna_raw.h5ad",
+    "results/qc/read_funnel.tsv",
+    "results/qc/library_qc.tsv",
+    "results/qc/length_distribution.tsv",
+    "results/multiqc/multiqc_report.html",
+]

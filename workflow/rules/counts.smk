@@ -19,7 +19,7 @@ rule merge_counts:
         mirna=expand("results/annotate/{sample}.mirna.tsv", sample=SAMPLES),
         isomir=expand("results/annotate/{sample}.isomir.tsv", sample=SAMPLES),
         samples=get_sheet("samples"),
-        participants=get_sheet("participants"),
+        participants=get_sheets("participants"),
         ev=get_ev_tables(),
     output:
         mirna=report(
@@ -64,7 +64,8 @@ rule normalise_counts:
         runtime=30,
     params:
         de=CFG["de"],
-        design=CFG["design"],
-        primary_mirna=CFG["trial"]["primary_mirna"],
+        # absent in a QC-only study, which never asks for mirna.h5ad
+        design=CFG.get("design", {}),
+        primary_mirna=CFG.get("trial", {}).get("primary_mirna", ""),
     script:
         "../scripts/normalise_counts.py"

@@ -68,6 +68,6 @@ rule multiqc:
         runtime=30,
     params:
         content_dir="results/multiqc/custom_content",
-        title=f"exomir read QC: {CFG['trial']['id']}",
+        title=f"exomir read QC: {CFG.get('trial', {}).get('id', 'QC-only study')}",
     script:
         "../scripts/multiqc_content.py"

@@ -7,12 +7,14 @@ import logging
 from typing import Any
 
 from exomir.clinical.stage import biomarker_from_files
+from exomir.notcomputed import run_step
 from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
     setup_rule_logging(smk)
-    try:
+
+    def step() -> None:
         biomarker_from_files(
             smk.config,
             smk.input.dataset,
@@ -20,6 +22,9 @@ def main(smk: Any) -> None:
             smk.output.association,
             smk.output.baseline,
         )
+
+    try:
+        run_step(smk.input, smk.output, step)
     except Exception:
         logging.getLogger("exomir.clinical").exception(
             "the biomarker association or baseline table failed"

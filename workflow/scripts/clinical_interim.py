@@ -7,12 +7,14 @@ import logging
 from typing import Any
 
 from exomir.clinical.interim import interim_from_files
+from exomir.notcomputed import run_step
 from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
     setup_rule_logging(smk)
-    try:
+
+    def step() -> None:
         interim_from_files(
             smk.config,
             smk.input.ancova,
@@ -22,6 +24,9 @@ def main(smk: Any) -> None:
             open_path=smk.output.pooled,
             library_qc_path=smk.input.qc,
         )
+
+    try:
+        run_step(smk.input, smk.output, step)
     except Exception:
         logging.getLogger("exomir.clinical.interim").exception(
             "rule clinical_interim failed"

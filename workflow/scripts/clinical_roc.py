@@ -7,12 +7,14 @@ import logging
 from typing import Any
 
 from exomir.clinical.roc import roc_from_files
+from exomir.notcomputed import run_step
 from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
     setup_rule_logging(smk)
-    try:
+
+    def step() -> None:
         roc_from_files(
             smk.config,
             smk.input.h5ad,
@@ -20,6 +22,9 @@ def main(smk: Any) -> None:
             smk.output.curve,
             smk.output.plot,
         )
+
+    try:
+        run_step(smk.input, smk.output, step)
     except Exception:
         logging.getLogger("exomir.clinical.roc").exception("rule clinical_roc failed")
         raise

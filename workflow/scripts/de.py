@@ -9,12 +9,14 @@ import logging
 from typing import Any
 
 from exomir.de import workflow_step
+from exomir.notcomputed import run_step
 from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
     setup_rule_logging(smk)
-    try:
+
+    def step() -> None:
         workflow_step(
             smk.config,
             smk.input.counts,
@@ -24,6 +26,9 @@ def main(smk: Any) -> None:
             threads=int(smk.threads),
             counts_h5ad=getattr(smk.input, "counts_h5ad", None),
         )
+
+    try:
+        run_step(smk.input, smk.output, step)
     except Exception:
         logging.getLogger("exomir.de").exception("the DE step failed")
         raise

@@ -35,6 +35,8 @@ def main(smk: Any) -> None:
     mirna = dict(zip(samples, smk.input.mirna, strict=True))
     isomir = dict(zip(samples, smk.input.isomir, strict=True))
     extend = None
+    parts = getattr(smk.input, "participants", []) or []
+    parts = [parts] if isinstance(parts, str) else list(parts)
     ev = list(getattr(smk.input, "ev", []) or [])
     if ev:  # [lot_summary.tsv, dose_per_participant.tsv] when EV sheets exist
         lots = pd.read_csv(ev[0], sep="\t")
@@ -47,7 +49,8 @@ def main(smk: Any) -> None:
         mirna,
         isomir,
         read_table(smk.input.samples, "samples"),
-        read_table(smk.input.participants, "participants"),
+        # None for a QC-only study (no participants sheet)
+        read_table(parts[0], "participants") if parts else None,
         smk.output.mirna,
         smk.output.isomir,
         smk.output.h5ad,

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from exomir.clinical.merge import merge_from_files
+from exomir.notcomputed import run_step
 from exomir.rulelog import setup_rule_logging
 
 
@@ -16,7 +17,8 @@ def main(smk: Any) -> None:
     setup_rule_logging(smk)
     dose = list(smk.input.get("dose", []))
     pathways = list(smk.input.get("pathways", []))
-    try:
+
+    def step() -> None:
         merge_from_files(
             smk.config,
             smk.input.dataset,
@@ -27,6 +29,9 @@ def main(smk: Any) -> None:
             dose_path=dose[0] if dose else None,
             pathways_path=pathways[0] if pathways else None,
         )
+
+    try:
+        run_step(smk.input, smk.output, step)
     except Exception:
         logging.getLogger("exomir.clinical").exception("the trial merge failed")
         raise

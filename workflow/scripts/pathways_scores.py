@@ -6,12 +6,14 @@ All logic is in :func:`exomir.pathways.run.pathways_step`.
 import logging
 from typing import Any
 
+from exomir.notcomputed import run_step
 from exomir.rulelog import setup_rule_logging
 
 
 def main(smk: Any) -> None:
     setup_rule_logging(smk)
-    try:
+
+    def step() -> None:
         from exomir.config import validate_config
         from exomir.pathways.run import pathways_step
 
@@ -24,6 +26,9 @@ def main(smk: Any) -> None:
             de,
             dict(smk.output.items()),
         )
+
+    try:
+        run_step(smk.input, smk.output, step)
     except Exception:
         logging.getLogger("exomir.pathways").exception("the pathway stage failed")
         raise

@@ -503,7 +503,9 @@ def _obs_column(values: pd.Series) -> pd.Series | pd.Categorical:
 
 
 def build_obs(
-    samples: pd.DataFrame, participants: pd.DataFrame, sample_ids: Sequence[str]
+    samples: pd.DataFrame,
+    participants: pd.DataFrame | None,
+    sample_ids: Sequence[str],
 ) -> pd.DataFrame:
     """Sample metadata for the AnnData: samples joined with participants.
 
@@ -514,7 +516,7 @@ def build_obs(
         ``participant_id`` columns.
     participants
         The participant sheet (``config/participants.tsv``), one row per
-        ``participant_id``.
+        ``participant_id``; ``None`` for a QC-only study (no join).
     sample_ids
         Rows to keep, in output order.
 
@@ -527,6 +529,13 @@ def build_obs(
         strings as categoricals, booleans as nullable ``boolean``, numbers as
         numeric dtypes.
     """
+    if participants is None:  # a QC-only study: the sample sheet alone
+        if "sample_id" not in samples.columns:
+            raise ValueError("samples table has no 'sample_id' column")
+        sheet = samples.copy()
+        sheet["sample_id"] = sheet["sample_id"].astype(str)
+        obs = sheet.set_index("sample_id", drop=True).loc[list(sample_ids)]
+        return _finish_obs(obs)
     for col, df, name in (
         ("sample_id", samples, "samples"),
         ("participant_id", samples, "samples"),
@@ -553,7 +562,11 @@ def build_obs(
         suffixes=("", "_participant"),
         validate="many_to_one",
     )
-    obs = obs.set_index("sample_id")
+    return _finish_obs(obs.set_index("sample_id"))
+
+
+def _finish_obs(obs: pd.DataFrame) -> pd.DataFrame:
+    """Drop internal columns, make the index str and the columns AnnData dtypes."""
     obs = obs.drop(columns=[c for c in obs.columns if str(c).startswith("_")])
     obs.index = pd.Index([str(s) for s in obs.index], name="sample_id")
     for col in obs.columns:
@@ -563,7 +576,7 @@ def build_obs(
 
 
 def build_mirna_anndata(
-    counts_path: PathLike, samples: pd.DataFrame, participants: pd.DataFrame
+    counts_path: PathLike, samples: pd.DataFrame, participants: pd.DataFrame | None
 ) -> anndata.AnnData:
     """AnnData (samples x miRNAs) from ``mirna_counts.tsv`` and the sheets.
 
@@ -600,7 +613,7 @@ def build_mirna_anndata(
 def write_mirna_h5ad(
     counts_path: PathLike,
     samples: pd.DataFrame,
-    participants: pd.DataFrame,
+    participants: pd.DataFrame | None,
     out_path: PathLike,
     extend: Callable[[anndata.AnnData], Any] | None = None,
 ) -> Path:
@@ -637,7 +650,7 @@ def merge_counts(
     mirna_files: Mapping[str, PathLike],
     isomir_files: Mapping[str, PathLike],
     samples: pd.DataFrame,
-    participants: pd.DataFrame,
+    participants: pd.DataFrame | None,
     mirna_out: PathLike,
     isomir_out: PathLike,
     h5ad_out: PathLike,

@@ -300,6 +300,8 @@ def _write_library_qc(qc: pd.DataFrame, path: Path) -> Path:
     table["count_unit"] = qc["count_unit"]
     table["annotated_fraction"] = 100 * qc["annotated_fraction"].astype(float)
     table["adapter_dimer_share"] = 100 * qc["adapter_dimer_share"].astype(float)
+    if "short_insert_share" in qc:
+        table["short_insert_share"] = 100 * qc["short_insert_share"].astype(float)
     table["n_mirnas_ge10"] = qc["n_mirnas_ge10"]
     config = {
         "id": "exomir_library_qc",
@@ -332,8 +334,15 @@ def _write_library_qc(qc: pd.DataFrame, path: Path) -> Path:
                 title="Annotated", description="Annotated share of aligned inserts"
             ),
             "adapter_dimer_share": _pct(
-                title="Dimer/short",
-                description="Reads with insert < min_length (dimers + too short)",
+                title="Dimers",
+                description="Adapter dimers: reads with no insert (0 nt, or up "
+                "to qc.adapter_dimer_max_insert nt)",
+                scale="OrRd",
+            ),
+            "short_insert_share": _pct(
+                title="Short inserts",
+                description="Inserts longer than a dimer but shorter than "
+                "trimming.min_length (degraded RNA)",
                 scale="OrRd",
             ),
             "n_mirnas_ge10": {

@@ -162,10 +162,18 @@ class QCGates:
     min_annotated_fraction
         Fail below this annotated fraction (see :func:`annotated_fraction`).
     max_adapter_dimer
-        Fail above this share of reads with an insert shorter than the minimum
-        length (adapter dimers plus too-short inserts).
+        Fail above this share of reads that are adapter dimers (an insert of
+        0 to ``adapter_dimer_max_insert`` nt). Short degraded inserts do not
+        count here; they have their own metric and warning.
     warn_adapter_dimer
         Warn above this share.
+    adapter_dimer_max_insert
+        Longest insert (nt) still counted as an adapter dimer; 0 (default)
+        means only adapter-adapter ligations with no insert at all.
+    warn_short_inserts
+        Warn above this share of reads with a short insert (longer than
+        ``adapter_dimer_max_insert``, shorter than ``trimming.min_length``):
+        degraded or low-input RNA rather than dimers.
     min_mirnas_ge10
         Fail with fewer miRNAs having >= 10 counts.
     hemolysis_mad_k
@@ -184,6 +192,8 @@ class QCGates:
     min_annotated_fraction: float = 0.5
     max_adapter_dimer: float = 0.5
     warn_adapter_dimer: float = 0.3
+    adapter_dimer_max_insert: int = 0
+    warn_short_inserts: float = 0.3
     min_mirnas_ge10: float = 100
     hemolysis_mad_k: float = 3.0
     max_a414: float = 0.3
@@ -216,6 +226,8 @@ class QCGates:
                 kwargs[name] = tuple(str(v) for v in value)
             elif name == "fail_on_hemolysis_flag":
                 kwargs[name] = bool(value)
+            elif name == "adapter_dimer_max_insert":
+                kwargs[name] = int(value)
             else:
                 kwargs[name] = float(value)
         return cls(**kwargs)
@@ -984,6 +996,51 @@ def _short_name(name: str) -> str:
     )
 
 
+def dimer_reads(
+    funnel: pd.DataFrame, lengths: pd.DataFrame | None, max_insert: int
+) -> pd.Series:
+    """Adapter-dimer reads per library: inserts of 0 to ``max_insert`` nt.
+
+    An adapter dimer is a ligation of the 5' adapter straight to the 3' one,
+    i.e. a read that starts with the 3' adapter (insert 0 nt). Inserts of a
+    few nt (``max_insert`` > 0) can be counted as dimers too when a kit's
+    adapters leave stray bases; they are taken from the ``too_short`` length
+    histogram. Longer short inserts are degraded RNA, not dimers.
+
+    Parameters
+    ----------
+    funnel
+        Output of :func:`read_funnel`.
+    lengths
+        Long length table (:func:`length_distribution`) or ``None``.
+    max_insert
+        Longest insert counted as a dimer (nt).
+
+    Returns
+    -------
+    pandas.Series
+        Reads per library (``int64``), indexed like ``funnel``.
+    """
+    dimers = funnel["adapter_dimer"].astype(np.int64).copy()
+    if max_insert <= 0:
+        return dimers
+    if lengths is None or lengths.empty:
+        log.warning(
+            "qc.adapter_dimer_max_insert = %d but no length histogram: only "
+            "0-nt inserts are counted as adapter dimers",
+            max_insert,
+        )
+        return dimers
+    sel = lengths[
+        (lengths["category"] == "too_short")
+        & (lengths["length"] >= 1)
+        & (lengths["length"] <= max_insert)
+    ]
+    extra = sel.groupby("sample_id")["reads"].sum()
+    extra = extra.reindex(funnel.index, fill_value=0).astype(np.int64)
+    return dimers + np.minimum(extra, funnel["too_short"].astype(np.int64))
+
+
 def library_verdicts(
     funnel: pd.DataFrame,
     counts: pd.DataFrame,
@@ -992,6 +1049,8 @@ def library_verdicts(
     contaminants: Sequence[str] = (),
     complexity: pd.DataFrame | None = None,
     hemolysis_pair: tuple[str, str] = DEFAULT_HEMOLYSIS_PAIR,
+    lengths: pd.DataFrame | None = None,
+    min_length: int | None = None,
 ) -> pd.DataFrame:
     """Per-library QC verdict (``library_qc.tsv``).
 
@@ -1000,9 +1059,15 @@ def library_verdicts(
     - ``mirna_reads``: miRNA counts of the library in the merged matrix (the
       counts that enter the statistics; molecules for UMI libraries).
     - ``annotated_fraction``: :func:`annotated_fraction`.
-    - ``adapter_dimer_share``: (``adapter_dimer + too_short``) / ``raw_reads``,
-      the share of reads with an insert shorter than the minimum length, as
-      the spec defines it ("insert < 16 nt").
+    - ``adapter_dimer_share``: adapter dimers / ``raw_reads``; a dimer is a
+      read whose insert is 0 to ``adapter_dimer_max_insert`` nt (default 0:
+      the two adapters ligated to each other). See :func:`dimer_reads`.
+    - ``short_insert_share``: the other inserts shorter than the minimum
+      length (``adapter_dimer + too_short - dimers``) / ``raw_reads``:
+      degraded or fragmented RNA (e.g. 1-15 nt), which adapter-dimer
+      suppression in the kit cannot remove and which says something else
+      about the sample than dimers do. Together the two shares are the
+      spec's "insert < 16 nt" share.
     - ``n_mirnas_ge10``: miRNAs with >= 10 counts in the merged matrix.
     - ``hemolysis_log2ratio``: :func:`hemolysis_log2ratio`; the cohort
       threshold is median + k x MAD (scaled MAD) over the libraries not
@@ -1016,8 +1081,11 @@ def library_verdicts(
     Gates (``reasons``, each fails the library): raw reads, miRNA reads,
     annotated fraction, adapter-dimer share, miRNAs >= 10, A414, manual
     ``exclude`` in the sheet. Warnings (``warnings``, do not fail): adapter-dimer
-    share above the warn level, haemolysis ratio flag (fails only with
-    ``fail_on_hemolysis_flag``).
+    share above the warn level, short-insert share above
+    ``warn_short_inserts``, haemolysis ratio flag (fails only with
+    ``fail_on_hemolysis_flag``). A library below the depth gate
+    (``min_raw_reads``) is told so, with the hint that small test libraries
+    need smaller gates (config/README.md).
 
     Parameters
     ----------
@@ -1037,6 +1105,12 @@ def library_verdicts(
         ``top10_fraction``.
     hemolysis_pair
         (numerator, denominator) miRNA names.
+    lengths
+        Long length table (:func:`length_distribution`); needed only when
+        ``adapter_dimer_max_insert`` > 0 (1-N-nt inserts are counted from the
+        ``too_short`` histogram).
+    min_length
+        ``trimming.min_length`` (for the message of the short-insert warning).
 
     Returns
     -------
@@ -1060,8 +1134,20 @@ def library_verdicts(
     mirna_reads = counts.sum(axis=0).astype(np.int64)
     n_ge10 = (counts >= DETECTION_MIN_COUNT).sum(axis=0).astype(np.int64)
     frac = annotated_fraction(funnel, contaminants, g.prefilter_categories)
-    dimer_share = _ratio(
-        funnel["adapter_dimer"] + funnel["too_short"], funnel["raw_reads"]
+    dimers = dimer_reads(funnel, lengths, g.adapter_dimer_max_insert)
+    dimer_share = _ratio(dimers, funnel["raw_reads"])
+    short_share = _ratio(
+        funnel["adapter_dimer"] + funnel["too_short"] - dimers, funnel["raw_reads"]
+    )
+    short_label = (
+        f"short inserts ({g.adapter_dimer_max_insert + 1}-{min_length - 1} nt)"
+        if min_length is not None and min_length - 1 > g.adapter_dimer_max_insert
+        else "short inserts (below trimming.min_length)"
+    )
+    dimer_label = (
+        "adapter-dimer share (insert 0 nt)"
+        if g.adapter_dimer_max_insert == 0
+        else f"adapter-dimer share (insert 0-{g.adapter_dimer_max_insert} nt)"
     )
     ratio = hemolysis_log2ratio(counts, hemolysis_pair)
     excluded = pd.Series({s: _truthy(sheet[s].get("exclude")) for s in ids})
@@ -1080,7 +1166,9 @@ def library_verdicts(
         raw = int(funnel.at[s, "raw_reads"])
         if raw < g.min_raw_reads:
             reasons.append(
-                f"raw reads {raw:,} < {_fmt_thr(g.min_raw_reads)} (gate qc.min_raw_reads)"
+                f"raw reads {raw:,} < {_fmt_thr(g.min_raw_reads)} (gate "
+                "qc.min_raw_reads): below the depth gate; small test libraries "
+                "need smaller gates (see 'QC gates' in config/README.md)"
             )
         mr = int(mirna_reads[s])
         if mr < g.min_mirna_reads:
@@ -1097,13 +1185,20 @@ def library_verdicts(
         ds = float(dimer_share[s])
         if ds > g.max_adapter_dimer:
             reasons.append(
-                f"adapter-dimer share {_fmt_frac(ds)} > {_fmt_thr(g.max_adapter_dimer)} "
+                f"{dimer_label} {_fmt_frac(ds)} > {_fmt_thr(g.max_adapter_dimer)} "
                 "(gate qc.max_adapter_dimer)"
             )
         elif ds > g.warn_adapter_dimer:
             warnings.append(
-                f"adapter-dimer share {_fmt_frac(ds)} > {_fmt_thr(g.warn_adapter_dimer)} "
+                f"{dimer_label} {_fmt_frac(ds)} > {_fmt_thr(g.warn_adapter_dimer)} "
                 "(warn qc.warn_adapter_dimer)"
+            )
+        ss = float(short_share[s])
+        if ss > g.warn_short_inserts:
+            warnings.append(
+                f"{short_label} {_fmt_frac(ss)} > {_fmt_thr(g.warn_short_inserts)} "
+                "(warn qc.warn_short_inserts): degraded or fragmented RNA, not "
+                "adapter dimers"
             )
         n10 = int(n_ge10[s])
         if n10 < g.min_mirnas_ge10:
@@ -1145,6 +1240,7 @@ def library_verdicts(
                 "count_unit": unit,
                 "annotated_fraction": fr,
                 "adapter_dimer_share": ds,
+                "short_insert_share": ss,
                 "n_mirnas_ge10": n10,
                 "hemolysis_log2ratio": float(ratio[s]),
                 "hemolysis_threshold": mad.threshold,
@@ -1208,6 +1304,16 @@ def format_table(df: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
         else:
             out[col] = s.map(lambda v: "" if _is_missing(v) else str(v))
     return out
+
+
+def _min_length(pre: Mapping[str, Mapping[str, Any]]) -> int | None:
+    """``trimming.min_length`` as recorded in the preprocessing JSONs (if one)."""
+    values = set()
+    for data in pre.values():
+        settings = data.get("trim_settings")
+        if isinstance(settings, Mapping) and "min_length" in settings:
+            values.add(int(settings["min_length"]))
+    return values.pop() if len(values) == 1 else None
 
 
 def run_read_qc(
@@ -1274,6 +1380,7 @@ def run_read_qc(
         matrix.T, index=pd.Index(features, name="mirna"), columns=columns
     )
     complexity = complexity_table(pre, collapsed_files)
+    lengths = length_distribution(pre)
     verdicts = library_verdicts(
         funnel,
         counts,
@@ -1282,6 +1389,8 @@ def run_read_qc(
         contaminants,
         complexity,
         hemolysis_pair,
+        lengths=lengths,
+        min_length=_min_length(pre),
     )
     verdicts = mark_stopped(verdicts, pre)  # protocol auto, kit undetermined
 
@@ -1289,7 +1398,7 @@ def run_read_qc(
     pct = funnel_percentages(funnel, contaminants)
     write_tsv(format_table(pct.reset_index(), decimals=4), funnel_pct_out)
     write_tsv(format_table(verdicts), library_qc_out)
-    write_tsv(format_table(length_distribution(pre)), lengths_out)
+    write_tsv(format_table(lengths), lengths_out)
     if mirtrace_out is not None:
         write_tsv(format_table(mirtrace_view(pre, ann), decimals=4), mirtrace_out)
     passed = verdicts.loc[verdicts["pass"], "sample_id"].tolist()

@@ -263,6 +263,40 @@ def provenance_section(number: int, prov: dict[str, Any]) -> Section:
     return sec
 
 
+def study_notes(ctx: ReportContext) -> list[str]:
+    """Return the notes at the top of the report on what was not computed.
+
+    Two cases are stated in words: a QC-only study (no participants sheet:
+    the trial stages are not part of it) and stages whose outputs were
+    written as "not computed" (e.g. no library passed QC), with the reason.
+
+    Parameters
+    ----------
+    ctx
+        The report context after the sections were rendered.
+
+    Returns
+    -------
+    list[str]
+        One sentence per note, in a fixed order.
+    """
+    notes = []
+    if "participants" not in ctx.config.get("sheets", {}):
+        notes.append(
+            "QC-only study: the config names no participants sheet, so this run "
+            "covers reads, counts, read QC and MultiQC only. Normalisation, "
+            "differential expression, the primary biomarker, pathways, clinical, "
+            "EV, safety and interim stages are not part of this study; add "
+            "sheets.participants (with trial and design) to run them."
+        )
+    # one note per root cause (the upstream chain is shown at each part)
+    root = {r: v.split(" (upstream: ")[0] for r, v in ctx.not_computed.items()}
+    for reason in sorted(set(root.values())):
+        files = sorted(r for r, v in root.items() if v == reason)
+        notes.append(f"Not computed: {reason}. Affected outputs: {', '.join(files)}.")
+    return notes
+
+
 def render_html(
     ctx: ReportContext,
     strict: bool = False,
@@ -289,6 +323,7 @@ def render_html(
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
     css += "\n" + page_css(ctx.audience, trial_id, cut)
     not_run = [(s, b) for s in sections for b in s.blocks if isinstance(b, NotRun)]
+    notes = study_notes(ctx)
     html = (
         _environment()
         .get_template("report.html.j2")
@@ -298,6 +333,8 @@ def render_html(
             audience=ctx.audience,
             sections=sections,
             not_run=not_run,
+            not_computed=dict(ctx.not_computed),
+            study_notes=notes,
             css=Markup(css),
             Markup=Markup,
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from exomir.notcomputed import reason_of
 from exomir.report import firewall
 from exomir.report.model import Audience
 
@@ -55,6 +56,9 @@ class ReportContext:
     withheld: set[str] | None = None
     sources: list[str] = field(default_factory=list)
     _cache: dict[str, pd.DataFrame] = field(default_factory=dict)
+    #: Results files written as "not computed" (relative path -> reason); such
+    #: a file counts as absent and the report shows the reason instead.
+    not_computed: dict[str, str] = field(default_factory=dict)
 
     @property
     def closed(self) -> bool:
@@ -75,7 +79,14 @@ class ReportContext:
         rel = os.path.normpath(rel)
         if self.available is not None and rel not in self.available:
             return False
-        return (self.root / rel).is_file()
+        if not (self.root / rel).is_file():
+            return False
+        if rel not in self.not_computed:
+            reason = reason_of(self.root / rel)
+            if reason is None:
+                return True
+            self.not_computed[rel] = reason
+        return False
 
     def _route(self, rel: str) -> str | None:
         """Return the file read for ``rel`` (``None``: closed, not for this audience)."""

@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from exomir.atomic import write_tsv
+from exomir.notcomputed import MARKER
 from exomir.report.labels import pool_reasons
 
 #: Where the blinded copies go (same relative path below it).
@@ -196,6 +197,9 @@ def blind_table(rel: str, src: str | Path, dest: str | Path) -> None:
     """
     df = pd.read_csv(src, sep="\t", dtype=str, keep_default_na=False)
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    if list(df.columns) == [MARKER]:  # "not computed" (with its reason): as is
+        write_tsv(df, dest)
+        return
     write_tsv(BLINDED[rel](df), dest)
 
 

@@ -292,6 +292,7 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
             "raw_reads",
             "mirna_reads",
             "adapter_dimer_share",
+            "short_insert_share",
             "hemolysis_log2ratio",
             "hemolysis_a414",
             "excluded",
@@ -332,6 +333,7 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
             "mirna_reads",
             "annotated_fraction",
             "adapter_dimer_share",
+            "short_insert_share",
             "n_mirnas_ge10",
             "complexity",
             "top10_fraction",
@@ -359,7 +361,15 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
     )
     pca_path = "results/de/pca.tsv"
     pca = ctx.table(pca_path)
-    if pca is not None:
+    if pca is not None and not {"PC1", "PC2"} <= set(pca.columns):
+        sec.add(
+            Text(
+                f"PCA: not computed; the DE stage gives no principal components "
+                f"for {len(pca)} usable libraries (too few).",
+                kind="note",
+            )
+        )
+    elif pca is not None:
         for c in ("PC1", "PC2"):
             pca[c] = num(pca[c])
         by = [c for c in ["timepoint", "library_batch"] if c in pca]
@@ -605,7 +615,27 @@ def describe_contrast(name: str, c: dict) -> str:
 
 
 def _contrasts(ctx: ReportContext) -> dict[str, dict]:
-    return dict((ctx.config.get("de") or {}).get("contrasts") or {})
+    """Return the configured DE contrasts, or those derived from ``design:``."""
+    given = dict((ctx.config.get("de") or {}).get("contrasts") or {})
+    if given or "design" not in ctx.config:
+        return given
+    from exomir.de import de_settings
+
+    try:
+        derived = de_settings(ctx.config).contrasts
+    except Exception:  # the DE stage reports a bad design itself
+        return {}
+    return {
+        name: {
+            "kind": c.kind,
+            "arm": c.arm,
+            "reference_arm": c.reference_arm,
+            "timepoint": c.timepoint,
+            "reference_timepoint": c.reference_timepoint,
+            "description": c.description,
+        }
+        for name, c in derived.items()
+    }
 
 
 def mirnaome(ctx: ReportContext, sec: Section) -> Section:

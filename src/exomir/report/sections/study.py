@@ -241,6 +241,15 @@ def _sequencing_completeness(ctx: ReportContext, sec: Section) -> None:
         sec.add(NotRun("sequencing completeness (read QC stage)", [path]))
         return
     part = ctx.sheet("participants")
+    if not {"participant_id", "timepoint"} <= set(samples.columns):
+        passed = int(is_true(qc["pass"]).sum())
+        sec.add(
+            Text(
+                f"Sequencing completeness: {passed} of {len(qc)} libraries passed "
+                "QC (no participants or timepoints in this QC-only study)."
+            )
+        )
+        return
     df = samples[["sample_id", "participant_id", "timepoint"]].merge(
         qc[["sample_id", "pass"]], on="sample_id", how="left"
     )
