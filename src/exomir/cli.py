@@ -28,7 +28,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     try:
         scenario = validate_scenario(
-            args.directory, args.config, check_files=not args.no_file_check
+            args.directory,
+            args.config,
+            check_files=not args.no_file_check,
+            deep=args.deep,
         )
     except ValidationError as exc:
         print(str(exc), file=sys.stderr)
@@ -70,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-file-check",
         action="store_true",
         help="do not check that FASTQ and NTA files exist",
+    )
+    val.add_argument(
+        "--deep",
+        action="store_true",
+        help="also parse every FASTQ record and decompress each gzip file to its "
+        "end (finds truncated or corrupt files; reads every byte)",
     )
     val.set_defaults(func=_cmd_validate)
     doc = sub.add_parser(

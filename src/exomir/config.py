@@ -268,11 +268,18 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValidationError(
             [Issue(str(path), "the configuration file does not exist")]
         )
+    from exomir.config_guard import refuse_config_code
+
+    refuse_config_code(p, str(path))  # YTE, YAML tags, template syntax
     try:
         with open(p, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
         raise ValidationError([Issue(str(path), f"not valid YAML: {exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        from exomir.tables import decode_issue
+
+        raise ValidationError([decode_issue(p, str(path), exc)]) from exc
     if not isinstance(data, dict):
         raise ValidationError(
             [Issue(str(path), "the file must hold a mapping of settings (key: value)")]

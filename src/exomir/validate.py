@@ -15,7 +15,11 @@ Cross-table rules checked here:
   (resources/clinical/unit_conversions.tsv); no duplicate clinical visit records;
   clinical measurements only of randomised participants;
 * FASTQ and NTA export files exist;
-* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
+* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``;
+* one FASTQ per library (by path and by content), the first records of every
+  FASTQ (all records and the whole gzip stream with ``deep``), the primary
+  miRNA in the configured miRBase, and the DE contrasts' levels and covariates
+  (:mod:`exomir.preflight`).
 """
 
 from __future__ import annotations
@@ -620,6 +624,7 @@ def validate_scenario(
     directory: str | os.PathLike[str] = ".",
     config_path: str | os.PathLike[str] | None = None,
     check_files: bool = True,
+    deep: bool = False,
 ) -> Scenario:
     """Validate a scenario's configuration and all its tables.
 
@@ -631,6 +636,9 @@ def validate_scenario(
         Configuration file; default ``<directory>/config/config.yaml``.
     check_files
         Whether to check that FASTQ and NTA files exist.
+    deep
+        Also parse every FASTQ record and decompress every gzip file to its
+        end (see :func:`exomir.preflight.check_fastq_files`).
 
     Returns
     -------
@@ -645,11 +653,11 @@ def validate_scenario(
     base = Path(directory)
     cfg_path = Path(config_path) if config_path else base / "config" / "config.yaml"
     cfg = load_config(cfg_path)
-    return validate_config_and_tables(base, cfg, check_files=check_files)
+    return validate_config_and_tables(base, cfg, check_files=check_files, deep=deep)
 
 
 def validate_config_and_tables(
-    base: Path, cfg: dict[str, Any], check_files: bool = True
+    base: Path, cfg: dict[str, Any], check_files: bool = True, deep: bool = False
 ) -> Scenario:
     """Validate the tables of an already validated configuration.
 
@@ -660,7 +668,10 @@ def validate_config_and_tables(
     cfg
         Validated configuration (see :func:`exomir.config.validate_config`).
     check_files
-        Whether to check that FASTQ and NTA files exist.
+        Whether to check that FASTQ and NTA files exist (and read the first
+        records of each FASTQ).
+    deep
+        Parse every FASTQ record and decompress every gzip file to its end.
 
     Returns
     -------
@@ -709,6 +720,26 @@ def validate_config_and_tables(
             conversions,
         )
     issues += check_other(tables, cfg, labels, base, check_files)
+    issues += _preflight(tables, cfg, labels, base, check_files, deep)
     if issues:
         raise ValidationError(issues)
     return Scenario(directory=base, config=cfg, tables=tables)
+
+
+def _preflight(
+    tables: dict[str, pd.DataFrame],
+    cfg: dict[str, Any],
+    labels: dict[str, str],
+    base: Path,
+    check_files: bool,
+    deep: bool,
+) -> list[Issue]:
+    """FASTQ files, primary miRNA and contrasts (see :mod:`exomir.preflight`)."""
+    from exomir.preflight import check_contrasts, check_fastq_files, check_primary_mirna
+
+    issues = check_primary_mirna(cfg, base) + check_contrasts(cfg, tables)
+    if check_files and "samples" in tables:
+        issues += check_fastq_files(
+            tables["samples"], cfg, base, labels["samples"], deep=deep
+        )
+    return issues
