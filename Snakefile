@@ -44,6 +44,7 @@ wildcard_constraints:
     sample="|".join(sorted(SAMPLES)),
 
 
+include: "workflow/rules/guard.smk"
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/library.smk"
 include: "workflow/rules/counts.smk"

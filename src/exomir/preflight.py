@@ -281,19 +281,24 @@ def check_contrasts(
         (from :func:`exomir.de.de_settings`) and covariates that are no column
         of the sample or participant sheet.
     """
-    from exomir.de import de_settings
+    from exomir.de import de_settings, default_contrasts
 
+    issues: list[Issue] = []
     try:
-        settings = de_settings(cfg)
+        de_settings(cfg)
     except ValidationError as exc:
-        return list(exc.issues)
+        issues += exc.issues
     if "samples" not in tables or "participants" not in tables:
-        return []
+        return issues
     columns = set(tables["samples"].columns) | set(tables["participants"].columns)
-    issues = []
-    for name, contrast in settings.contrasts.items():
-        for cov in contrast.covariates:
-            if cov not in columns:
+    design = cfg["design"]
+    specs = (cfg.get("de") or {}).get("contrasts") or default_contrasts(
+        design["arms"], design["timepoints"]
+    )
+    for name, spec in specs.items():
+        covs = spec.get("covariates") if isinstance(spec, dict) else None
+        for cov in covs if isinstance(covs, list) else []:
+            if isinstance(cov, str) and cov not in columns:
                 issues.append(
                     Issue(
                         CONFIG_LABEL,

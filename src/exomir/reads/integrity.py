@@ -251,7 +251,9 @@ def check_sizes(
     try:
         verify_library_outputs(manifest, files, rule, remove=True, checksum=False)
     except DamagedIntermediateError as exc:
-        return [str(exc), *check_sizes(manifest, files, rule)]
+        action = "removed, so that" if exc.removed else "could not be removed;"
+        msg = f"{exc.path} is damaged ({exc.problem}); {action} rule {exc.rule} rebuilds it"
+        return [msg, *check_sizes(manifest, files, rule)]
     return []
 
 
