@@ -29,8 +29,8 @@ def remove_damaged_library_files():
         return
     for sample in SAMPLES:
         manifest = f"results/annotate/{sample}.json"
-        rule = f"library (sample {sample})"
-        for msg in check_sizes(manifest, library_files(sample), rule):
+        made_by = f"library (sample {sample})"
+        for msg in check_sizes(manifest, library_files(sample), made_by):
             print(f"exomir: {msg}", file=sys.stderr)
 
 
