@@ -72,3 +72,4 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+        DAMAGED_REMOVED,  # damaged intermediates removed at start: rebuilt now

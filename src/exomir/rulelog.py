@@ -47,9 +47,9 @@ def setup_rule_logging(smk: Any) -> logging.Logger:
 def one_line_message(exc: BaseException) -> str:
     """Return the one-line message shown for an error that stops a rule.
 
-    exomir's own errors (bad input, damaged intermediate, output not
-    writable) carry the file, record or line already; anything else is
-    prefixed by its type.
+    The error's type comes first (``FastqFormatError``,
+    ``DamagedIntermediateError``, ``OutputWriteError``...), then its message,
+    which for exomir's errors names the file and record or line.
 
     Parameters
     ----------
@@ -61,10 +61,8 @@ def one_line_message(exc: BaseException) -> str:
     str
         The first line of the message.
     """
-    text = str(exc).strip() or type(exc).__name__
-    if not type(exc).__module__.startswith("exomir"):
-        text = f"{type(exc).__name__}: {text}"
-    return text
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _one_line_hook(log_file: str | None) -> Any:

@@ -1,10 +1,10 @@
-"""Damaged per-library files are never used, and a plain rerun rebuilds them.
+"""Damaged per-library files are never used, and plain reruns rebuild them.
 
-One real-data run (``tests/scenarios/real_human``, read stage: counts and read
-QC), then three kinds of damage to its per-library files, each followed by
-plain reruns. The truth is the clean run itself: after each recovery every
-cohort table and the rebuilt file must be byte-identical to what the clean
-run wrote.
+One real-data run of the whole workflow (``tests/scenarios/real_human``), then
+three kinds of damage to its per-library files and a leftover temporary file,
+followed by plain reruns (``snakemake`` with no target, as a user runs it).
+The truth is the clean run itself: after recovery, every cohort table and
+every damaged file must be byte-identical to what the clean run wrote.
 """
 
 from __future__ import annotations
@@ -16,26 +16,26 @@ from pathlib import Path
 import pytest
 from _workflow import copy_scenario, run_snakemake
 
-#: Targets of the runs: the read stage (what the per-library files feed).
-TARGETS = (
+#: Cohort tables compared with the clean run.
+TABLES = (
     "results/counts/mirna_counts.tsv",
     "results/counts/isomir_counts.tsv",
     "results/qc/read_funnel.tsv",
     "results/qc/library_qc.tsv",
     "results/qc/length_distribution.tsv",
+    "results/de/treatment_effect.tsv",
+    "results/primary/mir126_ancova.tsv",
 )
-PER_LIBRARY = (
-    "results/annotate/H01_BL.mirna.tsv",
-    "results/annotate/H02_BL.mirna.tsv",
-    "results/collapsed/H02_W1.fa.gz",
-    "results/annotate/H01_BL.json",
-)
+CUT_TABLE = "results/annotate/H01_BL.mirna.tsv"
+CUT_GZIP = "results/collapsed/H02_W1.fa.gz"
+EDITED = "results/annotate/H02_BL.mirna.tsv"
+STALE = "results/counts/.tmp-mirna_counts.tsv.x1y2z3"
 
 
 def _digests(scn: Path) -> dict[str, str]:
     return {
         rel: hashlib.sha256((scn / rel).read_bytes()).hexdigest()
-        for rel in (*TARGETS, *PER_LIBRARY)
+        for rel in (*TABLES, CUT_TABLE, CUT_GZIP, EDITED)
     }
 
 
@@ -46,61 +46,47 @@ def _keep_mtime(path: Path, data: bytes) -> None:
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    scn = copy_scenario("real_human", tmp_path_factory.mktemp("damage"))
-    run_snakemake(scn, *TARGETS)
-    return scn, _digests(scn)
-
-
 @pytest.mark.slow
-def test_truncated_files_are_rebuilt_by_the_same_run(
-    clean: tuple[Path, dict[str, str]],
-) -> None:
-    """A count table and a .fa.gz cut with their mtime kept: found, rebuilt, same bytes."""
-    scn, want = clean
-    table = scn / "results/annotate/H01_BL.mirna.tsv"
+def test_damaged_intermediates_are_refused_and_rebuilt(tmp_path: Path) -> None:
+    """Cut table, cut .fa.gz, same-size edit and a stale .tmp: refused, then healed."""
+    scn = copy_scenario("real_human", tmp_path)
+    run_snakemake(scn)
+    want = _digests(scn)
+
+    # a count table cut at a line boundary and a cut .fa.gz, old mtimes kept
+    table = scn / CUT_TABLE
     lines = table.read_bytes().splitlines(keepends=True)
-    _keep_mtime(table, b"".join(lines[: len(lines) // 2]))  # at a line boundary
-    fagz = scn / "results/collapsed/H02_W1.fa.gz"
+    _keep_mtime(table, b"".join(lines[: len(lines) // 2]))
+    fagz = scn / CUT_GZIP
     _keep_mtime(fagz, fagz.read_bytes()[:-100])
-    stale = scn / "results/counts/.tmp-mirna_counts.tsv.x1y2z3"
-    stale.write_text("half a table")
-
-    proc = run_snakemake(scn, *TARGETS)
-    err = proc.stderr
-    assert (
-        "exomir: results/annotate/H01_BL.mirna.tsv is damaged (" in err
-        and "rule library (sample H01_BL) rebuilds it" in err
-    ), err
-    assert "exomir: results/collapsed/H02_W1.fa.gz is damaged (" in err, err
-    assert "removed results/counts/.tmp-mirna_counts.tsv.x1y2z3" in err, err
-    assert not stale.exists()
-    assert _digests(scn) == want
-
-
-@pytest.mark.slow
-def test_same_size_damage_stops_the_consumer_and_a_rerun_recovers(
-    clean: tuple[Path, dict[str, str]],
-) -> None:
-    """A changed digit (same size) is caught by merge_counts' checksum; rerun heals."""
-    scn, want = clean
-    table = scn / "results/annotate/H02_BL.mirna.tsv"
-    text = table.read_bytes()
+    # one count changed (same size): only the checksum can tell
+    edited = scn / EDITED
+    text = edited.read_bytes()
     i = text.index(b"\t", text.index(b"\n") + 1) + 1  # first count of row 1
-    digit = text[i : i + 1]
-    table.write_bytes(text[:i] + (b"1" if digit != b"1" else b"2") + text[i + 1 :])
-    # newer than the cohort table: merge_counts reruns and reads it
+    new = b"1" if text[i : i + 1] != b"1" else b"2"
+    _keep_mtime(edited, text[:i] + new + text[i + 1 :])
+    (scn / STALE).write_text("half a table")
 
-    failed = run_snakemake(scn, *TARGETS, check=False)
+    # run 1: the cut files are removed at start and rebuilt; the edited one is
+    # found by merge_counts' checksum, removed, and stops the run
+    failed = run_snakemake(scn, check=False)
+    err = failed.stderr
     assert failed.returncode != 0
     assert (
-        "exomir error: results/annotate/H02_BL.mirna.tsv is damaged (content differs "
-        "from what the job wrote" in failed.stderr
-    ), failed.stderr
-    assert "made by rule library (sample H02_BL)" in failed.stderr
-    assert not table.exists()
-    assert "Traceback" not in failed.stderr  # the traceback is in the rule's log
+        f"exomir: {CUT_TABLE} is damaged (1," in err
+        and "removed, so that rule library (sample H01_BL) rebuilds it" in err
+    ), err
+    assert f"exomir: {CUT_GZIP} is damaged (" in err, err
+    assert f"exomir: removed {STALE}, left by an interrupted run" in err, err
+    assert not (scn / STALE).exists()
+    assert (
+        f"exomir error: DamagedIntermediateError: {EDITED} is damaged (content "
+        "differs from what the job wrote" in err
+    ), err
+    assert "made by rule library (sample H02_BL)" in err
+    assert "Traceback" not in err  # the traceback is in the rule's log only
+    assert not edited.exists()
 
-    run_snakemake(scn, *TARGETS)
+    # run 2, a plain rerun: everything rebuilt, byte-identical to the clean run
+    run_snakemake(scn)
     assert _digests(scn) == want

@@ -378,8 +378,9 @@ def test_truncated_gzip_and_json_are_found(tmp_path: Path) -> None:
     manifest, files = _library(tmp_path)
     data = files["collapsed"].read_bytes()
     files["collapsed"].write_bytes(data[:-20])
-    msgs = check_sizes(manifest, files)
-    assert len(msgs) == 1 and msgs[0].startswith(f"{files['collapsed']} is damaged")
+    found = check_sizes(manifest, files)
+    assert len(found) == 1 and found[0][0] == str(files["collapsed"])
+    assert found[0][1].startswith(f"{files['collapsed']} is damaged")
     assert not files["collapsed"].exists()
     manifest.write_text(manifest.read_text()[:50])
     with pytest.raises(DamagedIntermediateError, match="not a complete JSON file"):
@@ -450,7 +451,8 @@ def test_rule_errors_show_one_line_and_log_the_traceback(tmp_path: Path) -> None
     )
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
-        "exomir error: data/x.fastq.gz: record 7: sequence and quality differ "
+        "exomir error: FastqFormatError: data/x.fastq.gz: record 7: sequence and "
+        "quality differ "
         f"(traceback in {log})"
     ]
     text = log.read_text()

@@ -141,9 +141,7 @@ def _damaged(path: Path, problem: str, rule: str, remove: bool) -> None:
             removed = True
         except OSError as exc:  # read-only results folder: say so, keep going
             log.warning("could not remove damaged %s: %s", path, exc)
-    err = DamagedIntermediateError(str(path), problem, rule, removed)
-    log.error("%s", err)
-    raise err
+    raise DamagedIntermediateError(str(path), problem, rule, removed)
 
 
 def _load_manifest(path: Path, rule: str, remove: bool) -> dict[str, Any] | None:
@@ -225,12 +223,13 @@ def check_sizes(
     manifest: str | os.PathLike[str],
     files: Mapping[str, str | os.PathLike[str]],
     rule: str = "library",
-) -> list[str]:
+) -> list[tuple[str, str]]:
     """Remove per-library files whose size differs from the recorded one.
 
     The cheap check the workflow runs when it starts (one ``stat`` per file),
-    so that a truncated intermediate is rebuilt by the same run even when its
-    consumers are up to date.
+    so that a truncated intermediate is never used, even when it kept its old
+    modification time; the workflow adds the removed files to its default
+    target, so the same run rebuilds them and everything downstream.
 
     Parameters
     ----------
@@ -243,8 +242,8 @@ def check_sizes(
 
     Returns
     -------
-    list[str]
-        One message per removed file (empty when all match).
+    list[tuple[str, str]]
+        Path and message of each damaged file (empty when all match).
     """
     if not Path(manifest).is_file():
         return []
@@ -253,7 +252,7 @@ def check_sizes(
     except DamagedIntermediateError as exc:
         action = "removed, so that" if exc.removed else "could not be removed;"
         msg = f"{exc.path} is damaged ({exc.problem}); {action} rule {exc.rule} rebuilds it"
-        return [msg, *check_sizes(manifest, files, rule)]
+        return [(exc.path, msg), *check_sizes(manifest, files, rule)]
     return []
 
 
