@@ -258,21 +258,7 @@ def test_yte_config_is_refused_before_snakemake_loads_it(tmp_path: Path) -> None
     marker = tmp_path / "ran_in_workflow"
     cfg = scn / "config" / "config.yaml"
     cfg.write_text(_yte_config(cfg, marker))
-    proc = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "snakemake"),
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(scn),
-            "-n",
-            "--cores",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _dry_run(scn)
     assert proc.returncode != 0
     assert "exomir: the configuration is refused" in proc.stderr
     assert "'__use_yte__' turns the file into a YTE template" in proc.stderr
@@ -457,3 +443,52 @@ def test_rule_errors_show_one_line_and_log_the_traceback(tmp_path: Path) -> None
     ]
     text = log.read_text()
     assert "Traceback" in text and "in inner" in text
+
+
+def _dry_run(scn: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "snakemake"),
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(scn),
+            "-n",
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            ("hsa-miR-126-3p", "hsa-miR-126-3q"),
+            "column 'trial.primary_mirna': the primary miRNA 'hsa-miR-126-3q' is not "
+            "a mature miRNA",
+        ),
+        (
+            ('shared_fastq: ["../../data/real/sample1.fastq.gz"]', ""),
+            "the same FASTQ file",
+        ),
+    ],
+)
+def test_workflow_refuses_at_load_what_validate_finds(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    """The run stops before any job on what `exomir validate` reports."""
+    scn = tmp_path / "scenarios" / "real_human"
+    shutil.copytree(REPO / "tests" / "scenarios" / "real_human", scn)
+    shutil.copytree(REPO / "tests" / "data" / "real", tmp_path / "data" / "real")
+    cfg = scn / "config" / "config.yaml"
+    assert edit[0] in cfg.read_text()
+    cfg.write_text(cfg.read_text().replace(*edit))
+    proc = _dry_run(scn)
+    assert proc.returncode != 0
+    assert "exomir: the inputs are not valid." in proc.stderr
+    assert expected in proc.stderr
+    assert not (scn / "results").exists()
