@@ -2,8 +2,11 @@
 
 Subcommands:
 
-``exomir validate [DIR]``
-    Check a scenario's configuration and every table, without running anything.
+``exomir validate [--deep] [DIR]``
+    Check a scenario's configuration and every table, without running anything:
+    also one FASTQ per library, the first records of each FASTQ, the primary
+    miRNA in miRBase and the DE contrasts; ``--deep`` parses every FASTQ record
+    and decompresses each gzip file to its end (docs/integrity.md).
 ``exomir schema-docs``
     Print the sheet reference (``config/README.md``) generated from the schemas.
 ``exomir simulate OUTDIR``

@@ -1,7 +1,9 @@
 """Load and validate the workflow configuration (``config/config.yaml``).
 
 The configuration is plain YAML read with ``yaml.safe_load``: nothing in it is
-ever executed. It is validated against ``schemas/config.schema.yaml`` (JSON
+ever executed. YAML tags, YTE templates (``__use_yte__``) and template syntax
+are refused first (:mod:`exomir.config_guard`), because Snakemake's own loader
+would evaluate them. It is validated against ``schemas/config.schema.yaml`` (JSON
 Schema 2020-12), defaults from the schema are filled in, and cross-field rules
 are checked (e.g. every small-RNA timepoint must be a clinical visit).
 """
