@@ -45,6 +45,7 @@ __all__ = [
     "check_fastq_files",
     "check_primary_mirna",
     "fastq_fingerprint",
+    "preflight_issues",
 ]
 
 #: Records of each FASTQ parsed by the quick check.
@@ -231,6 +232,8 @@ def check_primary_mirna(cfg: dict[str, Any], directory: Path) -> list[Issue]:
 
     primary = str(cfg["trial"]["primary_mirna"])
     species = str(cfg["reference"]["species"])
+    if not cfg["reference"].get("mature"):
+        return []  # no mature FASTA configured: checked where it is resolved
     rel = str(cfg["reference"]["mature"])
     mature = resolve_path(rel, directory)
     if not mature.is_file():
@@ -307,4 +310,42 @@ def check_contrasts(
                         column=f"de.contrasts.{name}.covariates",
                     )
                 )
+    return issues
+
+
+def preflight_issues(
+    tables: dict[str, pd.DataFrame],
+    cfg: dict[str, Any],
+    labels: dict[str, str],
+    base: Path,
+    check_files: bool,
+    deep: bool = False,
+) -> list[Issue]:
+    """Run every check of this module on a scenario (called by exomir.validate).
+
+    Parameters
+    ----------
+    tables
+        Loaded sheets by kind.
+    cfg
+        Validated configuration.
+    labels
+        Sheet kind -> file name for messages.
+    base
+        Scenario directory.
+    check_files
+        Whether to read the FASTQ files (duplicates and first records).
+    deep
+        Parse every record and decompress every gzip file to its end.
+
+    Returns
+    -------
+    list[Issue]
+        Problems found.
+    """
+    issues = check_primary_mirna(cfg, base) + check_contrasts(cfg, tables)
+    if check_files and "samples" in tables:
+        issues += check_fastq_files(
+            tables["samples"], cfg, base, labels["samples"], deep=deep
+        )
     return issues

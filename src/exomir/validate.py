@@ -7,6 +7,10 @@ line, row and column, what is wrong and what is allowed.
 
 Cross-table rules checked here:
 
+* one FASTQ per library (by path and by content), the first records of every
+  FASTQ (all records and the whole gzip stream with ``deep``), the primary
+  miRNA in the configured miRBase, and the DE contrasts' levels and covariates
+  (:mod:`exomir.preflight`);
 * every library's participant exists in ``participants.tsv`` and, when a
   disposition table is given, was randomised;
 * one library per participant and timepoint; sample IDs are unique;
@@ -15,11 +19,7 @@ Cross-table rules checked here:
   (resources/clinical/unit_conversions.tsv); no duplicate clinical visit records;
   clinical measurements only of randomised participants;
 * FASTQ and NTA export files exist;
-* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``;
-* one FASTQ per library (by path and by content), the first records of every
-  FASTQ (all records and the whole gzip stream with ``deep``), the primary
-  miRNA in the configured miRBase, and the DE contrasts' levels and covariates
-  (:mod:`exomir.preflight`).
+* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pandas as pd
 
 from exomir.config import load_config, resolve_path
 from exomir.errors import Issue, ValidationError
+from exomir.preflight import preflight_issues
 from exomir.tables import read_table
 
 OPTIONAL_SHEETS = (
@@ -703,6 +704,7 @@ def validate_config_and_tables(
         )
     if parts is not None:
         issues += check_participants(parts, cfg, labels["participants"], lots)
+    issues += preflight_issues(tables, cfg, labels, base, check_files, deep)
     if "clinical_measurements" in tables:
         from exomir.clinical.dataset import default_conversions
 
@@ -720,26 +722,6 @@ def validate_config_and_tables(
             conversions,
         )
     issues += check_other(tables, cfg, labels, base, check_files)
-    issues += _preflight(tables, cfg, labels, base, check_files, deep)
     if issues:
         raise ValidationError(issues)
     return Scenario(directory=base, config=cfg, tables=tables)
-
-
-def _preflight(
-    tables: dict[str, pd.DataFrame],
-    cfg: dict[str, Any],
-    labels: dict[str, str],
-    base: Path,
-    check_files: bool,
-    deep: bool,
-) -> list[Issue]:
-    """FASTQ files, primary miRNA and contrasts (see :mod:`exomir.preflight`)."""
-    from exomir.preflight import check_contrasts, check_fastq_files, check_primary_mirna
-
-    issues = check_primary_mirna(cfg, base) + check_contrasts(cfg, tables)
-    if check_files and "samples" in tables:
-        issues += check_fastq_files(
-            tables["samples"], cfg, base, labels["samples"], deep=deep
-        )
-    return issues
