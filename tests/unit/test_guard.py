@@ -224,6 +224,15 @@ def test_latin1_sheet_is_reported_by_line_and_column(human: Path) -> None:
     assert "0xE9" in msg
 
 
+def test_latin1_config_is_reported_by_line_and_column(tmp_path: Path) -> None:
+    """The configuration too: line and column of the first non-UTF-8 byte."""
+    p = tmp_path / "config.yaml"
+    p.write_bytes("trial:\n  id: X\n  title: Étude\n".encode("latin-1"))
+    with pytest.raises(ValidationError) as info:
+        load_config(p)
+    assert str(info.value.issues[0]).startswith(f"{p}: line 3, column 10: byte 0xC9")
+
+
 # --------------------------------------------------------------------------- #
 # Nothing in the config is executed
 # --------------------------------------------------------------------------- #
