@@ -383,6 +383,21 @@ def test_truncated_gzip_and_json_are_found(tmp_path: Path) -> None:
     assert not manifest.exists()
 
 
+def test_files_without_a_record_are_used_with_a_warning(tmp_path: Path, caplog) -> None:
+    """Results written before the record existed: used, one warning, no noise at start."""
+    manifest = tmp_path / "S.json"
+    manifest.write_text(json.dumps({"mirna": 5}))
+    table = tmp_path / "S.mirna.tsv"
+    table.write_text("mirna\tcount\n")
+    with caplog.at_level("WARNING"):
+        assert check_sizes(manifest, {"mirna": table}) == []
+    assert caplog.records == []
+    with caplog.at_level("WARNING"):
+        verify_library_outputs(manifest, {"mirna": table})
+    assert "has no 'outputs' block" in caplog.text
+    assert table.exists()
+
+
 # --------------------------------------------------------------------------- #
 # Messages and leftovers
 # --------------------------------------------------------------------------- #

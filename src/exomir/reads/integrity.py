@@ -162,6 +162,7 @@ def verify_library_outputs(
     rule: str = "library",
     remove: bool = True,
     checksum: bool = True,
+    warn: bool = True,
 ) -> None:
     """Check per-library files against the ``outputs`` block of their JSON.
 
@@ -179,6 +180,9 @@ def verify_library_outputs(
     checksum
         Compare SHA-256 too (otherwise sizes only: a cheap check that catches
         truncation).
+    warn
+        Log a warning when the JSON has no ``outputs`` block (results written
+        before the block existed); they are used unchecked.
 
     Raises
     ------
@@ -188,7 +192,8 @@ def verify_library_outputs(
     mpath = Path(manifest)
     block = _load_manifest(mpath, rule, remove)
     if block is None:
-        log.warning("%s has no '%s' block; files not verified", mpath, OUTPUTS_KEY)
+        if warn:
+            log.warning("%s has no '%s' block; files not verified", mpath, OUTPUTS_KEY)
         return
     for role, path in files.items():
         want = block.get(role)
@@ -248,7 +253,9 @@ def check_sizes(
     if not Path(manifest).is_file():
         return []
     try:
-        verify_library_outputs(manifest, files, rule, remove=True, checksum=False)
+        verify_library_outputs(
+            manifest, files, rule, remove=True, checksum=False, warn=False
+        )
     except DamagedIntermediateError as exc:
         action = "removed, so that" if exc.removed else "could not be removed;"
         msg = f"{exc.path} is damaged ({exc.problem}); {action} rule {exc.rule} rebuilds it"
