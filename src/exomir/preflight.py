@@ -180,6 +180,19 @@ def check_fastq_files(
                     row_id=f"sample_id={sid}",
                 )
             )
+    listed = {
+        os.path.realpath(resolve_path(str(v), directory)) for v in samples["fastq"]
+    }
+    for value in cfg.get("shared_fastq") or []:
+        if os.path.realpath(resolve_path(str(value), directory)) not in listed:
+            issues.append(
+                Issue(
+                    CONFIG_LABEL,
+                    f"'{value}' is not a FASTQ of {label} (column fastq); remove it "
+                    "or write it as in the sheet",
+                    column="shared_fastq",
+                )
+            )
     hint = (
         "each library needs its own FASTQ; if the file is reused on purpose "
         "(technical replicates), list it in config shared_fastq"

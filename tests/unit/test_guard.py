@@ -123,6 +123,14 @@ def test_shared_fastq_in_config_allows_deliberate_reuse(human: Path) -> None:
     cfg["shared_fastq"] = ["data/H01_BL.fastq.gz"]
     cfg_path.write_text(yaml.safe_dump(cfg))
     assert len(validate_scenario(human).samples) == 4
+    # an entry that is no FASTQ of the sheet (a typo) is reported
+    cfg["shared_fastq"] = ["data/H01_BL.fastq.gz", "data/H0l_BL.fastq.gz"]
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    assert _issues(human) == [
+        "config/config.yaml, column 'shared_fastq': 'data/H0l_BL.fastq.gz' is not a "
+        "FASTQ of config/samples.tsv (column fastq); remove it or write it as in the "
+        "sheet"
+    ]
 
 
 # --------------------------------------------------------------------------- #
