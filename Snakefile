@@ -19,6 +19,20 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
+# Nothing in the config is executed: refuse YTE templates (`__use_yte__`), YAML
+# tags and template syntax before Snakemake's loader reads the file
+# (exomir.config_guard). Files given with --configfile were read by Snakemake
+# before this point; they are checked too, and refused.
+from exomir.config_guard import refuse_config_code
+from exomir.errors import ValidationError
+
+try:
+    for _cfg in ["config/config.yaml", *map(str, workflow.overwrite_configfiles)]:
+        refuse_config_code(_cfg)
+except ValidationError as exc:
+    raise SystemExit(f"exomir: the configuration is refused.\n{exc}")
+
+
 configfile: "config/config.yaml"
 
 
@@ -32,6 +46,7 @@ wildcard_constraints:
     sample="|".join(sorted(SAMPLES)),
 
 
+include: "workflow/rules/guard.smk"
 include: "workflow/rules/reference.smk"
 include: "workflow/rules/library.smk"
 include: "workflow/rules/counts.smk"
@@ -64,9 +79,11 @@ rule all:
     default_target: True
     input:
         get_final_outputs(),
+        DAMAGED_REMOVED,  # damaged intermediates removed at start: rebuilt now
 
 
 # Reads -> counts -> read QC -> MultiQC, nothing else: `snakemake ... qc`.
 rule qc:
     input:
         QC_TARGETS,
+        DAMAGED_REMOVED,

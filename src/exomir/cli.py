@@ -2,8 +2,11 @@
 
 Subcommands:
 
-``exomir validate [DIR]``
-    Check a scenario's configuration and every table, without running anything.
+``exomir validate [--deep] [DIR]``
+    Check a scenario's configuration and every table, without running anything:
+    also one FASTQ per library, the first records of each FASTQ, the primary
+    miRNA in miRBase and the DE contrasts; ``--deep`` parses every FASTQ record
+    and decompresses each gzip file to its end (docs/integrity.md).
 ``exomir schema-docs``
     Print the sheet reference (``config/README.md``) generated from the schemas.
 ``exomir simulate OUTDIR``
@@ -34,7 +37,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
     try:
         scenario = validate_scenario(
-            args.directory, args.config, check_files=not args.no_file_check
+            args.directory,
+            args.config,
+            check_files=not args.no_file_check,
+            deep=args.deep,
         )
     except ValidationError as exc:
         print(str(exc), file=sys.stderr)
@@ -80,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-file-check",
         action="store_true",
         help="do not check that FASTQ and NTA files exist",
+    )
+    val.add_argument(
+        "--deep",
+        action="store_true",
+        help="also parse every FASTQ record and decompress each gzip file to its "
+        "end (finds truncated or corrupt files; reads every byte)",
     )
     val.set_defaults(func=_cmd_validate)
     doc = sub.add_parser(

@@ -1,7 +1,9 @@
 """Load and validate the workflow configuration (``config/config.yaml``).
 
 The configuration is plain YAML read with ``yaml.safe_load``: nothing in it is
-ever executed. It is validated against ``schemas/config.schema.yaml`` (JSON
+ever executed. YAML tags, YTE templates (``__use_yte__``) and template syntax
+are refused first (:mod:`exomir.config_guard`), because Snakemake's own loader
+would evaluate them. It is validated against ``schemas/config.schema.yaml`` (JSON
 Schema 2020-12), defaults from the schema are filled in, and cross-field rules
 are checked (e.g. every small-RNA timepoint must be a clinical visit).
 """
@@ -363,11 +365,18 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ValidationError(
             [Issue(str(path), "the configuration file does not exist")]
         )
+    from exomir.config_guard import refuse_config_code
+
+    refuse_config_code(p, str(path))  # YTE, YAML tags, template syntax
     try:
         with open(p, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
     except yaml.YAMLError as exc:
         raise ValidationError([Issue(str(path), f"not valid YAML: {exc}")]) from exc
+    except UnicodeDecodeError as exc:
+        from exomir.tables import decode_issue
+
+        raise ValidationError([decode_issue(p, str(path), exc)]) from exc
     if not isinstance(data, dict):
         raise ValidationError(
             [Issue(str(path), "the file must hold a mapping of settings (key: value)")]

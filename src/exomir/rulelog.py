@@ -40,4 +40,42 @@ def setup_rule_logging(smk: Any) -> logging.Logger:
         level=logging.INFO, format=FORMAT, handlers=handlers, force=True
     )
     logging.captureWarnings(True)
+    sys.excepthook = _one_line_hook(logs[0] if logs else None)
     return logging.getLogger("exomir")
+
+
+def one_line_message(exc: BaseException) -> str:
+    """Return the one-line message shown for an error that stops a rule.
+
+    The error's type comes first (``FastqFormatError``,
+    ``DamagedIntermediateError``, ``OutputWriteError``...), then its message,
+    which for exomir's errors names the file and record or line.
+
+    Parameters
+    ----------
+    exc
+        The exception.
+
+    Returns
+    -------
+    str
+        The first line of the message.
+    """
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _one_line_hook(log_file: str | None) -> Any:
+    """Build an excepthook: the traceback goes to the log, one line to stderr."""
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        logging.getLogger("exomir").error(
+            "stopped by an error", exc_info=(exc_type, exc, tb)
+        )
+        where = f" (traceback in {log_file})" if log_file else ""
+        sys.stderr.write(f"exomir error: {one_line_message(exc)}{where}\n")
+
+    return hook

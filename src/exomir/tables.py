@@ -96,6 +96,43 @@ def convert_cell(raw: str, prop: dict[str, Any]) -> Any:
     return text
 
 
+def decode_issue(path: Path, file_label: str, exc: UnicodeDecodeError) -> Issue:
+    """Say where a file stops being UTF-8: line and column, and the bad byte.
+
+    A sheet saved by a spreadsheet as Latin-1 or Windows-1252 fails at its
+    first accented character; the line and column (counted in characters)
+    let the user find it, a byte offset does not.
+
+    Parameters
+    ----------
+    path
+        The file.
+    file_label
+        Name used in messages.
+    exc
+        The decoding error (its ``start`` is a byte offset in the file).
+
+    Returns
+    -------
+    Issue
+        The problem; line and column are in the message.
+    """
+    data = path.read_bytes()
+    start = int(exc.start)
+    line_start = data.rfind(b"\n", 0, start) + 1
+    line = data.count(b"\n", 0, start) + 1
+    prefix = data[line_start:start]
+    if line == 1 and prefix.startswith(b"\xef\xbb\xbf"):
+        prefix = prefix[3:]  # a UTF-8 byte-order mark is not a column
+    column = len(prefix.decode("utf-8", errors="replace")) + 1
+    bad = data[start]
+    return Issue(
+        file_label,
+        f"line {line}, column {column}: byte 0x{bad:02X} is not UTF-8 text (the "
+        "file looks saved as Latin-1 or Windows-1252); save it as UTF-8",
+    )
+
+
 def read_tsv_text(path: Path, file_label: str) -> tuple[list[str], list[list[str]]]:
     """Read a TSV as text rows, with clear errors for unreadable files.
 
@@ -121,9 +158,7 @@ def read_tsv_text(path: Path, file_label: str) -> tuple[list[str], list[list[str
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValidationError(
-            [Issue(file_label, f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
-        ) from exc
+        raise ValidationError([decode_issue(path, file_label, exc)]) from exc
     lines = text.splitlines()
     if not lines or not lines[0].strip():
         raise ValidationError(

@@ -7,6 +7,10 @@ line, row and column, what is wrong and what is allowed.
 
 Cross-table rules checked here:
 
+* one FASTQ per library (by path and by content), the first records of every
+  FASTQ (all records and the whole gzip stream with ``deep``), the primary
+  miRNA in the configured miRBase, and the DE contrasts' levels and covariates
+  (:mod:`exomir.preflight`);
 * every library's participant exists in ``participants.tsv`` and, when a
   disposition table is given, was randomised;
 * one library per participant and timepoint; sample IDs are unique;
@@ -32,6 +36,7 @@ import pandas as pd
 
 from exomir.config import is_trial_study, load_config, resolve_path
 from exomir.errors import Issue, ValidationError
+from exomir.preflight import preflight_issues
 from exomir.tables import read_table
 
 OPTIONAL_SHEETS = (
@@ -654,6 +659,7 @@ def validate_scenario(
     directory: str | os.PathLike[str] = ".",
     config_path: str | os.PathLike[str] | None = None,
     check_files: bool = True,
+    deep: bool = False,
 ) -> Scenario:
     """Validate a scenario's configuration and all its tables.
 
@@ -665,6 +671,9 @@ def validate_scenario(
         Configuration file; default ``<directory>/config/config.yaml``.
     check_files
         Whether to check that FASTQ and NTA files exist.
+    deep
+        Also parse every FASTQ record and decompress every gzip file to its
+        end (see :func:`exomir.preflight.check_fastq_files`).
 
     Returns
     -------
@@ -679,11 +688,11 @@ def validate_scenario(
     base = Path(directory)
     cfg_path = Path(config_path) if config_path else base / "config" / "config.yaml"
     cfg = load_config(cfg_path)
-    return validate_config_and_tables(base, cfg, check_files=check_files)
+    return validate_config_and_tables(base, cfg, check_files=check_files, deep=deep)
 
 
 def validate_config_and_tables(
-    base: Path, cfg: dict[str, Any], check_files: bool = True
+    base: Path, cfg: dict[str, Any], check_files: bool = True, deep: bool = False
 ) -> Scenario:
     """Validate the tables of an already validated configuration.
 
@@ -694,7 +703,10 @@ def validate_config_and_tables(
     cfg
         Validated configuration (see :func:`exomir.config.validate_config`).
     check_files
-        Whether to check that FASTQ and NTA files exist.
+        Whether to check that FASTQ and NTA files exist (and read the first
+        records of each FASTQ).
+    deep
+        Parse every FASTQ record and decompress every gzip file to its end.
 
     Returns
     -------
@@ -726,6 +738,7 @@ def validate_config_and_tables(
         )
     if parts is not None:
         issues += check_participants(parts, cfg, labels["participants"], lots)
+    issues += preflight_issues(tables, cfg, labels, base, check_files, deep)
     if "clinical_measurements" in tables:
         from exomir.clinical.dataset import default_conversions
 

@@ -25,6 +25,7 @@ def scenario(tmp_path: Path) -> Path:
     d = tmp_path / "scn"
     (d / "config").mkdir(parents=True)
     cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    cfg["shared_fastq"] = ["data/x.fastq.gz"]  # one file for every library
     (d / "config" / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     fq = d / "data" / "x.fastq.gz"
     fq.parent.mkdir()
@@ -369,7 +370,7 @@ def test_config_never_executes_code(tmp_path: Path) -> None:
     """YAML tags that would construct Python objects are refused, not run."""
     p = tmp_path / "config.yaml"
     p.write_text("trial: !!python/object/apply:os.system ['touch pwned']\n")
-    with pytest.raises(ValidationError, match="not valid YAML"):
+    with pytest.raises(ValidationError, match="YAML tag '!!python/object/apply"):
         load_config(p)
     assert not (tmp_path / "pwned").exists()
 
@@ -381,6 +382,9 @@ def test_third_visit_and_other_arm_names_need_only_config(scenario: Path) -> Non
     cfg["design"]["arms"] = ["saline", "msc_ev"]
     cfg["design"]["timepoints"] = ["baseline", "week1", "month3"]
     cfg["design"]["visits"].append("month3")
+    cfg["de"]["contrasts"] = (
+        None  # derived from the new design (named ones are checked)
+    )
     cfg_path.write_text(yaml.safe_dump(cfg))
     for name, old, new in [
         ("participants.tsv", "P1\tplacebo", "P1\tsaline"),

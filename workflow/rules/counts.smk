@@ -18,6 +18,8 @@ rule merge_counts:
     input:
         mirna=expand("results/annotate/{sample}.mirna.tsv", sample=SAMPLES),
         isomir=expand("results/annotate/{sample}.isomir.tsv", sample=SAMPLES),
+        # sizes and checksums of the two files above (checked before use)
+        annotation=expand("results/annotate/{sample}.json", sample=SAMPLES),
         samples=get_sheet("samples"),
         participants=get_sheets("participants"),
         ev=get_ev_tables(),

@@ -5,6 +5,7 @@ Calls :func:`exomir.reads.merge.merge_counts`. Rule interface::
     input:
         mirna=expand("results/annotate/{sample}.mirna.tsv", sample=SAMPLES),
         isomir=expand("results/annotate/{sample}.isomir.tsv", sample=SAMPLES),
+        annotation=expand("results/annotate/{sample}.json", sample=SAMPLES),
         samples=config["sheets"]["samples"],
         participants=config["sheets"]["participants"],
     output:
@@ -24,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from exomir.ev.lots import add_lots_to_anndata
+from exomir.reads.integrity import verify_samples
 from exomir.reads.merge import merge_counts
 from exomir.rulelog import setup_rule_logging
 from exomir.tables import read_table
@@ -34,6 +36,12 @@ def main(smk: Any) -> None:
     samples = [str(s) for s in smk.params.samples]
     mirna = dict(zip(samples, smk.input.mirna, strict=True))
     isomir = dict(zip(samples, smk.input.isomir, strict=True))
+    manifests = list(getattr(smk.input, "annotation", []) or [])
+    if manifests:  # sizes and checksums recorded by the library job
+        verify_samples(
+            dict(zip(samples, manifests, strict=True)),
+            {"mirna": mirna, "isomir": isomir},
+        )
     extend = None
     parts = getattr(smk.input, "participants", []) or []
     parts = [parts] if isinstance(parts, str) else list(parts)

@@ -28,6 +28,7 @@ Calls :func:`exomir.reads.qc.run_read_qc`. Rule interface::
 
 from typing import Any
 
+from exomir.reads.integrity import verify_samples
 from exomir.reads.qc import run_read_qc
 from exomir.rulelog import setup_rule_logging
 from exomir.tables import read_table
@@ -38,6 +39,11 @@ def main(smk: Any) -> None:
     samples = [str(s) for s in smk.params.samples]
     collapsed = list(getattr(smk.input, "collapsed", []) or [])
     species = str(getattr(smk.params, "species", "hsa") or "hsa")
+    files = {"stats": dict(zip(samples, smk.input.preprocess, strict=True))}
+    if collapsed:
+        files["collapsed"] = dict(zip(samples, collapsed, strict=True))
+    # sizes and checksums recorded by the library job, before anything is read
+    verify_samples(dict(zip(samples, smk.input.annotation, strict=True)), files)
     run_read_qc(
         dict(zip(samples, smk.input.preprocess, strict=True)),
         dict(zip(samples, smk.input.annotation, strict=True)),

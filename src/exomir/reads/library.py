@@ -42,6 +42,7 @@ from exomir.reads.annotate import (
     collapsed_from_fasta,
     write_annotation,
 )
+from exomir.reads.integrity import record_outputs
 from exomir.reads.kit import AutoProtocol
 from exomir.reads.preprocess import (
     CollapseExtras,
@@ -68,6 +69,16 @@ class LibraryOutputs:
     isomir: str | os.PathLike[str]
     annotation: str | os.PathLike[str]
     gff: str | os.PathLike[str]
+
+    def sibling_files(self) -> dict[str, str | os.PathLike[str]]:
+        """Role -> path of the files recorded in the annotation JSON."""
+        return {
+            "collapsed": self.collapsed,
+            "stats": self.stats,
+            "mirna": self.mirna,
+            "isomir": self.isomir,
+            "gff": self.gff,
+        }
 
 
 @dataclass
@@ -176,6 +187,8 @@ def process_library(
     write_annotation(
         result, outputs.mirna, outputs.isomir, outputs.annotation, outputs.gff
     )
+    # size and checksum of every sibling file, checked by each reader
+    record_outputs(outputs.annotation, outputs.sibling_files())
     t3 = time.perf_counter()
     log.info(
         "%s: preprocessed in %.2f s, annotated in %.2f s, written in %.2f s",
