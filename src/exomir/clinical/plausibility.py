@@ -380,13 +380,15 @@ def check_clinical_plausibility(
         return list(exc.issues)
     issues: list[Issue] = []
     c = _converted(clin, config, conversions)
+    hard_ok = []
     for r in c.itertuples(index=False):
         lim = limits.get(r.param)
-        if lim is None or lim.hard is None:
+        ok = lim is None or lim.hard is None or lim.hard[0] <= r.v <= lim.hard[1]
+        hard_ok.append(ok)
+        if ok:
             continue
+        assert lim is not None and lim.hard is not None
         lo, hi = lim.hard
-        if lo <= r.v <= hi:
-            continue
         shown = fmt(r.raw) + f" {r.unit}"
         if r.unit != r.cunit:
             shown += f" (= {fmt(r.v)} {r.cunit})"
@@ -401,6 +403,9 @@ def check_clinical_plausibility(
                 row_id=_rid(r),
             )
         )
+    # Consistency and derived values only from possible readings (an
+    # impossible reading is reported once, above).
+    c = c[np.asarray(hard_ok, dtype=bool)] if len(c) else c
     key = ["participant_id", "visit", "laterality", "replicate"]
     for low, up in ordered_pairs(config):
         a = c[c["param"] == low].drop_duplicates(key)
