@@ -154,6 +154,15 @@ def test_platelets_per_microlitre(scn: Path) -> None:
     assert "/uL (250 10*9/L)" in err
 
 
+def test_haematocrit_fraction_written_as_percent(scn: Path) -> None:
+    _add(scn, "P1\tbaseline\t0\tLB\tHCT\t0.35\t%\t1")
+    (err,) = _errors(scn)
+    assert "HCT value 0.35 % is physiologically impossible" in err
+    assert err.endswith(
+        "it looks like a value in 1 (35 %) or L/L (35 %): check the unit"
+    )
+
+
 def test_diastolic_above_systolic_refused(scn: Path) -> None:
     _set(scn, 5, "DIABP", "150", "mm[Hg]")  # P1 week1: SBP 140
     (err,) = _errors(scn)
