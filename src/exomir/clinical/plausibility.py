@@ -325,10 +325,12 @@ def _converted(
         return c.iloc[0:0].assign(raw=[], v=[], cunit=[], lineno=[])
     c["raw"] = pd.to_numeric(c["value_num"], errors="coerce")
     c = c[c["raw"].notna()]
-    facs = [
-        conversion_factor(conversions, p, str(u), str(params[p]["unit"]))
-        for p, u in zip(c["param"], c["unit"], strict=True)
-    ]
+    cache: dict[tuple[str, str], float | None] = {}
+    for pu in set(zip(c["param"], c["unit"].astype(str), strict=True)):
+        cache[pu] = conversion_factor(
+            conversions, pu[0], pu[1], str(params[pu[0]]["unit"])
+        )
+    facs = [cache[(p, str(u))] for p, u in zip(c["param"], c["unit"], strict=True)]
     c["fac"] = [np.nan if f is None else f for f in facs]
     c = c[c["fac"].notna()]
     c["v"] = c["raw"] * c["fac"]
