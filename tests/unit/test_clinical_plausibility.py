@@ -340,3 +340,35 @@ def test_report_lists_implausible_values_in_both_reports(tmp_path: Path) -> None
         assert (t.participant, t.visit, t.value) == ("P4", "week1", "235 mm[Hg]")
         assert t["soft limits"] == "70-220 mm[Hg]"
         assert "excluded in the sensitivity analysis excluding_implausible" in t.action
+
+
+def test_simulator_keeps_diastolic_below_systolic() -> None:
+    from exomir.simulate.clinical import _diastolic_below_systolic
+
+    meas = pd.DataFrame(
+        {
+            "participant_id": ["P1"] * 4 + ["P2"] * 2,
+            "visit": ["baseline"] * 6,
+            "replicate": [1, 1, 2, 2, 1, 1],
+            "param": ["SYSBP", "DIABP"] * 3,
+            "value_num": [120.0, 121.0, 118.0, 70.0, 100.0, 100.0],
+        }
+    )
+    out = _diastolic_below_systolic(meas)
+    assert out["value_num"].tolist() == [120.0, 119.0, 118.0, 70.0, 100.0, 99.0]
+    assert meas["value_num"].tolist()[1] == 121.0  # input untouched
+
+
+def test_simulator_clips_lie_within_the_default_soft_limits() -> None:
+    """Simulated values stay inside the soft limits (demo results unchanged)."""
+    sim = yaml.safe_load(
+        (REPO / "src" / "exomir" / "simulate" / "defaults.yaml").read_text()
+    )["clinical"]["endpoints"]
+    lim = pd.read_csv(
+        REPO / "resources" / "clinical" / "plausibility_limits.tsv", sep="\t"
+    ).set_index("param")
+    for name, spec in sim.items():
+        codes = [f"{name}_L", f"{name}_R"] if name in ("UTA_PI", "UTA_RI") else [name]
+        for code in codes:
+            assert lim.loc[code, "soft_low"] <= spec["min"], code
+            assert spec["max"] <= lim.loc[code, "soft_high"], code
