@@ -317,6 +317,16 @@ def test_no_sensitivity_row_without_implausible_values(scn: Path) -> None:
     assert not ep.analysis.str.contains("implausible").any()
 
 
+def test_implausible_value_of_an_unanalysed_visit_is_listed_only(scn: Path) -> None:
+    line = _add(scn, "P1\tscreening\t-7\tVS\tSYSBP\t65\tmm[Hg]\t1")
+    _, pl, ep = _run(scn)
+    assert pl[
+        ["participant_id", "visit", "param", "value", "source_lines"]
+    ].values.tolist() == [["P1", "screening", "SYSBP", 65, str(line)]]
+    assert pl.action[0] == "listed only (visit not in the endpoint analysis)"
+    assert not ep.analysis.str.contains("implausible").any()
+
+
 def test_report_lists_implausible_values_in_both_reports(tmp_path: Path) -> None:
     from exomir.report.context import ReportContext
     from exomir.report.model import Section, Table

@@ -514,6 +514,55 @@ def sensitivity_label(action: str) -> str:
     return "including_implausible" if action == "exclude" else "excluding_implausible"
 
 
+def other_visit_findings(clin: pd.DataFrame, settings: Any) -> list[dict[str, Any]]:
+    """Soft-limit findings of visits outside the endpoint analysis.
+
+    Screening, day-1 or unscheduled readings are not analysed, but an
+    implausible one is still a data query for the site, so it is listed too
+    (action: listed only).
+
+    Parameters
+    ----------
+    clin
+        Clinical measurements in the configured units.
+    settings
+        :class:`exomir.clinical.dataset.ClinicalSettings`.
+
+    Returns
+    -------
+    list of dict
+        Rows of :data:`FINDING_COLUMNS`.
+    """
+    analysed = {settings.baseline_visit, settings.followup_visit}
+    out: list[dict[str, Any]] = []
+    if "value_num" not in clin.columns:
+        return out
+    c = clin[~clin["visit"].isin(analysed)]
+    vals = pd.to_numeric(c["value_num"], errors="coerce")
+    for idx, v in vals.items():
+        spec = settings.params.get(c.at[idx, "param"])
+        if spec is None or spec.kind != "continuous" or spec.range is None:
+            continue
+        if not np.isfinite(v) or spec.range[0] <= v <= spec.range[1]:
+            continue
+        out.append(
+            {
+                "participant_id": c.at[idx, "participant_id"],
+                "visit": c.at[idx, "visit"],
+                "param": spec.code,
+                "value": float(v),
+                "unit": spec.unit,
+                "soft_low": spec.range[0],
+                "soft_high": spec.range[1],
+                "limit_source": spec.limit_source,
+                "source_lines": str(c.at[idx, "_line"]) if "_line" in c.columns else "",
+                "action": "listed only (visit not in the endpoint analysis)",
+                "note": "",
+            }
+        )
+    return out
+
+
 def findings_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Sorted table of soft-limit findings (:data:`FINDING_COLUMNS`)."""
     df = pd.DataFrame(records, columns=FINDING_COLUMNS)

@@ -29,7 +29,7 @@ from exomir.clinical.dataset import (
     flag_table,
     populations,
 )
-from exomir.clinical.plausibility import findings_frame
+from exomir.clinical.plausibility import findings_frame, other_visit_findings
 from exomir.de import write_table
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,7 @@ def dataset_from_files(
     ds = analysis_dataset(inp.clinical, pops, inp.settings, records=records)
     flags = flag_table(ds, inp.label)
     if plausibility_path is not None:
+        records += other_visit_findings(inp.clinical, inp.settings)
         _tsv(findings_frame(records), plausibility_path)
     log.info(
         "analysis dataset: %d participants, %d parameters, %d flagged values; "
