@@ -17,6 +17,8 @@ Cross-table rules checked here:
 * timepoints, arms, visits, protocols and clinical parameters are those of the
   configuration; clinical units are the configured UCUM units or convertible to them
   (resources/clinical/unit_conversions.tsv); no duplicate clinical visit records;
+  clinical values within their hard plausibility limits, DBP below SBP and
+  derived values (MAP) possible (:mod:`exomir.clinical.plausibility`);
   clinical measurements only of randomised participants;
 * FASTQ and NTA export files exist, and so do the configured reference files
   (miRBase and contaminant FASTAs, after :mod:`exomir.species` filled in the
@@ -754,6 +756,15 @@ def validate_config_and_tables(
             known,
             labels["clinical_measurements"],
             conversions,
+        )
+        from exomir.clinical.plausibility import check_clinical_plausibility
+
+        issues += check_clinical_plausibility(
+            tables["clinical_measurements"],
+            cfg,
+            labels["clinical_measurements"],
+            conversions,
+            base,
         )
     issues += check_other(tables, cfg, labels, base, check_files)
     if check_files:

@@ -511,6 +511,28 @@ def write_downstream(root: Path, pids: list[str], hostile: bool = True) -> None:
             }
         ),
     )
+    _write(
+        root,
+        "results/clinical/plausibility.tsv",
+        pd.DataFrame(
+            [
+                {
+                    "participant_id": pids[0],
+                    "visit": "week1",
+                    "param": "SYSBP",
+                    "value": 235,
+                    "unit": "mm[Hg]",
+                    "soft_low": 70,
+                    "soft_high": 220,
+                    "limit_source": "shipped default (clinical.plausibility_limits)",
+                    "source_lines": "58",
+                    "action": "kept in the primary analysis; excluded in the "
+                    "sensitivity analysis excluding_implausible",
+                    "note": "",
+                }
+            ]
+        ),
+    )
     roc = [
         ("auc", 0.792, 0.70, 0.89, "DeLong", "", ""),
         ("sensitivity", 0.8571, 0.72, 0.93, "Wilson", 36, 42),

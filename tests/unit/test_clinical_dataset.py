@@ -90,7 +90,8 @@ def scn(tmp_path: Path) -> Path:
         _row("P1", "week1", 7, "LB", "HGB", "11.5", unit="g/dL"),
         _row("P1", "baseline", 0, "EDEMA", "EDEMA_LE", cat="present"),
         _row("P1", "week1", 7, "EDEMA", "EDEMA_LE", cat="absent"),
-        # P2: out-of-range SBP (kept, flagged); week-1 visit outside the window.
+        # P2: implausible SBP (soft limit; kept, flagged); week-1 visit outside
+        # the window.
         _row("P2", "baseline", 0, "VS", "SYSBP", "300", unit="mm[Hg]"),
         _row("P2", "week1", 12, "VS", "SYSBP", "140", unit="mm[Hg]"),
         _row("P3", "baseline", 0, "VS", "SYSBP", "145", unit="mm[Hg]"),
@@ -176,10 +177,11 @@ def test_out_of_range_value_flagged_not_dropped(
         ds, _ = _dataset(scn)
     assert _value(ds, "P2", "SYSBP", "bl") == 300.0
     assert _value(ds, "P2", "SYSBP", "flags") == (
-        "baseline value 300 outside physiological range 60-250 mm[Hg]"
+        "baseline value 300 outside soft limits 70-220 mm[Hg] (implausible)"
     )
     assert (
-        "1 clinical value(s) outside the configured physiological range" in caplog.text
+        "1 clinical value(s) outside the soft plausibility limits (implausible)"
+        in caplog.text
     )
 
 

@@ -84,6 +84,15 @@ def test_open_shows_pooled_numbers(reports):
     assert "Allocated (n = 6)" in open_html.replace("\u00a0", " ")
 
 
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_implausible_values_listed_in_both_reports(reports, audience):
+    """The data-quality listing is by participant, not arm: in both reports."""
+    html = reports[audience].replace("\u00a0", " ")
+    assert "1 implausible value(s) outside the soft limits" in html
+    assert "235 mm[Hg]" in html
+    assert "70-220 mm[Hg]" in html
+
+
 def test_open_filter_refuses_an_arm_table():
     sec = Section(
         "x",

@@ -18,6 +18,7 @@ CLINICAL_OUTPUTS = [
     "results/clinical/analysis_dataset.tsv",
     "results/clinical/populations.tsv",
     "results/clinical/data_flags.tsv",
+    "results/clinical/plausibility.tsv",
     "results/clinical/endpoints.tsv",
     "results/clinical/forest.png",
     "results/clinical/association.tsv",
@@ -30,8 +31,8 @@ localrules:
 
 
 # Wide analysis dataset (baseline, follow-up, change per participant and
-# parameter; values in configured units; out-of-range values flagged) and the
-# mITT / PP populations.
+# parameter; values in configured units; implausible values flagged and listed) and
+# the mITT / PP populations.
 rule clinical_dataset:
     input:
         sheets=get_clinical_sheets(),
@@ -50,6 +51,11 @@ rule clinical_dataset:
         flags=report(
             "results/clinical/data_flags.tsv",
             caption="../report/clinical_flags.rst",
+            category="Clinical endpoints",
+        ),
+        plausibility=report(
+            "results/clinical/plausibility.tsv",
+            caption="../report/clinical_plausibility.rst",
             category="Clinical endpoints",
         ),
     log:

@@ -18,6 +18,7 @@ def main(smk: Any) -> None:
             smk.output.dataset,
             smk.output.populations,
             smk.output.flags,
+            plausibility_path=smk.output.plausibility,
         )
     except Exception:
         logging.getLogger("exomir.clinical").exception(

@@ -12,8 +12,11 @@ participant and parameter with the baseline value ``bl``, the follow-up value
   the position of their category (0, 1, ...);
 * a value in another unit is converted when the shipped conversion table lists
   the pair (``resources/clinical/unit_conversions.tsv``), else it is an error;
-* a value outside the configured physiological ``range`` is kept and flagged
-  in the ``flags`` column (and counted in the log), never dropped.
+* a value outside the parameter's soft plausibility limits
+  (:mod:`exomir.clinical.plausibility`; values outside the hard limits never
+  get here, validation refuses them) is flagged in the ``flags`` column and
+  listed in ``plausibility.tsv``; per ``clinical.soft_limit_action`` it is kept
+  (``flag``) or left out of the visit mean (``exclude``), never silently.
 
 Populations (analysis_spec §3): mITT = randomised and dosed, with a baseline
 value and at least one post-dose value; PP = mITT without a major deviation,
@@ -26,13 +29,19 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from exomir.clinical.plausibility import (
+    action_text,
+    fmt,
+    parameter_limits,
+    soft_limit_action,
+)
 from exomir.config import resolve_path
 from exomir.errors import Issue, ValidationError
 
@@ -80,7 +89,12 @@ class ParamSpec:
     categories
         Ordered levels of binary and ordinal parameters.
     range
-        Physiological range (low, high) or ``None``.
+        Soft plausibility limits (low, high) or ``None``: values outside are
+        implausible (flagged; excluded per ``clinical.soft_limit_action``).
+    hard
+        Hard limits (low, high) or ``None``: values outside are refused.
+    limit_source
+        Where the limits come from (config key or shipped default).
     endpoint
         Whether the parameter is analysed as an endpoint.
     weights
@@ -102,6 +116,8 @@ class ParamSpec:
     endpoint: bool = True
     weights: tuple[tuple[str, float], ...] = ()
     method: str = ""
+    hard: tuple[float, float] | None = None
+    limit_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,10 @@ class ClinicalSettings:
         trial.primary_mirna.
     baseline_variables
         participants.tsv columns of the baseline table.
+    soft_limit_action
+        ``flag``: implausible values stay in the primary analysis;
+        ``exclude``: they are left out of it (config
+        ``clinical.soft_limit_action``).
     """
 
     arm: str
@@ -152,6 +172,7 @@ class ClinicalSettings:
     primary_mirna: str = ""
     baseline_variables: tuple[str, ...] = ()
     assessor_domains: tuple[str, ...] = ("EDEMA", "IMG")
+    soft_limit_action: str = "flag"
 
     @property
     def endpoints(self) -> list[ParamSpec]:
@@ -159,13 +180,17 @@ class ClinicalSettings:
         return [p for p in self.params.values() if p.endpoint]
 
 
-def clinical_settings(config: Mapping[str, Any]) -> ClinicalSettings:
+def clinical_settings(
+    config: Mapping[str, Any], base: str | os.PathLike[str] = "."
+) -> ClinicalSettings:
     """Build the clinical settings from a validated configuration.
 
     Parameters
     ----------
     config
         Configuration (``clinical`` may be missing; defaults apply).
+    base
+        Scenario directory (relative paths of the limits and unit tables).
 
     Returns
     -------
@@ -280,6 +305,16 @@ def clinical_settings(config: Mapping[str, Any]) -> ClinicalSettings:
             weights=tuple((k, float(w)) for k, w in d["weights"].items()),
             method=str(d.get("method", "weighted_sum")),
         )
+    try:
+        limits = parameter_limits(config, base)
+    except ValidationError as exc:
+        issues.extend(exc.issues)
+        limits = {}
+    for code, lim in limits.items():
+        if code in params:
+            params[code] = replace(
+                params[code], range=lim.soft, hard=lim.hard, limit_source=lim.source
+            )
     if issues:
         raise ValidationError(issues)
     assoc = dict(c.get("association") or {})
@@ -305,6 +340,7 @@ def clinical_settings(config: Mapping[str, Any]) -> ClinicalSettings:
         primary_mirna=str(config["trial"]["primary_mirna"]),
         baseline_variables=tuple(c.get("baseline_variables") or ()),
         assessor_domains=tuple(c.get("assessor_dependent_domains") or ("EDEMA", "IMG")),
+        soft_limit_action=soft_limit_action(config),
     )
 
 
@@ -601,12 +637,11 @@ def populations(
 # Visit values and the analysis dataset
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.6g}"
-
-
 def visit_values(
-    clin: pd.DataFrame, settings: ClinicalSettings
+    clin: pd.DataFrame,
+    settings: ClinicalSettings,
+    invert: bool = False,
+    records: list[dict[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], list[str]]]:
     """Per participant, parameter and visit: one value (means of replicates and sides).
 
@@ -616,6 +651,12 @@ def visit_values(
         Clinical measurements in the configured units.
     settings
         Clinical settings.
+    invert
+        Do the opposite of ``settings.soft_limit_action`` with implausible
+        values (the sensitivity analysis); flags still describe the primary.
+    records
+        If given, one dict per implausible reading or derived value is
+        appended (:data:`exomir.clinical.plausibility.FINDING_COLUMNS`).
 
     Returns
     -------
@@ -644,14 +685,23 @@ def visit_values(
     num = num[num["vnum"].notna()]
     lo = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[0])
     hi = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[1])
-    for r in num[(num["vnum"] < lo) | (num["vnum"] > hi)].itertuples(index=False):
+    excluding = (settings.soft_limit_action == "exclude") != invert
+    action = action_text(settings.soft_limit_action)
+    implausible = (num["vnum"] < lo) | (num["vnum"] > hi)
+    num["lineno"] = num["_line"] if "_line" in num.columns else ""
+    for r in num[implausible].itertuples(index=False):
         spec = settings.params[r.param]
-        rl, rh = spec.range  # type: ignore[misc]
         flags.setdefault((r.participant_id, r.param), []).append(
-            f"{r.visit} value {_fmt(float(r.vnum))} outside physiological range "
-            f"{_fmt(rl)}-{_fmt(rh)} {spec.unit}"
+            _soft_flag(r.visit, float(r.vnum), spec)
         )
+        if records is not None:
+            records.append(
+                _finding(r.participant_id, r.visit, spec, float(r.vnum), action)
+                | {"source_lines": str(r.lineno)}
+            )
         n_range += 1
+    if excluding:
+        num = num[~implausible]
     if "lloq_flag" in num.columns:
         below = num[num["lloq_flag"].map(_as_bool).eq(True)]
         for (pid, param, visit), _g in below.groupby(keys, sort=True):
@@ -728,13 +778,19 @@ def visit_values(
             flags.setdefault((pid, spec.code), []).append(text)
         if spec.range is not None:
             rl, rh = spec.range
-            out_r = value[(value < rl) | (value > rh)]
-            for (pid, visit), v in out_r.items():
+            bad = (value < rl) | (value > rh)
+            for (pid, visit), v in value[bad].items():
                 flags.setdefault((pid, spec.code), []).append(
-                    f"{visit} value {_fmt(float(v))} outside physiological range "
-                    f"{_fmt(rl)}-{_fmt(rh)} {spec.unit}"
+                    _soft_flag(visit, float(v), spec)
                 )
+                if records is not None:
+                    records.append(
+                        _finding(pid, visit, spec, float(v), action)
+                        | {"note": f"derived from {', '.join(comps)}"}
+                    )
                 n_range += 1
+            if excluding:
+                value = value.where(~bad)
         n = sub.groupby(["participant_id", "visit"])["n"].sum()
         day = sub.groupby(["participant_id", "visit"])["day"].median()
         dv = pd.DataFrame({"value": value, "n": n, "day": day}).dropna(subset=["value"])
@@ -746,19 +802,51 @@ def visit_values(
         )
     if derived:
         vals = pd.concat([vals, *derived], ignore_index=True)
-    if n_range:
+    if n_range and not invert:
         log.warning(
-            "%d clinical value(s) outside the configured physiological range; kept "
-            "and flagged in the analysis dataset",
+            "%d clinical value(s) outside the soft plausibility limits (implausible); "
+            "flagged and listed in results/clinical/plausibility.tsv; %s",
             n_range,
+            action,
         )
     return vals, flags
+
+
+def _soft_flag(visit: str, value: float, spec: ParamSpec) -> str:
+    """Flag text of a value outside the soft limits (analysis_dataset ``flags``)."""
+    rl, rh = spec.range  # type: ignore[misc]
+    return (
+        f"{visit} value {fmt(value)} outside soft limits {fmt(rl)}-{fmt(rh)} "
+        f"{spec.unit} (implausible)"
+    )
+
+
+def _finding(
+    pid: str, visit: str, spec: ParamSpec, value: float, action: str
+) -> dict[str, Any]:
+    """One row of ``plausibility.tsv``."""
+    rl, rh = spec.range  # type: ignore[misc]
+    return {
+        "participant_id": pid,
+        "visit": visit,
+        "param": spec.code,
+        "value": value,
+        "unit": spec.unit,
+        "soft_low": rl,
+        "soft_high": rh,
+        "limit_source": spec.limit_source,
+        "source_lines": "",
+        "action": action,
+        "note": "",
+    }
 
 
 def analysis_dataset(
     clin: pd.DataFrame,
     pops: pd.DataFrame,
     settings: ClinicalSettings,
+    invert: bool = False,
+    records: list[dict[str, Any]] | None = None,
 ) -> pd.DataFrame:
     """Wide analysis dataset: one row per participant and parameter.
 
@@ -770,6 +858,9 @@ def analysis_dataset(
         From :func:`populations`.
     settings
         Clinical settings.
+    invert, records
+        As for :func:`visit_values` (``invert=True`` gives the dataset of the
+        implausible-values sensitivity analysis).
 
     Returns
     -------
@@ -778,7 +869,7 @@ def analysis_dataset(
         order). Participants of participants.tsv without a value have empty
         ``bl``/``wk1``.
     """
-    vals, flags = visit_values(clin, settings)
+    vals, flags = visit_values(clin, settings, invert, records)
     order = {code: i for i, code in enumerate(settings.params)}
     names = {settings.baseline_visit: "bl", settings.followup_visit: "wk1"}
     v = vals.assign(visit=vals["visit"].map(names))

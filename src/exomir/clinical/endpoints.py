@@ -40,6 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from exomir.clinical.dataset import ClinicalSettings, ParamSpec
+from exomir.clinical.plausibility import sensitivity_label
 from exomir.stats import drop_collinear, newcombe_diff_ci
 
 log = logging.getLogger(__name__)
@@ -691,12 +692,67 @@ def blinding(
     return frac, note
 
 
+def _endpoint_rows(
+    dataset: pd.DataFrame, spec: ParamSpec, settings: ClinicalSettings
+) -> pd.DataFrame:
+    return dataset[
+        (dataset["param"] == spec.code)
+        & dataset["arm"].isin([settings.arm, settings.reference_arm])
+    ]
+
+
+def _implausible_sensitivity(
+    d: pd.DataFrame,
+    alt: pd.DataFrame,
+    par: pd.DataFrame,
+    spec: ParamSpec,
+    settings: ClinicalSettings,
+    population: str,
+) -> dict[str, Any] | None:
+    """ANCOVA on the dataset with the opposite handling of implausible values.
+
+    Returns ``None`` when no baseline or follow-up value differs (no
+    implausible value of this endpoint in this population).
+    """
+    both = d[["participant_id", "bl", "wk1"]].merge(
+        alt[["participant_id", "bl", "wk1"]],
+        on="participant_id",
+        how="outer",
+        suffixes=("", "_alt"),
+    )
+    changed = 0
+    for c in ("bl", "wk1"):
+        x, y = both[c].astype(float), both[f"{c}_alt"].astype(float)
+        changed += int((~(np.isclose(x, y) | (x.isna() & y.isna()))).sum())
+    if not changed:
+        return None
+    a = alt.copy()
+    a[TREATED] = (a["arm"] == settings.arm).astype(float)
+    a = a.join(par, on="participant_id")
+    a = a.sort_values("participant_id").reset_index(drop=True)
+    row = ancova(a, spec, settings, population)
+    row["analysis"] = sensitivity_label(settings.soft_limit_action)
+    what = "included" if settings.soft_limit_action == "exclude" else "excluded"
+    row["note"] = "; ".join(
+        x
+        for x in (
+            f"implausible values (outside the soft limits) {what}: "
+            f"{changed} visit value(s) differ from the primary analysis",
+            row.get("note", ""),
+        )
+        if x
+    )
+    row.update(_describe_change(a))
+    return row
+
+
 def analyse_endpoints(
     dataset: pd.DataFrame,
     participants: pd.DataFrame,
     settings: ClinicalSettings,
     clin: pd.DataFrame | None = None,
     assessor_domains: Sequence[str] = ("EDEMA", "IMG"),
+    alternative: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Fit every endpoint in every population.
 
@@ -712,6 +768,12 @@ def analyse_endpoints(
         Clinical measurements (long) for the blinding columns, or ``None``.
     assessor_domains
         Domains whose grading depends on the assessor (detection bias).
+    alternative
+        The dataset with the opposite handling of implausible (soft-limit)
+        values (``analysis_dataset(..., invert=True)``). Where it differs from
+        ``dataset`` for a continuous endpoint and population, an ANCOVA row
+        ``excluding_implausible`` (soft_limit_action flag) or
+        ``including_implausible`` (exclude) is added.
 
     Returns
     -------
@@ -724,10 +786,12 @@ def analyse_endpoints(
     rows: list[dict[str, Any]] = []
     pop_col = {"mITT": "in_mitt", "PP": "in_pp"}
     for spec in settings.endpoints:
-        sub = dataset[
-            (dataset["param"] == spec.code)
-            & dataset["arm"].isin([settings.arm, settings.reference_arm])
-        ]
+        sub = _endpoint_rows(dataset, spec, settings)
+        alt = (
+            _endpoint_rows(alternative, spec, settings)
+            if alternative is not None
+            else None
+        )
         frac, bias = (
             blinding(clin, spec, assessor_domains) if clin is not None else (np.nan, "")
         )
@@ -749,6 +813,11 @@ def analyse_endpoints(
                     and tied >= settings.ties_threshold
                 ):
                     new.append(ties_sensitivity(d, spec, settings, pop, tied))
+                if alt is not None:
+                    a = alt[alt[pop_col[pop]].astype(bool)].copy()
+                    row = _implausible_sensitivity(d, a, par, spec, settings, pop)
+                    if row is not None:
+                        new.append(row)
             elif spec.model == "logistic":
                 new = logistic(d, spec, settings, pop)
             else:

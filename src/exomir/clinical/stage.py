@@ -4,7 +4,7 @@ Each function reads a scenario (configuration and sheets, validated), runs one
 step and writes its tables atomically:
 
 * :func:`dataset_from_files` -> ``analysis_dataset.tsv``, ``populations.tsv``,
-  ``data_flags.tsv``;
+  ``data_flags.tsv``, ``plausibility.tsv`` (values outside the soft limits);
 * :func:`endpoints_from_files` -> ``endpoints.tsv``, ``forest.png``;
 * :func:`biomarker_from_files` -> ``association.tsv``, ``baseline_table.tsv``.
 """
@@ -29,6 +29,7 @@ from exomir.clinical.dataset import (
     flag_table,
     populations,
 )
+from exomir.clinical.plausibility import findings_frame, other_visit_findings
 from exomir.de import write_table
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def load_inputs(
     base = Path(directory)
     cfg = validate_config(dict(config))
     scen = validate_config_and_tables(base, cfg, check_files=False)
-    settings = clinical_settings(cfg)
+    settings = clinical_settings(cfg, base)
     label = str(cfg["sheets"]["clinical_measurements"])
     clin = convert_units(
         scen.tables["clinical_measurements"],
@@ -109,12 +110,17 @@ def dataset_from_files(
     populations_path: str | os.PathLike[str],
     flags_path: str | os.PathLike[str],
     directory: str | os.PathLike[str] = ".",
+    plausibility_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Write the analysis dataset, the populations and the data flags."""
+    """Write the dataset, populations, data flags and implausible values."""
     inp = load_inputs(config, directory)
     pops = populations(inp.participants, inp.disposition, inp.clinical, inp.settings)
-    ds = analysis_dataset(inp.clinical, pops, inp.settings)
+    records: list[dict[str, Any]] = []
+    ds = analysis_dataset(inp.clinical, pops, inp.settings, records=records)
     flags = flag_table(ds, inp.label)
+    if plausibility_path is not None:
+        records += other_visit_findings(inp.clinical, inp.settings)
+        _tsv(findings_frame(records), plausibility_path)
     log.info(
         "analysis dataset: %d participants, %d parameters, %d flagged values; "
         "mITT %d, PP %d",
@@ -143,12 +149,17 @@ def endpoints_from_files(
 
     inp = load_inputs(config, directory)
     ds = read_dataset(dataset_path)
+    # The implausible-values sensitivity analysis: the dataset built with the
+    # opposite soft-limit action (rows added only where it differs).
+    pops = populations(inp.participants, inp.disposition, inp.clinical, inp.settings)
+    alt = analysis_dataset(inp.clinical, pops, inp.settings, invert=True)
     res = analyse_endpoints(
         ds,
         inp.participants,
         inp.settings,
         inp.clinical,
         inp.settings.assessor_domains,
+        alternative=alt,
     )
     _tsv(res, endpoints_path)
     pop = inp.settings.populations[0] if inp.settings.populations else "mITT"

@@ -465,6 +465,7 @@ def simulate_clinical(
         kind="mergesort",
         na_position="first",
     ).drop(columns="_v")
+    meas = _diastolic_below_systolic(meas)
     lat_rows = []
     for name, (bl, wk) in latent.items():
         for i in range(n):
@@ -483,6 +484,28 @@ def simulate_clinical(
             )
     latent_df = pd.DataFrame(lat_rows)
     return meas.reset_index(drop=True), latent_df
+
+
+def _diastolic_below_systolic(meas: pd.DataFrame) -> pd.DataFrame:
+    """Keep every simulated reading possible: DBP at most SBP - 1 mmHg.
+
+    Independent noise on SBP and DBP could (very rarely, about 1 in 10^6
+    readings) put DBP at or above SBP, which ``exomir validate`` refuses as
+    impossible (clinical.ordered_pairs). No random number is drawn here, so
+    every other value stays as it was.
+    """
+    if not {"SYSBP", "DIABP"} <= set(meas["param"]):
+        return meas
+    key = ["participant_id", "visit", "replicate"]
+    sbp = meas[meas["param"] == "SYSBP"].set_index(key)["value_num"]
+    dbp_rows = meas.index[meas["param"] == "DIABP"]
+    sbp_of = pd.MultiIndex.from_frame(meas.loc[dbp_rows, key]).map(sbp.get)
+    cap = pd.Series(list(sbp_of), index=dbp_rows, dtype=float) - 1.0
+    over = meas.loc[dbp_rows, "value_num"].astype(float) > cap
+    if over.any():
+        meas = meas.copy()
+        meas.loc[over[over].index, "value_num"] = cap[over]
+    return meas
 
 
 def _round_bp(v: float, spec: Mapping[str, Any]) -> float:

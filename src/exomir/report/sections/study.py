@@ -16,6 +16,7 @@ from exomir.report.context import POOLED_ARMS, ReportContext, is_true, num
 from exomir.report.labels import (
     BASELINE_GROUPS,
     consort_label,
+    fmt_num,
     param_label,
     pool_reasons,
 )
@@ -230,6 +231,7 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
             )
     _sequencing_completeness(ctx, sec)
     _clinical_completeness(ctx, sec)
+    _clinical_plausibility(ctx, sec)
     return sec
 
 
@@ -306,6 +308,75 @@ def _clinical_completeness(ctx: ReportContext, sec: Section) -> None:
             source=[path],
             collapsed=True,
             arm_level=ctx.closed,
+        )
+    )
+
+
+def _clinical_plausibility(ctx: ReportContext, sec: Section) -> None:
+    """List every clinical value outside its soft plausibility limits.
+
+    The listing is by participant, visit and parameter, never by arm, so it
+    is in both reports (values outside the hard limits never reach the
+    analysis: validation refuses them).
+    """
+    path = "results/clinical/plausibility.tsv"
+    tab = ctx.table(path)
+    if tab is None:
+        if ctx.has("results/clinical/analysis_dataset.tsv"):
+            sec.add(NotRun("clinical plausibility listing (clinical stage)", [path]))
+        return
+    action = (ctx.config.get("clinical") or {}).get("soft_limit_action", "flag")
+    note = (
+        "Values outside the soft limits are implausible but possible; each is "
+        + (
+            "excluded from the primary endpoint analysis and included in the "
+            "sensitivity analysis 'including implausible'"
+            if action == "exclude"
+            else "kept in the primary endpoint analysis and left out in the "
+            "sensitivity analysis 'excluding implausible'"
+        )
+        + " (config clinical.soft_limit_action). Values outside the hard limits "
+        "are refused by exomir validate. Limits: docs/clinical.md."
+    )
+    if tab.empty:
+        sec.add(
+            Text(
+                "Clinical data quality: no value outside its soft plausibility "
+                "limits. " + note,
+                kind="note",
+            )
+        )
+        return
+    out = pd.DataFrame(
+        {
+            "participant": tab["participant_id"],
+            "visit": tab["visit"],
+            "parameter": [param_label(p, ctx.config) for p in tab["param"]],
+            "value": [
+                f"{fmt_num(v)} {u}"
+                for v, u in zip(tab["value"], tab["unit"], strict=True)
+            ],
+            "soft limits": [
+                f"{fmt_num(lo)}-{fmt_num(hi)} {u}"
+                for lo, hi, u in zip(
+                    tab["soft_low"], tab["soft_high"], tab["unit"], strict=True
+                )
+            ],
+            "limits from": tab["limit_source"],
+            "sheet line(s)": tab["source_lines"],
+            "action": tab["action"],
+            "note": tab["note"],
+        }
+    )
+    sec.add(
+        Table(
+            f"Clinical data quality: {len(out)} implausible value(s) outside the "
+            "soft limits",
+            out,
+            source=[path],
+            note=note,
+            preformatted=True,
+            wide=True,
         )
     )
 
