@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import time
@@ -168,6 +169,7 @@ def test_kill_lands_mid_job_and_leaves_no_partial_output(
     """The killed job started, did not finish, and no final file is half-written."""
     scn: Path = killed["scn"]
     job: Job = killed["job"]
+    print("\n".join(killed["tries"]))  # shown with pytest -rP
     assert (scn / job.log).exists(), killed["tries"]
     for out in job.outputs:
         assert not (scn / out).exists(), f"{out} exists after a mid-job kill"
@@ -253,15 +255,34 @@ TRUNCATIONS = {
         ["results/qc/library_qc.tsv", "results/de/treatment_effect.tsv"],
     ),
 }
-#: Kinds whose damage goes unnoticed today (strict: remove when fixed).
-TRUNCATION_GAPS: dict[str, str] = {}
+#: Kinds not handled today (strict xfail: remove the entry when fixed).
+TRUNCATION_GAPS: dict[str, str] = {
+    "per_library_json": (
+        "read_qc stops with json's 'Expecting value: line N column M', which does "
+        "not name the file"
+    ),
+    "collapsed_fa_gz": (
+        "read_qc stops with gzip's 'Compressed file ended before the end-of-stream "
+        "marker was reached', which does not name the file"
+    ),
+    "gff": (
+        "nothing reads the GFF and nothing checks it: the rerun succeeds and the "
+        "truncated file stays"
+    ),
+}
+#: A location next to the file name: ``file:12:``, line, record, row or byte.
+LOCATED = re.compile(r"(:\d+\b|\bline \d+|\brecord \d+|\brow\b|\bbyte \d+|truncated)")
 
 
 def _truncation_params() -> list:
     out = []
     for kind in TRUNCATIONS:
         marks = (
-            [pytest.mark.xfail(reason=TRUNCATION_GAPS[kind], strict=True)]
+            [
+                pytest.mark.xfail(
+                    reason=TRUNCATION_GAPS[kind], strict=True, raises=AssertionError
+                )
+            ]
             if kind in TRUNCATION_GAPS
             else []
         )
@@ -293,7 +314,11 @@ def test_truncated_intermediate_is_redone_or_reported(
             f"these results differ from the clean run: {differ}"
         )
     else:
-        located = [ln for ln in text.splitlines() if rel in ln or path.name in ln]
-        assert any(
-            w in ln for ln in located for w in ("truncated", "line", "record", "byte")
-        ), f"{rel}: the rerun failed without a located error:\n{text[-3000:]}"
+        located = [
+            ln
+            for ln in text.splitlines()
+            if path.name in ln and LOCATED.search(ln.split(path.name, 1)[1])
+        ]
+        assert located, (
+            f"{rel}: the rerun failed without a located error:\n{text[-3000:]}"
+        )
