@@ -58,3 +58,32 @@ def run_snakemake(
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+#: Results that are not byte-reproducible between runs, and why
+#: (docs/determinism.md): MultiQC writes its run time into the report and its
+#: data folder; HDF5 files may differ in internal layout metadata.
+NOT_REPRODUCIBLE = ("results/multiqc/", ".h5ad")
+
+
+def result_digests(scn: Path) -> dict[str, str]:
+    """SHA-256 of every reproducible file under ``scn/results`` (relative paths)."""
+    import hashlib
+
+    out = {}
+    for p in sorted((scn / "results").rglob("*")):
+        rel = str(p.relative_to(scn))
+        if p.is_file() and not any(x in rel for x in NOT_REPRODUCIBLE):
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def copy_run(scn: Path, dest: Path) -> Path:
+    """Copy a scenario copied by :func:`copy_scenario`, run outputs and all.
+
+    File times are kept (``shutil.copy2``), so Snakemake sees the copy as
+    exactly as up to date as the original.
+    """
+    root = scn.parents[1]
+    shutil.copytree(root, dest, symlinks=True)
+    return dest / scn.relative_to(root)
