@@ -243,8 +243,10 @@ def test_primary_from_files(trial, tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
     smp = adata.obs[["sample_id", "participant_id", "timepoint"]].assign(
-        fastq="x.fastq.gz", protocol="truseq"
+        protocol="truseq"
     )
+    smp["fastq"] = [f"{s}.fastq.gz" for s in smp["sample_id"]]  # one per library
+    smp["library_batch"] = "B1"  # a covariate of the config's DE contrasts
     smp.to_csv(tmp_path / "config" / "samples.tsv", sep="\t", index=False)
     parts.to_csv(tmp_path / "config" / "participants.tsv", sep="\t", index=False)
     adata.write_h5ad(tmp_path / "m.h5ad")
