@@ -214,3 +214,14 @@ def test_every_pdf_page_has_banner_data_cut_and_number(pdfs, audience):
         assert ("CLOSED: DSMB members only" in text) == (audience == "closed")
     if audience == "open":
         assert not [s for s in EFFICACY_STRINGS if s in "\n".join(pages)]
+
+
+def test_closed_pdf_recommendation_page_starts_a_page(pdfs):
+    pages = pdfs["closed"]
+    start = next(
+        i for i, t in enumerate(pages) if "Conclusions and recommendation" in t
+    )
+    before = pages[start].split("Conclusions and recommendation")[0]
+    assert "Table" not in before  # nothing of the previous section on this page
+    rest = "\n".join(pages[start:])
+    assert "Recommendation of the DSMB" in rest and "DSMB chair" in rest

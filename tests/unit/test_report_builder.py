@@ -337,3 +337,45 @@ def test_print_banner_is_a_safe_css_string():
     assert css_string('a"b\\c<') == '"a\\22 b\\5c c\\3c "'
     assert "CLOSED: DSMB members only" in css and "counter(pages)" in css
     assert "CLOSED" not in page_css("open", "T", "2026-09-01")
+
+
+def test_closed_report_ends_with_the_dsmb_recommendation_page(reports):
+    from exomir.report.sections.conclusions import BOX, OPTIONS, SIGNATURES
+
+    closed = reports["closed"]
+    page = closed[closed.index('data-section="conclusions"') :]
+    page = page[: page.index("</section>")]
+    # facts from the fixture's results, formatted as the tables elsewhere
+    assert "ratio 7.71 (95% CI 3.33 to 9.99), p = 0.00123" in page
+    assert "crossed at information fraction 0.5" in page
+    assert "0 of 1 fired" in page
+    for option in OPTIONS:
+        assert htmllib.escape(option) in page
+    assert page.count(BOX) == len(OPTIONS)  # every box empty, none ticked
+    assert "\u2611" not in page and "\u2612" not in page
+    for role in SIGNATURES:
+        assert htmllib.escape(role) in page
+    assert "signature" in page and "date" in page
+    # the open report records no recommendation and no fact by arm
+    open_page = reports["open"][reports["open"].index('data-section="conclusions"') :]
+    open_page = open_page[: open_page.index("</section>")]
+    assert "recorded on the last page of the closed report" in open_page
+    assert BOX not in open_page and "7.71" not in open_page
+
+
+def test_sections_follow_the_dsmb_charter_order():
+    keys = [key for _, key, _, _ in SECTIONS]
+    charter = [
+        "overview",
+        "consort",
+        "baseline",
+        "ev",
+        "primary",
+        "clinical",
+        "safety",
+        "interim",
+        "qc",
+        "conclusions",
+    ]
+    assert [k for k in keys if k in charter] == charter
+    assert keys[-1] == "methods"

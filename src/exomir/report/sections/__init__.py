@@ -1,4 +1,4 @@
-"""Section renderers of the report, in the order of analysis_spec.md §5.8.
+"""Section renderers of the report, in the order of a DSMB charter.
 
 Each renderer takes a :class:`~exomir.report.context.ReportContext` and an
 empty :class:`~exomir.report.model.Section` and fills it from results TSVs.
@@ -12,25 +12,39 @@ from collections.abc import Callable
 
 from exomir.report.context import ReportContext
 from exomir.report.model import Section
-from exomir.report.sections import clinical, molecular, study
+from exomir.report.sections import clinical, conclusions, molecular, study
 
 Renderer = Callable[[ReportContext, Section], Section]
 
-#: (number, key, title, renderer) of every section, in report order.
+#: (number, key, title, renderer) of every section, in report order: the
+#: order a DSMB charter expects (overview, enrolment and disposition, baseline,
+#: exposure, primary, secondary, safety, interim, data quality, conclusions),
+#: then methods; the builder appends the provenance.
 SECTIONS: list[tuple[int, str, str, Renderer]] = [
     (1, "overview", "Study overview", study.overview),
-    (2, "consort", "CONSORT flow and data completeness", study.consort),
+    (2, "consort", "Enrolment, disposition and data completeness", study.consort),
     (3, "baseline", "Baseline characteristics", study.baseline),
-    (4, "ev", "EV product", molecular.ev_product),
-    (5, "qc", "Sequencing QC", molecular.sequencing_qc),
-    (6, "primary", "Primary biomarker", molecular.primary),
-    (7, "mirnaome", "miRNAome", molecular.mirnaome),
-    (8, "pathways", "Pathways", molecular.pathways),
-    (9, "clinical", "Clinical endpoints", clinical.clinical),
-    (10, "association", "Biomarker-clinical association and ROC", clinical.association),
-    (11, "safety", "Safety", clinical.safety),
-    (12, "interim", "DSMB interim analysis", clinical.interim),
-    (13, "methods", "Methods and reference provenance", study.methods),
+    (4, "ev", "Exposure: EV product and dose", molecular.ev_product),
+    (5, "primary", "Primary biomarker", molecular.primary),
+    (6, "mirnaome", "Secondary: miRNAome", molecular.mirnaome),
+    (7, "pathways", "Secondary: pathways", molecular.pathways),
+    (8, "clinical", "Secondary: clinical endpoints", clinical.clinical),
+    (
+        9,
+        "association",
+        "Secondary: biomarker-clinical association and ROC",
+        clinical.association,
+    ),
+    (10, "safety", "Safety", clinical.safety),
+    (11, "interim", "DSMB interim analysis", clinical.interim),
+    (12, "qc", "Data quality: sequencing QC", molecular.sequencing_qc),
+    (
+        13,
+        "conclusions",
+        "Conclusions and recommendation",
+        conclusions.conclusions,
+    ),
+    (14, "methods", "Methods and reference provenance", study.methods),
 ]
 
 __all__ = ["SECTIONS", "Renderer"]
