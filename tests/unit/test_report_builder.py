@@ -337,3 +337,85 @@ def test_print_banner_is_a_safe_css_string():
     assert css_string('a"b\\c<') == '"a\\22 b\\5c c\\3c "'
     assert "CLOSED: DSMB members only" in css and "counter(pages)" in css
     assert "CLOSED" not in page_css("open", "T", "2026-09-01")
+
+
+# --- issue 19, interim (branch h19-interim) ---
+
+
+def _text(html: str) -> str:
+    """Visible text of the report, tags dropped, whitespace collapsed."""
+    t = re.sub(r"<[^>]+>", " ", html.replace("\u00a0", " "))
+    return re.sub(r"\s+", " ", t.replace("&#39;", "'").replace("&gt;", ">"))
+
+
+def test_interim_closed_shows_futility_schedule_statistic_cp(reports):
+    """The fixture's look is at 18/72 = 0.25 with a plan of 0.5 and 1.0.
+
+    Expected numbers are the fixture's inputs or hand values: 1.96 / sqrt(.25)
+    = 3.920, per side 4.333; futility at t = .25:
+    0.5 * (1.9794 - sqrt(.75) * 1.2816) = 0.435; t(14) = 2.9135 has two-sided p
+    0.0113 and z-equivalent 2.532 (scipy); design drift 1.960 + 0.842 = 2.802;
+    trend drift 2.532 / 0.5 = 5.064; remaining information 0.750 = 54 of 72.
+    """
+    txt = _text(reports["closed"])
+    sec = txt[txt.index("DSMB interim analysis") :]
+    # futility boundary, labelled non-binding, in the table and the tiles
+    assert "futility z (non-binding)" in sec
+    assert "Futility boundary z this look (non-binding) 0.435" in sec
+    assert "Phi^-1(0.1)" in sec and "without inflating alpha" in sec
+    # planned versus actual look, in words
+    assert "has looks at t = 0.5, 1." in sec
+    assert "so t = 18/72 = 0.250" in sec
+    assert "earlier than the planned look at t = 0.5 (about 36 evaluable)" in sec
+    assert "this look (actual)" in sec and "remaining planned look" in sec
+    # the statistic is a t(14), converted to z for the boundary
+    assert "observed t(14)" in sec and "z-equivalent of t" in sec
+    assert "t(14) = 2.913, two-sided p = 0.0113" in sec
+    assert "Phi^-1(1 - p/2) = 2.532" in sec
+    assert "observed z " not in sec
+    # conditional power with its assumptions
+    assert "current trend, drift theta = 5.064" in sec
+    assert "z(1 - alpha/2) + z(power) = 1.960 + 0.842 = 2.802" in sec
+    assert "standard error estimated at this look is taken as known" in sec
+    assert "1 - t = 0.750 (about 54 of 72" in sec
+    # both alpha conventions at every look (this look, the remaining, the final)
+    assert "total two-sided alpha (configured)" in sec and "alpha/2 per side" in sec
+    row = re.search(r"this look \(actual\) 0\.250 18 [^ ]+ 3\.920 [^ ]+ 4\.333", sec)
+    assert row, "both conventions for the current look"
+    assert re.search(r"remaining planned look 0\.500 36 [^ ]+ 2\.774 [^ ]+ 2\.963", sec)
+    assert re.search(r"final analysis 1\.000 72 [^ ]+ 1\.979 [^ ]+ 1\.969", sec)
+
+
+def test_interim_open_shows_design_not_result(reports):
+    """The open report shows the schedule and both boundaries, not the statistic."""
+    txt = _text(reports["open"])
+    sec = txt[txt.index("DSMB interim analysis") :]
+    assert "futility z (non-binding)" in sec and "0.435" in sec
+    assert "so t = 18/72 = 0.250" in sec and "4.333" in sec
+    for leak in ("2.532", "t(14)", "0.0113", "0.735", "drift theta = 5"):
+        assert leak not in sec, leak
+
+
+def test_interim_blinded_copy_drops_arm_dependent_columns(tmp_path):
+    """The design-effect conditional power is a function of the observed z:
+    the open report's copy of interim.tsv must not carry it."""
+    from exomir.report.firewall import BLINDED
+
+    cfg = build_tree(tmp_path, hostile=False)
+    assert cfg
+    df = pd.read_csv(tmp_path / "results/clinical/interim.tsv", sep="\t")
+    blinded = BLINDED["results/clinical/interim.tsv"](df)
+    for col in (
+        "observed_t",
+        "observed_z",
+        "observed_p",
+        "conditional_power",
+        "conditional_power_design",
+        "crossed",
+        "futility_flag",
+        "decision_note",
+    ):
+        assert col not in blinded.columns, col
+    assert {"futility_z_boundary", "z_boundary_per_side", "look_role"} <= set(
+        blinded.columns
+    )
