@@ -268,10 +268,11 @@ def test_unplanned_early_look_roles_and_both_conventions() -> None:
 
 
 def test_t_statistic_is_converted_before_the_boundary() -> None:
-    """t(14) = 2.9 looks past 2.772 but its z-equivalent (2.45) does not cross."""
+    """t(14) = 2.9 looks past 2.772 but its z-equivalent (2.523) does not cross."""
     tab = interim.run_interim(_settings(), 36, 2.9, df=14)
     row = tab[tab["look_role"] == "current"].iloc[0]
     z_ref = stats.norm.isf(stats.t.sf(2.9, 14))
+    assert z_ref == pytest.approx(2.523, abs=1e-3)
     assert row["observed_t"] == 2.9 and row["observed_df"] == 14
     assert row["observed_z"] == pytest.approx(z_ref)
     assert row["observed_p"] == pytest.approx(2 * stats.t.sf(2.9, 14))
