@@ -337,3 +337,23 @@ def test_interim_from_files_reads_df(tmp_path: Path) -> None:
         "remaining",
         "final",
     ]
+
+
+def test_previous_look_is_kept_in_the_actual_schedule() -> None:
+    """Second look after an unplanned one at 0.25: roles previous/current/final.
+
+    The boundary at t = 0.5 after a look at 0.25 spends alpha(0.5) - alpha(0.25);
+    checked with scipy's bivariate normal (corr sqrt(.25/.5)).
+    """
+    tab = interim.run_interim(_settings(previous_fractions=[0.25]), 36, 1.0)
+    act = tab[tab["schedule"] == "actual"].reset_index(drop=True)
+    assert act["look_role"].tolist() == ["previous", "current", "final"]
+    assert act["information_fraction"].tolist() == [0.25, 0.5, 1.0]
+    c = act["z_boundary"].to_numpy()[:2]
+    cov = np.array([[1.0, math.sqrt(0.5)], [math.sqrt(0.5), 1.0]])
+    inside = stats.multivariate_normal(np.zeros(2), cov, seed=5).cdf(c, lower_limit=-c)
+    assert 1 - inside == pytest.approx(
+        2 * stats.norm.sf(stats.norm.isf(0.025) / math.sqrt(0.5)), abs=2e-4
+    )
+    assert act.loc[0, "observed_z"] != act.loc[0, "observed_z"]  # NaN: done before
+    assert act.loc[1, "observed_z"] == pytest.approx(1.0)
