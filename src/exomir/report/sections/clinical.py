@@ -744,7 +744,7 @@ def _interim_table(df: pd.DataFrame, observed: bool, config: dict) -> pd.DataFra
     out["information fraction t"] = dec("information_fraction")
     if "n_evaluable" in df:
         out["evaluable n"] = df["n_evaluable"]
-    out["alpha spent (cumulative)"] = [fmt_num(v) for v in df["alpha_spent"]]
+    out["alpha spent, cumulative (configured)"] = [fmt_num(v) for v in df["alpha_spent"]]
     conv = {"total": "total two-sided alpha", "per_side": "alpha/2 per side"}
     if "z_boundary_total" in df and "z_boundary_per_side" in df:
         for key, name in conv.items():
