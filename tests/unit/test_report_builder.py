@@ -379,11 +379,19 @@ def test_interim_closed_shows_futility_schedule_statistic_cp(reports):
     assert "standard error estimated at this look is taken as known" in sec
     assert "1 - t = 0.750 (about 54 of 72" in sec
     # both alpha conventions at every look (this look, the remaining, the final)
-    assert "total two-sided alpha (configured)" in sec and "alpha/2 per side" in sec
-    row = re.search(r"this look \(actual\) 0\.250 18 [^ ]+ 3\.920 [^ ]+ 4\.333", sec)
-    assert row, "both conventions for the current look"
-    assert re.search(r"remaining planned look 0\.500 36 [^ ]+ 2\.774 [^ ]+ 2\.963", sec)
-    assert re.search(r"final analysis 1\.000 72 [^ ]+ 1\.979 [^ ]+ 1\.969", sec)
+    assert "total two-sided alpha [configured]" in sec and "alpha/2 per side" in sec
+    zp = r"\(p [^)]+\)"
+    assert re.search(
+        rf"this look \(actual\) 0\.250 18 \S+ 3\.920 {zp} 4\.333 {zp} 0\.435", sec
+    ), "both conventions and futility for the current look"
+    assert re.search(
+        rf"remaining planned look 0\.500 36 \S+ 2\.774 {zp} 2\.963 {zp} 0\.759", sec
+    )
+    assert re.search(rf"final analysis 1\.000 72 \S+ 1\.979 {zp} 1\.969 {zp}", sec)
+    # this look's result row: t, p, z-equivalent, boundary, decisions, CP
+    assert re.search(
+        r"0\.250 2\.913 0\.0113 2\.532 3\.920 no 0\.435 no 0\.864 0\.735", sec
+    ), "result row"
 
 
 def test_interim_open_shows_design_not_result(reports):

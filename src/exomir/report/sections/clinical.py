@@ -722,17 +722,22 @@ def futility_text(config: dict) -> str:
     )
 
 
-def _interim_table(df: pd.DataFrame, observed: bool, config: dict) -> pd.DataFrame:
-    """Readable interim table: fractions and z to 3 decimals, p to 3 digits.
+def _interim_table(df: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """Boundaries of every look, planned and actual schedule (design only).
 
-    Both alpha conventions are shown for every look (the configured one is
-    marked), the non-binding futility boundary, and, in the closed report, the
-    observed t with its df, its two-sided p and z-equivalent.
+    Both alpha conventions are shown for every look as ``|z| (nominal p)``,
+    the configured one marked, with the non-binding futility boundary.
     """
     split = str((config.get("interim") or {}).get("alpha_split", "total"))
 
     def dec(col: str, d: int = 3) -> list[str]:
         return [f"{v:.{d}f}" if np.isfinite(v) else "" for v in num(df[col])]
+
+    def zp(zcol: str, pcol: str) -> list[str]:
+        return [
+            f"{z:.3f} (p {fmt_num(p)})" if np.isfinite(z) else ""
+            for z, p in zip(num(df[zcol]), num(df[pcol]), strict=True)
+        ]
 
     out = pd.DataFrame(index=df.index)
     if "schedule" in df:
@@ -744,44 +749,76 @@ def _interim_table(df: pd.DataFrame, observed: bool, config: dict) -> pd.DataFra
     out["information fraction t"] = dec("information_fraction")
     if "n_evaluable" in df:
         out["evaluable n"] = df["n_evaluable"]
-    out["alpha spent, cumulative (configured)"] = [fmt_num(v) for v in df["alpha_spent"]]
+    out["alpha spent, cumulative (configured)"] = [
+        fmt_num(v) for v in df["alpha_spent"]
+    ]
     conv = {"total": "total two-sided alpha", "per_side": "alpha/2 per side"}
     if "z_boundary_total" in df and "z_boundary_per_side" in df:
         for key, name in conv.items():
-            mark = " (configured)" if key == split else ""
-            out[f"efficacy |z|, {name}{mark}"] = dec(f"z_boundary_{key}")
-            out[f"nominal two-sided p, {name}{mark}"] = [
-                fmt_num(v) for v in df[f"nominal_p_{key}"]
-            ]
+            mark = " [configured]" if key == split else ""
+            out[f"efficacy |z| (nominal two-sided p), {name}{mark}"] = zp(
+                f"z_boundary_{key}", f"nominal_p_{key}"
+            )
     else:
-        out["nominal two-sided p"] = [fmt_num(v) for v in df["nominal_p"]]
-        out["boundary |z|"] = dec("z_boundary")
+        out["efficacy |z| (nominal two-sided p)"] = zp("z_boundary", "nominal_p")
     if "futility_z_boundary" in df:
         out["futility z (non-binding)"] = dec("futility_z_boundary")
-    if observed:
-        cur = _current_row(df)
-        dfree = _f(cur.get("observed_df", ""))
-        if "observed_t" in df and np.isfinite(dfree):
-            out[f"observed t({dfree:g})"] = dec("observed_t")
-            out["two-sided p of t"] = [fmt_p(v) for v in num(df["observed_p"])]
-            out["z-equivalent of t"] = dec("observed_z")
-        elif "observed_z" in df:
-            out["observed z"] = dec("observed_z")
-        for col, name in [
-            ("crossed", "efficacy boundary crossed"),
-            ("conditional_power", "conditional power (current trend)"),
-            ("conditional_power_design", "conditional power (design effect)"),
-            ("futility_flag", "futility boundary reached (non-binding)"),
-        ]:
-            if col in df:
-                out[name] = (
-                    [fmt_num(v) for v in df[col]]
-                    if col.startswith("conditional")
-                    else [
-                        {"true": "yes", "false": "no"}.get(str(v), "") for v in df[col]
-                    ]
-                )
     return out.reset_index(drop=True)
+
+
+def _result_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Tabulate the current look's statistic against its boundaries (closed only).
+
+    The t(df) of the primary ANCOVA with its two-sided p and z-equivalent,
+    the configured efficacy boundary, the futility boundary, the decisions and
+    both conditional powers.
+    """
+    cur = _current_row(df)
+    rows = cur.to_frame().T
+    dfree = _f(cur.get("observed_df", ""))
+
+    def dec(col: str, d: int = 3) -> list[str]:
+        if col not in rows:
+            return [""] * len(rows)
+        return [f"{v:.{d}f}" if np.isfinite(v) else "" for v in num(rows[col])]
+
+    def yes(col: str) -> list[str]:
+        return [
+            {"true": "yes", "false": "no"}.get(str(v), "")
+            for v in (rows[col] if col in rows else [""] * len(rows))
+        ]
+
+    out = pd.DataFrame(index=rows.index)
+    out["information fraction t"] = dec("information_fraction")
+    if "observed_t" in rows and np.isfinite(dfree):
+        out[f"observed t({dfree:g})"] = dec("observed_t")
+        out["two-sided p of t"] = [fmt_p(v) for v in num(rows["observed_p"])]
+        out["z-equivalent of t"] = dec("observed_z")
+    else:
+        out["observed z"] = dec("observed_z")
+    out["efficacy |z| boundary (configured)"] = dec("z_boundary")
+    out["efficacy boundary crossed"] = yes("crossed")
+    if "futility_z_boundary" in rows:
+        out["futility z (non-binding)"] = dec("futility_z_boundary")
+    out["futility boundary reached"] = yes("futility_flag")
+    for col, name in (
+        ("conditional_power", "conditional power (current trend)"),
+        ("conditional_power_design", "conditional power (design effect)"),
+    ):
+        if col in rows:
+            out[name] = [_fmt_prob(v) for v in num(rows[col])]
+    return out.reset_index(drop=True)
+
+
+def _fmt_prob(v: float) -> str:
+    """Format a probability to 3 decimals; ``> 0.999`` / ``< 0.001`` at the ends."""
+    if not np.isfinite(v):
+        return ""
+    if v > 0.9995:
+        return "> 0.999"
+    if v < 0.0005:
+        return "< 0.001"
+    return f"{v:.3f}"
 
 
 def interim(ctx: ReportContext, sec: Section) -> Section:
@@ -860,13 +897,22 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
             stat = f"t({dfree:g}) and its z-equivalent" if np.isfinite(dfree) else "z"
             sec.add(
                 Table(
-                    f"Interim looks: efficacy and futility boundaries, observed {stat}, "
+                    "Interim looks: efficacy boundaries in both alpha conventions and "
+                    "the non-binding futility boundary",
+                    _interim_table(df, config=ctx.config),
+                    source=[path],
+                    preformatted=True,
+                    note=note,
+                )
+            )
+            sec.add(
+                Table(
+                    f"This look: observed {stat} against the boundaries, "
                     "conditional power",
-                    _interim_table(df, observed=True, config=ctx.config),
+                    _result_table(df),
                     source=[path],
                     arm_level=True,
                     preformatted=True,
-                    note=note,
                 )
             )
             sec.add(Text(statistic_text(cur), arm_level=True))
@@ -890,7 +936,7 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
                 Table(
                     "Interim design: information fraction, efficacy and futility "
                     "boundaries",
-                    _interim_table(df, observed=False, config=ctx.config),
+                    _interim_table(df, config=ctx.config),
                     source=[path],
                     preformatted=True,
                     note=note,
