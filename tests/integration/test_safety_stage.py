@@ -12,6 +12,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -139,6 +140,15 @@ def test_interim_at_actual_information_fraction(scn: Path) -> None:
         anc.loc["primary_ancova", "estimate_log2"]
         / anc.loc["primary_ancova", "se_log2"]
     )
-    assert act["observed_z"] == pytest.approx(z, rel=1e-4)
+    # the ANCOVA statistic is a t on the primary table's df; the boundary
+    # compares its z-equivalent (same two-sided p), computed here with scipy
+    dfree = anc.loc["primary_ancova", "df"]
+    assert act["observed_t"] == pytest.approx(z, rel=1e-4)
+    assert act["observed_df"] == pytest.approx(dfree)
+    z_eq = math.copysign(stats.norm.isf(stats.t.sf(abs(z), dfree)), z)
+    assert act["observed_z"] == pytest.approx(z_eq, rel=1e-4)
+    assert act["look_role"] == "current"
+    if t < 1:
+        assert np.isfinite(act["futility_z_boundary"])
     opened = _tsv(scn, "results/clinical/interim_open.tsv")
     assert "arm" not in opened.columns

@@ -643,36 +643,99 @@ def write_downstream(root: Path, pids: list[str], hostile: bool = True) -> None:
             columns=["param", "arm", "baseline_class", "week1_class", "n"],
         ),
     )
-    _write(
-        root,
-        "results/clinical/interim.tsv",
-        pd.DataFrame(
-            [
-                {
-                    "look": "interim",
-                    "information_fraction": 0.5,
-                    "alpha_spent": 0.00557,
-                    "nominal_p": 0.0056,
-                    "z_boundary": 2.772,
-                    "observed_z": 2.9135,
-                    "crossed": "true",
-                    "conditional_power": 0.8642,
-                    "decision_note": "boundary crossed",
-                },
-                {
-                    "look": "final",
-                    "information_fraction": 1.0,
-                    "alpha_spent": 0.05,
-                    "nominal_p": 0.0478,
-                    "z_boundary": 1.979,
-                    "observed_z": "",
-                    "crossed": "",
-                    "conditional_power": "",
-                    "decision_note": "",
-                },
-            ]
+    # Interim: plan t = 0.5, 1.0 (72 evaluable); this look at 18/72 = 0.25 (an
+    # unplanned early look); boundaries are the published/closed-form values
+    # (3.920 = 1.96 / sqrt(.25); 2.772 / 1.979 from analysis_spec 3.5; per side
+    # 4.333 / 2.963 / 1.969). The primary ANCOVA statistic is t(14) = 2.9135
+    # (two-sided p 0.01134, z-equivalent 2.532 by scipy). The conditional powers
+    # are render-contract strings (EFFICACY_STRINGS), not derived values.
+    blank = {
+        "observed_t": "",
+        "observed_df": "",
+        "observed_p": "",
+        "observed_z": "",
+        "crossed": "",
+        "conditional_power": "",
+        "conditional_power_design": "",
+        "futility_flag": "",
+        "decision_note": "",
+    }
+    design = [
+        (
+            "planned",
+            1,
+            "planned",
+            0.5,
+            36,
+            0.005575,
+            2.7718,
+            0.005575,
+            2.9626,
+            0.003051,
+            0.7588,
         ),
+        ("planned", 2, "planned", 1.0, 72, 0.05, 1.9793, 0.047781, 1.9686, 0.049, ""),
+        (
+            "actual",
+            1,
+            "current",
+            0.25,
+            18,
+            0.000089,
+            3.9199,
+            0.000089,
+            4.3326,
+            0.000015,
+            0.4348,
+        ),
+        (
+            "actual",
+            2,
+            "remaining",
+            0.5,
+            36,
+            0.005575,
+            2.7740,
+            0.005538,
+            2.9631,
+            0.003045,
+            0.7589,
+        ),
+        ("actual", 3, "final", 1.0, 72, 0.05, 1.9794, 0.047774, 1.9686, 0.048999, ""),
+    ]
+    rows = []
+    for sched, look, role, t, n, spent, zt, pt, zs, ps, fut in design:
+        rows.append(
+            {
+                "report": "closed",
+                "schedule": sched,
+                "look": look,
+                "look_role": role,
+                "information_fraction": t,
+                "n_evaluable": n,
+                "alpha_spent": spent,
+                "nominal_p": pt,
+                "z_boundary": zt,
+                "z_boundary_total": zt,
+                "nominal_p_total": pt,
+                "z_boundary_per_side": zs,
+                "nominal_p_per_side": ps,
+                "futility_z_boundary": fut,
+                **blank,
+            }
+        )
+    rows[2].update(
+        observed_t=2.9135,
+        observed_df=14,
+        observed_p=0.011336,
+        observed_z=2.5322,
+        crossed="false",
+        conditional_power=0.8642,
+        conditional_power_design=0.7351,
+        futility_flag="false",
+        decision_note="t = 18/72 = 0.250; |z| = 2.532 < 3.920; continue",
     )
+    _write(root, "results/clinical/interim.tsv", pd.DataFrame(rows))
     _write(
         root,
         "results/clinical/safety_triggers.tsv",

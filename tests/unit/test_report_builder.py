@@ -347,7 +347,10 @@ def test_closed_report_ends_with_the_dsmb_recommendation_page(reports):
     page = page[: page.index("</section>")]
     # facts from the fixture's results, formatted as the tables elsewhere
     assert "ratio 7.71 (95% CI 3.33 to 9.99), p = 0.00123" in page
-    assert "crossed at information fraction 0.5" in page
+    assert (
+        "not crossed at information fraction 0.25 (t(14) = 2.91, z-equivalent 2.53 "
+        "against the boundary 3.92)" in page
+    )
     assert "0 of 1 fired" in page
     for option in OPTIONS:
         assert htmllib.escape(option) in page
@@ -379,3 +382,93 @@ def test_sections_follow_the_dsmb_charter_order():
     ]
     assert [k for k in keys if k in charter] == charter
     assert keys[-1] == "methods"
+
+
+# --- issue 19, interim (branch h19-interim) ---
+
+
+def _text(html: str) -> str:
+    """Visible text of the report, tags dropped, whitespace collapsed."""
+    t = re.sub(r"<[^>]+>", " ", html.replace("\u00a0", " "))
+    return re.sub(r"\s+", " ", t.replace("&#39;", "'").replace("&gt;", ">"))
+
+
+def test_interim_closed_shows_futility_schedule_statistic_cp(reports):
+    """The fixture's look is at 18/72 = 0.25 with a plan of 0.5 and 1.0.
+
+    Expected numbers are the fixture's inputs or hand values: 1.96 / sqrt(.25)
+    = 3.920, per side 4.333; futility at t = .25:
+    0.5 * (1.9794 - sqrt(.75) * 1.2816) = 0.435; t(14) = 2.9135 has two-sided p
+    0.0113 and z-equivalent 2.532 (scipy); design drift 1.960 + 0.842 = 2.802;
+    trend drift 2.532 / 0.5 = 5.064; remaining information 0.750 = 54 of 72.
+    """
+    txt = _text(reports["closed"])
+    sec = txt[txt.index("DSMB interim analysis") :]
+    # futility boundary, labelled non-binding, in the table and the tiles
+    assert "futility z (non-binding)" in sec
+    assert "Futility boundary z this look (non-binding) 0.435" in sec
+    assert "Phi^-1(0.1)" in sec and "without inflating alpha" in sec
+    # planned versus actual look, in words
+    assert "has looks at t = 0.5, 1." in sec
+    assert "so t = 18/72 = 0.250" in sec
+    assert "earlier than the planned look at t = 0.5 (about 36 evaluable)" in sec
+    assert "this look (actual)" in sec and "remaining planned look" in sec
+    # the statistic is a t(14), converted to z for the boundary
+    assert "observed t(14)" in sec and "z-equivalent of t" in sec
+    assert "t(14) = 2.913, two-sided p = 0.0113" in sec
+    assert "Phi^-1(1 - p/2) = 2.532" in sec
+    assert "observed z " not in sec
+    # conditional power with its assumptions
+    assert "current trend, drift theta = 5.064" in sec
+    assert "z(1 - alpha/2) + z(power) = 1.960 + 0.842 = 2.802" in sec
+    assert "standard error estimated at this look is taken as known" in sec
+    assert "1 - t = 0.750 (about 54 of 72" in sec
+    # both alpha conventions at every look (this look, the remaining, the final)
+    assert "total two-sided alpha [configured]" in sec and "alpha/2 per side" in sec
+    zp = r"\(p [^)]+\)"
+    assert re.search(
+        rf"this look \(actual\) 0\.250 18 \S+ 3\.920 {zp} 4\.333 {zp} 0\.435", sec
+    ), "both conventions and futility for the current look"
+    assert re.search(
+        rf"remaining planned look 0\.500 36 \S+ 2\.774 {zp} 2\.963 {zp} 0\.759", sec
+    )
+    assert re.search(rf"final analysis 1\.000 72 \S+ 1\.979 {zp} 1\.969 {zp}", sec)
+    # this look's result row: t, p, z-equivalent, boundary, decisions, CP
+    assert re.search(
+        r"0\.250 2\.913 0\.0113 2\.532 3\.920 no 0\.435 no 0\.864 0\.735", sec
+    ), "result row"
+
+
+def test_interim_open_shows_design_not_result(reports):
+    """The open report shows the schedule and both boundaries, not the statistic."""
+    txt = _text(reports["open"])
+    sec = txt[txt.index("DSMB interim analysis") :]
+    assert "futility z (non-binding)" in sec and "0.435" in sec
+    assert "so t = 18/72 = 0.250" in sec and "4.333" in sec
+    for leak in ("2.532", "t(14)", "0.0113", "0.735", "drift theta = 5"):
+        assert leak not in sec, leak
+
+
+def test_interim_blinded_copy_drops_arm_dependent_columns(tmp_path):
+    """The design-effect conditional power is a function of the observed z:
+    the open report's copy of interim.tsv must not carry it."""
+    from exomir.report.firewall import BLINDED
+
+    cfg = build_tree(tmp_path, hostile=False)
+    assert cfg
+    df = pd.read_csv(tmp_path / "results/clinical/interim.tsv", sep="\t")
+    blinded = BLINDED["results/clinical/interim.tsv"](df)
+    for col in (
+        "observed_t",
+        "observed_z",
+        "observed_p",
+        "conditional_power",
+        "conditional_power_design",
+        "crossed",
+        "futility_flag",
+        "decision_note",
+    ):
+        assert col not in blinded.columns, col
+    assert {"futility_z_boundary", "z_boundary_per_side", "look_role"} <= set(
+        blinded.columns
+    )

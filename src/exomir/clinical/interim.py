@@ -27,8 +27,23 @@ The actual information fraction is ``t = evaluable / planned_evaluable``
 number, config ``interim.planned_evaluable``). Conditional power is computed
 for the final boundary (intermediate looks ignored, as usual) under the
 current trend (``theta = z / sqrt(t)``) and under the design effect
-(``theta = z_{1-alpha/2} + z_{power}`` in the expected direction). Futility is
-non-binding and only flagged.
+(``theta = z_{1-alpha/2} + z_{power}``), both for crossing the final boundary in
+the expected direction.
+
+Futility is non-binding (analysis_spec §3.5): the efficacy boundaries are
+computed as if there were no futility rule, so ignoring a futility signal does
+not inflate alpha. The futility boundary of each look before the last is the z
+(in the expected direction) below which the plan's rule fires: conditional
+power under the current trend below ``interim.futility_conditional_power`` or z
+below ``interim.futility_z``. Solving
+``Phi((z / sqrt(t) - c_K) / sqrt(1 - t)) = gamma`` for z gives
+``z_f(t) = sqrt(t) * (c_K + sqrt(1 - t) * Phi^{-1}(gamma))``; the boundary is
+``max(z_f(t), futility_z)``, capped at the efficacy boundary of the look.
+
+The primary ANCOVA gives ``t = estimate / SE`` on ``df`` residual degrees of
+freedom, not a normal z. It is converted to the z with the same two-sided p
+(``z = sign(t) * Phi^{-1}(1 - p / 2)``, ``p = 2 * P(T_df > |t|)``) before it is
+compared with the boundaries, which are on the normal scale.
 """
 
 from __future__ import annotations
@@ -54,12 +69,21 @@ INTERIM_COLUMNS = [
     "report",
     "schedule",
     "look",
+    "look_role",
     "information_fraction",
     "n_evaluable",
     "alpha_spent",
     "alpha_increment",
     "nominal_p",
     "z_boundary",
+    "z_boundary_total",
+    "nominal_p_total",
+    "z_boundary_per_side",
+    "nominal_p_per_side",
+    "futility_z_boundary",
+    "observed_t",
+    "observed_df",
+    "observed_p",
     "observed_z",
     "crossed",
     "conditional_power",
@@ -295,6 +319,68 @@ def conditional_power(z: float, t: float, c_final: float, theta: float) -> float
     return float(stats.norm.sf((c_final - b - theta * (1.0 - t)) / math.sqrt(1.0 - t)))
 
 
+def futility_boundary(
+    t: float, c_final: float, cp_threshold: float, z_threshold: float
+) -> float:
+    """Non-binding futility boundary on the z scale (expected direction).
+
+    Parameters
+    ----------
+    t
+        Information fraction of the look.
+    c_final
+        Final two-sided efficacy boundary of the same schedule.
+    cp_threshold
+        Conditional power under the current trend below which futility is
+        flagged (``interim.futility_conditional_power``).
+    z_threshold
+        z below which futility is flagged (``interim.futility_z``).
+
+    Returns
+    -------
+    float
+        ``max(sqrt(t) * (c_final + sqrt(1 - t) * Phi^{-1}(cp_threshold)),
+        z_threshold)``: a z (oriented to the expected direction) below this
+        flags futility. NaN at the final look (t >= 1), where the efficacy
+        boundary alone decides.
+    """
+    if t >= 1.0 - 1e-12:
+        return math.nan
+    if cp_threshold <= 0:
+        z_cp = -math.inf
+    elif cp_threshold >= 1:
+        z_cp = math.inf
+    else:
+        z_cp = math.sqrt(t) * (
+            c_final + math.sqrt(1.0 - t) * float(stats.norm.ppf(cp_threshold))
+        )
+    return float(max(z_cp, z_threshold))
+
+
+def t_to_z(t_stat: float, df: float | None) -> tuple[float, float]:
+    """Convert a t on ``df`` degrees of freedom to the z with the same two-sided p.
+
+    Parameters
+    ----------
+    t_stat
+        Observed t (estimate / SE).
+    df
+        Residual degrees of freedom; None, NaN or infinite means the statistic
+        is already normal (returned as is).
+
+    Returns
+    -------
+    z, p : float
+        ``sign(t) * Phi^{-1}(1 - p / 2)`` and the two-sided p of ``t``.
+    """
+    if not np.isfinite(t_stat):
+        return math.nan, math.nan
+    if df is None or not np.isfinite(df):
+        return float(t_stat), float(2.0 * stats.norm.sf(abs(t_stat)))
+    one = float(stats.t.sf(abs(t_stat), df))
+    return float(math.copysign(stats.norm.isf(one), t_stat)), 2.0 * one
+
+
 @dataclass(frozen=True)
 class InterimSettings:
     """Settings of the interim analysis (config ``interim``)."""
@@ -328,7 +414,10 @@ def interim_settings(config: Mapping[str, Any]) -> InterimSettings:
     )
 
 
-def _observed_z(ancova: pd.DataFrame, label: str) -> tuple[float, int | None, str]:
+def _observed_t(
+    ancova: pd.DataFrame, label: str
+) -> tuple[float, float | None, int | None, str]:
+    """Return t = estimate / SE of the primary ANCOVA, its residual df, n, a note."""
     rows = (
         ancova[ancova["analysis"] == "primary_ancova"]
         if "analysis" in ancova
@@ -347,18 +436,52 @@ def _observed_z(ancova: pd.DataFrame, label: str) -> tuple[float, int | None, st
     r = rows.iloc[0]
     est, se = pd.to_numeric(r.get("estimate_log2")), pd.to_numeric(r.get("se_log2"))
     if not (np.isfinite(est) and np.isfinite(se) and se > 0):
-        return math.nan, None, f"primary ANCOVA not estimable ({r.get('note', '')})"
+        return (
+            math.nan,
+            None,
+            None,
+            f"primary ANCOVA not estimable ({r.get('note', '')})",
+        )
     n = pd.to_numeric(r.get("n"))
-    return float(est / se), (int(n) if np.isfinite(n) else None), ""
+    df = pd.to_numeric(r.get("df")) if "df" in r.index else math.nan
+    df_out = float(df) if np.isfinite(df) and df > 0 else None
+    return float(est / se), df_out, (int(n) if np.isfinite(n) else None), ""
+
+
+def _schedule(looks: Sequence[float], s: InterimSettings, name: str) -> pd.DataFrame:
+    """Boundaries of one schedule in the configured and in both alpha conventions."""
+    out = boundaries(looks, s.alpha, s.spending, s.alpha_split)
+    for split in ("total", "per_side"):
+        alt = (
+            out
+            if split == s.alpha_split
+            else boundaries(looks, s.alpha, s.spending, split)
+        )
+        out[f"z_boundary_{split}"] = alt["z_boundary"].to_numpy()
+        out[f"nominal_p_{split}"] = alt["nominal_p"].to_numpy()
+    c_final = float(out["z_boundary"].iloc[-1])
+    out["futility_z_boundary"] = [
+        min(
+            futility_boundary(t, c_final, s.futility_cp, s.futility_z),
+            float(c),
+        )
+        if t < 1.0 - 1e-12
+        else math.nan
+        for t, c in zip(out["information_fraction"], out["z_boundary"], strict=True)
+    ]
+    out.insert(0, "schedule", name)
+    out["n_evaluable"] = np.round(out["information_fraction"] * s.planned_evaluable)
+    return out
 
 
 def run_interim(
     settings: InterimSettings,
     n_evaluable: int,
-    observed_z: float,
+    observed_t: float,
     note: str = "",
+    df: float | None = None,
 ) -> pd.DataFrame:
-    """Planned and actual boundaries, the observed Z and conditional power.
+    """Planned and actual boundaries, the observed statistic and conditional power.
 
     Parameters
     ----------
@@ -366,24 +489,30 @@ def run_interim(
         Interim settings.
     n_evaluable
         Participants with a follow-up primary value now.
-    observed_z
-        Z of the primary ANCOVA (treated - reference), NaN if not estimable.
+    observed_t
+        Statistic of the primary ANCOVA (estimate / SE, treated - reference),
+        NaN if not estimable.
     note
         Extra text for the decision note.
+    df
+        Residual degrees of freedom of ``observed_t`` (a t statistic); None
+        if it is already a normal z.
 
     Returns
     -------
     pandas.DataFrame
         ``INTERIM_COLUMNS``; ``schedule`` is ``planned`` (the configured
         fractions) or ``actual`` (previous looks, this look at the actual
-        fraction, remaining planned looks).
+        fraction, remaining planned looks). ``look_role`` says which:
+        ``planned``, ``previous``, ``current``, ``remaining`` or ``final``.
+        ``z_boundary`` / ``nominal_p`` follow ``interim.alpha_split``; the
+        ``_total`` and ``_per_side`` columns give both conventions.
+        ``observed_z`` is the z-equivalent of ``observed_t`` (same two-sided
+        p) and is what is compared with the boundaries.
     """
     s = settings
-    planned = boundaries(s.fractions, s.alpha, s.spending, s.alpha_split)
-    planned.insert(0, "schedule", "planned")
-    planned["n_evaluable"] = np.round(
-        planned["information_fraction"] * s.planned_evaluable
-    )
+    planned = _schedule(s.fractions, s, "planned")
+    planned["look_role"] = "planned"
     t_now = min(1.0, n_evaluable / s.planned_evaluable)
     prev = [t for t in s.previous_fractions if t < t_now - 1e-9]
     rest = [t for t in s.fractions if t > t_now + 1e-9]
@@ -392,38 +521,59 @@ def run_interim(
     looks = [*prev, t_now, *rest]
     if looks[-1] < 1.0:
         looks.append(1.0)
-    actual = boundaries(looks, s.alpha, s.spending, s.alpha_split)
-    actual.insert(0, "schedule", "actual")
-    actual["n_evaluable"] = np.round(
-        actual["information_fraction"] * s.planned_evaluable
-    )
+    actual = _schedule(looks, s, "actual")
     cur = len(prev)
+    roles = ["previous"] * cur + ["current"] + ["remaining"] * (len(looks) - cur - 1)
+    if roles[-1] == "remaining":
+        roles[-1] = "final"
+    actual["look_role"] = roles
     actual.loc[cur, "n_evaluable"] = n_evaluable
     sign = 1.0 if s.expected_direction == "increase" else -1.0
     c_now = float(actual.loc[cur, "z_boundary"])
     c_final = float(actual["z_boundary"].iloc[-1])
+    fut_now = float(actual.loc[cur, "futility_z_boundary"])
     out = pd.concat([planned, actual], ignore_index=True)
-    for col in ("observed_z", "conditional_power", "conditional_power_design"):
+    for col in (
+        "observed_t",
+        "observed_df",
+        "observed_p",
+        "observed_z",
+        "conditional_power",
+        "conditional_power_design",
+    ):
         out[col] = np.nan
     out["crossed"] = pd.NA
     out["futility_flag"] = pd.NA
     out["decision_note"] = ""
     i = len(planned) + cur
+    observed_z, p_two = t_to_z(observed_t, df)
     if np.isfinite(observed_z):
         crossed = abs(observed_z) >= c_now
         z_dir = sign * observed_z
-        theta_trend = abs(observed_z) / math.sqrt(t_now)
-        cp_trend = conditional_power(abs(observed_z), t_now, c_final, theta_trend)
+        theta_trend = z_dir / math.sqrt(t_now)
+        cp_trend = conditional_power(z_dir, t_now, c_final, theta_trend)
         theta_design = float(stats.norm.isf(s.alpha / 2) + stats.norm.ppf(s.power))
         cp_design = conditional_power(z_dir, t_now, c_final, theta_design)
-        futile = bool(cp_trend < s.futility_cp or z_dir < s.futility_z)
+        futile = bool(
+            t_now < 1.0 - 1e-9 and (cp_trend < s.futility_cp or z_dir < s.futility_z)
+        )
+        out.loc[i, "observed_t"] = observed_t
+        out.loc[i, "observed_df"] = df if df is not None else np.nan
+        out.loc[i, "observed_p"] = p_two
         out.loc[i, "observed_z"] = observed_z
         out.loc[i, "crossed"] = crossed
         out.loc[i, "conditional_power"] = cp_trend
         out.loc[i, "conditional_power_design"] = cp_design
         out.loc[i, "futility_flag"] = futile
+        stat = (
+            f"t({df:g}) = {observed_t:.3f}, two-sided p = {p_two:.4g}, "
+            f"z-equivalent = {observed_z:.3f}"
+            if df is not None
+            else f"z = {observed_z:.3f}"
+        )
         msg = [
             f"t = {n_evaluable}/{s.planned_evaluable} = {t_now:.3f}",
+            stat,
             f"|z| = {abs(observed_z):.3f} {'>=' if crossed else '<'} {c_now:.3f}",
             "efficacy boundary crossed"
             if crossed
@@ -431,13 +581,14 @@ def run_interim(
         ]
         if futile:
             msg.append(
-                "non-binding futility flag (conditional power under the trend "
-                f"{cp_trend:.3f} < {s.futility_cp} or z against the expected direction)"
+                f"non-binding futility boundary reached (z in the expected direction "
+                f"{z_dir:.3f} < {fut_now:.3f}: conditional power under the trend "
+                f"{cp_trend:.3f} < {s.futility_cp} or z < {s.futility_z})"
             )
         out.loc[i, "decision_note"] = "; ".join(msg)
     else:
         out.loc[i, "decision_note"] = (
-            f"t = {t_now:.3f}; observed z not available. {note}".strip()
+            f"t = {t_now:.3f}; observed statistic not available. {note}".strip()
         )
     if note and np.isfinite(observed_z):
         out.loc[i, "decision_note"] += f"; {note}"
@@ -470,8 +621,17 @@ def count_evaluable(values: pd.DataFrame) -> int:
     return int(pd.to_numeric(values["y_followup"], errors="coerce").notna().sum())
 
 
-def plot_boundaries(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Boundary plot: planned and actual |z| boundaries and the observed z."""
+def plot_boundaries(
+    table: pd.DataFrame,
+    path: str | os.PathLike[str],
+    expected_direction: str = "increase",
+) -> None:
+    """Boundary plot of the stage (results/clinical/interim_boundaries.png).
+
+    Planned and actual efficacy boundaries, the non-binding futility boundary
+    (actual schedule, expected direction) and the observed z-equivalent at the
+    current look.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -479,7 +639,8 @@ def plot_boundaries(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
     from exomir.atomic import atomic_path
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    sign = 1.0 if expected_direction == "increase" else -1.0
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for sched, style, color, lw in (
         ("planned", "o-", "0.7", 4),
         ("actual", "s--", "C1", 1.5),
@@ -492,8 +653,18 @@ def plot_boundaries(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
                 style,
                 color=color,
                 lw=lw,
-                label=f"{sched} boundary" if sgn > 0 else None,
+                label=f"{sched} efficacy boundary" if sgn > 0 else None,
             )
+    act = table[table["schedule"] == "actual"]
+    fut = act.dropna(subset=["futility_z_boundary"])
+    if not fut.empty:
+        ax.plot(
+            fut["information_fraction"],
+            sign * fut["futility_z_boundary"],
+            "v:",
+            color="C0",
+            label="futility boundary (non-binding, actual)",
+        )
     obs = table.dropna(subset=["observed_z"])
     if not obs.empty:
         ax.plot(
@@ -501,15 +672,15 @@ def plot_boundaries(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
             obs["observed_z"],
             "k*",
             ms=12,
-            label="observed z",
+            label="observed z-equivalent (current look)",
         )
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xlim(0, 1.05)
     ax.set_ylim(-6, 6)
-    ax.set_xlabel("information fraction")
-    ax.set_ylabel("z")
-    ax.set_title("Lan-DeMets efficacy boundaries (closed report)")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("information fraction t")
+    ax.set_ylabel("z (t statistic converted to z)")
+    ax.set_title("Lan-DeMets efficacy and non-binding futility boundaries")
+    ax.legend(fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)
@@ -554,7 +725,7 @@ def interim_from_files(
     s = interim_settings(validate_config(dict(config)))
     ancova = pd.read_csv(ancova_path, sep="\t")
     values = pd.read_csv(values_path, sep="\t")
-    z, _, note = _observed_z(ancova, str(Path(ancova_path)))
+    t_obs, df, _, note = _observed_t(ancova, str(Path(ancova_path)))
     n_eval = count_evaluable(values)
     if n_eval == 0:
         raise ValidationError(
@@ -566,10 +737,10 @@ def interim_from_files(
                 )
             ]
         )
-    table = run_interim(s, n_eval, z, note)
+    table = run_interim(s, n_eval, t_obs, note, df=df)
     write_table(table, out_path)
     if plot_path is not None:
-        plot_boundaries(table, plot_path)
+        plot_boundaries(table, plot_path, s.expected_direction)
     if open_path is not None:
         from exomir.validate import validate_config_and_tables
 

@@ -402,15 +402,32 @@ def roc_plot(curve: pd.DataFrame, point: tuple[float, float] | None, label: str)
     return figure_uri(fig)
 
 
-def boundary_plot(interim: pd.DataFrame, observed: bool) -> str:
-    """Efficacy boundary |z| by information fraction, with observed z if allowed."""
+def boundary_plot(
+    interim: pd.DataFrame, observed: bool, direction: str = "increase"
+) -> str:
+    """Plot the interim boundaries for the report.
+
+    Efficacy boundaries (planned and actual schedule), the non-binding futility
+    boundary (actual schedule, drawn on the side of the expected direction)
+    and, if allowed, the observed z-equivalent at this look.
+    """
     df = interim.sort_values("information_fraction")
-    fig = MplFigure(figsize=(5.5, 3.4))
+    has_sched = "schedule" in df
+    act = df[df["schedule"] == "actual"] if has_sched else df
+    fig = MplFigure(figsize=(6.2, 3.8))
     ax = fig.add_subplot()
-    t = df["information_fraction"].to_numpy(dtype=float)
-    zb = df["z_boundary"].to_numpy(dtype=float)
-    ax.plot(t, zb, marker="o", color="#c0392b", label="efficacy boundary (+|z|)")
-    ax.plot(t, -zb, marker="o", color="#c0392b", ls=":", label="boundary (-|z|)")
+    if has_sched:
+        pl = df[df["schedule"] == "planned"]
+        tp = pl["information_fraction"].to_numpy(dtype=float)
+        zp = pl["z_boundary"].to_numpy(dtype=float)
+        ax.plot(
+            tp, zp, marker="o", color="0.65", lw=3, alpha=0.6, label="planned looks"
+        )
+        ax.plot(tp, -zp, color="0.65", lw=3, alpha=0.6)
+    t = act["information_fraction"].to_numpy(dtype=float)
+    zb = act["z_boundary"].to_numpy(dtype=float)
+    ax.plot(t, zb, marker="s", color="#c0392b", label="efficacy boundary (actual)")
+    ax.plot(t, -zb, marker="s", color="#c0392b", ls=":")
     for ti, zi in zip(t, zb, strict=True):
         if np.isfinite(zi):
             ax.annotate(
@@ -420,15 +437,57 @@ def boundary_plot(interim: pd.DataFrame, observed: bool) -> str:
                 textcoords="offset points",
                 fontsize=8,
             )
-    if observed and "observed_z" in df:
-        oz = df["observed_z"].to_numpy(dtype=float)
+    if "futility_z_boundary" in act:
+        sign = 1.0 if direction == "increase" else -1.0
+        fz = act["futility_z_boundary"].to_numpy(dtype=float)
+        ok = np.isfinite(fz)
+        if ok.any():
+            ax.plot(
+                t[ok],
+                sign * fz[ok],
+                marker="v",
+                ls="--",
+                color="#2471a3",
+                label="futility boundary (non-binding)",
+            )
+            for ti, zi in zip(t[ok], sign * fz[ok], strict=True):
+                ax.annotate(
+                    f"{zi:.2f}",
+                    (ti, zi),
+                    xytext=(4, -10),
+                    textcoords="offset points",
+                    fontsize=7,
+                    color="#2471a3",
+                )
+    if "look_role" in act:
+        cur = act[act["look_role"] == "current"]["information_fraction"]
+        for tc in cur.to_numpy(dtype=float):
+            ax.axvline(tc, color="0.5", lw=0.6, ls="-.")
+            ax.annotate(
+                "this look",
+                (tc, ax.get_ylim()[0]),
+                xytext=(3, 3),
+                textcoords="offset points",
+                fontsize=7,
+                color="0.35",
+            )
+    if observed and "observed_z" in act:
+        oz = act["observed_z"].to_numpy(dtype=float)
         ok = np.isfinite(oz)
-        ax.scatter(t[ok], oz[ok], color="black", zorder=3, label="observed z")
+        ax.scatter(
+            t[ok],
+            oz[ok],
+            color="black",
+            marker="*",
+            s=80,
+            zorder=3,
+            label="observed z-equivalent",
+        )
     ax.axhline(0, color="grey", lw=0.6)
     ax.set_xlim(0, 1.05)
     ax.set_xlabel("information fraction t")
     ax.set_ylabel("z")
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="center right")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()

@@ -60,18 +60,25 @@ OPEN_SAFE = (
 )
 
 #: Columns of the interim table that describe the design (kept); the observed
-#: statistic, its decision and the conditional power depend on the arms.
+#: statistic, its decision and both conditional powers depend on the arms (the
+#: design-effect conditional power is a function of the observed z, so it is
+#: withheld too). The futility boundary depends only on t and the design.
 INTERIM_DESIGN_COLUMNS = (
     "report",
     "schedule",
     "look",
+    "look_role",
     "information_fraction",
     "n_evaluable",
     "alpha_spent",
     "alpha_increment",
     "nominal_p",
     "z_boundary",
-    "conditional_power_design",
+    "z_boundary_total",
+    "nominal_p_total",
+    "z_boundary_per_side",
+    "nominal_p_per_side",
+    "futility_z_boundary",
 )
 
 

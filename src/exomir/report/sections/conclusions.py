@@ -65,10 +65,15 @@ def _interim_fact(ctx: ReportContext) -> tuple[str, str, list[str]]:
         "crossed" if is_true(pd.Series([last["crossed"]])).iloc[0] else "not crossed"
     )
     frac = fmt_num(last.get("information_fraction", ""))
+    stat = f"z-equivalent {fmt_num(last.get('observed_z', ''))}"
+    if str(last.get("observed_t", "")).strip():
+        stat = (
+            f"t({fmt_num(last.get('observed_df', ''))}) = "
+            f"{fmt_num(last['observed_t'])}, {stat}"
+        )
     return (
         "Interim efficacy boundary",
-        f"{crossed} at information fraction {frac} "
-        f"(observed {fmt_num(last.get('observed_z', ''))} against "
+        f"{crossed} at information fraction {frac} ({stat} against the boundary "
         f"{fmt_num(last.get('z_boundary', ''))})",
         [path],
     )
