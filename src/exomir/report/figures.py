@@ -330,11 +330,15 @@ def forest(
     label: str = "label",
     xlabel: str = "adjusted difference (95% CI)",
     log: bool = False,
+    left: str = "",
+    right: str = "",
 ) -> str:
     """Forest plot of estimates with CIs (one row per endpoint), ordered as given.
 
     ``log`` draws the x axis on a log scale (ratios: odds ratios, ratios of
-    geometric means), so that 0.5 and 2 are equally far from 1.
+    geometric means), so that 0.5 and 2 are equally far from 1. ``left`` and
+    ``right`` are written under the axis on each side of the null line
+    ("favours placebo" / "favours exosome"), with arrows pointing away from it.
     """
     n = len(rows)
     fig = MplFigure(figsize=(9.5 if "annotation" in rows else 7.5, 0.32 * n + 1.2))
@@ -376,6 +380,33 @@ def forest(
             plain if span < 30 else FuncFormatter(lambda v, _: "")
         )
     ax.set_xlabel(xlabel)
+    if left or right:
+        nv = float(null[np.isfinite(null)][0]) if np.isfinite(null).any() else 0.0
+        lo_x, hi_x = ax.get_xlim()
+        # keep the null line inside the axis so both sides have room
+        if log and (nv <= lo_x or nv >= hi_x):
+            ax.set_xlim(min(lo_x, nv / 1.25), max(hi_x, nv * 1.25))
+        elif nv <= lo_x or nv >= hi_x:
+            span = hi_x - lo_x
+            ax.set_xlim(min(lo_x, nv - 0.1 * span), max(hi_x, nv + 0.1 * span))
+        ax.xaxis.labelpad = 18
+        trans = ax.get_xaxis_transform()
+        for text, ha in ((left, "right"), (right, "left")):
+            if text:
+                arrow = f"\u2190 {text}" if ha == "right" else f"{text} \u2192"
+                ax.annotate(
+                    arrow,
+                    (nv, 0),
+                    xycoords=trans,
+                    xytext=(-8 if ha == "right" else 8, -17),
+                    textcoords="offset points",
+                    ha=ha,
+                    va="top",
+                    fontsize=8,
+                    fontweight="bold",
+                    color="#333333",
+                    annotation_clip=False,
+                )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
