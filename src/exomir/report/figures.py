@@ -199,30 +199,216 @@ def pca_scatter(
     return figure_uri(fig)
 
 
-def hemolysis_plot(qc: pd.DataFrame) -> str:
-    """Haemolysis ratio (log2 miR-451a / miR-23a-3p) per library with its gate."""
-    df = qc.dropna(subset=["hemolysis_log2ratio"]).sort_values("sample_id")
-    fig = MplFigure(figsize=(9, 2.6))
+#: Status of a library in the haemolysis figure, drawing order and colour.
+HEMOLYSIS_STATUS: dict[str, tuple[str, str]] = {
+    "passed": ("#1f77b4", "o"),
+    "failed QC (other gate)": ("#8c8c8c", "s"),
+    "flagged (ratio above warning threshold)": ("#e69f00", "^"),
+    "excluded (A414 above gate)": ("#c0392b", "X"),
+}
+
+
+def hemolysis_points(qc: pd.DataFrame, max_a414: float | None) -> pd.DataFrame:
+    """One row per library of the haemolysis figure, with its status and label.
+
+    Parameters
+    ----------
+    qc
+        ``results/qc/library_qc.tsv`` (text cells are fine).
+    max_a414
+        Exclusion gate of the plasma A414 (config ``qc.max_a414``); ``None``:
+        not configured (no library is marked excluded by it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``sample_id``, ``x`` (position, by sample ID), ``ratio`` (log2
+        miR-451a / miR-23a-3p), ``a414``, ``status`` (a key of
+        :data:`HEMOLYSIS_STATUS`) and ``label`` (the sample ID for every
+        library that is flagged, excluded or failed, else empty).
+    """
+    df = qc.copy()
+    df["ratio"] = pd.to_numeric(df.get("hemolysis_log2ratio"), errors="coerce")
+    df["a414"] = pd.to_numeric(
+        df["hemolysis_a414"] if "hemolysis_a414" in df else np.nan, errors="coerce"
+    )
+    df = df[df["ratio"].notna() | df["a414"].notna()]
+    df = df.sort_values("sample_id").reset_index(drop=True)
+    flag = (
+        df["hemolysis_flag"].astype(str).str.strip().str.lower().eq("true")
+        if "hemolysis_flag" in df
+        else pd.Series(False, index=df.index)
+    )
+    passed = (
+        df["pass"].astype(str).str.strip().str.lower().eq("true")
+        if "pass" in df
+        else pd.Series(True, index=df.index)
+    )
+    gate = (df["a414"] > max_a414) if max_a414 is not None else flag & False
+    status = np.where(
+        gate,
+        "excluded (A414 above gate)",
+        np.where(
+            flag,
+            "flagged (ratio above warning threshold)",
+            np.where(passed, "passed", "failed QC (other gate)"),
+        ),
+    )
+    out = pd.DataFrame(
+        {
+            "sample_id": df["sample_id"].astype(str),
+            "x": np.arange(len(df)),
+            "ratio": df["ratio"],
+            "a414": df["a414"],
+            "status": status,
+        }
+    )
+    out["label"] = np.where(out["status"] != "passed", out["sample_id"], "")
+    return out
+
+
+def hemolysis_plot(qc: pd.DataFrame, max_a414: float | None = None) -> str:
+    """Haemolysis per library: the ratio with its warning threshold, A414 with its gate.
+
+    Top panel: log2 miR-451a / miR-23a-3p with the cohort warning threshold
+    (median + k MAD, a flag). Bottom panel (libraries with a plasma A414):
+    A414 with the exclusion gate ``qc.max_a414``. Flagged, excluded and
+    failed libraries are labelled with their sample ID in both panels.
+    """
+    pts = hemolysis_points(qc, max_a414)
+    has_a414 = pts["a414"].notna().any()
+    nrow = 2 if has_a414 else 1
+    fig = MplFigure(figsize=(9, 2.7 * nrow + 0.3))
+    axes = [fig.add_subplot(nrow, 1, i + 1) for i in range(nrow)]
+    thr = pd.to_numeric(qc.get("hemolysis_threshold"), errors="coerce").dropna()
+    panels = [("ratio", "log2 miR-451a / miR-23a-3p")]
+    if has_a414:
+        panels.append(("a414", "plasma A414 (absorbance)"))
+    for ax, (col, ylab) in zip(axes, panels, strict=True):
+        for st, (colour, marker) in HEMOLYSIS_STATUS.items():
+            sub = pts[(pts["status"] == st) & pts[col].notna()]
+            if len(sub):
+                ax.scatter(
+                    sub["x"], sub[col], s=16, color=colour, marker=marker, label=st
+                )
+        for _, r in pts[(pts["label"] != "") & pts[col].notna()].iterrows():
+            ax.annotate(
+                r["label"],
+                (r["x"], r[col]),
+                xytext=(3, 4),
+                textcoords="offset points",
+                fontsize=6.5,
+                color="#333333",
+            )
+        if col == "ratio" and len(thr):
+            ax.axhline(
+                float(thr.iloc[0]),
+                color="#e69f00",
+                ls="--",
+                lw=1,
+                label=f"warning threshold {float(thr.iloc[0]):.2f} (median + k MAD; flag)",
+            )
+        if col == "a414" and max_a414 is not None:
+            ax.axhline(
+                float(max_a414),
+                color="#c0392b",
+                ls="-",
+                lw=1.2,
+                label=f"exclusion gate A414 = {max_a414:g} (qc.max_a414)",
+            )
+        ax.set_ylabel(ylab, fontsize=8)
+        ax.set_xticks([])
+        ax.legend(fontsize=6.5, frameon=False, ncols=3, loc="upper left")
+        ax.margins(y=0.25)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[-1].set_xlabel(f"libraries (n = {len(pts)}, sorted by sample ID)")
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def volcano_data(
+    table: pd.DataFrame, alpha: float = 0.05, highlight: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Points of the report's volcano plot: the MLE (unshrunken) log2 fold change.
+
+    The shrunken LFC pulls low-information miRNAs towards 0 and is for
+    ranking; the volcano shows the estimate the test is about, so a miRNA's
+    position matches its effect size in the primary analysis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``mirna``, ``lfc`` (column ``log2FoldChange``), ``neglog10p``,
+        ``significant`` (padj < alpha) and ``label`` (top 10 significant and
+        the highlighted miRNAs).
+    """
+    lfc = pd.to_numeric(table["log2FoldChange"], errors="coerce")
+    p = pd.to_numeric(table["pvalue"], errors="coerce")
+    padj = pd.to_numeric(table.get("padj"), errors="coerce")
+    out = pd.DataFrame(
+        {
+            "mirna": table["mirna"].astype(str),
+            "lfc": lfc,
+            "neglog10p": -np.log10(p.clip(lower=1e-300)),
+            "padj": padj,
+        }
+    ).dropna(subset=["lfc", "neglog10p"])
+    out["significant"] = (out["padj"] < alpha).fillna(False)
+    top = set(out[out["significant"]].sort_values(["padj", "mirna"])["mirna"].head(10))
+    out["label"] = [m in top or m in set(highlight) for m in out["mirna"]]
+    return out.reset_index(drop=True)
+
+
+def volcano(
+    table: pd.DataFrame, alpha: float = 0.05, highlight: Sequence[str] = ()
+) -> str:
+    """Volcano plot (MLE log2 fold change vs -log10 p), see :func:`volcano_data`."""
+    d = volcano_data(table, alpha, highlight)
+    fig = MplFigure(figsize=(6.2, 4.4))
     ax = fig.add_subplot()
-    x = np.arange(len(df))
-    flag = df["hemolysis_flag"].astype(str).str.lower().eq("true").to_numpy()
+    ns = d[~d["significant"]]
+    sg = d[d["significant"]]
     ax.scatter(
-        x[~flag],
-        df["hemolysis_log2ratio"][~flag],
+        ns["lfc"],
+        ns["neglog10p"],
+        s=9,
+        color="#9e9e9e",
+        lw=0,
+        label="FDR ≥ " + f"{alpha:g}",
+    )
+    ax.scatter(
+        sg["lfc"],
+        sg["neglog10p"],
         s=12,
-        color="#1f77b4",
-        label="below gate",
+        color="#c0392b",
+        lw=0,
+        label=f"FDR < {alpha:g}",
     )
-    ax.scatter(
-        x[flag], df["hemolysis_log2ratio"][flag], s=18, color="#c0392b", label="flagged"
-    )
-    thr = pd.to_numeric(df["hemolysis_threshold"], errors="coerce").dropna()
-    if len(thr):
-        ax.axhline(float(thr.iloc[0]), color="#c0392b", ls="--", lw=1, label="gate")
-    ax.set_xticks([])
-    ax.set_xlabel(f"libraries (n = {len(df)}, sorted by sample ID)")
-    ax.set_ylabel("log2 miR-451a / miR-23a-3p")
-    ax.legend(fontsize=7, frameon=False, ncols=3)
+    for m in highlight:
+        hit = d[d["mirna"] == m]
+        if len(hit):
+            ax.scatter(
+                hit["lfc"],
+                hit["neglog10p"],
+                s=46,
+                facecolors="none",
+                edgecolors="#1f4e9c",
+                lw=1.3,
+                label=m,
+            )
+    for _, r in d[d["label"]].iterrows():
+        ax.annotate(
+            r["mirna"].replace("hsa-", ""),
+            (r["lfc"], r["neglog10p"]),
+            xytext=(3, 3),
+            textcoords="offset points",
+            fontsize=7,
+        )
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel("log2 fold change (MLE, unshrunken)")
+    ax.set_ylabel("-log10 p")
+    ax.legend(fontsize=7, frameon=False, loc="best")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()

@@ -241,7 +241,7 @@ def ci_decimals(est: Any, lo: Any, hi: Any, digits: int = 3, cap: int = 6) -> in
 
 
 def fmt_fixed(value: Any, decimals: int) -> str:
-    """Number with a fixed count of decimals (``-0.00`` shown as ``0.00``)."""
+    """Format a number with a fixed count of decimals (``-0.00`` shown as ``0.00``)."""
     f = _float(value)
     if not math.isfinite(f):
         return ""
