@@ -263,3 +263,112 @@ def test_closed_report_html_has_the_reader_items(tree):
     assert "-8.8 (-12.1 to -3.2)" in html
     assert "-4.3e-06" not in html
     assert not re.search(r">\s*(true|false)\s*<", html)
+
+
+# ----------------------------------------------------------------- CONSORT
+
+
+def _disposition() -> pd.DataFrame:
+    """Three dosed exosome participants: P1 completes, P2 withdraws (no week-1
+    library), P3 completes but its week-1 library fails QC."""
+    return pd.DataFrame(
+        {
+            "participant_id": ["P1", "P2", "P3"],
+            "eligible": True,
+            "exclusion_reason": None,
+            "randomized": True,
+            "arm": "exosome",
+            "dosed": True,
+            "not_dosed_reason": None,
+            "completed_week1": [True, False, True],
+            "discontinued_reason": [None, "withdrew consent", None],
+            "in_mitt": True,
+            "in_pp": [True, False, True],
+            "major_deviation": None,
+        }
+    )
+
+
+def test_consort_does_not_count_a_withdrawal_again_as_a_sequencing_loss():
+    from exomir.clinical.consort import consort_table
+
+    samples = pd.DataFrame(
+        {
+            "sample_id": ["P1_BL", "P1_W1", "P2_BL", "P3_BL", "P3_W1"],
+            "participant_id": ["P1", "P1", "P2", "P3", "P3"],
+            "timepoint": ["baseline", "week1", "baseline", "baseline", "week1"],
+        }
+    )
+    qc = pd.DataFrame(
+        {
+            "sample_id": ["P1_BL", "P1_W1", "P2_BL", "P3_BL", "P3_W1"],
+            "pass": [True, True, True, True, False],
+            "reasons": ["", "", "", "", "low reads"],
+        }
+    )
+    tab = consort_table(
+        _disposition(), ["placebo", "exosome"], None, samples, qc, ["baseline", "week1"]
+    )
+    n = {(r.node, r.arm): r.n for r in tab.itertuples()}
+    why = {(r.node, r.arm): r.reasons for r in tab.itertuples()}
+    assert n[("discontinued", "exosome")] == 1  # P2, counted once ...
+    assert n[("sequencing_qc_failed_week1", "exosome")] == 1  # ... not here: P3 only
+    assert why[("sequencing_qc_failed_week1", "exosome")] == "low reads: 1"
+    assert n[("sequencing_analysed_all_timepoints", "exosome")] == 1  # P1
+    # every dosed participant is in exactly one box at the end of the flow
+    ends = [
+        "lost_to_follow_up",
+        "discontinued",
+        "sequencing_qc_failed_baseline",
+        "sequencing_qc_failed_week1",
+        "sequencing_analysed_all_timepoints",
+    ]
+    assert sum(n[(e, "exosome")] for e in ends) == n[("received_allocated", "exosome")]
+
+
+def test_report_consort_shows_sequencing_apart_from_the_flow(tree):
+    from exomir.report.sections.study import consort as consort_section
+
+    root, _ = tree
+    extra = pd.DataFrame(
+        [
+            ("sequencing_qc_failed_baseline", arm, 1, "hemolysis A414 0.45: 1")
+            for arm in ("placebo", "exosome")
+        ]
+        + [
+            ("sequencing_analysed_all_timepoints", arm, 2, "")
+            for arm in ("placebo", "exosome")
+        ],
+        columns=["node", "arm", "n", "reasons"],
+    )
+    path = root / "results/clinical/consort.tsv"
+    orig = path.read_text(encoding="utf-8")
+    try:
+        base = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+        pd.concat([base, extra.astype(str)]).to_csv(path, sep="\t", index=False)
+        for audience in ("closed", "open"):
+            if audience == "open":
+                from _report_fixture import blind
+
+                blind(root)
+            sec = consort_section(
+                _ctx(tree, audience), Section("consort", 2, "CONSORT")
+            )
+            fig = next(b for b in sec.blocks if getattr(b, "svg", ""))
+            assert "Sequencing" not in fig.svg  # not in the participant flow
+            seq = next(t for t in _tables(sec) if "small-RNA" in t.title)
+            cells = seq.data.to_string()
+            assert "Sequencing QC failed at baseline" in cells
+            if audience == "closed":
+                assert set(seq.data["arm"]) == {"placebo", "exosome"}
+                assert list(seq.data["n"])[:1] == ["1"]
+            else:
+                assert "arm" not in seq.data
+                row = seq.data.set_index("analysis population")
+                assert row.loc["Sequencing QC failed at baseline", "n"] == "2"
+                assert row.loc["Sequencing analysed at all timepoints", "n"] == "4"
+    finally:
+        path.write_text(orig, encoding="utf-8")
+        from _report_fixture import blind
+
+        blind(root)

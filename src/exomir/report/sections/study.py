@@ -186,6 +186,9 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
     if df is None:
         sec.add(NotRun("CONSORT flow (clinical safety/disposition stage)", [path]))
     else:
+        seq = df["node"].astype(str).str.lower().str.startswith("sequencing")
+        seq_block = _sequencing_populations(ctx, df[seq], path)
+        df = df[~seq].reset_index(drop=True)
         pooled, by_arm = _consort_nodes(df, ctx.arms, ctx.closed)
         svg = figures.consort_svg(pooled, by_arm)
         sec.add(
@@ -229,10 +232,68 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
                     collapsed=True,
                 )
             )
+        if seq_block is not None:
+            sec.add(seq_block)
     _sequencing_completeness(ctx, sec)
     _clinical_completeness(ctx, sec)
     _clinical_plausibility(ctx, sec)
     return sec
+
+
+def _sequencing_populations(
+    ctx: ReportContext, seq: pd.DataFrame, path: str
+) -> Table | None:
+    """Small-RNA-seq analysis populations, apart from the participant flow.
+
+    A library failing sequencing QC is not a loss of a participant (she stays
+    in the clinical analyses); the CONSORT rows ``sequencing_*`` are the
+    biomarker's analysis populations and are shown as their own table, by
+    arm in the closed report and summed over the arms in the open one.
+    """
+    if not len(seq):
+        return None
+    seq = seq.copy()
+    seq["n_num"] = num(seq["n"])
+    pooled_arm = seq["arm"].astype(str).str.lower().isin(POOLED_ARMS)
+    if ctx.closed:
+        order = {a: i for i, a in enumerate(ctx.arms)}
+        seq["_a"] = [order.get(a, 99) for a in seq["arm"]]
+        seq["_o"] = range(len(seq))
+        seq = seq.sort_values(["_a", "_o"], kind="stable")
+        out = pd.DataFrame(
+            {
+                "analysis population": [consort_label(n) for n in seq["node"]],
+                "arm": seq["arm"].to_numpy(),
+                "n": seq["n"].astype(str).to_numpy(),
+                "reasons": seq["reasons"].to_numpy(),
+            }
+        )
+    else:
+        rows = []
+        src = seq if not pooled_arm.any() else seq[pooled_arm]
+        for node in dict.fromkeys(src["node"]):
+            sub = src[src["node"] == node]
+            rows.append(
+                (
+                    consort_label(node),
+                    str(int(sub["n_num"].sum())),
+                    pool_reasons(list(sub["reasons"])),
+                )
+            )
+        out = pd.DataFrame(rows, columns=["analysis population", "n", "reasons"])
+    return Table(
+        "Biomarker analysis populations (small-RNA sequencing)"
+        + (" by arm" if ctx.closed else ", arms pooled"),
+        out,
+        source=[path],
+        note="Participants of the flow above whose libraries failed sequencing QC "
+        "stay in the clinical analyses: these are the populations of the miRNA "
+        "analyses, not losses of participants. Counted among participants who "
+        "attended the visit; a participant lost to follow-up or discontinued "
+        "before a timepoint is counted in the flow only.",
+        arm_level=ctx.closed,
+        preformatted=True,
+    )
 
 
 def _sequencing_completeness(ctx: ReportContext, sec: Section) -> None:
