@@ -142,8 +142,11 @@ def test_endpoints_show_mean_changes_blinding_and_multiplicity(tree):
     tab = next(t for t in _tables(sec) if t.title.startswith("Endpoint results"))
     df = tab.data.set_index("endpoint")
     sbp = df.loc["Systolic blood pressure (mmHg)"]
+    # both arms of a row with the same decimals (3 digits of the largest, 15.25)
     assert sbp["mean change (SD), exosome"] == "-15.2 (6.5)"
-    assert sbp["mean change (SD), placebo"] == "-6.50 (5.25)"
+    assert sbp["mean change (SD), placebo"] == "-6.5 (5.2)"
+    # odds ratio: 2 decimals at least, the same for the bounds
+    assert df.loc["Lower-limb edema", "estimate (95% CI)"] == "0.50 (0.10 to 2.50)"
     assert sbp["estimate (95% CI)"] == "-8.8 (-12.1 to -3.2)"
     assert df.loc["Lower-limb edema", "assessor blinding"] == (
         "0% blinded; AT RISK of detection bias"
@@ -240,6 +243,13 @@ def test_booleans_read_yes_no(raw, text):
     assert format_cell(raw) == text
     if isinstance(raw, str):
         assert yes_no(raw) == text
+
+
+def test_ratio_cis_keep_the_digits_of_the_small_bound():
+    from exomir.report.labels import fmt_ci
+
+    assert fmt_ci(1.52, 0.13, 40.6, ratio=True) == "1.52 (0.13 to 40.60)"
+    assert fmt_ci(0.5, 0.012, 2.5, ratio=True) == "0.500 (0.012 to 2.500)"
 
 
 def test_codes_become_labels():

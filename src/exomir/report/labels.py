@@ -249,16 +249,33 @@ def fmt_fixed(value: Any, decimals: int) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
-def fmt_ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str:
+def ratio_decimals(est: Any, lo: Any, hi: Any, cap: int = 3) -> int:
+    """Decimals of a ratio and its CI (shared by the three numbers).
+
+    At least 2, and 2 significant digits of the smallest value: a lower bound
+    of 0.13 next to an upper one of 40 keeps its digits (ratios live on a log
+    scale).
+    """
+    vals = [abs(v) for v in (_float(est), _float(lo), _float(hi)) if math.isfinite(v)]
+    vals = [v for v in vals if v > 0]
+    if not vals:
+        return 2
+    need = max(0, 1 - math.floor(math.log10(min(vals))))
+    return min(max(2, need), cap)
+
+
+def fmt_ci(est: Any, lo: Any, hi: Any, digits: int = 3, ratio: bool = False) -> str:
     """``estimate (low to high)`` with the same decimals for all three.
 
     Blank when the estimate is missing; the estimate alone when a bound is.
+    ``ratio``: decimals by :func:`ratio_decimals` (odds ratios, ratios of
+    geometric means), else by :func:`ci_decimals`.
     """
     if not math.isfinite(_float(est)):
         return ""
     if not (math.isfinite(_float(lo)) and math.isfinite(_float(hi))):
         return fmt_num(est, digits)
-    d = ci_decimals(est, lo, hi, digits)
+    d = ratio_decimals(est, lo, hi) if ratio else ci_decimals(est, lo, hi, digits)
     return f"{fmt_fixed(est, d)} ({fmt_fixed(lo, d)} to {fmt_fixed(hi, d)})"
 
 

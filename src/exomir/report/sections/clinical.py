@@ -10,7 +10,9 @@ from exomir.report.context import POOLED_ARMS, ReportContext, is_true, num
 from exomir.report.labels import (
     DERIVED_PARAMS,
     better_direction,
+    ci_decimals,
     fmt_ci,
+    fmt_fixed,
     fmt_num,
     fmt_p,
     humanise,
@@ -64,17 +66,28 @@ def _arm_names(ctx: ReportContext) -> tuple[str, str]:
     return "treated", "control"
 
 
-def _mean_sd(m: object, sd: object) -> str:
+def _is_ratio(measure: object) -> bool:
+    return any(k in str(measure).lower() for k in RATIO_MEASURES)
+
+
+def _mean_sd(m: object, sd: object, decimals: int) -> str:
+    """``mean (SD)`` with the row's decimals (blank without a mean)."""
     mv = num(pd.Series([m])).iloc[0]
     if not np.isfinite(mv):
         return ""
     sv = num(pd.Series([sd])).iloc[0]
     if not np.isfinite(sv):
-        return fmt_num(mv)
-    from exomir.report.labels import ci_decimals, fmt_fixed
+        return fmt_fixed(mv, decimals)
+    return f"{fmt_fixed(mv, decimals)} ({fmt_fixed(sv, decimals)})"
 
-    d = ci_decimals(mv, sv, sv)
-    return f"{fmt_fixed(mv, d)} ({fmt_fixed(sv, d)})"
+
+def _row_decimals(*values: object) -> int:
+    """Decimals shared by the mean changes of one row (both arms)."""
+    v = num(pd.Series(list(values))).abs().dropna()
+    v = v[v > 0]
+    if not len(v):
+        return 2
+    return ci_decimals(float(v.max()), 0, 0)
 
 
 def _blinded(frac: object, flag: object) -> str:
@@ -105,9 +118,13 @@ def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
             "model": df.get("model", ""),
             "effect measure": df.get("effect_measure", ""),
             "estimate (95% CI)": [
-                fmt_ci(e, lo, hi) or "not estimable"
-                for e, lo, hi in zip(
-                    df["estimate"], df["ci_low"], df["ci_high"], strict=True
+                fmt_ci(e, lo, hi, ratio=_is_ratio(m)) or "not estimable"
+                for e, lo, hi, m in zip(
+                    df["estimate"],
+                    df["ci_low"],
+                    df["ci_high"],
+                    _col(df, "effect_measure"),
+                    strict=True,
                 )
             ],
             "p": [fmt_p(v) for v in df["p_value"]],
@@ -122,18 +139,19 @@ def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
             for t, c in zip(df["n_treatment"], df["n_control"], strict=True)
         ]
     if "mean_chg_treatment" in df and "mean_chg_control" in df:
-        out[f"mean change (SD), {treated}"] = [
-            _mean_sd(m, sd)
-            for m, sd in zip(
-                df["mean_chg_treatment"], _col(df, "sd_chg_treatment"), strict=True
-            )
-        ]
-        out[f"mean change (SD), {control}"] = [
-            _mean_sd(m, sd)
-            for m, sd in zip(
-                df["mean_chg_control"], _col(df, "sd_chg_control"), strict=True
-            )
-        ]
+        cells = zip(
+            df["mean_chg_treatment"],
+            _col(df, "sd_chg_treatment"),
+            df["mean_chg_control"],
+            _col(df, "sd_chg_control"),
+            strict=True,
+        )
+        pairs = []
+        for mt, st, mc, sc in cells:
+            d = _row_decimals(mt, st, mc, sc)
+            pairs.append((_mean_sd(mt, st, d), _mean_sd(mc, sc, d)))
+        out[f"mean change (SD), {treated}"] = [a for a, _ in pairs]
+        out[f"mean change (SD), {control}"] = [b for _, b in pairs]
     if "assessor_blinded_fraction" in df or "detection_bias" in df:
         col = [
             _blinded(f, b)
@@ -218,7 +236,7 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
                 for p, lab in zip(sub["param"], sub["label"], strict=True)
             ]
             sub["annotation"] = [
-                fmt_ci(e, lo, hi)
+                fmt_ci(e, lo, hi, ratio=ratio)
                 for e, lo, hi in zip(
                     sub["estimate"], sub["ci_low"], sub["ci_high"], strict=True
                 )
