@@ -181,6 +181,9 @@ def test_better_direction_from_config_wins():
     assert better_direction("PLAT", cfg) == "higher"
     assert better_direction("PLAT", {}) is None
     assert better_direction("EDEMA_FACE", {}) == "lower"
+    # the schema default "unknown" falls back to the report's list
+    cfg = {"clinical_parameters": {"SYSBP": {"better": "unknown"}}}
+    assert better_direction("SYSBP", cfg) == "lower"
 
 
 # ---------------------------------------------------------------- miRNAome
