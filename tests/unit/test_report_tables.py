@@ -385,3 +385,30 @@ def test_report_consort_shows_sequencing_apart_from_the_flow(tree):
         from _report_fixture import blind
 
         blind(root)
+
+
+def test_consort_stages_share_one_box():
+    from exomir.report.sections.study import stage_boxes
+
+    col = [
+        ("Allocated to exosome", "9", ""),
+        ("Received allocated intervention", "9", "IV: 8; IM: 1"),
+        ("Did not receive allocated intervention", "0", ""),
+        ("Lost to follow-up", "0", ""),
+        ("Discontinued intervention", "1", "withdrew consent: 1"),
+        ("Completed follow-up", "8", ""),
+        ("Analysed (mITT)", "9", ""),
+        ("Excluded from analysis (mITT)", "0", ""),
+        ("Something else", "2", ""),
+    ]
+    boxes = stage_boxes(col)
+    assert [len(b) if isinstance(b, list) else 0 for b in boxes] == [3, 3, 2, 0]
+    svg = figures.consort_svg([("Randomised", "16", "")], {"exosome": boxes})
+    # 1 pooled box + 4 boxes in the column, every count still written
+    assert svg.count('class="cbox"') == 5
+    # titles may wrap over lines: join the text elements
+    text = " ".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg)).replace(
+        "\u00a0", " "
+    )
+    for label, n, _ in col:
+        assert f"{label} (n = {n})" in text

@@ -729,9 +729,17 @@ def _wrap_reasons(reasons: str, width: int, max_lines: int = 12) -> list[str]:
     return lines
 
 
+Entry = tuple[str, str, str]
+
+
+def _entries(item: Entry | list[Entry]) -> list[Entry]:
+    """Return a box's entries: one (label, n, reasons) or a CONSORT stage's list."""
+    return list(item) if isinstance(item, list) else [item]
+
+
 def consort_svg(
-    pooled: list[tuple[str, str, str]],
-    by_arm: dict[str, list[tuple[str, str, str]]],
+    pooled: list[Entry | list[Entry]],
+    by_arm: dict[str, list[Entry | list[Entry]]],
     box_w: int = 330,
 ) -> str:
     """CONSORT flow diagram as SVG markup with every text escaped.
@@ -745,7 +753,10 @@ def consort_svg(
     pooled
         Boxes above the split: (label, n, reasons).
     by_arm
-        Per-arm (or one pooled) column of boxes below the split.
+        Per-arm (or one pooled) column of boxes below the split. A box is one
+        (label, n, reasons) entry or a list of them (a CONSORT stage such as
+        allocation, follow-up or analysis: one box with one bold line per
+        entry, so its counts are not read as successive losses).
     box_w
         Box width in px.
     """
@@ -762,26 +773,31 @@ def consort_svg(
         title = textwrap.wrap(f"{label} (n{nb}={nb}{n})", title_chars) or [""]
         return title, _wrap_reasons(reasons, reason_chars) if reasons else []
 
-    def height(label: str, n: str, reasons: str) -> int:
-        title, rs = lines_of(label, n, reasons)
-        return 2 * pad + len(title) * title_lh + len(rs) * reason_lh
+    def height(item: Entry | list[Entry]) -> int:
+        h = 2 * pad
+        for k, entry in enumerate(_entries(item)):
+            title, rs = lines_of(*entry)
+            h += len(title) * title_lh + len(rs) * reason_lh + (4 if k else 0)
+        return h
 
-    def box(x: float, y: float, h: int, label: str, n: str, reasons: str) -> str:
-        title, rs = lines_of(label, n, reasons)
+    def box(x: float, y: float, h: int, item: Entry | list[Entry]) -> str:
         out = [
             f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{h}" rx="4" class="cbox"/>'
         ]
         yy = y + pad + 12
-        for line in title:
-            out.append(
-                f'<text x="{x + pad:.0f}" y="{yy:.0f}" class="ctitle">{escape(line)}</text>'
-            )
-            yy += title_lh
-        for line in rs:
-            out.append(
-                f'<text x="{x + pad:.0f}" y="{yy - 2:.0f}" class="creason">{escape(line)}</text>'
-            )
-            yy += reason_lh
+        for k, entry in enumerate(_entries(item)):
+            yy += 4 if k else 0
+            title, rs = lines_of(*entry)
+            for line in title:
+                out.append(
+                    f'<text x="{x + pad:.0f}" y="{yy:.0f}" class="ctitle">{escape(line)}</text>'
+                )
+                yy += title_lh
+            for line in rs:
+                out.append(
+                    f'<text x="{x + pad:.0f}" y="{yy - 2:.0f}" class="creason">{escape(line)}</text>'
+                )
+                yy += reason_lh
         return "".join(out)
 
     def arrow(x: float, y1: float, y2: float) -> str:
@@ -789,11 +805,11 @@ def consort_svg(
 
     y = 10.0
     cx = (width - box_w) / 2
-    for k, (label, n, reasons) in enumerate(pooled):
-        h = height(label, n, reasons)
+    for k, item in enumerate(pooled):
+        h = height(item)
         if k:
             parts.append(arrow(cx + box_w / 2, y - gap, y))
-        parts.append(box(cx, y, h, label, n, reasons))
+        parts.append(box(cx, y, h, item))
         y += h + gap
     if pooled and cols:
         # split line from the last pooled box to every column
@@ -819,14 +835,14 @@ def consort_svg(
     y = parts_y + 16
     nrows = max((len(v) for v in by_arm.values()), default=0)
     for k in range(nrows):
-        h = max((height(*by_arm[a][k]) for a in cols if k < len(by_arm[a])), default=0)
+        h = max((height(by_arm[a][k]) for a in cols if k < len(by_arm[a])), default=0)
         for j, arm in enumerate(cols):
             if k >= len(by_arm[arm]):
                 continue
             x = 10 + j * (box_w + 30) + (width - ncol * (box_w + 30)) / 2
             if k:
                 parts.append(arrow(x + box_w / 2, y - gap, y))
-            parts.append(box(x, y, h, *by_arm[arm][k]))
+            parts.append(box(x, y, h, by_arm[arm][k]))
         y += h + gap
     total = int(y - gap + 10)
     return (

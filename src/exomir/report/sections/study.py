@@ -179,6 +179,41 @@ def _consort_nodes(
     return pooled, by_arm
 
 
+#: CONSORT 2010 stages below the split: node codes shown in one box each, so
+#: that "lost to follow-up" and "completed follow-up" are read side by side
+#: and not as successive losses.
+CONSORT_STAGES: list[tuple[str, ...]] = [
+    ("allocated", "received_allocated", "received_intervention", "did_not_receive"),
+    ("lost_to_follow_up", "discontinued", "completed_follow_up"),
+    ("analysed_mitt", "excluded_from_mitt", "analysed_pp", "excluded_from_pp"),
+]
+
+
+def stage_boxes(entries: list[tuple[str, str, str]]) -> list:
+    """Group a column's (label, n, reasons) entries into CONSORT stage boxes.
+
+    Entries are matched to :data:`CONSORT_STAGES` by their label; an entry of
+    no stage stays a box of its own, in order.
+    """
+    stage_of: dict[str, int] = {}
+    for k, codes in enumerate(CONSORT_STAGES):
+        for code in codes:
+            stage_of[consort_label(code)] = k
+    boxes: list = []
+    current: int | None = None
+    for entry in entries:
+        label = entry[0]
+        k = 0 if label.startswith("Allocated") else stage_of.get(label)
+        if k is not None and k == current:
+            boxes[-1].append(entry)
+        elif k is not None:
+            boxes.append([entry])
+        else:
+            boxes.append(entry)
+        current = k
+    return boxes
+
+
 def consort(ctx: ReportContext, sec: Section) -> Section:
     """§2: CONSORT diagram (from consort.tsv) and data completeness."""
     path = "results/clinical/consort.tsv"
@@ -190,7 +225,9 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
         seq_block = _sequencing_populations(ctx, df[seq], path)
         df = df[~seq].reset_index(drop=True)
         pooled, by_arm = _consort_nodes(df, ctx.arms, ctx.closed)
-        svg = figures.consort_svg(pooled, by_arm)
+        svg = figures.consort_svg(
+            pooled, {a: stage_boxes(v) for a, v in by_arm.items()}
+        )
         sec.add(
             Figure(
                 "CONSORT 2010 flow diagram"
