@@ -1061,10 +1061,13 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
                     source=[net_path],
                 )
             )
+        shown_net = net.copy()
+        if "pathway" in shown_net:
+            shown_net["pathway"] = [pathway_label(p) for p in shown_net["pathway"]]
         sec.add(
             Table(
                 "miRNA -> pathway network weights",
-                net,
+                shown_net,
                 source=[net_path],
                 collapsed=True,
                 wide=True,
