@@ -412,3 +412,28 @@ def test_consort_stages_share_one_box():
     )
     for label, n, _ in col:
         assert f"{label} (n = {n})" in text
+
+
+def test_endpoint_table_codes_and_blank_counts(tree):
+    from exomir.report.sections.clinical import endpoint_table
+
+    df = pd.DataFrame(
+        {
+            "param": ["PROT_DIP"],
+            "label": ["Proteinuria"],
+            "analysis": ["primary"],
+            "population": ["mITT"],
+            "model": ["proportional_odds"],
+            "effect_measure": ["odds ratio"],
+            "estimate": [""],
+            "ci_low": [""],
+            "ci_high": [""],
+            "p_value": [""],
+            "n_treatment": [""],
+            "n_control": [""],
+        }
+    )
+    out = endpoint_table(_ctx(tree, "closed"), df).iloc[0]
+    assert out["model"] == "proportional odds"
+    assert out["estimate (95% CI)"] == "not estimable"
+    assert out["n (exosome / placebo)"] == ""  # not "/"

@@ -115,7 +115,7 @@ def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
             ],
             "analysis": [humanise(a) for a in df["analysis"]],
             "population": df.get("population", ""),
-            "model": df.get("model", ""),
+            "model": [str(m).replace("_", " ") for m in _col(df, "model")],
             "effect measure": df.get("effect_measure", ""),
             "estimate (95% CI)": [
                 fmt_ci(e, lo, hi, ratio=_is_ratio(m)) or "not estimable"
@@ -135,7 +135,7 @@ def endpoint_table(ctx: ReportContext, df: pd.DataFrame) -> pd.DataFrame:
     treated, control = _arm_names(ctx)
     if "n_treatment" in df and "n_control" in df:
         out[f"n ({treated} / {control})"] = [
-            f"{t} / {c}"
+            f"{t} / {c}" if str(t).strip() or str(c).strip() else ""
             for t, c in zip(df["n_treatment"], df["n_control"], strict=True)
         ]
     if "mean_chg_treatment" in df and "mean_chg_control" in df:
