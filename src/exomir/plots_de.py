@@ -75,7 +75,11 @@ def volcano(
     highlight: Sequence[str] = (),
     label_top: int = 10,
 ) -> None:
-    """Volcano plot: shrunken log2 fold change vs -log10 p-value.
+    """Volcano plot: MLE (unshrunken) log2 fold change vs -log10 p-value.
+
+    The x axis is the estimate the Wald test is about (``log2FoldChange``);
+    the shrunken LFC pulls low-information miRNAs to 0 and belongs to the MA
+    plot and the ranking, not next to the test's p-value.
 
     Parameters
     ----------
@@ -96,7 +100,7 @@ def volcano(
     with mpl.rc_context(SVG_RC):
         fig = Figure(figsize=(5.5, 4.5))
         ax = fig.add_subplot()
-        lfc = _lfc_column(table)
+        lfc = "log2FoldChange"
         t = table[table["pvalue"].notna() & table[lfc].notna()]
         y = -np.log10(t["pvalue"].clip(lower=1e-300))
         sig = (t["padj"] < alpha).fillna(False).to_numpy()
@@ -130,9 +134,7 @@ def volcano(
                 fontsize=6,
             )
         ax.axvline(0, color="black", lw=0.5)
-        ax.set_xlabel(
-            "log2 fold change" + (" (shrunken)" if lfc.endswith("shrunk") else "")
-        )
+        ax.set_xlabel("log2 fold change (MLE, unshrunken)")
         ax.set_ylabel("-log10 p-value")
         ax.set_title(title, fontsize=9)
         ax.legend(loc="best", frameon=False, fontsize=7)

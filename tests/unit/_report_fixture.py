@@ -27,7 +27,7 @@ EFFICACY_STRINGS = [
     "7.71 (3.33 to 9.99)",
     "6.43",
     "5.43",
-    "-8.77",
+    "-8.8 (-12.1 to -3.2)",
     "4.44",
     "2.913",
     "0.864",
@@ -87,7 +87,28 @@ def config() -> dict:
             },
             "control": {"exclude_names": ["miR-451a"], "min_base_mean": 50},
         },
-        "qc": {"min_raw_reads": 20000},
+        "qc": {"min_raw_reads": 20000, "max_a414": 0.3},
+        "clinical_parameters": {
+            "SYSBP": {
+                "label": "Systolic blood pressure",
+                "unit": "mm[Hg]",
+                "domain": "VS",
+                "kind": "continuous",
+            },
+            "UPCR": {
+                "label": "Urine protein/creatinine ratio",
+                "unit": "mg/mmol",
+                "domain": "UR",
+                "kind": "continuous",
+                "transform": "log",
+            },
+            "EDEMA_LE": {
+                "label": "Lower-limb edema",
+                "unit": "1",
+                "domain": "EDEMA",
+                "kind": "binary",
+            },
+        },
         "reference": {"mirbase_version": "22", "species": "hsa"},
     }
 
@@ -174,9 +195,11 @@ def write_reads(
     qc = pd.DataFrame(
         {
             "sample_id": sids,
-            "pass": ["false" if i == 2 else "true" for i in range(len(sids))],
+            "pass": ["false" if i in (2, 3) else "true" for i in range(len(sids))],
             "reasons": [
-                "raw reads 5 < 20,000 (gate qc.min_raw_reads)" if i == 2 else ""
+                "raw reads 5 < 20,000 (gate qc.min_raw_reads)"
+                if i == 2
+                else ("hemolysis A414 0.450 > 0.3 (gate qc.max_a414)" if i == 3 else "")
                 for i in range(len(sids))
             ],
             "warnings": "",
@@ -189,8 +212,8 @@ def write_reads(
             "n_mirnas_ge10": 35,
             "hemolysis_log2ratio": rng.normal(6, 1, len(sids)).round(3),
             "hemolysis_threshold": 10.5,
-            "hemolysis_flag": "false",
-            "hemolysis_a414": 0.05,
+            "hemolysis_flag": ["true" if i == 4 else "false" for i in range(len(sids))],
+            "hemolysis_a414": [0.45 if i == 3 else 0.05 for i in range(len(sids))],
             "complexity": 0.5,
         }
     )
@@ -261,6 +284,13 @@ def write_reads(
         }
     )
     de.loc[0, ["log2FoldChange", "pvalue", "padj"]] = [6.4321, 1e-6, 1e-4]
+    # a shrunken LFC of a low-information miRNA (printed as 0.00, not -4.3e-06)
+    de.loc[1, ["log2FoldChange", "log2FoldChange_shrunk", "pvalue", "padj"]] = [
+        1.2345,
+        -4.3e-06,
+        2e-6,
+        2e-4,
+    ]
     _write(root, "results/de/treatment_effect.tsv", de)
     pca = meta.assign(
         library_batch="LB01",
@@ -432,6 +462,31 @@ def write_downstream(root: Path, pids: list[str], hostile: bool = True) -> None:
             "p_value": 0.004,
             "n_treatment": 3,
             "n_control": 3,
+            "mean_chg_treatment": -15.25,
+            "sd_chg_treatment": 6.5,
+            "mean_chg_control": -6.5,
+            "sd_chg_control": 5.25,
+            "assessor_blinded_fraction": 1.0,
+            "detection_bias": "",
+        },
+        {
+            "param": "EDEMA_LE",
+            "label": "Lower-limb edema",
+            "domain": "EDEMA",
+            "kind": "binary",
+            "model": "logistic",
+            "analysis": "primary",
+            "population": "mITT",
+            "effect_measure": "odds ratio",
+            "estimate": 0.5,
+            "ci_low": 0.1,
+            "ci_high": 2.5,
+            "p_value": 0.036,
+            "n_treatment": 3,
+            "n_control": 3,
+            "assessor_blinded_fraction": 0.0,
+            "detection_bias": "at risk: assessor not blinded in 100% of readings "
+            "(open-label)",
         },
         {
             "param": "HGB",
@@ -458,13 +513,40 @@ def write_downstream(root: Path, pids: list[str], hostile: bool = True) -> None:
             arm,
             3 if arm != "all" else 6,
             "31.2 (5.1)" if arm == "all" else "30.0 (4.0)",
+            "mean (SD)",
+        )
+        for arm in ["all", *ARMS]
+    ]
+    # UPCR is analysed on the log scale: geometric mean; one missing value
+    base += [
+        (
+            "UPCR",
+            "",
+            arm,
+            {"all": 5, "placebo": 3, "exosome": 2}[arm],
+            {"all": "41.7", "placebo": "35.2", "exosome": "53.9"}[arm] + " (×/÷ 1.80)",
+            "geometric mean (×/÷ GSD)",
+        )
+        for arm in ["all", *ARMS]
+    ]
+    # the clinical stage's VST row of the primary miRNA (not shown: one scale)
+    base += [
+        (
+            "hsa-miR-126-3p (log2)",
+            "",
+            arm,
+            6 if arm == "all" else 3,
+            "11.11 (0.5)",
+            "mean (SD)",
         )
         for arm in ["all", *ARMS]
     ]
     _write(
         root,
         "results/clinical/baseline_table.tsv",
-        pd.DataFrame(base, columns=["variable", "level", "arm", "n", "summary"]),
+        pd.DataFrame(
+            base, columns=["variable", "level", "arm", "n", "summary", "statistic"]
+        ),
     )
     _write(
         root,

@@ -76,7 +76,14 @@ def test_number_formats():
     assert fmt_num(1538.7) == "1539"
     assert fmt_num(3.298e11) == "3.3e+11"
     assert fmt_p(0.00012) == "< 0.001"
-    assert fmt_ci(0.256772, -0.934566, 1.44811) == "0.257 (-0.935 to 1.45)"
+    # same decimals for estimate and bounds: 3 significant digits of the
+    # largest absolute value (1.45 -> 2 decimals)
+    assert fmt_ci(0.256772, -0.934566, 1.44811) == "0.26 (-0.93 to 1.45)"
+    assert fmt_ci(0.7712, -1.46, 3.0) == "0.77 (-1.46 to 3.00)"
+    assert fmt_ci(-8.7654, -12.1, -3.2) == "-8.8 (-12.1 to -3.2)"
+    assert fmt_ci(0.792, 0.70, 0.89) == "0.792 (0.700 to 0.890)"
+    # a small estimate next to a large bound keeps 2 significant digits
+    assert fmt_ci(0.012, -0.5, 3.1) == "0.012 (-0.500 to 3.100)"
     assert fmt_ci("", "", "") == ""
 
 
@@ -196,13 +203,23 @@ def test_pathway_tables_are_compact(tmp_path):
         "PI3K-Akt signalling (WikiPathways WP4172)",
         "MAPK signalling (WP382)",
     ]
-    assert list(compact["method"])[:2] == ["waggr (primary)", "ulm (sensitivity)"]
-    assert compact["estimate (95% CI)"].iloc[0] == "0.257 (-0.935 to 1.45)"
+    assert list(compact["method"])[:2] == [
+        "weighted aggregate (waggr), primary",
+        "univariate linear model (ulm), sensitivity",
+    ]
+    assert compact["estimate (95% CI)"].iloc[0] == "0.26 (-0.93 to 1.45)"
+    assert compact["contrast"].iloc[0] == "exosome vs placebo at week 1"
     assert compact["p"].iloc[0] == "0.673"
     enrich = tables[1].data
     assert len(enrich) == 3 and list(enrich.columns) == ["pathway", "c1"]
     full = tables[-1]
-    assert full.collapsed and full.data["note"].str.len().max() <= 80
+    # model warnings are shown whole (wrapped by the wide table), not cut
+    assert full.collapsed and full.wide
+    assert full.data["note"].str.len().max() == 300
+    assert "weighted aggregate (waggr)" in set(full.data["method"])
+    assert "HALLMARK_X" not in set(full.data["pathway"])
+    assert "X (Hallmark)" in set(full.data["pathway"])
+    assert "exosome vs placebo at week 1" in set(full.data["contrast"])
     assert not any(isinstance(b, Text) and "encode" in b.text for b in sec.blocks)
 
 

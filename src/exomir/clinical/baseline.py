@@ -2,8 +2,12 @@
 
 Rows of ``results/clinical/baseline_table.tsv``: ``variable``, ``level``,
 ``arm`` (each arm and ``all``), ``n`` (participants with a value) and
-``summary``: "mean (SD)" for numbers, "count (percent)" for each level of a
-category or a true boolean. Variables: config ``clinical.baseline_variables``
+``summary``: "mean (SD)" for numbers, "geometric mean (×/÷ geometric SD)"
+for parameters analysed on the log scale (``transform: log``, e.g. UPCR), so
+that the summary matches the ratio of geometric means the endpoint reports,
+"count (percent)" for each level of a category or a true boolean;
+``statistic`` names which (``mean (SD)``, ``geometric mean (×/÷ GSD)``,
+``n (%)``). Variables: config ``clinical.baseline_variables``
 and ``design.strata`` from participants.tsv, the baseline value of every
 endpoint and the baseline log2 level of the primary miRNA. Population: every
 randomised participant of participants.tsv.
@@ -21,7 +25,18 @@ from exomir.clinical.dataset import ClinicalSettings
 
 log = logging.getLogger(__name__)
 
-BASELINE_COLUMNS = ["variable", "level", "arm", "n", "summary", "label", "unit"]
+BASELINE_COLUMNS = [
+    "variable",
+    "level",
+    "arm",
+    "n",
+    "summary",
+    "label",
+    "unit",
+    "statistic",
+]
+#: ``statistic`` of each summary kind.
+MEAN_SD, GEO_MEAN, COUNT_PCT = "mean (SD)", "geometric mean (×/÷ GSD)", "n (%)"
 
 
 def _digits(x: float) -> int:
@@ -45,6 +60,26 @@ def mean_sd(values: pd.Series) -> str:
     if len(v) < 2:
         return f"{m:.{k}f}"
     return f"{m:.{k}f} ({float(v.std(ddof=1)):.{k}f})"
+
+
+def geo_mean_gsd(values: pd.Series) -> str:
+    """Format "geometric mean (×/÷ geometric SD)" of positive values.
+
+    The geometric mean is ``exp(mean(log x))`` and the geometric SD the
+    multiplicative factor ``exp(SD(log x))``; digits follow the geometric
+    mean's magnitude. Non-positive values cannot be logged and are left out
+    (the endpoint model leaves them out too).
+    """
+    v = values.dropna().astype(float)
+    v = v[v > 0]
+    if v.empty:
+        return ""
+    logs = np.log(v.to_numpy())
+    gm = float(np.exp(logs.mean()))
+    k = _digits(gm)
+    if len(v) < 2:
+        return f"{gm:.{k}f}"
+    return f"{gm:.{k}f} (×/÷ {float(np.exp(logs.std(ddof=1))):.2f})"
 
 
 def count_percent(k: int, n: int) -> str:
@@ -90,6 +125,7 @@ def baseline_table(
     par = participants.drop_duplicates("participant_id")
     par = par[par["arm"].isin(arms)].set_index("participant_id")
     cols: dict[str, tuple[pd.Series, str, str]] = {}
+    logged: set[str] = set()
     for c in [*settings.baseline_variables, *settings.strata]:
         if c in cols:
             continue
@@ -108,6 +144,8 @@ def baseline_table(
             spec.label,
             spec.unit if spec.kind == "continuous" else "",
         )
+        if spec.kind == "continuous" and spec.transform == "log":
+            logged.add(spec.code)
     if mirna_bl is not None:
         cols[f"{settings.primary_mirna} (log2)"] = (
             mirna_bl.reindex(par.index).astype(float),
@@ -134,12 +172,15 @@ def baseline_table(
                         count_percent(k, len(present)),
                         label,
                         unit,
+                        COUNT_PCT,
                     )
                 )
             elif _is_num(s) and not isinstance(s.dropna().iloc[0], str):
-                rows.append(
-                    _row(var, "", arm, len(present), mean_sd(present), label, unit)
-                )
+                if var in logged:
+                    summ, stat = geo_mean_gsd(present), GEO_MEAN
+                else:
+                    summ, stat = mean_sd(present), MEAN_SD
+                rows.append(_row(var, "", arm, len(present), summ, label, unit, stat))
             else:
                 levels = _levels(s, settings, var)
                 for lvl in levels:
@@ -153,6 +194,7 @@ def baseline_table(
                             count_percent(k, len(present)),
                             label,
                             unit,
+                            COUNT_PCT,
                         )
                     )
     out = pd.DataFrame(rows, columns=BASELINE_COLUMNS)
@@ -167,9 +209,17 @@ def _levels(s: pd.Series, settings: ClinicalSettings, var: str) -> list[str]:
 
 
 def _row(
-    var: str, level: str, arm: str, n: int, summary: str, label: str, unit: str
+    var: str,
+    level: str,
+    arm: str,
+    n: int,
+    summary: str,
+    label: str,
+    unit: str,
+    statistic: str,
 ) -> dict:
     return {
+        "statistic": statistic,
         "variable": var,
         "level": level,
         "arm": arm,

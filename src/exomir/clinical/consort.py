@@ -4,8 +4,12 @@ One row per box of the diagram (``node``), per arm or ``all``, with the count
 and the reasons (``reason: n; ...``, sorted by count then text). The
 "sequencing QC failed" boxes count participants whose library at a timepoint
 failed the read QC (``results/qc/library_qc.tsv``, ``pass`` false) or is
-missing, so that the molecular analysis numbers reconcile with the flow. The
-report stage renders the diagram from this table.
+missing, so that the molecular analysis numbers reconcile with the flow. A
+participant who left before a follow-up timepoint (lost to follow-up or
+discontinued) and has no library there is counted only in that box, not again
+as a sequencing failure. The sequencing boxes are the biomarker's analysis
+populations, not losses of participants: the report shows them apart from the
+participant flow.
 """
 
 from __future__ import annotations
@@ -137,8 +141,9 @@ def consort_table(
                 zip(library_qc["sample_id"], library_qc.get("reasons", ""), strict=True)
             )
             ids = set(a.loc[dosed, "participant_id"])
+            gone = set(a.loc[dosed & ~comp, "participant_id"])
             both = set(ids)
-            for tp in timepoints:
+            for k, tp in enumerate(timepoints):
                 sm = samples[
                     (samples["timepoint"] == tp) & samples["participant_id"].isin(ids)
                 ]
@@ -146,7 +151,11 @@ def consort_table(
                 failed, reasons = [], []
                 for pid in sorted(ids):
                     sid = have.get(pid)
-                    if sid is None:
+                    if sid is None and k > 0 and pid in gone:
+                        # no follow-up visit: already in the lost to follow-up /
+                        # discontinued box, not a sequencing loss as well
+                        both.discard(pid)
+                    elif sid is None:
                         failed.append(pid)
                         reasons.append("no library")
                     elif sid not in ok:

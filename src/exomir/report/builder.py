@@ -27,7 +27,7 @@ from markupsafe import Markup
 
 from exomir.atomic import atomic_open
 from exomir.report.context import ReportContext
-from exomir.report.labels import fmt_num
+from exomir.report.labels import fmt_num, yes_no
 from exomir.report.model import (
     AUDIENCES,
     Figure,
@@ -57,9 +57,14 @@ class ReportError(RuntimeError):
 
 
 def format_cell(value: Any) -> str:
-    """Text of one table cell: decimals to 3 significant digits, the rest as is."""
+    """Text of one table cell: decimals to 3 significant digits, the rest as is.
+
+    Booleans (``true``/``false`` as written in the TSVs) read ``yes``/``no``.
+    """
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         if value != value:  # NaN
             return ""
@@ -69,13 +74,15 @@ def format_cell(value: Any) -> str:
         return fmt_num(s)
     if s.strip().lower() in ("nan", "none"):
         return ""
-    return s
+    return yes_no(s)
 
 
 def _as_text(value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
-    return str(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return yes_no(str(value))
 
 
 def _is_numeric(col: pd.Series) -> bool:

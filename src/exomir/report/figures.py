@@ -199,30 +199,216 @@ def pca_scatter(
     return figure_uri(fig)
 
 
-def hemolysis_plot(qc: pd.DataFrame) -> str:
-    """Haemolysis ratio (log2 miR-451a / miR-23a-3p) per library with its gate."""
-    df = qc.dropna(subset=["hemolysis_log2ratio"]).sort_values("sample_id")
-    fig = MplFigure(figsize=(9, 2.6))
+#: Status of a library in the haemolysis figure, drawing order and colour.
+HEMOLYSIS_STATUS: dict[str, tuple[str, str]] = {
+    "passed": ("#1f77b4", "o"),
+    "failed QC (other gate)": ("#8c8c8c", "s"),
+    "flagged (ratio above warning threshold)": ("#e69f00", "^"),
+    "excluded (A414 above gate)": ("#c0392b", "X"),
+}
+
+
+def hemolysis_points(qc: pd.DataFrame, max_a414: float | None) -> pd.DataFrame:
+    """One row per library of the haemolysis figure, with its status and label.
+
+    Parameters
+    ----------
+    qc
+        ``results/qc/library_qc.tsv`` (text cells are fine).
+    max_a414
+        Exclusion gate of the plasma A414 (config ``qc.max_a414``); ``None``:
+        not configured (no library is marked excluded by it).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``sample_id``, ``x`` (position, by sample ID), ``ratio`` (log2
+        miR-451a / miR-23a-3p), ``a414``, ``status`` (a key of
+        :data:`HEMOLYSIS_STATUS`) and ``label`` (the sample ID for every
+        library that is flagged, excluded or failed, else empty).
+    """
+    df = qc.copy()
+    df["ratio"] = pd.to_numeric(df.get("hemolysis_log2ratio"), errors="coerce")
+    df["a414"] = pd.to_numeric(
+        df["hemolysis_a414"] if "hemolysis_a414" in df else np.nan, errors="coerce"
+    )
+    df = df[df["ratio"].notna() | df["a414"].notna()]
+    df = df.sort_values("sample_id").reset_index(drop=True)
+    flag = (
+        df["hemolysis_flag"].astype(str).str.strip().str.lower().eq("true")
+        if "hemolysis_flag" in df
+        else pd.Series(False, index=df.index)
+    )
+    passed = (
+        df["pass"].astype(str).str.strip().str.lower().eq("true")
+        if "pass" in df
+        else pd.Series(True, index=df.index)
+    )
+    gate = (df["a414"] > max_a414) if max_a414 is not None else flag & False
+    status = np.where(
+        gate,
+        "excluded (A414 above gate)",
+        np.where(
+            flag,
+            "flagged (ratio above warning threshold)",
+            np.where(passed, "passed", "failed QC (other gate)"),
+        ),
+    )
+    out = pd.DataFrame(
+        {
+            "sample_id": df["sample_id"].astype(str),
+            "x": np.arange(len(df)),
+            "ratio": df["ratio"],
+            "a414": df["a414"],
+            "status": status,
+        }
+    )
+    out["label"] = np.where(out["status"] != "passed", out["sample_id"], "")
+    return out
+
+
+def hemolysis_plot(qc: pd.DataFrame, max_a414: float | None = None) -> str:
+    """Haemolysis per library: the ratio with its warning threshold, A414 with its gate.
+
+    Top panel: log2 miR-451a / miR-23a-3p with the cohort warning threshold
+    (median + k MAD, a flag). Bottom panel (libraries with a plasma A414):
+    A414 with the exclusion gate ``qc.max_a414``. Flagged, excluded and
+    failed libraries are labelled with their sample ID in both panels.
+    """
+    pts = hemolysis_points(qc, max_a414)
+    has_a414 = pts["a414"].notna().any()
+    nrow = 2 if has_a414 else 1
+    fig = MplFigure(figsize=(9, 2.7 * nrow + 0.3))
+    axes = [fig.add_subplot(nrow, 1, i + 1) for i in range(nrow)]
+    thr = pd.to_numeric(qc.get("hemolysis_threshold"), errors="coerce").dropna()
+    panels = [("ratio", "log2 miR-451a / miR-23a-3p")]
+    if has_a414:
+        panels.append(("a414", "plasma A414 (absorbance)"))
+    for ax, (col, ylab) in zip(axes, panels, strict=True):
+        for st, (colour, marker) in HEMOLYSIS_STATUS.items():
+            sub = pts[(pts["status"] == st) & pts[col].notna()]
+            if len(sub):
+                ax.scatter(
+                    sub["x"], sub[col], s=16, color=colour, marker=marker, label=st
+                )
+        for _, r in pts[(pts["label"] != "") & pts[col].notna()].iterrows():
+            ax.annotate(
+                r["label"],
+                (r["x"], r[col]),
+                xytext=(3, 4),
+                textcoords="offset points",
+                fontsize=6.5,
+                color="#333333",
+            )
+        if col == "ratio" and len(thr):
+            ax.axhline(
+                float(thr.iloc[0]),
+                color="#e69f00",
+                ls="--",
+                lw=1,
+                label=f"warning threshold {float(thr.iloc[0]):.2f} (median + k MAD; flag)",
+            )
+        if col == "a414" and max_a414 is not None:
+            ax.axhline(
+                float(max_a414),
+                color="#c0392b",
+                ls="-",
+                lw=1.2,
+                label=f"exclusion gate A414 = {max_a414:g} (qc.max_a414)",
+            )
+        ax.set_ylabel(ylab, fontsize=8)
+        ax.set_xticks([])
+        ax.legend(fontsize=6.5, frameon=False, ncols=3, loc="upper left")
+        ax.margins(y=0.25)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[-1].set_xlabel(f"libraries (n = {len(pts)}, sorted by sample ID)")
+    fig.tight_layout()
+    return figure_uri(fig)
+
+
+def volcano_data(
+    table: pd.DataFrame, alpha: float = 0.05, highlight: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Points of the report's volcano plot: the MLE (unshrunken) log2 fold change.
+
+    The shrunken LFC pulls low-information miRNAs towards 0 and is for
+    ranking; the volcano shows the estimate the test is about, so a miRNA's
+    position matches its effect size in the primary analysis.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``mirna``, ``lfc`` (column ``log2FoldChange``), ``neglog10p``,
+        ``significant`` (padj < alpha) and ``label`` (top 10 significant and
+        the highlighted miRNAs).
+    """
+    lfc = pd.to_numeric(table["log2FoldChange"], errors="coerce")
+    p = pd.to_numeric(table["pvalue"], errors="coerce")
+    padj = pd.to_numeric(table.get("padj"), errors="coerce")
+    out = pd.DataFrame(
+        {
+            "mirna": table["mirna"].astype(str),
+            "lfc": lfc,
+            "neglog10p": -np.log10(p.clip(lower=1e-300)),
+            "padj": padj,
+        }
+    ).dropna(subset=["lfc", "neglog10p"])
+    out["significant"] = (out["padj"] < alpha).fillna(False)
+    top = set(out[out["significant"]].sort_values(["padj", "mirna"])["mirna"].head(10))
+    out["label"] = [m in top or m in set(highlight) for m in out["mirna"]]
+    return out.reset_index(drop=True)
+
+
+def volcano(
+    table: pd.DataFrame, alpha: float = 0.05, highlight: Sequence[str] = ()
+) -> str:
+    """Volcano plot (MLE log2 fold change vs -log10 p), see :func:`volcano_data`."""
+    d = volcano_data(table, alpha, highlight)
+    fig = MplFigure(figsize=(6.2, 4.4))
     ax = fig.add_subplot()
-    x = np.arange(len(df))
-    flag = df["hemolysis_flag"].astype(str).str.lower().eq("true").to_numpy()
+    ns = d[~d["significant"]]
+    sg = d[d["significant"]]
     ax.scatter(
-        x[~flag],
-        df["hemolysis_log2ratio"][~flag],
+        ns["lfc"],
+        ns["neglog10p"],
+        s=9,
+        color="#9e9e9e",
+        lw=0,
+        label="FDR ≥ " + f"{alpha:g}",
+    )
+    ax.scatter(
+        sg["lfc"],
+        sg["neglog10p"],
         s=12,
-        color="#1f77b4",
-        label="below gate",
+        color="#c0392b",
+        lw=0,
+        label=f"FDR < {alpha:g}",
     )
-    ax.scatter(
-        x[flag], df["hemolysis_log2ratio"][flag], s=18, color="#c0392b", label="flagged"
-    )
-    thr = pd.to_numeric(df["hemolysis_threshold"], errors="coerce").dropna()
-    if len(thr):
-        ax.axhline(float(thr.iloc[0]), color="#c0392b", ls="--", lw=1, label="gate")
-    ax.set_xticks([])
-    ax.set_xlabel(f"libraries (n = {len(df)}, sorted by sample ID)")
-    ax.set_ylabel("log2 miR-451a / miR-23a-3p")
-    ax.legend(fontsize=7, frameon=False, ncols=3)
+    for m in highlight:
+        hit = d[d["mirna"] == m]
+        if len(hit):
+            ax.scatter(
+                hit["lfc"],
+                hit["neglog10p"],
+                s=46,
+                facecolors="none",
+                edgecolors="#1f4e9c",
+                lw=1.3,
+                label=m,
+            )
+    for _, r in d[d["label"]].iterrows():
+        ax.annotate(
+            r["mirna"].replace("hsa-", ""),
+            (r["lfc"], r["neglog10p"]),
+            xytext=(3, 3),
+            textcoords="offset points",
+            fontsize=7,
+        )
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel("log2 fold change (MLE, unshrunken)")
+    ax.set_ylabel("-log10 p")
+    ax.legend(fontsize=7, frameon=False, loc="best")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
@@ -330,11 +516,15 @@ def forest(
     label: str = "label",
     xlabel: str = "adjusted difference (95% CI)",
     log: bool = False,
+    left: str = "",
+    right: str = "",
 ) -> str:
     """Forest plot of estimates with CIs (one row per endpoint), ordered as given.
 
     ``log`` draws the x axis on a log scale (ratios: odds ratios, ratios of
-    geometric means), so that 0.5 and 2 are equally far from 1.
+    geometric means), so that 0.5 and 2 are equally far from 1. ``left`` and
+    ``right`` are written under the axis on each side of the null line
+    ("favours placebo" / "favours exosome"), with arrows pointing away from it.
     """
     n = len(rows)
     fig = MplFigure(figsize=(9.5 if "annotation" in rows else 7.5, 0.32 * n + 1.2))
@@ -376,6 +566,33 @@ def forest(
             plain if span < 30 else FuncFormatter(lambda v, _: "")
         )
     ax.set_xlabel(xlabel)
+    if left or right:
+        nv = float(null[np.isfinite(null)][0]) if np.isfinite(null).any() else 0.0
+        lo_x, hi_x = ax.get_xlim()
+        # keep the null line inside the axis so both sides have room
+        if log and (nv <= lo_x or nv >= hi_x):
+            ax.set_xlim(min(lo_x, nv / 1.25), max(hi_x, nv * 1.25))
+        elif nv <= lo_x or nv >= hi_x:
+            span = hi_x - lo_x
+            ax.set_xlim(min(lo_x, nv - 0.1 * span), max(hi_x, nv + 0.1 * span))
+        ax.xaxis.labelpad = 18
+        trans = ax.get_xaxis_transform()
+        for text, ha in ((left, "right"), (right, "left")):
+            if text:
+                arrow = f"\u2190 {text}" if ha == "right" else f"{text} \u2192"
+                ax.annotate(
+                    arrow,
+                    (nv, 0),
+                    xycoords=trans,
+                    xytext=(-8 if ha == "right" else 8, -17),
+                    textcoords="offset points",
+                    ha=ha,
+                    va="top",
+                    fontsize=8,
+                    fontweight="bold",
+                    color="#333333",
+                    annotation_clip=False,
+                )
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
@@ -571,9 +788,17 @@ def _wrap_reasons(reasons: str, width: int, max_lines: int = 12) -> list[str]:
     return lines
 
 
+Entry = tuple[str, str, str]
+
+
+def _entries(item: Entry | list[Entry]) -> list[Entry]:
+    """Return a box's entries: one (label, n, reasons) or a CONSORT stage's list."""
+    return list(item) if isinstance(item, list) else [item]
+
+
 def consort_svg(
-    pooled: list[tuple[str, str, str]],
-    by_arm: dict[str, list[tuple[str, str, str]]],
+    pooled: list[Entry | list[Entry]],
+    by_arm: dict[str, list[Entry | list[Entry]]],
     box_w: int = 330,
 ) -> str:
     """CONSORT flow diagram as SVG markup with every text escaped.
@@ -587,7 +812,10 @@ def consort_svg(
     pooled
         Boxes above the split: (label, n, reasons).
     by_arm
-        Per-arm (or one pooled) column of boxes below the split.
+        Per-arm (or one pooled) column of boxes below the split. A box is one
+        (label, n, reasons) entry or a list of them (a CONSORT stage such as
+        allocation, follow-up or analysis: one box with one bold line per
+        entry, so its counts are not read as successive losses).
     box_w
         Box width in px.
     """
@@ -604,26 +832,31 @@ def consort_svg(
         title = textwrap.wrap(f"{label} (n{nb}={nb}{n})", title_chars) or [""]
         return title, _wrap_reasons(reasons, reason_chars) if reasons else []
 
-    def height(label: str, n: str, reasons: str) -> int:
-        title, rs = lines_of(label, n, reasons)
-        return 2 * pad + len(title) * title_lh + len(rs) * reason_lh
+    def height(item: Entry | list[Entry]) -> int:
+        h = 2 * pad
+        for k, entry in enumerate(_entries(item)):
+            title, rs = lines_of(*entry)
+            h += len(title) * title_lh + len(rs) * reason_lh + (4 if k else 0)
+        return h
 
-    def box(x: float, y: float, h: int, label: str, n: str, reasons: str) -> str:
-        title, rs = lines_of(label, n, reasons)
+    def box(x: float, y: float, h: int, item: Entry | list[Entry]) -> str:
         out = [
             f'<rect x="{x:.0f}" y="{y:.0f}" width="{box_w}" height="{h}" rx="4" class="cbox"/>'
         ]
         yy = y + pad + 12
-        for line in title:
-            out.append(
-                f'<text x="{x + pad:.0f}" y="{yy:.0f}" class="ctitle">{escape(line)}</text>'
-            )
-            yy += title_lh
-        for line in rs:
-            out.append(
-                f'<text x="{x + pad:.0f}" y="{yy - 2:.0f}" class="creason">{escape(line)}</text>'
-            )
-            yy += reason_lh
+        for k, entry in enumerate(_entries(item)):
+            yy += 4 if k else 0
+            title, rs = lines_of(*entry)
+            for line in title:
+                out.append(
+                    f'<text x="{x + pad:.0f}" y="{yy:.0f}" class="ctitle">{escape(line)}</text>'
+                )
+                yy += title_lh
+            for line in rs:
+                out.append(
+                    f'<text x="{x + pad:.0f}" y="{yy - 2:.0f}" class="creason">{escape(line)}</text>'
+                )
+                yy += reason_lh
         return "".join(out)
 
     def arrow(x: float, y1: float, y2: float) -> str:
@@ -631,11 +864,11 @@ def consort_svg(
 
     y = 10.0
     cx = (width - box_w) / 2
-    for k, (label, n, reasons) in enumerate(pooled):
-        h = height(label, n, reasons)
+    for k, item in enumerate(pooled):
+        h = height(item)
         if k:
             parts.append(arrow(cx + box_w / 2, y - gap, y))
-        parts.append(box(cx, y, h, label, n, reasons))
+        parts.append(box(cx, y, h, item))
         y += h + gap
     if pooled and cols:
         # split line from the last pooled box to every column
@@ -661,14 +894,14 @@ def consort_svg(
     y = parts_y + 16
     nrows = max((len(v) for v in by_arm.values()), default=0)
     for k in range(nrows):
-        h = max((height(*by_arm[a][k]) for a in cols if k < len(by_arm[a])), default=0)
+        h = max((height(by_arm[a][k]) for a in cols if k < len(by_arm[a])), default=0)
         for j, arm in enumerate(cols):
             if k >= len(by_arm[arm]):
                 continue
             x = 10 + j * (box_w + 30) + (width - ncol * (box_w + 30)) / 2
             if k:
                 parts.append(arrow(x + box_w / 2, y - gap, y))
-            parts.append(box(x, y, h, *by_arm[arm][k]))
+            parts.append(box(x, y, h, by_arm[arm][k]))
         y += h + gap
     total = int(y - gap + 10)
     return (

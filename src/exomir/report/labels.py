@@ -97,7 +97,9 @@ def ucum(unit: str) -> str:
 
 def param_label(param: str, config: dict[str, Any], unit: bool = True) -> str:
     """Label (with unit) of a clinical parameter, from config or the derived list."""
-    spec = (config.get("clinical_parameters") or {}).get(param)
+    spec = (config.get("clinical_parameters") or {}).get(param) or (
+        (config.get("clinical") or {}).get("derived") or {}
+    ).get(param)
     if spec:
         label, u = str(spec.get("label") or param), str(spec.get("unit") or "")
     elif param in DERIVED_PARAMS:
@@ -215,10 +217,147 @@ def fmt_p(value: Any) -> str:
     return f"{f:.3g}"
 
 
-def fmt_ci(est: Any, lo: Any, hi: Any, digits: int = 3) -> str:
-    """``estimate (low to high)``; blank when the estimate is missing."""
-    e = fmt_num(est, digits)
-    if not e:
+def ci_decimals(est: Any, lo: Any, hi: Any, digits: int = 3, cap: int = 6) -> int:
+    """Decimals shared by an estimate and its CI bounds.
+
+    The largest absolute value of the three gets ``digits`` significant
+    digits; the estimate gets at least 2 (so 0.012 next to a bound of 3.1
+    stays readable); at most ``cap`` decimals.
+    """
+    vals = [abs(v) for v in (_float(est), _float(lo), _float(hi)) if math.isfinite(v)]
+    if not vals:
+        return 0
+
+    def need(a: float, sig: int) -> int:
+        if a == 0:
+            return 0
+        return max(0, sig - 1 - math.floor(math.log10(a)))
+
+    d = need(max(vals), digits)
+    e = abs(_float(est))
+    if math.isfinite(e):
+        d = max(d, need(e, 2))
+    return min(d, cap)
+
+
+def fmt_fixed(value: Any, decimals: int) -> str:
+    """Format a number with a fixed count of decimals (``-0.00`` shown as ``0.00``)."""
+    f = _float(value)
+    if not math.isfinite(f):
         return ""
-    lo_s, hi_s = fmt_num(lo, digits), fmt_num(hi, digits)
-    return f"{e} ({lo_s} to {hi_s})" if lo_s and hi_s else e
+    text = f"{f:.{decimals}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def ratio_decimals(est: Any, lo: Any, hi: Any, cap: int = 3) -> int:
+    """Decimals of a ratio and its CI (shared by the three numbers).
+
+    At least 2, and 2 significant digits of the smallest value: a lower bound
+    of 0.13 next to an upper one of 40 keeps its digits (ratios live on a log
+    scale).
+    """
+    vals = [abs(v) for v in (_float(est), _float(lo), _float(hi)) if math.isfinite(v)]
+    vals = [v for v in vals if v > 0]
+    if not vals:
+        return 2
+    need = max(0, 1 - math.floor(math.log10(min(vals))))
+    return min(max(2, need), cap)
+
+
+def fmt_ci(est: Any, lo: Any, hi: Any, digits: int = 3, ratio: bool = False) -> str:
+    """``estimate (low to high)`` with the same decimals for all three.
+
+    Blank when the estimate is missing; the estimate alone when a bound is.
+    ``ratio``: decimals by :func:`ratio_decimals` (odds ratios, ratios of
+    geometric means), else by :func:`ci_decimals`.
+    """
+    if not math.isfinite(_float(est)):
+        return ""
+    if not (math.isfinite(_float(lo)) and math.isfinite(_float(hi))):
+        return fmt_num(est, digits)
+    d = ratio_decimals(est, lo, hi) if ratio else ci_decimals(est, lo, hi, digits)
+    return f"{fmt_fixed(est, d)} ({fmt_fixed(lo, d)} to {fmt_fixed(hi, d)})"
+
+
+def yes_no(value: Any) -> str:
+    """``true``/``false`` (any case, also Python bools) as ``yes``/``no``; else as is."""
+    s = str(value).strip()
+    return {"true": "yes", "false": "no"}.get(s.lower(), s) if s else s
+
+
+#: Pathway scoring methods (decoupler) as a reader reads them.
+METHOD_NAMES: dict[str, str] = {
+    "waggr": "weighted aggregate (waggr)",
+    "ulm": "univariate linear model (ulm)",
+    "waggr_signed": "weighted aggregate, signed (waggr_signed)",
+    "ulm_signed": "univariate linear model, signed (ulm_signed)",
+    "wmean": "weighted mean (wmean)",
+}
+
+
+def method_label(code: str) -> str:
+    """Readable name of a pathway scoring method, keeping its code in brackets."""
+    return METHOD_NAMES.get(str(code), str(code))
+
+
+_CONTRAST = re.compile(r"^(?P<a>[^@]+?)\s*-\s*(?P<b>[^@]+?)(?:@(?P<t>.+))?$")
+
+
+def timepoint_label(tp: str) -> str:
+    """``week1`` -> ``week 1``, ``baseline`` as is."""
+    return re.sub(r"(?<=[a-zA-Z])(?=\d)", " ", str(tp)).replace("_", " ")
+
+
+def contrast_label(code: str, arms: list[str] | None = None) -> str:
+    """``exosome-placebo@week1`` -> ``exosome vs placebo at week 1`` (else as is).
+
+    With ``arms`` (configured arm names) an arm name holding a hyphen is
+    matched as a whole.
+    """
+    text = str(code).strip()
+    body, _, tp = text.partition("@")
+    pair = None
+    for a in arms or []:
+        for b in arms or []:
+            if a != b and re.fullmatch(rf"{re.escape(a)}\s*-\s*{re.escape(b)}", body):
+                pair = (a, b)
+    if pair is None:
+        m = _CONTRAST.match(text)
+        if not m:
+            return text
+        pair = (m.group("a").strip(), m.group("b").strip())
+    out = f"{pair[0]} vs {pair[1]}"
+    if tp:
+        out += f" at {timepoint_label(tp.strip())}"
+    return out
+
+
+#: Endpoints for which a lower value (or lower odds of a higher category) is
+#: better in pre-eclampsia, whatever the arm: blood pressure, proteinuria and
+#: oedema. Laboratory values have no universal direction and are not listed.
+LOWER_IS_BETTER: tuple[str, ...] = (
+    "SYSBP",
+    "DIABP",
+    "MAP",
+    "UPCR",
+    "PROT_DIP",
+    "EDEMA_",
+)
+
+
+def better_direction(param: str, config: dict[str, Any] | None = None) -> str | None:
+    """``"lower"``, ``"higher"`` or ``None`` (direction not known) for an endpoint.
+
+    A ``better`` key of the parameter in config ``clinical_parameters`` (or
+    ``clinical.derived``), when present, wins; else :data:`LOWER_IS_BETTER`.
+    """
+    cfg = config or {}
+    spec = (cfg.get("clinical_parameters") or {}).get(param) or (
+        (cfg.get("clinical") or {}).get("derived") or {}
+    ).get(param)
+    if isinstance(spec, dict) and spec.get("better") in ("lower", "higher"):
+        return str(spec["better"])
+    p = str(param).upper()
+    if any(p == c or (c.endswith("_") and p.startswith(c)) for c in LOWER_IS_BETTER):
+        return "lower"
+    return None

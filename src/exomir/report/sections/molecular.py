@@ -8,7 +8,15 @@ import pandas as pd
 from exomir.config import resolve_path
 from exomir.report import figures
 from exomir.report.context import ReportContext, is_true, num
-from exomir.report.labels import fmt_ci, fmt_num, fmt_p, pathway_label
+from exomir.report.labels import (
+    contrast_label,
+    fmt_ci,
+    fmt_fixed,
+    fmt_num,
+    fmt_p,
+    method_label,
+    pathway_label,
+)
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
@@ -313,14 +321,27 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
         sec.add(Text("Every library passed QC without warnings."))
     qcn = qc.copy()
     for c in ("hemolysis_log2ratio", "hemolysis_threshold"):
-        qcn[c] = num(qcn[c])
-    if qcn["hemolysis_log2ratio"].notna().any():
+        if c in qcn:
+            qcn[c] = num(qcn[c])
+    gate = (ctx.config.get("qc") or {}).get("max_a414")
+    a414 = num(qcn["hemolysis_a414"]) if "hemolysis_a414" in qcn else None
+    if "hemolysis_log2ratio" in qcn and (
+        qcn["hemolysis_log2ratio"].notna().any()
+        or (a414 is not None and a414.notna().any())
+    ):
         sec.add(
             Figure(
-                "Haemolysis score per library (miR-451a / miR-23a-3p) with the gate",
-                source=[qc_path],
-                alt="haemolysis ratios",
-                uri=figures.hemolysis_plot(qcn),
+                "Haemolysis per library: miR-451a / miR-23a-3p ratio with its "
+                "warning threshold, plasma A414 with its exclusion gate",
+                source=[qc_path, "config/config.yaml"],
+                alt="haemolysis ratios and A414",
+                uri=figures.hemolysis_plot(
+                    qcn, float(gate) if gate is not None else None
+                ),
+                note="The ratio above its threshold (cohort median + k MAD) is a "
+                "flag; a plasma A414 above qc.max_a414 excludes the library. "
+                "Flagged, excluded and failed libraries are labelled with their "
+                "sample ID.",
             )
         )
     qc_cols = [
@@ -592,12 +613,41 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
 #: Column labels of the DE top tables.
 DE_COLUMNS = {
     "baseMean": "mean normalised count",
-    "log2FoldChange": "log2 FC",
-    "log2FoldChange_shrunk": "log2 FC (shrunken)",
-    "lfcSE": "SE of log2 FC",
+    "log2FoldChange": "log2 FC (MLE, unshrunken)",
+    "log2FoldChange_shrunk": "log2 FC (shrunken, for ranking)",
+    "lfcSE": "SE of MLE log2 FC",
     "pvalue": "p",
     "padj": "FDR (BH)",
 }
+#: What the DE top table's fold-change columns are.
+DE_NOTE = (
+    "log2 FC (MLE): the maximum-likelihood estimate tested by the Wald test "
+    "(shown in the volcano plot). log2 FC (shrunken): the same effect shrunk "
+    "towards 0 by an apeGLM-type prior (for ranking; near 0 when the data "
+    "carry little information). Fold changes to 2 decimals; 0.00 means "
+    "|log2 FC| < 0.005."
+)
+
+
+def de_top_table(top: pd.DataFrame) -> pd.DataFrame:
+    """Reader's view of DE rows: fold changes to 2 decimals, p to 3 digits.
+
+    Shrunken LFCs such as -4.3e-06 are shown as ``0.00`` instead of in
+    scientific notation; the columns say which LFC is which.
+    """
+    out = pd.DataFrame(index=top.index)
+    for col, label in DE_COLUMNS.items():
+        if col not in top:
+            continue
+        v = num(top[col])
+        if col == "baseMean":
+            out[label] = [fmt_fixed(x, 0) for x in v]
+        elif col in ("pvalue", "padj"):
+            out[label] = [fmt_p(x) for x in v]
+        else:
+            out[label] = [fmt_fixed(x, 2) for x in v]
+    out.insert(0, "miRNA", top["mirna"].to_numpy())
+    return out.reset_index(drop=True)
 
 
 def describe_contrast(name: str, c: dict) -> str:
@@ -683,14 +733,17 @@ def mirnaome(ctx: ReportContext, sec: Section) -> Section:
                 arm_level=True,
             )
         )
-        vol = f"results/de/plots/{name}.volcano.svg"
-        if k == 0 and ctx.has(vol):
+        if k == 0 and "log2FoldChange" in tab:
+            mirna = str(ctx.config.get("trial", {}).get("primary_mirna", ""))
             sec.add(
                 Figure(
-                    f"Volcano plot, {name} (shrunken LFC)",
-                    source=[vol, path],
+                    f"Volcano plot, {name}: MLE (unshrunken) log2 fold change",
+                    source=[path],
                     alt=f"volcano {name}",
-                    uri=figures.file_uri(ctx.file(vol)),
+                    uri=figures.volcano(tab, alpha, [mirna] if mirna else []),
+                    note="x: the maximum-likelihood log2 fold change "
+                    "(log2FoldChange), the effect the Wald test is about; the "
+                    "shrunken LFC (for ranking) is in the table.",
                     arm_level=True,
                     width="70%",
                 )
@@ -708,19 +761,20 @@ def mirnaome(ctx: ReportContext, sec: Section) -> Section:
             ]
             if c in tab
         ]
-        top = (
+        top = de_top_table(
             tab.assign(_p=num(tab["pvalue"]))
             .sort_values("_p")
             .head(20 if k == 0 else 10)[cols]
-            .rename(columns=DE_COLUMNS)
         )
         sec.add(
             Table(
                 f"Top miRNAs, {name}",
                 top,
                 source=[path],
+                note=DE_NOTE,
                 collapsed=k > 0,
                 arm_level=True,
+                preformatted=True,
             )
         )
         if k == 0:
@@ -804,7 +858,8 @@ def sign_note(ctx: ReportContext, net: pd.DataFrame, mirna: str) -> str:
     every pathway, so the text states what this network actually encodes.
     """
     text = (
-        "How to read the scores. Unsigned scores (waggr, ulm) measure targeting "
+        "How to read the scores. Unsigned scores (weighted aggregate, waggr; "
+        "univariate linear model, ulm) measure targeting "
         "pressure: a higher score means the miRNAs that target the pathway's genes "
         "are higher, i.e. more predicted repression of its genes; they do not "
         "measure pathway activity. Signed scores (waggr_signed, ulm_signed) are "
@@ -864,7 +919,7 @@ def _pathway_tables(
             {
                 "pathway": [pathway_label(p) for p in anc["pathway"]],
                 "method": [METHOD_LABELS.get(m, m) for m in anc["method"]],
-                "contrast": anc["contrast"],
+                "contrast": [contrast_label(c, ctx.arms) for c in anc["contrast"]],
                 "estimate (95% CI)": [
                     fmt_ci(e, lo, hi)
                     for e, lo, hi in zip(
@@ -882,7 +937,7 @@ def _pathway_tables(
                 f"Pathway score ANCOVA, {which} (treated - reference at follow-up)",
                 compact,
                 source=[tests_path],
-                note="waggr is the primary method, the others are sensitivity analyses; Holm over the primary pathways within each method.",
+                note="The weighted aggregate (waggr) is the primary method, the others are sensitivity analyses; Holm over the primary pathways within each method.",
                 arm_level=True,
                 preformatted=True,
             )
@@ -899,7 +954,7 @@ def _pathway_tables(
             row = {"pathway": pathway_label(p)}
             for c in contrasts:
                 hit = enr[(enr["pathway"] == p) & (enr["contrast"] == c)]
-                row[c] = (
+                row[contrast_label(c, ctx.arms)] = (
                     f"{fmt_num(hit['statistic'].iloc[0])} (p {fmt_p(hit['p_value'].iloc[0])})"
                     if len(hit)
                     else ""
@@ -907,7 +962,7 @@ def _pathway_tables(
             rows.append(row)
         sec.add(
             Table(
-                "Contrast-level enrichment (waggr): statistic (empirical p)",
+                "Contrast-level enrichment (weighted aggregate, waggr): statistic (empirical p)",
                 pd.DataFrame(rows),
                 source=[tests_path],
                 note="Statistic of each DE contrast's miRNA changes against the pathway weights; p from degree-preserving permutations of the miRNA labels.",
@@ -917,8 +972,15 @@ def _pathway_tables(
             )
         )
     full = tests.copy()
-    if "note" in full:
-        full["note"] = [n if len(n) <= 80 else n[:77] + "..." for n in full["note"]]
+    # Model warnings are shown whole (the wide table wraps long cells).
+    if "pathway" in full:
+        full["pathway"] = [pathway_label(p) for p in full["pathway"]]
+    if "method" in full:
+        full["method"] = [method_label(m) for m in full["method"]]
+    if "contrast" in full:
+        full["contrast"] = [contrast_label(c, ctx.arms) for c in full["contrast"]]
+    if "analysis" in full:
+        full["analysis"] = [str(a).replace("_", " ") for a in full["analysis"]]
     sec.add(
         Table(
             "All pathway tests (every pathway, method and analysis)",
@@ -934,10 +996,10 @@ def _pathway_tables(
 #: Pathway score methods in report order (primary first) and their labels.
 PATHWAY_METHODS = ["waggr", "ulm", "waggr_signed", "ulm_signed"]
 METHOD_LABELS = {
-    "waggr": "waggr (primary)",
-    "ulm": "ulm (sensitivity)",
-    "waggr_signed": "waggr signed (sensitivity)",
-    "ulm_signed": "ulm signed (sensitivity)",
+    "waggr": "weighted aggregate (waggr), primary",
+    "ulm": "univariate linear model (ulm), sensitivity",
+    "waggr_signed": "weighted aggregate, signed (waggr_signed), sensitivity",
+    "ulm_signed": "univariate linear model, signed (ulm_signed), sensitivity",
 }
 
 
@@ -999,10 +1061,13 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
                     source=[net_path],
                 )
             )
+        shown_net = net.copy()
+        if "pathway" in shown_net:
+            shown_net["pathway"] = [pathway_label(p) for p in shown_net["pathway"]]
         sec.add(
             Table(
                 "miRNA -> pathway network weights",
-                net,
+                shown_net,
                 source=[net_path],
                 collapsed=True,
                 wide=True,
@@ -1028,7 +1093,7 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
         paths += sorted(set(sub["pathway"]) - set(paths))
         sec.add(
             Figure(
-                f"Per-sample pathway scores ({main}) by arm and timepoint",
+                f"Per-sample pathway scores ({method_label(main)}) by arm and timepoint",
                 source=[scores_path],
                 alt="pathway scores",
                 uri=figures.score_boxes(

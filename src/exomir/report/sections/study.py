@@ -179,6 +179,41 @@ def _consort_nodes(
     return pooled, by_arm
 
 
+#: CONSORT 2010 stages below the split: node codes shown in one box each, so
+#: that "lost to follow-up" and "completed follow-up" are read side by side
+#: and not as successive losses.
+CONSORT_STAGES: list[tuple[str, ...]] = [
+    ("allocated", "received_allocated", "received_intervention", "did_not_receive"),
+    ("lost_to_follow_up", "discontinued", "completed_follow_up"),
+    ("analysed_mitt", "excluded_from_mitt", "analysed_pp", "excluded_from_pp"),
+]
+
+
+def stage_boxes(entries: list[tuple[str, str, str]]) -> list:
+    """Group a column's (label, n, reasons) entries into CONSORT stage boxes.
+
+    Entries are matched to :data:`CONSORT_STAGES` by their label; an entry of
+    no stage stays a box of its own, in order.
+    """
+    stage_of: dict[str, int] = {}
+    for k, codes in enumerate(CONSORT_STAGES):
+        for code in codes:
+            stage_of[consort_label(code)] = k
+    boxes: list = []
+    current: int | None = None
+    for entry in entries:
+        label = entry[0]
+        k = 0 if label.startswith("Allocated") else stage_of.get(label)
+        if k is not None and k == current:
+            boxes[-1].append(entry)
+        elif k is not None:
+            boxes.append([entry])
+        else:
+            boxes.append(entry)
+        current = k
+    return boxes
+
+
 def consort(ctx: ReportContext, sec: Section) -> Section:
     """§2: CONSORT diagram (from consort.tsv) and data completeness."""
     path = "results/clinical/consort.tsv"
@@ -186,8 +221,13 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
     if df is None:
         sec.add(NotRun("CONSORT flow (clinical safety/disposition stage)", [path]))
     else:
+        seq = df["node"].astype(str).str.lower().str.startswith("sequencing")
+        seq_block = _sequencing_populations(ctx, df[seq], path)
+        df = df[~seq].reset_index(drop=True)
         pooled, by_arm = _consort_nodes(df, ctx.arms, ctx.closed)
-        svg = figures.consort_svg(pooled, by_arm)
+        svg = figures.consort_svg(
+            pooled, {a: stage_boxes(v) for a, v in by_arm.items()}
+        )
         sec.add(
             Figure(
                 "CONSORT 2010 flow diagram"
@@ -229,10 +269,68 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
                     collapsed=True,
                 )
             )
+        if seq_block is not None:
+            sec.add(seq_block)
     _sequencing_completeness(ctx, sec)
     _clinical_completeness(ctx, sec)
     _clinical_plausibility(ctx, sec)
     return sec
+
+
+def _sequencing_populations(
+    ctx: ReportContext, seq: pd.DataFrame, path: str
+) -> Table | None:
+    """Small-RNA-seq analysis populations, apart from the participant flow.
+
+    A library failing sequencing QC is not a loss of a participant (she stays
+    in the clinical analyses); the CONSORT rows ``sequencing_*`` are the
+    biomarker's analysis populations and are shown as their own table, by
+    arm in the closed report and summed over the arms in the open one.
+    """
+    if not len(seq):
+        return None
+    seq = seq.copy()
+    seq["n_num"] = num(seq["n"])
+    pooled_arm = seq["arm"].astype(str).str.lower().isin(POOLED_ARMS)
+    if ctx.closed:
+        order = {a: i for i, a in enumerate(ctx.arms)}
+        seq["_a"] = [order.get(a, 99) for a in seq["arm"]]
+        seq["_o"] = range(len(seq))
+        seq = seq.sort_values(["_a", "_o"], kind="stable")
+        out = pd.DataFrame(
+            {
+                "analysis population": [consort_label(n) for n in seq["node"]],
+                "arm": seq["arm"].to_numpy(),
+                "n": seq["n"].astype(str).to_numpy(),
+                "reasons": seq["reasons"].to_numpy(),
+            }
+        )
+    else:
+        rows = []
+        src = seq if not pooled_arm.any() else seq[pooled_arm]
+        for node in dict.fromkeys(src["node"]):
+            sub = src[src["node"] == node]
+            rows.append(
+                (
+                    consort_label(node),
+                    str(int(sub["n_num"].sum())),
+                    pool_reasons(list(sub["reasons"])),
+                )
+            )
+        out = pd.DataFrame(rows, columns=["analysis population", "n", "reasons"])
+    return Table(
+        "Biomarker analysis populations (small-RNA sequencing)"
+        + (" by arm" if ctx.closed else ", arms pooled"),
+        out,
+        source=[path],
+        note="Participants of the flow above whose libraries failed sequencing QC "
+        "stay in the clinical analyses: these are the populations of the miRNA "
+        "analyses, not losses of participants. Counted among participants who "
+        "attended the visit; a participant lost to follow-up or discontinued "
+        "before a timepoint is counted in the flow only.",
+        arm_level=ctx.closed,
+        preformatted=True,
+    )
 
 
 def _sequencing_completeness(ctx: ReportContext, sec: Section) -> None:
@@ -426,96 +524,178 @@ def _grouped(table: pd.DataFrame, groups: list[str]) -> tuple[pd.DataFrame, list
     return pd.DataFrame(rows, columns=table.columns), heads
 
 
+#: What the baseline table's ``statistic`` codes mean (for the note).
+BASELINE_NOTE = (
+    "n: participants with a value. Continuous variables: mean (SD); variables "
+    "analysed on the log scale (transform: log, e.g. UPCR): geometric mean "
+    "(×/÷ geometric SD, a multiplicative factor). Categories: n (%) of those "
+    "with a value. No p-values (randomised comparison)."
+)
+
+
+def _mirna_rows(
+    vals: pd.DataFrame, groups: list[str], label: str
+) -> list[dict[str, str]]:
+    """Baseline rows of the primary miRNA on the primary-analysis scale.
+
+    One row per group (an arm or ``all``): participants with a baseline value
+    and mean (SD) of ``y_baseline`` of ``results/primary/mir126_values.tsv``
+    (log2 normalised count, the scale of the primary ANCOVA).
+    """
+    y = num(vals["y_baseline"])
+    rows = []
+    for g in groups:
+        sel = y if g == "all" else y[vals["arm"] == g]
+        sel = sel.dropna()
+        summ = (
+            f"{sel.mean():.2f} ({sel.std(ddof=1):.2f})"
+            if len(sel) > 1
+            else (f"{sel.mean():.2f}" if len(sel) else "")
+        )
+        rows.append(
+            {
+                "variable": label,
+                "level": "",
+                "arm": g,
+                "n": str(len(sel)),
+                "summary": summ,
+                "statistic": "mean (SD)",
+            }
+        )
+    return rows
+
+
+def _arm_totals(ctx: ReportContext, df: pd.DataFrame) -> dict[str, int]:
+    """Participants per arm (and ``all``) for the column headers.
+
+    From the participants sheet when it has the arm (closed report) or from
+    its length (open report, blinded copy); else the largest row n.
+    """
+    part = ctx.sheet("participants")
+    n_row = num(df["n"]).groupby(df["arm"]).max()
+    out = {str(a): int(v) for a, v in n_row.items() if v == v}
+    if part is not None and "arm" in part:
+        arms = part[part["arm"].isin(ctx.arms)]
+        out.update({a: int((arms["arm"] == a).sum()) for a in ctx.arms})
+        out["all"] = len(arms)
+    elif part is not None and len(part):
+        out["all"] = len(part)
+    return out
+
+
 def baseline(ctx: ReportContext, sec: Section) -> Section:
-    """§3: baseline characteristics (pooled column in the open report)."""
+    """§3: baseline characteristics (pooled column in the open report).
+
+    Every row shows n (participants with a value); variables analysed on the
+    log scale are summarised by their geometric mean; the primary miRNA has
+    one row, on the scale of the primary ANCOVA (log2 normalised count from
+    ``results/primary/mir126_values.tsv``) when that file is present, else
+    the clinical stage's VST row.
+    """
     path = "results/clinical/baseline_table.tsv"
+    vals_path = "results/primary/mir126_values.tsv"
     df = ctx.table(path)
+    vals = ctx.table(vals_path)
+    mirna = str(ctx.config.get("trial", {}).get("primary_mirna", "primary miRNA"))
     if df is None:
         sec.add(NotRun("baseline table (clinical stage)", [path]))
-    else:
-        labelled = [
-            baseline_row_label(v, lv, ctx.config)
-            for v, lv in zip(df["variable"], df["level"], strict=True)
+        return sec
+    if "statistic" not in df:
+        df["statistic"] = [
+            "n (%)" if str(lv) else "mean (SD)" for lv in df["level"].astype(str)
         ]
-        df["row"] = [lab for _, lab in labelled]
-        group_of = {lab: g for g, lab in labelled}
-        pooled = df["arm"].str.lower().isin(POOLED_ARMS)
-        note = "Mean (SD) for continuous variables, n (%) for categories."
-        if ctx.closed:
-            wide = df.pivot_table(
-                index="row",
-                columns="arm",
-                values="summary",
-                aggfunc="first",
-                sort=False,
-            )
-            cols = [a for a in ctx.arms if a in wide.columns] + [
-                c for c in wide.columns if c not in ctx.arms
-            ]
-            wide = wide[cols].reset_index().rename(columns={"row": "characteristic"})
-            ns = df.groupby("arm")["n"].first()
-            wide = wide.rename(columns={a: f"{a} (n = {ns.get(a, '')})" for a in cols})
-            wide, heads = _grouped(wide, [group_of[r] for r in wide["characteristic"]])
-            sec.add(
-                Table(
-                    "Baseline characteristics by arm (no p-values)",
-                    wide,
-                    source=[path],
-                    note=note,
-                    arm_level=True,
-                    preformatted=True,
-                    groups=heads,
-                )
-            )
-        elif pooled.any():
-            sub = df[pooled][["row", "summary"]].rename(
-                columns={"row": "characteristic"}
-            )
-            n_all = df[pooled]["n"].iloc[0]
-            sub = sub.rename(columns={"summary": f"all participants (n = {n_all})"})
-            sub, heads = _grouped(
-                sub.reset_index(drop=True), [group_of[r] for r in sub["characteristic"]]
-            )
-            sec.add(
-                Table(
-                    "Baseline characteristics, arms pooled",
-                    sub,
-                    source=[path],
-                    note=note,
-                    preformatted=True,
-                    groups=heads,
-                )
-            )
-        else:
-            sec.add(
-                Text(
-                    f"{path} has no pooled column (arm 'all'); the by-arm table is in the closed report.",
-                    kind="note",
-                )
-            )
-    vals_path = "results/primary/mir126_values.tsv"
-    vals = ctx.table(vals_path)
-    if vals is not None:
-        vals["y"] = num(vals["y_baseline"])
-        mirna = str(ctx.config.get("trial", {}).get("primary_mirna", "primary miRNA"))
-        groups = [("all", vals)] + (
-            [(a, vals[vals["arm"] == a]) for a in ctx.arms] if ctx.closed else []
+    source = [path]
+    groups_of = [baseline_row_label(v, "", ctx.config)[0] for v in df["variable"]]
+    is_mir = pd.Series([g == "Baseline miRNA" for g in groups_of], index=df.index)
+    mir_label = f"{mirna} (log2 normalised count, primary-analysis scale)"
+    if vals is not None and "y_baseline" in vals:
+        df = df[~is_mir]
+        arm_groups = ["all"] + (
+            [a for a in ctx.arms if a in set(vals["arm"])]
+            if ctx.closed and "arm" in vals
+            else []
         )
-        rows = [
-            (
-                g,
-                int(d["y"].notna().sum()),
-                f"{d['y'].mean():.2f} ({d['y'].std():.2f})",
-                f"{d['y'].median():.2f}",
-            )
-            for g, d in groups
+        df = pd.concat(
+            [df, pd.DataFrame(_mirna_rows(vals, arm_groups, mir_label))],
+            ignore_index=True,
+        ).fillna("")
+        source.append(vals_path)
+    labelled = [
+        baseline_row_label(v, lv, ctx.config)
+        if v != mir_label
+        else ("Baseline miRNA", v)
+        for v, lv in zip(df["variable"], df["level"], strict=True)
+    ]
+    df["row"] = [lab for _, lab in labelled]
+    group_of = {lab: g for g, lab in labelled}
+    stat_of = dict(zip(df["row"], df["statistic"], strict=True))
+    totals = _arm_totals(ctx, df)
+    pooled = df["arm"].str.lower().isin(POOLED_ARMS)
+    if ctx.closed:
+        arms = [a for a in ctx.arms if a in set(df["arm"])] + [
+            a for a in dict.fromkeys(df["arm"]) if a not in ctx.arms
         ]
+        wide = pd.DataFrame({"characteristic": list(dict.fromkeys(df["row"]))})
+        wide["statistic"] = [stat_of[r] for r in wide["characteristic"]]
+        for a in arms:
+            sub = df[df["arm"] == a].drop_duplicates("row").set_index("row")
+            head = "all participants" if a.lower() in POOLED_ARMS else a
+            wide[f"{head} n"] = [
+                str(sub["n"].get(r, "")) for r in wide["characteristic"]
+            ]
+            wide[f"{head} (N = {totals.get(a, '')})"] = [
+                str(sub["summary"].get(r, "")) for r in wide["characteristic"]
+            ]
+        wide, heads = _grouped(wide, [group_of[r] for r in wide["characteristic"]])
         sec.add(
             Table(
-                f"Baseline log2 {mirna} (normalised)",
-                pd.DataFrame(rows, columns=["group", "n", "mean (SD)", "median"]),
-                source=[vals_path],
-                arm_level=ctx.closed,
+                "Baseline characteristics by arm (no p-values)",
+                wide,
+                source=source,
+                note=BASELINE_NOTE,
+                arm_level=True,
+                preformatted=True,
+                groups=heads,
+            )
+        )
+    elif pooled.any():
+        sub = df[pooled].drop_duplicates("row")
+        n_all = totals.get(str(sub["arm"].iloc[0]), totals.get("all", ""))
+        out = pd.DataFrame(
+            {
+                "characteristic": sub["row"].to_numpy(),
+                "statistic": sub["statistic"].to_numpy(),
+                "n": sub["n"].astype(str).to_numpy(),
+                f"all participants (N = {n_all})": sub["summary"].to_numpy(),
+            }
+        )
+        out, heads = _grouped(out, [group_of[r] for r in out["characteristic"]])
+        sec.add(
+            Table(
+                "Baseline characteristics, arms pooled",
+                out,
+                source=source,
+                note=BASELINE_NOTE,
+                preformatted=True,
+                groups=heads,
+            )
+        )
+    else:
+        sec.add(
+            Text(
+                f"{path} has no pooled column (arm 'all'); the by-arm table is in the closed report.",
+                kind="note",
+            )
+        )
+    if vals is not None and "y_baseline" in vals:
+        sec.add(
+            Text(
+                f"Baseline {mirna}: one row, on the scale of the primary ANCOVA "
+                "(log2 of the normalised count plus pseudocount, size factors of "
+                "the DE stage; results/primary/mir126_values.tsv). The clinical "
+                "stage's VST value of the same miRNA (used for the association "
+                "analysis) is not shown, so the table has one baseline summary.",
+                kind="note",
             )
         )
     return sec
