@@ -530,7 +530,7 @@ AE_LISTING_LABELS = {
 
 
 def _ae_listing(ctx: ReportContext, sec: Section) -> None:
-    """Closed report: every adverse event of every participant (ae_listing.tsv)."""
+    """List every adverse event of every participant (closed report, ae_listing.tsv)."""
     path = "results/clinical/ae_listing.tsv"
     df = ctx.table(path)
     if df is None:
@@ -594,7 +594,7 @@ def _ae_listing(ctx: ReportContext, sec: Section) -> None:
 def _lab_ranges(
     ctx: ReportContext, sec: Section, shifts: pd.DataFrame | None, shift_path: str
 ) -> None:
-    """The normal ranges the shift tables use, saying which are assumptions.
+    """Show the normal ranges the shift tables use and which are assumptions.
 
     The ranges come from the shift table (what was applied) or, when that is
     withheld or absent, from config ``lab_reference_ranges``; neither holds
