@@ -273,7 +273,10 @@ def _enrolment(ctx: ReportContext, sec: Section) -> None:
         total = int(num(month["n_randomised"]).sum())
         note = f"{total} randomised"
         if target:
-            note += f" of a target of {target} ({100 * total / float(target):.0f}%)"
+            note += (
+                f" of a target of {float(target):.0f}"
+                f" ({100 * total / float(target):.0f}%)"
+            )
         if len(last):
             note += f", {last['period'].iloc[0]} to {last['period'].iloc[-1]}"
         note += (
