@@ -223,6 +223,7 @@ rule clinical_dsmb_ae_listing:
         runtime=5,
     params:
         table_name="ae_listing",
+        arms=list(CFG["design"]["arms"]),
     script:
         "../scripts/clinical_dsmb.py"
 
@@ -247,6 +248,8 @@ rule clinical_dsmb_enrolment:
         runtime=5,
     params:
         table_name="enrolment",
+        arms=list(CFG["design"]["arms"]),
+        settings=CFG["enrolment"],
     script:
         "../scripts/clinical_dsmb.py"
 
@@ -271,6 +274,8 @@ rule clinical_dsmb_deviations:
         runtime=5,
     params:
         table_name="deviations",
+        arms=list(CFG["design"]["arms"]),
+        settings=CFG["clinical"],
     script:
         "../scripts/clinical_dsmb.py"
 
@@ -295,5 +300,6 @@ rule clinical_dsmb_batch_balance:
         runtime=5,
     params:
         table_name="batch_balance",
+        arms=list(CFG["design"]["arms"]),
     script:
         "../scripts/clinical_dsmb.py"
