@@ -217,3 +217,14 @@ def test_batch_balance_counts_and_single_arm_flag() -> None:
         ("library_batch", "B3"): False,
     }
     assert not np.any(out["n_libraries"] < 0)
+
+
+def test_limit_phrase_needs_a_word_boundary() -> None:
+    """'dosage > 5' is not an age limit; 'age < 18' is."""
+    row = {"age_years": 30.0}
+    assert dsmb._limit_check("dosage > 5 mL", row) is None
+    assert dsmb._limit_check("eligibility not met (age < 18)", row) == (
+        "participants.age_years < 18",
+        "contradiction",
+        "age_years = 30 does not meet 'age < 18'",
+    )

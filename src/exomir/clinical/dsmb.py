@@ -308,7 +308,9 @@ def _limit_check(
 ) -> tuple[str, str, str] | None:
     low = text.lower()
     for phrase, column in sorted(LIMIT_PHRASES.items(), key=lambda kv: -len(kv[0])):
-        m = re.search(re.escape(phrase) + r"\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)", low)
+        m = re.search(
+            r"\b" + re.escape(phrase) + r"\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)", low
+        )
         if not m:
             continue
         op, x = m.group(1), float(m.group(2))
