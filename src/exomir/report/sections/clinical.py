@@ -7,7 +7,14 @@ import pandas as pd
 
 from exomir.report import figures
 from exomir.report.context import POOLED_ARMS, ReportContext, is_true, num
-from exomir.report.labels import fmt_ci, fmt_num, fmt_p, humanise, param_label
+from exomir.report.labels import (
+    fmt_ci,
+    fmt_num,
+    fmt_p,
+    humanise,
+    param_label,
+    ucum,
+)
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
@@ -467,6 +474,7 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
                 )
         _ae_listing(ctx, sec)
     shifts = ctx.table(shift_path)
+    _lab_ranges(ctx, sec, shifts, shift_path)
     if shifts is None:
         sec.add(NotRun("safety lab shift tables (safety stage)", [shift_path]))
     elif ctx.closed:
@@ -509,7 +517,6 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
                 collapsed=True,
             )
         )
-    _lab_ranges(ctx, sec, shifts, shift_path)
     return sec
 
 
@@ -562,7 +569,7 @@ def _ae_listing(ctx: ReportContext, sec: Section) -> None:
         {
             "interrupted": "infusion interrupted",
             "withdrawn": "product withdrawn",
-            "none": "none",
+            "none": "no change",
         }.get(str(a), humanise(str(a)) if str(a).strip() else "not recorded")
         for a in out["action"]
     ]
@@ -624,7 +631,7 @@ def _lab_ranges(
         {
             "parameter": [param_label(p, ctx.config, unit=False) for p in r["param"]],
             "normal range": [
-                f"{fmt_num(lo)}-{fmt_num(hi)} {u}".strip()
+                f"{fmt_num(lo)}-{fmt_num(hi)} {ucum(str(u))}".strip()
                 for lo, hi, u in zip(
                     r["low_limit"], r["high_limit"], r["unit"], strict=True
                 )

@@ -520,7 +520,7 @@ def _infusion_interruptions(ctx: ReportContext, sec: Section) -> None:
                     "action": hit["action"].map(
                         {"interrupted": "infusion interrupted", "withdrawn": "stopped"}
                     ),
-                    "outcome": hit["outcome"],
+                    "outcome": [str(o).replace("_", " ") for o in hit["outcome"]],
                 }
             ),
             source=[path],
