@@ -118,7 +118,7 @@ def _deviation_sheets() -> tuple[pd.DataFrame, pd.DataFrame, dict, pd.DataFrame]
     part.loc[7, "arm"] = "placebo"
     days = {
         "P1": 8.0,
-        "P2": 7.0,
+        "P2": 10.0,
         "P3": 7.0,
         "P4": 11.0,
         "P5": 7.0,
@@ -150,6 +150,8 @@ def test_deviation_listing_checks() -> None:
         ("P3", "major_deviation", "participants.postpartum_day_at_dose > 14"): (
             "consistent"
         ),
+        # P2's visit (day 10) is out of window too, and no window deviation says so
+        ("P2", "visit_window", "follow-up visit day"): "not recorded",
         # day 11 is outside the window with no deviation recorded, yet in PP
         ("P4", "visit_window", "follow-up visit day"): "not recorded",
         ("P4", "visit_window", "disposition.in_pp"): "contradiction",

@@ -349,7 +349,8 @@ def deviation_listing(
         problem (against dosing, route and AE actions), and ``in_pp`` (a
         major deviation excludes from the per-protocol set).
     ``visit_window``
-        A follow-up visit outside the window with no deviation recorded.
+        A follow-up visit outside the window with no visit-window deviation
+        recorded (another deviation may be).
     ``disposition``
         A disposition row contradicting itself or participants.tsv: a
         discontinuation reason while ``completed_week1`` is true, completed
@@ -452,7 +453,7 @@ def deviation_listing(
                 checks.append(("none", "not checkable", "no recorded field to check"))
             for check, status, ev in checks:
                 add(pid, "major_deviation", text, check, status, ev)
-        else:
+        if not (_given(dev) and WINDOW_PATTERN.search(str(dev))):
             inside, ev = window_ev(pid)
             if inside is False and _true(r.get("completed_week1")):
                 add(
@@ -461,7 +462,7 @@ def deviation_listing(
                     "follow-up visit out of window",
                     "follow-up visit day",
                     "not recorded",
-                    ev + "; no major_deviation recorded",
+                    ev + "; no visit-window deviation recorded",
                 )
                 if _true(r.get("in_pp")):
                     add(
