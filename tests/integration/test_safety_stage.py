@@ -28,6 +28,10 @@ TARGETS = [
     "results/clinical/lab_shifts.tsv",
     "results/clinical/interim.tsv",
     "results/clinical/interim_open.tsv",
+    "results/clinical/ae_listing.tsv",
+    "results/clinical/enrolment.tsv",
+    "results/clinical/deviations.tsv",
+    "results/clinical/batch_balance.tsv",
 ]
 
 pytestmark = pytest.mark.slow
@@ -152,3 +156,52 @@ def test_interim_at_actual_information_fraction(scn: Path) -> None:
         assert np.isfinite(act["futility_z_boundary"])
     opened = _tsv(scn, "results/clinical/interim_open.tsv")
     assert "arm" not in opened.columns
+
+
+def test_dsmb_listings_reconcile_with_the_sheets(scn: Path) -> None:
+    """AE listing, enrolment, deviations and batch balance against the sheets."""
+    import re
+
+    ae = _tsv(scn, "config/adverse_events.tsv")
+    part = _tsv(scn, "config/participants.tsv")
+    disp = _tsv(scn, "config/disposition.tsv")
+    samples = _tsv(scn, "config/samples.tsv")
+    lst = _tsv(scn, "results/clinical/ae_listing.tsv")
+    # every event listed once, with the action recorded on the AE sheet
+    assert sorted(zip(lst["participant_id"], lst["ae_id"], strict=True)) == sorted(
+        zip(ae["participant_id"], ae["ae_id"], strict=True)
+    )
+    act = dict(zip(ae["ae_id"], ae["action"], strict=True))
+    assert all(act[a] == b for a, b in zip(lst["ae_id"], lst["action"], strict=True))
+    # enrolment: cumulative reaches every participant; the simulator's plan
+    # targets every participant; sites add up
+    en = _tsv(scn, "results/clinical/enrolment.tsv")
+    month = en[en["table"] == "month"]
+    assert month["cumulative"].iloc[-1] == len(part)
+    assert month["planned_cumulative"].max() == len(part)
+    site = en[en["table"] == "site"].set_index("site")["n_randomised"]
+    assert site.to_dict() == part["site_id"].value_counts().to_dict()
+    # every recorded major deviation is listed; an eligibility deviation
+    # "postpartum day > N" is a contradiction exactly when the sheet's day <= N
+    dev = _tsv(scn, "results/clinical/deviations.tsv")
+    recorded = disp.dropna(subset=["major_deviation"])
+    major = dev[dev["kind"] == "major_deviation"]
+    assert set(major["participant_id"]) == set(recorded["participant_id"])
+    ppd = dict(zip(part["participant_id"], part["postpartum_day_at_dose"], strict=True))
+    for r in recorded.itertuples():
+        m = re.search(r"postpartum day > (\d+)", r.major_deviation)
+        if m:
+            row = major[
+                (major["participant_id"] == r.participant_id)
+                & major["check"].str.contains("postpartum_day_at_dose")
+            ]
+            want = (
+                "consistent"
+                if ppd[r.participant_id] > int(m.group(1))
+                else "contradiction"
+            )
+            assert row["status"].tolist() == [want]
+    # batch balance: each batch type's cells add up to the libraries
+    bal = _tsv(scn, "results/clinical/batch_balance.tsv")
+    for bt, sub in bal[bal["arm"] != "all"].groupby("batch_type"):
+        assert sub["n_libraries"].sum() == len(samples), bt

@@ -36,6 +36,11 @@ EFFICACY_STRINGS = [
 OPEN_STRINGS = ["TEST-001", "2.772"]
 
 ARMS = ["placebo", "exosome"]
+#: Lab range source in the fixture's lab_shifts.tsv (an assumption).
+RANGE_SOURCE = "assumption: adult female range"
+#: Distinctive strings of the DSMB listings (closed report only).
+DEVIATION_EVIDENCE = "follow-up on day 8, window day 7 +/- 2"
+ONE_ARM_BATCH = "LB-ONEARM"
 TIMEPOINTS = ["baseline", "week1"]
 FUNNEL_COLS = [
     "raw_reads",
@@ -110,6 +115,14 @@ def config() -> dict:
             },
         },
         "reference": {"mirbase_version": "22", "species": "hsa"},
+        "lab_reference_ranges": {
+            "ALT": {
+                "low": 0.0,
+                "high": 33.0,
+                "unit": "U/L",
+                "source": "assumption: adult female range",
+            }
+        },
     }
 
 
@@ -721,8 +734,22 @@ def write_downstream(root: Path, pids: list[str], hostile: bool = True) -> None:
         root,
         "results/clinical/lab_shifts.tsv",
         pd.DataFrame(
-            [(p, arm, "normal", "high", 1) for p in ("ALT",) for arm in ARMS],
-            columns=["param", "arm", "baseline_class", "week1_class", "n"],
+            [
+                (p, arm, "normal", "high", 1, 0.0, 33.0, "U/L", RANGE_SOURCE)
+                for p in ("ALT",)
+                for arm in ARMS
+            ],
+            columns=[
+                "param",
+                "arm",
+                "baseline_class",
+                "week1_class",
+                "n",
+                "low_limit",
+                "high_limit",
+                "unit",
+                "range_source",
+            ],
         ),
     )
     # Interim: plan t = 0.5, 1.0 (72 evaluable); this look at 18/72 = 0.25 (an
@@ -834,6 +861,72 @@ def write_downstream(root: Path, pids: list[str], hostile: bool = True) -> None:
     )
 
 
+def write_dsmb(root: Path, pids: list[str]) -> None:
+    """DSMB listings: AE listing, enrolment, deviations, batch balance."""
+    arms = [ARMS[i % 2] for i in range(len(pids))]
+    ae = [
+        (pids[0], arms[0], "A1", "Nervous system disorders", "Headache", "",
+         "2025-01-02", 1, "2025-01-03", 1, "N", "", "not", "none", "none",
+         "recovered", True),
+        (pids[1], arms[1], "A1", "Immune system disorders", "Hypersensitivity", "",
+         "2025-01-05", 0, "2025-01-06", 3, "N", "", "probable", "hypersensitivity",
+         "interrupted", "recovered", True),
+    ]  # fmt: skip
+    from exomir.clinical import dsmb
+
+    _write(
+        root,
+        "results/clinical/ae_listing.tsv",
+        pd.DataFrame(ae, columns=dsmb.AE_LISTING_COLUMNS),
+    )
+    _write(
+        root,
+        "results/clinical/enrolment.tsv",
+        pd.DataFrame(
+            [
+                {"table": "month", "period": "2025-01", "n_randomised": 4,
+                 "cumulative": 4, "planned_cumulative": 3, "target": 6},
+                {"table": "month", "period": "2025-02", "n_randomised": 2,
+                 "cumulative": 6, "planned_cumulative": 6, "target": 6},
+                {"table": "site", "site": "SITE-A", "n_randomised": 4,
+                 "percent": 66.7, "first_randomised": "2025-01-02",
+                 "last_randomised": "2025-02-10"},
+                {"table": "site", "site": "SITE-B", "n_randomised": 2,
+                 "percent": 33.3, "first_randomised": "2025-01-09",
+                 "last_randomised": "2025-02-20"},
+            ],
+            columns=dsmb.ENROLMENT_COLUMNS,
+        ),
+    )  # fmt: skip
+    _write(
+        root,
+        "results/clinical/deviations.tsv",
+        pd.DataFrame(
+            [
+                (pids[2], arms[2], "major_deviation", "visit out of window",
+                 "follow-up visit day", "contradiction", DEVIATION_EVIDENCE),
+            ],
+            columns=dsmb.DEVIATION_COLUMNS,
+        ),
+    )  # fmt: skip
+    n = len(pids)
+    _write(
+        root,
+        "results/clinical/batch_balance.tsv",
+        pd.DataFrame(
+            [
+                ("library_batch", ONE_ARM_BATCH, "placebo", 0, n, True),
+                ("library_batch", ONE_ARM_BATCH, "exosome", n, n, True),
+                ("library_batch", ONE_ARM_BATCH, "all", n, n, True),
+                ("library_batch", "LB2", "placebo", n // 2, n, False),
+                ("library_batch", "LB2", "exosome", n - n // 2, n, False),
+                ("library_batch", "LB2", "all", n, n, False),
+            ],
+            columns=dsmb.BATCH_COLUMNS,
+        ),
+    )
+
+
 def build_tree(
     root: Path, hostile: bool = True, n_participants: int = 6, full: bool = True
 ) -> dict:
@@ -844,6 +937,7 @@ def build_tree(
         write_downstream(
             root, participant_ids(n_participants, hostile), hostile=hostile
         )
+        write_dsmb(root, participant_ids(n_participants, hostile))
     blind(root)
     return config()
 

@@ -13,8 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from _report_fixture import (
+    DEVIATION_EVIDENCE,
     EFFICACY_STRINGS,
     HOSTILE,
+    ONE_ARM_BATCH,
+    RANGE_SOURCE,
     build_tree,
     config,
     write_reads,
@@ -472,3 +475,50 @@ def test_interim_blinded_copy_drops_arm_dependent_columns(tmp_path):
     assert {"futility_z_boundary", "z_boundary_per_side", "look_role"} <= set(
         blinded.columns
     )
+
+
+def test_ae_listing_and_interruption_closed_only(reports):
+    closed, open_html = reports["closed"], reports["open"]
+    assert "Adverse events: participant-level listing" in closed
+    # the interrupted infusion is in the listing and in the exposure section
+    assert closed.count("infusion interrupted") >= 2
+    assert "Infusions interrupted or stopped because of an adverse event" in closed
+    assert "1 participant(s) had the infusion interrupted" in closed
+    assert "participant-level listing" not in open_html
+    assert "infusion interrupted" not in open_html
+
+
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_lab_normal_ranges_shown_with_assumption(reports, audience):
+    html = reports[audience]
+    assert "Safety lab normal ranges used" in html
+    assert "0-33 U/L" in html
+    assert RANGE_SOURCE in html
+    assert "1 of 1 are assumptions" in html
+
+
+@pytest.mark.parametrize("audience", ["open", "closed"])
+def test_enrolment_by_month_and_site_in_both_reports(reports, audience):
+    html = reports[audience]
+    assert "Enrolment over time (randomised per month, arms pooled)" in html
+    assert "planned cumulative" in html
+    assert "6 randomised of a target of 6 (100%), 2025-01 to 2025-02" in html
+    assert "SITE-A" in html and "SITE-B" in html
+
+
+def test_deviations_and_contradictions_closed_only(reports):
+    closed, open_html = reports["closed"], reports["open"]
+    assert "Protocol deviations and consistency checks" in closed
+    assert "Data quality: 1 contradiction(s)" in closed
+    assert closed.count(DEVIATION_EVIDENCE) == 2  # listing + data quality
+    assert DEVIATION_EVIDENCE not in open_html
+    assert "protocol-deviation listing is by participant and arm" in open_html
+
+
+def test_batch_balance_flags_one_arm_batch_closed_only(reports):
+    closed, open_html = reports["closed"], reports["open"]
+    assert "Libraries per batch and arm" in closed
+    assert f"library batch {ONE_ARM_BATCH} (6 libraries, one arm only)" in closed
+    assert "LB2 (" not in closed  # the mixed batch is not flagged
+    assert ONE_ARM_BATCH not in open_html
+    assert "batches by arm are in the closed report" in open_html

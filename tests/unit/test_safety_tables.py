@@ -336,3 +336,49 @@ def test_bad_lab_visit(scenario: Path, tmp_path: Path) -> None:
         "config/config.yaml, column 'safety.lab_visits': lab shift visit(s) day30 are not "
         "visits of this trial"
     )
+
+
+def test_dsmb_tables_from_files(scenario: Path, tmp_path: Path) -> None:
+    """The DSMB listings from validated sheets (exomir.clinical.dsmb)."""
+    from exomir.clinical import dsmb
+
+    cfg = _cfg(scenario)
+    cfg["enrolment"] = {"target_randomised": 6, "planned_months": 2}
+    outs = {
+        k: tmp_path / f"{k}.tsv"
+        for k in ("ae_listing", "enrolment", "deviations", "batch_balance")
+    }
+    got = dsmb.dsmb_tables_from_files(cfg, outs, scenario)
+    assert all(p.is_file() for p in outs.values())
+    ae = got["ae_listing"]
+    # all six events, P3's (not dosed) marked outside the safety population
+    assert len(ae) == 6
+    assert ae.loc[ae["participant_id"] == "P3", "in_safety_population"].tolist() == [
+        False
+    ]
+    hyp = ae[ae["pt"] == "Hypersensitivity"].iloc[0]
+    assert (hyp["arm"], hyp["action"]) == ("exosome", "interrupted")
+    # no randomisation dates or sites in the sheet: all "not recorded"
+    en = got["enrolment"]
+    assert en.loc[en["table"] == "site", "site"].tolist() == ["not recorded"]
+    assert en.loc[en["table"] == "month", "n_randomised"].tolist() == [6]
+    # P5's "wrong visit window" cannot be checked (no visit day recorded);
+    # P2 lost to follow-up is not completed, so no contradiction there
+    dev = got["deviations"]
+    assert dev[["participant_id", "kind", "status"]].values.tolist() == [
+        ["P5", "major_deviation", "not checkable"]
+    ]
+    # one library batch B1 holding both arms: not flagged
+    bal = got["batch_balance"]
+    assert bal.loc[bal["arm"] == "all", "n_libraries"].tolist() == [12]
+    assert not bal["single_arm"].any()
+
+
+def test_dsmb_deviations_need_disposition(scenario: Path, tmp_path: Path) -> None:
+    from exomir.clinical import dsmb
+
+    cfg = _cfg(scenario)
+    del cfg["sheets"]["disposition"]
+    with pytest.raises(ValidationError, match="disposition"):
+        dsmb.dsmb_tables_from_files(cfg, {"deviations": tmp_path / "d.tsv"}, scenario)
+    assert not (tmp_path / "d.tsv").exists()

@@ -124,6 +124,13 @@ def test_config_and_params_yaml(scenario: Path) -> None:
     assert meta["params"]["trial"]["n_participants"] == 6
     assert meta["read_params"]["reads_per_library"] == 3000
     assert meta["derived"]["ed_shift_log2"] > 0
+    # recruitment plan: every participant over the enrolment period, in months
+    t = meta["params"]["trial"]
+    assert cfg["enrolment"] == {
+        "target_randomised": 6,
+        "start_date": str(t["start_date"]),
+        "planned_months": -(-int(t["enrolment_days"]) * 10000 // 304375),
+    }
 
 
 def test_scenario_passes_validate(scenario: Path) -> None:

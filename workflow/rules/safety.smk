@@ -26,6 +26,15 @@ if has_sheet("adverse_events"):
     ]
 if has_sheet("clinical_measurements"):
     SAFETY_OUTPUTS += ["results/clinical/lab_shifts.tsv"]
+# DSMB listings (exomir.clinical.dsmb): enrolment and batch balance always.
+SAFETY_OUTPUTS += [
+    "results/clinical/enrolment.tsv",
+    "results/clinical/batch_balance.tsv",
+]
+if has_sheet("adverse_events"):
+    SAFETY_OUTPUTS += ["results/clinical/ae_listing.tsv"]
+if has_sheet("disposition"):
+    SAFETY_OUTPUTS += ["results/clinical/deviations.tsv"]
 
 
 localrules:
@@ -33,6 +42,10 @@ localrules:
     clinical_adverse_events,
     clinical_lab_shifts,
     clinical_interim,
+    clinical_dsmb_ae_listing,
+    clinical_dsmb_enrolment,
+    clinical_dsmb_deviations,
+    clinical_dsmb_batch_balance,
 
 
 # ROC of the baseline primary miRNA against ed_reference (never the arm), with
@@ -187,3 +200,106 @@ rule clinical_interim:
         interim=CFG["interim"],
     script:
         "../scripts/clinical_interim.py"
+
+
+# Participant-level listing of every adverse event (arm, SOC/PT, onset,
+# grade, seriousness, relatedness, action with the product, outcome).
+rule clinical_dsmb_ae_listing:
+    input:
+        sheets=SAFETY_SHEETS,
+    output:
+        table=report(
+            "results/clinical/ae_listing.tsv",
+            caption="../report/dsmb_listings.rst",
+            category="Safety and CONSORT",
+        ),
+    log:
+        "logs/clinical_dsmb_ae_listing/clinical_dsmb_ae_listing.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        table_name="ae_listing",
+        arms=list(CFG["design"]["arms"]),
+    script:
+        "../scripts/clinical_dsmb.py"
+
+
+# Randomisations per month (cumulative, vs the enrolment plan) and per site.
+rule clinical_dsmb_enrolment:
+    input:
+        sheets=SAFETY_SHEETS,
+    output:
+        table=report(
+            "results/clinical/enrolment.tsv",
+            caption="../report/dsmb_listings.rst",
+            category="Safety and CONSORT",
+        ),
+    log:
+        "logs/clinical_dsmb_enrolment/clinical_dsmb_enrolment.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        table_name="enrolment",
+        arms=list(CFG["design"]["arms"]),
+        settings=CFG["enrolment"],
+    script:
+        "../scripts/clinical_dsmb.py"
+
+
+# Protocol deviations with their consistency checks against the sheets.
+rule clinical_dsmb_deviations:
+    input:
+        sheets=SAFETY_SHEETS,
+    output:
+        table=report(
+            "results/clinical/deviations.tsv",
+            caption="../report/dsmb_listings.rst",
+            category="Safety and CONSORT",
+        ),
+    log:
+        "logs/clinical_dsmb_deviations/clinical_dsmb_deviations.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        table_name="deviations",
+        arms=list(CFG["design"]["arms"]),
+        settings=CFG["clinical"],
+    script:
+        "../scripts/clinical_dsmb.py"
+
+
+# Libraries per extraction/library/sequencing batch and arm.
+rule clinical_dsmb_batch_balance:
+    input:
+        sheets=SAFETY_SHEETS,
+    output:
+        table=report(
+            "results/clinical/batch_balance.tsv",
+            caption="../report/dsmb_listings.rst",
+            category="Safety and CONSORT",
+        ),
+    log:
+        "logs/clinical_dsmb_batch_balance/clinical_dsmb_batch_balance.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        table_name="batch_balance",
+        arms=list(CFG["design"]["arms"]),
+    script:
+        "../scripts/clinical_dsmb.py"

@@ -701,6 +701,14 @@ def build_config(params: Mapping[str, Any], template: Path) -> dict[str, Any] | 
     design["strata"] = ["stratum"]
     cfg.setdefault("trial", {})["primary_mirna"] = params["reference"]["primary_mirna"]
     cfg.setdefault("qc", {}).update(qc_gates(params))
+    # The recruitment plan of the simulated trial: every participant over the
+    # enrolment period (DSMB enrolment table, linear plan).
+    t = params["trial"]
+    cfg["enrolment"] = {
+        "target_randomised": int(t["n_participants"]),
+        "start_date": str(t["start_date"]),
+        "planned_months": max(1, math.ceil(int(t["enrolment_days"]) / 30.4375)),
+    }
     mti, _ = pathway_input_paths(params)
     if mti is not None and mti.is_file():
         # Score pathways on the network the pathway truth was drawn from.

@@ -17,6 +17,7 @@ from exomir.report.labels import (
     fmt_p,
     humanise,
     param_label,
+    ucum,
 )
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
 
@@ -619,7 +620,9 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
                         preformatted=True,
                     )
                 )
+        _ae_listing(ctx, sec)
     shifts = ctx.table(shift_path)
+    _lab_ranges(ctx, sec, shifts, shift_path)
     if shifts is None:
         sec.add(NotRun("safety lab shift tables (safety stage)", [shift_path]))
     elif ctx.closed:
@@ -663,6 +666,151 @@ def safety(ctx: ReportContext, sec: Section) -> Section:
             )
         )
     return sec
+
+
+#: Columns of results/clinical/ae_listing.tsv shown, with reader labels.
+AE_LISTING_LABELS = {
+    "participant_id": "participant",
+    "arm": "arm",
+    "ae_id": "AE",
+    "soc": "SOC",
+    "pt": "PT",
+    "onset": "onset",
+    "ctcae_grade": "CTCAE grade",
+    "serious": "serious",
+    "related": "relatedness",
+    "action": "action with study product",
+    "outcome": "outcome",
+}
+
+
+def _ae_listing(ctx: ReportContext, sec: Section) -> None:
+    """List every adverse event of every participant (closed report, ae_listing.tsv)."""
+    path = "results/clinical/ae_listing.tsv"
+    df = ctx.table(path)
+    if df is None:
+        if ctx.has("results/clinical/adverse_events.tsv"):
+            sec.add(NotRun("adverse-event listing (safety stage)", [path]))
+        return
+    if df.empty:
+        sec.add(
+            Text("Adverse-event listing: no adverse event recorded.", arm_level=True)
+        )
+        return
+    out = df.copy()
+    out["onset"] = [
+        " ".join(
+            x
+            for x in (
+                str(d).strip(),
+                f"(day {fmt_num(n)})" if str(n).strip() else "",
+            )
+            if x
+        )
+        for d, n in zip(out["onset_date"], out["onset_day"], strict=True)
+    ]
+    out["serious"] = [
+        ("yes" + (f": {c}" if str(c).strip() else "")) if v == "Y" else "no"
+        for v, c in zip(out["serious"], out["sae_criterion"], strict=True)
+    ]
+    out["action"] = [
+        {
+            "interrupted": "infusion interrupted",
+            "withdrawn": "product withdrawn",
+            "none": "no change",
+        }.get(str(a), humanise(str(a)) if str(a).strip() else "not recorded")
+        for a in out["action"]
+    ]
+    out["outcome"] = [humanise(o) if str(o).strip() else "" for o in out["outcome"]]
+    outside = out[~is_true(out["in_safety_population"])]
+    note = (
+        "Every adverse event, by arm, participant and onset. Relatedness is to "
+        "the study product; 'action with study product' is the action taken "
+        "with the infusion or injection because of the event."
+    )
+    if len(outside):
+        note += (
+            f" {len(outside)} event(s) of participants outside the safety "
+            "population (not dosed) are listed but not counted in the tables."
+        )
+    sec.add(
+        Table(
+            "Adverse events: participant-level listing",
+            out[list(AE_LISTING_LABELS)].rename(columns=AE_LISTING_LABELS),
+            source=[path],
+            note=note,
+            arm_level=True,
+            collapsed=len(out) > 15,
+            wide=True,
+        )
+    )
+
+
+def _lab_ranges(
+    ctx: ReportContext, sec: Section, shifts: pd.DataFrame | None, shift_path: str
+) -> None:
+    """Show the normal ranges the shift tables use and which are assumptions.
+
+    The ranges come from the shift table (what was applied) or, when that is
+    withheld or absent, from config ``lab_reference_ranges``; neither holds
+    arm information, so both reports show them.
+    """
+    cols = ["param", "low_limit", "high_limit", "unit", "range_source"]
+    if shifts is not None and set(cols) <= set(shifts.columns):
+        r = shifts[cols].drop_duplicates("param")
+        src = [shift_path]
+    else:
+        ranges = ctx.config.get("lab_reference_ranges") or {}
+        if not ranges:
+            return
+        r = pd.DataFrame(
+            [
+                (p, v.get("low"), v.get("high"), v.get("unit", ""), v.get("source", ""))
+                for p, v in sorted(ranges.items())
+            ],
+            columns=cols,
+        )
+        src = ["config/config.yaml"]
+    assumed = [
+        "yes" if str(s).strip().lower().startswith("assumption") else "no"
+        for s in r["range_source"]
+    ]
+    out = pd.DataFrame(
+        {
+            "parameter": [param_label(p, ctx.config, unit=False) for p in r["param"]],
+            "normal range": [
+                f"{fmt_num(lo)}-{fmt_num(hi)} {ucum(str(u))}".strip()
+                for lo, hi, u in zip(
+                    r["low_limit"], r["high_limit"], r["unit"], strict=True
+                )
+            ],
+            "assumed (not the site's postpartum range)": assumed,
+            "source": list(r["range_source"]),
+        }
+    )
+    n_assumed = assumed.count("yes")
+    note = (
+        "Low / normal / high in the shift tables are against these ranges "
+        "(config lab_reference_ranges). "
+        + (
+            f"{n_assumed} of {len(out)} are assumptions (adult or adult-female "
+            "ranges adjusted for the first postpartum week), not ranges "
+            "validated for postpartum women: shifts near a limit may reflect "
+            "the range rather than the product. Replace them with the site "
+            "laboratory's ranges."
+            if n_assumed
+            else "All ranges are given by their source."
+        )
+    )
+    sec.add(
+        Table(
+            "Safety lab normal ranges used",
+            out,
+            source=src,
+            note=note,
+            preformatted=True,
+        )
+    )
 
 
 def alpha_convention(config: dict) -> str:

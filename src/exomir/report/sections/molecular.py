@@ -213,6 +213,8 @@ def ev_product(ctx: ReportContext, sec: Section) -> Section:
                         arm_level=True,
                     )
                 )
+    if ctx.closed:
+        _infusion_interruptions(ctx, sec)
     return sec
 
 
@@ -414,7 +416,138 @@ def sequencing_qc(ctx: ReportContext, sec: Section) -> Section:
             )
     else:
         sec.add(NotRun("PCA (DE stage)", [pca_path]))
+    _batch_balance(ctx, sec)
     return sec
+
+
+def _batch_balance(ctx: ReportContext, sec: Section) -> None:
+    """Show libraries per batch and arm (closed); flag batches of one arm only.
+
+    A batch whose libraries all come from one arm confounds the batch effect
+    with the arm effect, which no batch covariate can separate.
+    """
+    path = "results/clinical/batch_balance.tsv"
+    bal = ctx.table(path)
+    if bal is None:
+        if not ctx.closed and ctx.is_withheld(path):
+            sec.add(
+                Text(
+                    "Extraction and library batches by arm are in the closed report.",
+                    kind="note",
+                )
+            )
+        return
+    if bal.empty:
+        sec.add(
+            Text(
+                "Batch-by-arm balance: the samples sheet records no extraction, "
+                "library or sequencing batch.",
+                kind="note",
+                arm_level=True,
+            )
+        )
+        return
+    bal["n_libraries"] = num(bal["n_libraries"]).astype(int)
+    arms = [a for a in [*ctx.arms, "all"] if a in set(bal["arm"])]
+    wide = bal.pivot_table(
+        index=["batch_type", "batch"],
+        columns="arm",
+        values="n_libraries",
+        aggfunc="sum",
+        sort=False,
+    ).reset_index()
+    one = bal.drop_duplicates(["batch_type", "batch"]).set_index(
+        ["batch_type", "batch"]
+    )["single_arm"]
+    wide["one arm only"] = [
+        "YES" if is_true(pd.Series([one[(t, b)]])).iloc[0] else ""
+        for t, b in zip(wide["batch_type"], wide["batch"], strict=True)
+    ]
+    wide["batch_type"] = [
+        str(t).replace("_", " ").replace("batch", "").strip() or str(t)
+        for t in wide["batch_type"]
+    ]
+    out = wide[["batch_type", "batch", *arms, "one arm only"]].rename(
+        columns={"batch_type": "step", "all": "total"}
+    )
+    flagged = out[out["one arm only"] == "YES"]
+    if len(flagged):
+        sec.add(
+            Text(
+                "Batch confounded with arm: "
+                + "; ".join(
+                    f"{r.step} batch {r.batch} ({r.total} libraries, one arm only)"
+                    for r in flagged.itertuples()
+                )
+                + ". Its batch effect cannot be told apart from the arm effect.",
+                kind="warn",
+                arm_level=True,
+            )
+        )
+    sec.add(
+        Table(
+            "Libraries per batch and arm (batch-by-arm balance)",
+            out,
+            source=[path],
+            note="Counts of libraries in the samples sheet (all timepoints). "
+            "'one arm only': a batch of two or more libraries all from one arm.",
+            arm_level=True,
+        )
+    )
+
+
+def _infusion_interruptions(ctx: ReportContext, sec: Section) -> None:
+    """Exposure: participants whose infusion was interrupted (closed report).
+
+    The dose table records what was delivered; an interruption is recorded as
+    the action taken with the study product on the adverse-event sheet.
+    """
+    path = "results/clinical/ae_listing.tsv"
+    ae = ctx.table(path)
+    if ae is None or "action" not in ae:
+        return
+    hit = ae[ae["action"].isin(["interrupted", "withdrawn"])]
+    if hit.empty:
+        sec.add(
+            Text(
+                "Exposure: no adverse event led to an interrupted or stopped "
+                "infusion (adverse-event sheet, action with study product).",
+                arm_level=True,
+            )
+        )
+        return
+    n = hit["participant_id"].nunique()
+    sec.add(
+        Text(
+            f"Exposure: {n} participant(s) had the infusion interrupted or "
+            "stopped because of an adverse event; the dose above is the dose "
+            "recorded as delivered.",
+            kind="warn",
+            arm_level=True,
+        )
+    )
+    sec.add(
+        Table(
+            "Infusions interrupted or stopped because of an adverse event",
+            pd.DataFrame(
+                {
+                    "participant": hit["participant_id"],
+                    "arm": hit["arm"],
+                    "event (PT)": hit["pt"],
+                    "CTCAE grade": hit["ctcae_grade"],
+                    "serious": hit["serious"].map({"Y": "yes", "N": "no"}),
+                    "relatedness": hit["related"],
+                    "onset day": hit["onset_day"],
+                    "action": hit["action"].map(
+                        {"interrupted": "infusion interrupted", "withdrawn": "stopped"}
+                    ),
+                    "outcome": [str(o).replace("_", " ") for o in hit["outcome"]],
+                }
+            ),
+            source=[path],
+            arm_level=True,
+        )
+    )
 
 
 def _fmt_ratio(row: pd.Series) -> str:

@@ -271,9 +271,12 @@ def consort(ctx: ReportContext, sec: Section) -> Section:
             )
         if seq_block is not None:
             sec.add(seq_block)
+    _enrolment(ctx, sec)
+    _deviations(ctx, sec)
     _sequencing_completeness(ctx, sec)
     _clinical_completeness(ctx, sec)
     _clinical_plausibility(ctx, sec)
+    _deviation_contradictions(ctx, sec)
     return sec
 
 
@@ -330,6 +333,194 @@ def _sequencing_populations(
         "before a timepoint is counted in the flow only.",
         arm_level=ctx.closed,
         preformatted=True,
+    )
+
+
+def _enrolment(ctx: ReportContext, sec: Section) -> None:
+    """Show randomisations by month (cumulative, vs plan) and by site (pooled).
+
+    enrolment.tsv holds no arm, so both reports show it.
+    """
+    path = "results/clinical/enrolment.tsv"
+    en = ctx.table(path)
+    if en is None:
+        return
+    month = en[en["table"] == "month"]
+    site = en[en["table"] == "site"]
+    if len(month):
+        plan = month["planned_cumulative"].astype(str).str.strip().ne("").any()
+        target = next((t for t in month["target"] if str(t).strip()), "")
+        cols = {
+            "period": "month",
+            "n_randomised": "randomised",
+            "cumulative": "cumulative",
+        }
+        if plan:
+            cols["planned_cumulative"] = "planned cumulative"
+        tab = month[list(cols)].rename(columns=cols)
+        if plan:
+            tab["% of plan"] = [
+                f"{100 * float(c) / float(p):.0f}"
+                if str(p).strip() and float(p)
+                else ""
+                for c, p in zip(
+                    month["cumulative"], month["planned_cumulative"], strict=True
+                )
+            ]
+        last = month[month["period"] != "not recorded"]
+        total = int(num(month["n_randomised"]).sum())
+        note = f"{total} randomised"
+        if target:
+            note += (
+                f" of a target of {float(target):.0f}"
+                f" ({100 * total / float(target):.0f}%)"
+            )
+        if len(last):
+            note += f", {last['period'].iloc[0]} to {last['period'].iloc[-1]}"
+        note += (
+            ". Planned cumulative: linear accrual (config enrolment)."
+            if plan
+            else (
+                "." if target else ". No enrolment plan configured (config enrolment)."
+            )
+        )
+        sec.add(
+            Table(
+                "Enrolment over time (randomised per month, arms pooled)",
+                tab,
+                source=[path],
+                note=note,
+                collapsed=len(tab) > 12,
+            )
+        )
+    if len(site):
+        recorded = site["site"] != "not recorded"
+        if not recorded.any():
+            sec.add(
+                Text(
+                    "Enrolment by site: the participants sheet records no site "
+                    "(column site_id absent or empty).",
+                    kind="note",
+                )
+            )
+        else:
+            sec.add(
+                Table(
+                    "Enrolment by site (arms pooled)",
+                    site[
+                        [
+                            "site",
+                            "n_randomised",
+                            "percent",
+                            "first_randomised",
+                            "last_randomised",
+                        ]
+                    ].rename(
+                        columns={
+                            "n_randomised": "randomised",
+                            "percent": "%",
+                            "first_randomised": "first",
+                            "last_randomised": "last",
+                        }
+                    ),
+                    source=[path],
+                )
+            )
+
+
+DEVIATION_LABELS = {
+    "participant_id": "participant",
+    "arm": "arm",
+    "kind": "kind",
+    "deviation": "deviation / record",
+    "check": "checked against",
+    "status": "status",
+    "evidence": "evidence",
+}
+
+
+def _deviations(ctx: ReportContext, sec: Section) -> None:
+    """List protocol deviations with their consistency checks (closed report)."""
+    path = "results/clinical/deviations.tsv"
+    dev = ctx.table(path)
+    if dev is None:
+        if not ctx.closed and ctx.is_withheld(path):
+            sec.add(
+                Text(
+                    "The protocol-deviation listing is by participant and arm: "
+                    "it is in the closed report.",
+                    kind="note",
+                )
+            )
+        return
+    if dev.empty:
+        sec.add(
+            Text(
+                "Protocol deviations: none recorded, and no follow-up visit "
+                "outside the window.",
+                arm_level=True,
+            )
+        )
+        return
+    out = dev.copy()
+    out["kind"] = (
+        out["kind"]
+        .map(
+            {
+                "major_deviation": "major deviation (recorded)",
+                "visit_window": "visit out of window (derived)",
+                "disposition": "disposition record",
+            }
+        )
+        .fillna(out["kind"])
+    )
+    n_major = dev.loc[dev["kind"] == "major_deviation", "participant_id"].nunique()
+    n_win = dev.loc[dev["kind"] == "visit_window", "participant_id"].nunique()
+    sec.add(
+        Table(
+            "Protocol deviations and consistency checks",
+            out[list(DEVIATION_LABELS)].rename(columns=DEVIATION_LABELS),
+            source=[path],
+            note=f"{n_major} participant(s) with a recorded major deviation; "
+            f"{n_win} with the follow-up visit outside the per-protocol window "
+            "and no deviation recorded. Each recorded reason is checked against "
+            "the field it names (visit day, eligibility values, dosing, AE "
+            "actions, per-protocol flag); 'contradiction' means the sheets "
+            "disagree and the site must resolve it.",
+            arm_level=True,
+            collapsed=len(out) > 15,
+            wide=True,
+        )
+    )
+
+
+def _deviation_contradictions(ctx: ReportContext, sec: Section) -> None:
+    """List deviation or disposition records the other sheets contradict (data quality)."""
+    path = "results/clinical/deviations.tsv"
+    dev = ctx.table(path)
+    if dev is None:
+        return
+    bad = dev[dev["status"] == "contradiction"]
+    if bad.empty:
+        sec.add(
+            Text(
+                "Data quality: no protocol-deviation or disposition record "
+                "contradicts the participants, measurement or adverse-event sheets.",
+                kind="note",
+                arm_level=True,
+            )
+        )
+        return
+    sec.add(
+        Table(
+            f"Data quality: {len(bad)} contradiction(s) between the disposition "
+            "sheet and the other sheets (queries for the sites)",
+            bad[["participant_id", "deviation", "check", "evidence"]].rename(
+                columns=DEVIATION_LABELS
+            ),
+            source=[path],
+            arm_level=True,
+        )
     )
 
 
