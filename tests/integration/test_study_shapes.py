@@ -197,5 +197,5 @@ def test_qc_target_plans_reads_to_multiqc_only(tmp_path: Path) -> None:
     out = run_snakemake(scn, "--dry-run", "qc").stdout
     for rule in ("library", "merge_counts", "read_qc", "multiqc"):
         assert re.search(rf"^{rule}\s+\d+", out, re.M), rule
-    for rule in ("de", "de_normalise", "primary", "report_html", "normalise_counts"):
+    for rule in ("de", "de_normalise", "primary", "report_open", "normalise_counts"):
         assert not re.search(rf"^{rule}\s+\d+", out, re.M), rule
