@@ -25,7 +25,7 @@ from typing import IO, TYPE_CHECKING
 TMP_PREFIX = ".tmp-"
 
 if TYPE_CHECKING:  # pandas is imported by callers; not needed to write bytes
-    import pandas as pd
+    pass
 
 
 class OutputWriteError(OSError):
@@ -164,24 +164,6 @@ def atomic_gzip(path: str | os.PathLike[str], level: int = 6) -> Iterator[IO[byt
                 filename="", mode="wb", fileobj=raw, compresslevel=level, mtime=0
             ) as gz:
                 yield gz  # type: ignore[misc]
-
-
-def write_tsv(
-    df: pd.DataFrame, path: str | os.PathLike[str], index: bool = False
-) -> None:
-    """Write a DataFrame as TSV atomically, with a fixed float format.
-
-    Parameters
-    ----------
-    df
-        Table to write; the caller sorts rows for determinism.
-    path
-        Destination.
-    index
-        Whether to write the index as the first column.
-    """
-    with atomic_open(path) as fh:
-        df.to_csv(fh, sep="\t", index=index, lineterminator="\n")
 
 
 def remove_stale_temporaries(root: str | os.PathLike[str]) -> list[Path]:

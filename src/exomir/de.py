@@ -84,9 +84,10 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
-from exomir.atomic import atomic_open, atomic_path
+from exomir.atomic import atomic_path
 from exomir.errors import Issue, ValidationError
 from exomir.notcomputed import NotComputed
+from exomir.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,6 @@ CONFIG_LABEL = "config/config.yaml"
 #: Name of the 0/1 design column of the interaction designs.
 TREATED_FOLLOWUP = "treated_followup"
 #: Float format of the written tables.
-FLOAT_FORMAT = "%.6g"
 
 #: Default size-factor exclusions (analysis_spec.md §1.4.2). Names are matched
 #: with or without the species prefix, so they also work for e.g. ``mmu``.
@@ -1876,31 +1876,6 @@ def normalise(
 # --------------------------------------------------------------------------- #
 # Writing and running
 # --------------------------------------------------------------------------- #
-
-
-def write_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a TSV atomically with fixed float format and empty missing cells.
-
-    Parameters
-    ----------
-    df
-        Table (written without index).
-    path
-        Destination.
-    """
-    out = df.copy()
-    for c in out.columns:
-        if out[c].dtype == bool:
-            out[c] = out[c].map({True: "true", False: "false"})
-    with atomic_open(path) as fh:
-        out.to_csv(
-            fh,
-            sep="\t",
-            index=False,
-            lineterminator="\n",
-            float_format=FLOAT_FORMAT,
-            na_rep="",
-        )
 
 
 @dataclass

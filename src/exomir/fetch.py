@@ -282,8 +282,8 @@ def fetch_mirtarbase(
             "miRTarBase is for academic use only; read the notice and accept it "
             "with --accept-licence (nothing was downloaded)"
         )
-    from exomir.atomic import write_tsv
     from exomir.pathways.network import convert_mirtarbase
+    from exomir.tables import write_table
 
     name = _url_name(url, "miRTarBase_MTI.csv")
     stem = re.sub(r"\.(csv|tsv|txt|xlsx|xls)$", "", name, flags=re.IGNORECASE)
@@ -299,7 +299,7 @@ def fetch_mirtarbase(
                 f"{'; '.join(i.message for i in exc.issues)}"
             ) from exc
         table = table.sort_values(["mirna", "target_symbol"], kind="mergesort")
-        write_tsv(table, stage.path / "interactions.tsv")
+        write_table(table, stage.path / "interactions.tsv", exact=True)
         release = re.search(r"/(\d+(?:\.\d+)+)/", url)
         prov = {
             "resource": "miRTarBase",

@@ -76,9 +76,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from exomir.de import write_table
 from exomir.errors import Issue, ValidationError
 from exomir.stats import drop_collinear
+from exomir.tables import write_table
 
 log = logging.getLogger(__name__)
 

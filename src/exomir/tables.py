@@ -1,9 +1,15 @@
-"""Read input tables (TSV) and validate each row against its JSON schema.
+"""TSV tables in and out: the one reader of input tables, the one writer of results.
 
-Tables are read as text (no type guessing, nothing evaluated), cells are
+Input tables are read as text (no type guessing, nothing evaluated), cells are
 converted to the types the schema declares (empty cell = missing), and each row
 is checked with ``jsonschema``. Problems name the file, the line, the row's
 identifier and the column, and say what is allowed.
+
+Every table exomir publishes goes through :func:`write_table`: tab-separated,
+Unix line ends, written atomically. Statistical results (the default) print
+floats with :data:`FLOAT_FORMAT`, missing cells empty and booleans as
+``true``/``false``; ``exact=True`` keeps pandas' round-trip formatting for
+tables the caller already formatted or that must round-trip unchanged.
 """
 
 from __future__ import annotations
@@ -16,9 +22,12 @@ from typing import Any
 import jsonschema
 import pandas as pd
 
+from exomir.atomic import atomic_open
 from exomir.config import describe_schema_error, load_schema
 from exomir.errors import Issue, ValidationError
 
+#: printf format of floats in statistical result tables (six significant digits).
+FLOAT_FORMAT = "%.6g"
 TRUE_WORDS = {"true", "yes", "y", "1"}
 FALSE_WORDS = {"false", "no", "n", "0"}
 #: Column used to name a row in messages, per table.
@@ -288,3 +297,43 @@ def read_table(
         raise ValidationError(issues)
     columns = [*header, "_line"]
     return pd.DataFrame.from_records(records, columns=columns)
+
+
+def write_table(
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    index: bool = False,
+    exact: bool = False,
+) -> None:
+    """Write ``df`` as TSV to ``path`` atomically.
+
+    Parameters
+    ----------
+    df
+        Table to write; the caller sorts rows for determinism.
+    path
+        Destination.
+    index
+        Whether to write the index as the first column.
+    exact
+        Keep pandas' own number and boolean formatting instead of the
+        statistical-result style (see the module docstring).
+    """
+    if exact:
+        with atomic_open(path) as fh:
+            df.to_csv(fh, sep="\t", index=index, lineterminator="\n")
+        return
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == bool:
+            out[c] = out[c].map({True: "true", False: "false"})
+    with atomic_open(path) as fh:
+        out.to_csv(
+            fh,
+            sep="\t",
+            index=index,
+            lineterminator="\n",
+            float_format=FLOAT_FORMAT,
+            na_rep="",
+        )

@@ -350,8 +350,8 @@ def adverse_events_from_files(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate the scenario and write the AE tables and the safety triggers."""
     from exomir.config import validate_config
-    from exomir.de import write_table
     from exomir.errors import Issue, ValidationError
+    from exomir.tables import write_table
     from exomir.validate import validate_config_and_tables
 
     cfg = validate_config(dict(config))

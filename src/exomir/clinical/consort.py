@@ -196,8 +196,8 @@ def consort_from_files(
     from pathlib import Path
 
     from exomir.config import validate_config
-    from exomir.de import write_table
     from exomir.errors import Issue, ValidationError
+    from exomir.tables import write_table
     from exomir.validate import validate_config_and_tables
 
     cfg = validate_config(dict(config))

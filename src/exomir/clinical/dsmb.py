@@ -575,8 +575,8 @@ def dsmb_tables_from_files(
     """
     from exomir.clinical.adverse_events import safety_population
     from exomir.config import validate_config
-    from exomir.de import write_table
     from exomir.errors import Issue, ValidationError
+    from exomir.tables import write_table
     from exomir.validate import validate_config_and_tables
 
     cfg = validate_config(dict(config))

@@ -720,7 +720,7 @@ def interim_from_files(
         Scenario directory.
     """
     from exomir.config import validate_config
-    from exomir.de import write_table
+    from exomir.tables import write_table
 
     s = interim_settings(validate_config(dict(config)))
     ancova = pd.read_csv(ancova_path, sep="\t")

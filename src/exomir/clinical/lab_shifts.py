@@ -118,8 +118,8 @@ def lab_shifts_from_files(
     """Validate the scenario and write results/clinical/lab_shifts.tsv."""
     from exomir.clinical.adverse_events import safety_population
     from exomir.config import validate_config
-    from exomir.de import write_table
     from exomir.errors import Issue, ValidationError
+    from exomir.tables import write_table
     from exomir.validate import validate_config_and_tables
 
     cfg = validate_config(dict(config))

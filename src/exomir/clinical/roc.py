@@ -472,8 +472,8 @@ def roc_from_files(
     import anndata as ad
 
     from exomir.config import validate_config
-    from exomir.de import write_table
     from exomir.primary import primary_settings, sample_values
+    from exomir.tables import write_table
     from exomir.validate import validate_config_and_tables
 
     cfg = validate_config(dict(config))

@@ -30,7 +30,7 @@ from exomir.clinical.dataset import (
     populations,
 )
 from exomir.clinical.plausibility import findings_frame, other_visit_findings
-from exomir.de import write_table
+from exomir.tables import write_table
 
 log = logging.getLogger(__name__)
 

@@ -67,7 +67,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exomir.atomic import write_tsv
 from exomir.config import load_schema, resolve_path
 from exomir.ev import (
     NtaFormatError,
@@ -85,7 +84,7 @@ from exomir.ev.zetaview import (
     read_zetaview,
     sniff,
 )
-from exomir.tables import read_table
+from exomir.tables import read_table, write_table
 
 log = logging.getLogger("exomir.ev")
 
@@ -1927,7 +1926,7 @@ def run_ev_qc(
     }
     for key, df in tables.items():
         if key in outputs:
-            write_tsv(_tsv_ready(df), outputs[key])
+            write_table(_tsv_ready(df), outputs[key], exact=True)
     if plots and ("fig_sizes" in outputs or "fig_lots" in outputs):
         from exomir.ev.plots import plot_lot_metrics, plot_size_distributions
 

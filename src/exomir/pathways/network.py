@@ -432,7 +432,7 @@ def map_mirna_names(
 def _cmd_convert(args: Any) -> int:
     import sys
 
-    from exomir.de import write_table
+    from exomir.tables import write_table
 
     try:
         df = convert_mirtarbase(

@@ -152,7 +152,7 @@ def interactions_step(
     ValidationError
         If no interaction can be mapped onto the reference.
     """
-    from exomir.de import write_table
+    from exomir.tables import write_table
 
     raw = load_interactions(config["pathways"]["interactions"], directory)
     ref = mature_names(mature_fasta)
@@ -343,7 +343,7 @@ def pathways_step(
     """
     import anndata as ad
 
-    from exomir.de import write_table
+    from exomir.tables import write_table
 
     cfg = config["pathways"]
     design = config["design"]

@@ -86,9 +86,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exomir.atomic import atomic_open, write_tsv
+from exomir.atomic import atomic_open
 from exomir.reads.kit import mark_stopped
 from exomir.reads.merge import read_dense_counts
+from exomir.tables import write_table
 
 log = logging.getLogger(__name__)
 
@@ -1394,13 +1395,15 @@ def run_read_qc(
     )
     verdicts = mark_stopped(verdicts, pre)  # protocol auto, kit undetermined
 
-    write_tsv(format_table(funnel.reset_index()), funnel_out)
+    write_table(format_table(funnel.reset_index()), funnel_out, exact=True)
     pct = funnel_percentages(funnel, contaminants)
-    write_tsv(format_table(pct.reset_index(), decimals=4), funnel_pct_out)
-    write_tsv(format_table(verdicts), library_qc_out)
-    write_tsv(format_table(lengths), lengths_out)
+    write_table(format_table(pct.reset_index(), decimals=4), funnel_pct_out, exact=True)
+    write_table(format_table(verdicts), library_qc_out, exact=True)
+    write_table(format_table(lengths), lengths_out, exact=True)
     if mirtrace_out is not None:
-        write_tsv(format_table(mirtrace_view(pre, ann), decimals=4), mirtrace_out)
+        write_table(
+            format_table(mirtrace_view(pre, ann), decimals=4), mirtrace_out, exact=True
+        )
     passed = verdicts.loc[verdicts["pass"], "sample_id"].tolist()
     with atomic_open(passed_out) as fh:
         fh.write("".join(f"{s}\n" for s in passed))

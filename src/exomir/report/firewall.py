@@ -26,9 +26,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from exomir.atomic import write_tsv
 from exomir.notcomputed import MARKER
 from exomir.report.labels import pool_reasons
+from exomir.tables import write_table
 
 #: Where the blinded copies go (same relative path below it).
 OPEN_DIR = "results/report/open"
@@ -206,16 +206,16 @@ def blind_table(rel: str, src: str | Path, dest: str | Path) -> None:
     df = pd.read_csv(src, sep="\t", dtype=str, keep_default_na=False)
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
     if list(df.columns) == [MARKER]:  # "not computed" (with its reason): as is
-        write_tsv(df, dest)
+        write_table(df, dest, exact=True)
         return
-    write_tsv(BLINDED[rel](df), dest)
+    write_table(BLINDED[rel](df), dest, exact=True)
 
 
 def blind_sheet(kind: str, src: str | Path, dest: str | Path) -> None:
     """Write the blinded copy of an input sheet (arm columns removed)."""
     df = pd.read_csv(src, sep="\t", dtype=str, keep_default_na=False)
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    write_tsv(BLINDED_SHEETS[kind](df), dest)
+    write_table(BLINDED_SHEETS[kind](df), dest, exact=True)
 
 
 def write_blinded(

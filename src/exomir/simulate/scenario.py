@@ -31,7 +31,7 @@ import pandas as pd
 import yaml
 
 from exomir import __version__
-from exomir.atomic import atomic_open, write_tsv
+from exomir.atomic import atomic_open
 from exomir.simulate import clinical as clin_mod
 from exomir.simulate import ev as ev_mod
 from exomir.simulate import trial as trial_mod
@@ -42,6 +42,7 @@ from exomir.simulate.params import (
     qc_gates,
     resolve_params,
 )
+from exomir.tables import write_table
 
 #: Sheet kind -> path inside the scenario directory.
 SHEETS = {
@@ -635,7 +636,7 @@ def _tsv_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _write(df: pd.DataFrame, path: Path, index: bool = False) -> None:
-    write_tsv(_tsv_frame(df), path, index=index)
+    write_table(_tsv_frame(df), path, index=index, exact=True)
 
 
 def repo_config_template() -> Path:
