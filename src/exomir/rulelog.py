@@ -79,3 +79,35 @@ def _one_line_hook(log_file: str | None) -> Any:
         sys.stderr.write(f"exomir error: {one_line_message(exc)}{where}\n")
 
     return hook
+
+
+def run_rule(smk: Any, step: Any, logger: str = "exomir") -> bool:
+    """Run one rule's step the way every shim does.
+
+    Logging goes to the rule's log file; the step is skipped (its outputs
+    written as "not computed") when an input is "not computed", and a
+    :class:`~exomir.notcomputed.NotComputed` it raises does the same; any other
+    error is logged with its traceback and re-raised, so the rule fails.
+
+    Parameters
+    ----------
+    smk
+        The ``snakemake`` object of a ``script:`` rule.
+    step
+        Callable without arguments that computes and writes the outputs.
+    logger
+        Name of the logger the failure is reported on.
+
+    Returns
+    -------
+    bool
+        ``True`` when the step computed results.
+    """
+    from exomir.notcomputed import run_step
+
+    setup_rule_logging(smk)
+    try:
+        return run_step(smk.input, smk.output, step)
+    except Exception:
+        logging.getLogger(logger).exception("rule %s failed", smk.rule)
+        raise
