@@ -32,7 +32,7 @@ demo-data: setup
 
 ## The test suite (unit, integration and workflow tests).
 test: setup
-	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/pytest -q --durations=30
+	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/pytest -q -n auto --dist loadscope --durations=30
 
 ## The SLURM test only: a private single-node SLURM cluster (root, slurm-wlm, munge).
 test-slurm: setup

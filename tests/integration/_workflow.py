@@ -1,9 +1,14 @@
 """Helpers shared by the integration tests: copy a scenario, run Snakemake."""
 
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -94,3 +99,28 @@ def copy_run(scn: Path, dest: Path) -> Path:
     root = scn.parents[1]
     shutil.copytree(root, dest, symlinks=True)
     return dest / scn.relative_to(root)
+
+
+def shared_once(
+    factory: pytest.TempPathFactory, name: str, build: Callable[[Path], Path]
+) -> Path:
+    """Build something once per test session, shared by every xdist worker.
+
+    ``build(root)`` makes it under the empty folder ``root`` and returns its
+    path; the first worker to ask builds it while holding a lock, the others
+    wait and reuse it. Users of the result must not change it (copy it first
+    with :func:`copy_run`).
+    """
+    base = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the folder every worker's basetemp sits in
+    root = base / f"shared-{name}"
+    with (base / f"shared-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = root / ".built"
+        if not marker.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+            made = build(root)
+            marker.write_text(str(made.relative_to(root)))
+        return root / marker.read_text()

@@ -96,11 +96,8 @@ class Run:
     counts: pd.Series  # first library's miRNA counts, descending
 
 
-def _run(name: str, tmp: Path) -> Run:
-    scn = copy_scenario(name, tmp)
-    proc = run_snakemake(scn, "results/qc/read_funnel.tsv", check=False)
-    if proc.returncode != 0:
-        raise AssertionError(f"snakemake failed:\n{proc.stdout}\n{proc.stderr}")
+def _run(scn: Path) -> Run:
+    """Read the first library's figures from a finished run of a scenario."""
     funnel = pd.read_csv(scn / "results/qc/read_funnel.tsv", sep="\t", index_col=0)
     first = str(funnel.index[0])
     counts = pd.read_csv(scn / "results/counts/mirna_counts.tsv", sep="\t", index_col=0)
@@ -115,13 +112,13 @@ def _run(name: str, tmp: Path) -> Run:
 
 
 @pytest.fixture(scope="module")
-def human(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run("real_human", tmp_path_factory.mktemp("real"))
+def human(real_human_run: Path) -> Run:
+    return _run(real_human_run)
 
 
 @pytest.fixture(scope="module")
-def mouse(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    return _run("real_mouse", tmp_path_factory.mktemp("real"))
+def mouse(real_mouse_run: Path) -> Run:
+    return _run(real_mouse_run)
 
 
 # --------------------------------------------------------------------------- #

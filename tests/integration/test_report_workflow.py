@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from _workflow import copy_scenario, run_snakemake
+from _workflow import copy_run, copy_scenario, run_snakemake
 
 REPORTS = ["results/report/exomir_report.html", "results/report/dsmb_closed.html"]
 PDFS = ["results/report/exomir_report.pdf", "results/report/dsmb_closed.pdf"]
@@ -24,9 +24,10 @@ def test_dry_run_plans_the_reports(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_workflow_builds_both_reports_and_the_snakemake_report(tmp_path: Path) -> None:
-    scn = copy_scenario("real_human", tmp_path)
-    run_snakemake(scn)  # `rule all` includes the reports
+def test_workflow_builds_both_reports_and_the_snakemake_report(
+    real_human_run: Path, tmp_path: Path
+) -> None:
+    scn = real_human_run  # `rule all` includes the reports
     for path in REPORTS:
         html = (scn / path).read_text(encoding="utf-8")
         assert "could not be rendered" not in html
@@ -46,7 +47,9 @@ def test_workflow_builds_both_reports_and_the_snakemake_report(tmp_path: Path) -
         cfg = (scn / "config/config.yaml").read_bytes()
         assert rec["config_sha256"] == hashlib.sha256(cfg).hexdigest()
     # every captioned output goes into the Snakemake report
-    run_snakemake(scn, "--report", str(tmp_path / "report.zip"))
+    run_snakemake(
+        copy_run(scn, tmp_path / "run"), "--report", str(tmp_path / "report.zip")
+    )
     names = zipfile.ZipFile(tmp_path / "report.zip").namelist()
     for name in (
         "read_funnel.tsv",

@@ -87,11 +87,8 @@ def qc_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def mouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    scn = copy_scenario("real_mouse", tmp_path_factory.mktemp("mouse"))
-    proc = run_snakemake(scn, check=False)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return scn
+def mouse(real_mouse_run: Path) -> Path:
+    return real_mouse_run
 
 
 @pytest.fixture(scope="module")
