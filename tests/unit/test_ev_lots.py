@@ -11,14 +11,9 @@ import pytest
 
 from exomir.config import load_config
 from exomir.errors import ValidationError
-from exomir.ev.lots import (
-    EvQcResult,
-    default_outputs,
-    ev_config,
-    evaluate,
-    nta_input_files,
-    run_ev_qc,
-)
+from exomir.ev.lots import EvQcResult, default_outputs, evaluate, run_ev_qc
+from exomir.ev.runs import nta_input_files
+from exomir.ev.settings import ev_config
 from exomir.tables import read_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -414,7 +409,7 @@ def test_config_defaults_follow_the_spec() -> None:
 def test_lots_in_anndata(result: EvQcResult, tmp_path: Path) -> None:
     import anndata as ad
 
-    from exomir.ev.lots import add_lots_to_anndata
+    from exomir.ev.anndata import add_lots_to_anndata
 
     obs = pd.DataFrame(
         {"participant_id": ["P1", "P2", "P2", "P3"]},

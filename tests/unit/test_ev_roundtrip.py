@@ -26,14 +26,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-simulate = pytest.importorskip("exomir.simulate.ev")
-
-from exomir.ev import size_stats  # noqa: E402
-from exomir.ev.lots import evaluate  # noqa: E402
-from exomir.ev.nanosight import read_nanosight  # noqa: E402
-from exomir.ev.zetaview import read_zetaview  # noqa: E402
-from exomir.simulate.params import resolve_params  # noqa: E402
-from exomir.tables import read_table  # noqa: E402
+from exomir.ev import size_stats
+from exomir.ev.lots import evaluate
+from exomir.ev.nanosight import read_nanosight
+from exomir.ev.zetaview import read_zetaview
+from exomir.simulate import ev as simulate
+from exomir.simulate.params import resolve_params
+from exomir.tables import read_table
 
 
 def params(*sets: str) -> dict[str, Any]:

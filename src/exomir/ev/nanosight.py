@@ -36,14 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from exomir.ev import (
-    NtaFormatError,
-    NtaRun,
-    decode_export,
-    parse_number,
-    read_bytes,
-    size_stats,
-)
+from exomir.ev.export import NtaFormatError, decode_export, parse_number, read_bytes
+from exomir.ev.record import NtaRun
+from exomir.ev.stats import size_stats
 
 TITLE = "NTA Experiment Summary File"
 SUPPORTED_MAJOR = (3,)

@@ -40,13 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from exomir.ev import (
-    NtaFormatError,
-    NtaRun,
-    decode_export,
-    parse_number,
-    read_bytes,
-)
+from exomir.ev.export import NtaFormatError, decode_export, parse_number, read_bytes
+from exomir.ev.record import NtaRun
 
 SUPPORTED_MAJOR = (8,)
 #: Software versions whose exports the reader was checked against (layout of
