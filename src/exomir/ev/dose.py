@@ -12,6 +12,63 @@ import pandas as pd
 from exomir.ev.cells import cell_num, cell_text
 
 
+def _lot_dose(
+    out: dict[str, Any],
+    p: Mapping[str, Any],
+    s: Mapping[str, Any],
+    rec: Mapping[str, Any],
+    fixed: float | None,
+    tol: float | None,
+) -> None:
+    """Fill the dose of a participant given a characterised lot, with its flags."""
+    lot = out["ev_lot_id"]
+    labelled = out["dose_particles_labelled"]
+    out["lot_verdict"] = s["verdict"]
+    out["lot_release_ok"] = s["verdict"] == "pass"
+    conc = cell_num(s.get("conc_per_ml"))
+    label = cell_num(s.get("conc_label_per_ml"))
+    if fixed is not None:
+        vol, src = float(fixed), "config ev.dose.product_volume_ml"
+    elif np.isfinite(labelled) and np.isfinite(label) and label > 0:
+        vol, src = labelled / label, "dose_particles / labelled concentration"
+    elif np.isfinite(labelled) and np.isfinite(conc) and conc > 0:
+        vol, src = labelled / conc, "dose_particles / NTA concentration"
+    else:
+        vol, src = math.nan, ""
+    out["stock_volume_ml"] = vol
+    out["stock_volume_source"] = src
+    dose = conc * vol
+    out["dose_particles"] = dose
+    out["dose_protein_ug"] = cell_num(rec.get("protein_ug_per_ml")) * vol
+    out["dose_endotoxin_eu"] = cell_num(rec.get("endotoxin_eu_per_ml")) * vol
+    if np.isfinite(labelled) and labelled > 0:
+        out["dose_ratio_to_label"] = dose / labelled
+    reasons = []
+    randomised = cell_text(p.get("randomization_date"))
+    expiry = cell_text(rec.get("expiry_date"))
+    if randomised and expiry and randomised > expiry:
+        reasons.append(
+            f"randomised on {randomised}, after lot {lot} expired ({expiry})"
+        )
+    if s["verdict"] != "pass":
+        reasons.append(
+            f"dosed from lot {lot} whose certificate verdict is {s['verdict']}"
+            + (f" ({s['verdict_reason']})" if s.get("verdict_reason") else "")
+        )
+    if not np.isfinite(dose):
+        reasons.append("dose cannot be computed (no NTA concentration or no volume)")
+    elif (
+        tol is not None
+        and np.isfinite(out["dose_ratio_to_label"])
+        and abs(out["dose_ratio_to_label"] - 1) > tol
+    ):
+        reasons.append(
+            f"delivered dose is {100 * (out['dose_ratio_to_label'] - 1):+.0f}% from the labelled dose"
+        )
+    out["flag"] = bool(reasons)
+    out["flag_reason"] = "; ".join(reasons)
+
+
 def dose_per_participant(
     participants: pd.DataFrame,
     summary: pd.DataFrame,
@@ -86,54 +143,7 @@ def dose_per_participant(
             out["flag"] = True
             out["flag_reason"] = f"lot {lot} is not in ev_lots.tsv (not characterised)"
         else:
-            s = summ[lot]
-            rec = sheet[lot]
-            out["lot_verdict"] = s["verdict"]
-            out["lot_release_ok"] = s["verdict"] == "pass"
-            conc = cell_num(s.get("conc_per_ml"))
-            label = cell_num(s.get("conc_label_per_ml"))
-            if fixed is not None:
-                vol, src = float(fixed), "config ev.dose.product_volume_ml"
-            elif np.isfinite(labelled) and np.isfinite(label) and label > 0:
-                vol, src = labelled / label, "dose_particles / labelled concentration"
-            elif np.isfinite(labelled) and np.isfinite(conc) and conc > 0:
-                vol, src = labelled / conc, "dose_particles / NTA concentration"
-            else:
-                vol, src = math.nan, ""
-            out["stock_volume_ml"] = vol
-            out["stock_volume_source"] = src
-            dose = conc * vol
-            out["dose_particles"] = dose
-            out["dose_protein_ug"] = cell_num(rec.get("protein_ug_per_ml")) * vol
-            out["dose_endotoxin_eu"] = cell_num(rec.get("endotoxin_eu_per_ml")) * vol
-            if np.isfinite(labelled) and labelled > 0:
-                out["dose_ratio_to_label"] = dose / labelled
-            reasons = []
-            randomised = cell_text(p.get("randomization_date"))
-            expiry = cell_text(rec.get("expiry_date"))
-            if randomised and expiry and randomised > expiry:
-                reasons.append(
-                    f"randomised on {randomised}, after lot {lot} expired ({expiry})"
-                )
-            if s["verdict"] != "pass":
-                reasons.append(
-                    f"dosed from lot {lot} whose certificate verdict is {s['verdict']}"
-                    + (f" ({s['verdict_reason']})" if s.get("verdict_reason") else "")
-                )
-            if not np.isfinite(dose):
-                reasons.append(
-                    "dose cannot be computed (no NTA concentration or no volume)"
-                )
-            elif (
-                tol is not None
-                and np.isfinite(out["dose_ratio_to_label"])
-                and abs(out["dose_ratio_to_label"] - 1) > tol
-            ):
-                reasons.append(
-                    f"delivered dose is {100 * (out['dose_ratio_to_label'] - 1):+.0f}% from the labelled dose"
-                )
-            out["flag"] = bool(reasons)
-            out["flag_reason"] = "; ".join(reasons)
+            _lot_dose(out, p, summ[lot], sheet[lot], fixed, tol)
         d = out["dose_particles"]
         if np.isfinite(d):
             out["dose_1e9_particles"] = d / 1e9

@@ -227,72 +227,17 @@ def _run_qc(run: NtaRun, nta: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def measure_run(
-    row: Mapping[str, Any],
-    base: str | os.PathLike[str],
+def _measure_size(
+    res: RunResult,
+    run: NtaRun,
+    stock_factor: tuple[float, float, str],
     cfg: Mapping[str, Any],
-    sheet_label: str = "ev_nta_runs.tsv",
+    base_summary: dict[str, Any],
 ) -> RunResult:
-    """Read one run's export and compute its stock-concentration results.
-
-    Parameters
-    ----------
-    row
-        A row of ``ev_nta_runs.tsv`` (``lot_id``, ``instrument``, ``file``,
-        optional ``dilution``, ``replicate``, ``_line``).
-    base
-        Scenario directory (paths in the sheet are relative to it).
-    cfg
-        The ``ev`` configuration (see :func:`ev_config`).
-    sheet_label
-        Name of the run sheet for messages.
-
-    Returns
-    -------
-    RunResult
-        With ``error`` set (and no values) when the export is rejected.
-    """
+    """Fill a size run's result: stock bins, size statistics, run QC, agreement."""
+    factor, dilution, source = stock_factor
     nta = cfg["nta"]
     acc = cfg["acceptance"]
-    line = int(row.get("_line") or 0)
-    rep = row.get("replicate")
-    res = RunResult(
-        lot_id=str(row["lot_id"]),
-        instrument=str(row["instrument"]),
-        replicate=int(rep) if rep is not None and not pd.isna(rep) else None,
-        file=str(row["file"]),
-        line=line,
-    )
-    base_summary = {
-        "lot_id": res.lot_id,
-        "instrument": res.instrument,
-        "replicate": res.replicate,
-        "file": res.file,
-    }
-    dil = row.get("dilution")
-    sheet_dil = float(dil) if dil is not None and not pd.isna(dil) else None
-    try:
-        parsed = read_nta(resolve_path(res.file, base), res.file, res.instrument)
-        if isinstance(parsed, ZetaProfile):
-            res.kind = "profile"
-            res.profile = parsed
-            res.summary = {
-                **base_summary,
-                "kind": "zeta_profile",
-                "status": "ok",
-                "software": parsed.software,
-                "zeta_mv": parsed.value,
-                "temperature_c": parsed.temperature_c,
-            }
-            return res
-        run = parsed
-        factor, dilution, source = run.stock_factor(
-            sheet_dil, f"{sheet_label} line {line}", nta["dilution_tolerance"]
-        )
-    except NtaFormatError as exc:
-        res.error = exc
-        res.summary = {**base_summary, "kind": "", "status": "error", "error": str(exc)}
-        return res
     res.run = run
     stock = run.conc * factor
     res.stock_bins = stock
@@ -386,6 +331,74 @@ def measure_run(
         "mode_agreement": mode_agree,
     }
     return res
+
+
+def measure_run(
+    row: Mapping[str, Any],
+    base: str | os.PathLike[str],
+    cfg: Mapping[str, Any],
+    sheet_label: str = "ev_nta_runs.tsv",
+) -> RunResult:
+    """Read one run's export and compute its stock-concentration results.
+
+    Parameters
+    ----------
+    row
+        A row of ``ev_nta_runs.tsv`` (``lot_id``, ``instrument``, ``file``,
+        optional ``dilution``, ``replicate``, ``_line``).
+    base
+        Scenario directory (paths in the sheet are relative to it).
+    cfg
+        The ``ev`` configuration (see :func:`ev_config`).
+    sheet_label
+        Name of the run sheet for messages.
+
+    Returns
+    -------
+    RunResult
+        With ``error`` set (and no values) when the export is rejected.
+    """
+    nta = cfg["nta"]
+    line = int(row.get("_line") or 0)
+    rep = row.get("replicate")
+    res = RunResult(
+        lot_id=str(row["lot_id"]),
+        instrument=str(row["instrument"]),
+        replicate=int(rep) if rep is not None and not pd.isna(rep) else None,
+        file=str(row["file"]),
+        line=line,
+    )
+    base_summary = {
+        "lot_id": res.lot_id,
+        "instrument": res.instrument,
+        "replicate": res.replicate,
+        "file": res.file,
+    }
+    dil = row.get("dilution")
+    sheet_dil = float(dil) if dil is not None and not pd.isna(dil) else None
+    try:
+        parsed = read_nta(resolve_path(res.file, base), res.file, res.instrument)
+        if isinstance(parsed, ZetaProfile):
+            res.kind = "profile"
+            res.profile = parsed
+            res.summary = {
+                **base_summary,
+                "kind": "zeta_profile",
+                "status": "ok",
+                "software": parsed.software,
+                "zeta_mv": parsed.value,
+                "temperature_c": parsed.temperature_c,
+            }
+            return res
+        run = parsed
+        stock_factor = run.stock_factor(
+            sheet_dil, f"{sheet_label} line {line}", nta["dilution_tolerance"]
+        )
+    except NtaFormatError as exc:
+        res.error = exc
+        res.summary = {**base_summary, "kind": "", "status": "error", "error": str(exc)}
+        return res
+    return _measure_size(res, run, stock_factor, cfg, base_summary)
 
 
 RUN_COLUMNS = [

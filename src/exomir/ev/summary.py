@@ -36,6 +36,124 @@ def _settings(runs: list[RunResult], key: str) -> str:
     return "; ".join(parts)
 
 
+def _nta_results(
+    out: dict[str, Any], rec: Mapping[str, Any], used: list[RunResult], label: float
+) -> None:
+    """Add the NTA results of a lot: mean over its runs, else the sheet's values."""
+    if used:
+        concs = np.array([cell_num(r.summary["conc_per_ml"]) for r in used])
+        out["conc_per_ml"] = float(concs.mean())
+        out["conc_between_run_cv_pct"] = (
+            float(concs.std(ddof=1) / concs.mean() * 100)
+            if len(concs) > 1
+            else math.nan
+        )
+        for key in (
+            "mean_nm",
+            "sd_nm",
+            "mode_nm",
+            "d10_nm",
+            "d50_nm",
+            "d90_nm",
+            "span",
+            "frac_in_window",
+        ):
+            out[key] = _mean_over(used, key)
+        qcs = {r.summary.get("run_qc") for r in used}
+        out["run_qc"] = "fail" if "fail" in qcs else "warn" if "warn" in qcs else "pass"
+        out["run_qc_notes"] = "; ".join(
+            f"{r.instrument} r{r.replicate or 1}: {r.summary['run_qc_notes']}"
+            for r in used
+            if r.summary.get("run_qc_notes")
+        )
+        out["camera_level"] = _settings(used, "camera_level")
+        out["detection_threshold"] = _settings(used, "detection_threshold")
+    elif out["nta_source"] == "ev_lots.tsv":
+        out["conc_per_ml"] = label
+        out["conc_between_run_cv_pct"] = math.nan
+        for key in (
+            "mean_nm",
+            "sd_nm",
+            "mode_nm",
+            "d10_nm",
+            "d50_nm",
+            "d90_nm",
+            "span",
+        ):
+            out[key] = cell_num(rec.get(key))
+        out["frac_in_window"] = math.nan
+        out["run_qc"] = ""
+        out["run_qc_notes"] = ""
+        out["camera_level"] = cell_text(rec.get("camera_level"))
+        out["detection_threshold"] = cell_text(rec.get("detection_threshold"))
+    else:
+        for key in (
+            "conc_per_ml",
+            "conc_between_run_cv_pct",
+            "mean_nm",
+            "sd_nm",
+            "mode_nm",
+            "d10_nm",
+            "d50_nm",
+            "d90_nm",
+            "span",
+            "frac_in_window",
+        ):
+            out[key] = math.nan
+        out["run_qc"] = ""
+        out["run_qc_notes"] = ""
+        out["camera_level"] = ""
+        out["detection_threshold"] = ""
+
+
+def _product_results(
+    out: dict[str, Any],
+    rec: Mapping[str, Any],
+    profiles: list[RunResult],
+    label: float,
+) -> None:
+    """Add the label ratio, protein, particles per microgram and zeta potential."""
+    out["conc_label_per_ml"] = label
+    out["conc_ratio_to_label"] = (
+        out["conc_per_ml"] / label if np.isfinite(label) and label > 0 else math.nan
+    )
+    protein = cell_num(rec.get("protein_ug_per_ml"))
+    out["protein_ug_per_ml"] = protein
+    if (
+        np.isfinite(out["conc_per_ml"])
+        and np.isfinite(protein)
+        and protein > 0
+        and out["nta_source"] == "NTA exports"
+    ):
+        out["particles_per_ug"] = out["conc_per_ml"] / protein
+        out["particles_per_ug_source"] = "NTA / protein"
+    else:
+        out["particles_per_ug"] = cell_num(rec.get("particles_per_ug"))
+        if (
+            not np.isfinite(out["particles_per_ug"])
+            and np.isfinite(out["conc_per_ml"])
+            and protein > 0
+        ):
+            out["particles_per_ug"] = out["conc_per_ml"] / protein
+        out["particles_per_ug_source"] = (
+            "ev_lots.tsv" if np.isfinite(out["particles_per_ug"]) else ""
+        )
+    if profiles:
+        vals = [
+            p.profile.value
+            for p in profiles
+            if p.profile is not None and p.profile.value is not None
+        ]
+        out["zeta_mv"] = float(np.mean(vals)) if vals else math.nan
+        out["zeta_source"] = "ZetaView profile"
+    else:
+        z = cell_num(rec.get("zeta_mv"))
+        if not np.isfinite(z):
+            z = cell_num(rec.get("zeta_potential_mv"))
+        out["zeta_mv"] = z
+        out["zeta_source"] = "ev_lots.tsv" if np.isfinite(z) else ""
+
+
 def summarise_lots(
     lots: pd.DataFrame,
     results: list[RunResult],
@@ -100,111 +218,8 @@ def summarise_lots(
             )
         out["n_runs"] = len(used)
         out["instruments"] = ";".join(sorted({r.instrument for r in used}))
-        if used:
-            concs = np.array([cell_num(r.summary["conc_per_ml"]) for r in used])
-            out["conc_per_ml"] = float(concs.mean())
-            out["conc_between_run_cv_pct"] = (
-                float(concs.std(ddof=1) / concs.mean() * 100)
-                if len(concs) > 1
-                else math.nan
-            )
-            for key in (
-                "mean_nm",
-                "sd_nm",
-                "mode_nm",
-                "d10_nm",
-                "d50_nm",
-                "d90_nm",
-                "span",
-                "frac_in_window",
-            ):
-                out[key] = _mean_over(used, key)
-            qcs = {r.summary.get("run_qc") for r in used}
-            out["run_qc"] = (
-                "fail" if "fail" in qcs else "warn" if "warn" in qcs else "pass"
-            )
-            out["run_qc_notes"] = "; ".join(
-                f"{r.instrument} r{r.replicate or 1}: {r.summary['run_qc_notes']}"
-                for r in used
-                if r.summary.get("run_qc_notes")
-            )
-            out["camera_level"] = _settings(used, "camera_level")
-            out["detection_threshold"] = _settings(used, "detection_threshold")
-        elif out["nta_source"] == "ev_lots.tsv":
-            out["conc_per_ml"] = label
-            out["conc_between_run_cv_pct"] = math.nan
-            for key in (
-                "mean_nm",
-                "sd_nm",
-                "mode_nm",
-                "d10_nm",
-                "d50_nm",
-                "d90_nm",
-                "span",
-            ):
-                out[key] = cell_num(rec.get(key))
-            out["frac_in_window"] = math.nan
-            out["run_qc"] = ""
-            out["run_qc_notes"] = ""
-            out["camera_level"] = cell_text(rec.get("camera_level"))
-            out["detection_threshold"] = cell_text(rec.get("detection_threshold"))
-        else:
-            for key in (
-                "conc_per_ml",
-                "conc_between_run_cv_pct",
-                "mean_nm",
-                "sd_nm",
-                "mode_nm",
-                "d10_nm",
-                "d50_nm",
-                "d90_nm",
-                "span",
-                "frac_in_window",
-            ):
-                out[key] = math.nan
-            out["run_qc"] = ""
-            out["run_qc_notes"] = ""
-            out["camera_level"] = ""
-            out["detection_threshold"] = ""
-        out["conc_label_per_ml"] = label
-        out["conc_ratio_to_label"] = (
-            out["conc_per_ml"] / label if np.isfinite(label) and label > 0 else math.nan
-        )
-        protein = cell_num(rec.get("protein_ug_per_ml"))
-        out["protein_ug_per_ml"] = protein
-        if (
-            np.isfinite(out["conc_per_ml"])
-            and np.isfinite(protein)
-            and protein > 0
-            and out["nta_source"] == "NTA exports"
-        ):
-            out["particles_per_ug"] = out["conc_per_ml"] / protein
-            out["particles_per_ug_source"] = "NTA / protein"
-        else:
-            out["particles_per_ug"] = cell_num(rec.get("particles_per_ug"))
-            if (
-                not np.isfinite(out["particles_per_ug"])
-                and np.isfinite(out["conc_per_ml"])
-                and protein > 0
-            ):
-                out["particles_per_ug"] = out["conc_per_ml"] / protein
-            out["particles_per_ug_source"] = (
-                "ev_lots.tsv" if np.isfinite(out["particles_per_ug"]) else ""
-            )
-        if profiles:
-            vals = [
-                p.profile.value
-                for p in profiles
-                if p.profile is not None and p.profile.value is not None
-            ]
-            out["zeta_mv"] = float(np.mean(vals)) if vals else math.nan
-            out["zeta_source"] = "ZetaView profile"
-        else:
-            z = cell_num(rec.get("zeta_mv"))
-            if not np.isfinite(z):
-                z = cell_num(rec.get("zeta_potential_mv"))
-            out["zeta_mv"] = z
-            out["zeta_source"] = "ev_lots.tsv" if np.isfinite(z) else ""
+        _nta_results(out, rec, used, label)
+        _product_results(out, rec, profiles, label)
         out["endotoxin_eu_per_ml"] = cell_num(rec.get("endotoxin_eu_per_ml"))
         out["sterility"] = cell_text(rec.get("sterility"))
         out["mycoplasma"] = cell_text(rec.get("mycoplasma"))
