@@ -1,7 +1,7 @@
 """Statistics of a binned, number-weighted size distribution.
 
 Percentiles, cumulative fractions, the mode and the summary row that both
-instruments' runs are reduced to (conventions: :mod:`exomir.ev`).
+instruments' runs are reduced to (conventions: ``docs/ev.md``).
 """
 
 from __future__ import annotations
