@@ -1,57 +1,11 @@
-"""EV lot characterisation: run summaries, certificate, MISEV checklist, dose.
+"""EV lot characterisation: the workflow step of rule ``ev_qc``.
 
-Entry point for the workflow: :func:`run_ev_qc`, which reads ``ev_lots.tsv``,
-``ev_nta_runs.tsv`` and ``participants.tsv`` and writes under ``results/ev/``:
-
-``nta_runs.tsv``
-    One row per NTA run: dilution used, stock concentration with replicate
-    statistics (videos or positions), size statistics (recomputed, and the
-    instrument's own with ``d50_agreement``/``mode_agreement``), traced
-    particles, run-quality gates (``run_qc`` pass/warn/fail; a ZetaView run
-    under ``ev.nta.min_traces`` fails its lot); a run whose export could not
-    be read has ``status = error`` and the message.
-``nta_distributions.tsv``
-    Number-weighted size distribution of every readable run of every
-    characterised lot, as stock particles/mL per bin (long format).
-``lot_summary.tsv``
-    One row per lot: the verdict, the NTA results (mean over runs, with the
-    between-run CV), protein, purity, zeta potential, safety results, MISEV
-    completeness and the number of participants dosed.
-``lot_qc.tsv``
-    The lot certificate: one row per lot and criterion with the value, the
-    limit, the status (``pass``, ``fail``, ``missing``, ``warn``, ``info`` or
-    ``error``), whether it is required, and the reason; each lot ends with a
-    ``verdict`` row.
-``misev_checklist.tsv``
-    MISEV2023 minimal-information items per lot: reported, partial or missing.
-``dose_per_participant.tsv``
-    Particles, protein and endotoxin delivered to each participant, with a flag
-    for participants dosed from a lot that did not pass.
-``size_distributions.png``, ``lot_metrics.png``
-    See :mod:`exomir.ev.plots`.
-
-Bad input (decided here, see also :func:`run_ev_qc`):
-
-* An export that cannot be read (unknown instrument or software version,
-  truncated or damaged table, missing or conflicting dilution) makes its lot
-  **not characterised**: the certificate carries
-  ``not characterised: <file>:<line>: <reason>``, nothing of that lot is
-  written to ``nta_distributions.tsv`` or to the lot's NTA results (one bad
-  export among several is a data-integrity problem to investigate, not a
-  replicate to drop), and every other lot is processed normally.
-* A lot referenced by a participant but absent from ``ev_lots.tsv``, or
-  present with neither an NTA export nor a reported size or concentration, is
-  reported as an error naming the lot; its participants are flagged and get
-  no dose. (A lot with only the sheet's reported values is judged on them,
-  with a ``warn`` row saying so.)
-* Participants randomised after their lot's expiry date, and exports listed
-  twice in the run sheet, are flagged / reported.
-* Only sheets that cannot be read at all (schema errors) stop the step, with
-  :class:`~exomir.errors.ValidationError` listing file, line and column.
-
-Verdicts, in order of precedence: ``fail`` (a release criterion failed),
-``not_characterised`` (an export could not be read, or no size/concentration
-data), ``incomplete`` (a required result is missing), ``pass``.
+:func:`run_ev_qc` reads ``ev_lots.tsv``, ``ev_nta_runs.tsv`` (and the exports
+it lists) and ``participants.tsv``, and writes the run and lot tables, the lot
+certificate, the MISEV2023 checklist, the dose per participant and two figures
+under ``results/ev/`` (described in ``docs/ev.md``). An export that cannot be
+read makes its lot "not characterised" without stopping the step; only a sheet
+that fails its schema stops it.
 """
 
 from __future__ import annotations
