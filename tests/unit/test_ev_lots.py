@@ -456,13 +456,15 @@ def test_sparse_zetaview_run_fails_the_traces_gate(tmp_path: Path) -> None:
 def test_settings_built_once_carry_the_config() -> None:
     """EvSettings (the rule's params) hold the ev section with schema defaults."""
     settings = ev_settings({"ev": {"nta": {"run_qc": "fail"}}})
-    assert settings.nta["run_qc"] == "fail"
-    assert settings.nta["min_traces"] == 1000  # schema default filled in
+    assert settings.nta.run_qc == "fail"
+    assert settings.nta.min_traces == 1000  # schema default filled in
+    assert settings.acceptance.size_window_nm == (50, 400)
     assert ev_settings({}).as_config() == ev_config(None)
-    # Snakemake pickles params for the job; a frozen dataclass must survive it.
+    # Snakemake pickles params for the job; the settings must survive it.
     assert pickle.loads(pickle.dumps(settings)) == settings
+    assert hash(settings) == hash(ev_settings({"ev": {"nta": {"run_qc": "fail"}}}))
     with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.nta = {}  # type: ignore[misc]
+        settings.nta.run_qc = "warn"  # type: ignore[misc]
 
 
 def test_ev_qc_shim(

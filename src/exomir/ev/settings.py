@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from exomir.config import load_schema
@@ -50,25 +50,81 @@ def ev_config(cfg: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class AcceptanceSettings:
+    """Release criteria of a lot (config ``ev.acceptance``)."""
+
+    max_mode_nm: float
+    size_window_nm: tuple[float, float]
+    min_fraction_in_window: float
+    max_endotoxin_eu_per_ml: float
+    min_particles_per_ug: float
+    sterility_pass: tuple[str, ...]
+    mycoplasma_pass: tuple[str, ...]
+    positive_markers: tuple[str, ...]
+    negative_markers: tuple[str, ...]
+    label_tolerance: float | None
+    require_tem: bool
+    max_bsa_ng_per_ml: float | None
+    zeta_mv_range: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class NtaSettings:
+    """Run-quality gates and size statistics of NTA runs (config ``ev.nta``)."""
+
+    min_videos: int
+    particles_per_frame: tuple[float, float]
+    min_completed_tracks: float
+    min_positions: int
+    max_position_rsd_pct: float
+    run_qc: str
+    primary_instrument: str
+    mode_smoothing_nm: float
+    dilution_tolerance: float
+    distribution_max_nm: float
+    min_traces: float
+    instrument_d50_tolerance: float
+    instrument_mode_tolerance_bins: float
+    verified_software: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DoseSettings:
+    """How the delivered dose is computed (config ``ev.dose``)."""
+
+    product_volume_ml: float | None
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _thawed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _section(obj: Any) -> dict[str, Any]:
+    return {f.name: _thawed(getattr(obj, f.name)) for f in fields(obj)}
+
+
+@dataclass(frozen=True)
 class EvSettings:
     """What the EV step needs from the configuration (built once, at parse time).
 
-    Attributes
-    ----------
-    acceptance, nta, dose
-        The ``ev`` sub-sections of the configuration, every default filled in.
+    Values keep the types the validated configuration gives them (lists become
+    tuples so that the settings are immutable and hashable).
     """
 
-    acceptance: dict[str, Any]
-    nta: dict[str, Any]
-    dose: dict[str, Any]
+    acceptance: AcceptanceSettings
+    nta: NtaSettings
+    dose: DoseSettings
 
     def as_config(self) -> dict[str, Any]:
         """Return the ``ev`` section as the dictionary the EV functions take."""
         return {
-            "acceptance": dict(self.acceptance),
-            "nta": dict(self.nta),
-            "dose": dict(self.dose),
+            "acceptance": _section(self.acceptance),
+            "nta": _section(self.nta),
+            "dose": _section(self.dose),
         }
 
 
@@ -78,7 +134,8 @@ def ev_settings(cfg: Mapping[str, Any]) -> EvSettings:
     Parameters
     ----------
     cfg
-        The whole configuration (its ``ev`` section may be absent or partial).
+        The whole configuration (its ``ev`` section may be absent or partial;
+        the schema allows no other keys).
 
     Returns
     -------
@@ -86,6 +143,12 @@ def ev_settings(cfg: Mapping[str, Any]) -> EvSettings:
         The ``ev`` section with the schema defaults filled in.
     """
     section = ev_config(cfg.get("ev"))
+
+    def build(cls: Any, key: str) -> Any:
+        return cls(**{k: _frozen(v) for k, v in section[key].items()})
+
     return EvSettings(
-        acceptance=section["acceptance"], nta=section["nta"], dose=section["dose"]
+        acceptance=build(AcceptanceSettings, "acceptance"),
+        nta=build(NtaSettings, "nta"),
+        dose=build(DoseSettings, "dose"),
     )
