@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +14,9 @@ import pytest
 
 from exomir.config import load_config
 from exomir.errors import ValidationError
-from exomir.ev.lots import (
-    EvQcResult,
-    default_outputs,
-    ev_config,
-    evaluate,
-    nta_input_files,
-    run_ev_qc,
-)
+from exomir.ev.lots import EvQcResult, default_outputs, evaluate, run_ev_qc
+from exomir.ev.runs import nta_input_files
+from exomir.ev.settings import ev_config, ev_settings
 from exomir.tables import read_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -414,7 +412,7 @@ def test_config_defaults_follow_the_spec() -> None:
 def test_lots_in_anndata(result: EvQcResult, tmp_path: Path) -> None:
     import anndata as ad
 
-    from exomir.ev.lots import add_lots_to_anndata
+    from exomir.ev.anndata import add_lots_to_anndata
 
     obs = pd.DataFrame(
         {"participant_id": ["P1", "P2", "P2", "P3"]},
@@ -453,3 +451,63 @@ def test_sparse_zetaview_run_fails_the_traces_gate(tmp_path: Path) -> None:
     # A lower, documented threshold lets the same run through the gate.
     res = evaluate(lt, rr, None, d, {"nta": {"min_traces": 50}})
     assert res.runs.iloc[0]["run_qc"] != "fail"
+
+
+def test_settings_built_once_carry_the_config() -> None:
+    """EvSettings (the rule's params) hold the ev section with schema defaults."""
+    settings = ev_settings({"ev": {"nta": {"run_qc": "fail"}}})
+    assert settings.nta.run_qc == "fail"
+    assert settings.nta.min_traces == 1000  # schema default filled in
+    assert settings.acceptance.size_window_nm == (50, 400)
+    assert ev_settings({}).as_config() == ev_config(None)
+    # Snakemake pickles params for the job; the settings must survive it.
+    assert pickle.loads(pickle.dumps(settings)) == settings
+    assert hash(settings) == hash(ev_settings({"ev": {"nta": {"run_qc": "fail"}}}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.nta.run_qc = "warn"  # type: ignore[misc]
+
+
+def test_ev_qc_shim(
+    tmp_path: Path, run_script, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """workflow/scripts/ev_qc.py as Snakemake runs it: inputs, outputs, settings."""
+    iocontainers = pytest.importorskip("snakemake.iocontainers")
+    d = write_scenario(tmp_path / "scn")
+    monkeypatch.chdir(d)  # export paths in the run sheet are relative to it
+    direct = default_outputs(tmp_path / "direct")
+    settings = ev_settings({"ev": {"acceptance": {"max_mode_nm": 50}}})
+    run_ev_qc(
+        "config/ev_lots.tsv",
+        "config/ev_nta_runs.tsv",
+        "config/participants.tsv",
+        direct,
+        base=".",
+        settings=settings,
+    )
+    shim = default_outputs("results/ev")
+    parts = {
+        "input": {
+            "lots": "config/ev_lots.tsv",
+            "runs": "config/ev_nta_runs.tsv",
+            "participants": "config/participants.tsv",
+            "nta": nta_input_files(sheets(d)[1], "."),
+        },
+        "output": {k: str(p) for k, p in shim.items()},
+        "params": {"settings": settings},
+        "log": {"log": "logs/ev_qc.log"},
+    }
+    smk = types.SimpleNamespace(
+        rule="ev_qc",
+        threads=1,
+        **{k: iocontainers.Namedlist(fromdict=v) for k, v in parts.items()},
+    )
+    run_script("ev_qc.py", smk)
+    for key, path in shim.items():
+        assert path.read_bytes() == direct[key].read_bytes(), key
+    # The settings reached the step: a mode limit of 50 nm fails LOT-A, which
+    # passes with the default 200 nm.
+    judged = pd.read_csv(shim["lot_summary"], sep="\t", keep_default_na=False)
+    verdict = judged.set_index("lot_id")["verdict"]
+    assert verdict["LOT-A"] == "fail"
+    assert "mode_nm" in judged.set_index("lot_id").loc["LOT-A", "verdict_reason"]
+    assert "lot LOT-A:" in Path("logs/ev_qc.log").read_text()

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from exomir.ev import NtaFormatError, size_stats
-from exomir.ev.lots import ev_config, measure_run
 from exomir.ev.nanosight import read_nanosight
+from exomir.ev.runs import measure_run
+from exomir.ev.settings import ev_config
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ev"
 BASE = DATA / "nanosight_base-ExperimentSummary.csv"

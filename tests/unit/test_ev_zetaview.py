@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from exomir.ev import NtaFormatError, percentile, size_stats
-from exomir.ev.lots import ev_config, measure_run
+from exomir.ev.runs import measure_run
+from exomir.ev.settings import ev_config
 from exomir.ev.zetaview import (
     parse_header,
     parse_header_line,

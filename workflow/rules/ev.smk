@@ -3,6 +3,18 @@
 # participant and figures (see exomir.ev.lots). Include only when the config
 # names the ev_lots and ev_nta_runs sheets.
 
+from exomir.ev.settings import ev_settings
+
+EV_SETTINGS = ev_settings(CFG)
+EV_OUTPUTS = [
+    "results/ev/lot_qc.tsv",
+    "results/ev/lot_summary.tsv",
+    "results/ev/misev_checklist.tsv",
+    "results/ev/dose_per_participant.tsv",
+    "results/ev/size_distributions.png",
+    "results/ev/lot_metrics.png",
+]
+
 
 rule ev_qc:
     input:
@@ -53,6 +65,6 @@ rule ev_qc:
         mem_mb=1000,
         runtime=15,
     params:
-        ev=CFG["ev"],
+        settings=EV_SETTINGS,
     script:
         "../scripts/ev_qc.py"

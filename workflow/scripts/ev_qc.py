@@ -1,46 +1,30 @@
-"""Snakemake shim: EV product characterisation (NTA exports -> lot certificate).
+"""Snakemake shim of rule ``ev_qc``: NTA exports and EV sheets -> lot certificate.
 
-Expected rule (``workflow/rules/ev.smk``)::
-
-    rule ev_qc:
-        input:
-            lots=..., runs=..., participants=...,  # ev_lots / ev_nta_runs / participants
-            nta=[...],                              # the exports (for the DAG only)
-        output:
-            lot_qc=..., lot_summary=..., nta_runs=..., distributions=...,
-            misev=..., dose=..., fig_sizes=..., fig_lots=...
-        params:
-            ev={...},        # the validated `ev:` section of config.yaml
-        log: "logs/ev_qc/ev_qc.log"
-        script: "../scripts/ev_qc.py"
-
-Exports are resolved against the working directory (the scenario). All logic
-is in :func:`exomir.ev.lots.run_ev_qc`; lots whose export cannot be read are
-reported as not characterised in the outputs and as ERROR lines in the log.
+All logic is in :func:`exomir.ev.lots.run_ev_qc`; export paths in the run sheet
+are relative to the working directory (the scenario), and the rule declares
+every export as an input.
 """
 
-import logging
 from typing import Any
 
-from exomir.ev.lots import run_ev_qc
-from exomir.rulelog import setup_rule_logging
+from exomir.ev.lots import OUTPUT_NAMES, run_ev_qc
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    try:
-        run_ev_qc(
-            smk.input.lots,
-            smk.input.runs,
-            smk.input.participants,
-            dict(smk.output.items()),
+    run_rule(
+        smk,
+        lambda: run_ev_qc(
+            lots_path=smk.input.lots,
+            runs_path=smk.input.runs,
+            participants_path=smk.input.participants,
+            outputs={key: smk.output[key] for key in OUTPUT_NAMES},
             base=".",
-            cfg=dict(smk.params.ev),
-        )
-    except Exception:
-        logging.getLogger("exomir.ev").exception("EV characterisation failed")
-        raise
+            settings=smk.params.settings,
+        ),
+        logger="exomir.ev",
+    )
 
 
 if "snakemake" in globals():
-    main(globals()["snakemake"])
+    main(snakemake)  # noqa: F821

@@ -31,9 +31,10 @@ import pandas as pd
 
 from exomir.config import resolve_path
 from exomir.errors import Issue
-from exomir.ev import NtaFormatError, decode_export, read_bytes, resolve_dilution
 from exomir.ev import nanosight as ns
 from exomir.ev import zetaview as zv
+from exomir.ev.export import NtaFormatError, decode_export, read_bytes
+from exomir.ev.record import resolve_dilution
 
 _ZV_VERSION = re.compile(r"version\s*([0-9][0-9.]*)", re.IGNORECASE)
 

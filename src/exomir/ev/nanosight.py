@@ -33,17 +33,13 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from exomir.ev import (
-    NtaFormatError,
-    NtaRun,
-    decode_export,
-    parse_number,
-    read_bytes,
-    size_stats,
-)
+from exomir.ev.export import NtaFormatError, decode_export, parse_number, read_bytes
+from exomir.ev.record import NtaRun
+from exomir.ev.stats import size_stats
 
 TITLE = "NTA Experiment Summary File"
 SUPPORTED_MAJOR = (3,)
@@ -329,44 +325,8 @@ def read_header(path: str | Path, label: str | None = None) -> NanoSightHeader:
     )
 
 
-def read_nanosight(
-    path: str | Path, label: str | None = None, smooth_nm: float = 5.0
-) -> NtaRun:
-    """Read one NanoSight NTA 3.x Experiment Summary.
-
-    Parameters
-    ----------
-    path
-        The ``*ExperimentSummary.csv`` file.
-    label
-        Name used in messages (defaults to ``path``).
-    smooth_nm
-        Smoothing used to locate the mode of each video (nm).
-
-    Returns
-    -------
-    NtaRun
-        The run; ``conc`` is the mean of the per-video bins, ``conc_total`` the
-        mean of the per-video ``[Results]`` concentrations.
-
-    Raises
-    ------
-    NtaFormatError
-        If the file is not a supported, complete NTA 3.x summary.
-    """
-    name = label or str(path)
-    lines, encoding = decode_export(read_bytes(path, name))
-    if not looks_like_nanosight(lines):
-        first = next((s for s in lines if s.strip()), "")[:60]
-        raise NtaFormatError(
-            name,
-            1,
-            f"not a NanoSight 'NTA Experiment Summary File' (starts with '{first}')",
-        )
-    sep = _separator(lines[0])
-    dc = sep != ","
-    p = _walk(lines, sep, name)
-
+def _software(p: _Parsed, name: str) -> str:
+    """Software version text; an unsupported version is an error."""
     m = _version_match(p)
     if m is None or int(m.group(1)) not in SUPPORTED_MAJOR:
         found = p.software or p.details.get("Software Version", "") or "no version"
@@ -379,11 +339,15 @@ def read_nanosight(
     software = f"NTA {m.group(1)}.{m.group(2)}"
     if p.details.get("Software Version"):
         software = f"NTA {p.details['Software Version']}"
+    return software
 
+
+def _video_names(p: _Parsed, name: str, n_lines: int) -> list[str]:
+    """Names of the videos (columns of the size table), checked against the table."""
     if p.size_section_line is None:
         raise NtaFormatError(
             name,
-            len(lines),
+            n_lines,
             "no [Size Data] section: the file is truncated or was exported "
             "without the size distribution",
         )
@@ -412,8 +376,14 @@ def read_nanosight(
             name, p.bin_header.line, "no video columns in the size table"
         )
     videos = p.videos or [f"video{i + 1}" for i in range(n)]
+    return videos
 
-    # Bin table.
+
+def _bin_table(
+    p: _Parsed, n: int, dc: bool, name: str, n_lines: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Bin centres, per-video bins (videos x bins) and bin width, checked."""
+    assert p.bin_header is not None
     if not p.bins:
         raise NtaFormatError(
             name, p.bin_header.line, "the number-weighted size table has no rows"
@@ -455,11 +425,17 @@ def read_nanosight(
     if not p.percentiles_closed and len(p.percentiles) < 101:
         raise NtaFormatError(
             name,
-            p.percentiles[-1].line if p.percentiles else len(lines),
+            p.percentiles[-1].line if p.percentiles else n_lines,
             f"the file ends inside the percentile table after {len(p.percentiles)} "
             "of 101 rows (truncated file)",
         )
+    return centres, bins, width
 
+
+def _video_conc(
+    p: _Parsed, n: int, dc: bool, name: str, bins: np.ndarray, videos: list[str]
+) -> tuple[np.ndarray, list[str]]:
+    """Per-video concentration from [Results] (else the bin sums), with warnings."""
     warnings: list[str] = []
     # Per-video concentration ([Results]).
     conc_row = p.per_video.get(("results", "concentration (particles / ml)"))
@@ -484,24 +460,26 @@ def read_nanosight(
         warnings.append(
             "no [Results] concentration row; concentration from the size bins"
         )
+    return video_conc, warnings
 
-    # Dilution recorded in the file.
-    file_dilution, dil_row = _file_dilution(p, n, dc, name)
 
-    # Per-video statistics computed from the bins.
-    per_video = [
-        size_stats(centres, bins[v], width, smooth_nm=smooth_nm) for v in range(n)
-    ]
-
-    # Reported statistics (Average column, else the mean of the videos).
+def _reported(p: _Parsed, n: int, dc: bool) -> dict[str, float]:
+    """Statistics the software printed (Average column, else mean of the videos)."""
     reported: dict[str, float] = {}
     for low, key in _STAT_ROWS.items():
-        row = p.stats.get(low)
-        if row is None:
+        stat_row = p.stats.get(low)
+        if stat_row is None:
             continue
-        vals = [v for v in _values(row, n, dc) if v is not None]
+        vals = [v for v in _values(stat_row, n, dc) if v is not None]
         if vals:
             reported[key] = float(np.mean(vals))
+    return reported
+
+
+def _qc_and_settings(
+    p: _Parsed, n: int, dc: bool, videos: list[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run-quality measures and instrument settings of the videos."""
 
     def per_video_floats(section: str, key: str) -> list[float]:
         row = p.per_video.get((section, key))
@@ -544,6 +522,57 @@ def read_nanosight(
         "time_captured": p.details.get("Time Captured", ""),
         "sample": p.details.get("Sample Description", ""),
     }
+    return qc, settings
+
+
+def read_nanosight(
+    path: str | Path, label: str | None = None, smooth_nm: float = 5.0
+) -> NtaRun:
+    """Read one NanoSight NTA 3.x Experiment Summary.
+
+    Parameters
+    ----------
+    path
+        The ``*ExperimentSummary.csv`` file.
+    label
+        Name used in messages (defaults to ``path``).
+    smooth_nm
+        Smoothing used to locate the mode of each video (nm).
+
+    Returns
+    -------
+    NtaRun
+        The run; ``conc`` is the mean of the per-video bins, ``conc_total`` the
+        mean of the per-video ``[Results]`` concentrations.
+
+    Raises
+    ------
+    NtaFormatError
+        If the file is not a supported, complete NTA 3.x summary.
+    """
+    name = label or str(path)
+    lines, encoding = decode_export(read_bytes(path, name))
+    if not looks_like_nanosight(lines):
+        first = next((s for s in lines if s.strip()), "")[:60]
+        raise NtaFormatError(
+            name,
+            1,
+            f"not a NanoSight 'NTA Experiment Summary File' (starts with '{first}')",
+        )
+    sep = _separator(lines[0])
+    dc = sep != ","
+    p = _walk(lines, sep, name)
+    software = _software(p, name)
+    videos = _video_names(p, name, len(lines))
+    n = len(videos)
+    centres, bins, width = _bin_table(p, n, dc, name, len(lines))
+    video_conc, warnings = _video_conc(p, n, dc, name, bins, videos)
+    file_dilution, dil_row = _file_dilution(p, n, dc, name)
+    per_video = [
+        size_stats(centres, bins[v], width, smooth_nm=smooth_nm) for v in range(n)
+    ]
+    reported = _reported(p, n, dc)
+    qc, settings = _qc_and_settings(p, n, dc, videos)
     return NtaRun(
         file=name,
         instrument="NanoSight",

@@ -40,13 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from exomir.ev import (
-    NtaFormatError,
-    NtaRun,
-    decode_export,
-    parse_number,
-    read_bytes,
-)
+from exomir.ev.export import NtaFormatError, decode_export, parse_number, read_bytes
+from exomir.ev.record import NtaRun
 
 SUPPORTED_MAJOR = (8,)
 #: Software versions whose exports the reader was checked against (layout of
@@ -418,62 +413,16 @@ def _row_line(lines: list[str], header_line: int, j: int) -> int:
     return header_line
 
 
-def read_zetaview(
-    path: str | Path,
-    label: str | None = None,
-    positions: str | Path | None = None,
-    smooth_nm: float = 5.0,
-) -> NtaRun:
-    """Read a ZetaView size-distribution export (and its position summary).
+def _table_rows(
+    lines: list[str], hline: int, cols: dict[str, int], name: str
+) -> tuple[
+    list[tuple[float, float, float]], list[tuple[float, float, float]], int | None, int
+]:
+    """Rows of the linear and logarithmic size tables (split at the -1 row).
 
-    Parameters
-    ----------
-    path
-        ``*_size_<laser>.txt``.
-    label
-        Name used in messages (defaults to ``path``).
-    positions
-        The 11-position summary; by default ``<stem>_11pos.txt`` beside the
-        size file when it exists.
-    smooth_nm
-        Unused here (kept for a uniform reader signature); statistics are
-        computed by the caller.
-
-    Returns
-    -------
-    NtaRun
-        The run. ``conc`` holds the linear bins' concentrations of the diluted
-        sample; replicate statistics come from the retained positions.
-
-    Raises
-    ------
-    NtaFormatError
-        For a file that is not a supported, complete ZetaView size export.
+    Returns the linear and log bins as (size, number, conc), the line of the
+    end-of-table row (``None`` if absent) and the last line read.
     """
-    del smooth_nm
-    name = label or str(path)
-    lines, encoding = decode_export(read_bytes(path, name))
-    kind = sniff(lines)
-    if kind != "size":
-        what = {
-            "profile": "a ZetaView zeta-potential profile, not a size export",
-            "positions": "a ZetaView 11-position summary, not the size export",
-            "unknown": "a ZetaView export without a size distribution",
-            None: "not a ZetaView export (no 'Original File:' header)",
-        }[kind]
-        raise NtaFormatError(name, 1, f"the file is {what}")
-    h = parse_header(lines, ("Size Distribution",))
-    software = _check_software(h, name)
-    if h.end_line is None:
-        raise NtaFormatError(
-            name, len(lines), "no 'Size Distribution' table: the file is truncated"
-        )
-    hline = h.end_line + 1
-    if hline > len(lines) or not lines[hline - 1].strip():
-        raise NtaFormatError(
-            name, h.end_line, "the size table header is missing (truncated file)"
-        )
-    cols = _table_columns(lines[hline - 1].split("\t"), name, hline)
     need = max(cols.values()) + 1
     linear: list[tuple[float, float, float]] = []
     logbins: list[tuple[float, float, float]] = []
@@ -502,6 +451,27 @@ def read_zetaview(
             sentinel_line = idx
             continue
         (logbins if sentinel_line is not None else linear).append((size, number, conc))
+    return linear, logbins, sentinel_line, last_line
+
+
+def _size_table(
+    lines: list[str], h: ZetaViewHeader, name: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, list[str]]:
+    """Read the linear size table, checked: centres, traces, conc per bin, width.
+
+    Also returns the warnings noticed (missing log table, trace-count mismatch).
+    """
+    if h.end_line is None:
+        raise NtaFormatError(
+            name, len(lines), "no 'Size Distribution' table: the file is truncated"
+        )
+    hline = h.end_line + 1
+    if hline > len(lines) or not lines[hline - 1].strip():
+        raise NtaFormatError(
+            name, h.end_line, "the size table header is missing (truncated file)"
+        )
+    cols = _table_columns(lines[hline - 1].split("\t"), name, hline)
+    linear, logbins, sentinel_line, last_line = _table_rows(lines, hline, cols, name)
     if not linear and sentinel_line is not None:
         traces_hdr = h.number("Number of Traces")
         raise NtaFormatError(
@@ -552,19 +522,16 @@ def read_zetaview(
         warnings.append(
             f"linear bins hold {number.sum():g} traces but the header says {traces:g}"
         )
+    return centres, number, conc, width, warnings
 
-    dilution = h.number("Dilution")
-    ccf = h.number("Concentration Correction Factor")
-    pos_file = Path(positions) if positions is not None else positions_path(path)
-    pos: PositionSummary | None = None
-    if pos_file.is_file():
-        pos_label = (
-            str(Path(name).with_name(pos_file.name))
-            if positions is None
-            else str(positions)
-        )
-        pos = read_positions(pos_file, pos_label)
-    total = float(conc.sum())
+
+def _replicates(
+    pos: PositionSummary | None, total: float, h: ZetaViewHeader, warnings: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """Per-position concentration, peak and D50 of the retained positions.
+
+    Without a position summary the run is one replicate (the whole table).
+    """
     if pos is not None and pos.n_retained:
         rep_conc = pos.conc[pos.used]
         rep_mode = pos.peak_nm[pos.used]
@@ -584,7 +551,12 @@ def read_zetaview(
         warnings.append(
             "no 11-position summary beside the size file; no per-position statistics"
         )
-    settings: dict[str, Any] = {
+    return rep_conc, rep_mode, rep_d50, labels
+
+
+def _settings(h: ZetaViewHeader, pos: PositionSummary | None) -> dict[str, Any]:
+    """Instrument settings of the run, for MISEV reporting."""
+    return {
         "temperature_c": h.number("Temperature"),
         "viscosity_cp": h.number("Viscosity"),
         "camera_level": _g(h.number("Sensitivity"), h.get("Sensitivity")),
@@ -598,19 +570,25 @@ def read_zetaview(
         "sample": h.get("Sample") or "",
         "positions_file": pos.file if pos is not None else "",
     }
-    traces_total = traces if traces is not None else float(number.sum())
+
+
+def _qc_and_reported(
+    h: ZetaViewHeader, pos: PositionSummary | None, n_rep: int, traces_total: float
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Run-quality measures and the instrument's own statistics.
+
+    Reported: the header D50 (of the pooled retained positions) and the mean of
+    the retained positions' Peak (the 11-position summary's "Mean" row).
+    """
     qc: dict[str, Any] = {
-        "n_replicates": len(rep_conc),
+        "n_replicates": n_rep,
         "traces": float(traces_total),
         "positions_total": len(pos.positions) if pos is not None else math.nan,
         "positions_retained": pos.n_retained if pos is not None else math.nan,
         "position_rsd_pct": pos.rsd_pct if pos is not None else math.nan,
         "cell_check": h.get("Cell Check Result") or "",
     }
-    # The instrument's own statistics: the header D50 (of the pooled retained
-    # positions, i.e. of the size table) and the mean of the retained
-    # positions' Peak (the 11-position summary's "Mean" row).
-    reported = {}
+    reported: dict[str, float] = {}
     d50_rep = h.number("Median Number (D50)")
     if d50_rep is not None and d50_rep > 0:
         reported["d50_nm"] = d50_rep
@@ -619,6 +597,73 @@ def read_zetaview(
         peaks = peaks[np.isfinite(peaks) & (peaks > 0)]
         if len(peaks):
             reported["mode_nm"] = float(peaks.mean())
+    return qc, reported
+
+
+def read_zetaview(
+    path: str | Path,
+    label: str | None = None,
+    positions: str | Path | None = None,
+    smooth_nm: float = 5.0,
+) -> NtaRun:
+    """Read a ZetaView size-distribution export (and its position summary).
+
+    Parameters
+    ----------
+    path
+        ``*_size_<laser>.txt``.
+    label
+        Name used in messages (defaults to ``path``).
+    positions
+        The 11-position summary; by default ``<stem>_11pos.txt`` beside the
+        size file when it exists.
+    smooth_nm
+        Unused here (kept for a uniform reader signature); statistics are
+        computed by the caller.
+
+    Returns
+    -------
+    NtaRun
+        The run. ``conc`` holds the linear bins' concentrations of the diluted
+        sample; replicate statistics come from the retained positions.
+
+    Raises
+    ------
+    NtaFormatError
+        For a file that is not a supported, complete ZetaView size export.
+    """
+    del smooth_nm
+    name = label or str(path)
+    lines, encoding = decode_export(read_bytes(path, name))
+    kind = sniff(lines)
+    if kind != "size":
+        what = {
+            "profile": "a ZetaView zeta-potential profile, not a size export",
+            "positions": "a ZetaView 11-position summary, not the size export",
+            "unknown": "a ZetaView export without a size distribution",
+            None: "not a ZetaView export (no 'Original File:' header)",
+        }[kind]
+        raise NtaFormatError(name, 1, f"the file is {what}")
+    h = parse_header(lines, ("Size Distribution",))
+    software = _check_software(h, name)
+    centres, number, conc, width, warnings = _size_table(lines, h, name)
+    traces = h.number("Number of Traces")
+    dilution = h.number("Dilution")
+    ccf = h.number("Concentration Correction Factor")
+    pos_file = Path(positions) if positions is not None else positions_path(path)
+    pos: PositionSummary | None = None
+    if pos_file.is_file():
+        pos_label = (
+            str(Path(name).with_name(pos_file.name))
+            if positions is None
+            else str(positions)
+        )
+        pos = read_positions(pos_file, pos_label)
+    total = float(conc.sum())
+    rep_conc, rep_mode, rep_d50, labels = _replicates(pos, total, h, warnings)
+    settings = _settings(h, pos)
+    traces_total = traces if traces is not None else float(number.sum())
+    qc, reported = _qc_and_reported(h, pos, len(rep_conc), traces_total)
     return NtaRun(
         file=name,
         instrument="ZetaView",
