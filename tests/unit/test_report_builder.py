@@ -267,7 +267,7 @@ def test_format_cell(raw, text):
 
 
 def test_reference_provenance_is_checked(tmp_path):
-    from exomir.report.sections.study import provenance
+    from exomir.report.sections.methods import provenance
 
     res = tmp_path / "resources"
     (res / "ref").mkdir(parents=True)
@@ -522,3 +522,34 @@ def test_batch_balance_flags_one_arm_batch_closed_only(reports):
     assert "LB2 (" not in closed  # the mixed batch is not flagged
     assert ONE_ARM_BATCH not in open_html
     assert "batches by arm are in the closed report" in open_html
+
+
+def test_interim_design_columns_come_from_the_interim_table() -> None:
+    """The open interim copy keeps the design columns and no arm-dependent one."""
+    from exomir.clinical.interim import INTERIM_COLUMNS
+    from exomir.report.firewall import BLINDED, INTERIM_DESIGN_COLUMNS
+
+    reviewed = {
+        "report",
+        "schedule",
+        "look",
+        "look_role",
+        "information_fraction",
+        "n_evaluable",
+        "alpha_spent",
+        "alpha_increment",
+        "nominal_p",
+        "z_boundary",
+        "z_boundary_total",
+        "nominal_p_total",
+        "z_boundary_per_side",
+        "nominal_p_per_side",
+        "futility_z_boundary",
+    }
+    assert set(INTERIM_DESIGN_COLUMNS) == reviewed
+    assert set(INTERIM_DESIGN_COLUMNS) <= set(INTERIM_COLUMNS)
+    table = pd.DataFrame([["1"] * len(INTERIM_COLUMNS)], columns=INTERIM_COLUMNS)
+    kept = BLINDED["results/clinical/interim.tsv"](table)
+    assert list(kept.columns) == [c for c in INTERIM_COLUMNS if c in reviewed]
+    for withheld in ("observed_z", "crossed", "conditional_power_design"):
+        assert withheld not in kept.columns
