@@ -25,18 +25,6 @@ REPORT_OPEN_SETTINGS = report_settings(CFG, "open", get_withheld_files())
 REPORT_CLOSED_SETTINGS = report_settings(CFG, "closed")
 
 
-def get_report_references():
-    """Reference files the pathway section reads (the roles file, when shipped)."""
-    if "pathways" not in CFG:
-        return []
-    roles = (CFG["pathways"] or {}).get(
-        "roles", "@resources/pathways/pathway_roles.tsv"
-    )
-    return (
-        [ref_path(str(roles))] if roles and Path(ref_path(str(roles))).is_file() else []
-    )
-
-
 if BLIND_FILES or BLIND_SHEETS:
 
     rule report_blind:

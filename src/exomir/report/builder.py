@@ -61,7 +61,8 @@ class ReportError(RuntimeError):
 def format_cell(value: Any) -> str:
     """Text of one table cell: decimals to 3 significant digits, the rest as is.
 
-    Booleans (``true``/``false`` as written in the TSVs) read ``yes``/``no``.
+    Booleans (``true``/``false`` as written in the TSVs) read ``yes``/``no``;
+    the word ``none`` (an AE's action, a transform) is shown, not blanked.
     """
     if value is None:
         return ""
@@ -74,7 +75,7 @@ def format_cell(value: Any) -> str:
     s = str(value)
     if _FLOAT.fullmatch(s.strip()):
         return fmt_num(s)
-    if s.strip().lower() in ("nan", "none"):
+    if s.strip().lower() == "nan":
         return ""
     return yes_no(s)
 

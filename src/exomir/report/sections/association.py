@@ -22,21 +22,6 @@ ASSOC_LABELS = {
 }
 
 
-ROC_LABELS = {
-    "n_positive": "Reference-positive participants",
-    "n_negative": "Reference-negative participants",
-    "auc": "AUC (DeLong CI)",
-    "auc_bootstrap": "AUC (bootstrap CI)",
-    "cutoff": "Cut-off (log2 level)",
-    "sensitivity": "Sensitivity",
-    "specificity": "Specificity",
-    "youden_j": "Youden J",
-    "auc_optimism_corrected": "AUC, optimism-corrected",
-    "youden_j_optimism_corrected": "Youden J, optimism-corrected",
-    "registry_mean_sens_spec": "Mean of sensitivity and specificity",
-}
-
-
 def association(ctx: ReportContext, sec: Section) -> Section:
     """§10: change in primary miRNA vs change in endpoints; ROC of baseline miRNA."""
     path = "results/clinical/association.tsv"
@@ -106,6 +91,21 @@ def _association_tables(
                 collapsed=True,
             )
         )
+
+
+ROC_LABELS = {
+    "n_positive": "Reference-positive participants",
+    "n_negative": "Reference-negative participants",
+    "auc": "AUC (DeLong CI)",
+    "auc_bootstrap": "AUC (bootstrap CI)",
+    "cutoff": "Cut-off (log2 level)",
+    "sensitivity": "Sensitivity",
+    "specificity": "Specificity",
+    "youden_j": "Youden J",
+    "auc_optimism_corrected": "AUC, optimism-corrected",
+    "youden_j_optimism_corrected": "Youden J, optimism-corrected",
+    "registry_mean_sens_spec": "Mean of sensitivity and specificity",
+}
 
 
 def _roc(ctx: ReportContext, sec: Section) -> None:
