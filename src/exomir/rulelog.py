@@ -81,7 +81,9 @@ def _one_line_hook(log_file: str | None) -> Any:
     return hook
 
 
-def run_rule(smk: Any, step: Any, logger: str = "exomir") -> bool:
+def run_rule(
+    smk: Any, step: Any, logger: str = "exomir", not_computed: bool = True
+) -> bool:
     """Run one rule's step the way every shim does.
 
     Logging goes to the rule's log file; the step is skipped (its outputs
@@ -97,6 +99,10 @@ def run_rule(smk: Any, step: Any, logger: str = "exomir") -> bool:
         Callable without arguments that computes and writes the outputs.
     logger
         Name of the logger the failure is reported on.
+    not_computed
+        ``False`` for a rule that reads "not computed" inputs as they are (the
+        reports and their blinded copies say why a result is missing): the
+        step always runs.
 
     Returns
     -------
@@ -107,6 +113,9 @@ def run_rule(smk: Any, step: Any, logger: str = "exomir") -> bool:
 
     setup_rule_logging(smk)
     try:
+        if not not_computed:
+            step()
+            return True
         return run_step(smk.input, smk.output, step)
     except Exception:
         logging.getLogger(logger).exception("rule %s failed", smk.rule)

@@ -330,7 +330,7 @@ def test_implausible_value_of_an_unanalysed_visit_is_listed_only(scn: Path) -> N
 def test_report_lists_implausible_values_in_both_reports(tmp_path: Path) -> None:
     from exomir.report.context import ReportContext
     from exomir.report.model import Section, Table
-    from exomir.report.sections.study import _clinical_plausibility
+    from exomir.report.sections.consort import _clinical_plausibility
 
     d = tmp_path / "rep"
     _write(d, _sheet_rows(IMPLAUSIBLE))

@@ -260,6 +260,8 @@ def test_full_trial_stays_under_10_mb(tmp_path):
         ("", ""),
         ("1e-06", "1e-06"),
         (float("nan"), ""),
+        ("none", "none"),  # a value (AE action, transform), not a missing cell
+        (None, ""),
     ],
 )
 def test_format_cell(raw, text):
@@ -267,7 +269,7 @@ def test_format_cell(raw, text):
 
 
 def test_reference_provenance_is_checked(tmp_path):
-    from exomir.report.sections.study import provenance
+    from exomir.report.sections.methods import provenance
 
     res = tmp_path / "resources"
     (res / "ref").mkdir(parents=True)
@@ -522,3 +524,66 @@ def test_batch_balance_flags_one_arm_batch_closed_only(reports):
     assert "LB2 (" not in closed  # the mixed batch is not flagged
     assert ONE_ARM_BATCH not in open_html
     assert "batches by arm are in the closed report" in open_html
+
+
+def test_interim_design_columns_come_from_the_interim_table() -> None:
+    """The open interim copy keeps the design columns and no arm-dependent one."""
+    from exomir.clinical.interim import INTERIM_COLUMNS
+    from exomir.report.firewall import BLINDED, INTERIM_DESIGN_COLUMNS
+
+    reviewed = {
+        "report",
+        "schedule",
+        "look",
+        "look_role",
+        "information_fraction",
+        "n_evaluable",
+        "alpha_spent",
+        "alpha_increment",
+        "nominal_p",
+        "z_boundary",
+        "z_boundary_total",
+        "nominal_p_total",
+        "z_boundary_per_side",
+        "nominal_p_per_side",
+        "futility_z_boundary",
+    }
+    assert set(INTERIM_DESIGN_COLUMNS) == reviewed
+    assert set(INTERIM_DESIGN_COLUMNS) <= set(INTERIM_COLUMNS)
+    table = pd.DataFrame([["1"] * len(INTERIM_COLUMNS)], columns=INTERIM_COLUMNS)
+    kept = BLINDED["results/clinical/interim.tsv"](table)
+    assert list(kept.columns) == [c for c in INTERIM_COLUMNS if c in reviewed]
+    for withheld in ("observed_z", "crossed", "conditional_power_design"):
+        assert withheld not in kept.columns
+
+
+def test_report_step_from_settings_matches_the_full_config(tmp_path: Path) -> None:
+    """The job's settings carry every config value the report shows."""
+    import json
+    import re
+
+    from exomir.report.builder import report_step
+    from exomir.report.settings import REPORT_CONFIG_KEYS, report_settings
+
+    cfg = build_tree(tmp_path, hostile=False)
+    cfg["unrelated"] = {"x": 1}
+    settings = report_settings(cfg, "closed")
+    assert set(settings.config) <= set(REPORT_CONFIG_KEYS)
+    assert "unrelated" not in settings.config
+    settings.config["design"]["arms"].append("x")  # the copy is independent
+    assert "x" not in cfg["design"]["arms"]
+    settings = report_settings(cfg, "closed")
+    results = sorted(
+        str(p.relative_to(tmp_path))
+        for p in (tmp_path / "results").rglob("*")
+        if p.is_file()
+    )
+    full = _build(tmp_path, cfg, "closed")
+    html = tmp_path / "step.html"
+    report_step(html, tmp_path / "step.json", results, settings, root=tmp_path)
+    stamp = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[^<\s]*")
+    assert stamp.sub("", html.read_text(encoding="utf-8")) == stamp.sub("", full)
+    record = json.loads((tmp_path / "step.json").read_text(encoding="utf-8"))
+    assert record["report"] == str(html) and record["audience"] == "closed"
+    with pytest.raises(ValueError, match="audience"):
+        report_settings(cfg, "public")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from exomir.report import figures
+from exomir.report.consort_figure import consort_svg
 from exomir.report.context import ReportContext
 from exomir.report.labels import (
     consort_label,
@@ -25,9 +25,10 @@ from exomir.report.labels import (
     ucum,
 )
 from exomir.report.model import Section, Table, Text
-from exomir.report.sections.clinical import alpha_convention
-from exomir.report.sections.molecular import pathways, sign_note, tipping_text
-from exomir.report.sections.study import baseline_row_label
+from exomir.report.sections.baseline import baseline_row_label
+from exomir.report.sections.interim import alpha_convention
+from exomir.report.sections.pathways import pathways, sign_note
+from exomir.report.sections.primary import tipping_text
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_reasons_split_and_pooled():
 
 def test_consort_boxes_wrap_their_text():
     long = "sequencing analysed at all timepoints and then some more words"
-    svg = figures.consort_svg(
+    svg = consort_svg(
         [("Assessed for eligibility", "30", "")],
         {"a": [(long, "11", "x: 1; " + "y" * 120 + ": 2")]},
         box_w=300,

@@ -20,6 +20,7 @@ from exomir.clinical.baseline import baseline_table, geo_mean_gsd
 from exomir.clinical.dataset import ClinicalSettings, ParamSpec
 from exomir.report import figures
 from exomir.report.builder import build_report, format_cell
+from exomir.report.consort_figure import consort_svg
 from exomir.report.context import ReportContext
 from exomir.report.labels import (
     better_direction,
@@ -29,9 +30,9 @@ from exomir.report.labels import (
     yes_no,
 )
 from exomir.report.model import Section, Table, Text
+from exomir.report.sections.baseline import baseline
 from exomir.report.sections.clinical import clinical, favours_labels
-from exomir.report.sections.molecular import mirnaome
-from exomir.report.sections.study import baseline
+from exomir.report.sections.mirnaome import mirnaome
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +341,7 @@ def test_consort_does_not_count_a_withdrawal_again_as_a_sequencing_loss():
 
 
 def test_report_consort_shows_sequencing_apart_from_the_flow(tree):
-    from exomir.report.sections.study import consort as consort_section
+    from exomir.report.sections.consort import consort as consort_section
 
     root, _ = tree
     extra = pd.DataFrame(
@@ -388,7 +389,7 @@ def test_report_consort_shows_sequencing_apart_from_the_flow(tree):
 
 
 def test_consort_stages_share_one_box():
-    from exomir.report.sections.study import stage_boxes
+    from exomir.report.sections.consort import stage_boxes
 
     col = [
         ("Allocated to exosome", "9", ""),
@@ -403,7 +404,7 @@ def test_consort_stages_share_one_box():
     ]
     boxes = stage_boxes(col)
     assert [len(b) if isinstance(b, list) else 0 for b in boxes] == [3, 3, 2, 0]
-    svg = figures.consort_svg([("Randomised", "16", "")], {"exosome": boxes})
+    svg = consort_svg([("Randomised", "16", "")], {"exosome": boxes})
     # 1 pooled box + 4 boxes in the column, every count still written
     assert svg.count('class="cbox"') == 5
     # titles may wrap over lines: join the text elements

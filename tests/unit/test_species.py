@@ -16,7 +16,7 @@ from exomir.config import resolve_path, resources_dir, validate_config
 from exomir.errors import ValidationError
 from exomir.reads.reference import prepare_reference, read_species_fasta
 from exomir.report.context import ReportContext
-from exomir.report.sections.molecular import _species_notes
+from exomir.report.sections.qc import _species_notes
 from exomir.species import (
     check_reference_files,
     contaminant_sources,

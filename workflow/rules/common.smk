@@ -274,6 +274,18 @@ def get_withheld_files():
     return sorted(set(report_results_files()) - set(safe) - set(blind))
 
 
+def get_report_references():
+    """Reference files the pathway section reads (the roles file, when shipped)."""
+    if "pathways" not in CFG:
+        return []
+    roles = (CFG["pathways"] or {}).get(
+        "roles", "@resources/pathways/pathway_roles.tsv"
+    )
+    return (
+        [ref_path(str(roles))] if roles and Path(ref_path(str(roles))).is_file() else []
+    )
+
+
 # The outputs of `snakemake ... qc`: reads -> counts -> read QC -> MultiQC, on
 # any scenario (trial or QC-only).
 QC_TARGETS = [

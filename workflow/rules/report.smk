@@ -5,6 +5,8 @@
 # report reads no closed file (exomir.report.firewall): only open-safe results
 # and the copies that rule report_blind writes with the arm removed.
 
+from exomir.report.settings import report_settings
+
 # Every target of this file (for `rule all`): both reports, their provenance
 # and, unless config `report.pdf` is false, a PDF of each (headless Chromium).
 REPORT_NAMES = ["exomir_report", "dsmb_closed"]
@@ -16,6 +18,11 @@ if CFG["report"]["pdf"]:
     REPORT_OUTPUTS += [f"results/report/{name}.pdf" for name in REPORT_NAMES]
 
 BLIND_FILES, BLIND_SHEETS = get_blind_sources()
+
+# What each report job quotes from the config, built once here (the jobs never
+# read or re-validate the config): audience, config sections, withheld files.
+REPORT_OPEN_SETTINGS = report_settings(CFG, "open", get_withheld_files())
+REPORT_CLOSED_SETTINGS = report_settings(CFG, "closed")
 
 
 if BLIND_FILES or BLIND_SHEETS:
@@ -44,6 +51,7 @@ if BLIND_FILES or BLIND_SHEETS:
 rule report_open:
     input:
         unpack(get_open_report_inputs),
+        references=get_report_references(),
     output:
         html=report(
             "results/report/exomir_report.html",
@@ -62,9 +70,7 @@ rule report_open:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
     params:
-        audience="open",
-        config=CFG,
-        withheld=get_withheld_files(),
+        settings=REPORT_OPEN_SETTINGS,
     script:
         "../scripts/report.py"
 
@@ -72,6 +78,7 @@ rule report_open:
 rule report_closed:
     input:
         unpack(get_report_inputs),
+        references=get_report_references(),
     output:
         html=report(
             "results/report/dsmb_closed.html",
@@ -90,9 +97,7 @@ rule report_closed:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
     params:
-        audience="closed",
-        config=CFG,
-        withheld=[],
+        settings=REPORT_CLOSED_SETTINGS,
     script:
         "../scripts/report.py"
 
@@ -102,7 +107,7 @@ rule report_provenance:
         open="results/report/exomir_report.provenance.json",
         closed="results/report/dsmb_closed.provenance.json",
     output:
-        "results/report/provenance.json",
+        provenance="results/report/provenance.json",
     log:
         "logs/report_provenance/report_provenance.log",
     localrule: True

@@ -1,38 +1,27 @@
 """Snakemake shim for rules ``report_open`` and ``report_closed`` (report.smk).
 
-All logic is in :func:`exomir.report.builder.build_report`; the rule's results
-inputs are the only results files the report reads, and its provenance record
-goes to ``output.provenance``.
+The logic is in :func:`exomir.report.builder.report_step`; the rule's results
+inputs are the only results files the report reads.
 """
 
-import json
-import logging
 from typing import Any
 
-from exomir.atomic import atomic_open
-from exomir.report.builder import build_report
-from exomir.rulelog import setup_rule_logging
+from exomir.report.builder import report_step
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    record: dict = {}
-    try:
-        build_report(
-            ".",
-            smk.params.config,
-            smk.params.audience,
-            smk.output.html,
-            [str(p) for p in smk.input.results],
-            provenance=record,
-            withheld=[str(p) for p in smk.params.withheld],
-        )
-    except Exception:
-        logging.getLogger("exomir.report").exception("the report failed")
-        raise
-    with atomic_open(smk.output.provenance, "w") as fh:
-        json.dump({"report": str(smk.output.html), **record}, fh, indent=2)
-        fh.write("\n")
+    run_rule(
+        smk,
+        lambda: report_step(
+            html=smk.output.html,
+            provenance=smk.output.provenance,
+            results=smk.input.results,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.report",
+        not_computed=False,
+    )
 
 
 if "snakemake" in globals():

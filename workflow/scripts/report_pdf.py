@@ -3,20 +3,19 @@
 The logic is in :func:`exomir.report.pdf.html_to_pdf`.
 """
 
-import logging
 from typing import Any
 
 from exomir.report.pdf import html_to_pdf
-from exomir.rulelog import setup_rule_logging
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    try:
-        html_to_pdf(smk.input.html, smk.output.pdf)
-    except Exception:
-        logging.getLogger("exomir.report").exception("the PDF failed")
-        raise
+    run_rule(
+        smk,
+        lambda: html_to_pdf(html=smk.input.html, pdf=smk.output.pdf),
+        logger="exomir.report",
+        not_computed=False,
+    )
 
 
 if "snakemake" in globals():

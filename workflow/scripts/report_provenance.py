@@ -1,19 +1,25 @@
-"""Snakemake shim for rule ``report_provenance``: both reports' provenance in one file."""
+"""Snakemake shim for rule ``report_provenance``: both reports' provenance in one file.
 
-import json
+The logic is in :func:`exomir.report.provenance.merge_provenance`.
+"""
+
 from typing import Any
 
-from exomir.atomic import atomic_open
+from exomir.report.provenance import merge_provenance
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    reports = {}
-    for audience in ("open", "closed"):
-        with open(getattr(smk.input, audience), encoding="utf-8") as fh:
-            reports[audience] = json.load(fh)
-    with atomic_open(smk.output[0], "w") as fh:
-        json.dump({"reports": reports}, fh, indent=2, sort_keys=True)
-        fh.write("\n")
+    run_rule(
+        smk,
+        lambda: merge_provenance(
+            open_record=smk.input.open,
+            closed_record=smk.input.closed,
+            out=smk.output.provenance,
+        ),
+        logger="exomir.report",
+        not_computed=False,
+    )
 
 
 if "snakemake" in globals():

@@ -13,6 +13,7 @@ column holding a configured arm name stops the build.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -40,6 +41,7 @@ from exomir.report.model import (
 from exomir.report.provenance import provenance_record
 from exomir.report.sections import SECTIONS
 from exomir.report.sections.study import data_cut
+from exomir.report.settings import ReportSettings
 
 LOG = logging.getLogger("exomir.report")
 TEMPLATES = Path(__file__).parent / "templates"
@@ -59,7 +61,8 @@ class ReportError(RuntimeError):
 def format_cell(value: Any) -> str:
     """Text of one table cell: decimals to 3 significant digits, the rest as is.
 
-    Booleans (``true``/``false`` as written in the TSVs) read ``yes``/``no``.
+    Booleans (``true``/``false`` as written in the TSVs) read ``yes``/``no``;
+    the word ``none`` (an AE's action, a transform) is shown, not blanked.
     """
     if value is None:
         return ""
@@ -72,7 +75,7 @@ def format_cell(value: Any) -> str:
     s = str(value)
     if _FLOAT.fullmatch(s.strip()):
         return fmt_num(s)
-    if s.strip().lower() in ("nan", "none"):
+    if s.strip().lower() == "nan":
         return ""
     return yes_no(s)
 
@@ -423,3 +426,39 @@ def build_report(
         len(ctx.sources),
     )
     return Path(out)
+
+
+def report_step(
+    html: str | Path,
+    provenance: str | Path,
+    results: Iterable[str | Path],
+    settings: ReportSettings,
+    root: str | Path = ".",
+) -> Path:
+    """Build one report in a workflow job and write its provenance record.
+
+    Parameters
+    ----------
+    html, provenance
+        The report and its provenance JSON (rule outputs).
+    results
+        The results files the rule declares; the report reads no other one.
+    settings
+        Audience, quoted config and withheld files (built at parse time).
+    root
+        The workflow's working directory.
+    """
+    record: dict[str, Any] = {}
+    out = build_report(
+        root,
+        settings.config,
+        settings.audience,
+        html,
+        [str(p) for p in results],
+        provenance=record,
+        withheld=list(settings.withheld),
+    )
+    with atomic_open(provenance, "w") as fh:
+        json.dump({"report": str(html), **record}, fh, indent=2)
+        fh.write("\n")
+    return out

@@ -21,14 +21,18 @@ files as inputs.
 from __future__ import annotations
 
 import fnmatch
+import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 
+from exomir.clinical.interim import INTERIM_COLUMNS
 from exomir.notcomputed import MARKER
 from exomir.report.labels import pool_reasons
 from exomir.tables import write_table
+
+LOG = logging.getLogger("exomir.report")
 
 #: Where the blinded copies go (same relative path below it).
 OPEN_DIR = "results/report/open"
@@ -60,26 +64,16 @@ OPEN_SAFE = (
     "results/reference/*",
 )
 
-#: Columns of the interim table that describe the design (kept); the observed
-#: statistic, its decision and both conditional powers depend on the arms (the
-#: design-effect conditional power is a function of the observed z, so it is
-#: withheld too). The futility boundary depends only on t and the design.
-INTERIM_DESIGN_COLUMNS = (
-    "report",
-    "schedule",
-    "look",
-    "look_role",
-    "information_fraction",
-    "n_evaluable",
-    "alpha_spent",
-    "alpha_increment",
-    "nominal_p",
-    "z_boundary",
-    "z_boundary_total",
-    "nominal_p_total",
-    "z_boundary_per_side",
-    "nominal_p_per_side",
-    "futility_z_boundary",
+#: First interim column that depends on the arms. ``INTERIM_COLUMNS`` lists the
+#: design first (schedule, information, alpha spending, efficacy and futility
+#: boundaries: functions of t and the design only), then the observed
+#: statistic, its decision and both conditional powers, which depend on the
+#: arms (the design-effect conditional power is a function of the observed z).
+FIRST_ARM_DEPENDENT_INTERIM_COLUMN = "observed_t"
+#: Interim columns the open report keeps: the design part of the table. A
+#: column added after the observed statistic is withheld by default.
+INTERIM_DESIGN_COLUMNS = tuple(
+    INTERIM_COLUMNS[: INTERIM_COLUMNS.index(FIRST_ARM_DEPENDENT_INTERIM_COLUMN)]
 )
 
 
@@ -247,3 +241,35 @@ def write_blinded(
             blind_sheet(kind, root / rel, root / sheet_blinded_path(kind))
             written.append(sheet_blinded_path(kind))
     return written
+
+
+def blind_step(
+    results: Iterable[str | Path],
+    blinded: Iterable[str | Path],
+    sheets: Iterable[str | Path],
+    blinded_sheets: Iterable[str | Path],
+    kinds: Iterable[str],
+) -> None:
+    """Write the blinded copy of each results file and sheet (rule ``report_blind``).
+
+    Parameters
+    ----------
+    results, blinded
+        Results files with arm information (relative paths, keys of
+        :data:`BLINDED`) and their copies, pairwise.
+    sheets, blinded_sheets, kinds
+        Input sheets, their copies and their kinds, pairwise.
+
+    Raises
+    ------
+    KeyError
+        A results file is not one the firewall knows how to blind.
+    """
+    for src, dest in zip(results, blinded, strict=True):
+        if str(src) not in BLINDED:
+            raise KeyError(f"{src}: not a file the firewall can blind")
+        blind_table(str(src), src, dest)
+        LOG.info("blinded %s -> %s", src, dest)
+    for kind, src, dest in zip(kinds, sheets, blinded_sheets, strict=True):
+        blind_sheet(kind, src, dest)
+        LOG.info("blinded sheet %s (%s) -> %s", kind, src, dest)

@@ -11,6 +11,7 @@ it to ``results/report/provenance.json``.
 from __future__ import annotations
 
 import hashlib
+import json
 import platform
 import re
 import socket
@@ -20,6 +21,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from exomir.atomic import atomic_open
 
 #: Snakemake names each run's log after its start time.
 _SMK_LOG = re.compile(
@@ -149,3 +152,16 @@ def provenance_record(
         "python": platform.python_version(),
         "files_read": files,
     }
+
+
+def merge_provenance(
+    open_record: str | Path, closed_record: str | Path, out: str | Path
+) -> None:
+    """Write both reports' provenance records into one file (``reports`` by audience)."""
+    reports = {}
+    for audience, path in (("open", open_record), ("closed", closed_record)):
+        with open(path, encoding="utf-8") as fh:
+            reports[audience] = json.load(fh)
+    with atomic_open(out, "w") as fh:
+        json.dump({"reports": reports}, fh, indent=2, sort_keys=True)
+        fh.write("\n")

@@ -1,7 +1,9 @@
 """Section renderers of the report, in the order of a DSMB charter.
 
 Each renderer takes a :class:`~exomir.report.context.ReportContext` and an
-empty :class:`~exomir.report.model.Section` and fills it from results TSVs.
+empty :class:`~exomir.report.model.Section` and fills it from results TSVs;
+one module per section (``clinical`` holds the helpers the clinical
+sections share, ``primary`` the note on withheld arm-level results).
 A renderer whose inputs are absent adds a :class:`~exomir.report.model.NotRun`
 block instead of leaving the section out.
 """
@@ -12,7 +14,22 @@ from collections.abc import Callable
 
 from exomir.report.context import ReportContext
 from exomir.report.model import Section
-from exomir.report.sections import clinical, conclusions, molecular, study
+from exomir.report.sections import (
+    association,
+    baseline,
+    clinical,
+    conclusions,
+    consort,
+    ev,
+    interim,
+    methods,
+    mirnaome,
+    pathways,
+    primary,
+    qc,
+    safety,
+    study,
+)
 
 Renderer = Callable[[ReportContext, Section], Section]
 
@@ -22,29 +39,29 @@ Renderer = Callable[[ReportContext, Section], Section]
 #: then methods; the builder appends the provenance.
 SECTIONS: list[tuple[int, str, str, Renderer]] = [
     (1, "overview", "Study overview", study.overview),
-    (2, "consort", "Enrolment, disposition and data completeness", study.consort),
-    (3, "baseline", "Baseline characteristics", study.baseline),
-    (4, "ev", "Exposure: EV product and dose", molecular.ev_product),
-    (5, "primary", "Primary biomarker", molecular.primary),
-    (6, "mirnaome", "Secondary: miRNAome", molecular.mirnaome),
-    (7, "pathways", "Secondary: pathways", molecular.pathways),
+    (2, "consort", "Enrolment, disposition and data completeness", consort.consort),
+    (3, "baseline", "Baseline characteristics", baseline.baseline),
+    (4, "ev", "Exposure: EV product and dose", ev.ev_product),
+    (5, "primary", "Primary biomarker", primary.primary),
+    (6, "mirnaome", "Secondary: miRNAome", mirnaome.mirnaome),
+    (7, "pathways", "Secondary: pathways", pathways.pathways),
     (8, "clinical", "Secondary: clinical endpoints", clinical.clinical),
     (
         9,
         "association",
         "Secondary: biomarker-clinical association and ROC",
-        clinical.association,
+        association.association,
     ),
-    (10, "safety", "Safety", clinical.safety),
-    (11, "interim", "DSMB interim analysis", clinical.interim),
-    (12, "qc", "Data quality: sequencing QC", molecular.sequencing_qc),
+    (10, "safety", "Safety", safety.safety),
+    (11, "interim", "DSMB interim analysis", interim.interim),
+    (12, "qc", "Data quality: sequencing QC", qc.sequencing_qc),
     (
         13,
         "conclusions",
         "Conclusions and recommendation",
         conclusions.conclusions,
     ),
-    (14, "methods", "Methods and reference provenance", study.methods),
+    (14, "methods", "Methods and reference provenance", methods.methods),
 ]
 
 __all__ = ["SECTIONS", "Renderer"]
