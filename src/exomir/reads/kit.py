@@ -123,7 +123,13 @@ import numpy as np
 import pandas as pd
 
 from exomir.config import resources_dir
-from exomir.reads.protocols import PRESETS, Protocol, TrimSettings
+from exomir.reads.protocols import (
+    PRESETS,
+    Protocol,
+    TrimSettings,
+    credit_first_probe,
+    probe_fraction,
+)
 
 if TYPE_CHECKING:
     from exomir.reads.preprocess import PreprocessStats
@@ -476,22 +482,9 @@ def detect_kit(
         load_anchors(length=k) if anchors is None else frozenset(a[:k] for a in anchors)
     )
     probes = [(c.name, c.adapter[:k]) for c in CANDIDATES]
-    credit: Counter[str] = Counter()
-    present: Counter[str] = Counter()
+    credit, present, total = credit_first_probe(sample, probes)
     offsets: Counter[int] = Counter()
-    total = 0
     for seq, n in sample.items():
-        total += n
-        best_pos = len(seq) + 1
-        best = None
-        for name, probe in probes:
-            i = seq.find(probe)
-            if i >= 0:
-                present[name] += n
-                if i < best_pos:
-                    best_pos, best = i, name
-        if best is not None:
-            credit[best] += n
         for o in range(min(th.max_offset, len(seq) - k) + 1):
             if seq[o : o + k] in anchor_set:
                 offsets[o] += n
@@ -904,12 +897,3 @@ def _cmd_detect_kit(args: Any) -> int:
         json.dump(results, sys.stdout, indent=1)
         sys.stdout.write("\n")
     return status
-
-
-def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
-    """Return the share of sampled reads containing ``adapter[:k]`` exactly."""
-    total = sum(sample.values())
-    if not total:
-        return 0.0
-    probe = adapter[:k]
-    return sum(n for seq, n in sample.items() if probe in seq) / total

@@ -43,7 +43,7 @@ import math
 import operator
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -55,8 +55,10 @@ __all__ = [
     "KnownAdapter",
     "Protocol",
     "TrimSettings",
+    "credit_first_probe",
     "detect_adapter",
     "get_protocol",
+    "probe_fraction",
 ]
 
 UmiMode = Literal["none", "qiaseq12"]
@@ -462,6 +464,54 @@ def _kmer_guess(
     return (adapter, top / total, pos)
 
 
+def credit_first_probe(
+    sample: Mapping[str, int], probes: Sequence[tuple[str, str]]
+) -> tuple[Counter[str], Counter[str], int]:
+    """Credit each read to the probe that starts leftmost in it (ties: list order).
+
+    The adapter ligated to the insert is read first, so read-through behind it
+    never outvotes it. Used by :func:`detect_adapter` and the kit detection.
+
+    Parameters
+    ----------
+    sample
+        Raw read sequence -> count.
+    probes
+        ``(name, probe)`` pairs, searched exactly anywhere in the read.
+
+    Returns
+    -------
+    credit, present, total
+        Reads credited per name, reads containing each probe anywhere, and
+        all reads.
+    """
+    credit: Counter[str] = Counter()
+    present: Counter[str] = Counter()
+    total = 0
+    for seq, n in sample.items():
+        total += n
+        best_pos = len(seq) + 1
+        best = None
+        for name, probe in probes:
+            i = seq.find(probe)
+            if i >= 0:
+                present[name] += n
+                if i < best_pos:
+                    best_pos, best = i, name
+        if best is not None:
+            credit[best] += n
+    return credit, present, total
+
+
+def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
+    """Return the share of sampled reads containing ``adapter[:k]`` exactly."""
+    total = sum(sample.values())
+    if not total:
+        return 0.0
+    probe = adapter[:k]
+    return sum(n for seq, n in sample.items() if probe in seq) / total
+
+
 def detect_adapter(
     sample: Mapping[str, int],
     configured: str | None = None,
@@ -505,22 +555,11 @@ def detect_adapter(
         det.suggestion = "no reads to inspect"
         return det
     probes = [(a.label, a.sequence[:probe_length]) for a in KNOWN_ADAPTERS]
-    credit: Counter[str] = Counter()
-    conf_probe = configured[:probe_length] if configured else None
-    conf_hits = 0
-    for seq, n in sample.items():
-        first_pos = len(seq) + 1
-        first_label = None
-        for label, probe in probes:
-            i = seq.find(probe)
-            if 0 <= i < first_pos:
-                first_pos, first_label = i, label
-        if first_label is not None:
-            credit[first_label] += n
-        if conf_probe and conf_probe in seq:
-            conf_hits += n
+    credit, _, _ = credit_first_probe(sample, probes)
     det.fractions = {a.label: credit[a.label] / total for a in KNOWN_ADAPTERS}
-    det.configured_fraction = conf_hits / total if conf_probe else 0.0
+    det.configured_fraction = (
+        probe_fraction(sample, configured, probe_length) if configured else 0.0
+    )
     label, frac = max(det.fractions.items(), key=lambda kv: kv[1])
     if frac >= min_fraction:
         det.best, det.best_fraction = label, frac
