@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from exomir.reads.funnel import collapsed_complexity, length_distribution, read_funnel
+from exomir.reads.hemolysis import hemolysis_log2ratio
 from exomir.reads.merge import merge_mirna_counts
 from exomir.reads.multiqc import (
     CUSTOM_CONTENT_FILES,
@@ -30,7 +31,6 @@ from exomir.reads.multiqc import (
 from exomir.reads.qc import (
     QCGates,
     dimer_reads,
-    hemolysis_log2ratio,
     read_qc_settings,
     run_read_qc,
 )

@@ -420,37 +420,29 @@ def prepare_reference(
 ) -> Path:
     """Build a reference directory for :func:`exomir.reads.annotate.annotate_sample`.
 
-    The directory is assembled under a temporary name next to ``outdir`` and
-    renamed into place only when complete; an existing ``outdir`` is replaced.
+    Assembled under a temporary name beside ``outdir`` and renamed into place
+    when complete (an existing ``outdir`` is replaced).
 
     Parameters
     ----------
-    mature_fasta
-        miRBase ``mature.fa`` (all species or one).
-    hairpin_fasta
-        miRBase ``hairpin.fa``.
+    mature_fasta, hairpin_fasta
+        miRBase ``mature.fa`` and ``hairpin.fa`` (all species or one).
     outdir
         Reference directory to create.
     species
         miRBase species prefix (``hsa``, ``mmu``, ...).
     contaminants
-        Category to FASTA files, in annotation order; ``None`` or ``{}`` for
-        none. Category names must be usable in file names (the config schema
-        allows letters, digits, ``_ . + -``).
+        Category to FASTA files, in annotation order (names: letters, digits,
+        ``_ . + -``); ``None`` or ``{}`` for none.
     database
         Database with version, written to the mirGFF3 output (``miRBasev22``).
     threads
         Threads for ``bowtie-build``.
     add_trna_cca
-        Append the post-transcriptional ``CCA`` to every sequence of a category
-        whose name contains ``trna`` (any case) unless it already ends with it.
-    contaminant_species
-        Category -> species prefix of its reference files (``hsa``, ``any``,
-        ``user``; :func:`exomir.species.contaminant_sources`), written to the
-        manifest as each category's ``reference_species``.
-    notes
-        Species notes (:func:`exomir.species.reference_notes`): logged as
-        warnings and written to the manifest as ``species_notes``.
+        Append ``CCA`` to the sequences of categories named like ``trna``.
+    contaminant_species, notes
+        Category -> species of its files, and species notes
+        (:mod:`exomir.species`), written to the manifest (notes also logged).
 
     Returns
     -------
@@ -460,8 +452,7 @@ def prepare_reference(
     Raises
     ------
     ValueError
-        If a species has no records, a category has no sequences, or a category
-        name is not a plain file-name word.
+        No record of the species, an empty category, or a bad category name.
     RuntimeError
         If ``bowtie-build`` fails.
     """
