@@ -777,3 +777,23 @@ def test_hemolysis_ratio_pseudocount_and_undetected_pair():
     assert math.isnan(ratio["C"])  # no miRNA reads at all
     grouped = counts.rename(index={"hsa-miR-23a-3p": "hsa-miR-23a-3p/hsa-miR-23c"})
     assert hemolysis_log2ratio(grouped)["A"] == ratio["A"]
+
+
+def test_stage_settings_are_built_from_the_config():
+    """Parse-time settings: the species sets the haemolysis pair, trial the title."""
+    from exomir.reads.multiqc import multiqc_settings
+
+    cfg = {
+        "reference": {"species": "mmu"},
+        "qc": {"min_raw_reads": 10, "prefilter_categories": ["rRNA"]},
+        "contaminants": {"rRNA": ["a.fa"], "tRNA": ["b.fa"]},
+        "trial": {"id": "NCT1"},
+    }
+    settings = read_qc_settings(cfg, ["S2", "S1"])
+    assert settings.samples == ("S2", "S1")
+    assert settings.gates.min_raw_reads == 10
+    assert settings.gates.prefilter_categories == ("rRNA",)
+    assert settings.contaminants == ("rRNA", "tRNA")
+    assert settings.hemolysis_pair == ("mmu-miR-451a", "mmu-miR-23a-3p")
+    assert multiqc_settings(cfg).title == "exomir read QC: NCT1"
+    assert multiqc_settings({}).title == "exomir read QC: QC-only study"
