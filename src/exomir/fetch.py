@@ -276,10 +276,8 @@ def fetch_mirtarbase(
     dest
         Folder under which ``mirtarbase_<name>/`` is written (raw table,
         ``interactions.tsv``, ``provenance.json``).
-    url
-        Download URL (default :data:`MIRTARBASE_URL`); ``file://`` works.
-    sha256
-        Expected sha256 of the download; a mismatch writes nothing.
+    url, sha256
+        Download URL (``file://`` works) and its expected sha256 (optional).
     accept_licence
         Must be true (the user accepted :data:`MIRTARBASE_LICENCE_NOTICE`).
     species, evidence
