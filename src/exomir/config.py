@@ -289,7 +289,10 @@ def validate_config(config: dict[str, Any], file: str = "config/config.yaml") ->
     if issues:
         raise ValidationError(issues)
     _fill_defaults(schema, cfg)
+    from exomir.reads.protocols import preset_table
     from exomir.species import resolve_references
+
+    cfg["protocols"] = preset_table(cfg.get("protocols"))  # built-ins + overrides
 
     issues += resolve_references(cfg, file)
     issues += _study_shape_issues(cfg, file)

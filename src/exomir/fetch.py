@@ -238,6 +238,28 @@ def _url_name(url: str, default: str) -> str:
     return name if re.fullmatch(r"[A-Za-z0-9._+-]+", name or "") else default
 
 
+def _stage_and_publish(
+    dest: Path, name: str, build: Callable[[Path], dict[str, Any]]
+) -> tuple[Path, dict[str, Any]]:
+    """Build a fetch in a staging directory, write its provenance, publish it.
+
+    ``build`` fills the staging directory and returns the provenance record,
+    written as ``provenance.json``; on any failure nothing is left behind.
+    Returns the published directory and the provenance.
+    """
+    stage = _Stage(dest, name)
+    try:
+        prov = build(stage.path)
+        with atomic_open(stage.path / "provenance.json") as fh:
+            json.dump(prov, fh, indent=2)
+            fh.write("\n")
+        stage.publish()
+    except BaseException:
+        stage.discard()
+        raise
+    return stage.final, prov
+
+
 def fetch_mirtarbase(
     dest: str | os.PathLike[str],
     url: str = MIRTARBASE_URL,
@@ -254,10 +276,8 @@ def fetch_mirtarbase(
     dest
         Folder under which ``mirtarbase_<name>/`` is written (raw table,
         ``interactions.tsv``, ``provenance.json``).
-    url
-        Download URL (default :data:`MIRTARBASE_URL`); ``file://`` works.
-    sha256
-        Expected sha256 of the download; a mismatch writes nothing.
+    url, sha256
+        Download URL (``file://`` works) and its expected sha256 (optional).
     accept_licence
         Must be true (the user accepted :data:`MIRTARBASE_LICENCE_NOTICE`).
     species, evidence
@@ -287,9 +307,9 @@ def fetch_mirtarbase(
 
     name = _url_name(url, "miRTarBase_MTI.csv")
     stem = re.sub(r"\.(csv|tsv|txt|xlsx|xls)$", "", name, flags=re.IGNORECASE)
-    stage = _Stage(Path(dest), f"mirtarbase_{stem}")
-    try:
-        raw = stage.path / name
+
+    def build(path: Path) -> dict[str, Any]:
+        raw = path / name
         digest, size = download(url, raw, sha256, timeout)
         try:
             table = convert_mirtarbase(raw, species=species, evidence=evidence)
@@ -299,9 +319,9 @@ def fetch_mirtarbase(
                 f"{'; '.join(i.message for i in exc.issues)}"
             ) from exc
         table = table.sort_values(["mirna", "target_symbol"], kind="mergesort")
-        write_table(table, stage.path / "interactions.tsv", exact=True)
+        write_table(table, path / "interactions.tsv", exact=True)
         release = re.search(r"/(\d+(?:\.\d+)+)/", url)
-        prov = {
+        prov: dict[str, Any] = {
             "resource": "miRTarBase",
             "release": release.group(1) if release else None,
             "url": url,
@@ -317,7 +337,7 @@ def fetch_mirtarbase(
             },
             "converted": {
                 "file": "interactions.tsv",
-                "sha256": _file_sha256(stage.path / "interactions.tsv"),
+                "sha256": _file_sha256(path / "interactions.tsv"),
                 "interactions": len(table),
                 "mirnas": int(table["mirna"].nunique()),
                 "species": species,
@@ -326,14 +346,11 @@ def fetch_mirtarbase(
                 "exomir_version": __version__,
             },
         }
-        with atomic_open(stage.path / "provenance.json") as fh:
-            json.dump(prov, fh, indent=2)
-            fh.write("\n")
-        stage.publish()
-    except BaseException:
-        stage.discard()
-        raise
-    final = stage.final
+        return prov
+
+    final, prov = _stage_and_publish(Path(dest), f"mirtarbase_{stem}", build)
+    digest = prov["sha256"]
+    n_interactions = prov["converted"]["interactions"]
     return FetchResult(
         directory=final,
         files={
@@ -353,7 +370,7 @@ def fetch_mirtarbase(
             }
         },
         summary=(
-            f"{final / 'interactions.tsv'}: {len(table)} interactions of "
+            f"{final / 'interactions.tsv'}: {n_interactions} interactions of "
             f"{prov['converted']['mirnas']} miRNAs ({species}, evidence "
             f"{list(evidence) if evidence is not None else 'any'}) from {url} "
             f"(sha256 {digest})"
@@ -429,19 +446,17 @@ def fetch_mirbase(
     if not re.fullmatch(r"[a-z]{3,4}", species):
         raise FetchError(f"'{species}' is not a miRBase species prefix (e.g. rno)")
     base = base_url if base_url.endswith("/") else base_url + "/"
-    stage = _Stage(Path(dest), f"mirbase_{release}_{species}")
-    try:
+
+    def build(path: Path) -> dict[str, Any]:
         inputs = []
-        counts = {}
         for kind in ("mature", "hairpin"):
             url = urllib.parse.urljoin(base, f"{kind}.fa")
-            full = stage.path / f".{kind}.all.fa"
+            full = path / f".{kind}.all.fa"
             digest, size = download(url, full, None, timeout)
             text, n = _species_records(full, species, url)
             full.unlink()
-            with atomic_open(stage.path / f"{kind}.fa") as fh:
+            with atomic_open(path / f"{kind}.fa") as fh:
                 fh.write(text)
-            counts[kind] = n
             inputs.append(
                 {
                     "kind": kind,
@@ -450,7 +465,7 @@ def fetch_mirbase(
                     "sha256": digest,
                     "records_kept": n,
                     "written": f"{kind}.fa",
-                    "written_sha256": _file_sha256(stage.path / f"{kind}.fa"),
+                    "written_sha256": _file_sha256(path / f"{kind}.fa"),
                 }
             )
         prov = {
@@ -465,14 +480,10 @@ def fetch_mirbase(
             },
             "exomir_version": __version__,
         }
-        with atomic_open(stage.path / "provenance.json") as fh:
-            json.dump(prov, fh, indent=2)
-            fh.write("\n")
-        stage.publish()
-    except BaseException:
-        stage.discard()
-        raise
-    final = stage.final
+        return prov
+
+    final, prov = _stage_and_publish(Path(dest), f"mirbase_{release}_{species}", build)
+    counts = {f["kind"]: f["records_kept"] for f in prov["files"]}
     return FetchResult(
         directory=final,
         files={

@@ -32,9 +32,9 @@ no duplicate clinical visit records, files exist).
 Arms, timepoints and visits come from `design:` in the configuration, so a trial with
 other arm names or a third visit needs no code change.
 
-Library protocols (`protocol` column of `samples.tsv`): a preset of `protocols:` in the
-configuration (shipped: `truseq`, `nextflex`, `qiaseq`, `cats`, `illumina_v15`,
-`illumina_v10`); `custom`, with the 3' adapter in the `adapter_3p` column (no clips;
+Library protocols (`protocol` column of `samples.tsv`): a built-in preset (`truseq`,
+`nextflex`, `qiaseq`, `cats`, `illumina_v15`, `illumina_v10`) or one that `protocols:`
+in the configuration replaces or adds; `custom`, with the 3' adapter in the `adapter_3p` column (no clips;
 `umi_scheme` `qiaseq12` if a 12-nt UMI follows the adapter); or `auto`: the kit is
 detected from the library's first reads (settings `kit_detection:`), the evidence is
 written to `results/preprocess/{sample}.json` (`kit_detection`: share of reads per

@@ -437,3 +437,54 @@ def test_v15_library_preprocess_json(tmp_path: Path) -> None:
         collapse_library(path, PRESETS["truseq"], TrimSettings())
     assert "use protocol 'illumina_v15'" in str(info.value)
     assert "cats" not in str(info.value).split("use protocol")[1]
+
+
+#: The presets the shipped config.yaml listed before they got one home in
+#: exomir.reads.protocols (written out here as the independent truth).
+FORMER_CONFIG_PRESETS = {
+    "truseq": ("TGGAATTCTCGGGTGCCAAGG", 0, 0, "none"),
+    "nextflex": ("TGGAATTCTCGGGTGCCAAGG", 4, 4, "none"),
+    "qiaseq": ("AACTGTAGGCACCATCAAT", 0, 0, "qiaseq12"),
+    "cats": ("AAAAAAAAAA", 3, 0, "none"),
+    "illumina_v15": ("ATCTCGTATGCCGTCTTCTGCTTG", 0, 0, "none"),
+    "illumina_v10": ("TCGTATGCCGTCTTCTGCTTG", 0, 0, "none"),
+}
+
+
+def test_config_protocols_are_the_built_in_presets_plus_overrides() -> None:
+    import yaml
+
+    from exomir.config import validate_config
+    from exomir.reads.kit import CANDIDATES
+
+    raw = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    assert "protocols" not in raw  # the presets live in the package
+    table = validate_config(raw)["protocols"]
+    got = {
+        name: (p["adapter_3p"], p["clip_5p"], p["clip_3p"], p["umi"])
+        for name, p in table.items()
+    }
+    assert got == FORMER_CONFIG_PRESETS
+    assert list(table) == list(FORMER_CONFIG_PRESETS)
+    raw["protocols"] = {
+        "cats": {
+            "adapter_3p": "GATCGGAAGAGC",
+            "clip_5p": 3,
+            "clip_3p": 0,
+            "umi": "none",
+        },
+        "mykit": {
+            "adapter_3p": "ACGTACGTACGT",
+            "clip_5p": 1,
+            "clip_3p": 2,
+            "umi": "none",
+        },
+    }
+    table = validate_config(raw)["protocols"]
+    assert table["cats"]["adapter_3p"] == "GATCGGAAGAGC"
+    assert table["mykit"]["clip_3p"] == 2
+    assert table["truseq"]["adapter_3p"] == "TGGAATTCTCGGGTGCCAAGG"
+    # kit detection sees the override too
+    auto = protocol_from_spec({"name": "auto", "presets": table})
+    assert auto.presets["cats"].adapter_3p == "GATCGGAAGAGC"
+    assert CANDIDATES[0].adapter == PRESETS["truseq"].adapter_3p

@@ -21,9 +21,9 @@ import json
 import random
 from pathlib import Path
 
+from exomir.reads.funnel import mirtrace_view, read_funnel
 from exomir.reads.library import LibraryOutputs, process_library
 from exomir.reads.protocols import PRESETS, TrimSettings
-from exomir.reads.qc import mirtrace_view, read_funnel
 from exomir.reads.reference import Reference
 
 ADAPTER = "TGGAATTCTCGGGTGCCAAGGAACTCCAGTCACATCACGATC"

@@ -20,15 +20,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from exomir.reads.funnel import collapsed_complexity, length_distribution, read_funnel
+from exomir.reads.hemolysis import hemolysis_log2ratio
 from exomir.reads.merge import merge_mirna_counts
-from exomir.reads.multiqc import CUSTOM_CONTENT_FILES, make_multiqc_report
+from exomir.reads.multiqc import (
+    CUSTOM_CONTENT_FILES,
+    MultiQCSettings,
+    make_multiqc_report,
+)
 from exomir.reads.qc import (
     QCGates,
-    collapsed_complexity,
     dimer_reads,
-    hemolysis_log2ratio,
-    length_distribution,
-    read_funnel,
+    read_qc_settings,
     run_read_qc,
 )
 
@@ -648,11 +651,15 @@ def restore_logging():
 def _run_shim(name: str, **parts) -> None:
     from types import SimpleNamespace
 
+    from snakemake.iocontainers import Namedlist
+
     smk = SimpleNamespace(
-        input=SimpleNamespace(**parts["input"]),
-        output=SimpleNamespace(**parts["output"]),
-        params=SimpleNamespace(**parts["params"]),
+        input=Namedlist(fromdict=parts["input"]),
+        output=Namedlist(fromdict=parts["output"]),
+        params=Namedlist(fromdict=parts["params"]),
         log=[str(parts["log"])],
+        threads=1,
+        rule=name.removesuffix(".py"),
     )
     runpy.run_path(str(SCRIPTS / name), init_globals={"snakemake": smk})
 
@@ -682,8 +689,10 @@ def test_shims_end_to_end(tmp_path, restore_logging):
         input={
             "mirna": [str(files[s]["mirna"]) for s in ids],
             "isomir": [str(tmp_path / "lib" / f"{s}.isomir.tsv") for s in ids],
+            "annotation": [str(files[s]["ann"]) for s in ids],
             "samples": str(samples),
-            "participants": str(participants),
+            "participants": [str(participants)],
+            "ev": [],
         },
         output={
             "mirna": str(counts / "mirna_counts.tsv"),
@@ -698,6 +707,7 @@ def test_shims_end_to_end(tmp_path, restore_logging):
         input={
             "preprocess": [str(files[s]["pre"]) for s in ids],
             "annotation": [str(files[s]["ann"]) for s in ids],
+            "collapsed": [],
             "counts": str(counts / "mirna_counts.tsv"),
             "samples": str(samples),
         },
@@ -707,12 +717,17 @@ def test_shims_end_to_end(tmp_path, restore_logging):
             "library_qc": str(qc / "library_qc.tsv"),
             "passed": str(qc / "passed_samples.txt"),
             "lengths": str(qc / "length_distribution.tsv"),
+            "mirtrace": str(qc / "mirtrace_view.tsv"),
         },
         params={
-            "samples": ids,
-            "qc": {"min_raw_reads": 1_000_000, "max_a414": 0.3},
-            "contaminants": CONTAMINANTS,
-            "species": "hsa",
+            "settings": read_qc_settings(
+                {
+                    "reference": {"species": "hsa"},
+                    "qc": {"min_raw_reads": 1_000_000, "max_a414": 0.3},
+                    "contaminants": {c: [] for c in CONTAMINANTS},
+                },
+                ids,
+            )
         },
         log=tmp_path / "logs" / "read_qc.log",
     )
@@ -732,12 +747,17 @@ def test_shims_end_to_end(tmp_path, restore_logging):
             "lengths": str(qc / "length_distribution.tsv"),
             "library_qc": str(qc / "library_qc.tsv"),
         },
-        output={"html": str(html)},
-        params={"title": "shim test"},
+        output={
+            "html": str(html),
+            "data": str(html.parent / "multiqc_report_data"),
+            "content": str(html.parent / "custom_content"),
+        },
+        params={"settings": MultiQCSettings(title="shim test")},
         log=tmp_path / "logs" / "multiqc.log",
     )
     assert html.exists()
     assert (html.parent / "custom_content" / CUSTOM_CONTENT_FILES[0]).exists()
+    assert (html.parent / "multiqc_report_data" / "multiqc_data.json").exists()
     assert "wrote" in (tmp_path / "logs" / "merge.log").read_text()
     assert (
         "library QC: 1 passed, 2 failed"
@@ -757,3 +777,23 @@ def test_hemolysis_ratio_pseudocount_and_undetected_pair():
     assert math.isnan(ratio["C"])  # no miRNA reads at all
     grouped = counts.rename(index={"hsa-miR-23a-3p": "hsa-miR-23a-3p/hsa-miR-23c"})
     assert hemolysis_log2ratio(grouped)["A"] == ratio["A"]
+
+
+def test_stage_settings_are_built_from_the_config():
+    """Parse-time settings: the species sets the haemolysis pair, trial the title."""
+    from exomir.reads.multiqc import multiqc_settings
+
+    cfg = {
+        "reference": {"species": "mmu"},
+        "qc": {"min_raw_reads": 10, "prefilter_categories": ["rRNA"]},
+        "contaminants": {"rRNA": ["a.fa"], "tRNA": ["b.fa"]},
+        "trial": {"id": "NCT1"},
+    }
+    settings = read_qc_settings(cfg, ["S2", "S1"])
+    assert settings.samples == ("S2", "S1")
+    assert settings.gates.min_raw_reads == 10
+    assert settings.gates.prefilter_categories == ("rRNA",)
+    assert settings.contaminants == ("rRNA", "tRNA")
+    assert settings.hemolysis_pair == ("mmu-miR-451a", "mmu-miR-23a-3p")
+    assert multiqc_settings(cfg).title == "exomir read QC: NCT1"
+    assert multiqc_settings({}).title == "exomir read QC: QC-only study"

@@ -25,9 +25,9 @@ import pandas as pd
 import pytest
 
 from exomir.config import resources_dir
+from exomir.reads.funnel import mirtrace_view, read_funnel
 from exomir.reads.library import LibraryOutputs, process_library
 from exomir.reads.protocols import TrimSettings, get_protocol
-from exomir.reads.qc import mirtrace_view, read_funnel
 from exomir.reads.reference import (
     Reference,
     default_contaminants,

@@ -11,6 +11,7 @@ import pytest
 
 from exomir.reads.reference import (
     MANIFEST,
+    ReferenceSettings,
     combined_contaminant_records,
     default_contaminants,
     derive_mature_loci,
@@ -280,15 +281,26 @@ def test_build_reference_shim(
     trna = _write(tmp_path / "trna.fa", ">t1\nGCATTGGTGGTTCAGTGGTAGAATTCTCGC\n")
     smk = types.SimpleNamespace(
         threads=1,
+        rule="build_reference",
         input=iocontainers.Namedlist(
-            fromdict={"mature": str(mature), "hairpin": str(hairpin)}
+            fromdict={
+                "mature": str(mature),
+                "hairpin": str(hairpin),
+                "contaminants": [str(trna)],
+            }
         ),
-        output=iocontainers.Namedlist(fromdict={"ref": str(tmp_path / "ref")}),
+        output=iocontainers.Namedlist(
+            fromdict={"manifest": str(tmp_path / "ref" / "reference.json")}
+        ),
         params=iocontainers.Namedlist(
             fromdict={
-                "species": "hsa",
-                "mirbase_version": "22.1",
-                "contaminants": {"tRNA": [str(trna)]},
+                "settings": ReferenceSettings(
+                    species="hsa",
+                    database="miRBasev22.1",
+                    categories=(("tRNA", 1),),
+                    contaminant_species=(("tRNA", "hsa"),),
+                    notes=(),
+                )
             }
         ),
         log=iocontainers.Namedlist(fromdict={"log": str(tmp_path / "ref.log")}),

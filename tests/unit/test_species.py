@@ -254,3 +254,30 @@ def test_resources_without_species_table_need_explicit_paths(
     raw["contaminants"] = {"rRNA": ["r.fa"]}
     cfg = validate_config(raw)
     assert reference_notes(cfg) == [] and cfg["contaminants"] == {"rRNA": ["r.fa"]}
+
+
+def test_reference_settings_carry_species_notes_and_file_groups(tmp_path: Path) -> None:
+    """The build_reference job gets the mouse notes and every category's files."""
+    from exomir.reads.reference import build_reference_step, reference_settings
+
+    cfg = validate_config(_config("mmu"))
+    settings = reference_settings(cfg)
+    assert settings.species == "mmu"
+    assert settings.database == "miRBasev22"
+    assert settings.categories == (
+        ("artifact", 1),
+        ("rRNA", 1),
+        ("tRNA", 1),
+        ("snoRNA_snRNA", 1),
+    )
+    assert dict(settings.contaminant_species)["tRNA"] == "hsa"
+    assert list(settings.notes) == reference_notes(cfg)
+    with pytest.raises(ValueError, match="3 contaminant files given"):
+        build_reference_step(
+            mature="m.fa",
+            hairpin="h.fa",
+            contaminants=["a.fa", "b.fa", "c.fa"],
+            manifest=tmp_path / "ref" / "reference.json",
+            threads=1,
+            settings=settings,
+        )

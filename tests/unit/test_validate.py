@@ -338,8 +338,11 @@ def test_config_errors(scenario: Path) -> None:
     cfg_path = scenario / "config" / "config.yaml"
     cfg = yaml.safe_load(cfg_path.read_text())
     cfg["design"]["timepoints"] = ["baseline", "month3"]
+    # an override of a built-in preset is validated like any config section
+    cfg["protocols"] = {
+        "truseq": {"adapter_3p": "TGGAATTCTCGGGTGCCAAGx", "clip_5p": 0, "clip_3p": 0}
+    }
     cfg["protocols"]["truseq"]["umi"] = "umi8"
-    cfg["protocols"]["truseq"]["adapter_3p"] = "TGGAATTCTCGGGTGCCAAGx"
     cfg_path.write_text(yaml.safe_dump(cfg))
     with pytest.raises(ValidationError) as info:
         load_config(cfg_path)

@@ -1,6 +1,12 @@
 # Read-level QC: the read funnel, length distributions, per-library verdicts
 # against the configured gates, and the MultiQC report (see exomir.reads.qc and
-# exomir.reads.multiqc).
+# exomir.reads.multiqc). Exports QC_OUTPUTS.
+
+from exomir.reads.multiqc import multiqc_settings
+from exomir.reads.qc import read_qc_settings
+
+READ_QC_SETTINGS = read_qc_settings(CFG, SAMPLES)
+MULTIQC_SETTINGS = multiqc_settings(CFG)
 
 
 rule read_qc:
@@ -38,10 +44,7 @@ rule read_qc:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=30,
     params:
-        samples=SAMPLES,
-        qc=CFG["qc"],
-        contaminants=list(CFG["contaminants"]),
-        species=CFG["reference"]["species"],
+        settings=READ_QC_SETTINGS,
     script:
         "../scripts/read_qc.py"
 
@@ -57,6 +60,10 @@ rule multiqc:
             caption="../report/multiqc.rst",
             category="Sequencing QC",
         ),
+        # MultiQC's data tables, beside the report
+        data=directory("results/multiqc/multiqc_report_data"),
+        # the custom-content files MultiQC reads (exomir.reads.multiqc)
+        content=directory("results/multiqc/custom_content"),
     log:
         "logs/multiqc/multiqc.log",
     localrule: True
@@ -67,7 +74,17 @@ rule multiqc:
         mem_mb=2000,
         runtime=30,
     params:
-        content_dir="results/multiqc/custom_content",
-        title=f"exomir read QC: {CFG.get('trial', {}).get('id', 'QC-only study')}",
+        settings=MULTIQC_SETTINGS,
     script:
         "../scripts/multiqc_content.py"
+
+
+QC_OUTPUTS = [
+    "results/qc/read_funnel.tsv",
+    "results/qc/read_funnel_pct.tsv",
+    "results/qc/library_qc.tsv",
+    "results/qc/passed_samples.txt",
+    "results/qc/length_distribution.tsv",
+    "results/qc/mirtrace_view.tsv",
+    "results/multiqc/multiqc_report.html",
+]

@@ -1,9 +1,11 @@
 # Reference indexes built once per scenario from the configured miRBase and
 # contaminant FASTAs (see exomir.reads.reference). Species notes (contaminant
 # classes annotated with a human reference for another species, exomir.species)
-# go to the log and to reference.json.
+# go to the log and to reference.json. Exports REFERENCE_OUTPUTS.
 
-from exomir.species import contaminant_sources, reference_notes
+from exomir.reads.reference import reference_settings
+
+REFERENCE_SETTINGS = reference_settings(CFG)
 
 
 rule build_reference:
@@ -24,12 +26,9 @@ rule build_reference:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=30,
     params:
-        species=CFG["reference"]["species"],
-        mirbase_version=CFG["reference"].get("mirbase_version", "22"),
-        contaminants=get_contaminant_fastas(),
-        contaminant_species={
-            s.category: s.reference_species for s in contaminant_sources(CFG)
-        },
-        species_notes=reference_notes(CFG),
+        settings=REFERENCE_SETTINGS,
     script:
         "../scripts/build_reference.py"
+
+
+REFERENCE_OUTPUTS = ["results/reference/reference.json"]

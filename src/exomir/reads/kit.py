@@ -1,110 +1,17 @@
 """Library kit detection from the reads (``protocol: auto``) and kit checks.
 
-Why: a small-RNA library is only trimmed right when its kit is known (3'
-adapter, random or template-switch bases at the 5' end, UMI). Sample sheets
-are wrong more often than one would like, and public data often say nothing.
-This module reads the first reads of a library and decides, from evidence
-recorded in the preprocessing JSON (``kit_detection``), which kit made it; it
-also checks a configured protocol against the same evidence and suggests
-another only when the evidence is clear.
+A small-RNA library is only trimmed right when its kit is known (3' adapter,
+5' random or template-switch bases, UMI), and sample sheets are often wrong or
+silent. From the first reads of a library this module records evidence in the
+preprocessing JSON (``kit_detection``): the share of reads whose leftmost known
+adapter probe is each candidate's (:data:`CANDIDATES`, adapters from
+:data:`~exomir.reads.protocols.PRESETS`) and the read offset at which known
+mature miRNAs start. It decides the kit (thresholds and rationale in
+:class:`KitThresholds`), marks undetermined ``auto`` libraries failed, and
+suggests another protocol for a configured one only on clear evidence.
 
-Candidates
-----------
-
-=================== ============================ ===================== ======
-candidate           3' sequence searched         kit(s) (5' offset)    source
-=================== ============================ ===================== ======
-truseq              TGGAATTCTCGGGTGCCAAGG        truseq (0),           [1]_,
-                                                 nextflex (4)          [2]_
-qiaseq              AACTGTAGGCACCATCAAT          qiaseq (0)            [2]_,
-                    (then 12-nt UMI, then                              [3]_
-                    AGATCGGAAGAGC...)
-illumina_v15        ATCTCGTATGCCGTCTTCTGCTTG     illumina_v15 (0)      [1]_,
-                                                                       [4]_
-illumina_v10        TCGTATGCCGTCTTCTGCTTG        illumina_v10 (0)      [4]_
-illumina_universal  AGATCGGAAGAGC                none (custom)         [1]_
-polya               A x 12 (poly-A tail)         cats (3)              [2]_
-=================== ============================ ===================== ======
-
-.. [1] Illumina Adapter Sequences document (1000000002694): TruSeq Small RNA
-   RNA 3' adapter RA3 ``TGGAATTCTCGGGTGCCAAGG``; TruSeq read-through
-   ``AGATCGGAAGAGCACACGTCTGAACTCCAGTCAC``; the P7 end
-   ``ATCTCGTATGCCGTCTTCTGCTTG`` (also the v1.5 small RNA 3' adapter), as
-   reproduced in the FastQC/Trimmomatic adapter lists.
-.. [2] nf-core/smrnaseq usage (``--protocol``): illumina
-   ``TGGAATTCTCGGGTGCCAAGG``; nextflex same adapter with 4 nt clipped at both
-   ends; qiaseq ``AACTGTAGGCACCATCAAT``; cats 3 nt clipped at the 5' end
-   (poly-A tail; nf-core 2.x trims the read-through
-   ``GATCGGAAGAGCACACGTCTG`` instead). miRTrace uses the same presets.
-.. [3] QIAGEN QIAseq miRNA handbook / FAQ: 3' adapter
-   ``AACTGTAGGCACCATCAAT`` followed by the 12-nt UMI.
-.. [4] Illumina Small RNA Sample Prep kit oligonucleotides (FastQC
-   contaminant list): v1.0 "sRNA 3' RNA Adapter"
-   ``P-UCGUAUGCCGUCUUCUGCUUGUidT`` (DNA ``TCGTATGCCGTCTTCTGCTTG``), "v1.5
-   Small RNA 3' Adapter" ``ATCTCGTATGCCGTCTTCTGCTTG``.
-
-Note that the v1.0 adapter is the v1.5 adapter without its first three bases,
-and that the v1.5 adapter is also the end of the Illumina P7 sequence, read in
-every long TruSeq or QIAseq read after the index.
-
-Evidence
---------
-
-From the first ``sample_reads`` reads (default 100,000, or all if fewer):
-
-* **Adapter shares.** For each candidate, its probe (first 12 bases, exact;
-  12 A for poly-A) is searched anywhere in the read. A read is *credited* to
-  the candidate whose probe starts leftmost (ties: table order). The adapter
-  ligated to the insert is the first one read, so the read-through behind it
-  (QIAseq UMI + universal adapter, P7 = v1.5 sequence behind the TruSeq
-  index, poly-A that a GAIIx reads after the template) never outvotes it.
-  ``candidates`` holds the credited shares (they add up to at most 1),
-  ``anywhere`` the plain presence shares. No partial adapter at the read end
-  is counted: a probe cut by the read end is ambiguous (3 bases match by
-  chance), and leaving them out lowers every candidate alike.
-* **5' offset.** Known mature miRNAs (the 12-nt prefixes of the miRBase v22
-  human and mouse mature sequences shipped in ``resources/``) are looked up
-  at read offsets 0..8; the first hit gives the offset at which the RNA
-  starts in that read. TruSeq, QIAseq and the Illumina v1 kits start at 0,
-  NEXTflex at 4 (4 random bases), CATS at 3 (template switch). ``offsets``
-  gives the share of miRNA-anchored reads per offset.
-
-Decision (thresholds in :class:`KitThresholds`, with their rationale)
--------------------------------------------------------------------
-
-1. Among the specific adapters (all but poly-A), the one credited most wins
-   if its share is at least ``min_share`` (10 %: the adapter gate of the
-   trimming, so a chosen kit does not fail it) and at least ``dominance``
-   (3x) the next specific adapter's. Two adapters both present at
-   comparable levels mean a mixed or mislabelled file: undetermined.
-2. Poly-A alone (CATS) wins only if no specific adapter reaches
-   ``min_share`` and poly-A is credited in at least ``polya_min_share``
-   (30 %; CATS reads carry a long poly-A behind every short insert), or in
-   at least ``min_share`` with the template-switch signature (known miRNAs
-   dominantly at offset 3), and the 5' offset does not contradict (enough
-   anchored reads with another dominant offset). Poly-A therefore never wins over a specific adapter,
-   which is what a GAIIx v1.5 library with 66 % adapter and 37 % poly-A
-   run-off needs.
-3. The winning adapter gives one or more kits; the kit whose 5' offset equals
-   the dominant miRNA offset (at least ``offset_min_share`` = 60 % of at
-   least ``min_anchored`` = 100 anchored reads) is chosen. A specific
-   adapter with a single kit is also chosen when the offset evidence is
-   missing or unclear (nothing contradicts it); poly-A needs offset 3
-   whenever enough reads are anchored. TruSeq vs NEXTflex without a clear
-   offset is undetermined, as is an adapter with no kit
-   (``illumina_universal``: use a ``custom`` protocol).
-
-Undetermined libraries name every candidate and its share; with
-``protocol: auto`` the library is then marked failed (see
-:mod:`exomir.reads.library`), and the rest of the run goes on.
-
-Suggestion for a configured protocol (:func:`suggest_protocol`): only when
-the reads determine a kit, and either its adapter is the one found while the
-configured adapter is found in fewer reads than the trimming's
-``min_adapter_fraction`` and the detected share is at least
-``suggest_min_share`` (30 %) and ``suggest_ratio`` (3x) the configured one's,
-or the adapter agrees but the miRNA offset evidence points to another 5'
-clip (TruSeq vs NEXTflex). Otherwise no suggestion.
+Candidates, sources, decision rules and what is recorded:
+``docs/kit_detection.md``.
 """
 
 from __future__ import annotations
@@ -123,7 +30,13 @@ import numpy as np
 import pandas as pd
 
 from exomir.config import resources_dir
-from exomir.reads.protocols import PRESETS, Protocol, TrimSettings
+from exomir.reads.protocols import (
+    PRESETS,
+    Protocol,
+    TrimSettings,
+    credit_first_probe,
+    probe_fraction,
+)
 
 if TYPE_CHECKING:
     from exomir.reads.preprocess import PreprocessStats
@@ -181,20 +94,22 @@ CANDIDATES: tuple[KitCandidate, ...] = (
     KitCandidate(
         "truseq",
         "Illumina TruSeq small RNA RA3 (also NEXTflex)",
-        "TGGAATTCTCGGGTGCCAAGG",
+        PRESETS["truseq"].adapter_3p,
         ("truseq", "nextflex"),
     ),
-    KitCandidate("qiaseq", "QIAGEN QIAseq miRNA", "AACTGTAGGCACCATCAAT", ("qiaseq",)),
+    KitCandidate(
+        "qiaseq", "QIAGEN QIAseq miRNA", PRESETS["qiaseq"].adapter_3p, ("qiaseq",)
+    ),
     KitCandidate(
         "illumina_v15",
         "Illumina small RNA v1.5 3' adapter",
-        "ATCTCGTATGCCGTCTTCTGCTTG",
+        PRESETS["illumina_v15"].adapter_3p,
         ("illumina_v15",),
     ),
     KitCandidate(
         "illumina_v10",
         "Illumina small RNA v1.0 3' adapter",
-        "TCGTATGCCGTCTTCTGCTTG",
+        PRESETS["illumina_v10"].adapter_3p,
         ("illumina_v10",),
     ),
     KitCandidate(
@@ -476,22 +391,9 @@ def detect_kit(
         load_anchors(length=k) if anchors is None else frozenset(a[:k] for a in anchors)
     )
     probes = [(c.name, c.adapter[:k]) for c in CANDIDATES]
-    credit: Counter[str] = Counter()
-    present: Counter[str] = Counter()
+    credit, present, total = credit_first_probe(sample, probes)
     offsets: Counter[int] = Counter()
-    total = 0
     for seq, n in sample.items():
-        total += n
-        best_pos = len(seq) + 1
-        best = None
-        for name, probe in probes:
-            i = seq.find(probe)
-            if i >= 0:
-                present[name] += n
-                if i < best_pos:
-                    best_pos, best = i, name
-        if best is not None:
-            credit[best] += n
         for o in range(min(th.max_offset, len(seq) - k) + 1):
             if seq[o : o + k] in anchor_set:
                 offsets[o] += n
@@ -758,19 +660,15 @@ def failed_library(
 ) -> tuple[np.ndarray, PreprocessStats]:
     """Return the (empty) inserts and stats of a library whose kit is unknown.
 
-    The whole file is still read (validated, quality-trimmed as configured)
-    so that the read funnel has its true size: every read is ``no_adapter``,
-    its length in the histogram, and ``failed_reason`` names the candidates
-    and their evidence.
+    The whole file is still read (validated, quality-trimmed) so that the read
+    funnel has its true size: every read is ``no_adapter`` and
+    ``failed_reason`` names the candidates and their evidence.
 
     Parameters
     ----------
-    fastq
-        The library's FASTQ(.gz).
-    detection
-        The undetermined detection.
-    settings
-        Trimming settings (quality cut-off; recorded in the stats).
+    fastq, detection, settings
+        The library's FASTQ(.gz), its undetermined detection and the trimming
+        settings (quality cut-off; recorded in the stats).
     threads
         2 decompresses in a background thread.
     sample
@@ -778,15 +676,8 @@ def failed_library(
 
     Returns
     -------
-    text : numpy.ndarray
-        Empty collapsed FASTA text (uint8).
-    stats : PreprocessStats
-        Read accounting with ``failed_reason`` and ``kit_detection``.
-
-    Raises
-    ------
-    exomir.reads.fastq.FastqFormatError
-        Malformed input.
+    text, stats
+        Empty collapsed FASTA text (uint8) and the read accounting.
     """
     from exomir.reads.fastq import scan_fastq
     from exomir.reads.preprocess import CATEGORIES, PreprocessStats, sample_name
@@ -904,12 +795,3 @@ def _cmd_detect_kit(args: Any) -> int:
         json.dump(results, sys.stdout, indent=1)
         sys.stdout.write("\n")
     return status
-
-
-def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
-    """Return the share of sampled reads containing ``adapter[:k]`` exactly."""
-    total = sum(sample.values())
-    if not total:
-        return 0.0
-    probe = adapter[:k]
-    return sum(n for seq, n in sample.items() if probe in seq) / total

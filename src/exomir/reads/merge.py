@@ -701,3 +701,68 @@ def merge_counts(
     )
     write_mirna_h5ad(mirna_out, samples, participants, h5ad_out, extend=extend)
     return mirna, isomir
+
+
+def merge_counts_step(
+    *,
+    mirna: Sequence[PathLike],
+    isomir: Sequence[PathLike],
+    annotation: Sequence[PathLike],
+    samples_sheet: PathLike,
+    participants: Sequence[PathLike],
+    ev: Sequence[PathLike],
+    mirna_out: PathLike,
+    isomir_out: PathLike,
+    h5ad_out: PathLike,
+    samples: Sequence[str],
+) -> tuple[MergeSummary, MergeSummary]:
+    """Check the per-library files, then merge them (rule ``merge_counts``).
+
+    Parameters
+    ----------
+    mirna, isomir, annotation
+        Per-library count tables and annotation JSONs, in ``samples`` order
+        (``annotation`` may be empty: no checksum check).
+    samples_sheet
+        The sample sheet.
+    participants
+        The participant sheet, or nothing in a QC-only study.
+    ev
+        ``[lot_summary.tsv, dose_per_participant.tsv]`` with EV sheets, else empty.
+    mirna_out, isomir_out, h5ad_out
+        ``results/counts/mirna_counts.tsv``, ``isomir_counts.tsv``,
+        ``mirna_raw.h5ad``.
+    samples
+        Library ids, in the order of the per-library lists.
+    """
+    from exomir.reads.integrity import verify_samples
+    from exomir.tables import read_table
+
+    ids = [str(s) for s in samples]
+    mirna_files = dict(zip(ids, mirna, strict=True))
+    isomir_files = dict(zip(ids, isomir, strict=True))
+    if annotation:  # sizes and checksums recorded by the library job
+        verify_samples(
+            dict(zip(ids, annotation, strict=True)),
+            {"mirna": mirna_files, "isomir": isomir_files},
+        )
+    extend = None
+    if ev:
+        from exomir.ev.lots import add_lots_to_anndata
+
+        lots = pd.read_csv(ev[0], sep="\t")
+        dose = pd.read_csv(ev[1], sep="\t")
+
+        def extend(adata: anndata.AnnData) -> None:
+            add_lots_to_anndata(adata, lots, dose)
+
+    return merge_counts(
+        mirna_files,
+        isomir_files,
+        read_table(samples_sheet, "samples"),
+        read_table(participants[0], "participants") if participants else None,
+        mirna_out,
+        isomir_out,
+        h5ad_out,
+        extend=extend,
+    )

@@ -1,7 +1,7 @@
 """MultiQC custom content for the read QC, and running MultiQC.
 
 :func:`write_custom_content` turns the cohort QC tables of
-:mod:`exomir.reads.qc` into MultiQC custom-content files (``*_mqc.tsv`` /
+:mod:`exomir.reads.funnel` into MultiQC custom-content files (``*_mqc.tsv`` /
 ``*_mqc.yaml`` with the configuration in the file header):
 
 =============================================  ===========  =======================
@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ import pandas as pd
 import yaml
 
 from exomir.atomic import atomic_open
-from exomir.reads.qc import MIRNA_CATEGORIES, READ_COLUMNS
+from exomir.reads.funnel import MIRNA_CATEGORIES, READ_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -687,3 +688,52 @@ def make_multiqc_report(
         files, report_html, title=title, comment=comment, extra_inputs=extra_inputs
     )
     return [*files, report]
+
+
+@dataclass(frozen=True)
+class MultiQCSettings:
+    """What the ``multiqc`` job needs from the config: the report title."""
+
+    title: str
+
+
+def multiqc_settings(cfg: Mapping[str, Any]) -> MultiQCSettings:
+    """Build :class:`MultiQCSettings` from a validated config (parse time)."""
+    trial = cfg.get("trial", {}).get("id", "QC-only study")
+    return MultiQCSettings(title=f"exomir read QC: {trial}")
+
+
+def multiqc_step(
+    *,
+    funnel: PathLike,
+    lengths: PathLike,
+    library_qc: PathLike,
+    content: PathLike,
+    html: PathLike,
+    data: PathLike,
+    settings: MultiQCSettings,
+) -> list[Path]:
+    """Write the custom content into ``content`` and the report (rule ``multiqc``).
+
+    Parameters
+    ----------
+    funnel, lengths, library_qc
+        The read-QC tables.
+    content
+        Directory of the custom-content files.
+    html
+        The report; MultiQC's data directory goes beside it.
+    data
+        The data directory the rule declares (``<html stem>_data``).
+    settings
+        :func:`multiqc_settings`.
+    """
+    expected = Path(html).parent / f"{Path(html).stem}_data"
+    if Path(data) != expected:
+        raise ValueError(f"multiqc data directory must be {expected}, not {data}")
+    out = make_multiqc_report(
+        funnel, lengths, library_qc, content, html, title=settings.title
+    )
+    if not Path(data).is_dir():
+        raise RuntimeError(f"multiqc wrote no data directory {data}")
+    return out

@@ -8,7 +8,7 @@ name        3' adapter               clip 5'  clip 3'  UMI
 truseq      TGGAATTCTCGGGTGCCAAGG    0        0        none
 nextflex    TGGAATTCTCGGGTGCCAAGG    4        4        none
 qiaseq      AACTGTAGGCACCATCAAT      0        0        qiaseq12
-cats        AAAAAAAA                 3        0        none
+cats        AAAAAAAAAA               3        0        none
 ==========  =======================  =======  =======  ==========
 
 ``illumina_v15`` (3' adapter ``ATCTCGTATGCCGTCTTCTGCTTG``) and
@@ -25,13 +25,11 @@ insert, i.e. just upstream of the adapter (NEXTflex has 4 random bases on both
 sides of the RNA). This matches Trim Galore's ``--clip_R1`` and
 ``--three_prime_clip_R1`` as used by nf-core/smrnaseq.
 
-CATS: nf-core/smrnaseq 1.x used the poly-A adapter ``AAAAAAAA`` (the RNA is
-poly-adenylated before template switching) with 3 nt clipped at the 5' end
-(template-switch ``GGG``); nf-core 2.x switched to trimming the Illumina
-read-through ``GATCGGAAGAGCACACGTCTG`` instead. We keep poly-A (trims at the
-poly-A tail, which comes first in the read); an insert that itself ends in A
-loses those As, an inherent ambiguity of the protocol. Use a custom protocol
-for the other convention.
+CATS: the poly-A tail (added before template switching) is trimmed as the
+adapter (10 A; nf-core/smrnaseq 1.x used 8 A) with 3 nt clipped at the 5' end
+(template-switch ``GGG``); nf-core 2.x trims the Illumina read-through
+``GATCGGAAGAGCACACGTCTG`` instead (use a custom protocol for that). An insert
+that itself ends in A loses those As, an inherent ambiguity of the protocol.
 
 QIAseq miRNA: the 12-nt UMI follows the 3' adapter
 (insert - AACTGTAGGCACCATCAAT - UMI(12) - AGATCGGAAGAGC...).
@@ -43,7 +41,7 @@ import math
 import operator
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -55,8 +53,11 @@ __all__ = [
     "KnownAdapter",
     "Protocol",
     "TrimSettings",
+    "credit_first_probe",
     "detect_adapter",
     "get_protocol",
+    "preset_table",
+    "probe_fraction",
 ]
 
 UmiMode = Literal["none", "qiaseq12"]
@@ -184,19 +185,21 @@ def _missing(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-#: Library preparation presets (see the module docstring for the table).
+#: Library preparation presets: the one table of built-in kits. The config's
+#: ``protocols:`` section replaces or adds presets by name (:func:`preset_table`);
+#: kit detection, the simulator and the docs derive from this table.
 PRESETS: dict[str, Protocol] = {
     "truseq": Protocol(
         "truseq",
         "TGGAATTCTCGGGTGCCAAGG",
-        description="Illumina TruSeq small RNA (RA3 adapter)",
+        description="Illumina TruSeq Small RNA",
     ),
     "nextflex": Protocol(
         "nextflex",
         "TGGAATTCTCGGGTGCCAAGG",
         clip_5p=4,
         clip_3p=4,
-        description="PerkinElmer/Revvity NEXTflex small RNA v3/v4 (4N on both ends)",
+        description="PerkinElmer NEXTflex Small RNA v3 (4 random nt on both ends)",
     ),
     "qiaseq": Protocol(
         "qiaseq",
@@ -206,9 +209,9 @@ PRESETS: dict[str, Protocol] = {
     ),
     "cats": Protocol(
         "cats",
-        "AAAAAAAA",
+        "AAAAAAAAAA",
         clip_5p=3,
-        description="Diagenode CATS small RNA (poly-A tail, 3-nt template switch)",
+        description="Diagenode CATS small RNA (poly-A tail, 3 nt template switch)",
     ),
     "illumina_v15": Protocol(
         "illumina_v15",
@@ -221,6 +224,33 @@ PRESETS: dict[str, Protocol] = {
         description="Illumina Small RNA Sample Prep v1.0",
     ),
 }
+
+
+def preset_table(
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Return the presets as config mappings, with the config's overrides.
+
+    Each entry of ``overrides`` (the config's ``protocols:`` section) replaces
+    the built-in preset of that name or adds a new one; built-in presets come
+    first, in :data:`PRESETS` order.
+
+    Parameters
+    ----------
+    overrides
+        Preset name -> ``description, adapter_3p, clip_5p, clip_3p, umi``.
+
+    Returns
+    -------
+    dict
+        Preset name -> its fields (the shape of the config section).
+    """
+    keys = ("description", "adapter_3p", "clip_5p", "clip_3p", "umi")
+    table = {name: {k: getattr(p, k) for k in keys} for name, p in PRESETS.items()}
+    for name, spec in (overrides or {}).items():
+        table[str(name)] = dict(spec)
+    return table
+
 
 #: Other accepted names for presets.
 ALIASES: dict[str, str] = {"illumina": "truseq", "truseq_small_rna": "truseq"}
@@ -363,10 +393,10 @@ class KnownAdapter:
 KNOWN_ADAPTERS: tuple[KnownAdapter, ...] = (
     KnownAdapter(
         "Illumina TruSeq small RNA / NEXTflex",
-        "TGGAATTCTCGGGTGCCAAGG",
+        PRESETS["truseq"].adapter_3p,
         ("truseq", "nextflex"),
     ),
-    KnownAdapter("QIAseq miRNA", "AACTGTAGGCACCATCAAT", ("qiaseq",)),
+    KnownAdapter("QIAseq miRNA", PRESETS["qiaseq"].adapter_3p, ("qiaseq",)),
     KnownAdapter("Illumina TruSeq DNA/RNA universal", "AGATCGGAAGAGCACACGTCTG", ()),
     KnownAdapter("Nextera / Tn5", "CTGTCTCTTATACACATCT", ()),
     KnownAdapter("poly-A (CATS)", "AAAAAAAAAAAAAAAA", ("cats",)),
@@ -462,6 +492,54 @@ def _kmer_guess(
     return (adapter, top / total, pos)
 
 
+def credit_first_probe(
+    sample: Mapping[str, int], probes: Sequence[tuple[str, str]]
+) -> tuple[Counter[str], Counter[str], int]:
+    """Credit each read to the probe that starts leftmost in it (ties: list order).
+
+    The adapter ligated to the insert is read first, so read-through behind it
+    never outvotes it. Used by :func:`detect_adapter` and the kit detection.
+
+    Parameters
+    ----------
+    sample
+        Raw read sequence -> count.
+    probes
+        ``(name, probe)`` pairs, searched exactly anywhere in the read.
+
+    Returns
+    -------
+    credit, present, total
+        Reads credited per name, reads containing each probe anywhere, and
+        all reads.
+    """
+    credit: Counter[str] = Counter()
+    present: Counter[str] = Counter()
+    total = 0
+    for seq, n in sample.items():
+        total += n
+        best_pos = len(seq) + 1
+        best = None
+        for name, probe in probes:
+            i = seq.find(probe)
+            if i >= 0:
+                present[name] += n
+                if i < best_pos:
+                    best_pos, best = i, name
+        if best is not None:
+            credit[best] += n
+    return credit, present, total
+
+
+def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
+    """Return the share of sampled reads containing ``adapter[:k]`` exactly."""
+    total = sum(sample.values())
+    if not total:
+        return 0.0
+    probe = adapter[:k]
+    return sum(n for seq, n in sample.items() if probe in seq) / total
+
+
 def detect_adapter(
     sample: Mapping[str, int],
     configured: str | None = None,
@@ -492,7 +570,7 @@ def detect_adapter(
     min_fraction
         Fraction of reads a known adapter needs to be reported as ``best``.
     kmer_fallback
-        Run the (slower, ~0.1 s) k-mer search when no known adapter is found.
+        Run the slower k-mer search when no known adapter is found.
 
     Returns
     -------
@@ -505,22 +583,11 @@ def detect_adapter(
         det.suggestion = "no reads to inspect"
         return det
     probes = [(a.label, a.sequence[:probe_length]) for a in KNOWN_ADAPTERS]
-    credit: Counter[str] = Counter()
-    conf_probe = configured[:probe_length] if configured else None
-    conf_hits = 0
-    for seq, n in sample.items():
-        first_pos = len(seq) + 1
-        first_label = None
-        for label, probe in probes:
-            i = seq.find(probe)
-            if 0 <= i < first_pos:
-                first_pos, first_label = i, label
-        if first_label is not None:
-            credit[first_label] += n
-        if conf_probe and conf_probe in seq:
-            conf_hits += n
+    credit, _, _ = credit_first_probe(sample, probes)
     det.fractions = {a.label: credit[a.label] / total for a in KNOWN_ADAPTERS}
-    det.configured_fraction = conf_hits / total if conf_probe else 0.0
+    det.configured_fraction = (
+        probe_fraction(sample, configured, probe_length) if configured else 0.0
+    )
     label, frac = max(det.fractions.items(), key=lambda kv: kv[1])
     if frac >= min_fraction:
         det.best, det.best_fraction = label, frac

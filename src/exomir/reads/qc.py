@@ -1,69 +1,11 @@
-"""Cohort read QC: read funnel, length distributions and per-library verdicts.
+"""Cohort read QC: the per-library verdicts and the writing of every QC table.
 
-Inputs per library (``docs/CONTRACTS.md``): ``results/preprocess/{sample}.json``
-(adapter/length/UMI handling), ``results/annotate/{sample}.json`` (reads or
-molecules per annotation category), optionally ``results/collapsed/{sample}.fa.gz``
-(library complexity), plus the merged ``results/counts/mirna_counts.tsv`` and
-the sample sheet.
+The funnel, percentages, miRTrace view and length tables are computed in
+:mod:`exomir.reads.funnel`; this module judges each library against the
+configured gates and writes all tables.
 
 Outputs
 -------
-``results/qc/read_funnel.tsv``
-    One row per library (sample-sheet order), integer counts only::
-
-        sample_id raw_reads adapter_found adapter_dimer too_short too_long
-        no_adapter no_umi passed_reads umi_duplicates <contaminant categories...>
-        mirna hairpin_other unassigned multimapped_mirna annotated_total
-        no_adapter_short annotated_no_adapter annotated_too_long count_unit
-
-    *Every read once* (``docs/reads.md``): reads without the adapter (at
-    least ``min_length`` nt) and too-long inserts are annotated as long
-    inserts (never as ``mirna``) and join the annotation categories and
-    ``annotated_total``; ``adapter_dimer + too_short + no_umi +
-    umi_duplicates + no_adapter_short + annotated_total = raw_reads``.
-
-    *Reads vs molecules.* Everything up to ``umi_duplicates`` is counted in
-    sequenced **reads**. The annotation categories (contaminants, ``mirna``,
-    ``hairpin_other``, ``unassigned``, ``multimapped_mirna``,
-    ``annotated_total``) are counted in the units of the collapsed inserts:
-    reads for libraries without UMIs and **deduplicated molecules** for UMI
-    protocols (e.g. QIAseq), which is what enters the count matrix.
-    ``count_unit`` says which (``reads`` / ``molecules``). Molecules cannot be
-    turned back into reads per category without the per-insert read counts, so
-    no conversion is attempted; for UMI libraries the PCR duplicates appear as
-    their own ``umi_duplicates`` column, and ``umi_duplicates + annotated_total``
-    is the number of length-passed reads.
-    The read-level discard categories are disjoint, as written by
-    :mod:`exomir.reads.preprocess`: ``no_adapter`` (dropped), ``adapter_dimer``
-    (insert 0 nt), ``too_short`` (1 nt to ``min_length - 1``), ``too_long``,
-    ``no_umi`` (UMI protocols: UMI incomplete) and ``passed_reads``; together
-    they are ``raw_reads``, and ``adapter_found = raw_reads - no_adapter``.
-    (Should a JSON count the dimers inside ``too_short``, this is detected
-    from the counts and undone.) ``multimapped_mirna`` is reported as given
-    (reads whose best hits tie across miRNAs).
-
-``results/qc/read_funnel_pct.tsv``
-    The same columns as percentages, each over the denominator a small-RNA
-    analyst expects: the read-level columns (``adapter_found`` ..
-    ``passed_reads``; ``raw_reads`` itself is left out) over ``raw_reads``; ``umi_duplicates`` over length-passed
-    reads (``umi_duplicates + annotated_total``, i.e. the duplication rate); the
-    annotation categories over ``annotated_total`` (the biotype composition,
-    comparable between UMI and non-UMI libraries). A second table keeps the
-    count table integer-only. ``umi_duplicates`` is over ``passed_reads``
-    (``umi_duplicates`` plus the passed molecules), the three long-insert
-    columns over ``raw_reads``.
-
-``results/qc/mirtrace_view.tsv``
-    miRTrace's RNA classes per library, counted as miRTrace counts them
-    (:func:`mirtrace_view`; mapping and conformance in ``docs/reads.md``).
-
-``results/qc/length_distribution.tsv``
-    Long table ``sample_id, category, length, reads`` from the preprocessing
-    JSONs (``length_hist``: one histogram per read category ``passed``,
-    ``adapter_dimer``, ``too_short``, ``too_long``, ``no_adapter``, ``no_umi``,
-    lengths 0 to the longest read, zeros kept; counted in reads, also for UMI
-    protocols). A JSON with a single histogram gives category ``all_inserts``.
-
 ``results/qc/library_qc.tsv`` and ``results/qc/passed_samples.txt``
     The verdict per library; see :func:`library_verdicts` for each metric and
     gate. ``passed_samples.txt`` lists the libraries with ``pass == true`` in
@@ -72,21 +14,35 @@ Outputs
 
 from __future__ import annotations
 
-import gzip
-import heapq
-import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from exomir.atomic import atomic_open
+from exomir.reads.funnel import (
+    DEFAULT_PREFILTER_CATEGORIES,
+    _ratio,
+    _sheet_rows,
+    annotated_fraction,
+    complexity_table,
+    funnel_percentages,
+    length_distribution,
+    load_json,
+    mirtrace_view,
+    read_funnel,
+)
+from exomir.reads.hemolysis import (
+    DEFAULT_HEMOLYSIS_PAIR,
+    MadThreshold,
+    hemolysis_log2ratio,
+    mad_threshold,
+)
 from exomir.reads.kit import mark_stopped
 from exomir.reads.merge import read_dense_counts
 from exomir.tables import write_table
@@ -95,55 +51,8 @@ log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike[str]
 
-#: Read-level funnel columns (counted in reads).
-READ_COLUMNS: tuple[str, ...] = (
-    "raw_reads",
-    "adapter_found",
-    "adapter_dimer",
-    "too_short",
-    "too_long",
-    "no_adapter",
-    "no_umi",
-    "passed_reads",
-    "umi_duplicates",
-)
-#: Annotation categories that follow the contaminant categories.
-MIRNA_CATEGORIES: tuple[str, ...] = ("mirna", "hairpin_other", "unassigned")
-#: Informational annotation columns at the end of the funnel.
-ANNOTATION_EXTRA: tuple[str, ...] = ("multimapped_mirna", "annotated_total")
-#: Long-insert accounting (reads), after the annotation columns.
-LONG_COLUMNS: tuple[str, ...] = (
-    "no_adapter_short",
-    "annotated_no_adapter",
-    "annotated_too_long",
-)
-#: Columns of ``mirtrace_view.tsv`` (miRTrace's classes, then the reads it
-#: does not type).
-MIRTRACE_COLUMNS: tuple[str, ...] = (
-    "miRNA",
-    "rRNA",
-    "tRNA",
-    "artifact",
-    "unknown",
-    "typed_reads",
-    "low_complexity",
-    "shorter_than_18",
-    "no_umi",
-    "raw_reads",
-)
-#: Contaminant categories that are left out of the annotated fraction (numerator
-#: and denominator): technical sequences and rRNA, which exceRpt removes before
-#: genome mapping.
-DEFAULT_PREFILTER_CATEGORIES: tuple[str, ...] = ("artifact", "rRNA")
-#: Default haemolysis pair (numerator, denominator), miRBase names.
-DEFAULT_HEMOLYSIS_PAIR: tuple[str, str] = ("hsa-miR-451a", "hsa-miR-23a-3p")
 #: A miRNA counts as detected for ``n_mirnas_ge10`` at this many counts.
 DETECTION_MIN_COUNT = 10
-#: Scale that makes the MAD a consistent estimator of the SD for normal data.
-MAD_SCALE = 1.4826
-
-_LENGTH_KEYS = ("length_hist", "length_distribution", "lengths", "insert_lengths")
-
 
 # --------------------------------------------------------------------------- #
 # Gates
@@ -235,719 +144,6 @@ class QCGates:
 
 
 # --------------------------------------------------------------------------- #
-# Loading per-library inputs
-# --------------------------------------------------------------------------- #
-
-
-def load_json(path: PathLike) -> dict[str, Any]:
-    """Read one per-library JSON file.
-
-    Parameters
-    ----------
-    path
-        JSON file holding an object.
-
-    Returns
-    -------
-    dict
-        The parsed object.
-    """
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object")
-    return data
-
-
-def _count(
-    data: Mapping[str, Any], key: str, where: str, default: int | None = None
-) -> int:
-    """Return an integer count from a JSON mapping (integral floats accepted)."""
-    if key not in data or data[key] is None:
-        if default is None:
-            raise ValueError(f"{where}: missing count {key!r}")
-        return default
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{where}: {key!r} is not a number: {value!r}")
-    if not float(value).is_integer() or value < 0:
-        raise ValueError(f"{where}: {key!r} is not a count: {value!r}")
-    return int(value)
-
-
-def _is_umi(pre: Mapping[str, Any], sheet_row: Mapping[str, Any] | None) -> bool:
-    """Whether a library's collapsed counts are UMI-deduplicated molecules."""
-    candidates: list[Any] = [pre.get("umi"), pre.get("umi_scheme")]
-    for key in ("protocol_settings", "protocol"):
-        settings = pre.get(key)
-        if isinstance(settings, Mapping):
-            candidates += [settings.get("umi"), settings.get("umi_scheme")]
-    if sheet_row is not None:
-        candidates.append(sheet_row.get("umi_scheme"))
-    for value in candidates:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            continue
-        if isinstance(value, bool):
-            return value
-        return str(value).strip().lower() not in ("", "none", "false", "no")
-    return _count(pre, "umi_duplicates", "preprocess", default=0) > 0
-
-
-def _short_insert_split(pre: Mapping[str, Any], where: str) -> tuple[int, int]:
-    """``(adapter_dimer, too_short)`` as disjoint counts.
-
-    If the preprocessing counts dimers inside ``too_short`` (detected when
-    ``adapter_found == too_short + too_long + passed_reads`` holds but the
-    disjoint identity does not), the dimers are subtracted from ``too_short``.
-    """
-    dimer = _count(pre, "adapter_dimer", where)
-    short = _count(pre, "too_short", where)
-    found = _count(pre, "adapter_found", where)
-    long_ = _count(pre, "too_long", where)
-    passed = _count(pre, "passed_reads", where)
-    if (
-        found != dimer + short + long_ + passed
-        and found == short + long_ + passed
-        and short >= dimer
-    ):
-        return dimer, short - dimer
-    return dimer, short
-
-
-def _annotation_counts(
-    ann: Mapping[str, Any], contaminants: Sequence[str], where: str
-) -> dict[str, int]:
-    """Annotation categories of one library, in funnel column order."""
-    nested = ann.get("categories")
-    data: Mapping[str, Any] = nested if isinstance(nested, Mapping) else ann
-    out = {c: _count(data, c, where) for c in (*contaminants, *MIRNA_CATEGORIES)}
-    out["multimapped_mirna"] = _count(data, "multimapped_mirna", where, default=0)
-    disjoint = sum(out[c] for c in (*contaminants, *MIRNA_CATEGORIES))
-    out["annotated_total"] = _count(data, "total", where, default=disjoint)
-    known = {*contaminants, *MIRNA_CATEGORIES, *ANNOTATION_EXTRA, "total"}
-    extra = sorted(
-        k
-        for k, v in data.items()
-        if k not in known and isinstance(v, int | float) and not isinstance(v, bool)
-    )
-    if extra:
-        log.warning("%s: categories not in config ignored: %s", where, ", ".join(extra))
-    return out
-
-
-def _multimapped_is_separate(
-    row: Mapping[str, int], contaminants: Sequence[str]
-) -> bool:
-    """Tell whether multimapped miRNA reads are outside ``mirna`` in the total."""
-    disjoint = sum(int(row[c]) for c in (*contaminants, *MIRNA_CATEGORIES))
-    mm = int(row["multimapped_mirna"])
-    total = int(row["annotated_total"])
-    return mm > 0 and total != disjoint and total == disjoint + mm
-
-
-# --------------------------------------------------------------------------- #
-# Read funnel
-# --------------------------------------------------------------------------- #
-
-
-def funnel_columns(contaminants: Sequence[str]) -> list[str]:
-    """Column order of ``read_funnel.tsv`` (without ``sample_id``).
-
-    Parameters
-    ----------
-    contaminants
-        Contaminant categories in config order.
-
-    Returns
-    -------
-    list[str]
-        Column names.
-    """
-    clash = sorted(
-        set(contaminants)
-        & {*READ_COLUMNS, *MIRNA_CATEGORIES, *ANNOTATION_EXTRA, *LONG_COLUMNS}
-    )
-    if clash:
-        raise ValueError(
-            f"contaminant category names clash with funnel columns: {clash}"
-        )
-    return [
-        *READ_COLUMNS,
-        *contaminants,
-        *MIRNA_CATEGORIES,
-        *ANNOTATION_EXTRA,
-        *LONG_COLUMNS,
-        "count_unit",
-    ]
-
-
-def read_funnel(
-    preprocess: Mapping[str, Mapping[str, Any]],
-    annotation: Mapping[str, Mapping[str, Any]],
-    contaminants: Sequence[str],
-    samples: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """Per-library read funnel (counts) from the per-library JSONs.
-
-    Parameters
-    ----------
-    preprocess
-        ``sample_id -> preprocess JSON`` (parsed); mapping order = row order.
-    annotation
-        ``sample_id -> annotation JSON`` (parsed), same samples.
-    contaminants
-        Contaminant categories in config order.
-    samples
-        Optional sample sheet; its ``umi_scheme`` column is used when the
-        preprocessing JSON does not say whether UMIs were used.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``sample_id``; columns :func:`funnel_columns`; counts ``int64``.
-    """
-    if set(preprocess) != set(annotation):
-        diff = sorted(set(preprocess) ^ set(annotation))
-        raise ValueError(
-            f"preprocess and annotation inputs differ for: {', '.join(diff)}"
-        )
-    sheet = _sheet_rows(samples)
-    columns = funnel_columns(contaminants)
-    rows = []
-    for sample, pre in preprocess.items():
-        where = f"preprocess JSON of {sample}"
-        raw = _count(pre, "raw_reads", where)
-        found = _count(pre, "adapter_found", where)
-        dimer, short = _short_insert_split(pre, where)
-        row: dict[str, Any] = {
-            "raw_reads": raw,
-            "adapter_found": found,
-            "adapter_dimer": dimer,
-            "too_short": short,
-            "too_long": _count(pre, "too_long", where),
-            "no_adapter": _count(pre, "no_adapter", where, default=max(raw - found, 0)),
-            "no_umi": _count(pre, "no_umi", where, default=0),
-            "passed_reads": _count(pre, "passed_reads", where),
-            "umi_duplicates": _count(pre, "umi_duplicates", where, default=0),
-        }
-        where_ann = f"annotation JSON of {sample}"
-        ann = annotation[sample]
-        row.update(_annotation_counts(ann, contaminants, where_ann))
-        row["count_unit"] = "molecules" if _is_umi(pre, sheet.get(sample)) else "reads"
-        molecules = pre.get("molecules")
-        if isinstance(molecules, int) and molecules != row["annotated_total"]:
-            log.warning(
-                "%s: annotation total %d != collapsed molecules %d",
-                sample,
-                row["annotated_total"],
-                molecules,
-            )
-        long = ann.get("long_inserts")
-        if isinstance(long, Mapping):
-            # long inserts (reads without the adapter, too-long inserts) were
-            # annotated: their reads join the categories and the total
-            extra = _annotation_counts(long, contaminants, f"{where_ann} (long)")
-            for key, value in extra.items():
-                row[key] += value
-            short = _count(pre, "no_adapter_short", where, default=0)
-            row["no_adapter_short"] = short
-            row["annotated_no_adapter"] = row["no_adapter"] - short
-            row["annotated_too_long"] = row["too_long"]
-            if extra["annotated_total"] != row["no_adapter"] - short + row["too_long"]:
-                log.warning(
-                    "%s: %d long-insert reads annotated, %d expected",
-                    sample,
-                    extra["annotated_total"],
-                    row["no_adapter"] - short + row["too_long"],
-                )
-        else:  # written before long inserts were annotated: none was
-            row["no_adapter_short"] = row["no_adapter"]
-            row["annotated_no_adapter"] = row["annotated_too_long"] = 0
-        rows.append(row)
-    funnel = pd.DataFrame(rows, index=pd.Index(list(preprocess), name="sample_id"))
-    funnel = funnel.reindex(columns=columns)
-    count_cols = [c for c in columns if c != "count_unit"]
-    funnel[count_cols] = funnel[count_cols].astype(np.int64)
-    return funnel
-
-
-def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    num = num.astype(float)
-    den = den.astype(float)
-    return (num / den.where(den > 0)).astype(float)
-
-
-def funnel_percentages(
-    funnel: pd.DataFrame, contaminants: Sequence[str]
-) -> pd.DataFrame:
-    """Percentages for ``read_funnel_pct.tsv`` (denominators in the module doc).
-
-    Parameters
-    ----------
-    funnel
-        Output of :func:`read_funnel`.
-    contaminants
-        Contaminant categories in config order.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Same index; float percentages (NaN where the denominator is 0) and
-        ``count_unit``.
-    """
-    out = pd.DataFrame(index=funnel.index)
-    for col in READ_COLUMNS[1:-1]:
-        out[col] = 100 * _ratio(funnel[col], funnel["raw_reads"])
-    out["umi_duplicates"] = 100 * _ratio(
-        funnel["umi_duplicates"], funnel["passed_reads"]
-    )
-    for col in (*contaminants, *MIRNA_CATEGORIES, "multimapped_mirna"):
-        out[col] = 100 * _ratio(funnel[col], funnel["annotated_total"])
-    for col in LONG_COLUMNS:
-        out[col] = 100 * _ratio(funnel[col], funnel["raw_reads"])
-    out["count_unit"] = funnel["count_unit"]
-    return out
-
-
-def annotated_fraction(
-    funnel: pd.DataFrame,
-    contaminants: Sequence[str],
-    prefilter: Iterable[str] = DEFAULT_PREFILTER_CATEGORIES,
-) -> pd.Series:
-    """Share of aligned inserts that fall on annotated small RNA.
-
-    Our analogue of the ERCC exRNA / exceRpt ``transcriptome:genome >= 0.5``
-    gate. exceRpt removes technical sequences (UniVec) and rRNA, maps the rest
-    to the genome, and asks which share of genome-mapped reads falls on
-    annotated transcripts. We do not map to the genome, so:
-
-    - numerator: ``mirna + hairpin_other`` (+ ``multimapped_mirna`` when the
-      annotation counts it outside ``mirna``) + every contaminant category
-      except ``prefilter`` (e.g. tRNA, snoRNA/snRNA, YRNA when configured);
-    - denominator: numerator + ``unassigned``.
-
-    ``unassigned`` also holds non-human and junk inserts that exceRpt would not
-    count as genome-mapped, so this is a conservative (lower) estimate of the
-    exceRpt ratio.
-
-    Parameters
-    ----------
-    funnel
-        Output of :func:`read_funnel`.
-    contaminants
-        Contaminant categories in config order.
-    prefilter
-        Categories left out of numerator and denominator.
-
-    Returns
-    -------
-    pandas.Series
-        Fraction per library (NaN when the denominator is 0).
-    """
-    pre = set(prefilter)
-    bio = [c for c in contaminants if c not in pre]
-    num = funnel["mirna"] + funnel["hairpin_other"] + funnel[bio].sum(axis=1)
-    sep = funnel.apply(lambda r: _multimapped_is_separate(r, contaminants), axis=1)
-    num = num + funnel["multimapped_mirna"].where(sep.astype(bool), 0)
-    return _ratio(num, num + funnel["unassigned"]).rename("annotated_fraction")
-
-
-def mirtrace_view(
-    preprocess: Mapping[str, Mapping[str, Any]],
-    annotation: Mapping[str, Mapping[str, Any]],
-) -> pd.DataFrame:
-    """Count reads per miRTrace RNA class, to compare with miRTrace side by side.
-
-    From the ``mirtrace_view`` of each annotation JSON (see
-    :func:`exomir.reads.annotate.mirtrace_view`) and the read-level counts.
-    Counted in reads (UMI libraries too: duplicates included, as miRTrace
-    counts them). ``typed_reads`` (the sum of the five classes) is
-    miRTrace's denominator; ``low_complexity``, ``shorter_than_18``
-    (``adapter_dimer + too_short + no_adapter_short`` and the annotated
-    inserts of 16-17 nt) and ``no_umi`` are the reads it does not type; all
-    together are ``raw_reads``. Percentage columns ``<class>_pct`` are over
-    ``typed_reads``. Libraries whose JSON has no view (written by an older
-    exomir) are left out.
-
-    Parameters
-    ----------
-    preprocess, annotation
-        ``sample_id -> JSON`` (parsed), same samples; order = row order.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``sample_id``, :data:`MIRTRACE_COLUMNS`, ``<class>_pct``.
-    """
-    rows = []
-    for sample, pre in preprocess.items():
-        view = annotation.get(sample, {}).get("mirtrace_view")
-        if not isinstance(view, Mapping):
-            continue
-        where = f"annotation JSON of {sample} (mirtrace_view)"
-        pwhere = f"preprocess JSON of {sample}"
-        row: dict[str, Any] = {"sample_id": sample}
-        for c in MIRTRACE_COLUMNS[:5]:
-            row[c] = _count(view, c, where)
-        row["typed_reads"] = sum(row[c] for c in MIRTRACE_COLUMNS[:5])
-        row["low_complexity"] = _count(view, "low_complexity", where)
-        dimer, short = _short_insert_split(pre, pwhere)
-        row["shorter_than_18"] = (
-            _count(view, "shorter_than_18", where)
-            + dimer
-            + short
-            + _count(pre, "no_adapter_short", pwhere, default=0)
-        )
-        row["no_umi"] = _count(pre, "no_umi", pwhere, default=0)
-        row["raw_reads"] = _count(pre, "raw_reads", pwhere)
-        for c in MIRTRACE_COLUMNS[:5]:
-            row[f"{c}_pct"] = (
-                100.0 * row[c] / row["typed_reads"] if row["typed_reads"] else math.nan
-            )
-        rows.append(row)
-    columns = [
-        "sample_id",
-        *MIRTRACE_COLUMNS,
-        *(f"{c}_pct" for c in MIRTRACE_COLUMNS[:5]),
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-# --------------------------------------------------------------------------- #
-# Length distribution
-# --------------------------------------------------------------------------- #
-
-
-def _hist_items(hist: Any, where: str) -> list[tuple[int, int]]:
-    """(length, reads) pairs from a histogram given as a mapping or list."""
-    if isinstance(hist, Mapping):
-        items = list(hist.items())
-    elif isinstance(hist, list) and all(
-        isinstance(v, int | float) and not isinstance(v, bool) for v in hist
-    ):
-        items = list(enumerate(hist))
-    elif isinstance(hist, list):
-        items = []
-        for rec in hist:
-            if not isinstance(rec, Mapping) or "length" not in rec:
-                raise ValueError(f"{where}: unreadable length histogram entry {rec!r}")
-            items.append((rec["length"], rec.get("reads", rec.get("count"))))
-    else:
-        raise ValueError(f"{where}: unreadable length histogram {type(hist).__name__}")
-    out = []
-    for length, reads in items:
-        out.append((int(length), _count({"reads": reads}, "reads", where)))
-    return out
-
-
-def length_records(
-    pre: Mapping[str, Any], where: str = "preprocess JSON"
-) -> list[tuple[str, int, int]]:
-    """``(category, length, reads)`` records from one preprocessing JSON.
-
-    Accepted shapes of the histogram (under ``length_distribution``): a mapping
-    ``length -> reads`` (category ``all_inserts``), a mapping
-    ``category -> {length -> reads}``, a list of ``{length, reads[, category]}``
-    records, or a list of reads indexed by length.
-
-    Parameters
-    ----------
-    pre
-        Parsed preprocessing JSON.
-    where
-        Label for error messages.
-
-    Returns
-    -------
-    list[tuple[str, int, int]]
-        Records (unsorted; zero counts kept).
-    """
-    key = next((k for k in _LENGTH_KEYS if k in pre), None)
-    if key is None:
-        log.warning("%s: no length distribution", where)
-        return []
-    hist = pre[key]
-    if (
-        isinstance(hist, Mapping)
-        and hist
-        and all(isinstance(v, Mapping | list) for v in hist.values())
-    ):
-        return [
-            (str(cat), length, reads)
-            for cat, sub in hist.items()
-            for length, reads in _hist_items(sub, where)
-        ]
-    if isinstance(hist, list) and any(
-        isinstance(r, Mapping) and "category" in r for r in hist
-    ):
-        return [
-            (
-                str(r.get("category", "all_inserts")),
-                int(r["length"]),
-                _count({"reads": r.get("reads", r.get("count"))}, "reads", where),
-            )
-            for r in hist
-        ]
-    return [
-        ("all_inserts", length, reads) for length, reads in _hist_items(hist, where)
-    ]
-
-
-def length_distribution(preprocess: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
-    """Long length-distribution table for all libraries.
-
-    Parameters
-    ----------
-    preprocess
-        ``sample_id -> preprocess JSON`` (parsed); mapping order = sample order.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``sample_id, category, length, reads``, sorted by sample order,
-        category, length; equal (category, length) entries are summed.
-    """
-    frames = []
-    for rank, (sample, pre) in enumerate(preprocess.items()):
-        recs = length_records(pre, f"preprocess JSON of {sample}")
-        if recs:
-            df = pd.DataFrame(recs, columns=["category", "length", "reads"])
-            df.insert(0, "sample_id", sample)
-            df["_rank"] = rank
-            frames.append(df)
-    if not frames:
-        return pd.DataFrame(
-            {
-                "sample_id": pd.Series(dtype=str),
-                "category": pd.Series(dtype=str),
-                "length": pd.Series(dtype=np.int64),
-                "reads": pd.Series(dtype=np.int64),
-            }
-        )
-    df = pd.concat(frames, ignore_index=True)
-    df = df.groupby(["_rank", "sample_id", "category", "length"], as_index=False)[
-        "reads"
-    ].sum()
-    df = df.sort_values(["_rank", "category", "length"], kind="stable")
-    df = df.drop(columns="_rank").reset_index(drop=True)
-    df[["length", "reads"]] = df[["length", "reads"]].astype(np.int64)
-    return df
-
-
-# --------------------------------------------------------------------------- #
-# Complexity
-# --------------------------------------------------------------------------- #
-
-
-def collapsed_complexity(path: PathLike, top_n: int = 10) -> dict[str, float]:
-    """Library complexity from a collapsed-insert FASTA.
-
-    Records are ``>{sample}_{rank}_x{count}`` (``docs/CONTRACTS.md``); the file
-    is streamed and only the headers are read.
-
-    Parameters
-    ----------
-    path
-        ``results/collapsed/{sample}.fa.gz`` (or uncompressed).
-    top_n
-        Number of most abundant inserts for the concentration metric.
-
-    Returns
-    -------
-    dict[str, float]
-        ``unique_inserts``; ``collapsed_total`` (reads, or molecules for UMI
-        libraries); ``complexity`` = unique_inserts / collapsed_total;
-        ``top10_fraction`` = share of the ``top_n`` most abundant inserts.
-    """
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    unique = 0
-    total = 0
-    top: list[int] = []
-    with opener(path, "rt", encoding="ascii") as fh:
-        for line in fh:
-            if not line.startswith(">"):
-                continue
-            name = line[1:].strip().split()[0]
-            try:
-                count = int(name.rsplit("_x", 1)[1])
-            except (IndexError, ValueError):
-                raise ValueError(f"{path}: header {name!r} has no _x<count>") from None
-            unique += 1
-            total += count
-            if len(top) < top_n:
-                heapq.heappush(top, count)
-            elif count > top[0]:
-                heapq.heapreplace(top, count)
-    return {
-        "unique_inserts": float(unique),
-        "collapsed_total": float(total),
-        "complexity": unique / total if total else math.nan,
-        "top10_fraction": sum(top) / total if total else math.nan,
-    }
-
-
-def complexity_table(
-    preprocess: Mapping[str, Mapping[str, Any]],
-    collapsed_files: Mapping[str, PathLike] | None = None,
-    top_n: int = 10,
-) -> pd.DataFrame:
-    """Library complexity per library.
-
-    ``unique_inserts`` and the collapsed total (``molecules``: reads, or
-    molecules for UMI libraries) come from the preprocessing JSON when present,
-    otherwise from the collapsed FASTA; ``top10_fraction`` needs the FASTA.
-
-    Parameters
-    ----------
-    preprocess
-        ``sample_id -> preprocess JSON`` (parsed).
-    collapsed_files
-        Optional ``sample_id -> results/collapsed/{sample}.fa.gz``.
-    top_n
-        Number of most abundant inserts for ``top10_fraction``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``sample_id``; ``unique_inserts``, ``complexity`` (unique inserts
-        per collapsed read/molecule), ``top10_fraction`` (NaN when unknown).
-    """
-    rows = {}
-    for sample, pre in preprocess.items():
-        where = f"preprocess JSON of {sample}"
-        row = {
-            "unique_inserts": math.nan,
-            "total": math.nan,
-            "top10_fraction": math.nan,
-        }
-        if "unique_inserts" in pre and "molecules" in pre:
-            row["unique_inserts"] = float(_count(pre, "unique_inserts", where))
-            row["total"] = float(_count(pre, "molecules", where))
-        if collapsed_files and sample in collapsed_files:
-            fa = collapsed_complexity(collapsed_files[sample], top_n)
-            row["top10_fraction"] = fa["top10_fraction"]
-            if math.isnan(row["unique_inserts"]):
-                row["unique_inserts"] = fa["unique_inserts"]
-                row["total"] = fa["collapsed_total"]
-            elif fa["unique_inserts"] != row["unique_inserts"]:
-                log.warning(
-                    "%s: %d unique inserts in the FASTA, %d in the JSON",
-                    sample,
-                    fa["unique_inserts"],
-                    row["unique_inserts"],
-                )
-        row["complexity"] = (
-            row["unique_inserts"] / row["total"] if row["total"] > 0 else math.nan
-        )
-        rows[sample] = row
-    df = pd.DataFrame.from_dict(rows, orient="index")
-    df.index.name = "sample_id"
-    return df.reindex(columns=["unique_inserts", "complexity", "top10_fraction"])
-
-
-# --------------------------------------------------------------------------- #
-# Haemolysis
-# --------------------------------------------------------------------------- #
-
-
-def _feature_counts(counts: pd.DataFrame, name: str) -> pd.Series | None:
-    """Sum the counts of ``name``, also inside identical-sequence groups ``a/b``."""
-    hits = [m for m in counts.index if name in str(m).split("/")]
-    if not hits:
-        return None
-    return counts.loc[hits].sum(axis=0)
-
-
-def hemolysis_log2ratio(
-    counts: pd.DataFrame, pair: tuple[str, str] = DEFAULT_HEMOLYSIS_PAIR
-) -> pd.Series:
-    """``log2((n_451a + 1) / (n_23a + 1))`` on normalised counts.
-
-    Counts are normalised to reads per million **miRNA** reads (RPM, miRNA-only
-    library size), which does not depend on the rest of the cohort; the
-    pseudocount is added on that scale (analysis_spec §1.4.4).
-
-    Parameters
-    ----------
-    counts
-        miRNAs x samples counts (``mirna_counts.tsv``).
-    pair
-        (numerator, denominator) miRNA names.
-
-    Returns
-    -------
-    pandas.Series
-        Per sample; NaN for libraries without miRNA counts or with neither
-        miRNA of the pair detected (no flag then).
-    """
-    num = _feature_counts(counts, pair[0])
-    den = _feature_counts(counts, pair[1])
-    if num is None and den is None:
-        log.warning("haemolysis pair %s / %s not in the count matrix", *pair)
-        return pd.Series(np.nan, index=counts.columns, name="hemolysis_log2ratio")
-    zeros = pd.Series(0, index=counts.columns)
-    num = zeros if num is None else num
-    den = zeros if den is None else den
-    size = counts.sum(axis=0).astype(float)
-    scale = 1e6 / size.where(size > 0)
-    ratio = np.log2((num * scale + 1) / (den * scale + 1))
-    # neither miRNA detected: the ratio would be log2(1/1) = 0 without data
-    ratio = ratio.where((num + den) > 0)
-    return ratio.astype(float).rename("hemolysis_log2ratio")
-
-
-@dataclass(frozen=True)
-class MadThreshold:
-    """Cohort outlier threshold ``median + k * MAD``.
-
-    Attributes
-    ----------
-    median
-        Cohort median.
-    mad
-        Scaled median absolute deviation (x 1.4826).
-    k
-        Multiplier.
-    threshold
-        ``median + k * mad`` (NaN if the cohort is too small).
-    n
-        Libraries in the cohort.
-    """
-
-    median: float
-    mad: float
-    k: float
-    threshold: float
-    n: int
-
-
-def mad_threshold(values: pd.Series, k: float, min_n: int = 3) -> MadThreshold:
-    """Upper outlier threshold from the cohort median and scaled MAD.
-
-    Parameters
-    ----------
-    values
-        Cohort values; NaN ignored.
-    k
-        Number of MADs above the median.
-    min_n
-        Below this many values the threshold is NaN (no flag).
-
-    Returns
-    -------
-    MadThreshold
-        The statistics and the threshold.
-    """
-    x = values.dropna().to_numpy(dtype=float)
-    if len(x) < min_n:
-        return MadThreshold(math.nan, math.nan, k, math.nan, len(x))
-    med = float(np.median(x))
-    mad = MAD_SCALE * float(np.median(np.abs(x - med)))
-    return MadThreshold(med, mad, k, med + k * mad, len(x))
-
-
-# --------------------------------------------------------------------------- #
 # Verdicts
 # --------------------------------------------------------------------------- #
 
@@ -979,12 +175,6 @@ def _float_or_nan(value: Any) -> float:
     except (TypeError, ValueError):
         return math.nan
     return out
-
-
-def _sheet_rows(samples: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
-    if samples is None:
-        return {}
-    return {str(r["sample_id"]): dict(r) for r in samples.to_dict("records")}
 
 
 def _short_name(name: str) -> str:
@@ -1040,6 +230,186 @@ def dimer_reads(
     extra = sel.groupby("sample_id")["reads"].sum()
     extra = extra.reindex(funnel.index, fill_value=0).astype(np.int64)
     return dimers + np.minimum(extra, funnel["too_short"].astype(np.int64))
+
+
+@dataclass(frozen=True)
+class _CohortMetrics:
+    """Per-library metrics of the cohort, computed once for all verdicts."""
+
+    mirna_reads: pd.Series
+    n_ge10: pd.Series
+    frac: pd.Series
+    dimer_share: pd.Series
+    short_share: pd.Series
+    short_label: str
+    dimer_label: str
+    ratio: pd.Series
+    excluded: pd.Series
+    a414: pd.Series
+    mad: MadThreshold
+    hemo_flag: pd.Series
+    umi_rate: pd.Series
+    pair_names: tuple[str, str]
+
+
+def _cohort_metrics(
+    funnel: pd.DataFrame,
+    counts: pd.DataFrame,
+    sheet: Mapping[str, Mapping[str, Any]],
+    g: QCGates,
+    contaminants: Sequence[str],
+    hemolysis_pair: tuple[str, str],
+    lengths: pd.DataFrame | None,
+    min_length: int | None,
+) -> _CohortMetrics:
+    """Compute the metrics :func:`library_verdicts` judges, for every library."""
+    ids = list(funnel.index)
+    dimers = dimer_reads(funnel, lengths, g.adapter_dimer_max_insert)
+    short_label = (
+        f"short inserts ({g.adapter_dimer_max_insert + 1}-{min_length - 1} nt)"
+        if min_length is not None and min_length - 1 > g.adapter_dimer_max_insert
+        else "short inserts (below trimming.min_length)"
+    )
+    dimer_label = (
+        "adapter-dimer share (insert 0 nt)"
+        if g.adapter_dimer_max_insert == 0
+        else f"adapter-dimer share (insert 0-{g.adapter_dimer_max_insert} nt)"
+    )
+    ratio = hemolysis_log2ratio(counts, hemolysis_pair)
+    excluded = pd.Series({s: _truthy(sheet[s].get("exclude")) for s in ids})
+    mad = mad_threshold(ratio[~excluded], g.hemolysis_mad_k)
+    umi = funnel["count_unit"] == "molecules"
+    num, den = (_short_name(n) for n in hemolysis_pair)
+    return _CohortMetrics(
+        mirna_reads=counts.sum(axis=0).astype(np.int64),
+        n_ge10=(counts >= DETECTION_MIN_COUNT).sum(axis=0).astype(np.int64),
+        frac=annotated_fraction(funnel, contaminants, g.prefilter_categories),
+        dimer_share=_ratio(dimers, funnel["raw_reads"]),
+        short_share=_ratio(
+            funnel["adapter_dimer"] + funnel["too_short"] - dimers, funnel["raw_reads"]
+        ),
+        short_label=short_label,
+        dimer_label=dimer_label,
+        ratio=ratio,
+        excluded=excluded,
+        a414=pd.Series({s: _float_or_nan(sheet[s].get("hemolysis_a414")) for s in ids}),
+        mad=mad,
+        hemo_flag=ratio > mad.threshold,  # False when either side is NaN
+        umi_rate=_ratio(funnel["umi_duplicates"], funnel["passed_reads"]).where(umi),
+        pair_names=(num, den),
+    )
+
+
+def _gate_messages(
+    s: str, unit: str, raw: int, g: QCGates, m: _CohortMetrics
+) -> tuple[list[str], list[str]]:
+    """Failed gates (reasons) and warnings of one library, in report order."""
+    reasons: list[str] = []
+    warnings: list[str] = []
+    if raw < g.min_raw_reads:
+        reasons.append(
+            f"raw reads {raw:,} < {_fmt_thr(g.min_raw_reads)} (gate "
+            "qc.min_raw_reads): below the depth gate; small test libraries "
+            "need smaller gates (see 'QC gates' in config/README.md)"
+        )
+    mr = int(m.mirna_reads[s])
+    if mr < g.min_mirna_reads:
+        reasons.append(
+            f"mirna {unit} {mr:,} < {_fmt_thr(g.min_mirna_reads)} "
+            "(gate qc.min_mirna_reads)"
+        )
+    fr = float(m.frac[s])
+    if not fr >= g.min_annotated_fraction:
+        reasons.append(
+            f"annotated fraction {_fmt_frac(fr)} < "
+            f"{_fmt_thr(g.min_annotated_fraction)} (gate qc.min_annotated_fraction)"
+        )
+    ds = float(m.dimer_share[s])
+    if ds > g.max_adapter_dimer:
+        reasons.append(
+            f"{m.dimer_label} {_fmt_frac(ds)} > {_fmt_thr(g.max_adapter_dimer)} "
+            "(gate qc.max_adapter_dimer)"
+        )
+    elif ds > g.warn_adapter_dimer:
+        warnings.append(
+            f"{m.dimer_label} {_fmt_frac(ds)} > {_fmt_thr(g.warn_adapter_dimer)} "
+            "(warn qc.warn_adapter_dimer)"
+        )
+    ss = float(m.short_share[s])
+    if ss > g.warn_short_inserts:
+        warnings.append(
+            f"{m.short_label} {_fmt_frac(ss)} > {_fmt_thr(g.warn_short_inserts)} "
+            "(warn qc.warn_short_inserts): degraded or fragmented RNA, not "
+            "adapter dimers"
+        )
+    n10 = int(m.n_ge10[s])
+    if n10 < g.min_mirnas_ge10:
+        reasons.append(
+            f"miRNAs with >= {DETECTION_MIN_COUNT} {unit} {n10:,} < "
+            f"{_fmt_thr(g.min_mirnas_ge10)} (gate qc.min_mirnas_ge10)"
+        )
+    a = float(m.a414[s])
+    if a > g.max_a414:
+        reasons.append(
+            f"hemolysis A414 {a:.3f} > {_fmt_thr(g.max_a414)} (gate qc.max_a414)"
+        )
+    if bool(m.hemo_flag[s]):
+        mad = m.mad
+        text = (
+            f"hemolysis log2({m.pair_names[0]}/{m.pair_names[1]}) "
+            f"{m.ratio[s]:.2f} > {mad.threshold:.2f} (cohort median "
+            f"{mad.median:.2f} + {_fmt_thr(mad.k)} x MAD {mad.mad:.2f}; "
+            "flag qc.hemolysis_mad_k)"
+        )
+        (reasons if g.fail_on_hemolysis_flag else warnings).append(text)
+    return reasons, warnings
+
+
+def _library_row(
+    s: str,
+    funnel: pd.DataFrame,
+    sheet: Mapping[str, Mapping[str, Any]],
+    g: QCGates,
+    m: _CohortMetrics,
+) -> dict[str, Any]:
+    """One row of ``library_qc.tsv``: verdict, reasons, warnings and metrics."""
+    unit = funnel.at[s, "count_unit"]
+    raw = int(funnel.at[s, "raw_reads"])
+    reasons, warnings = _gate_messages(s, unit, raw, g, m)
+    reason_text = ""
+    if m.excluded[s]:
+        given = sheet[s].get("exclude_reason")
+        given = "" if given is None or pd.isna(given) else str(given).strip()
+        reason_text = given
+        reasons.append(
+            f"excluded in sample sheet: {given}"
+            if given
+            else "excluded in sample sheet (no reason given)"
+        )
+    return {
+        "sample_id": s,
+        "pass": not reasons,
+        "reasons": "; ".join(reasons),
+        "warnings": "; ".join(warnings),
+        "raw_reads": raw,
+        "passed_reads": int(funnel.at[s, "passed_reads"]),
+        "mirna_reads": int(m.mirna_reads[s]),
+        "count_unit": unit,
+        "annotated_fraction": float(m.frac[s]),
+        "adapter_dimer_share": float(m.dimer_share[s]),
+        "short_insert_share": float(m.short_share[s]),
+        "n_mirnas_ge10": int(m.n_ge10[s]),
+        "hemolysis_log2ratio": float(m.ratio[s]),
+        "hemolysis_threshold": m.mad.threshold,
+        "hemolysis_flag": bool(m.hemo_flag[s]),
+        "hemolysis_a414": float(m.a414[s]),
+        "unique_inserts": math.nan,
+        "complexity": math.nan,
+        "top10_fraction": math.nan,
+        "umi_duplicate_rate": float(m.umi_rate[s]),
+        "excluded": bool(m.excluded[s]),
+        "exclude_reason": reason_text,
+    }
 
 
 def library_verdicts(
@@ -1131,130 +501,10 @@ def library_verdicts(
     unknown = [s for s in ids if s not in sheet]
     if unknown:
         raise ValueError(f"libraries not in the sample sheet: {', '.join(unknown)}")
-
-    mirna_reads = counts.sum(axis=0).astype(np.int64)
-    n_ge10 = (counts >= DETECTION_MIN_COUNT).sum(axis=0).astype(np.int64)
-    frac = annotated_fraction(funnel, contaminants, g.prefilter_categories)
-    dimers = dimer_reads(funnel, lengths, g.adapter_dimer_max_insert)
-    dimer_share = _ratio(dimers, funnel["raw_reads"])
-    short_share = _ratio(
-        funnel["adapter_dimer"] + funnel["too_short"] - dimers, funnel["raw_reads"]
+    m = _cohort_metrics(
+        funnel, counts, sheet, g, contaminants, hemolysis_pair, lengths, min_length
     )
-    short_label = (
-        f"short inserts ({g.adapter_dimer_max_insert + 1}-{min_length - 1} nt)"
-        if min_length is not None and min_length - 1 > g.adapter_dimer_max_insert
-        else "short inserts (below trimming.min_length)"
-    )
-    dimer_label = (
-        "adapter-dimer share (insert 0 nt)"
-        if g.adapter_dimer_max_insert == 0
-        else f"adapter-dimer share (insert 0-{g.adapter_dimer_max_insert} nt)"
-    )
-    ratio = hemolysis_log2ratio(counts, hemolysis_pair)
-    excluded = pd.Series({s: _truthy(sheet[s].get("exclude")) for s in ids})
-    a414 = pd.Series({s: _float_or_nan(sheet[s].get("hemolysis_a414")) for s in ids})
-    mad = mad_threshold(ratio[~excluded], g.hemolysis_mad_k)
-    hemo_flag = ratio > mad.threshold  # False when either side is NaN
-    umi = funnel["count_unit"] == "molecules"
-    umi_rate = _ratio(funnel["umi_duplicates"], funnel["passed_reads"]).where(umi)
-    short_num, short_den = (_short_name(n) for n in hemolysis_pair)
-
-    rows = []
-    for s in ids:
-        unit = funnel.at[s, "count_unit"]
-        reasons: list[str] = []
-        warnings: list[str] = []
-        raw = int(funnel.at[s, "raw_reads"])
-        if raw < g.min_raw_reads:
-            reasons.append(
-                f"raw reads {raw:,} < {_fmt_thr(g.min_raw_reads)} (gate "
-                "qc.min_raw_reads): below the depth gate; small test libraries "
-                "need smaller gates (see 'QC gates' in config/README.md)"
-            )
-        mr = int(mirna_reads[s])
-        if mr < g.min_mirna_reads:
-            reasons.append(
-                f"mirna {unit} {mr:,} < {_fmt_thr(g.min_mirna_reads)} "
-                "(gate qc.min_mirna_reads)"
-            )
-        fr = float(frac[s])
-        if not fr >= g.min_annotated_fraction:
-            reasons.append(
-                f"annotated fraction {_fmt_frac(fr)} < "
-                f"{_fmt_thr(g.min_annotated_fraction)} (gate qc.min_annotated_fraction)"
-            )
-        ds = float(dimer_share[s])
-        if ds > g.max_adapter_dimer:
-            reasons.append(
-                f"{dimer_label} {_fmt_frac(ds)} > {_fmt_thr(g.max_adapter_dimer)} "
-                "(gate qc.max_adapter_dimer)"
-            )
-        elif ds > g.warn_adapter_dimer:
-            warnings.append(
-                f"{dimer_label} {_fmt_frac(ds)} > {_fmt_thr(g.warn_adapter_dimer)} "
-                "(warn qc.warn_adapter_dimer)"
-            )
-        ss = float(short_share[s])
-        if ss > g.warn_short_inserts:
-            warnings.append(
-                f"{short_label} {_fmt_frac(ss)} > {_fmt_thr(g.warn_short_inserts)} "
-                "(warn qc.warn_short_inserts): degraded or fragmented RNA, not "
-                "adapter dimers"
-            )
-        n10 = int(n_ge10[s])
-        if n10 < g.min_mirnas_ge10:
-            reasons.append(
-                f"miRNAs with >= {DETECTION_MIN_COUNT} {unit} {n10:,} < "
-                f"{_fmt_thr(g.min_mirnas_ge10)} (gate qc.min_mirnas_ge10)"
-            )
-        a = float(a414[s])
-        if a > g.max_a414:
-            reasons.append(
-                f"hemolysis A414 {a:.3f} > {_fmt_thr(g.max_a414)} (gate qc.max_a414)"
-            )
-        if bool(hemo_flag[s]):
-            text = (
-                f"hemolysis log2({short_num}/{short_den}) {ratio[s]:.2f} > "
-                f"{mad.threshold:.2f} (cohort median {mad.median:.2f} + "
-                f"{_fmt_thr(mad.k)} x MAD {mad.mad:.2f}; flag qc.hemolysis_mad_k)"
-            )
-            (reasons if g.fail_on_hemolysis_flag else warnings).append(text)
-        reason_text = ""
-        if excluded[s]:
-            given = sheet[s].get("exclude_reason")
-            given = "" if given is None or pd.isna(given) else str(given).strip()
-            reason_text = given
-            reasons.append(
-                f"excluded in sample sheet: {given}"
-                if given
-                else "excluded in sample sheet (no reason given)"
-            )
-        rows.append(
-            {
-                "sample_id": s,
-                "pass": not reasons,
-                "reasons": "; ".join(reasons),
-                "warnings": "; ".join(warnings),
-                "raw_reads": raw,
-                "passed_reads": int(funnel.at[s, "passed_reads"]),
-                "mirna_reads": mr,
-                "count_unit": unit,
-                "annotated_fraction": fr,
-                "adapter_dimer_share": ds,
-                "short_insert_share": ss,
-                "n_mirnas_ge10": n10,
-                "hemolysis_log2ratio": float(ratio[s]),
-                "hemolysis_threshold": mad.threshold,
-                "hemolysis_flag": bool(hemo_flag[s]),
-                "hemolysis_a414": a,
-                "unique_inserts": math.nan,
-                "complexity": math.nan,
-                "top10_fraction": math.nan,
-                "umi_duplicate_rate": float(umi_rate[s]),
-                "excluded": bool(excluded[s]),
-                "exclude_reason": reason_text,
-            }
-        )
+    rows = [_library_row(s, funnel, sheet, g, m) for s in ids]
     out = pd.DataFrame(rows)
     if complexity is not None:
         for col in ("unique_inserts", "complexity", "top10_fraction"):
@@ -1323,7 +573,7 @@ def run_read_qc(
     mirna_counts: PathLike,
     samples: pd.DataFrame,
     *,
-    gates: Mapping[str, Any] | None,
+    gates: QCGates | Mapping[str, Any] | None,
     contaminants: Sequence[str],
     funnel_out: PathLike,
     funnel_pct_out: PathLike,
@@ -1349,7 +599,7 @@ def run_read_qc(
     samples
         Sample sheet DataFrame.
     gates
-        Config ``qc:`` section (see :class:`QCGates`).
+        :class:`QCGates` or the config ``qc:`` section.
     contaminants
         Contaminant categories in config order (``list(config["contaminants"])``).
     funnel_out, funnel_pct_out, library_qc_out, passed_out, lengths_out
@@ -1386,7 +636,7 @@ def run_read_qc(
         funnel,
         counts,
         samples,
-        QCGates.from_mapping(gates),
+        gates if isinstance(gates, QCGates) else QCGates.from_mapping(gates),
         contaminants,
         complexity,
         hemolysis_pair,
@@ -1413,3 +663,104 @@ def run_read_qc(
         if r.reasons:
             log.info("%s failed: %s", r.sample_id, r.reasons)
     return verdicts
+
+
+@dataclass(frozen=True)
+class ReadQCSettings:
+    """What the ``read_qc`` job needs from the config, built once at parse time.
+
+    Attributes
+    ----------
+    samples
+        Library ids, in the order of the rule's per-library input lists.
+    gates
+        The ``qc:`` gates.
+    contaminants
+        Contaminant categories in config order.
+    hemolysis_pair
+        (numerator, denominator) miRNA names for the species.
+    """
+
+    samples: tuple[str, ...]
+    gates: QCGates
+    contaminants: tuple[str, ...]
+    hemolysis_pair: tuple[str, str] = DEFAULT_HEMOLYSIS_PAIR
+
+
+def read_qc_settings(cfg: Mapping[str, Any], samples: Sequence[str]) -> ReadQCSettings:
+    """Build :class:`ReadQCSettings` from a validated config.
+
+    Parameters
+    ----------
+    cfg
+        Validated configuration.
+    samples
+        Library ids (the workflow's ``SAMPLES``).
+    """
+    species = str(cfg["reference"].get("species") or "hsa")
+    return ReadQCSettings(
+        samples=tuple(str(s) for s in samples),
+        gates=QCGates.from_mapping(cfg.get("qc")),
+        contaminants=tuple(str(c) for c in cfg["contaminants"]),
+        hemolysis_pair=(f"{species}-miR-451a", f"{species}-miR-23a-3p"),
+    )
+
+
+def read_qc_step(
+    *,
+    preprocess: Sequence[PathLike],
+    annotation: Sequence[PathLike],
+    collapsed: Sequence[PathLike],
+    counts: PathLike,
+    samples_sheet: PathLike,
+    funnel: PathLike,
+    funnel_pct: PathLike,
+    library_qc: PathLike,
+    passed: PathLike,
+    lengths: PathLike,
+    mirtrace: PathLike | None,
+    settings: ReadQCSettings,
+) -> pd.DataFrame:
+    """Check the per-library files, then compute and write the read-QC tables.
+
+    Parameters
+    ----------
+    preprocess, annotation, collapsed
+        Per-library JSONs and collapsed FASTAs, in ``settings.samples`` order
+        (``collapsed`` may be empty).
+    counts
+        ``results/counts/mirna_counts.tsv``.
+    samples_sheet
+        The sample sheet.
+    funnel, funnel_pct, library_qc, passed, lengths, mirtrace
+        Output paths (see :func:`run_read_qc`); ``mirtrace`` may be None.
+    settings
+        :func:`read_qc_settings`.
+    """
+    from exomir.reads.integrity import verify_samples
+    from exomir.tables import read_table
+
+    ids = list(settings.samples)
+    stats = dict(zip(ids, preprocess, strict=True))
+    files: dict[str, dict[str, PathLike]] = {"stats": stats}
+    if collapsed:
+        files["collapsed"] = dict(zip(ids, collapsed, strict=True))
+    manifests = dict(zip(ids, annotation, strict=True))
+    # sizes and checksums recorded by the library job, before anything is read
+    verify_samples(manifests, files)
+    return run_read_qc(
+        stats,
+        manifests,
+        counts,
+        read_table(samples_sheet, "samples"),
+        gates=settings.gates,
+        contaminants=list(settings.contaminants),
+        funnel_out=funnel,
+        funnel_pct_out=funnel_pct,
+        library_qc_out=library_qc,
+        passed_out=passed,
+        lengths_out=lengths,
+        collapsed_files=files.get("collapsed"),
+        hemolysis_pair=settings.hemolysis_pair,
+        mirtrace_out=mirtrace,
+    )

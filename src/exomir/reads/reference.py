@@ -20,61 +20,68 @@ directory can be moved)::
                                     all categories in one bowtie index, the
                                     one the annotation aligns to
 
-Sequences are upper-cased and U is written as T. Hairpins and matures are
-kept only if their name starts with ``<species>-`` (e.g. ``hsa-``). Genomic
-tRNA sequences end at the discriminator base, while mature tRNAs and the
-abundant 3' tRNA fragments carry the added ``CCA``; so every sequence of a
-contaminant category whose name contains ``trna`` gets ``CCA`` appended
-(``add_trna_cca``). Other categories (rRNA, snoRNA, a user-added YRNA, ...)
-are indexed as given. Intron-containing genomic tRNAs are not spliced.
+Sequences are upper-cased, U written as T; hairpins and matures are kept if
+their name starts with ``<species>-``. Every sequence of a contaminant category
+whose name contains ``trna`` gets the post-transcriptional ``CCA`` appended
+(``add_trna_cca``); other categories are indexed as given.
 
-Mature coordinates are derived by exact substring search of every mature
-sequence in every hairpin of the species, not from the miRBase GFF3 (mouse
-has none here, and the GFF3 does not list every hairpin a sequence occurs in).
-A mature found in several hairpins (hsa-miR-16-5p in hsa-mir-16-1 and
-hsa-mir-16-2) is one feature with several loci; every occurrence is a locus.
+Mature coordinates come from an exact search of every mature sequence in every
+hairpin of the species (not from a GFF3); every occurrence is a locus. Matures
+with different names but the same sequence form one feature named by their
+sorted names joined with ``/`` (``hsa-miR-517a-3p/hsa-miR-517b-3p``).
 
-Combined contaminant index: the annotation aligns every read once against all
-contaminant categories (one bowtie run instead of one per category; see
-:mod:`exomir.reads.annotate` for the timings). Each record of
-``combined.fa`` is named by the 0-based position of its category in the
-manifest's ``contaminants`` list, followed by the category and the original
-name as description (``>1 rRNA RNA45SN1|NR_145819.1``); bowtie reports only the
-first word, so the category of a hit is read directly from the reference name,
-and a new category needs no code change. A sequence is left out of the combined
-index if it, or its reverse complement, occurs inside a sequence already kept
-for the same or an earlier category (identical tRNA gene copies, 18S/5.8S/28S
-inside 45S, the 17 identical 5S copies): every alignment to it is then also an
-alignment, with the same mismatches, to a sequence of a category that comes
-first, so no category decision can change, while bowtie has fewer hits to
-enumerate (1,891 -> 1,699 sequences for the default human categories, 46 %
-fewer best-stratum hits on a simulated library). The index is built with
-``--offrate 0`` (every suffix-array row kept, 1 MB here), which makes reporting
-hits about 30 % cheaper.
-
-Identical-sequence naming: matures with different miRBase names but the same
-sequence (hsa-miR-517a-3p and hsa-miR-517b-3p) cannot be told apart by reads,
-so they form one feature named by joining the sorted names with ``/``
-(``hsa-miR-517a-3p/hsa-miR-517b-3p``), with the loci of all members. Sorting
-is plain code-point order of the names. Every other feature is named by its
-single miRBase name.
+The combined contaminant index holds all categories; each record is named by
+the 0-based position of its category (``>1 rRNA RNA45SN1|NR_145819.1``), so a
+hit's category is read from the reference name. A sequence contained (either
+strand) in one already kept for the same or an earlier category is left out:
+it cannot change a category decision. Figures: ``docs/performance.md``.
 """
 
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import dnaio
+from exomir.reads.refio import (
+    _ACGT_ONLY,
+    _sha256,
+    _write_fasta,
+    bowtie_build,
+    iter_fasta,
+    normalise_sequence,
+    read_species_fasta,
+    reverse_complement,
+    tool_version,
+)
+
+__all__ = [
+    "MANIFEST",
+    "ContaminantIndex",
+    "MatureLocus",
+    "Reference",
+    "bowtie_build",
+    "build_combined_contaminants",
+    "combined_contaminant_records",
+    "default_contaminants",
+    "derive_mature_loci",
+    "feature_name",
+    "iter_fasta",
+    "load_reference",
+    "normalise_sequence",
+    "prepare_reference",
+    "read_species_fasta",
+    "reverse_complement",
+    "tool_version",
+    "write_hairpin_gff3",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -181,75 +188,6 @@ class Reference:
         return {lo.feature for los in self.loci.values() for lo in los}
 
 
-def normalise_sequence(sequence: str) -> str:
-    """Upper-case a sequence and write U as T.
-
-    Parameters
-    ----------
-    sequence
-        RNA or DNA sequence.
-
-    Returns
-    -------
-    str
-        DNA-alphabet sequence.
-    """
-    return sequence.upper().replace("U", "T")
-
-
-def iter_fasta(path: str | os.PathLike[str]) -> Iterator[tuple[str, str]]:
-    """Yield ``(name, sequence)`` from a FASTA file (plain or gzipped).
-
-    Parameters
-    ----------
-    path
-        FASTA file; records may span several lines.
-
-    Yields
-    ------
-    tuple of (str, str)
-        First word of the header and the normalised sequence.
-    """
-    with dnaio.open(os.fspath(path), fileformat="fasta") as reader:
-        for rec in reader:
-            name = rec.name.split(maxsplit=1)[0] if rec.name.strip() else ""
-            yield name, normalise_sequence(rec.sequence)
-
-
-def read_species_fasta(path: str | os.PathLike[str], species: str) -> dict[str, str]:
-    """Read the records of one species from a miRBase FASTA.
-
-    Parameters
-    ----------
-    path
-        miRBase ``mature.fa`` or ``hairpin.fa``.
-    species
-        Species prefix; records whose name starts with ``<species>-`` are kept.
-
-    Returns
-    -------
-    dict
-        Name to DNA-alphabet sequence, in file order.
-
-    Raises
-    ------
-    ValueError
-        If a name occurs twice with different sequences, or if no record of the
-        species is found.
-    """
-    prefix = f"{species}-"
-    out: dict[str, str] = {}
-    for name, seq in iter_fasta(path):
-        if not name.startswith(prefix):
-            continue
-        if name in out and out[name] != seq:
-            raise ValueError(f"{path}: {name} occurs twice with different sequences")
-        out[name] = seq
-    if not out:
-        raise ValueError(f"{path}: no record whose name starts with {prefix!r}")
-    return out
-
-
 def feature_name(names: Sequence[str]) -> str:
     """Name a mature feature from the miRBase names sharing its sequence.
 
@@ -317,93 +255,6 @@ def derive_mature_loci(
     return loci, sorted(unplaced)
 
 
-def bowtie_build(
-    fasta: str | os.PathLike[str],
-    prefix: str | os.PathLike[str],
-    threads: int = 1,
-    offrate: int | None = None,
-) -> None:
-    """Build a bowtie (1) index.
-
-    Parameters
-    ----------
-    fasta
-        Reference FASTA.
-    prefix
-        Index prefix to write.
-    threads
-        ``bowtie-build --threads``.
-    offrate
-        ``bowtie-build --offrate`` (``None``: bowtie's default, 5). Lower
-        values make reporting many hits faster and the index larger.
-
-    Raises
-    ------
-    RuntimeError
-        If bowtie-build fails; the message holds the end of its stderr.
-    """
-    cmd = [
-        "bowtie-build",
-        "--threads",
-        str(max(1, threads)),
-        "--seed",
-        "1",
-        "-q",
-        *(["--offrate", str(offrate)] if offrate is not None else []),
-        os.fspath(fasta),
-        os.fspath(prefix),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"bowtie-build failed ({proc.returncode}): {' '.join(cmd)}\n"
-            + proc.stderr[-2000:]
-        )
-
-
-def tool_version(tool: str) -> str:
-    """Return the first line of ``<tool> --version``.
-
-    Parameters
-    ----------
-    tool
-        Executable name.
-
-    Returns
-    -------
-    str
-        Version line, or ``"unknown"``.
-    """
-    try:
-        proc = subprocess.run(
-            [tool, "--version"], capture_output=True, text=True, check=False
-        )
-    except OSError:
-        return "unknown"
-    for line in proc.stdout.splitlines():
-        if "version" in line:
-            return line.strip()
-    return "unknown"
-
-
-def _sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_fasta(path: Path, records: Mapping[str, str] | list[tuple[str, str]]) -> int:
-    items = records.items() if isinstance(records, Mapping) else records
-    n = 0
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        for name, seq in items:
-            fh.write(f">{name}\n{seq}\n")
-            n += 1
-    return n
-
-
 def _write_loci_tsv(path: Path, loci: list[MatureLocus]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write("feature\thairpin\tstart\tend\tsequence\n")
@@ -456,26 +307,6 @@ def write_hairpin_gff3(
                     f"{name}\t.\tmiRNA\t{lo.start}\t{lo.end}\t.\t+\t.\t"
                     f"ID={mid};Alias={mid};Name={lo.feature};Derives_from={pid}\n"
                 )
-
-
-_COMPLEMENT = str.maketrans("ACGT", "TGCA")
-_ACGT_ONLY = frozenset("ACGT")
-
-
-def reverse_complement(sequence: str) -> str:
-    """Return the reverse complement of a DNA sequence (other letters kept).
-
-    Parameters
-    ----------
-    sequence
-        Upper-case DNA sequence.
-
-    Returns
-    -------
-    str
-        Reverse complement.
-    """
-    return sequence.translate(_COMPLEMENT)[::-1]
 
 
 def combined_contaminant_records(
@@ -589,37 +420,29 @@ def prepare_reference(
 ) -> Path:
     """Build a reference directory for :func:`exomir.reads.annotate.annotate_sample`.
 
-    The directory is assembled under a temporary name next to ``outdir`` and
-    renamed into place only when complete; an existing ``outdir`` is replaced.
+    Assembled under a temporary name beside ``outdir`` and renamed into place
+    when complete (an existing ``outdir`` is replaced).
 
     Parameters
     ----------
-    mature_fasta
-        miRBase ``mature.fa`` (all species or one).
-    hairpin_fasta
-        miRBase ``hairpin.fa``.
+    mature_fasta, hairpin_fasta
+        miRBase ``mature.fa`` and ``hairpin.fa`` (all species or one).
     outdir
         Reference directory to create.
     species
         miRBase species prefix (``hsa``, ``mmu``, ...).
     contaminants
-        Category to FASTA files, in annotation order; ``None`` or ``{}`` for
-        none. Category names must be usable in file names (the config schema
-        allows letters, digits, ``_ . + -``).
+        Category to FASTA files, in annotation order (names: letters, digits,
+        ``_ . + -``); ``None`` or ``{}`` for none.
     database
         Database with version, written to the mirGFF3 output (``miRBasev22``).
     threads
         Threads for ``bowtie-build``.
     add_trna_cca
-        Append the post-transcriptional ``CCA`` to every sequence of a category
-        whose name contains ``trna`` (any case) unless it already ends with it.
-    contaminant_species
-        Category -> species prefix of its reference files (``hsa``, ``any``,
-        ``user``; :func:`exomir.species.contaminant_sources`), written to the
-        manifest as each category's ``reference_species``.
-    notes
-        Species notes (:func:`exomir.species.reference_notes`): logged as
-        warnings and written to the manifest as ``species_notes``.
+        Append ``CCA`` to the sequences of categories named like ``trna``.
+    contaminant_species, notes
+        Category -> species of its files, and species notes
+        (:mod:`exomir.species`), written to the manifest (notes also logged).
 
     Returns
     -------
@@ -629,24 +452,14 @@ def prepare_reference(
     Raises
     ------
     ValueError
-        If a species has no records, a category has no sequences, or a category
-        name is not a plain file-name word.
+        No record of the species, an empty category, or a bad category name.
     RuntimeError
         If ``bowtie-build`` fails.
     """
     final = Path(outdir)
     final.parent.mkdir(parents=True, exist_ok=True)
     categories = dict(contaminants or {})
-    for cat in categories:
-        if (
-            not cat
-            or cat.startswith(".")
-            or any(not (c.isalnum() or c in "_.+-") for c in cat)
-        ):
-            raise ValueError(
-                f"contaminant category {cat!r}: use letters, digits, _ . + -"
-            )
-
+    _check_category_names(categories)
     for note in notes:
         logger.warning("species %s: %s", species, note)
     hairpins = read_species_fasta(hairpin_fasta, species)
@@ -659,8 +472,6 @@ def prepare_reference(
             species,
             ", ".join(unplaced[:20]),
         )
-    groups = sorted({lo.feature for lo in loci if "/" in lo.feature})
-
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}.", dir=final.parent))
     try:
         umask = os.umask(0)
@@ -670,49 +481,9 @@ def prepare_reference(
         bowtie_build(tmp / f"{HAIRPIN_PREFIX}.fa", tmp / HAIRPIN_PREFIX, threads)
         _write_loci_tsv(tmp / "mature_loci.tsv", loci)
         write_hairpin_gff3(tmp / "mirna_hairpin.gff3", hairpins, loci, database)
-
-        contaminant_entries = []
-        category_records: list[tuple[str, list[tuple[str, str]]]] = []
-        if categories:
-            (tmp / "contaminants").mkdir()
-        for k, (cat, files) in enumerate(categories.items(), start=1):
-            records: list[tuple[str, str]] = []
-            for f in files:
-                records.extend((n, s) for n, s in iter_fasta(f) if s)
-            if add_trna_cca and "trna" in cat.lower():
-                records = [
-                    (n, s if s.endswith("CCA") else s + "CCA") for n, s in records
-                ]
-            if not records:
-                raise ValueError(f"contaminant category {cat!r} has no sequences")
-            stem = f"contaminants/{k:02d}_{cat}"
-            category_records.append((cat, records))
-            _write_fasta(tmp / f"{stem}.fa", records)
-            bowtie_build(tmp / f"{stem}.fa", tmp / stem, threads)
-            contaminant_entries.append(
-                {
-                    "category": cat,
-                    "reference_species": (contaminant_species or {}).get(cat, ""),
-                    "index": stem,
-                    "n_sequences": len(records),
-                    "cca_appended": bool(add_trna_cca and "trna" in cat.lower()),
-                    "inputs": [
-                        {"path": os.fspath(f), "sha256": _sha256(f)} for f in files
-                    ],
-                }
-            )
-
-        combined: dict[str, object] | None = None
-        if category_records:
-            n_combined = build_combined_contaminants(
-                category_records, tmp / COMBINED_CONTAMINANTS, threads
-            )
-            combined = {
-                "index": COMBINED_CONTAMINANTS,
-                "categories": [cat for cat, _ in category_records],
-                "n_sequences": n_combined,
-            }
-
+        entries, combined = _build_contaminants(
+            tmp, categories, threads, add_trna_cca, contaminant_species or {}
+        )
         manifest = {
             "format": MANIFEST_FORMAT,
             "species": species,
@@ -725,36 +496,23 @@ def prepare_reference(
             "n_matures": len(matures),
             "n_features": len({lo.feature for lo in loci}),
             "n_loci": len(loci),
-            "identical_sequence_groups": groups,
+            "identical_sequence_groups": sorted(
+                {lo.feature for lo in loci if "/" in lo.feature}
+            ),
             "unplaced_matures": unplaced,
-            "contaminants": contaminant_entries,
+            "contaminants": entries,
             "species_notes": list(notes),
             "combined_contaminants": combined,
             "inputs": {
-                "mature": {
-                    "path": os.fspath(mature_fasta),
-                    "sha256": _sha256(mature_fasta),
-                },
-                "hairpin": {
-                    "path": os.fspath(hairpin_fasta),
-                    "sha256": _sha256(hairpin_fasta),
-                },
+                "mature": _input_record(mature_fasta),
+                "hairpin": _input_record(hairpin_fasta),
             },
             "bowtie_build": tool_version("bowtie-build"),
         }
         with open(tmp / MANIFEST, "w", encoding="utf-8", newline="\n") as fh:
             json.dump(manifest, fh, indent=2)
             fh.write("\n")
-
-        if final.exists():
-            trash = Path(
-                tempfile.mkdtemp(prefix=f".old-{final.name}.", dir=final.parent)
-            )
-            os.replace(final, trash / final.name)
-            os.replace(tmp, final)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        _replace_directory(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -764,9 +522,89 @@ def prepare_reference(
         len(hairpins),
         manifest["n_features"],
         len(loci),
-        len(contaminant_entries),
+        len(entries),
     )
     return final / MANIFEST
+
+
+def _check_category_names(categories: Mapping[str, object]) -> None:
+    """Refuse category names that cannot be part of a file name."""
+    for cat in categories:
+        if (
+            not cat
+            or cat.startswith(".")
+            or any(not (c.isalnum() or c in "_.+-") for c in cat)
+        ):
+            raise ValueError(
+                f"contaminant category {cat!r}: use letters, digits, _ . + -"
+            )
+
+
+def _input_record(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Path and SHA-256 of one input file, for the manifest."""
+    return {"path": os.fspath(path), "sha256": _sha256(path)}
+
+
+def _build_contaminants(
+    tmp: Path,
+    categories: Mapping[str, Sequence[str | os.PathLike[str]]],
+    threads: int,
+    add_trna_cca: bool,
+    contaminant_species: Mapping[str, str],
+) -> tuple[list[dict[str, object]], dict[str, object] | None]:
+    """Write and index each contaminant category, then the combined index.
+
+    Returns the manifest entries of the categories and of the combined index
+    (None without categories).
+    """
+    entries: list[dict[str, object]] = []
+    category_records: list[tuple[str, list[tuple[str, str]]]] = []
+    if categories:
+        (tmp / "contaminants").mkdir()
+    for k, (cat, files) in enumerate(categories.items(), start=1):
+        cca = bool(add_trna_cca and "trna" in cat.lower())
+        records: list[tuple[str, str]] = []
+        for f in files:
+            records.extend((n, s) for n, s in iter_fasta(f) if s)
+        if cca:
+            records = [(n, s if s.endswith("CCA") else s + "CCA") for n, s in records]
+        if not records:
+            raise ValueError(f"contaminant category {cat!r} has no sequences")
+        stem = f"contaminants/{k:02d}_{cat}"
+        category_records.append((cat, records))
+        _write_fasta(tmp / f"{stem}.fa", records)
+        bowtie_build(tmp / f"{stem}.fa", tmp / stem, threads)
+        entries.append(
+            {
+                "category": cat,
+                "reference_species": contaminant_species.get(cat, ""),
+                "index": stem,
+                "n_sequences": len(records),
+                "cca_appended": cca,
+                "inputs": [_input_record(f) for f in files],
+            }
+        )
+    if not category_records:
+        return entries, None
+    n_combined = build_combined_contaminants(
+        category_records, tmp / COMBINED_CONTAMINANTS, threads
+    )
+    return entries, {
+        "index": COMBINED_CONTAMINANTS,
+        "categories": [cat for cat, _ in category_records],
+        "n_sequences": n_combined,
+    }
+
+
+def _replace_directory(tmp: Path, final: Path) -> None:
+    """Move the finished ``tmp`` directory to ``final``, replacing an old one."""
+    if final.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".old-{final.name}.", dir=final.parent))
+        os.replace(final, trash / final.name)
+        os.replace(tmp, final)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
 
 
 def load_reference(refdir: str | os.PathLike[str]) -> Reference:
@@ -831,4 +669,96 @@ def load_reference(refdir: str | os.PathLike[str]) -> Reference:
         loci=loci,
         contaminants=contaminants,
         contaminant_index=contaminant_index,
+    )
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """What the ``build_reference`` job needs from the config (parse time).
+
+    Attributes
+    ----------
+    species
+        miRBase species prefix.
+    database
+        Database with version for the mirGFF3 output (``miRBasev22``).
+    categories
+        ``(category, number of FASTA files)`` in config order; the rule's
+        ``contaminants`` input lists the files in the same order.
+    contaminant_species
+        Category -> species of its reference files (:mod:`exomir.species`).
+    notes
+        Species notes for the log and the manifest.
+    """
+
+    species: str
+    database: str
+    categories: tuple[tuple[str, int], ...]
+    contaminant_species: tuple[tuple[str, str], ...]
+    notes: tuple[str, ...]
+
+
+def reference_settings(cfg: Mapping[str, Any]) -> ReferenceSettings:
+    """Build :class:`ReferenceSettings` from a validated config."""
+    from exomir.species import contaminant_sources, reference_notes
+
+    ref = cfg["reference"]
+    return ReferenceSettings(
+        species=str(ref["species"]),
+        database=f"miRBasev{ref.get('mirbase_version', '22')}",
+        categories=tuple(
+            (str(cat), len(paths)) for cat, paths in cfg["contaminants"].items()
+        ),
+        contaminant_species=tuple(
+            (s.category, s.reference_species) for s in contaminant_sources(dict(cfg))
+        ),
+        notes=tuple(reference_notes(dict(cfg))),
+    )
+
+
+def build_reference_step(
+    *,
+    mature: str | os.PathLike[str],
+    hairpin: str | os.PathLike[str],
+    contaminants: Sequence[str | os.PathLike[str]],
+    manifest: str | os.PathLike[str],
+    threads: int,
+    settings: ReferenceSettings,
+) -> Path:
+    """Build the reference directory that holds ``manifest`` (rule ``build_reference``).
+
+    Parameters
+    ----------
+    mature, hairpin
+        miRBase FASTAs.
+    contaminants
+        Every contaminant FASTA, in the order of ``settings.categories``.
+    manifest
+        ``<refdir>/reference.json``.
+    threads
+        Threads for ``bowtie-build``.
+    settings
+        :func:`reference_settings`.
+    """
+    files = [str(f) for f in contaminants]
+    if sum(n for _, n in settings.categories) != len(files):
+        raise ValueError(
+            f"{len(files)} contaminant files given for categories "
+            f"{dict(settings.categories)}"
+        )
+    groups: dict[str, list[str]] = {}
+    start = 0
+    for cat, n in settings.categories:
+        groups[cat] = files[start : start + n]
+        start += n
+    return prepare_reference(
+        mature_fasta=mature,
+        hairpin_fasta=hairpin,
+        outdir=Path(manifest).parent,
+        species=settings.species,
+        contaminants=groups,
+        database=settings.database,
+        threads=threads,
+        contaminant_species=dict(settings.contaminant_species),
+        notes=list(settings.notes),
     )

@@ -40,6 +40,7 @@ from isal import igzip
 from numpy.lib.stride_tricks import sliding_window_view
 
 from exomir.atomic import atomic_path
+from exomir.reads.protocols import PRESETS
 
 __all__ = [
     "C19MC_PATTERN",
@@ -68,15 +69,15 @@ __all__ = [
 # --------------------------------------------------------------------------
 
 #: TruSeq small-RNA 3' adapter (RA3).
-TRUSEQ_3P = "TGGAATTCTCGGGTGCCAAGG"
+TRUSEQ_3P = PRESETS["truseq"].adapter_3p
 #: Sequence read after the TruSeq 3' adapter (index primer side).
 TRUSEQ_TAIL = "ATCTCGTATGCCGTCTTCTGCTTG"
 #: QIAseq miRNA 3' adapter; the 12-nt UMI follows it.
-QIASEQ_3P = "AACTGTAGGCACCATCAAT"
+QIASEQ_3P = PRESETS["qiaseq"].adapter_3p
 #: Sequence read after the QIAseq UMI.
 QIASEQ_TAIL = "AGATCGGAAGAGCACACGTCTGAACTCCAGTCAC"
 #: Random nucleotides on each side of a NEXTflex insert.
-NEXTFLEX_RANDOM_NT = 4
+NEXTFLEX_RANDOM_NT = PRESETS["nextflex"].clip_5p
 #: Supported library protocols.
 PROTOCOLS = ("truseq", "qiaseq", "nextflex")
 

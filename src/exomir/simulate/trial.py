@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exomir.reads.protocols import PRESETS
+
 #: Column order of config/samples.tsv (analysis_spec §5.1 plus ``protocol``).
 SAMPLE_COLUMNS = [
     "sample_id",
@@ -93,13 +95,13 @@ DISPOSITION_COLUMNS = [
 PROTOCOLS: dict[str, dict[str, str]] = {
     "truseq": {
         "library_kit": "Illumina TruSeq Small RNA Library Prep",
-        "adapter_3p": "TGGAATTCTCGGGTGCCAAGG",
-        "umi_scheme": "none",
+        "adapter_3p": PRESETS["truseq"].adapter_3p,
+        "umi_scheme": PRESETS["truseq"].umi,
     },
     "qiaseq": {
         "library_kit": "QIAGEN QIAseq miRNA Library Kit",
-        "adapter_3p": "AACTGTAGGCACCATCAAT",
-        "umi_scheme": "qiaseq12",
+        "adapter_3p": PRESETS["qiaseq"].adapter_3p,
+        "umi_scheme": PRESETS["qiaseq"].umi,
     },
 }
 
