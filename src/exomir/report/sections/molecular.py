@@ -802,7 +802,7 @@ def _contrasts(ctx: ReportContext) -> dict[str, dict]:
     given = dict((ctx.config.get("de") or {}).get("contrasts") or {})
     if given or "design" not in ctx.config:
         return given
-    from exomir.de import de_settings
+    from exomir.de.settings import de_settings
 
     try:
         derived = de_settings(ctx.config).contrasts
