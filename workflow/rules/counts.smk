@@ -54,7 +54,8 @@ rule normalise_counts:
         h5ad="results/counts/mirna_raw.h5ad",
         qc="results/qc/library_qc.tsv",
         samples=get_sheet("samples"),
-        participants=get_sheets("participants"),
+        # a QC-only study has no participants sheet (and never runs this rule)
+        participants=get_sheet("participants") if TRIAL else [],
     output:
         h5ad="results/counts/mirna.h5ad",
     log:
