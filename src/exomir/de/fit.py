@@ -8,6 +8,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -136,71 +137,26 @@ def sort_results(table: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def fit_contrast(
-    counts: pd.DataFrame,
-    meta: pd.DataFrame,
+def _wald(
+    x: pd.DataFrame,
+    obs: pd.DataFrame,
+    design: pd.DataFrame,
     contrast: Contrast,
     settings: DESettings,
     control: ControlSet,
-    mirnas: Sequence[str] | None = None,
-    n_cpus: int = 1,
-) -> ContrastResult:
-    """Fit one contrast with pydeseq2.
+    ctrl: list[str],
+    n_cpus: int,
+    notes: list[str],
+) -> tuple[Any, pd.DataFrame]:
+    """Run pydeseq2 on one contrast's libraries: fit, Wald test, shrinkage.
 
-    Parameters
-    ----------
-    counts
-        miRNA x sample counts.
-    meta
-        From :func:`sample_table`.
-    contrast
-        The contrast.
-    settings
-        DE settings.
-    control
-        From :func:`control_mirnas`.
-    mirnas
-        miRNAs to test (the filtered set); default all rows of ``counts``.
-    n_cpus
-        Processes for pydeseq2.
-
-    Returns
-    -------
-    ContrastResult
-        Results, sample inclusion and notes.
-
-    Raises
-    ------
-    DesignError
-        If the contrast cannot be estimated from the usable libraries.
+    Size factors are estimated here, on the contrast's libraries, with the
+    stage's control miRNAs and fit type (as DESeq2 on the contrast's subset).
+    Returns the fitted ``DeseqDataSet`` and the raw results frame.
     """
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
-    notes: list[str] = []
-    chosen = select_samples(meta, contrast)
-    inc = meta.loc[chosen.index[chosen["included"]]]
-    design, dnotes = design_matrix(inc, contrast)
-    notes += dnotes
-    genes = list(mirnas) if mirnas is not None else list(counts.index)
-    sub = counts.loc[genes, list(inc.index)]
-    nonzero = sub.sum(axis=1) > 0
-    if (~nonzero).any():
-        notes.append(
-            f"{int((~nonzero).sum())} filtered miRNA(s) have no reads in this "
-            "contrast's libraries; their statistics are empty"
-        )
-    x = sub.loc[nonzero].T
-    ctrl = [m for m in control.mirnas if m in x.columns]
-    obs = inc[["participant_id", "arm", "timepoint"]].astype(str).copy()
-    log.info(
-        "contrast %s: %d libraries, %d miRNAs, %d design columns, %d controls",
-        contrast.name,
-        x.shape[0],
-        x.shape[1],
-        design.shape[1],
-        len(ctrl),
-    )
     # One BLAS thread: pydeseq2 fits many tiny per-miRNA problems, where BLAS
     # threading only adds overhead (measured 5-10x slower with 2 threads).
     with threadpool_limits(1), pydeseq2_warnings(notes):
@@ -248,6 +204,76 @@ def fit_contrast(
         else:
             res["log2FoldChange_shrunk"] = np.nan
             res["lfcSE_shrunk"] = np.nan
+    return dds, res
+
+
+def fit_contrast(
+    counts: pd.DataFrame,
+    meta: pd.DataFrame,
+    contrast: Contrast,
+    settings: DESettings,
+    control: ControlSet,
+    mirnas: Sequence[str] | None = None,
+    n_cpus: int = 1,
+) -> ContrastResult:
+    """Fit one contrast with pydeseq2.
+
+    Size factors are re-estimated on the contrast's libraries (DESeq2 on the
+    contrast's subset), not taken from ``results/counts/mirna.h5ad``; see
+    docs/de.md, "Size factors".
+
+    Parameters
+    ----------
+    counts
+        miRNA x sample counts.
+    meta
+        From :func:`sample_table`.
+    contrast
+        The contrast.
+    settings
+        DE settings.
+    control
+        From :func:`control_mirnas`.
+    mirnas
+        miRNAs to test (the filtered set); default all rows of ``counts``.
+    n_cpus
+        Processes for pydeseq2.
+
+    Returns
+    -------
+    ContrastResult
+        Results, sample inclusion and notes.
+
+    Raises
+    ------
+    DesignError
+        If the contrast cannot be estimated from the usable libraries.
+    """
+    notes: list[str] = []
+    chosen = select_samples(meta, contrast)
+    inc = meta.loc[chosen.index[chosen["included"]]]
+    design, dnotes = design_matrix(inc, contrast)
+    notes += dnotes
+    genes = list(mirnas) if mirnas is not None else list(counts.index)
+    sub = counts.loc[genes, list(inc.index)]
+    nonzero = sub.sum(axis=1) > 0
+    if (~nonzero).any():
+        notes.append(
+            f"{int((~nonzero).sum())} filtered miRNA(s) have no reads in this "
+            "contrast's libraries; their statistics are empty"
+        )
+    x = sub.loc[nonzero].T
+    ctrl = [m for m in control.mirnas if m in x.columns]
+    obs = inc[["participant_id", "arm", "timepoint"]].astype(str).copy()
+    log.info(
+        "contrast %s: %d libraries, %d miRNAs, %d design columns, %d controls",
+        contrast.name,
+        x.shape[0],
+        x.shape[1],
+        design.shape[1],
+        len(ctrl),
+    )
+    dds, res = _wald(x, obs, design, contrast, settings, control, ctrl, n_cpus, notes)
     res["cooks_outlier"] = np.asarray(dds.cooks_outlier(), dtype=bool)
     table = res.reindex(genes).rename_axis(None)
     table["baseMean"] = table["baseMean"].fillna(0.0)
