@@ -26,7 +26,7 @@ def filter_mirnas(
     meta: pd.DataFrame,
     settings: DESettings,
 ) -> pd.DataFrame:
-    """Apply the feature filter (rule 2 of the module docstring).
+    """Apply the feature filter (rule 2 of docs/de.md).
 
     Parameters
     ----------
@@ -187,7 +187,7 @@ def control_mirnas(
     kept: Sequence[str],
     settings: DESettings,
 ) -> ControlSet:
-    """Choose the size-factor control miRNAs (rule 3 of the module docstring).
+    """Choose the size-factor control miRNAs (rule 3 of docs/de.md).
 
     Parameters
     ----------

@@ -85,7 +85,7 @@ class ContrastResult:
     contrast
         The contrast.
     table
-        Per-miRNA results, sorted (see the module docstring).
+        Per-miRNA results, sorted by padj, pvalue, miRNA.
     samples
         Candidate libraries with ``included`` and ``reason``.
     design_columns
@@ -157,14 +157,13 @@ def _wald(
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
-    # One BLAS thread: pydeseq2 fits many tiny per-miRNA problems, where BLAS
-    # threading only adds overhead (measured 5-10x slower with 2 threads).
+    # One BLAS thread: pydeseq2's many tiny fits (docs/performance.md, "DE").
     with threadpool_limits(1), pydeseq2_warnings(notes):
         dds = DeseqDataSet(
             counts=x,
             metadata=obs,
             design=design,
-            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
+            size_factors_fit_type=control.fit_type,
             control_genes=ctrl,
             refit_cooks=settings.refit_cooks,
             min_replicates=settings.min_replicates,

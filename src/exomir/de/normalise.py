@@ -102,8 +102,8 @@ def normalise_usable(
 ) -> Normalised:
     """Size factors, normalised counts and VST of the usable libraries.
 
-    Size factors are median-of-ratios over the control miRNAs (rule 3 of the
-    module docstring) with the resolved fit type; the VST is pydeseq2's blind
+    Size factors are median-of-ratios over the control miRNAs (rule 3 of
+    docs/de.md) with the resolved fit type; the VST is pydeseq2's blind
     ``vst(use_design=False)`` over the miRNAs with at least one read in the
     usable libraries.
 
@@ -145,7 +145,7 @@ def normalise_usable(
                 index=x.index,
             ),
             design=pd.DataFrame({"Intercept": np.ones(len(used))}, index=x.index),
-            size_factors_fit_type=control.fit_type,  # type: ignore[arg-type]
+            size_factors_fit_type=control.fit_type,
             control_genes=[m for m in control.mirnas if m in x.columns],
             quiet=True,
             n_cpus=1,

@@ -129,7 +129,7 @@ class DESettings:
     primary_mirna
         Primary miRNA (config ``trial.primary_mirna``).
     min_rpm, min_frac, min_count
-        Feature filter (rule 2 of the module docstring).
+        Feature filter (rule 2 of docs/de.md).
     exclude_names, exclude_regex
         Size-factor control exclusions (names with or without species prefix;
         regular expressions matched against the whole name).
@@ -155,14 +155,9 @@ class DESettings:
     wald_reference
         Null distribution of the Wald statistic: ``t`` (default) with
         (libraries - design columns) degrees of freedom, as DESeq2's
-        ``useT=TRUE``, or ``normal`` (DESeq2's and pydeseq2's default). The
-        default is ``t`` because the normal reference is anti-conservative in
-        the paired designs, whose participant terms use up half the libraries:
-        in bench/bench_de_calibration.py (40 simulated trials, about 63
-        paired participants, about 60 residual df) the mean false discovery
-        proportion of the interaction at FDR 5% was 9.1% with the normal
-        reference and 5.2% with t, and null p-values fell below 0.001 1.9
-        and 1.2 times as often as nominal (results/bench/de_calibration.json).
+        ``useT=TRUE``, or ``normal`` (DESeq2's default); ``t`` because the
+        normal reference is anti-conservative in the paired designs
+        (figures in docs/performance.md, "DE").
     """
 
     contrasts: dict[str, Contrast]
