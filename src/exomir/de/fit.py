@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from exomir.de.design import design_matrix
 from exomir.de.filter import ControlSet
-from exomir.de.samples import _as_bool, select_samples
+from exomir.de.samples import as_bool, select_samples
 from exomir.de.settings import Contrast, DESettings
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ def fit_contrast(
     res["cooks_outlier"] = np.asarray(dds.cooks_outlier(), dtype=bool)
     table = res.reindex(genes).rename_axis(None)
     table["baseMean"] = table["baseMean"].fillna(0.0)
-    table["cooks_outlier"] = _as_bool(table["cooks_outlier"])
+    table["cooks_outlier"] = as_bool(table["cooks_outlier"])
     table.insert(0, "mirna", table.index)
     table["control"] = table["mirna"].isin(set(control.mirnas))
     table = sort_results(table[RESULT_COLUMNS])

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from exomir.de.filter import ControlSet
 from exomir.de.fit import pydeseq2_warnings
-from exomir.de.samples import _as_bool, _blank
+from exomir.de.samples import as_bool, is_blank
 from exomir.de.settings import DESettings
 from exomir.errors import Issue, ValidationError
 
@@ -246,12 +246,14 @@ def counts_anndata(raw: Any, prep: Prepared) -> Any:
     out.layers[LAYER_VST] = vst
     usable = prep.meta["usable"].reindex(samples)
     reason = prep.meta["reason"].reindex(samples)
-    out.obs["usable"] = _as_bool(usable).to_numpy()
-    out.obs["exclusion_reason"] = ["" if _blank(r) else str(r) for r in reason.tolist()]
+    out.obs["usable"] = as_bool(usable).to_numpy()
+    out.obs["exclusion_reason"] = [
+        "" if is_blank(r) else str(r) for r in reason.tolist()
+    ]
     sf = np.full(len(samples), np.nan)
     sf[rows] = norm.size_factors
     out.obs["size_factor"] = sf
-    out.var["filter_pass"] = _as_bool(prep.filt["kept"].reindex(mirnas)).to_numpy()
+    out.var["filter_pass"] = as_bool(prep.filt["kept"].reindex(mirnas)).to_numpy()
     out.var["control"] = np.isin(mirnas, prep.control.mirnas)
     out.uns["normalisation"] = {
         "method": (
@@ -279,7 +281,7 @@ def _from_counts_anndata(
     """Take the usable libraries' :class:`Normalised` from the counts AnnData."""
     label = "results/counts/mirna.h5ad"
     used = [str(s) for s in meta.index[meta["usable"]]]
-    have = layers.obs_names[_as_bool(layers.obs["usable"]).to_numpy()]
+    have = layers.obs_names[as_bool(layers.obs["usable"]).to_numpy()]
     issues = []
     if sorted(map(str, have)) != sorted(used):
         issues.append(
@@ -363,11 +365,11 @@ def normalise(
     obs = meta.loc[used].drop(columns=["usable", "reason"]).copy()
     for c in obs.columns:
         if obs[c].dtype == object:
-            obs[c] = obs[c].map(lambda v: "" if _blank(v) else str(v))
+            obs[c] = obs[c].map(lambda v: "" if is_blank(v) else str(v))
     normed, vst = norm.normed, norm.vst
     obs["size_factor"] = norm.size_factors
     var = pd.DataFrame(index=pd.Index(genes, name="mirna"))
-    var["filter_pass"] = _as_bool(filt.reindex(genes)["kept"]).to_numpy()
+    var["filter_pass"] = as_bool(filt.reindex(genes)["kept"]).to_numpy()
     var["control"] = var.index.isin(control.mirnas)
     adata = ad.AnnData(
         X=norm.counts,

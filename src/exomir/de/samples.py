@@ -220,12 +220,13 @@ def check_library_qc(df: pd.DataFrame, label: str = "library_qc.tsv") -> pd.Data
     return out.set_index("sample_id", drop=False)
 
 
-def _as_bool(values: pd.Series) -> pd.Series:
+def as_bool(values: pd.Series) -> pd.Series:
     """Booleans with missing values as False (no object-dtype downcasting)."""
     return values.map(lambda v: v is True or v is np.True_)
 
 
-def _blank(value: Any) -> bool:
+def is_blank(value: Any) -> bool:
+    """Whether a sheet cell is missing (``None`` or NaN)."""
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
@@ -310,7 +311,7 @@ def sample_table(
             extra_reason = row.get("exclude_reason")
             why.append(
                 "excluded in the sample sheet"
-                + ("" if _blank(extra_reason) else f": {extra_reason}")
+                + ("" if is_blank(extra_reason) else f": {extra_reason}")
             )
         if library_qc is not None and sid in library_qc.index:
             q = library_qc.loc[sid]
@@ -380,7 +381,7 @@ def select_samples(meta: pd.DataFrame, contrast: Contrast) -> pd.DataFrame:
                     )
                 ]
             )
-        miss = cand[cov].map(_blank) & (reason == "")
+        miss = cand[cov].map(is_blank) & (reason == "")
         reason[miss] = f"missing covariate {cov}"
     if contrast.paired:
         ok = cand[reason == ""]

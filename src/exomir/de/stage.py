@@ -17,7 +17,7 @@ from exomir.de.filter import ControlSet, control_mirnas, filter_mirnas
 from exomir.de.fit import RESULT_COLUMNS, ContrastResult, fit_contrast
 from exomir.de.normalise import counts_anndata, counts_matrix, normalise
 from exomir.de.samples import (
-    _as_bool,
+    as_bool,
     check_counts,
     read_counts,
     read_library_qc,
@@ -71,7 +71,7 @@ class Prepared:
         t = self.filt.join(
             self.control.table[["base_mean", "control", "control_reason"]]
         )
-        t["control"] = _as_bool(t["control"])
+        t["control"] = as_bool(t["control"])
         t["control_reason"] = t["control_reason"].fillna("not filtered in")
         return t.reset_index(drop=True)
 
