@@ -338,7 +338,7 @@ def run_simulator(args: argparse.Namespace) -> dict:
             args.seed + k, args.participants
         )
         truth = extra["effects"]
-        prep = de.prepare(counts, samples, parts, cfg, qc)
+        prep = de.prepare(counts, samples, parts, de.de_settings(cfg), qc)
         res = de.fit_contrast(
             prep.counts,
             prep.meta,
@@ -516,7 +516,7 @@ def run(args: argparse.Namespace) -> dict:
         counts, samples, parts, qc = simulate_trial(
             truth, rng, n_participants=args.participants, depth=args.depth
         )
-        prep = de.prepare(counts, samples, parts, cfg, qc)
+        prep = de.prepare(counts, samples, parts, de.de_settings(cfg), qc)
         res = de.fit_contrast(
             prep.counts,
             prep.meta,

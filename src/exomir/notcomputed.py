@@ -84,9 +84,9 @@ def reason_of(path: PathLike) -> str | None:
 
 def _message_figure(reason: str, path: Path) -> None:
     if path.suffix == ".svg":  # the DE stage's deterministic SVG settings
-        from exomir import plots_de
+        from exomir.de import plots
 
-        plots_de.message_plot(f"not computed\n{reason}", path)
+        plots.message_plot(f"not computed\n{reason}", path)
         return
     import matplotlib
 

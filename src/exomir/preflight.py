@@ -294,10 +294,10 @@ def check_contrasts(
     -------
     list[Issue]
         Unknown arm or timepoint levels, one-level contrasts, malformed specs
-        (from :func:`exomir.de.de_settings`) and covariates that are no column
+        (from :func:`exomir.de.settings.de_settings`) and covariates that are no column
         of the sample or participant sheet.
     """
-    from exomir.de import de_settings, default_contrasts
+    from exomir.de.settings import de_settings, default_contrasts
 
     issues: list[Issue] = []
     try:

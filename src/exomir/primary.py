@@ -76,6 +76,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from exomir.de.normalise import LAYER_NORMED
 from exomir.errors import Issue, ValidationError
 from exomir.stats import drop_collinear
 from exomir.tables import write_table
@@ -310,7 +311,7 @@ def sample_values(adata: Any, settings: PrimarySettings) -> pd.DataFrame:
     Parameters
     ----------
     adata
-        AnnData from :func:`exomir.de.normalise` (usable libraries; layers
+        AnnData from :func:`exomir.de.normalise.normalise` (usable libraries; layers
         ``normed_counts`` and ``log2_normed``).
     settings
         Primary settings.
@@ -340,7 +341,7 @@ def sample_values(adata: Any, settings: PrimarySettings) -> pd.DataFrame:
                 )
             ]
         )
-    normed = np.asarray(adata.layers["normed_counts"], dtype=float)
+    normed = np.asarray(adata.layers[LAYER_NORMED], dtype=float)
     logv = np.log2(normed + settings.pseudocount)
     col = {n: i for i, n in enumerate(names)}
     out = pd.DataFrame(
@@ -1026,7 +1027,7 @@ def run_primary(
     Parameters
     ----------
     adata
-        AnnData from :func:`exomir.de.normalise`.
+        AnnData from :func:`exomir.de.normalise.normalise`.
     participants
         Participants table.
     config

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from exomir import de, plots_de
+from exomir import de
+from exomir.de import plots as plots_de
 from exomir.errors import ValidationError
 from exomir.notcomputed import NotComputed
 
@@ -483,7 +484,7 @@ def fixture_prep() -> de.Prepared:
         counts,
         cd[["sample_id", "participant_id", "timepoint", "library_batch"]],
         cd[["participant_id", "arm"]].drop_duplicates(),
-        cfg,
+        de.de_settings(cfg),
     )
 
 
@@ -526,7 +527,7 @@ def test_run_contrast_writes_sorted_deterministic_outputs(
     trial, tmp_path: Path
 ) -> None:
     counts, samples, parts, _inter = trial
-    prep = de.prepare(counts, samples, parts, CFG)
+    prep = de.prepare(counts, samples, parts, de.de_settings(CFG))
     out = {
         k: tmp_path / f"te.{k}" for k in ("tsv", "samples.tsv", "volcano.svg", "ma.svg")
     }
@@ -576,7 +577,7 @@ def test_mirna_without_reads_in_a_subset_gets_empty_statistics(trial) -> None:
     cols = [c for c in counts.columns if c.split("_")[0] in set(exo)]
     counts.loc["hsa-miR-x05-5p", cols] = 0
     counts.loc["hsa-miR-x05-5p", [c for c in counts if c not in cols]] += 50
-    prep = de.prepare(counts, samples, parts, CFG)
+    prep = de.prepare(counts, samples, parts, de.de_settings(CFG))
     assert "hsa-miR-x05-5p" in prep.kept
     res = de.fit_contrast(
         prep.counts,
@@ -593,10 +594,10 @@ def test_mirna_without_reads_in_a_subset_gets_empty_statistics(trial) -> None:
 
 def test_normalise_builds_layers_and_pca(trial) -> None:
     counts, samples, parts, _ = trial
-    prep = de.prepare(counts, samples, parts, CFG)
+    prep = de.prepare(counts, samples, parts, de.de_settings(CFG))
     adata = de.normalise(prep.counts, prep.meta, prep.filt, prep.control, prep.settings)
     assert adata.shape == (len(samples), int((counts.sum(axis=1) > 0).sum()))
-    assert {"normed_counts", "log2_normed", "vst_counts"} <= set(adata.layers)
+    assert set(de.DE_LAYERS) <= set(adata.layers)
     sf = adata.obs["size_factor"].to_numpy()
     np.testing.assert_allclose(
         adata.layers["normed_counts"], adata.X / sf[:, None], rtol=1e-10
@@ -650,6 +651,44 @@ def _scenario(tmp_path: Path, counts, samples, parts) -> Path:
     return tmp_path
 
 
+def _run_contrast(d: Path, cfg: dict, name: str, qc: Path | None, outs: dict) -> None:
+    """Run rule ``de``'s step on a scenario written by :func:`_scenario`."""
+    de.contrast_step(
+        contrast=name,
+        counts=d / "results/counts/mirna_counts.tsv",
+        qc=qc,
+        samples=d / "config" / "samples.tsv",
+        participants=d / "config" / "participants.tsv",
+        table=outs["table"],
+        contrast_samples=outs["samples"],
+        volcano=outs["volcano"],
+        ma=outs["ma"],
+        settings=de.de_settings(cfg),
+    )
+
+
+def _run_normalisation(
+    d: Path, cfg: dict, qc: Path | None, norm: dict, samples, parts
+) -> Path:
+    """Run rules ``normalise_counts`` then ``de_normalise``; return the counts h5ad."""
+    from exomir.reads.merge import write_mirna_h5ad
+
+    tsv = d / "results/counts/mirna_counts.tsv"
+    sheets = {
+        "samples": d / "config" / "samples.tsv",
+        "participants": d / "config" / "participants.tsv",
+    }
+    raw = d / "results/counts/mirna_raw.h5ad"
+    write_mirna_h5ad(tsv, samples, parts, raw)
+    out = d / "results/counts/mirna.h5ad"
+    settings = de.de_settings(cfg)
+    de.normalise_counts_step(raw_h5ad=raw, qc=qc, h5ad=out, settings=settings, **sheets)
+    de.normalise_step(
+        counts=tsv, counts_h5ad=out, qc=qc, settings=settings, **sheets, **norm
+    )
+    return out
+
+
 def test_workflow_step_writes_not_estimable_contrasts(trial, tmp_path: Path) -> None:
     counts, samples, parts, _ = trial
     # Every exosome week-1 library fails QC: the interaction is not estimable.
@@ -666,14 +705,7 @@ def test_workflow_step_writes_not_estimable_contrasts(trial, tmp_path: Path) -> 
     qc.to_csv(d / "qc.tsv", sep="\t", index=False)
     cfg = yaml.safe_load((d / "config" / "config.yaml").read_text())
     outs = {k: d / "out" / f"te.{k}" for k in ("table", "samples", "volcano", "ma")}
-    de.workflow_step(
-        cfg,
-        d / "results/counts/mirna_counts.tsv",
-        d / "qc.tsv",
-        outs,
-        contrast="treatment_effect",
-        directory=d,
-    )
+    _run_contrast(d, cfg, "treatment_effect", d / "qc.tsv", outs)
     assert pd.read_csv(outs["table"], sep="\t").empty
     smp = pd.read_csv(outs["samples"], sep="\t")
     assert smp["design_notes"].str.startswith("not estimable: single level").all()
@@ -686,9 +718,7 @@ def test_workflow_step_writes_not_estimable_contrasts(trial, tmp_path: Path) -> 
         "pca": d / "out" / "pca.tsv",
         "pca_plot": d / "out" / "pca.svg",
     }
-    de.workflow_step(
-        cfg, d / "results/counts/mirna_counts.tsv", d / "qc.tsv", norm, directory=d
-    )
+    _run_normalisation(d, cfg, d / "qc.tsv", norm, samples, parts)
     libs = pd.read_csv(norm["libraries"], sep="\t")
     assert (~libs.set_index("sample_id").loc[fail, "usable"]).all()
     mir = pd.read_csv(norm["mirnas"], sep="\t").set_index("mirna")
@@ -721,19 +751,18 @@ def test_a_two_participant_scenario_runs_with_reasons(tmp_path: Path) -> None:
     counts, samples, parts, _ = simulate(n_per_arm=1, n_tail=30, seed=5)
     d = _scenario(tmp_path, counts, samples, parts)
     cfg = yaml.safe_load((d / "config" / "config.yaml").read_text())
-    src = d / "results/counts/mirna_counts.tsv"
     for name in de.de_settings(CFG).contrasts:
         outs = {
             k: d / "out" / f"{name}.{k}" for k in ("table", "samples", "volcano", "ma")
         }
-        de.workflow_step(cfg, src, None, outs, contrast=name, directory=d)
+        _run_contrast(d, cfg, name, None, outs)
         notes = pd.read_csv(outs["samples"], sep="\t")["design_notes"]
         assert notes.str.startswith("not estimable").all(), name
     norm = {
         k: d / "out" / f"n.{k}"
         for k in ("h5ad", "mirnas", "libraries", "pca", "pca_plot")
     }
-    de.workflow_step(cfg, src, None, norm, directory=d)
+    _run_normalisation(d, cfg, None, norm, samples, parts)
     assert pd.read_csv(norm["pca"], sep="\t").shape[0] == 4
 
 
@@ -781,7 +810,7 @@ def counts_layers(trial):
             }
         )
     )
-    prep = de.prepare(counts, samples, parts, CFG, qc)
+    prep = de.prepare(counts, samples, parts, de.de_settings(CFG), qc)
     raw = ad.AnnData(
         X=counts.to_numpy().T.astype(np.int32),
         obs=build_obs(samples, parts, list(counts.columns)),
@@ -796,7 +825,7 @@ def test_counts_layers_are_counts_over_hand_computed_size_factors(
     prep, adata, counts = counts_layers
     assert set(de.COUNTS_LAYERS) <= set(adata.layers)
     assert adata.shape == (counts.shape[1], counts.shape[0])
-    np.testing.assert_array_equal(adata.layers["counts"], counts.to_numpy().T)
+    np.testing.assert_array_equal(adata.layers[de.LAYER_COUNTS], counts.to_numpy().T)
     usable = adata.obs["usable"].to_numpy(dtype=bool)
     assert not usable[adata.obs_names.get_loc("P02_BL")]
     assert not usable[adata.obs_names.get_loc("P03_W1")]
@@ -809,19 +838,19 @@ def test_counts_layers_are_counts_over_hand_computed_size_factors(
     np.testing.assert_allclose(adata.obs["size_factor"][usable], sf, rtol=1e-10)
     raw = counts.to_numpy(dtype=float).T[usable]
     np.testing.assert_allclose(
-        adata.layers["normalised"][usable], raw / sf[:, None], rtol=1e-10
+        adata.layers[de.LAYER_NORMED][usable], raw / sf[:, None], rtol=1e-10
     )
     # Not usable: NaN everywhere, reason recorded.
-    assert np.isnan(adata.layers["normalised"][~usable]).all()
-    assert np.isnan(adata.layers["vst"][~usable]).all()
+    assert np.isnan(adata.layers[de.LAYER_NORMED][~usable]).all()
+    assert np.isnan(adata.layers[de.LAYER_VST][~usable]).all()
     assert np.isnan(adata.obs["size_factor"][~usable]).all()
     reason = adata.obs["exclusion_reason"]
     assert reason["P02_BL"] == "failed library QC: min_mirna_reads"
     assert reason["P03_W1"] == "no miRNA reads"
     # A miRNA without reads: normalised 0, VST NaN.
     j = adata.var_names.get_loc("hsa-miR-zero-5p")
-    assert (adata.layers["normalised"][usable, j] == 0).all()
-    assert np.isnan(adata.layers["vst"][:, j]).all()
+    assert (adata.layers[de.LAYER_NORMED][usable, j] == 0).all()
+    assert np.isnan(adata.layers[de.LAYER_VST][:, j]).all()
 
 
 def test_de_normalise_reuses_the_counts_layers(counts_layers, tmp_path: Path) -> None:
@@ -837,7 +866,7 @@ def test_de_normalise_reuses_the_counts_layers(counts_layers, tmp_path: Path) ->
     assert list(reused.obs_names) == list(fresh.obs_names)
     assert list(reused.var_names) == list(fresh.var_names)
     np.testing.assert_array_equal(reused.X, fresh.X)
-    for layer in ("normed_counts", "log2_normed", "vst_counts"):
+    for layer in de.DE_LAYERS:
         np.testing.assert_allclose(reused.layers[layer], fresh.layers[layer])
     np.testing.assert_allclose(reused.obsm["X_pca"], fresh.obsm["X_pca"])
     # Layers made with other QC verdicts are refused, not silently used.
@@ -861,24 +890,17 @@ def test_normalise_counts_step_writes_the_final_counts_h5ad(
 ) -> None:
     import anndata as ad
 
-    from exomir.reads.merge import write_mirna_h5ad
-
     counts, samples, parts, _ = trial
     d = _scenario(tmp_path, counts, samples, parts)
     cfg = yaml.safe_load((d / "config" / "config.yaml").read_text())
-    tsv = d / "results/counts/mirna_counts.tsv"
-    raw = d / "results/counts/mirna_raw.h5ad"
-    write_mirna_h5ad(tsv, samples, parts, raw)
-    out = d / "results/counts/mirna.h5ad"
-    de.normalise_counts_step(cfg, raw, None, out, directory=d)
-    adata = ad.read_h5ad(out)
-    assert set(de.COUNTS_LAYERS) <= set(adata.layers)
-    assert adata.obs["usable"].all()
     norm = {
         k: d / "out" / f"n.{k}"
         for k in ("h5ad", "mirnas", "libraries", "pca", "pca_plot")
     }
-    de.workflow_step(cfg, tsv, None, norm, directory=d, counts_h5ad=out)
+    out = _run_normalisation(d, cfg, None, norm, samples, parts)
+    adata = ad.read_h5ad(out)
+    assert set(de.COUNTS_LAYERS) <= set(adata.layers)
+    assert adata.obs["usable"].all()
     dn = ad.read_h5ad(norm["h5ad"])
     np.testing.assert_allclose(
         dn.obs["size_factor"], adata.obs["size_factor"][dn.obs_names]
@@ -890,7 +912,7 @@ def test_wald_t_reference_is_the_default_and_uses_residual_df(trial) -> None:
     from scipy import stats
 
     counts, samples, parts, _ = trial
-    prep = de.prepare(counts, samples, parts, CFG)
+    prep = de.prepare(counts, samples, parts, de.de_settings(CFG))
     assert prep.settings.wald_reference == "t"
     c = prep.settings.contrasts["treatment_effect"]
     res = de.fit_contrast(
@@ -906,7 +928,7 @@ def test_wald_t_reference_is_the_default_and_uses_residual_df(trial) -> None:
     assert f"Wald p-values from t({df})" in res.notes
     cfg = copy.deepcopy(CFG)
     cfg["de"] = {"wald_reference": "normal"}
-    prep_n = de.prepare(counts, samples, parts, cfg)
+    prep_n = de.prepare(counts, samples, parts, de.de_settings(cfg))
     res_n = de.fit_contrast(
         prep_n.counts, prep_n.meta, c, prep_n.settings, prep_n.control, prep_n.kept
     )
@@ -1010,7 +1032,7 @@ def test_exact_messages_all_zero_mirnas_and_libraries(trial) -> None:
     meta = de.sample_table(counts, samples, parts)
     assert meta.at["P03_BL", "reason"] == "no miRNA reads"
     assert not meta.at["P03_BL", "usable"]
-    prep = de.prepare(counts, samples, parts, CFG)
+    prep = de.prepare(counts, samples, parts, de.de_settings(CFG))
     f = prep.filt
     assert f.at["hsa-miR-zero-5p", "reason"] == "no reads in any usable library"
     assert not f.at["hsa-miR-zero-5p", "kept"]
@@ -1026,6 +1048,8 @@ def test_exact_messages_all_zero_mirnas_and_libraries(trial) -> None:
     assert res.samples.at["P03_BL", "reason"] == "no miRNA reads"
     # Every count zero: nothing is usable, and the message says so.
     with pytest.raises(NotComputed) as exc:
-        de.prepare(counts * 0, samples, parts, CFG, counts_label="c.tsv")
+        de.prepare(
+            counts * 0, samples, parts, de.de_settings(CFG), counts_label="c.tsv"
+        )
     assert exc.value.reason.startswith("no usable library is left in c.tsv: none of")
     assert "no miRNA reads" in exc.value.reason

@@ -255,6 +255,24 @@ def _scenario_files(tmp_path):
     return fa, cfg
 
 
+def _settings(cfg: dict):
+    """Pathway settings of a partial ``pathways`` config (other fields unused)."""
+    from exomir.pathways.settings import InteractionSource, PathwaySettings
+
+    pw = cfg["pathways"]
+    return PathwaySettings(
+        sources=tuple(
+            InteractionSource(evidence=s.get("evidence"))
+            for s in pw.get("interactions", [])
+        ),
+        id_types=tuple(g["id_type"] for g in pw.get("gene_sets", [])),
+        primary=tuple(pw.get("primary", [])),
+        arms=("placebo", "exosome"),
+        timepoints=("baseline", "week1"),
+        primary_mirna="hsa-miR-126-3p",
+    )
+
+
 def test_interactions_step_with_no_mappable_name_is_an_error(tmp_path, caplog):
     import logging
 
@@ -263,7 +281,13 @@ def test_interactions_step_with_no_mappable_name_is_an_error(tmp_path, caplog):
     fa, cfg = _scenario_files(tmp_path)
     with caplog.at_level(logging.WARNING, logger="exomir.pathways"):
         with pytest.raises(ValidationError, match="none of the 1 miRNA names"):
-            interactions_step(cfg, fa, tmp_path / "o.tsv", tmp_path / "m.tsv")
+            interactions_step(
+                sources=[src["path"] for src in cfg["pathways"]["interactions"]],
+                mature=fa,
+                interactions=tmp_path / "o.tsv",
+                mapping=tmp_path / "m.tsv",
+                settings=_settings(cfg),
+            )
     assert "1 of 1 miRNA names (1 of 1 interactions) could not be mapped" in caplog.text
 
 
@@ -274,5 +298,6 @@ def test_unknown_primary_pathway_is_an_error(tmp_path):
     gmt.write_text("P1\tx\tSPRED1\n", encoding="utf-8")
     inter = pd.DataFrame({"target_entrez": ["1"], "target_symbol": ["SPRED1"]})
     cfg = {"gene_sets": [{"gmt": str(gmt), "id_type": "symbol"}], "primary": ["WP4172"]}
+    settings = _settings({"pathways": cfg})
     with pytest.raises(ValidationError, match="primary pathway"):
-        _gene_sets(cfg, inter, tmp_path)
+        _gene_sets([gmt], settings, inter)

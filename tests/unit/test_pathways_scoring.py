@@ -309,9 +309,10 @@ def test_contrast_without_tested_mirnas_is_reported_not_fatal(caplog) -> None:
         }
     )
     stat = pd.Series({"m1": np.nan, "m2": np.nan, "other": 1.5})
-    cfg = {"tmin": 1, "n_permutations": 10, "degree_bins": 2, "seed": 1}
     with caplog.at_level(logging.WARNING, logger="exomir.pathways"):
-        rows = enrichment_for_contrast("time_placebo", stat, net, cfg)
+        rows = enrichment_for_contrast(
+            "time_placebo", stat, net, tmin=1, n_permutations=10, degree_bins=2, seed=1
+        )
     assert list(rows["pathway"]) == ["P1", "P2"]
     assert rows["note"].str.startswith("not computed").all()
     assert "1 tested miRNAs" in rows["note"].iloc[0]

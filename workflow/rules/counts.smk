@@ -2,16 +2,18 @@
 # memory, and the AnnData object (see exomir.reads.merge); with EV sheets, the
 # lot table goes into its `uns` and each participant's dose into `obs`.
 # The merge writes mirna_raw.h5ad; once read QC has judged the libraries,
-# normalise_counts adds the layers counts / normalised / vst (the DE stage's
-# median-of-ratios over control miRNAs, QC-passed libraries only) and writes
-# the final results/counts/mirna.h5ad.
+# normalise_counts adds the layers counts / normed_counts / vst_counts (the one
+# normalisation, exomir.de.normalise: median-of-ratios over control miRNAs,
+# QC-passed libraries only) and writes the final results/counts/mirna.h5ad.
 
-# Sheets the normalisation validates (only those configured).
-COUNTS_SHEETS = [
-    get_sheet(k)
-    for k in ("samples", "participants", "clinical_measurements", "disposition")
-    if k in CFG["sheets"]
-]
+from exomir.de.settings import de_settings
+
+# DE settings (exomir.de.settings), built and checked once here, when the
+# workflow is parsed: normalise_counts and the DE rules get them as params.
+try:
+    DE_SETTINGS = de_settings(CFG) if TRIAL else None
+except ValidationError as exc:
+    raise SystemExit(f"exomir: the DE settings are not valid.\n{exc}")
 
 
 rule merge_counts:
@@ -51,7 +53,9 @@ rule normalise_counts:
     input:
         h5ad="results/counts/mirna_raw.h5ad",
         qc="results/qc/library_qc.tsv",
-        sheets=COUNTS_SHEETS,
+        samples=get_sheet("samples"),
+        # a QC-only study has no participants sheet (and never runs this rule)
+        participants=get_sheet("participants") if TRIAL else [],
     output:
         h5ad="results/counts/mirna.h5ad",
     log:
@@ -65,9 +69,7 @@ rule normalise_counts:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=30,
     params:
-        de=CFG["de"],
-        # absent in a QC-only study, which never asks for mirna.h5ad
-        design=CFG.get("design", {}),
-        primary_mirna=CFG.get("trial", {}).get("primary_mirna", ""),
+        # None in a QC-only study, which never asks for mirna.h5ad
+        settings=DE_SETTINGS,
     script:
         "../scripts/normalise_counts.py"

@@ -5,12 +5,8 @@
 
 import re
 
-from exomir.de import de_settings
-
-try:
-    DE_CONTRASTS = list(de_settings(CFG).contrasts)
-except ValidationError as exc:
-    raise SystemExit(f"exomir: the DE contrasts are not valid.\n{exc}")
+# DE_SETTINGS (exomir.de.settings.de_settings) is built in counts.smk.
+DE_CONTRASTS = list(DE_SETTINGS.contrasts)
 
 
 # Wildcard constraint matching exactly the configured contrast names.
@@ -38,13 +34,15 @@ DE_OUTPUTS = [
 
 # Normalised counts (median-of-ratios over control miRNAs), VST and PCA of all
 # usable libraries; the per-miRNA filter/control table and the library table.
-# The normalised values and VST are taken from results/counts/mirna.h5ad.
+# The normalised values and VST are taken from results/counts/mirna.h5ad (one
+# normalisation); each contrast's fit (rule de) re-estimates its size factors.
 rule de_normalise:
     input:
         counts="results/counts/mirna_counts.tsv",
         counts_h5ad="results/counts/mirna.h5ad",
         qc="results/qc/library_qc.tsv",
-        sheets=DE_SHEETS,
+        samples=get_sheet("samples"),
+        participants=get_sheet("participants"),
     output:
         h5ad="results/de/mirna.h5ad",
         mirnas="results/de/mirna_filter.tsv",
@@ -66,11 +64,9 @@ rule de_normalise:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=30,
     params:
-        de=CFG["de"],
-        design=CFG["design"],
-        primary_mirna=CFG["trial"]["primary_mirna"],
+        settings=DE_SETTINGS,
     script:
-        "../scripts/de.py"
+        "../scripts/de_normalise.py"
 
 
 # One pydeseq2 fit per contrast: results table, included/excluded libraries
@@ -79,7 +75,8 @@ rule de:
     input:
         counts="results/counts/mirna_counts.tsv",
         qc="results/qc/library_qc.tsv",
-        sheets=DE_SHEETS,
+        samples=get_sheet("samples"),
+        participants=get_sheet("participants"),
     output:
         table=report(
             "results/de/{contrast}.tsv",
@@ -113,9 +110,7 @@ rule de:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=60,
     params:
-        de=CFG["de"],
-        design=CFG["design"],
-        primary_mirna=CFG["trial"]["primary_mirna"],
+        settings=DE_SETTINGS,
     script:
         "../scripts/de.py"
 

@@ -5,6 +5,7 @@
 # message and PATHWAY_OUTPUTS is empty.
 
 from exomir.pathways.run import interaction_sources_available
+from exomir.pathways.settings import pathway_settings
 
 PATHWAYS_AVAILABLE, PATHWAYS_SKIP_REASON = interaction_sources_available(CFG)
 if not PATHWAYS_AVAILABLE:
@@ -18,6 +19,13 @@ if _unknown:
         f"exomir: config pathways.contrasts names unknown DE contrast(s) {_unknown}; "
         f"the DE contrasts are {DE_CONTRASTS}"
     )
+
+# Typed settings of both rules (exomir.pathways.settings), built once here.
+PATHWAY_SETTINGS = pathway_settings(CFG, PATHWAY_CONTRASTS)
+PATHWAY_GMTS = [ref_path(str(g["gmt"])) for g in CFG["pathways"]["gene_sets"]]
+PATHWAY_ROLES = (
+    [ref_path(str(CFG["pathways"]["roles"]))] if CFG["pathways"].get("roles") else []
+)
 
 # Every target of this file (for `rule all`).
 PATHWAY_OUTPUTS = (
@@ -54,6 +62,8 @@ rule pathways_interactions:
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
+    params:
+        settings=PATHWAY_SETTINGS,
     script:
         "../scripts/pathways_interactions.py"
 
@@ -64,7 +74,8 @@ rule pathways:
     input:
         h5ad="results/de/mirna.h5ad",
         interactions="results/pathways/interactions.tsv",
-        gene_sets=get_pathway_reference_files(),
+        gmts=PATHWAY_GMTS,
+        roles=PATHWAY_ROLES,
         de=expand("results/de/{contrast}.tsv", contrast=PATHWAY_CONTRASTS),
     output:
         network=report(
@@ -99,6 +110,6 @@ rule pathways:
         mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=30,
     params:
-        contrasts=PATHWAY_CONTRASTS,
+        settings=PATHWAY_SETTINGS,
     script:
-        "../scripts/pathways_scores.py"
+        "../scripts/pathways.py"

@@ -1,37 +1,32 @@
-"""Snakemake shim for rules ``de_normalise`` and ``de`` (see workflow/rules/de.smk).
+"""Snakemake shim for rule ``de`` (workflow/rules/de.smk): fit one contrast.
 
-With a ``contrast`` wildcard it fits that contrast; without, it writes the
-normalised counts, filter table and PCA. All logic is in
-:func:`exomir.de.workflow_step`.
+All logic is in :func:`exomir.de.stage.contrast_step`.
 """
 
-import logging
 from typing import Any
 
-from exomir.de import workflow_step
-from exomir.notcomputed import run_step
-from exomir.rulelog import setup_rule_logging
+from exomir.de.stage import contrast_step
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-
-    def step() -> None:
-        workflow_step(
-            smk.config,
-            smk.input.counts,
-            smk.input.qc,
-            dict(smk.output.items()),
-            contrast=getattr(smk.wildcards, "contrast", None),
+    run_rule(
+        smk,
+        lambda: contrast_step(
+            contrast=smk.wildcards.contrast,
+            counts=smk.input.counts,
+            qc=smk.input.qc,
+            samples=smk.input.samples,
+            participants=smk.input.participants,
+            table=smk.output.table,
+            contrast_samples=smk.output.samples,
+            volcano=smk.output.volcano,
+            ma=smk.output.ma,
+            settings=smk.params.settings,
             threads=int(smk.threads),
-            counts_h5ad=getattr(smk.input, "counts_h5ad", None),
-        )
-
-    try:
-        run_step(smk.input, smk.output, step)
-    except Exception:
-        logging.getLogger("exomir.de").exception("the DE step failed")
-        raise
+        ),
+        logger="exomir.de",
+    )
 
 
 if "snakemake" in globals():

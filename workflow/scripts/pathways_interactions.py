@@ -3,27 +3,24 @@
 All logic is in :func:`exomir.pathways.run.interactions_step`.
 """
 
-import logging
 from typing import Any
 
-from exomir.rulelog import setup_rule_logging
+from exomir.pathways.run import interactions_step
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    try:
-        from exomir.config import validate_config
-        from exomir.pathways.run import interactions_step
-
-        cfg = validate_config(dict(smk.config))
-        interactions_step(
-            cfg, smk.input.mature, smk.output.interactions, smk.output.mapping
-        )
-    except Exception:
-        logging.getLogger("exomir.pathways").exception(
-            "building the interaction table failed"
-        )
-        raise
+    run_rule(
+        smk,
+        lambda: interactions_step(
+            sources=list(smk.input.sources),
+            mature=smk.input.mature,
+            interactions=smk.output.interactions,
+            mapping=smk.output.mapping,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.pathways",
+    )
 
 
 if "snakemake" in globals():

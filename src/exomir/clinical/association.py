@@ -29,6 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from exomir.clinical.dataset import ClinicalSettings
+from exomir.de.normalise import LAYER_VST
 from exomir.errors import Issue, ValidationError
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ def mirna_changes(
         raise ValidationError(
             [Issue(label, f"the primary miRNA '{mirna}' is not in the matrix")]
         )
-    layer = str(settings.association.get("layer", "vst_counts"))
+    layer = str(settings.association.get("layer", LAYER_VST))
     if layer == "X":
         mat = adata.X
     elif layer in adata.layers:

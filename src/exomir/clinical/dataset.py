@@ -43,6 +43,7 @@ from exomir.clinical.plausibility import (
     soft_limit_action,
 )
 from exomir.config import resolve_path
+from exomir.de.normalise import LAYER_VST
 from exomir.errors import Issue, ValidationError
 
 log = logging.getLogger(__name__)
@@ -318,7 +319,7 @@ def clinical_settings(
     if issues:
         raise ValidationError(issues)
     assoc = dict(c.get("association") or {})
-    assoc.setdefault("layer", "vst_counts")
+    assoc.setdefault("layer", LAYER_VST)
     assoc.setdefault("n_bootstrap", 2000)
     assoc.setdefault("seed", 20261126)
     assoc.setdefault("population", "mITT")

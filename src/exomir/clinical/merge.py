@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from exomir.clinical.dataset import ClinicalSettings
+from exomir.de.normalise import LAYER_VST
 from exomir.errors import Issue, ValidationError
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ def trial_anndata(
             np.where(tp.to_numpy() == settings.followup_visit, wk, np.nan),
         )
         chg[code] = tab[f"{code}_chg"].reindex(pids).to_numpy()
-    layer = "vst_counts" if "vst_counts" in adata.layers else None
+    layer = LAYER_VST if LAYER_VST in adata.layers else None
     x = adata.layers[layer] if layer else adata.X
     out = ad.AnnData(
         X=np.asarray(x, dtype=np.float64),

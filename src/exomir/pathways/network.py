@@ -389,7 +389,7 @@ def map_mirna_names(
     """
     ref = sorted(set(reference))
     ref_set = set(ref)
-    lower = {}
+    lower: dict[str, str] = {}
     for r in ref:
         lower.setdefault(r.lower(), r)
     arms: dict[str, list[str]] = {}

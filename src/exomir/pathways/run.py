@@ -1,5 +1,7 @@
 """Workflow steps of the pathway stage (used by workflow/scripts/pathways_*.py).
 
+Each step gets its inputs and outputs explicitly and a
+:class:`~exomir.pathways.settings.PathwaySettings` built at parse time.
 ``interactions_step`` turns the configured interaction sources (a user's
 miRTarBase download and/or tables in the documented layout) into one mapped
 interaction table; ``pathways_step`` builds the weighted network on the
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,9 @@ from exomir.pathways.scoring import (
     sample_scores,
     zscores,
 )
+from exomir.pathways.settings import InteractionSource, PathwaySettings
 from exomir.pathways.stats import adjust, ancova_tests, mixedlm_tests, plot_scores
+from exomir.tables import write_table
 
 __all__ = [
     "SCORES_COLUMNS",
@@ -76,17 +80,16 @@ TESTS_COLUMNS = [
 
 
 def load_interactions(
-    sources: list[Mapping[str, Any]], directory: str | os.PathLike[str] = "."
+    paths: Sequence[str | os.PathLike[str]], sources: Sequence[InteractionSource]
 ) -> pd.DataFrame:
-    """Read, convert and evidence-filter every configured interaction source.
+    """Read, convert and evidence-filter every configured interaction table.
 
     Parameters
     ----------
+    paths
+        The tables (rule input), in config ``pathways.interactions`` order.
     sources
-        Config ``pathways.interactions`` entries (path, format, evidence,
-        species).
-    directory
-        Scenario directory (relative paths).
+        How to read each (``PathwaySettings.sources``, same order).
 
     Returns
     -------
@@ -94,18 +97,11 @@ def load_interactions(
         Interactions in the documented layout (unmapped names).
     """
     frames = []
-    for src in sources:
-        path = resolve_path(str(src["path"]), directory)
-        if src.get("format", "tsv") == "mirtarbase":
-            df = convert_mirtarbase(
-                path,
-                species=src.get("species", "Homo sapiens"),
-                evidence=src.get("evidence", ["Functional MTI"]),
-            )
+    for path, src in zip(paths, sources, strict=True):
+        if src.format == "mirtarbase":
+            df = convert_mirtarbase(path, species=src.species, evidence=src.evidence)
         else:
-            df = filter_evidence(
-                read_interactions(path), src.get("evidence"), str(path)
-            )
+            df = filter_evidence(read_interactions(path), src.evidence, str(path))
         frames.append(df)
     if not frames:
         raise ValidationError(
@@ -121,26 +117,27 @@ def load_interactions(
 
 
 def interactions_step(
-    config: Mapping[str, Any],
-    mature_fasta: str | os.PathLike[str],
-    out_interactions: str | os.PathLike[str],
-    out_mapping: str | os.PathLike[str],
-    directory: str | os.PathLike[str] = ".",
+    *,
+    sources: Sequence[str | os.PathLike[str]],
+    mature: str | os.PathLike[str],
+    interactions: str | os.PathLike[str],
+    mapping: str | os.PathLike[str],
+    settings: PathwaySettings,
 ) -> pd.DataFrame:
-    """Build the mapped interaction table of the analysis.
+    """Rule ``pathways_interactions``: the mapped interaction table of the analysis.
 
     Parameters
     ----------
-    config
-        Validated configuration.
-    mature_fasta
+    sources
+        Interaction tables (config ``pathways.interactions`` paths).
+    mature
         miRBase mature FASTA of the analysis (reference names).
-    out_interactions
+    interactions
         results/pathways/interactions.tsv (documented layout + ``mirna_input``).
-    out_mapping
+    mapping
         results/pathways/mirna_mapping.tsv (input, mapped, rule, n_interactions).
-    directory
-        Scenario directory.
+    settings
+        From :func:`exomir.pathways.settings.pathway_settings`.
 
     Returns
     -------
@@ -152,12 +149,11 @@ def interactions_step(
     ValidationError
         If no interaction can be mapped onto the reference.
     """
-    from exomir.tables import write_table
-
-    raw = load_interactions(config["pathways"]["interactions"], directory)
+    mature_fasta, out_interactions, out_mapping = mature, interactions, mapping
+    raw = load_interactions(sources, settings.sources)
     ref = mature_names(mature_fasta)
-    mapping = map_mirna_names(raw["mirna"], ref, ref)
-    table = mapping.table.copy()
+    names = map_mirna_names(raw["mirna"], ref, ref)
+    table = names.table.copy()
     counts = raw.groupby("mirna").size()
     table["n_interactions"] = table["input"].map(counts).astype(int)
     unm = table[table["mapped"] == ""]
@@ -175,7 +171,7 @@ def interactions_step(
             os.path.basename(str(mature_fasta)),
             ", ".join(unm["input"].head(5)),
         )
-    m = mapping.as_dict()
+    m = names.as_dict()
     out = raw[raw["mirna"].isin(m)].copy()
     if out.empty:
         raise ValidationError(
@@ -197,15 +193,20 @@ def interactions_step(
     return out
 
 
-def _gene_sets(cfg: Mapping[str, Any], inter: pd.DataFrame, directory: Any) -> list:
+def _gene_sets(
+    gmts: Sequence[str | os.PathLike[str]],
+    settings: PathwaySettings,
+    inter: pd.DataFrame,
+) -> list:
+    """Read the GMT files (Entrez IDs mapped to symbols) and check the selection."""
     e2s: dict[str, str] = {}
     ent = inter[inter["target_entrez"] != ""].drop_duplicates("target_entrez")
     e2s.update(zip(ent["target_entrez"], ent["target_symbol"], strict=True))
     sets = []
-    for g in cfg["gene_sets"]:
-        for gs in read_gmt(resolve_path(str(g["gmt"]), directory), g["id_type"]):
+    for gmt, id_type in zip(gmts, settings.id_types, strict=True):
+        for gs in read_gmt(gmt, id_type):
             sets.append(to_symbols(gs, e2s))
-    only = cfg.get("select")
+    only = settings.select
     if only:
         missing = [p for p in only if p not in {s.id for s in sets}]
         if missing:
@@ -219,7 +220,7 @@ def _gene_sets(cfg: Mapping[str, Any], inter: pd.DataFrame, directory: Any) -> l
                 ]
             )
         sets = [s for s in sets if s.id in set(only)]
-    missing = [p for p in cfg["primary"] if p not in {s.id for s in sets}]
+    missing = [p for p in settings.primary if p not in {s.id for s in sets}]
     if missing:
         raise ValidationError(
             [
@@ -253,7 +254,14 @@ def _mirna_axis(net: pd.DataFrame, mirna: str) -> dict[str, Any]:
 
 
 def enrichment_for_contrast(
-    contrast: str, stat: pd.Series, net: pd.DataFrame, cfg: Mapping[str, Any]
+    contrast: str,
+    stat: pd.Series,
+    net: pd.DataFrame,
+    *,
+    tmin: int,
+    n_permutations: int,
+    degree_bins: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Contrast-level enrichment rows of one DE contrast for tests.tsv.
 
@@ -265,8 +273,8 @@ def enrichment_for_contrast(
         miRNA -> DE Wald statistic (NaN = not tested).
     net
         From :func:`exomir.pathways.scoring.build_network`.
-    cfg
-        The ``pathways`` configuration.
+    tmin, n_permutations, degree_bins, seed
+        Config ``pathways`` values of the same names.
 
     Returns
     -------
@@ -293,16 +301,16 @@ def enrichment_for_contrast(
     e = contrast_enrichment(
         stat,
         net,
-        tmin=int(cfg["tmin"]),
-        n_perm=int(cfg["n_permutations"]),
-        bins=int(cfg["degree_bins"]),
-        seed=int(cfg["seed"]),
+        tmin=tmin,
+        n_perm=n_permutations,
+        bins=degree_bins,
+        seed=seed,
     )
     e["contrast"] = contrast
     e["analysis"] = "contrast_enrichment"
     e["note"] = (
         f"decoupler score of the DE Wald stat; null: "
-        f"{int(cfg['n_permutations'])} permutations within {int(cfg['degree_bins'])} "
+        f"{n_permutations} permutations within {degree_bins} "
         "K_m strata (degree-preserving); null mean "
         + e["null_mean"].map(lambda v: f"{v:.4g}")
         + ", sd "
@@ -311,54 +319,16 @@ def enrichment_for_contrast(
     return e.drop(columns=["null_mean", "null_sd", "n_universe"])
 
 
-def pathways_step(
-    config: Mapping[str, Any],
+def _expressed_values(
     h5ad: str | os.PathLike[str],
     interactions: str | os.PathLike[str],
-    de_tables: Mapping[str, str],
-    outputs: Mapping[str, str],
-    directory: str | os.PathLike[str] = ".",
-) -> dict[str, pd.DataFrame]:
-    """Network, per-sample scores, enrichment and tests; writes all outputs.
-
-    Parameters
-    ----------
-    config
-        Validated configuration (``pathways``, ``design``).
-    h5ad
-        results/de/mirna.h5ad (layer from ``pathways.layer``, ``filter_pass``).
-    interactions
-        From :func:`interactions_step`.
-    de_tables
-        Contrast name -> DE table with ``mirna`` and ``stat``.
-    outputs
-        Keys network, scores, tests, plot, summary.
-    directory
-        Scenario directory.
-
-    Returns
-    -------
-    dict
-        network, scores and tests tables.
-    """
+    inter: pd.DataFrame,
+    layer: str,
+) -> tuple[Any, pd.DataFrame, list[str]]:
+    """Read the DE AnnData: its values in ``layer`` and the expressed miRNAs."""
     import anndata as ad
 
-    from exomir.tables import write_table
-
-    cfg = config["pathways"]
-    design = config["design"]
-    arms = list(design["arms"])
-    tps = list(design["timepoints"])
-    strata = [s for s in design.get("strata", []) or []]
-    inter = pd.read_csv(interactions, sep="\t", dtype=str, keep_default_na=False)
-    sets = _gene_sets(cfg, inter, directory)
-    roles = (
-        read_roles(resolve_path(str(cfg["roles"]), directory))
-        if cfg.get("roles")
-        else None
-    )
     adata = ad.read_h5ad(h5ad)
-    layer = cfg["layer"]
     values = pd.DataFrame(
         np.asarray(adata.layers[layer], dtype=float),
         index=adata.obs_names,
@@ -382,25 +352,25 @@ def pathways_step(
                 )
             ]
         )
-    net = build_network(inter, sets, cfg.get("families", {}), roles, expressed)
-    obs = adata.obs
-    ref_samples = list(obs.index[obs["timepoint"] == tps[0]])
-    zs = zscores(values[expressed], ref_samples)
-    scores = sample_scores(zs.z, net, tmin=int(cfg["tmin"]))
-    meta = obs[["participant_id", "arm", "timepoint"]].astype(str)
-    scores = scores.join(meta, on="sample_id")
-    order = {m: i for i, m in enumerate(["waggr", "ulm", "waggr_signed", "ulm_signed"])}
-    scores = scores.sort_values(
-        ["pathway", "method", "sample_id"],
-        key=lambda s: s.map(order) if s.name == "method" else s,
-        kind="mergesort",
-    )[SCORES_COLUMNS].reset_index(drop=True)
+    return adata, values, expressed
+
+
+def _tests(
+    scores: pd.DataFrame,
+    obs: pd.DataFrame,
+    net: pd.DataFrame,
+    de_tables: Mapping[str, str | os.PathLike[str]],
+    settings: PathwaySettings,
+) -> pd.DataFrame:
+    """ANCOVA, mixed-model and contrast-enrichment rows of tests.tsv, adjusted."""
+    arms, tps = list(settings.arms), list(settings.timepoints)
+    strata = list(settings.strata)
     participants = (
         obs[["participant_id", "arm", *strata]]
         .astype(str)
         .drop_duplicates("participant_id")
     )
-    primary = list(cfg["primary"])
+    primary = list(settings.primary)
     tests = ancova_tests(
         scores,
         participants,
@@ -409,35 +379,49 @@ def pathways_step(
         tps[-1],
         primary,
         strata=strata,
-        cov_type=cfg["cov_type"],
-        ci_level=float(cfg["ci_level"]),
-        n_perm=int(cfg["ancova_permutations"]),
-        seed=int(cfg["seed"]),
+        cov_type=settings.cov_type,
+        ci_level=settings.ci_level,
+        n_perm=settings.ancova_permutations,
+        seed=settings.seed,
     )
-    mixed = mixedlm_tests(
-        scores, arms, tps[0], tps[-1], ci_level=float(cfg["ci_level"])
-    )
+    mixed = mixedlm_tests(scores, arms, tps[0], tps[-1], ci_level=settings.ci_level)
     enr = []
     for contrast, path in sorted(de_tables.items()):
         de = pd.read_csv(path, sep="\t")
         stat = de.set_index("mirna")["stat"].astype(float)
-        enr.append(enrichment_for_contrast(contrast, stat, net, cfg))
+        enr.append(
+            enrichment_for_contrast(
+                contrast,
+                stat,
+                net,
+                tmin=settings.tmin,
+                n_permutations=settings.n_permutations,
+                degree_bins=settings.degree_bins,
+                seed=settings.seed,
+            )
+        )
     all_tests = pd.concat([tests, mixed, *enr], ignore_index=True)
     for c in TESTS_COLUMNS:
         if c not in all_tests.columns:
             all_tests[c] = np.nan
     all_tests = adjust(all_tests, primary)
-    all_tests = all_tests.sort_values(
+    return all_tests.sort_values(
         ["analysis", "contrast", "method", "pathway"], kind="mergesort"
     )[TESTS_COLUMNS].reset_index(drop=True)
-    write_table(net, outputs["network"])
-    write_table(scores, outputs["scores"])
-    write_table(all_tests, outputs["tests"])
-    plot_scores(scores, arms, tps, primary, outputs["plot"])
-    summary = {
+
+
+def _summary(
+    zs: Any,
+    expressed: list[str],
+    sets: list,
+    net: pd.DataFrame,
+    settings: PathwaySettings,
+) -> dict[str, Any]:
+    """Return summary.json's contents (z-score reference, pathways, primary miRNA)."""
+    return {
         "zscore_reference": {
-            "layer": layer,
-            "timepoint": tps[0],
+            "layer": settings.layer,
+            "timepoint": settings.timepoints[0],
             "pooled_over_arms": True,
             "n_samples": len(zs.reference_samples),
             "samples": list(zs.reference_samples),
@@ -450,18 +434,88 @@ def pathways_step(
                 "source": os.path.basename(s.source),
                 "n_genes": len(s.genes),
                 "n_mirnas": int((net["pathway"] == s.id).sum()),
-                "family": cfg.get("families", {}).get(s.id, ""),
+                "family": settings.families.get(s.id, ""),
             }
             for s in sets
         },
-        "primary_mirna": _mirna_axis(net, str(config["trial"]["primary_mirna"])),
-        "tmin": int(cfg["tmin"]),
+        "primary_mirna": _mirna_axis(net, settings.primary_mirna),
+        "tmin": settings.tmin,
         "signed_score": "reported as -S± (predicted pathway activity)",
     }
-    with atomic_open(outputs["summary"]) as fh:
-        json.dump(summary, fh, indent=2, sort_keys=True)
+
+
+def pathways_step(
+    *,
+    h5ad: str | os.PathLike[str],
+    interactions: str | os.PathLike[str],
+    gmts: Sequence[str | os.PathLike[str]],
+    roles: str | os.PathLike[str] | None,
+    de_tables: Mapping[str, str | os.PathLike[str]],
+    network: str | os.PathLike[str],
+    scores: str | os.PathLike[str],
+    tests: str | os.PathLike[str],
+    plot: str | os.PathLike[str],
+    summary: str | os.PathLike[str],
+    settings: PathwaySettings,
+) -> dict[str, pd.DataFrame]:
+    """Rule ``pathways``: network, per-sample scores, enrichment and tests.
+
+    Parameters
+    ----------
+    h5ad
+        results/de/mirna.h5ad (layer ``settings.layer``, ``filter_pass``).
+    interactions
+        From :func:`interactions_step`.
+    gmts, roles
+        GMT files (order of ``settings.id_types``) and the roles file or ``None``.
+    de_tables
+        Contrast name -> DE table with ``mirna`` and ``stat``.
+    network, scores, tests, plot, summary
+        Output paths.
+    settings
+        From :func:`exomir.pathways.settings.pathway_settings`.
+
+    Returns
+    -------
+    dict
+        network, scores and tests tables.
+    """
+    inter = pd.read_csv(interactions, sep="\t", dtype=str, keep_default_na=False)
+    sets = _gene_sets(gmts, settings, inter)
+    role_table = read_roles(roles) if roles else None
+    adata, values, expressed = _expressed_values(
+        h5ad, interactions, inter, settings.layer
+    )
+    net = build_network(inter, sets, settings.families, role_table, expressed)
+    obs = adata.obs
+    ref_samples = list(obs.index[obs["timepoint"] == settings.timepoints[0]])
+    zs = zscores(values[expressed], ref_samples)
+    table = sample_scores(zs.z, net, tmin=settings.tmin)
+    meta = obs[["participant_id", "arm", "timepoint"]].astype(str)
+    table = table.join(meta, on="sample_id")
+    order = {m: i for i, m in enumerate(["waggr", "ulm", "waggr_signed", "ulm_signed"])}
+    table = table.sort_values(
+        ["pathway", "method", "sample_id"],
+        key=lambda s: s.map(order) if s.name == "method" else s,
+        kind="mergesort",
+    )[SCORES_COLUMNS].reset_index(drop=True)
+    all_tests = _tests(table, obs, net, de_tables, settings)
+    write_table(net, network)
+    write_table(table, scores)
+    write_table(all_tests, tests)
+    plot_scores(
+        table,
+        list(settings.arms),
+        list(settings.timepoints),
+        list(settings.primary),
+        plot,
+    )
+    with atomic_open(summary) as fh:
+        json.dump(
+            _summary(zs, expressed, sets, net, settings), fh, indent=2, sort_keys=True
+        )
         fh.write("\n")
-    return {"network": net, "scores": scores, "tests": all_tests}
+    return {"network": net, "scores": table, "tests": all_tests}
 
 
 def interaction_sources_available(

@@ -19,7 +19,7 @@ Outputs:
   miRNAs, ``X`` integer counts, ``obs`` = sample sheet joined with the
   participant sheet. Rule ``normalise_counts`` adds the ``counts``,
   ``normalised`` and ``vst`` layers once read QC is known
-  (:func:`exomir.de.counts_anndata`) and writes ``results/counts/mirna.h5ad``.
+  (:func:`exomir.de.normalise.counts_anndata`) and writes ``results/counts/mirna.h5ad``.
 
 Memory design
 -------------

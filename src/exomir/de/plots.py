@@ -11,17 +11,23 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib as mpl
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.typing import RcKeyType
 
 from exomir.atomic import atomic_open
 
 #: Fixed SVG id salt so that repeated runs write identical files.
-SVG_RC = {"svg.hashsalt": "exomir-de", "svg.fonttype": "none", "font.size": 9}
+SVG_RC: dict[RcKeyType, Any] = {
+    "svg.hashsalt": "exomir-de",
+    "svg.fonttype": "none",
+    "font.size": 9,
+}
 #: SVG metadata without a date.
 SVG_METADATA = {"Date": None, "Creator": "exomir"}
 SIG_COLOUR = "#c0392b"
