@@ -4,8 +4,8 @@ The default preprocessing path for protocols without UMIs (TruSeq,
 NEXTflex, CATS, custom adapters starting with 12 ``ACGT`` bases) and for UMI
 protocols whose adapter has at most 32 ``ACGT`` bases (QIAseq), with or
 without 3' quality trimming. It gives the same collapsed inserts and read
-accounting as the dnaio path of :mod:`exomir.reads.fastq` (tested), two to
-three times faster:
+accounting as the dnaio path of :mod:`exomir.reads.fastq` (tested), faster
+(figures in ``docs/performance.md``) because:
 
 * gzip is decompressed by ISA-L in a background thread;
 * the decompressed text is scanned in 8-MB blocks by a compiled loop
