@@ -124,7 +124,7 @@ def sort_subset(keys: np.ndarray, counts: np.ndarray, idx: np.ndarray) -> np.nda
 def sort_order(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Return the order of table entries by count descending, then key.
 
-    The keys' words compare as the sequences (see the module docstring), and
+    The keys' words compare as the sequences (see :mod:`exomir.reads._kernels`), and
     every key occurs once. A least-significant-digit radix sort (stable,
     11-bit digits) by the first word, then by the count (as
     ``max - count``); entries tied on both (inserts longer than one word
