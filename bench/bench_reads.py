@@ -299,11 +299,14 @@ def run(
     )
     # the same annotation with bowtie for every contaminant search (no
     # compiled search), for the effect of that lever; same output files
-    bt_ann = "import exomir.reads.annotate as A; A.CONTAMINANT_SEARCH = False;" + (
-        ann.replace(f"'{work}/lib.mirna.tsv'", f"'{work}/bt.mirna.tsv'")
-        .replace(f"'{work}/lib.isomir.tsv'", f"'{work}/bt.isomir.tsv'")
-        .replace(f"'{work}/lib.ann.json'", f"'{work}/bt.ann.json'")
-        .replace(f"'{work}/lib.gff'", f"'{work}/bt.gff'")
+    bt_ann = (
+        "import exomir.reads.annotate.contaminants as A; A.CONTAMINANT_SEARCH = False;"
+        + (
+            ann.replace(f"'{work}/lib.mirna.tsv'", f"'{work}/bt.mirna.tsv'")
+            .replace(f"'{work}/lib.isomir.tsv'", f"'{work}/bt.isomir.tsv'")
+            .replace(f"'{work}/lib.ann.json'", f"'{work}/bt.ann.json'")
+            .replace(f"'{work}/lib.gff'", f"'{work}/bt.gff'")
+        )
     )
     # (c) conventional chain
     trimmed = work / "trimmed.fastq"

@@ -20,15 +20,14 @@ from exomir.reads.annotate import (
     ISOMIR_COLUMNS,
     AnnotationParams,
     CollapsedReads,
-    _HairpinFilter,
-    _Layout,
-    _parse_mismatches,
     annotate_reads,
     annotate_sample,
     parse_count,
     read_collapsed,
     write_annotation,
 )
+from exomir.reads.annotate.collapsed import _Layout
+from exomir.reads.annotate.hairpins import _HairpinFilter, _parse_mismatches
 from exomir.reads.gff import mirgff_cigar, mirtop_uid, snv_class, variant_string
 from exomir.reads.reference import (
     Reference,
@@ -892,7 +891,7 @@ def test_contaminant_prefilter_changes_nothing(
     miRNAs: categories with and without the filter are the same, for 0 and 1
     contaminant mismatches.
     """
-    import exomir.reads.annotate as ann
+    import exomir.reads.annotate.contaminants as ann
 
     rng = random.Random(31)
     truth = _simulate(hsa_ref, rng, n_mirna=300, n_other=1500)

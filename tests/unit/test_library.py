@@ -14,7 +14,7 @@ from exomir.config import resources_dir
 from exomir.reads.annotate import AnnotationParams, annotate_sample, write_annotation
 from exomir.reads.fastq import FastqFormatError
 from exomir.reads.integrity import file_record
-from exomir.reads.library import LibraryOutputs, process_library
+from exomir.reads.library import LibraryOutputs, library_settings, process_library
 from exomir.reads.preprocess import preprocess_library
 from exomir.reads.protocols import PRESETS, TrimSettings
 from exomir.reads.reference import (
@@ -180,9 +180,17 @@ def test_snakemake_shim(
                 "umi": "none",
                 "name": "truseq",
             },
-            "trim": {"min_length": 16, "max_length": 45, "quality_cutoff": 20},
-            "annotation": {"max_nta": 2},
-            "tmpdir": str(tmp_path),
+            # as workflow/rules/library.smk builds it from the config
+            "settings": library_settings(
+                {
+                    "trimming": {
+                        "min_length": 16,
+                        "max_length": 45,
+                        "quality_cutoff": 20,
+                    },
+                    "annotation": {"max_nta": 2},
+                }
+            ),
         },
         "wildcards": {"sample": "L1"},
         "log": {"log": str(tmp_path / "L1.log")},

@@ -431,7 +431,7 @@ def test_reads_differing_after_the_adapter_collapse_before_work(tmp_path):
 
 
 def test_umi_molecules_across_batches():
-    from exomir.reads.preprocess import _Classifier
+    from exomir.reads.classifier import ReadClassifier
 
     rng = random.Random(4)
     umis = ["".join(rng.choice("ACGT") for _ in range(12)) for _ in range(30)]
@@ -440,9 +440,9 @@ def test_umi_molecules_across_batches():
         for insert in (LET7A, MIR21) if i % 3 else (LET7A,):
             reads[qiaseq_read(insert, umi)] += 1 + i % 4
     items = list(reads.items())
-    one = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    one = ReadClassifier(PRESETS["qiaseq"], TrimSettings())
     one(dict(items))
-    split = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    split = ReadClassifier(PRESETS["qiaseq"], TrimSettings())
     split(dict(items[:25]))
     split(dict(items[15:]))  # overlap: the same molecules seen again
     expected = {LET7A: 30, MIR21: 20}
@@ -631,7 +631,7 @@ def test_umi_directional_hand_example(method, expected, tmp_path):
 
 def test_umi_directional_across_inserts_and_batches():
     """Clusters never span inserts; batches give the same molecules."""
-    from exomir.reads.preprocess import _Classifier
+    from exomir.reads.classifier import ReadClassifier
 
     rng = random.Random(9)
     reads = Counter()
@@ -644,9 +644,9 @@ def test_umi_directional_across_inserts_and_batches():
         umi = "".join(rng.choice("ACGT") for _ in range(12))
         reads[qiaseq_read(MIR16, umi)] += 1
     items = list(reads.items())
-    one = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    one = ReadClassifier(PRESETS["qiaseq"], TrimSettings())
     one(dict(items))
-    split = _Classifier(PRESETS["qiaseq"], TrimSettings())
+    split = ReadClassifier(PRESETS["qiaseq"], TrimSettings())
     for i in range(0, len(items), 7):
         split(dict(items[i : i + 7]))
     got = one.molecules_per_insert()

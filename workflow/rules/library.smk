@@ -6,6 +6,12 @@
 # (exomir.reads.kit); a library whose kit cannot be determined is stopped,
 # not the run: its files mark it failed (failed_reason in the preprocess
 # JSON) and the read QC excludes it with that reason.
+# Settings shared by every library are built once, here, from the validated
+# config (exomir.reads.library.LibrarySettings); the protocol is per library.
+
+from exomir.reads.library import library_settings
+
+LIBRARY_SETTINGS = library_settings(CFG)
 
 
 rule library:
@@ -31,8 +37,6 @@ rule library:
         runtime=lambda wc, attempt: 30 * attempt,
     params:
         protocol=get_protocol,
-        trim=CFG["trimming"],
-        annotation=CFG.get("annotation", {}),
-        kit=CFG.get("kit_detection", {}),
+        settings=LIBRARY_SETTINGS,
     script:
         "../scripts/library.py"

@@ -1,76 +1,35 @@
-"""Snakemake shim: one library FASTQ.gz -> collapsed inserts, stats and counts.
+"""Snakemake shim of rule ``library``: one FASTQ.gz -> collapsed inserts, stats, counts.
 
-Expects (``script:`` directive)::
-
-    input:   fastq=...,                          # FASTQ(.gz)
-             reference="results/reference/reference.json"
-    output:  collapsed=".../{sample}.fa.gz", stats=".../{sample}.json",
-             mirna=".../{sample}.mirna.tsv", isomir=".../{sample}.isomir.tsv",
-             json=".../{sample}.json", gff=".../{sample}.gff"
-    params:  protocol={...}, trim={...}, annotation={...}
-             sample="S01"                        # optional; default wildcards.sample
-             tmpdir=None                         # optional scratch directory
-    log:     ".../{sample}.log"
-    threads: 2
-
-``params.protocol``: ``{"preset": "qiaseq"}`` (plus optional overrides) or
-explicit ``adapter_3p``, ``clip_5p``, ``clip_3p``, ``umi`` ("none" or
-"qiaseq12"), optional ``name`` and ``description``; or ``{"name": "auto",
-"presets": {...}}`` to detect the kit from the reads (``params.kit``: the
-config ``kit_detection`` settings; see :mod:`exomir.reads.kit`). ``params.trim``: any of
-``min_length``, ``max_length``, ``min_adapter_overlap``, ``max_error_rate``,
-``quality_cutoff``, ``min_adapter_fraction``, ``umi_dedup``.
-``params.annotation``: :class:`exomir.reads.annotate.AnnotationParams` overrides.
-
-All logic lives in :mod:`exomir.reads.library`.
+Inputs ``fastq``, ``reference``; outputs ``collapsed``, ``stats``, ``mirna``,
+``isomir``, ``json``, ``gff``; params ``protocol`` (this library's) and
+``settings`` (:class:`exomir.reads.library.LibrarySettings`). All logic lives in
+:func:`exomir.reads.library.library_step`.
 """
 
-import logging
 from typing import Any
 
-from exomir.reads.annotate import AnnotationParams
-from exomir.reads.kit import protocol_from_spec
-from exomir.reads.library import LibraryOutputs, process_library
-from exomir.reads.protocols import TrimSettings
-from exomir.rulelog import setup_rule_logging
+from exomir.reads.library import LibraryOutputs, library_step
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    logger = logging.getLogger("exomir.library")
-    params = dict(smk.params.items())
-    try:
-        protocol = protocol_from_spec(dict(params["protocol"]), params.get("kit"))
-        settings = TrimSettings.from_dict(dict(params.get("trim") or {}))
-        overrides = dict(params.get("annotation") or {})
-        sample = params.get("sample") or getattr(smk.wildcards, "sample", None)
-        logger.info("protocol %s, settings %s", protocol, settings)
-        out = smk.output
-        result = process_library(
-            smk.input.fastq,
-            smk.input.reference,
-            LibraryOutputs(
-                out.collapsed, out.stats, out.mirna, out.isomir, out.json, out.gff
-            ),
-            protocol,
-            settings,
-            AnnotationParams(**overrides),
+    out = smk.output
+    outputs = LibraryOutputs(
+        out.collapsed, out.stats, out.mirna, out.isomir, out.json, out.gff
+    )
+    run_rule(
+        smk,
+        lambda: library_step(
+            fastq=smk.input.fastq,
+            reference=smk.input.reference,
+            outputs=outputs,
+            protocol=smk.params.protocol,
+            settings=smk.params.settings,
             threads=int(smk.threads),
-            sample=sample,
-            tmpdir=params.get("tmpdir"),
-        )
-        stats = result.stats
-        logger.info(
-            "%s: %d raw reads, %d passed, %d unique inserts, %d molecules",
-            stats.sample,
-            stats.raw_reads,
-            stats.passed_reads,
-            stats.unique_inserts,
-            stats.molecules,
-        )
-    except Exception:
-        logger.exception("library failed")
-        raise
+            sample=smk.wildcards.sample,
+        ),
+        logger="exomir.library",
+    )
 
 
 if "snakemake" in globals():

@@ -11,12 +11,9 @@ background ISA-L thread, and identical read sequences are counted with
 that no Python byte code runs per read. Everything downstream (adapter search,
 UMI extraction, validation of the alphabet) runs once per *unique* sequence.
 
-Cost per read (2-core Xeon, 75-nt reads, quiet machine): dnaio parse + count
-~0.25 us with decompression in the ISA-L thread (~0.35 us without it);
-3' quality trimming (cutadapt's C ``quality_trim_index`` on every read, so
-results equal ``cutadapt -q``) adds ~0.2 us. Summarising qualities per unique
-sequence instead would be cheaper but not equal to per-read trimming, and the
-per-read cost is affordable. Everything else is per distinct key (~1-2 us).
+3' quality trimming runs on every read (cutadapt's C ``quality_trim_index``,
+so results equal ``cutadapt -q``); everything else is per distinct key. Cost
+per read: ``docs/performance.md``.
 
 Validation
 ----------
@@ -56,6 +53,7 @@ from dataclasses import dataclass, field
 from itertools import islice, repeat, tee
 from operator import attrgetter, getitem, itemgetter
 from pathlib import Path
+from typing import cast
 
 import dnaio
 from cutadapt.qualtrim import quality_trim_index
@@ -75,12 +73,20 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: ISA-L's decompression error (its stub types it as an instance, not a class).
+_ISAL_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
+
 #: Decompression and gzip-layer exceptions that mean "the file is damaged".
 _STREAM_ERRORS: tuple[type[BaseException], ...] = (
     EOFError,
     OSError,
     zlib.error,
-    isal_zlib.error,
+    _ISAL_ERROR,
+)
+#: What ends counting the readable records of a damaged plain file.
+_COUNT_ERRORS: tuple[type[BaseException], ...] = (
+    dnaio.FileFormatError,
+    *_STREAM_ERRORS,
 )
 _INVALID_BASE = re.compile(r"[^ACGTN]").search
 _HEAD_SEP = itemgetter(0, 1)
@@ -277,7 +283,7 @@ def _readable_gzip_records(path: Path) -> int:
                     if decomp.eof:  # next gzip member, if any
                         chunk = decomp.unused_data
                         decomp = isal_zlib.decompressobj(wbits=31)
-        except isal_zlib.error:
+        except _ISAL_ERROR:
             pass
     return newlines // 4
 
@@ -292,7 +298,7 @@ def _damage_record(path: Path, exc: BaseException) -> tuple[int, str]:
             with dnaio.open(path, fileformat="fastq", open_threads=0) as reader:
                 for _ in reader:
                     n += 1
-        except (dnaio.FileFormatError, *_STREAM_ERRORS):
+        except _COUNT_ERRORS:
             pass
         return n + 1, f"read error ({exc})"
     complete = _readable_gzip_records(path)
@@ -492,46 +498,15 @@ def scan_fastq(
     sniff_fastq(p)
     scan = FastqScan(path=str(p))
     batch: Counter = Counter()  # str keys, or (head, sep) with cut_at
-
-    def flush() -> None:
-        if not batch and scan.batches:
-            return
-        heads = list(batch) if not scan.cut else list(map(itemgetter(0), batch))
-        # C passes over the keys, 100k at a time (bounded extra memory):
-        # delete the valid letters, see whether anything is left.
-        if any(
-            "".join(heads[i : i + 100_000]).encode("ascii").translate(None, b"ACGTN")
-            for i in range(0, len(heads), 100_000)
-        ):
-            bad = next(filter(_INVALID_BASE, heads))
-            record = locate_record(p, lambda r: _INVALID_BASE(r.sequence) is not None)
-            raise FastqFormatError(p, record or 1, _alphabet_problem(bad))
-        if batch:
-            scan.max_read_length = max(scan.max_read_length, max(map(len, heads)))
-        scan.unique_keys += len(batch)
-        scan.batches += 1
-        on_batch(batch)
-
     reader = None
     try:
         with _open_reader(p, threads) as reader:
-            head = list(islice(reader, max(sample_reads, quality_check_reads)))
-            if not head:
-                raise FastqFormatError(p, 1, "file contains no reads")
-            scan.quality_range = check_quality_encoding(
-                p, [r.qualities for r in head[:quality_check_reads]]
+            head = _read_sample(
+                p, reader, scan, sample_reads, quality_check_reads, cut_at, cut_min_gain
             )
-            sample = head[:sample_reads]
-            scan.sample = Counter(map(attrgetter("sequence"), sample))
-            scan.sample_reads = len(sample)
-            scan.max_read_length = max(map(len, scan.sample), default=0)
-            if cut_at is not None:
-                cut_keys = {seq.partition(cut_at)[:2] for seq in scan.sample}
-                gain = (len(scan.sample) - len(cut_keys)) / scan.sample_reads
-                scan.cut = gain >= cut_min_gain
             key_cut = cut_at if scan.cut else None
             batch.update(_keys(head, quality_cutoff, key_cut))
-            del head, sample
+            del head
             keys = _keys(reader, quality_cutoff, key_cut)
             while True:
                 before = reader.number_of_records
@@ -539,7 +514,7 @@ def scan_fastq(
                 if reader.number_of_records - before < chunk_reads:
                     break
                 if len(batch) >= max_unique:
-                    flush()
+                    _flush_batch(p, scan, batch, on_batch)
                     batch = Counter()
             scan.reads = reader.number_of_records
     except FastqFormatError:
@@ -550,7 +525,7 @@ def scan_fastq(
     except _STREAM_ERRORS as exc:
         record, problem = _damage_record(p, exc)
         raise FastqFormatError(p, record, problem) from exc
-    flush()
+    _flush_batch(p, scan, batch, on_batch)
     log.info(
         "%s: %d reads, %d distinct keys in %d batch(es)",
         p,
@@ -559,6 +534,60 @@ def scan_fastq(
         scan.batches,
     )
     return scan
+
+
+def _read_sample(
+    p: Path,
+    reader: Iterator[dnaio.SequenceRecord],
+    scan: FastqScan,
+    sample_reads: int,
+    quality_check_reads: int,
+    cut_at: str | None,
+    cut_min_gain: float,
+) -> list[dnaio.SequenceRecord]:
+    """Read the first records: quality encoding, sample, whether to cut keys.
+
+    Fills ``scan`` (``quality_range``, ``sample``, ``sample_reads``,
+    ``max_read_length``, ``cut``) and returns the records read.
+    """
+    head = list(islice(reader, max(sample_reads, quality_check_reads)))
+    if not head:
+        raise FastqFormatError(p, 1, "file contains no reads")
+    # FASTQ records always have qualities (dnaio types them optional)
+    qualities = cast("list[str]", [r.qualities for r in head[:quality_check_reads]])
+    scan.quality_range = check_quality_encoding(p, qualities)
+    sample = head[:sample_reads]
+    scan.sample = Counter(map(attrgetter("sequence"), sample))
+    scan.sample_reads = len(sample)
+    scan.max_read_length = max(map(len, scan.sample), default=0)
+    if cut_at is not None:
+        cut_keys = {seq.partition(cut_at)[:2] for seq in scan.sample}
+        gain = (len(scan.sample) - len(cut_keys)) / scan.sample_reads
+        scan.cut = gain >= cut_min_gain
+    return head
+
+
+def _flush_batch(
+    p: Path, scan: FastqScan, batch: Counter, on_batch: Callable[[Counter], None]
+) -> None:
+    """Check a batch's keys for letters other than ``ACGTN``, then hand it over."""
+    if not batch and scan.batches:
+        return
+    heads = list(batch) if not scan.cut else list(map(itemgetter(0), batch))
+    # C passes over the keys, 100k at a time (bounded extra memory):
+    # delete the valid letters, see whether anything is left.
+    if any(
+        "".join(heads[i : i + 100_000]).encode("ascii").translate(None, b"ACGTN")
+        for i in range(0, len(heads), 100_000)
+    ):
+        bad = next(filter(_INVALID_BASE, heads))
+        record = locate_record(p, lambda r: _INVALID_BASE(r.sequence) is not None)
+        raise FastqFormatError(p, record or 1, _alphabet_problem(bad))
+    if batch:
+        scan.max_read_length = max(scan.max_read_length, max(map(len, heads)))
+    scan.unique_keys += len(batch)
+    scan.batches += 1
+    on_batch(batch)
 
 
 def read_head(

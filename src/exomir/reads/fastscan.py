@@ -4,8 +4,8 @@ The default preprocessing path for protocols without UMIs (TruSeq,
 NEXTflex, CATS, custom adapters starting with 12 ``ACGT`` bases) and for UMI
 protocols whose adapter has at most 32 ``ACGT`` bases (QIAseq), with or
 without 3' quality trimming. It gives the same collapsed inserts and read
-accounting as the dnaio path of :mod:`exomir.reads.fastq` (tested), two to
-three times faster:
+accounting as the dnaio path of :mod:`exomir.reads.fastq` (tested), faster
+(figures in ``docs/performance.md``) because:
 
 * gzip is decompressed by ISA-L in a background thread;
 * the decompressed text is scanned in 8-MB blocks by a compiled loop
@@ -70,6 +70,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 from xopen import xopen
@@ -329,7 +330,7 @@ def fast_collapse(
         raise ValueError(f"unknown umi_dedup {umi_dedup!r}")
     slots = _initial_slots(p)  # with UMIs: inserts (their ids)
     parts = [_Part(nw, slots, slow_batch, umi_length) for _ in range(2)]
-    args = (
+    args = K.ScanSettings(
         np.uint64(code),
         len(probe),
         clip_5p,
@@ -389,9 +390,10 @@ def _merge(p: Path, scan: FastqScan, parts: list[_Part], pool) -> FastCollapse:
     )
     scan.batches = 1
     for part in parts:  # free the buffers before the sort allocates
-        part.slow = part.hist = None
+        part.free_buffers()
     keys, counts = _union(a.table, b.table)
-    a.table = b.table = None
+    a.drop_table()
+    b.drop_table()
     order = _sort_order(keys, counts, pool)
     log.info(
         "%s: %d reads, %d distinct inserts (%d from reads without the exact "
@@ -422,12 +424,12 @@ def _merge_umi(
     ids kept), the second part's codes renumbered and sorted, and the two
     sorted runs merged (reads of a pair seen by both add). Molecules per
     insert are then counted as in the dnaio path
-    (:meth:`exomir.reads.preprocess._Classifier.molecules_per_insert`).
+    (:meth:`exomir.reads.classifier.ReadClassifier.molecules_per_insert`).
     """
     a, b = parts
     hist = _finish_parts(p, scan, parts)
     for part in parts:
-        part.slow = None
+        part.slow = _NO_BYTES
     # the dnaio path counts the lengths of the trimmed reads
     scan.max_read_length = max(
         scan.max_read_length, int(a.state[K.S_MAXTRIM]), int(b.state[K.S_MAXTRIM])
@@ -442,13 +444,14 @@ def _merge_umi(
         b.table.count,
         int(b.state[K.S_IDS]),
     )
-    a.table = b.table = None
+    a.drop_table()
+    b.drop_table()
     b_codes, b_reads = b.store
-    b.store = None
+    b.store = _NO_PAIRS
     K.remap_ids(b_codes, remap, shift)
     K.sort_pairs(b_codes, b_reads)
     a_codes, a_reads = a.store
-    a.store = None
+    a.store = _NO_PAIRS
     codes, reads = K.merge_runs(a_codes, a_reads, b_codes, b_reads)
     del a_codes, a_reads, b_codes, b_reads
     if umi_dedup == "directional":
@@ -520,6 +523,10 @@ def _sort_order(keys: np.ndarray, counts: np.ndarray, pool) -> np.ndarray:
     return np.concatenate((head, job.result()))
 
 
+_NO_BYTES = np.zeros(0, dtype=np.uint8)
+_NO_PAIRS = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+
+
 class _Part:
     """Accumulators of one scanning thread: hash table, histogram, no-probe reads.
 
@@ -530,8 +537,8 @@ class _Part:
     """
 
     def __init__(self, nw: int, slots: int, slow_batch, umi_len: int = 0) -> None:
-        self.table: _Table | None = _Table(nw, slots)
-        self.hist = np.zeros((6, MAX_READ_LENGTH), dtype=np.int64)
+        self._table: _Table | None = _Table(nw, slots)
+        self.hist = np.zeros((K.HIST_ROWS, MAX_READ_LENGTH), dtype=np.int64)
         self.slow = np.empty(SLOW_BYTES, dtype=np.uint8)
         self.state = np.zeros(K.STATE_SIZE, dtype=np.int64)
         self.extra: Counter[str] = Counter()
@@ -542,8 +549,22 @@ class _Part:
         # sorted and merged into ``store`` (distinct codes, reads) when full
         self.umi_len = umi_len
         self.codes = np.empty(CODE_BYTES // 8 if umi_len else 0, dtype=np.int64)
-        empty = np.zeros(0, dtype=np.int64)
-        self.store: tuple[np.ndarray, np.ndarray] | None = (empty, empty)
+        self.store: tuple[np.ndarray, np.ndarray] = _NO_PAIRS
+
+    @property
+    def table(self) -> _Table:
+        """The hash table (until :meth:`drop_table`)."""
+        assert self._table is not None, "table already dropped"
+        return self._table
+
+    def drop_table(self) -> None:
+        """Free the hash table (its keys have been merged)."""
+        self._table = None
+
+    def free_buffers(self) -> None:
+        """Free the no-probe buffer and the histogram (both summed already)."""
+        self.slow = _NO_BYTES
+        self.hist = np.zeros((0, 0), dtype=np.int64)
 
     @property
     def records(self) -> int:
@@ -604,24 +625,16 @@ class _Part:
             self.drain()
         if self.umi_len:
             self.compact()
-            self.codes = None
+            self.codes = np.zeros(0, dtype=np.int64)
 
     def scan(self, buf: np.ndarray, pos: int, final: bool, args) -> tuple[int, int]:
         """Scan ``buf[pos:]``; return the first status other than a full buffer."""
         table = self.table
         while True:
-            status, pos = K.scan_chunk(
-                buf,
-                pos,
-                final,
-                *args,
-                table.keys,
-                table.count,
-                self.hist,
-                self.slow,
-                self.codes,
-                self.state,
+            bufs = K.ScanBuffers(
+                table.keys, table.count, self.hist, self.slow, self.codes, self.state
             )
+            status, pos = K.scan_chunk(buf, pos, final, args, bufs)
             if status == K.TABLE_FULL:
                 table.grow()
             elif status == K.SLOW_FULL:
@@ -670,10 +683,11 @@ def _scan_file(p: Path, parts: list[_Part], args, pool) -> None:
         with xopen(p, "rb", threads=1) as fh:
 
             def fill(buf: np.ndarray) -> int:
-                view = memoryview(buf)[reserve:]
+                view = memoryview(buf.data)[reserve:]
                 n = 0
                 while n < len(view):
-                    got = fh.readinto(view[n:])
+                    # xopen returns a binary stream with readinto (typed BinaryIO)
+                    got = fh.readinto(view[n:])  # type: ignore[attr-defined]
                     if not got:
                         break
                     n += got
@@ -745,7 +759,10 @@ def _scan_block(
     return cut + pos
 
 
-def _raise(path: Path, status: int, record: int, data: bytes, state) -> None:
+def _raise(
+    path: Path, status: int, record: int, data: np.ndarray, state: np.ndarray
+) -> NoReturn:
+    """Raise the :class:`FastqFormatError` of a scan ``status`` (record 1-based)."""
     if status == K.ERR_BASE:
         start = int(state[K.S_ERR_POS])
         line = data[start:].tobytes()

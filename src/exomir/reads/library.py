@@ -16,11 +16,9 @@ leaves no output of that library. One deliberate exception: a
 ``failed_reason`` in the stats and no inserts or counts, so that the read QC
 excludes it with its evidence and the rest of the run goes on.
 
-Why one process: measured on the 5 M-read library of
-``bench/bench_reads.py``, the second process cost 0.3-0.4 s of interpreter
-start, imports and numba start-up, and reading the collapsed file back
-another 0.2-0.3 s, about 12 % of the library's time; a workflow of 160
-libraries also schedules 160 jobs instead of 320.
+Why one process: a second process and reading the collapsed file back cost
+about 12 % of the library's time (``docs/performance.md``), and a workflow
+schedules one job per library instead of two.
 """
 
 from __future__ import annotations
@@ -28,8 +26,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from exomir.reads.annotate import (
     write_annotation,
 )
 from exomir.reads.integrity import record_outputs
-from exomir.reads.kit import AutoProtocol
+from exomir.reads.kit import AutoProtocol, protocol_from_spec
 from exomir.reads.preprocess import (
     CollapseExtras,
     PreprocessStats,
@@ -56,7 +56,14 @@ from exomir.reads.reference import Reference
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LibraryOutputs", "LibraryResult", "process_library"]
+__all__ = [
+    "LibraryOutputs",
+    "LibraryResult",
+    "LibrarySettings",
+    "library_settings",
+    "library_step",
+    "process_library",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,77 @@ class LibraryOutputs:
             "isomir": self.isomir,
             "gff": self.gff,
         }
+
+
+@dataclass(frozen=True)
+class LibrarySettings:
+    """Scenario settings of the per-library job, the same for every library.
+
+    Built once when the workflow is parsed (:func:`library_settings`) and
+    passed to the job as ``params.settings``; the protocol is per library.
+
+    Attributes
+    ----------
+    trim
+        Trimming settings (config ``trimming``).
+    annotation
+        Annotation tolerances (config ``annotation``).
+    kit_detection
+        Config ``kit_detection`` (thresholds for ``protocol: auto``).
+    """
+
+    trim: TrimSettings
+    annotation: AnnotationParams
+    kit_detection: Mapping[str, Any] = field(default_factory=dict)
+
+
+def library_settings(cfg: Mapping[str, Any]) -> LibrarySettings:
+    """Build the :class:`LibrarySettings` of a (validated) scenario config."""
+    return LibrarySettings(
+        trim=TrimSettings.from_dict(dict(cfg["trimming"])),
+        annotation=AnnotationParams(**dict(cfg.get("annotation") or {})),
+        kit_detection=dict(cfg.get("kit_detection") or {}),
+    )
+
+
+def library_step(
+    *,
+    fastq: str | os.PathLike[str],
+    reference: str | os.PathLike[str],
+    outputs: LibraryOutputs,
+    protocol: Mapping[str, Any],
+    settings: LibrarySettings,
+    threads: int,
+    sample: str,
+) -> LibraryResult:
+    """Run rule ``library`` for one library: build its protocol, process it.
+
+    ``protocol`` is the library's protocol as the workflow passes it (a
+    preset's fields with the sample sheet's overrides, or ``{"name": "auto",
+    "presets": ...}``; :func:`exomir.reads.kit.protocol_from_spec`).
+    """
+    proto = protocol_from_spec(dict(protocol), settings.kit_detection)
+    log.info("protocol %s, settings %s", proto, settings.trim)
+    result = process_library(
+        fastq,
+        reference,
+        outputs,
+        proto,
+        settings.trim,
+        settings.annotation,
+        threads=threads,
+        sample=sample,
+    )
+    stats = result.stats
+    log.info(
+        "%s: %d raw reads, %d passed, %d unique inserts, %d molecules",
+        stats.sample,
+        stats.raw_reads,
+        stats.passed_reads,
+        stats.unique_inserts,
+        stats.molecules,
+    )
+    return result
 
 
 @dataclass
@@ -158,6 +236,7 @@ def process_library(
             protocol = protocol.presets[detection.chosen]
             log.info("%s: kit detected: %s", fastq, detection.reason)
     if detection is None or detection.chosen is not None:
+        assert not isinstance(protocol, AutoProtocol)  # the detected preset
         text, stats, extras = collapse_to_fasta(
             fastq, protocol, settings, threads, sample
         )

@@ -24,9 +24,7 @@ Two paths give the same bytes (tested):
         --> check adapter fraction --> FASTA.gz + JSON (atomic)
 
 Collapsing is what makes either fast: no Python code runs per read (see
-:mod:`exomir.reads.fastq`). On the 5 M-read library of
-``bench/bench_reads.py`` the compiled scan takes about a third of the dnaio
-path's time (``results/bench/reads.json``).
+:mod:`exomir.reads.fastq`; timings in ``docs/performance.md``).
 
 Without UMIs the adapter is taken to start at the first exact occurrence of
 its first :data:`PROBE_LENGTH` (12) bases; reads without that probe are
@@ -35,8 +33,7 @@ mismatches, indels, partial adapter at the read end, ``max_error_rate`` and
 ``min_adapter_overlap``). This equals ``cutadapt -a ADAPTER -e E -O O`` except
 for reads whose first 12 adapter bases are exact but whose remaining bases
 carry more errors than cutadapt tolerates (cutadapt then reports no adapter,
-we trim at the probe): 0 of 10,000 reads in the real TruSeq test file, 0.2 %
-in the simulator's error-rich reads. When it pays (decided on the first reads,
+we trim at the probe; how often: ``docs/performance.md``). When it pays (decided on the first reads,
 :data:`CUT_MIN_GAIN`), reads are cut at the probe before counting
 (``str.partition`` in C), so reads that differ only after the adapter
 (read-through, sequencing errors there, random bases) collapse too; the
@@ -96,9 +93,8 @@ the other minus one, so sequencing and PCR errors in the UMI do not create
 molecules; ``umi_dedup: exact`` counts distinct UMIs. Memory is 16 bytes per
 distinct (insert, UMI) pair (one int64 code + reads), the clustering one sort
 per UMI half plus comparisons within groups that share an insert and half a
-UMI, so 20 M-read libraries are no problem (on 20 M simulated QIAseq reads
-with nearly all pairs distinct: 1.06 GB peak with the compiled scan, 1.56 GB
-with the dnaio path).
+UMI, so 20 M-read libraries are no problem (peak memory measured in
+``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -109,19 +105,18 @@ import json
 import logging
 import os
 import time
-from array import array
 from dataclasses import asdict, dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-from cutadapt.adapters import BackAdapter
 from isal import igzip
 
 from exomir.atomic import atomic_open, atomic_path
-from exomir.reads import _kernels, fastscan, kit
-from exomir.reads.fastq import scan_fastq
+from exomir.reads import fastscan, kit
+from exomir.reads.classifier import CATEGORIES, ReadClassifier
+from exomir.reads.fastq import FastqScan, scan_fastq
 from exomir.reads.fastscan import FastCollapse
 from exomir.reads.protocols import (
     AdapterDetection,
@@ -156,16 +151,6 @@ CUT_MIN_GAIN = 0.15
 #: Use the compiled scan (:mod:`exomir.reads.fastscan`) where it applies;
 #: False forces the dnaio path (same results, slower; for tests).
 FAST_SCAN = True
-
-#: Read categories, in the order used in the stats.
-CATEGORIES: tuple[str, ...] = (
-    "passed",
-    "adapter_dimer",
-    "too_short",
-    "too_long",
-    "no_adapter",
-    "no_umi",
-)
 
 
 class AdapterNotFoundError(ValueError):
@@ -332,252 +317,6 @@ class CollapseExtras:
     passed_reads: np.ndarray
 
 
-class _Classifier:
-    """Classify batches of unique reads and aggregate inserts.
-
-    Called once per batch from :func:`exomir.reads.fastq.scan_fastq`.
-    """
-
-    def __init__(
-        self, protocol: Protocol, settings: TrimSettings, cut_at: str | None = None
-    ):
-        self.cut_at = cut_at
-        self.adapter = protocol.adapter_3p
-        self.aligner = BackAdapter(
-            protocol.adapter_3p,
-            max_errors=settings.max_error_rate,
-            min_overlap=settings.min_adapter_overlap,
-        )
-        self.clip_5p = protocol.clip_5p
-        self.clip_3p = protocol.clip_3p
-        self.umi_length = protocol.umi_length
-        self.min_length = settings.min_length
-        self.max_length = settings.max_length
-        # insert -> reads (without UMI)
-        self.inserts: dict[str, int] = {}
-        # UMI protocols: insert -> id, and each molecule as one int64,
-        # id << 2 * umi_length | 2-bit code of the UMI. Codes are appended
-        # to an array (8 bytes each) and made unique per batch with NumPy, so
-        # memory is ~8 bytes per distinct (insert, UMI) pair (a Python set
-        # would take ~60, a set of strings ~110).
-        self.insert_ids: dict[str, int] = {}
-        self.umi_dedup = settings.umi_dedup
-        self._codes: array[int] = array("q")
-        self._code_reads: array[int] = array("q")
-        self._molecule_chunks: list[tuple[np.ndarray, np.ndarray]] = []
-        half = self.umi_length // 2
-        if self.umi_length % 2:  # pragma: no cover - all UMI schemes are even
-            raise ValueError("UMI length must be even")
-        self._half = half
-        self._umi_half_code = {
-            "".join(kmer): i
-            for i, kmer in enumerate(itertools.product("ACGT", repeat=half))
-        }
-        # category -> reads by insert length (index)
-        self.hist: dict[str, list[int]] = {c: [0] for c in CATEGORIES}
-        # long inserts: reads without the adapter (insert at least min_length)
-        # and too-long inserts, by insert, in reads (annotated, never counted)
-        self.long: dict[str, int] = {}
-
-    def _grow(self, size: int) -> None:
-        for h in self.hist.values():
-            if len(h) < size:
-                h.extend([0] * (size - len(h)))
-
-    def __call__(self, batch: dict) -> None:
-        """Process one batch ``{read: count}`` or ``{(head, sep): count}``."""
-        if not batch:
-            return
-        if isinstance(next(iter(batch)), tuple):
-            self._heads(batch)
-        else:
-            self._reads(batch)
-
-    def _heads(self, batch: dict[tuple[str, str], int]) -> None:
-        """Classify reads cut at the adapter probe (``head`` = insert if ``sep``)."""
-        self._grow(max(map(len, map(itemgetter(0), batch))) + 1)
-        match_to = self.aligner.match_to
-        clip_5p, clip_3p = self.clip_5p, self.clip_3p
-        clip = clip_5p + clip_3p
-        min_len, max_len = self.min_length, self.max_length
-        inserts = self.inserts
-        get = inserts.get
-        h = self.hist
-        h_pass, h_dimer, h_short = h["passed"], h["adapter_dimer"], h["too_short"]
-        h_long, h_none = h["too_long"], h["no_adapter"]
-        long = self.long
-        long_get = long.get
-        for (head, sep), n in batch.items():
-            if sep:
-                pos = len(head)
-            else:
-                m = match_to(head)
-                if m is None:
-                    length = len(head) - clip
-                    h_none[length if length > 0 else 0] += n
-                    if length >= min_len:
-                        key = head[clip_5p : len(head) - clip_3p]
-                        long[key] = long_get(key, 0) + n
-                    continue
-                pos = m.rstart
-            length = pos - clip
-            if length < min_len:
-                if length <= 0:
-                    h_dimer[0] += n
-                else:
-                    h_short[length] += n
-                continue
-            if length > max_len:
-                h_long[length] += n
-                key = head[clip_5p : pos - clip_3p]
-                long[key] = long_get(key, 0) + n
-                continue
-            key = head[clip_5p : pos - clip_3p]
-            inserts[key] = get(key, 0) + n
-            h_pass[length] += n
-
-    def _reads(self, batch: dict[str, int]) -> None:
-        """Classify whole reads (UMI protocols: the UMI follows the adapter)."""
-        self._grow(max(map(len, batch)) + 1)
-        adapter = self.adapter
-        alen = len(adapter)
-        # Without UMI the exact search is for the probe, as in ``_heads``
-        # (same results whichever key form the scan chose).
-        search = self.cut_at or adapter
-        match_to = self.aligner.match_to
-        clip_5p, clip_3p = self.clip_5p, self.clip_3p
-        clip = clip_5p + clip_3p
-        umi_len = self.umi_length
-        min_len, max_len = self.min_length, self.max_length
-        inserts = self.inserts
-        get = inserts.get
-        add_molecule = self._codes.append
-        add_reads = self._code_reads.append
-        insert_ids = self.insert_ids
-        id_get = insert_ids.get
-        half = self._half
-        code = self._umi_half_code
-        id_shift, half_shift = 2 * umi_len, 2 * half
-        h = self.hist
-        h_pass, h_dimer, h_short = h["passed"], h["adapter_dimer"], h["too_short"]
-        h_long, h_none, h_noumi = h["too_long"], h["no_adapter"], h["no_umi"]
-        long = self.long
-        long_get = long.get
-        for seq, n in batch.items():
-            pos = seq.find(search)
-            if pos >= 0:
-                adapter_end = pos + alen  # used with UMIs: search is the adapter
-            else:
-                m = match_to(seq)
-                if m is None:
-                    length = len(seq) - clip
-                    h_none[length if length > 0 else 0] += n
-                    if length >= min_len:
-                        key = seq[clip_5p : len(seq) - clip_3p]
-                        long[key] = long_get(key, 0) + n
-                    continue
-                pos = m.rstart
-                # the UMI follows the adapter only if all of it aligned
-                adapter_end = m.rstop if m.astop == alen else -1
-            length = pos - clip
-            if length < min_len:
-                if length <= 0:
-                    h_dimer[0] += n
-                else:
-                    h_short[length] += n
-                continue
-            if length > max_len:
-                h_long[length] += n
-                key = seq[clip_5p : pos - clip_3p]
-                long[key] = long_get(key, 0) + n
-                continue
-            if umi_len:
-                umi = (
-                    seq[adapter_end : adapter_end + umi_len] if adapter_end > 0 else ""
-                )
-                if len(umi) < umi_len or "N" in umi:
-                    h_noumi[length] += n
-                    continue
-                insert = seq[clip_5p : pos - clip_3p]
-                iid = id_get(insert)
-                if iid is None:
-                    iid = insert_ids[insert] = len(insert_ids)
-                add_molecule(
-                    iid << id_shift | code[umi[:half]] << half_shift | code[umi[half:]]
-                )
-                add_reads(n)
-            else:
-                key = seq[clip_5p : pos - clip_3p]
-                inserts[key] = get(key, 0) + n
-            h_pass[length] += n
-        if self._codes:
-            self._molecule_chunks.append(
-                _sum_by_code(
-                    np.frombuffer(self._codes, dtype=np.int64),
-                    np.frombuffer(self._code_reads, dtype=np.int64),
-                )
-            )
-            self._codes = array("q")
-            self._code_reads = array("q")
-
-    def umi_reads(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the distinct (insert id, UMI) codes, sorted, and their reads."""
-        if not self._molecule_chunks:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        codes, reads = self._molecule_chunks[0]
-        if len(self._molecule_chunks) > 1:
-            codes, reads = _sum_by_code(
-                np.concatenate([c for c, _ in self._molecule_chunks]),
-                np.concatenate([r for _, r in self._molecule_chunks]),
-            )
-        self._molecule_chunks = [(codes, reads)]
-        return codes, reads
-
-    def reads_per_insert(self) -> dict[str, int]:
-        """Return insert -> passed reads (UMI protocols; before deduplication)."""
-        codes, reads = self.umi_reads()
-        if not len(codes):
-            return {}
-        per_id = np.rint(
-            np.bincount(
-                codes >> (2 * self.umi_length),
-                weights=reads,
-                minlength=len(self.insert_ids),
-            )
-        ).astype(np.int64)
-        return {insert: int(per_id[iid]) for insert, iid in self.insert_ids.items()}
-
-    def molecules_per_insert(self) -> dict[str, int]:
-        """Return insert -> molecules (UMI protocols).
-
-        ``umi_dedup`` ``exact``: distinct UMIs; ``directional``: UMI-tools'
-        directional clusters of UMIs one base apart (see
-        :func:`exomir.reads._kernels.directional_molecules`).
-        """
-        codes, reads = self.umi_reads()
-        if not len(codes):
-            return {}
-        if self.umi_dedup == "directional":
-            per_id = _kernels.directional_molecules(
-                codes, reads, self.umi_length, len(self.insert_ids)
-            ).tolist()
-        else:
-            per_id = np.bincount(codes >> (2 * self.umi_length)).tolist()
-        return {insert: per_id[iid] for insert, iid in self.insert_ids.items()}
-
-
-def _sum_by_code(codes: np.ndarray, reads: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the distinct codes, sorted, with the reads of each summed."""
-    order = np.argsort(codes, kind="stable")
-    codes = codes[order]
-    reads = reads[order]
-    if len(codes) > 1:
-        starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
-        codes = codes[starts]
-        reads = np.add.reduceat(reads, starts)
-    return codes, reads
-
-
 def adapter_probe(protocol: Protocol) -> str | None:
     """Return the adapter prefix at which reads are cut before counting.
 
@@ -704,47 +443,9 @@ def _collapse(
     """Collapse a library with the fast scan if it applies, else with dnaio."""
     path = Path(fastq)
     t0 = time.perf_counter()
-    cut_at = adapter_probe(protocol)
-    fast: FastCollapse | None = None
-    if _use_fast_scan(protocol, settings):
-        probe = _scan_probe(protocol)
-        assert probe is not None
-
-        def slow_batch(batch: dict[str, int]) -> tuple[np.ndarray, Any, Any]:
-            part = _Classifier(protocol, settings, cut_at)
-            part(batch)
-            hist = np.array([part.hist[c] for c in CATEGORIES])
-            if protocol.umi_length:  # (inserts by id, (insert, UMI) codes, reads)
-                return hist, (list(part.insert_ids), *part.umi_reads()), part.long
-            return hist, part.inserts, part.long
-
-        fast = fastscan.fast_collapse(
-            path,
-            probe,
-            slow_batch,
-            clip_5p=protocol.clip_5p,
-            clip_3p=protocol.clip_3p,
-            min_length=settings.min_length,
-            max_length=settings.max_length,
-            quality_cutoff=settings.quality_cutoff,
-            umi_length=protocol.umi_length,
-            umi_dedup=settings.umi_dedup,
-            threads=threads,
-        )
-        scan = fast.scan
-        hist = {c: fast.hist[i].tolist() for i, c in enumerate(CATEGORIES)}
-    else:
-        classifier = _Classifier(protocol, settings, cut_at)
-        scan = scan_fastq(
-            path,
-            classifier,
-            quality_cutoff=settings.quality_cutoff,
-            threads=threads,
-            max_unique=max_unique,
-            cut_at=cut_at,
-            cut_min_gain=CUT_MIN_GAIN,
-        )
-        hist = classifier.hist
+    fast, classifier, scan, hist = _scan_library(
+        path, protocol, settings, threads, max_unique
+    )
     t1 = time.perf_counter()
     totals = {c: sum(hist[c]) for c in CATEGORIES}
     raw = scan.reads
@@ -752,54 +453,11 @@ def _collapse(
         raise RuntimeError(f"{path}: read accounting mismatch {totals} vs {raw}")
     adapter_found = raw - totals["no_adapter"]
     fraction = adapter_found / raw if raw else 0.0
-    failed = fraction < settings.min_adapter_fraction
-    detection = detect_adapter(
-        scan.sample, configured=protocol.adapter_3p, kmer_fallback=failed
+    detection, kit_detection = _check_adapter(path, protocol, settings, scan, fraction)
+    result, molecules, long, passed_reads = _collapsed_inserts(
+        fast, classifier, protocol
     )
-    kit_detection = kit.check_configured(
-        scan.sample, protocol, fraction, settings.min_adapter_fraction
-    )
-    if kit_detection.suggestion or not failed:
-        detection.suggestion = kit_detection.suggestion
-    else:
-        detection.suggestion = kit.failure_hint(kit_detection, detection)
-    if failed:
-        raise AdapterNotFoundError(
-            f"{path}: the 3' adapter {protocol.adapter_3p} of protocol "
-            f"{protocol.name!r} was found in only {fraction:.1%} of {raw:,} reads "
-            f"(at least {settings.min_adapter_fraction:.0%} required); "
-            f"{detection.suggestion}",
-            str(path),
-            fraction,
-            detection,
-        )
-    if kit_detection.suggestion:
-        log.warning(
-            "%s: protocol %r but %s", path, protocol.name, kit_detection.suggestion
-        )
-
-    result: list[tuple[str, int]] | FastCollapse
-    if fast is not None:
-        result = fast
-        molecules = int(fast.counts.sum())
-        n_unique = len(fast.counts)
-        long = fast.long
-        passed_reads = fast.reads[fast.order]
-    else:
-        if protocol.umi_length:
-            counts = classifier.molecules_per_insert()
-        else:
-            counts = classifier.inserts
-        records = _sorted_records(counts)
-        molecules = sum(counts.values())
-        result = records
-        n_unique = len(records)
-        long = classifier.long
-        if protocol.umi_length:
-            per = classifier.reads_per_insert()
-            passed_reads = np.array([per[s] for s, _ in records], dtype=np.int64)
-        else:
-            passed_reads = np.array([c for _, c in records], dtype=np.int64)
+    n_unique = len(result.counts) if isinstance(result, FastCollapse) else len(result)
     extras = CollapseExtras(_sorted_records(long), passed_reads)
     no_adapter_short = sum(hist["no_adapter"][: settings.min_length])
     size = max(scan.max_read_length + 1, *(len(h) for h in hist.values()))
@@ -848,6 +506,123 @@ def _collapse(
         time.perf_counter() - t0,
     )
     return result, stats, extras
+
+
+def _scan_library(
+    path: Path,
+    protocol: Protocol,
+    settings: TrimSettings,
+    threads: int,
+    max_unique: int,
+) -> tuple[FastCollapse | None, ReadClassifier | None, FastqScan, dict[str, list[int]]]:
+    """Scan and classify every read: the compiled scan if it applies, else dnaio.
+
+    Returns the compiled scan's result (or ``None``), the dnaio path's
+    classifier (or ``None``), the scan summary and reads by category and length.
+    """
+    cut_at = adapter_probe(protocol)
+    if not _use_fast_scan(protocol, settings):
+        classifier = ReadClassifier(protocol, settings, cut_at)
+        scan = scan_fastq(
+            path,
+            classifier,
+            quality_cutoff=settings.quality_cutoff,
+            threads=threads,
+            max_unique=max_unique,
+            cut_at=cut_at,
+            cut_min_gain=CUT_MIN_GAIN,
+        )
+        return None, classifier, scan, classifier.hist
+    probe = _scan_probe(protocol)
+    assert probe is not None
+
+    def slow_batch(batch: dict[str, int]) -> tuple[np.ndarray, Any, Any]:
+        part = ReadClassifier(protocol, settings, cut_at)
+        part(batch)
+        hist = np.array([part.hist[c] for c in CATEGORIES])
+        if protocol.umi_length:  # (inserts by id, (insert, UMI) codes, reads)
+            return hist, (list(part.insert_ids), *part.umi_reads()), part.long
+        return hist, part.inserts, part.long
+
+    fast = fastscan.fast_collapse(
+        path,
+        probe,
+        slow_batch,
+        clip_5p=protocol.clip_5p,
+        clip_3p=protocol.clip_3p,
+        min_length=settings.min_length,
+        max_length=settings.max_length,
+        quality_cutoff=settings.quality_cutoff,
+        umi_length=protocol.umi_length,
+        umi_dedup=settings.umi_dedup,
+        threads=threads,
+    )
+    hist = {c: fast.hist[i].tolist() for i, c in enumerate(CATEGORIES)}
+    return fast, None, fast.scan, hist
+
+
+def _check_adapter(
+    path: Path,
+    protocol: Protocol,
+    settings: TrimSettings,
+    scan: FastqScan,
+    fraction: float,
+) -> tuple[AdapterDetection, kit.KitDetection]:
+    """Check the configured adapter and kit against the reads.
+
+    Raises
+    ------
+    AdapterNotFoundError
+        The adapter is in fewer than ``min_adapter_fraction`` of the reads
+        (with the detected adapter and a suggestion).
+    """
+    failed = fraction < settings.min_adapter_fraction
+    detection = detect_adapter(
+        scan.sample, configured=protocol.adapter_3p, kmer_fallback=failed
+    )
+    kit_detection = kit.check_configured(
+        scan.sample, protocol, fraction, settings.min_adapter_fraction
+    )
+    if kit_detection.suggestion or not failed:
+        detection.suggestion = kit_detection.suggestion
+    else:
+        detection.suggestion = kit.failure_hint(kit_detection, detection)
+    if failed:
+        raise AdapterNotFoundError(
+            f"{path}: the 3' adapter {protocol.adapter_3p} of protocol "
+            f"{protocol.name!r} was found in only {fraction:.1%} of {scan.reads:,} "
+            f"reads (at least {settings.min_adapter_fraction:.0%} required); "
+            f"{detection.suggestion}",
+            str(path),
+            fraction,
+            detection,
+        )
+    if kit_detection.suggestion:
+        log.warning(
+            "%s: protocol %r but %s", path, protocol.name, kit_detection.suggestion
+        )
+    return detection, kit_detection
+
+
+def _collapsed_inserts(
+    fast: FastCollapse | None, classifier: ReadClassifier | None, protocol: Protocol
+) -> tuple[list[tuple[str, int]] | FastCollapse, int, dict[str, int], np.ndarray]:
+    """Return the sorted inserts, molecules, long inserts and passed reads per insert."""
+    if fast is not None:
+        return fast, int(fast.counts.sum()), fast.long, fast.reads[fast.order]
+    assert classifier is not None
+    if protocol.umi_length:
+        counts = classifier.molecules_per_insert()
+    else:
+        counts = classifier.inserts
+    records = _sorted_records(counts)
+    molecules = sum(counts.values())
+    if protocol.umi_length:
+        per = classifier.reads_per_insert()
+        passed_reads = np.array([per[s] for s, _ in records], dtype=np.int64)
+    else:
+        passed_reads = np.array([c for _, c in records], dtype=np.int64)
+    return records, molecules, classifier.long, passed_reads
 
 
 def _sorted_records(counts: dict[str, int]) -> list[tuple[str, int]]:
