@@ -40,6 +40,7 @@ from exomir.config import is_trial_study, load_config, resolve_path
 from exomir.errors import Issue, ValidationError
 from exomir.preflight import preflight_issues
 from exomir.tables import read_table
+from exomir.units import conversion_factor, default_conversions
 
 OPTIONAL_SHEETS = (
     "clinical_measurements",
@@ -337,7 +338,7 @@ def check_clinical(
     label
         File name for messages.
     conversions
-        Unit conversion table (:func:`exomir.clinical.dataset.load_unit_conversions`)
+        Unit conversion table (:func:`exomir.units.load_unit_conversions`)
         or ``None`` (no conversion allowed).
 
     Returns
@@ -345,8 +346,6 @@ def check_clinical(
     list[Issue]
         Problems found.
     """
-    from exomir.clinical.dataset import conversion_factor
-
     issues: list[Issue] = []
     visits = cfg["design"]["visits"]
     params = cfg["clinical_parameters"]
@@ -742,8 +741,6 @@ def validate_config_and_tables(
         issues += check_participants(parts, cfg, labels["participants"], lots)
     issues += preflight_issues(tables, cfg, labels, base, check_files, deep)
     if "clinical_measurements" in tables:
-        from exomir.clinical.dataset import default_conversions
-
         known = set(parts["participant_id"]) if parts is not None else None
         try:
             conversions = default_conversions(cfg, base)

@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+
+from exomir.clinical.safety_settings import SafetySettings
 
 log = logging.getLogger(__name__)
 
@@ -187,22 +189,19 @@ def consort_table(
 
 
 def consort_from_files(
-    config: Mapping[str, Any],
-    library_qc_path: str | os.PathLike[str] | None,
-    out_path: str | os.PathLike[str],
-    directory: str | os.PathLike[str] = ".",
+    *,
+    disposition: str | os.PathLike[str] | None,
+    participants: str | os.PathLike[str],
+    samples: str | os.PathLike[str] | None,
+    library_qc: str | os.PathLike[str] | None,
+    table: str | os.PathLike[str],
+    settings: SafetySettings,
 ) -> pd.DataFrame:
-    """Validate the scenario, build the CONSORT table and write it."""
-    from pathlib import Path
-
-    from exomir.config import validate_config
+    """Read the declared sheets and QC table, build the CONSORT table and write it."""
     from exomir.errors import Issue, ValidationError
-    from exomir.tables import write_table
-    from exomir.validate import validate_config_and_tables
+    from exomir.tables import read_table, write_table
 
-    cfg = validate_config(dict(config))
-    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    if "disposition" not in scen.tables:
+    if not disposition:
         raise ValidationError(
             [
                 Issue(
@@ -213,19 +212,19 @@ def consort_from_files(
             ]
         )
     qc = (
-        pd.read_csv(library_qc_path, sep="\t", dtype={"sample_id": str})
-        if library_qc_path
+        pd.read_csv(library_qc, sep="\t", dtype={"sample_id": str})
+        if library_qc
         else None
     )
     if qc is not None and qc["pass"].dtype != bool:
         qc["pass"] = qc["pass"].astype(str).str.lower().eq("true")
-    table = consort_table(
-        scen.tables["disposition"],
-        list(cfg["design"]["arms"]),
-        scen.tables["participants"],
-        scen.tables.get("samples"),
+    out = consort_table(
+        read_table(disposition, "disposition", settings.label("disposition")),
+        list(settings.arms),
+        read_table(participants, "participants", settings.label("participants")),
+        read_table(samples, "samples", settings.label("samples")) if samples else None,
         qc,
-        list(cfg["design"]["timepoints"]),
+        list(settings.timepoints),
     )
-    write_table(table, out_path)
-    return table
+    write_table(out, table)
+    return out

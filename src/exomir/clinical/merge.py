@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from exomir.clinical.dataset import ClinicalSettings
+from exomir.clinical.stage import ClinicalStageSettings
 from exomir.errors import Issue, ValidationError
 
 log = logging.getLogger(__name__)
@@ -330,28 +331,31 @@ def trial_anndata(
 
 
 def merge_from_files(
-    config: Mapping[str, Any],
+    *,
+    participants: str | os.PathLike[str],
     dataset_path: str | os.PathLike[str],
     populations_path: str | os.PathLike[str],
     h5ad_path: str | os.PathLike[str],
     participants_out: str | os.PathLike[str],
     h5ad_out: str | os.PathLike[str],
+    settings: ClinicalStageSettings,
     dose_path: str | os.PathLike[str] | None = None,
     pathways_path: str | os.PathLike[str] | None = None,
-    directory: str | os.PathLike[str] = ".",
 ) -> pd.DataFrame:
     """Read every stage's output, merge, and write both outputs atomically."""
     import anndata as ad
 
     from exomir.atomic import atomic_path
     from exomir.clinical.association import mirna_changes
-    from exomir.clinical.stage import _tsv, load_inputs, read_dataset
+    from exomir.clinical.stage import _tsv, read_dataset
+    from exomir.tables import read_table
 
-    inp = load_inputs(config, directory)
+    part = read_table(participants, "participants", settings.label("participants"))
+    cs = settings.clinical
     ds = read_dataset(dataset_path)
     pops = pd.read_csv(populations_path, sep="\t", dtype={"participant_id": str})
     adata = ad.read_h5ad(h5ad_path)
-    mir = mirna_changes(adata, inp.settings, str(h5ad_path))
+    mir = mirna_changes(adata, cs, str(h5ad_path))
     dose = (
         pd.read_csv(dose_path, sep="\t", dtype={"participant_id": str})
         if dose_path
@@ -382,15 +386,13 @@ def merge_from_files(
                     )
                 ]
             )
-    table = participant_table(
-        inp.participants, pops, ds, inp.settings, mir, dose, pathways
-    )
+    table = participant_table(part, pops, ds, cs, mir, dose, pathways)
     inputs = [
         str(p)
         for p in (dataset_path, populations_path, h5ad_path, dose_path, pathways_path)
         if p
     ]
-    merged = trial_anndata(adata, table, ds, inp.settings, pathways, inputs)
+    merged = trial_anndata(adata, table, ds, cs, pathways, inputs)
     _tsv(table, participants_out)
     Path(h5ad_out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(h5ad_out) as tmp:
@@ -400,7 +402,7 @@ def merge_from_files(
         len(table),
         merged.n_obs,
         merged.n_vars,
-        len(inp.settings.params),
+        len(cs.params),
         ", pathway scores" if pathways is not None else "",
     )
     return table
