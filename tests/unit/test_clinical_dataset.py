@@ -13,10 +13,10 @@ from _stage_inputs import clinical_inputs
 
 from exomir.clinical.dataset import (
     analysis_dataset,
-    clinical_settings,
     convert_units,
     populations,
 )
+from exomir.clinical.settings import clinical_settings
 from exomir.clinical.stage import dataset_from_files, load_inputs
 from exomir.config import load_config
 from exomir.errors import ValidationError

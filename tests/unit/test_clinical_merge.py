@@ -12,8 +12,8 @@ import yaml
 from _stage_inputs import clinical_inputs
 
 from exomir.clinical.association import associate, mirna_changes
-from exomir.clinical.dataset import ClinicalSettings, ParamSpec
 from exomir.clinical.merge import merge_from_files, participant_table, trial_anndata
+from exomir.clinical.settings import ClinicalSettings, ParamSpec
 from exomir.clinical.stage import dataset_from_files
 from exomir.config import load_config
 from exomir.errors import ValidationError

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
@@ -43,6 +43,60 @@ def _reasons(values: Iterable[Any]) -> str:
 
 def _true(s: pd.Series) -> pd.Series:
     return s.fillna(False).astype(bool)
+
+
+def _sequencing_boxes(
+    add: Callable[..., None],
+    arm: str,
+    a: pd.DataFrame,
+    dosed: pd.Series,
+    comp: pd.Series,
+    samples: pd.DataFrame,
+    library_qc: pd.DataFrame,
+    timepoints: list[str],
+) -> None:
+    """Add one arm's sequencing boxes: QC losses per timepoint, analysed at all."""
+    ok = dict(zip(library_qc["sample_id"], _true(library_qc["pass"]), strict=True))
+    why_qc = dict(
+        zip(library_qc["sample_id"], library_qc.get("reasons", ""), strict=True)
+    )
+    ids = set(a.loc[dosed, "participant_id"])
+    gone = set(a.loc[dosed & ~comp, "participant_id"])
+    both = set(ids)
+    for k, tp in enumerate(timepoints):
+        sm = samples[(samples["timepoint"] == tp) & samples["participant_id"].isin(ids)]
+        have = dict(zip(sm["participant_id"], sm["sample_id"], strict=False))
+        failed, reasons = [], []
+        for pid in sorted(ids):
+            sid = have.get(pid)
+            if sid is None and k > 0 and pid in gone:
+                # no follow-up visit: already in the lost to follow-up /
+                # discontinued box, not a sequencing loss as well
+                both.discard(pid)
+            elif sid is None:
+                failed.append(pid)
+                reasons.append("no library")
+            elif sid not in ok:
+                failed.append(pid)
+                reasons.append("no QC result")
+            elif not ok[sid]:
+                failed.append(pid)
+                r = why_qc.get(sid)
+                reasons.append(
+                    str(r) if r not in (None, "") and not pd.isna(r) else "QC failed"
+                )
+        both -= set(failed)
+        add(
+            f"sequencing_qc_failed_{tp}",
+            arm,
+            pd.DataFrame({"p": failed}),
+            _reasons(reasons),
+        )
+    add(
+        "sequencing_analysed_all_timepoints",
+        arm,
+        pd.DataFrame({"p": sorted(both)}),
+    )
 
 
 def consort_table(
@@ -136,53 +190,7 @@ def consort_table(
         dev = dev.where(dev.notna(), "other (e.g. visit window)")
         add("excluded_from_pp", arm, notpp, _reasons(dev))
         if samples is not None and library_qc is not None and timepoints:
-            ok = dict(
-                zip(library_qc["sample_id"], _true(library_qc["pass"]), strict=True)
-            )
-            why_qc = dict(
-                zip(library_qc["sample_id"], library_qc.get("reasons", ""), strict=True)
-            )
-            ids = set(a.loc[dosed, "participant_id"])
-            gone = set(a.loc[dosed & ~comp, "participant_id"])
-            both = set(ids)
-            for k, tp in enumerate(timepoints):
-                sm = samples[
-                    (samples["timepoint"] == tp) & samples["participant_id"].isin(ids)
-                ]
-                have = dict(zip(sm["participant_id"], sm["sample_id"], strict=False))
-                failed, reasons = [], []
-                for pid in sorted(ids):
-                    sid = have.get(pid)
-                    if sid is None and k > 0 and pid in gone:
-                        # no follow-up visit: already in the lost to follow-up /
-                        # discontinued box, not a sequencing loss as well
-                        both.discard(pid)
-                    elif sid is None:
-                        failed.append(pid)
-                        reasons.append("no library")
-                    elif sid not in ok:
-                        failed.append(pid)
-                        reasons.append("no QC result")
-                    elif not ok[sid]:
-                        failed.append(pid)
-                        r = why_qc.get(sid)
-                        reasons.append(
-                            str(r)
-                            if r not in (None, "") and not pd.isna(r)
-                            else "QC failed"
-                        )
-                both -= set(failed)
-                add(
-                    f"sequencing_qc_failed_{tp}",
-                    arm,
-                    pd.DataFrame({"p": failed}),
-                    _reasons(reasons),
-                )
-            add(
-                "sequencing_analysed_all_timepoints",
-                arm,
-                pd.DataFrame({"p": sorted(both)}),
-            )
+            _sequencing_boxes(add, arm, a, dosed, comp, samples, library_qc, timepoints)
     out = pd.DataFrame(rows)
     out["order"] = range(1, len(out) + 1)
     return out[CONSORT_COLUMNS]

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exomir.clinical.dataset import ClinicalSettings
+from exomir.clinical.settings import ClinicalSettings
 from exomir.clinical.stage import ClinicalStageSettings
 from exomir.errors import Issue, ValidationError
 
@@ -89,6 +89,35 @@ def _check_ids(
                     )
                 )
     return issues
+
+
+def _add_pathway_columns(
+    out: pd.DataFrame, pw: pd.DataFrame, settings: ClinicalSettings
+) -> None:
+    """Add baseline, follow-up and change of every pathway score to ``out``."""
+    pw = pw[pw["timepoint"].isin([settings.baseline_visit, settings.followup_visit])]
+    pw = pw.assign(
+        key="pathway|" + pw["method"].astype(str) + "|" + pw["pathway"].astype(str)
+    )
+    wide = pw.pivot_table(
+        index="participant_id", columns=["key", "timepoint"], values="score"
+    )
+    for key in sorted({k for k, _ in wide.columns}):
+        bl = wide.get((key, settings.baseline_visit))
+        wk = wide.get((key, settings.followup_visit))
+        blv = (
+            bl.reindex(out.index)
+            if bl is not None
+            else pd.Series(np.nan, index=out.index)
+        )
+        wkv = (
+            wk.reindex(out.index)
+            if wk is not None
+            else pd.Series(np.nan, index=out.index)
+        )
+        out[f"{key}_bl"] = blv.astype(float)
+        out[f"{key}_wk1"] = wkv.astype(float)
+        out[f"{key}_chg"] = (wkv - blv).astype(float)
 
 
 def participant_table(
@@ -185,31 +214,7 @@ def participant_table(
         label = "results/pathways/scores.tsv"
         pw = pathways.assign(participant_id=pathways["participant_id"].astype(str))
         issues += _check_ids(pw, arm_of, label)
-        pw = pw[
-            pw["timepoint"].isin([settings.baseline_visit, settings.followup_visit])
-        ]
-        pw = pw.assign(
-            key="pathway|" + pw["method"].astype(str) + "|" + pw["pathway"].astype(str)
-        )
-        wide = pw.pivot_table(
-            index="participant_id", columns=["key", "timepoint"], values="score"
-        )
-        for key in sorted({k for k, _ in wide.columns}):
-            bl = wide.get((key, settings.baseline_visit))
-            wk = wide.get((key, settings.followup_visit))
-            blv = (
-                bl.reindex(out.index)
-                if bl is not None
-                else pd.Series(np.nan, index=out.index)
-            )
-            wkv = (
-                wk.reindex(out.index)
-                if wk is not None
-                else pd.Series(np.nan, index=out.index)
-            )
-            out[f"{key}_bl"] = blv.astype(float)
-            out[f"{key}_wk1"] = wkv.astype(float)
-            out[f"{key}_chg"] = (wkv - blv).astype(float)
+        _add_pathway_columns(out, pw, settings)
     if issues:
         raise ValidationError(issues)
     return out.sort_index().reset_index(drop=True)

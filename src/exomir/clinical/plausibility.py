@@ -519,7 +519,7 @@ def other_visit_findings(clin: pd.DataFrame, settings: Any) -> list[dict[str, An
     clin
         Clinical measurements in the configured units.
     settings
-        :class:`exomir.clinical.dataset.ClinicalSettings`.
+        :class:`exomir.clinical.settings.ClinicalSettings`.
 
     Returns
     -------

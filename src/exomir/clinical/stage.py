@@ -22,14 +22,13 @@ from typing import Any
 import pandas as pd
 
 from exomir.clinical.dataset import (
-    ClinicalSettings,
     analysis_dataset,
-    clinical_settings,
     convert_units,
     flag_table,
     populations,
 )
 from exomir.clinical.plausibility import findings_frame, other_visit_findings
+from exomir.clinical.settings import ClinicalSettings, clinical_settings
 from exomir.tables import read_table, write_table
 from exomir.units import load_unit_conversions
 
