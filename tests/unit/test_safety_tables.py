@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -445,3 +446,57 @@ def test_dsmb_deviations_need_disposition(scenario: Path, tmp_path: Path) -> Non
             settings=st,
         )
     assert not (tmp_path / "d.tsv").exists()
+
+
+def test_shims_pass_declared_inputs(scenario: Path, tmp_path: Path, run_script) -> None:
+    """The safety shims read only their declared inputs and params.settings.
+
+    An optional sheet the config does not name comes as an empty list (here
+    the deviations job without adverse events and clinical measurements).
+    """
+    iocontainers = pytest.importorskip("snakemake.iocontainers")
+    sh, st = safety_inputs(scenario, _cfg(scenario))
+
+    def smk(rule: str, inputs: dict, outputs: dict) -> object:
+        parts = {
+            "input": inputs,
+            "output": outputs,
+            "params": {"settings": st},
+            "log": {"log": str(tmp_path / f"{rule}.log")},
+        }
+        return types.SimpleNamespace(
+            rule=rule,
+            threads=1,
+            **{k: iocontainers.Namedlist(fromdict=v) for k, v in parts.items()},
+        )
+
+    ae_in = {
+        "adverse_events": str(sh["adverse_events"]),
+        "participants": str(sh["participants"]),
+        "disposition": [str(sh["disposition"])],
+    }
+    ae_out = {"table": str(tmp_path / "ae.tsv"), "triggers": str(tmp_path / "t.tsv")}
+    run_script(
+        "clinical_adverse_events.py", smk("clinical_adverse_events", ae_in, ae_out)
+    )
+    ae = pd.read_csv(tmp_path / "ae.tsv", sep="\t")
+    ov = ae[(ae["table"] == "overview") & (ae["category"] == "any_ae")]
+    # dosed: P1, P2 (placebo; P1 has 2 AEs) and P4-P6 (exosome; P4 1, P5 2)
+    got = ov.set_index("arm")[["n_participants", "n_events", "n_arm"]]
+    assert got.loc["placebo"].tolist() == [1, 2, 2]
+    assert got.loc["exosome"].tolist() == [2, 3, 3]
+    dev_in = {
+        "disposition": [str(sh["disposition"])],
+        "participants": str(sh["participants"]),
+        "samples": str(sh["samples"]),
+        "clinical_measurements": [],
+        "adverse_events": [],
+    }
+    run_script(
+        "clinical_dsmb_deviations.py",
+        smk("clinical_dsmb_deviations", dev_in, {"table": str(tmp_path / "d.tsv")}),
+    )
+    dev = pd.read_csv(tmp_path / "d.tsv", sep="\t")
+    assert dev[["participant_id", "kind", "status"]].values.tolist() == [
+        ["P5", "major_deviation", "not checkable"]
+    ]
