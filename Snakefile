@@ -54,10 +54,14 @@ include: "workflow/rules/qc.smk"
 
 
 # The trial stages need participants, trial and design (a QC-only study has none).
+# Each stage file sets its `<STAGE>_OUTPUTS` list (common.smk starts them empty).
 if TRIAL:
 
     include: "workflow/rules/de.smk"
+    include: "workflow/rules/primary.smk"
     include: "workflow/rules/safety.smk"
+    include: "workflow/rules/roc.smk"
+    include: "workflow/rules/interim.smk"
     include: "workflow/rules/pathways.smk"
 
 

@@ -120,3 +120,18 @@ def run_rule(
     except Exception:
         logging.getLogger(logger).exception("rule %s failed", smk.rule)
         raise
+
+
+def optional_input(files: Any) -> str | None:
+    """Return the one file of an optional rule input, or ``None``.
+
+    A rule gives an optional input (a sheet the config may not name, a stage
+    that may not run) as an empty list when it is absent.
+
+    Parameters
+    ----------
+    files
+        ``snakemake.input.<name>``: a path or a list of at most one path.
+    """
+    paths = [files] if isinstance(files, str) else list(files or [])
+    return str(paths[0]) if paths else None

@@ -40,6 +40,8 @@ from exomir.config import is_trial_study, load_config, resolve_path
 from exomir.errors import Issue, ValidationError
 from exomir.preflight import preflight_issues
 from exomir.tables import read_table
+from exomir.units import default_conversions
+from exomir.validate_clinical import check_clinical
 
 OPTIONAL_SHEETS = (
     "clinical_measurements",
@@ -98,6 +100,61 @@ def _check_unique(
         issues.append(
             Issue(label, f"{what} ({desc}) appears on lines {lines}; it must be unique")
         )
+
+
+def _protocol_issues(
+    row: pd.Series, protocols: dict[str, Any], label: str, line: int, rid: str
+) -> list[Issue]:
+    """Check one library's protocol, 3' adapter and UMI scheme against config protocols."""
+    issues: list[Issue] = []
+    proto = row["protocol"]
+    if proto not in protocols and proto not in ("custom", "auto"):
+        issues.append(
+            Issue(
+                label,
+                f"protocol '{proto}' is not defined; use one of: "
+                f"{', '.join([*protocols, 'custom', 'auto'])} (config protocols)",
+                line=line,
+                column="protocol",
+                row_id=rid,
+            )
+        )
+    elif proto == "auto" and row.get("adapter_3p"):
+        issues.append(
+            Issue(
+                label,
+                "protocol 'auto' detects the kit from the reads and takes no "
+                "adapter_3p; leave adapter_3p empty or name the protocol",
+                line=line,
+                column="adapter_3p",
+                row_id=rid,
+            )
+        )
+    elif proto == "custom" and not row.get("adapter_3p"):
+        issues.append(
+            Issue(
+                label,
+                "protocol 'custom' needs the 3' adapter in column adapter_3p",
+                line=line,
+                column="adapter_3p",
+                row_id=rid,
+            )
+        )
+    elif proto in protocols and row.get("umi_scheme") not in (
+        None,
+        protocols[proto]["umi"],
+    ):
+        issues.append(
+            Issue(
+                label,
+                f"umi_scheme '{row['umi_scheme']}' contradicts protocol '{proto}', "
+                f"whose UMI scheme is '{protocols[proto]['umi']}'",
+                line=line,
+                column="umi_scheme",
+                row_id=rid,
+            )
+        )
+    return issues
 
 
 def check_samples(
@@ -176,53 +233,7 @@ def check_samples(
                     row_id=rid,
                 )
             )
-        proto = row["protocol"]
-        if proto not in protocols and proto not in ("custom", "auto"):
-            issues.append(
-                Issue(
-                    label,
-                    f"protocol '{proto}' is not defined; use one of: "
-                    f"{', '.join([*protocols, 'custom', 'auto'])} (config protocols)",
-                    line=line,
-                    column="protocol",
-                    row_id=rid,
-                )
-            )
-        elif proto == "auto" and row.get("adapter_3p"):
-            issues.append(
-                Issue(
-                    label,
-                    "protocol 'auto' detects the kit from the reads and takes no "
-                    "adapter_3p; leave adapter_3p empty or name the protocol",
-                    line=line,
-                    column="adapter_3p",
-                    row_id=rid,
-                )
-            )
-        elif proto == "custom" and not row.get("adapter_3p"):
-            issues.append(
-                Issue(
-                    label,
-                    "protocol 'custom' needs the 3' adapter in column adapter_3p",
-                    line=line,
-                    column="adapter_3p",
-                    row_id=rid,
-                )
-            )
-        elif proto in protocols and row.get("umi_scheme") not in (
-            None,
-            protocols[proto]["umi"],
-        ):
-            issues.append(
-                Issue(
-                    label,
-                    f"umi_scheme '{row['umi_scheme']}' contradicts protocol '{proto}', "
-                    f"whose UMI scheme is '{protocols[proto]['umi']}'",
-                    line=line,
-                    column="umi_scheme",
-                    row_id=rid,
-                )
-            )
+        issues += _protocol_issues(row, protocols, label, line, rid)
         if check_files:
             fq = resolve_path(str(row["fastq"]), directory)
             if not fq.is_file():
@@ -312,165 +323,161 @@ def check_participants(
     return issues
 
 
-def check_clinical(
-    clin: pd.DataFrame,
-    cfg: dict[str, Any],
+def _check_disposition(
+    tables: dict[str, pd.DataFrame],
+    labels: dict[str, str],
     known: set[str] | None,
-    label: str,
-    conversions: pd.DataFrame | None = None,
+    arms: list[str],
 ) -> list[Issue]:
-    """Check clinical measurements: participants, visits, parameters and units.
-
-    A unit other than the configured one is accepted when the unit conversion
-    table lists the pair (the clinical stage converts the value); otherwise it
-    is an error. The same participant, visit, parameter, side and replicate
-    twice is an error (duplicate visit record).
-
-    Parameters
-    ----------
-    clin
-        Clinical measurements table.
-    cfg
-        Validated configuration.
-    known
-        Known participant IDs, or ``None``.
-    label
-        File name for messages.
-    conversions
-        Unit conversion table (:func:`exomir.clinical.dataset.load_unit_conversions`)
-        or ``None`` (no conversion allowed).
-
-    Returns
-    -------
-    list[Issue]
-        Problems found.
-    """
-    from exomir.clinical.dataset import conversion_factor
-
+    """Check disposition rows and that measured or sequenced people were randomised."""
     issues: list[Issue] = []
-    visits = cfg["design"]["visits"]
-    params = cfg["clinical_parameters"]
-    key = ["participant_id", "visit", "param", "laterality", "replicate"]
-    keyed = clin[[c for c in key if c in clin.columns] + ["_line"]].copy()
-    for c in key:
-        if c not in keyed.columns:
-            keyed[c] = ""
-    keyed[key] = keyed[key].astype(object).where(keyed[key].notna(), "")
-    dup = keyed[keyed.duplicated(key, keep=False)]
-    for k, grp in dup.groupby(key, sort=True):
-        lines = ", ".join(str(x) for x in grp["_line"])
-        side = f", laterality={k[3]}" if k[3] != "" else ""
-        rep = f", replicate={k[4]}" if k[4] != "" else ""
-        issues.append(
-            Issue(
-                label,
-                f"duplicate measurement on lines {lines}: the same visit, parameter"
-                f"{', side' if side else ''} and replicate appear more than once; "
-                "number repeated readings in column replicate or remove the copy",
-                row_id=f"participant_id={k[0]}, visit={k[1]}, param={k[2]}{side}{rep}",
-                column="replicate",
+    parts = tables.get("participants")
+    disp = tables["disposition"]
+    label = labels["disposition"]
+    _check_unique(disp, ["screening_id"], label, "screening_id", issues)
+    arm_of = (
+        dict(zip(parts["participant_id"], parts["arm"], strict=True))
+        if parts is not None
+        else {}
+    )
+    randomised = set()
+    for _, row in disp.iterrows():
+        line = int(row["_line"])
+        rid = _row_id(row, ["screening_id"])
+        if row["randomized"]:
+            pid = row.get("participant_id")
+            if not pid:
+                issues.append(
+                    Issue(
+                        label,
+                        "randomised but participant_id is empty",
+                        line=line,
+                        column="participant_id",
+                        row_id=rid,
+                    )
+                )
+                continue
+            randomised.add(pid)
+            if known is not None and pid not in known:
+                issues.append(
+                    Issue(
+                        label,
+                        f"randomised participant '{pid}' is not in participants.tsv",
+                        line=line,
+                        column="participant_id",
+                        row_id=rid,
+                    )
+                )
+            if row.get("arm") is not None and row["arm"] not in arms:
+                issues.append(
+                    Issue(
+                        label,
+                        f"'{row['arm']}' is not an arm; use one of: {', '.join(arms)}",
+                        line=line,
+                        column="arm",
+                        row_id=rid,
+                    )
+                )
+            elif pid in arm_of and row.get("arm") not in (None, arm_of[pid]):
+                issues.append(
+                    Issue(
+                        label,
+                        f"arm '{row['arm']}' differs from participants.tsv "
+                        f"('{arm_of[pid]}')",
+                        line=line,
+                        column="arm",
+                        row_id=rid,
+                    )
+                )
+    if known is not None:
+        for pid in sorted(known - randomised):
+            issues.append(
+                Issue(
+                    label,
+                    f"participant '{pid}' of participants.tsv has no randomised row here",
+                )
             )
+    if "clinical_measurements" in tables:
+        clin = tables["clinical_measurements"]
+        unrand = clin[~clin["participant_id"].isin(randomised)]
+        for pid, grp in unrand.groupby("participant_id", sort=True):
+            if known is None or pid in known:
+                issues.append(
+                    Issue(
+                        labels["clinical_measurements"],
+                        f"participant '{pid}' has {len(grp)} measurement(s) "
+                        f"(first on line {int(grp['_line'].iloc[0])}, parameter "
+                        f"{grp['param'].iloc[0]}) but was not randomised "
+                        "according to disposition.tsv",
+                        column="participant_id",
+                        row_id=f"participant_id={pid}",
+                    )
+                )
+    if "samples" in tables:
+        smp = tables["samples"]
+        for _, row in smp[~smp["participant_id"].isin(randomised)].iterrows():
+            if known is None or row["participant_id"] in known:
+                issues.append(
+                    Issue(
+                        labels["samples"],
+                        f"participant '{row['participant_id']}' "
+                        "was not randomised according to disposition.tsv",
+                        line=int(row["_line"]),
+                        column="participant_id",
+                        row_id=f"sample_id={row['sample_id']}",
+                    )
+                )
+    return issues
+
+
+def _check_ev(
+    tables: dict[str, pd.DataFrame],
+    cfg: dict[str, Any],
+    labels: dict[str, str],
+    directory: Path,
+    check_files: bool,
+) -> list[Issue]:
+    """Check EV lots (unique) and NTA runs (known lot, export files and headers)."""
+    issues: list[Issue] = []
+    lots = set(tables["ev_lots"]["lot_id"]) if "ev_lots" in tables else None
+    if "ev_lots" in tables:
+        _check_unique(
+            tables["ev_lots"], ["lot_id"], labels["ev_lots"], "lot_id", issues
         )
-    for rec in clin.to_dict("records"):
-        rid = _row_id(pd.Series(rec), ["participant_id", "visit", "param"])
-        line = int(rec["_line"])
-        if known is not None and rec["participant_id"] not in known:
-            issues.append(
-                Issue(
-                    label,
-                    f"participant '{rec['participant_id']}' is not in participants.tsv",
-                    line=line,
-                    column="participant_id",
-                    row_id=rid,
-                )
-            )
-        if rec["visit"] not in visits:
-            issues.append(
-                Issue(
-                    label,
-                    f"'{rec['visit']}' is not a visit of this trial; use one of: "
-                    f"{', '.join(visits)} (config design.visits)",
-                    line=line,
-                    column="visit",
-                    row_id=rid,
-                )
-            )
-        spec = params.get(rec["param"])
-        if spec is None:
-            issues.append(
-                Issue(
-                    label,
-                    f"unknown parameter '{rec['param']}'; known parameters are: "
-                    f"{', '.join(params)} (config clinical_parameters)",
-                    line=line,
-                    column="param",
-                    row_id=rid,
-                )
-            )
-            continue
-        if (
-            rec["unit"] != spec["unit"]
-            and conversion_factor(conversions, rec["param"], rec["unit"], spec["unit"])
-            is None
-        ):
-            issues.append(
-                Issue(
-                    label,
-                    f"unit '{rec['unit']}' is not the expected UCUM unit "
-                    f"'{spec['unit']}' for {rec['param']} and no conversion is known "
-                    "(config clinical.unit_conversions); convert the value",
-                    line=line,
-                    column="unit",
-                    row_id=rid,
-                )
-            )
-        if rec["domain"] != spec["domain"]:
-            issues.append(
-                Issue(
-                    label,
-                    f"domain '{rec['domain']}' should be '{spec['domain']}' for "
-                    f"{rec['param']}",
-                    line=line,
-                    column="domain",
-                    row_id=rid,
-                )
-            )
-        if spec["kind"] == "continuous":
-            v = rec.get("value_num")
-            if v is None:
+    if "ev_nta_runs" in tables:
+        runs = tables["ev_nta_runs"]
+        label = labels["ev_nta_runs"]
+        for _, row in runs.iterrows():
+            line = int(row["_line"])
+            rid = _row_id(row, ["lot_id", "instrument", "replicate"])
+            if lots is not None and row["lot_id"] not in lots:
                 issues.append(
                     Issue(
                         label,
-                        f"{rec['param']} is numeric but value_num is empty",
+                        f"lot '{row['lot_id']}' is not in ev_lots.tsv",
                         line=line,
-                        column="value_num",
+                        column="lot_id",
                         row_id=rid,
                     )
                 )
-            elif not isinstance(v, int | float):
-                issues.append(
-                    Issue(
-                        label,
-                        f"'{v}' is not a number; {rec['param']} needs a numeric "
-                        "value_num (decimal point, no unit or comparator)",
-                        line=line,
-                        column="value_num",
-                        row_id=rid,
+            if check_files:
+                f = resolve_path(str(row["file"]), directory)
+                if not f.is_file():
+                    issues.append(
+                        Issue(
+                            label,
+                            f"export file '{row['file']}' does not exist (looked for {f})",
+                            line=line,
+                            column="file",
+                            row_id=rid,
+                        )
                     )
-                )
-        else:
-            cats = spec.get("categories", [])
-            if rec.get("value_cat") not in cats:
-                issues.append(
-                    Issue(
-                        label,
-                        f"'{rec.get('value_cat')}' is not a level of {rec['param']}; "
-                        f"use one of: {', '.join(cats)}",
-                        line=line,
-                        column="value_cat",
-                        row_id=rid,
-                    )
-                )
+        if check_files:
+            # NTA export headers: unverified software, missing dilution.
+            from exomir.ev.headers import check_nta_exports
+
+            nta_cfg = (cfg.get("ev") or {}).get("nta") or {}
+            issues += check_nta_exports(runs, directory, label, nta_cfg)
     return issues
 
 
@@ -520,140 +527,8 @@ def check_other(
                     )
                 )
     if "disposition" in tables:
-        disp = tables["disposition"]
-        label = labels["disposition"]
-        _check_unique(disp, ["screening_id"], label, "screening_id", issues)
-        arm_of = (
-            dict(zip(parts["participant_id"], parts["arm"], strict=True))
-            if parts is not None
-            else {}
-        )
-        randomised = set()
-        for _, row in disp.iterrows():
-            line = int(row["_line"])
-            rid = _row_id(row, ["screening_id"])
-            if row["randomized"]:
-                pid = row.get("participant_id")
-                if not pid:
-                    issues.append(
-                        Issue(
-                            label,
-                            "randomised but participant_id is empty",
-                            line=line,
-                            column="participant_id",
-                            row_id=rid,
-                        )
-                    )
-                    continue
-                randomised.add(pid)
-                if known is not None and pid not in known:
-                    issues.append(
-                        Issue(
-                            label,
-                            f"randomised participant '{pid}' is not in participants.tsv",
-                            line=line,
-                            column="participant_id",
-                            row_id=rid,
-                        )
-                    )
-                if row.get("arm") is not None and row["arm"] not in arms:
-                    issues.append(
-                        Issue(
-                            label,
-                            f"'{row['arm']}' is not an arm; use one of: {', '.join(arms)}",
-                            line=line,
-                            column="arm",
-                            row_id=rid,
-                        )
-                    )
-                elif pid in arm_of and row.get("arm") not in (None, arm_of[pid]):
-                    issues.append(
-                        Issue(
-                            label,
-                            f"arm '{row['arm']}' differs from participants.tsv "
-                            f"('{arm_of[pid]}')",
-                            line=line,
-                            column="arm",
-                            row_id=rid,
-                        )
-                    )
-        if known is not None:
-            for pid in sorted(known - randomised):
-                issues.append(
-                    Issue(
-                        label,
-                        f"participant '{pid}' of participants.tsv has no randomised row here",
-                    )
-                )
-        if "clinical_measurements" in tables:
-            clin = tables["clinical_measurements"]
-            unrand = clin[~clin["participant_id"].isin(randomised)]
-            for pid, grp in unrand.groupby("participant_id", sort=True):
-                if known is None or pid in known:
-                    issues.append(
-                        Issue(
-                            labels["clinical_measurements"],
-                            f"participant '{pid}' has {len(grp)} measurement(s) "
-                            f"(first on line {int(grp['_line'].iloc[0])}, parameter "
-                            f"{grp['param'].iloc[0]}) but was not randomised "
-                            "according to disposition.tsv",
-                            column="participant_id",
-                            row_id=f"participant_id={pid}",
-                        )
-                    )
-        if "samples" in tables:
-            smp = tables["samples"]
-            for _, row in smp[~smp["participant_id"].isin(randomised)].iterrows():
-                if known is None or row["participant_id"] in known:
-                    issues.append(
-                        Issue(
-                            labels["samples"],
-                            f"participant '{row['participant_id']}' "
-                            "was not randomised according to disposition.tsv",
-                            line=int(row["_line"]),
-                            column="participant_id",
-                            row_id=f"sample_id={row['sample_id']}",
-                        )
-                    )
-    lots = set(tables["ev_lots"]["lot_id"]) if "ev_lots" in tables else None
-    if "ev_lots" in tables:
-        _check_unique(
-            tables["ev_lots"], ["lot_id"], labels["ev_lots"], "lot_id", issues
-        )
-    if "ev_nta_runs" in tables:
-        runs = tables["ev_nta_runs"]
-        label = labels["ev_nta_runs"]
-        for _, row in runs.iterrows():
-            line = int(row["_line"])
-            rid = _row_id(row, ["lot_id", "instrument", "replicate"])
-            if lots is not None and row["lot_id"] not in lots:
-                issues.append(
-                    Issue(
-                        label,
-                        f"lot '{row['lot_id']}' is not in ev_lots.tsv",
-                        line=line,
-                        column="lot_id",
-                        row_id=rid,
-                    )
-                )
-            if check_files:
-                f = resolve_path(str(row["file"]), directory)
-                if not f.is_file():
-                    issues.append(
-                        Issue(
-                            label,
-                            f"export file '{row['file']}' does not exist (looked for {f})",
-                            line=line,
-                            column="file",
-                            row_id=rid,
-                        )
-                    )
-        if check_files:
-            # NTA export headers: unverified software, missing dilution.
-            from exomir.ev.headers import check_nta_exports
-
-            nta_cfg = (cfg.get("ev") or {}).get("nta") or {}
-            issues += check_nta_exports(runs, directory, label, nta_cfg)
+        issues += _check_disposition(tables, labels, known, arms)
+    issues += _check_ev(tables, cfg, labels, directory, check_files)
     return issues
 
 
@@ -742,8 +617,6 @@ def validate_config_and_tables(
         issues += check_participants(parts, cfg, labels["participants"], lots)
     issues += preflight_issues(tables, cfg, labels, base, check_files, deep)
     if "clinical_measurements" in tables:
-        from exomir.clinical.dataset import default_conversions
-
         known = set(parts["participant_id"]) if parts is not None else None
         try:
             conversions = default_conversions(cfg, base)

@@ -22,6 +22,7 @@ import pytest
 
 from exomir.clinical import dataset as D
 from exomir.clinical import endpoints as E
+from exomir.clinical import settings as S
 from exomir.config import load_config
 from exomir.simulate import params as P
 from exomir.simulate.clinical import clinical_truth_table
@@ -30,8 +31,8 @@ from exomir.simulate.scenario import simulate_trial
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _settings(keep: set[str] | None = None) -> D.ClinicalSettings:
-    st = D.clinical_settings(load_config(REPO / "config" / "config.yaml"))
+def _settings(keep: set[str] | None = None) -> S.ClinicalSettings:
+    st = S.clinical_settings(load_config(REPO / "config" / "config.yaml"))
     params = st.params
     if keep is not None:
         params = {k: v for k, v in params.items() if k in keep}
@@ -66,7 +67,7 @@ def _model_scale(row: pd.Series) -> tuple[float, float, float]:
     return (math.log(row[c]) for c in ("estimate", "ci_low", "ci_high"))  # type: ignore[return-value]
 
 
-def _primary(params: dict, seed: int, st: D.ClinicalSettings) -> pd.DataFrame:
+def _primary(params: dict, seed: int, st: S.ClinicalSettings) -> pd.DataFrame:
     sim = simulate_trial(params, seed, expression=False)
     logging.disable(logging.WARNING)
     try:

@@ -9,17 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _stage_inputs import clinical_inputs
 
 from exomir.clinical.dataset import (
     analysis_dataset,
-    clinical_settings,
     convert_units,
-    default_conversions,
     populations,
 )
+from exomir.clinical.settings import clinical_settings
 from exomir.clinical.stage import dataset_from_files, load_inputs
 from exomir.config import load_config
 from exomir.errors import ValidationError
+from exomir.units import default_conversions
 from exomir.validate import validate_scenario
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,7 +106,8 @@ def scn(tmp_path: Path) -> Path:
 
 
 def _dataset(d: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    inp = load_inputs(load_config(d / "config" / "config.yaml"), d)
+    sheets, settings = clinical_inputs(d, load_config(d / "config" / "config.yaml"))
+    inp = load_inputs(settings, **sheets)
     pops = populations(inp.participants, inp.disposition, inp.clinical, inp.settings)
     return analysis_dataset(inp.clinical, pops, inp.settings), pops
 
@@ -230,8 +232,14 @@ def test_populations_mitt_and_pp(scn: Path) -> None:
 def test_dataset_files_written(scn: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     cfg = load_config(scn / "config" / "config.yaml")
+    sheets, settings = clinical_inputs(scn, cfg)
     dataset_from_files(
-        cfg, out / "ds.tsv", out / "pops.tsv", out / "flags.tsv", directory=scn
+        **sheets,
+        dataset=out / "ds.tsv",
+        populations_out=out / "pops.tsv",
+        flags=out / "flags.tsv",
+        plausibility=None,
+        settings=settings,
     )
     ds = pd.read_csv(out / "ds.tsv", sep="\t")
     assert list(ds.columns[:7]) == [

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _stage_inputs import clinical_inputs
 
 from exomir.clinical.association import associate, mirna_changes
-from exomir.clinical.dataset import ClinicalSettings, ParamSpec
 from exomir.clinical.merge import merge_from_files, participant_table, trial_anndata
+from exomir.clinical.settings import ClinicalSettings, ParamSpec
 from exomir.clinical.stage import dataset_from_files
 from exomir.config import load_config
 from exomir.errors import ValidationError
@@ -246,25 +247,27 @@ def test_merge_from_files_optional_inputs(tmp_path: Path) -> None:
     (d / "config" / "clinical_measurements.tsv").write_text("\n".join(lines) + "\n")
     c = load_config(d / "config" / "config.yaml")
     res = d / "results"
+    sheets, settings = clinical_inputs(d, c)
     dataset_from_files(
-        c,
-        res / "clinical/ds.tsv",
-        res / "clinical/pops.tsv",
-        res / "clinical/f.tsv",
-        directory=d,
+        **sheets,
+        dataset=res / "clinical/ds.tsv",
+        populations_out=res / "clinical/pops.tsv",
+        flags=res / "clinical/f.tsv",
+        plausibility=None,
+        settings=settings,
     )
     _adata(VST).write_h5ad(res / "de.h5ad")
     _pathways().to_csv(res / "scores.tsv", sep="\t", index=False)
     for pw in (None, res / "scores.tsv"):
         tab = merge_from_files(
-            c,
-            res / "clinical/ds.tsv",
-            res / "clinical/pops.tsv",
-            res / "de.h5ad",
-            res / "merged/participants.tsv",
-            res / "merged/trial.h5ad",
+            participants=sheets["participants"],
+            dataset_path=res / "clinical/ds.tsv",
+            populations_path=res / "clinical/pops.tsv",
+            h5ad_path=res / "de.h5ad",
+            participants_out=res / "merged/participants.tsv",
+            h5ad_out=res / "merged/trial.h5ad",
+            settings=settings,
             pathways_path=pw,
-            directory=d,
         )
         back = ad.read_h5ad(res / "merged/trial.h5ad")
         assert ("pathway_scores" in back.obsm) == (pw is not None)

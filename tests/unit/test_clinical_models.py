@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from exomir.clinical.association import bh_adjust, bootstrap_spearman
-from exomir.clinical.dataset import ClinicalSettings, ParamSpec
 from exomir.clinical.endpoints import (
     ancova,
     logistic,
     proportional_odds,
 )
+from exomir.clinical.settings import ClinicalSettings, ParamSpec
 from exomir.stats import newcombe_diff_ci, wilson_ci
 
 

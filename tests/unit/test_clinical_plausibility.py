@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from _stage_inputs import clinical_inputs
 
 from exomir.clinical.plausibility import parameter_limits
 from exomir.clinical.stage import dataset_from_files, endpoints_from_files
@@ -231,16 +232,21 @@ def _run(d: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     cfg = load_config(d / "config" / "config.yaml")
     out = d / "results"
     out.mkdir(exist_ok=True)
+    sheets, settings = clinical_inputs(d, cfg)
     dataset_from_files(
-        cfg,
-        out / "analysis_dataset.tsv",
-        out / "populations.tsv",
-        out / "data_flags.tsv",
-        d,
-        plausibility_path=out / "plausibility.tsv",
+        **sheets,
+        dataset=out / "analysis_dataset.tsv",
+        populations_out=out / "populations.tsv",
+        flags=out / "data_flags.tsv",
+        plausibility=out / "plausibility.tsv",
+        settings=settings,
     )
     endpoints_from_files(
-        cfg, out / "analysis_dataset.tsv", out / "endpoints.tsv", out / "forest.png", d
+        **sheets,
+        dataset=out / "analysis_dataset.tsv",
+        endpoints=out / "endpoints.tsv",
+        forest=out / "forest.png",
+        settings=settings,
     )
     read = lambda n: pd.read_csv(out / n, sep="\t", dtype={"source_lines": str})  # noqa: E731
     return read("analysis_dataset.tsv"), read("plausibility.tsv"), read("endpoints.tsv")

@@ -17,7 +17,7 @@ import pytest
 from _report_fixture import build_tree
 
 from exomir.clinical.baseline import baseline_table, geo_mean_gsd
-from exomir.clinical.dataset import ClinicalSettings, ParamSpec
+from exomir.clinical.settings import ClinicalSettings, ParamSpec
 from exomir.report import figures
 from exomir.report.builder import build_report, format_cell
 from exomir.report.consort_figure import consort_svg

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from _stage_inputs import safety_inputs
 
 from exomir.clinical import adverse_events, consort, lab_shifts
 from exomir.errors import ValidationError
@@ -94,6 +96,44 @@ def _cfg(d: Path) -> dict:
     return yaml.safe_load((d / "config" / "config.yaml").read_text())
 
 
+def _consort(d: Path, qc: Path | None, out: Path) -> pd.DataFrame:
+    """Validate the scenario (as at parse time), then the clinical_consort job."""
+    sh, st = safety_inputs(d, _cfg(d))
+    return consort.consort_from_files(
+        disposition=sh["disposition"],
+        participants=sh["participants"],
+        samples=sh["samples"],
+        library_qc=qc,
+        table=out,
+        settings=st,
+    )
+
+
+def _adverse_events(d: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate the scenario (as at parse time), then the clinical_adverse_events job."""
+    sh, st = safety_inputs(d, _cfg(d))
+    return adverse_events.adverse_events_from_files(
+        adverse_events=sh["adverse_events"],
+        participants=sh["participants"],
+        disposition=sh["disposition"],
+        table=out / "ae.tsv",
+        triggers=out / "trig.tsv",
+        settings=st,
+    )
+
+
+def _lab_shifts(d: Path, cfg: dict, out: Path) -> pd.DataFrame:
+    """Validate the scenario and build the settings (as at parse time), then the job."""
+    sh, st = safety_inputs(d, cfg)
+    return lab_shifts.lab_shifts_from_files(
+        clinical_measurements=sh["clinical_measurements"],
+        participants=sh["participants"],
+        disposition=sh["disposition"],
+        table=out,
+        settings=st,
+    )
+
+
 def test_consort_counts(scenario: Path, tmp_path: Path) -> None:
     qc = tmp_path / "qc.tsv"
     pd.DataFrame(
@@ -112,7 +152,7 @@ def test_consort_counts(scenario: Path, tmp_path: Path) -> None:
             "reasons": ["", "low reads", "", "", "", "", "", ""],
         }
     ).to_csv(qc, sep="\t", index=False)
-    tab = consort.consort_from_files(_cfg(scenario), qc, tmp_path / "c.tsv", scenario)
+    tab = _consort(scenario, qc, tmp_path / "c.tsv")
     n = {(r.node, r.arm): r.n for r in tab.itertuples()}
     why = {(r.node, r.arm): r.reasons for r in tab.itertuples()}
     assert n[("assessed_for_eligibility", "all")] == 8
@@ -140,9 +180,7 @@ def test_consort_counts(scenario: Path, tmp_path: Path) -> None:
 
 
 def test_adverse_event_tables(scenario: Path, tmp_path: Path) -> None:
-    tab, trig = adverse_events.adverse_events_from_files(
-        _cfg(scenario), tmp_path / "ae.tsv", tmp_path / "trig.tsv", scenario
-    )
+    tab, trig = _adverse_events(scenario, tmp_path)
     ov = tab[tab["table"] == "overview"].set_index(["category", "arm"])
     # safety population: dosed = P1, P2 (placebo), P4, P5, P6 (exosome); P3 not dosed
     assert ov.loc[
@@ -222,9 +260,7 @@ def test_trigger_filters() -> None:
 
 
 def test_lab_shifts(scenario: Path, tmp_path: Path) -> None:
-    tab = lab_shifts.lab_shifts_from_files(
-        _cfg(scenario), tmp_path / "lab.tsv", scenario
-    )
+    tab = _lab_shifts(scenario, _cfg(scenario), tmp_path / "lab.tsv")
     h = tab[(tab["param"] == "HGB") & (tab["n"] > 0)]
     got = {(r.arm, r.baseline_class, r.week1_class): r.n for r in h.itertuples()}
     # default range 10-15.5 g/dL; P2 week 1 = mean(11, 8) = 9.5 -> low
@@ -258,9 +294,7 @@ def _edit(d: Path, name: str, old: str, new: str) -> None:
 
 
 def _run_ae(d: Path, tmp: Path):
-    return lambda: adverse_events.adverse_events_from_files(
-        _cfg(d), tmp / "a", tmp / "b", d
-    )
+    return lambda: _adverse_events(d, tmp)
 
 
 def test_bad_duplicate_ae_id(scenario: Path, tmp_path: Path) -> None:
@@ -301,11 +335,7 @@ def test_bad_participant_without_randomisation(scenario: Path, tmp_path: Path) -
         "S4\tP4\ttrue\t\ttrue\texosome",
         "S4\tP4\ttrue\t\tfalse\t",
     )
-    errs = _errors(
-        lambda: consort.consort_from_files(
-            _cfg(scenario), None, tmp_path / "c.tsv", scenario
-        )
-    )
+    errs = _errors(lambda: _consort(scenario, None, tmp_path / "c.tsv"))
     assert (
         "config/disposition.tsv: participant 'P4' of participants.tsv has no randomised row here"
         in errs
@@ -329,9 +359,7 @@ def test_bad_ae_of_unknown_participant(scenario: Path, tmp_path: Path) -> None:
 def test_bad_lab_visit(scenario: Path, tmp_path: Path) -> None:
     cfg = _cfg(scenario)
     cfg["safety"] = {"lab_visits": ["baseline", "day30"]}
-    errs = _errors(
-        lambda: lab_shifts.lab_shifts_from_files(cfg, tmp_path / "l.tsv", scenario)
-    )
+    errs = _errors(lambda: _lab_shifts(scenario, cfg, tmp_path / "l.tsv"))
     assert errs[0].startswith(
         "config/config.yaml, column 'safety.lab_visits': lab shift visit(s) day30 are not "
         "visits of this trial"
@@ -348,7 +376,34 @@ def test_dsmb_tables_from_files(scenario: Path, tmp_path: Path) -> None:
         k: tmp_path / f"{k}.tsv"
         for k in ("ae_listing", "enrolment", "deviations", "batch_balance")
     }
-    got = dsmb.dsmb_tables_from_files(cfg, outs, scenario)
+    sh, st = safety_inputs(scenario, cfg)
+    got = {
+        "ae_listing": dsmb.ae_listing_from_files(
+            adverse_events=sh["adverse_events"],
+            participants=sh["participants"],
+            disposition=sh["disposition"],
+            table=outs["ae_listing"],
+            settings=st,
+        ),
+        "enrolment": dsmb.enrolment_from_files(
+            participants=sh["participants"], table=outs["enrolment"], settings=st
+        ),
+        "deviations": dsmb.deviations_from_files(
+            disposition=sh["disposition"],
+            participants=sh["participants"],
+            samples=sh["samples"],
+            clinical_measurements=sh["clinical_measurements"],
+            adverse_events=sh["adverse_events"],
+            table=outs["deviations"],
+            settings=st,
+        ),
+        "batch_balance": dsmb.batch_balance_from_files(
+            samples=sh["samples"],
+            participants=sh["participants"],
+            table=outs["batch_balance"],
+            settings=st,
+        ),
+    }
     assert all(p.is_file() for p in outs.values())
     ae = got["ae_listing"]
     # all six events, P3's (not dosed) marked outside the safety population
@@ -379,6 +434,69 @@ def test_dsmb_deviations_need_disposition(scenario: Path, tmp_path: Path) -> Non
 
     cfg = _cfg(scenario)
     del cfg["sheets"]["disposition"]
+    sh, st = safety_inputs(scenario, cfg)
     with pytest.raises(ValidationError, match="disposition"):
-        dsmb.dsmb_tables_from_files(cfg, {"deviations": tmp_path / "d.tsv"}, scenario)
+        dsmb.deviations_from_files(
+            disposition=None,
+            participants=sh["participants"],
+            samples=sh["samples"],
+            clinical_measurements=sh["clinical_measurements"],
+            adverse_events=sh["adverse_events"],
+            table=tmp_path / "d.tsv",
+            settings=st,
+        )
     assert not (tmp_path / "d.tsv").exists()
+
+
+def test_shims_pass_declared_inputs(scenario: Path, tmp_path: Path, run_script) -> None:
+    """The safety shims read only their declared inputs and params.settings.
+
+    An optional sheet the config does not name comes as an empty list (here
+    the deviations job without adverse events and clinical measurements).
+    """
+    iocontainers = pytest.importorskip("snakemake.iocontainers")
+    sh, st = safety_inputs(scenario, _cfg(scenario))
+
+    def smk(rule: str, inputs: dict, outputs: dict) -> object:
+        parts = {
+            "input": inputs,
+            "output": outputs,
+            "params": {"settings": st},
+            "log": {"log": str(tmp_path / f"{rule}.log")},
+        }
+        return types.SimpleNamespace(
+            rule=rule,
+            threads=1,
+            **{k: iocontainers.Namedlist(fromdict=v) for k, v in parts.items()},
+        )
+
+    ae_in = {
+        "adverse_events": str(sh["adverse_events"]),
+        "participants": str(sh["participants"]),
+        "disposition": [str(sh["disposition"])],
+    }
+    ae_out = {"table": str(tmp_path / "ae.tsv"), "triggers": str(tmp_path / "t.tsv")}
+    run_script(
+        "clinical_adverse_events.py", smk("clinical_adverse_events", ae_in, ae_out)
+    )
+    ae = pd.read_csv(tmp_path / "ae.tsv", sep="\t")
+    ov = ae[(ae["table"] == "overview") & (ae["category"] == "any_ae")]
+    # dosed: P1, P2 (placebo; P1 has 2 AEs) and P4-P6 (exosome; P4 1, P5 2)
+    got = ov.set_index("arm")[["n_participants", "n_events", "n_arm"]]
+    assert got.loc["placebo"].tolist() == [1, 2, 2]
+    assert got.loc["exosome"].tolist() == [2, 3, 3]
+    dev_in = {
+        "disposition": [str(sh["disposition"])],
+        "participants": str(sh["participants"]),
+        "samples": str(sh["samples"]),
+        "clinical_measurements": [],
+        "adverse_events": [],
+    }
+    run_script(
+        "clinical_dsmb_deviations.py",
+        smk("clinical_dsmb_deviations", dev_in, {"table": str(tmp_path / "d.tsv")}),
+    )
+    dev = pd.read_csv(tmp_path / "d.tsv", sep="\t")
+    assert dev[["participant_id", "kind", "status"]].values.tolist() == [
+        ["P5", "major_deviation", "not checkable"]
+    ]

@@ -3,12 +3,14 @@
 # models with the forest plot, the change in the primary miRNA against the
 # change in each endpoint, and the baseline table. Endpoints, their models and
 # covariates come from config `clinical_parameters` and `clinical`; they are
-# checked here, when the workflow is parsed.
+# checked here, when the workflow is parsed, and handed to each job as
+# `params.settings` (exomir.clinical.stage.clinical_stage_settings). Each job
+# reads the sheets it declares.
 
-from exomir.clinical.dataset import clinical_settings
+from exomir.clinical.stage import clinical_stage_settings
 
 try:
-    CLINICAL_SETTINGS = clinical_settings(CFG)
+    CLINICAL_SETTINGS = clinical_stage_settings(CFG)
 except ValidationError as exc:
     raise SystemExit(f"exomir: the clinical settings are not valid.\n{exc}")
 
@@ -35,8 +37,10 @@ localrules:
 # the mITT / PP populations.
 rule clinical_dataset:
     input:
-        sheets=get_clinical_sheets(),
+        participants=get_sheet("participants"),
+        clinical_measurements=get_sheet("clinical_measurements"),
         conversions=get_unit_conversions(),
+        disposition=get_sheets("disposition"),
     output:
         dataset=report(
             "results/clinical/analysis_dataset.tsv",
@@ -66,6 +70,8 @@ rule clinical_dataset:
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        settings=CLINICAL_SETTINGS,
     script:
         "../scripts/clinical_dataset.py"
 
@@ -75,7 +81,10 @@ rule clinical_dataset:
 rule clinical_endpoints:
     input:
         dataset="results/clinical/analysis_dataset.tsv",
-        sheets=get_clinical_sheets(),
+        participants=get_sheet("participants"),
+        clinical_measurements=get_sheet("clinical_measurements"),
+        conversions=get_unit_conversions(),
+        disposition=get_sheets("disposition"),
     output:
         endpoints=report(
             "results/clinical/endpoints.tsv",
@@ -97,6 +106,8 @@ rule clinical_endpoints:
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
+    params:
+        settings=CLINICAL_SETTINGS,
     script:
         "../scripts/clinical_endpoints.py"
 
@@ -108,7 +119,7 @@ rule clinical_biomarker:
     input:
         dataset="results/clinical/analysis_dataset.tsv",
         h5ad="results/de/mirna.h5ad",
-        sheets=get_clinical_sheets(),
+        participants=get_sheet("participants"),
     output:
         association=report(
             "results/clinical/association.tsv",
@@ -130,5 +141,7 @@ rule clinical_biomarker:
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=20,
+    params:
+        settings=CLINICAL_SETTINGS,
     script:
         "../scripts/clinical_biomarker.py"

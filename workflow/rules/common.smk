@@ -8,6 +8,7 @@ from exomir.config import is_trial_study, resolve_path, validate_config
 from exomir.errors import ValidationError
 from exomir.ev.lots import nta_input_files
 from exomir.report.firewall import BLINDED_SHEETS, open_inputs, sheet_blinded_path
+from exomir.units import conversions_path
 from exomir.validate import validate_config_and_tables
 
 try:
@@ -21,6 +22,19 @@ SAMPLES = list(SAMPLES_DF["sample_id"])
 # A trial study names sheets.participants; without it the study is QC-only
 # (reads -> counts -> read QC -> MultiQC, and the report says so).
 TRIAL = is_trial_study(CFG)
+
+# Targets of each stage. The stage file (included by the Snakefile before
+# `rule all`) sets its list; a stage that is not part of this study keeps the
+# empty one. `rule all`, the merge and the report read these lists only.
+DE_OUTPUTS = []
+PRIMARY_OUTPUTS = []
+SAFETY_OUTPUTS = []
+ROC_OUTPUTS = []
+INTERIM_OUTPUTS = []
+PATHWAY_OUTPUTS = []
+CLINICAL_OUTPUTS = []
+MERGE_OUTPUTS = []
+REPORT_OUTPUTS = []
 
 
 def ref_path(value):
@@ -101,18 +115,9 @@ def has_clinical_sheets():
     return "clinical_measurements" in CFG["sheets"]
 
 
-def get_clinical_sheets():
-    """Sheets the clinical stage and the merge read (only those configured)."""
-    return [
-        get_sheet(k)
-        for k in ("participants", "clinical_measurements", "disposition")
-        if k in CFG["sheets"]
-    ]
-
-
 def get_unit_conversions():
     """The unit conversion table (config clinical.unit_conversions)."""
-    return ref_path(CFG["clinical"]["unit_conversions"])
+    return ref_path(conversions_path(CFG))
 
 
 def get_ev_dose_table(wildcards):
@@ -124,8 +129,7 @@ def get_ev_dose_table(wildcards):
 
 def get_pathway_scores(wildcards):
     """Pathway scores for the merge, when the pathways stage is included."""
-    stage = globals().get("PATHWAYS_OUTPUTS") or globals().get("PATHWAY_OUTPUTS") or []
-    if "results/pathways/scores.tsv" in stage:
+    if "results/pathways/scores.tsv" in PATHWAY_OUTPUTS:
         return ["results/pathways/scores.tsv"]
     return []
 
@@ -142,13 +146,11 @@ def get_final_outputs():
     ]
     if not TRIAL:  # QC-only study: the raw counts object, no normalisation
         targets[2] = "results/counts/mirna_raw.h5ad"
-    targets += globals().get("DE_OUTPUTS", [])
-    targets += globals().get("SAFETY_OUTPUTS", [])
-    targets += globals().get("PATHWAY_OUTPUTS", [])
+    targets += DE_OUTPUTS + PRIMARY_OUTPUTS
+    targets += SAFETY_OUTPUTS + ROC_OUTPUTS + INTERIM_OUTPUTS
+    targets += PATHWAY_OUTPUTS
     targets += REPORT_OUTPUTS
-    if has_clinical_sheets():
-        targets += CLINICAL_OUTPUTS
-        targets += MERGE_OUTPUTS
+    targets += CLINICAL_OUTPUTS + MERGE_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -175,14 +177,9 @@ def get_pathway_reference_files():
 
 
 # Results files the HTML report reads, by stage. THE place to extend when a
-# stage is merged: a stage file that defines `<STAGE>_OUTPUTS` (PATHWAY_OUTPUTS,
-# CLINICAL_OUTPUTS, SAFETY_OUTPUTS) is picked up here; its .tsv/.png/.svg files
-# become inputs of the report, and a stage without such a list shows "not run".
-REPORT_STAGE_LISTS = {
-    "pathways": "PATHWAY_OUTPUTS",
-    "clinical": "CLINICAL_OUTPUTS",
-    "safety": "SAFETY_OUTPUTS",
-}
+# stage is added: its `<STAGE>_OUTPUTS` list goes under its report stage here;
+# its .tsv/.png/.svg files become inputs of the report, and a stage whose lists
+# are empty shows "not run".
 REPORT_FILE_TYPES = (".tsv", ".png", ".svg")
 
 
@@ -198,6 +195,7 @@ def report_stage_files():
         "de": (
             [
                 *DE_OUTPUTS,
+                *PRIMARY_OUTPUTS,
                 "results/de/pca.tsv",
                 "results/de/mirna_filter.tsv",
                 "results/primary/mir126_values.tsv",
@@ -216,10 +214,11 @@ def report_stage_files():
             "results/ev/size_distributions.png",
             "results/ev/lot_metrics.png",
         ]
-    for stage, name in REPORT_STAGE_LISTS.items():
-        stages[stage] = list(globals().get(name, []))
+    stages["pathways"] = PATHWAY_OUTPUTS
+    stages["clinical"] = CLINICAL_OUTPUTS
+    stages["safety"] = SAFETY_OUTPUTS + ROC_OUTPUTS + INTERIM_OUTPUTS
     return {
-        stage: [f for f in files if str(f).endswith(REPORT_FILE_TYPES)]
+        stage: [f for f in dict.fromkeys(files) if str(f).endswith(REPORT_FILE_TYPES)]
         for stage, files in stages.items()
     }
 

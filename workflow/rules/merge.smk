@@ -2,7 +2,8 @@
 # AnnData with miRNA, clinical, EV-dose and pathway data under matching
 # identifiers. The EV dose and the pathway scores are optional inputs: they
 # are used when their stages are part of the workflow (see the input
-# functions get_ev_dose_table and get_pathway_scores in common.smk).
+# functions get_ev_dose_table and get_pathway_scores in common.smk). The
+# settings are the clinical stage's (clinical.smk).
 
 # Every target of this file (for `rule all`).
 MERGE_OUTPUTS = [
@@ -16,7 +17,7 @@ rule merge_trial:
         dataset="results/clinical/analysis_dataset.tsv",
         populations="results/clinical/populations.tsv",
         h5ad="results/de/mirna.h5ad",
-        sheets=get_clinical_sheets(),
+        participants=get_sheet("participants"),
         dose=get_ev_dose_table,
         pathways=get_pathway_scores,
     output:
@@ -40,5 +41,7 @@ rule merge_trial:
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=10,
+    params:
+        settings=CLINICAL_SETTINGS,
     script:
         "../scripts/merge_trial.py"

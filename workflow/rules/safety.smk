@@ -1,22 +1,24 @@
-# Biomarker ROC, CONSORT flow, adverse events, safety labs and the DSMB interim
-# analysis (analysis_spec.md sections 3.3-3.5; package exomir.clinical). Tables
-# that need an optional sheet (disposition, adverse_events,
-# clinical_measurements) are built only when the config names that sheet.
+# CONSORT flow, adverse events, safety labs and the DSMB listings
+# (analysis_spec.md sections 3.4-3.5; package exomir.clinical). Tables that need
+# an optional sheet (disposition, adverse_events, clinical_measurements) are
+# built only when the config names that sheet. Each job reads the sheets it
+# declares; its settings (exomir.clinical.safety_settings) are built here, once.
 
-# Every sheet the validation in these rules reads.
+from exomir.clinical.safety_settings import safety_stage_settings
+
+try:
+    SAFETY_SETTINGS = safety_stage_settings(CFG)
+except ValidationError as exc:
+    raise SystemExit(f"exomir: the safety settings are not valid.\n{exc}")
+
+# Every sheet the validation in the ROC and interim rules reads (until those
+# rules move to roc.smk and interim.smk).
 SAFETY_SHEETS = get_sheets(
     "samples", "participants", "clinical_measurements", "adverse_events", "disposition"
 )
 
 # Every target of this file (for `rule all`).
-SAFETY_OUTPUTS = [
-    "results/clinical/roc.tsv",
-    "results/clinical/roc_curve.tsv",
-    "results/clinical/roc.png",
-    "results/clinical/interim.tsv",
-    "results/clinical/interim_boundaries.png",
-    "results/clinical/interim_open.tsv",
-]
+SAFETY_OUTPUTS = []
 if has_sheet("disposition"):
     SAFETY_OUTPUTS += ["results/clinical/consort.tsv"]
 if has_sheet("adverse_events"):
@@ -90,7 +92,9 @@ rule clinical_roc:
 rule clinical_consort:
     input:
         qc="results/qc/library_qc.tsv",
-        sheets=SAFETY_SHEETS,
+        disposition=get_sheets("disposition"),
+        participants=get_sheet("participants"),
+        samples=get_sheet("samples"),
     output:
         table=report(
             "results/clinical/consort.tsv",
@@ -105,6 +109,8 @@ rule clinical_consort:
     resources:
         mem_mb=1000,
         runtime=5,
+    params:
+        settings=SAFETY_SETTINGS,
     script:
         "../scripts/clinical_consort.py"
 
@@ -113,7 +119,9 @@ rule clinical_consort:
 # differences) and the configured safety stopping rules.
 rule clinical_adverse_events:
     input:
-        sheets=SAFETY_SHEETS,
+        adverse_events=get_sheets("adverse_events"),
+        participants=get_sheet("participants"),
+        disposition=get_sheets("disposition"),
     output:
         table=report(
             "results/clinical/adverse_events.tsv",
@@ -134,7 +142,7 @@ rule clinical_adverse_events:
         mem_mb=1000,
         runtime=5,
     params:
-        safety=CFG["safety"],
+        settings=SAFETY_SETTINGS,
     script:
         "../scripts/clinical_adverse_events.py"
 
@@ -142,7 +150,9 @@ rule clinical_adverse_events:
 # Safety-lab shift tables (low/normal/high vs reference range), by arm.
 rule clinical_lab_shifts:
     input:
-        sheets=SAFETY_SHEETS,
+        clinical_measurements=get_sheets("clinical_measurements"),
+        participants=get_sheet("participants"),
+        disposition=get_sheets("disposition"),
     output:
         table=report(
             "results/clinical/lab_shifts.tsv",
@@ -158,7 +168,7 @@ rule clinical_lab_shifts:
         mem_mb=1000,
         runtime=5,
     params:
-        ranges=CFG["lab_reference_ranges"],
+        settings=SAFETY_SETTINGS,
     script:
         "../scripts/clinical_lab_shifts.py"
 
@@ -206,7 +216,9 @@ rule clinical_interim:
 # grade, seriousness, relatedness, action with the product, outcome).
 rule clinical_dsmb_ae_listing:
     input:
-        sheets=SAFETY_SHEETS,
+        adverse_events=get_sheets("adverse_events"),
+        participants=get_sheet("participants"),
+        disposition=get_sheets("disposition"),
     output:
         table=report(
             "results/clinical/ae_listing.tsv",
@@ -222,16 +234,15 @@ rule clinical_dsmb_ae_listing:
         mem_mb=1000,
         runtime=5,
     params:
-        table_name="ae_listing",
-        arms=list(CFG["design"]["arms"]),
+        settings=SAFETY_SETTINGS,
     script:
-        "../scripts/clinical_dsmb.py"
+        "../scripts/clinical_dsmb_ae_listing.py"
 
 
 # Randomisations per month (cumulative, vs the enrolment plan) and per site.
 rule clinical_dsmb_enrolment:
     input:
-        sheets=SAFETY_SHEETS,
+        participants=get_sheet("participants"),
     output:
         table=report(
             "results/clinical/enrolment.tsv",
@@ -247,17 +258,19 @@ rule clinical_dsmb_enrolment:
         mem_mb=1000,
         runtime=5,
     params:
-        table_name="enrolment",
-        arms=list(CFG["design"]["arms"]),
-        settings=CFG["enrolment"],
+        settings=SAFETY_SETTINGS,
     script:
-        "../scripts/clinical_dsmb.py"
+        "../scripts/clinical_dsmb_enrolment.py"
 
 
 # Protocol deviations with their consistency checks against the sheets.
 rule clinical_dsmb_deviations:
     input:
-        sheets=SAFETY_SHEETS,
+        disposition=get_sheets("disposition"),
+        participants=get_sheet("participants"),
+        samples=get_sheet("samples"),
+        clinical_measurements=get_sheets("clinical_measurements"),
+        adverse_events=get_sheets("adverse_events"),
     output:
         table=report(
             "results/clinical/deviations.tsv",
@@ -273,17 +286,16 @@ rule clinical_dsmb_deviations:
         mem_mb=1000,
         runtime=5,
     params:
-        table_name="deviations",
-        arms=list(CFG["design"]["arms"]),
-        settings=CFG["clinical"],
+        settings=SAFETY_SETTINGS,
     script:
-        "../scripts/clinical_dsmb.py"
+        "../scripts/clinical_dsmb_deviations.py"
 
 
 # Libraries per extraction/library/sequencing batch and arm.
 rule clinical_dsmb_batch_balance:
     input:
-        sheets=SAFETY_SHEETS,
+        samples=get_sheet("samples"),
+        participants=get_sheet("participants"),
     output:
         table=report(
             "results/clinical/batch_balance.tsv",
@@ -299,7 +311,6 @@ rule clinical_dsmb_batch_balance:
         mem_mb=1000,
         runtime=5,
     params:
-        table_name="batch_balance",
-        arms=list(CFG["design"]["arms"]),
+        settings=SAFETY_SETTINGS,
     script:
-        "../scripts/clinical_dsmb.py"
+        "../scripts/clinical_dsmb_batch_balance.py"

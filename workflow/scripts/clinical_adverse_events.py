@@ -3,22 +3,25 @@
 All logic is in :func:`exomir.clinical.adverse_events.adverse_events_from_files`.
 """
 
-import logging
 from typing import Any
 
 from exomir.clinical.adverse_events import adverse_events_from_files
-from exomir.rulelog import setup_rule_logging
+from exomir.rulelog import optional_input, run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    try:
-        adverse_events_from_files(smk.config, smk.output.table, smk.output.triggers)
-    except Exception:
-        logging.getLogger("exomir.clinical.adverse_events").exception(
-            "rule clinical_adverse_events failed"
-        )
-        raise
+    run_rule(
+        smk,
+        lambda: adverse_events_from_files(
+            adverse_events=optional_input(smk.input.adverse_events),
+            participants=smk.input.participants,
+            disposition=optional_input(smk.input.disposition),
+            table=smk.output.table,
+            triggers=smk.output.triggers,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.clinical.adverse_events",
+    )
 
 
 if "snakemake" in globals():

@@ -3,22 +3,25 @@
 All logic is in :func:`exomir.clinical.consort.consort_from_files`.
 """
 
-import logging
 from typing import Any
 
 from exomir.clinical.consort import consort_from_files
-from exomir.rulelog import setup_rule_logging
+from exomir.rulelog import optional_input, run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    try:
-        consort_from_files(smk.config, smk.input.qc, smk.output.table)
-    except Exception:
-        logging.getLogger("exomir.clinical.consort").exception(
-            "rule clinical_consort failed"
-        )
-        raise
+    run_rule(
+        smk,
+        lambda: consort_from_files(
+            disposition=optional_input(smk.input.disposition),
+            participants=smk.input.participants,
+            samples=smk.input.samples,
+            library_qc=smk.input.qc,
+            table=smk.output.table,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.clinical.consort",
+    )
 
 
 if "snakemake" in globals():

@@ -3,28 +3,28 @@
 All logic is in :func:`exomir.clinical.stage.dataset_from_files`.
 """
 
-import logging
 from typing import Any
 
 from exomir.clinical.stage import dataset_from_files
-from exomir.rulelog import setup_rule_logging
+from exomir.rulelog import optional_input, run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    try:
-        dataset_from_files(
-            smk.config,
-            smk.output.dataset,
-            smk.output.populations,
-            smk.output.flags,
-            plausibility_path=smk.output.plausibility,
-        )
-    except Exception:
-        logging.getLogger("exomir.clinical").exception(
-            "building the clinical analysis dataset failed"
-        )
-        raise
+    run_rule(
+        smk,
+        lambda: dataset_from_files(
+            participants=smk.input.participants,
+            clinical_measurements=smk.input.clinical_measurements,
+            conversions=smk.input.conversions,
+            disposition=optional_input(smk.input.disposition),
+            dataset=smk.output.dataset,
+            populations_out=smk.output.populations,
+            flags=smk.output.flags,
+            plausibility=smk.output.plausibility,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.clinical.stage",
+    )
 
 
 if "snakemake" in globals():

@@ -3,22 +3,27 @@
 All logic is in :func:`exomir.clinical.stage.endpoints_from_files`.
 """
 
-import logging
 from typing import Any
 
 from exomir.clinical.stage import endpoints_from_files
-from exomir.rulelog import setup_rule_logging
+from exomir.rulelog import optional_input, run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    try:
-        endpoints_from_files(
-            smk.config, smk.input.dataset, smk.output.endpoints, smk.output.forest
-        )
-    except Exception:
-        logging.getLogger("exomir.clinical").exception("the endpoint models failed")
-        raise
+    run_rule(
+        smk,
+        lambda: endpoints_from_files(
+            participants=smk.input.participants,
+            clinical_measurements=smk.input.clinical_measurements,
+            conversions=smk.input.conversions,
+            disposition=optional_input(smk.input.disposition),
+            dataset=smk.input.dataset,
+            endpoints=smk.output.endpoints,
+            forest=smk.output.forest,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.clinical.stage",
+    )
 
 
 if "snakemake" in globals():

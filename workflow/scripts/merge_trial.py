@@ -1,40 +1,30 @@
 """Snakemake shim for rule ``merge_trial`` (see workflow/rules/merge.smk).
 
-All logic is in :func:`exomir.clinical.merge.merge_from_files`. The EV dose
-table and the pathway scores are optional inputs (empty lists when their
-stages are not part of the workflow).
+All logic is in :func:`exomir.clinical.merge.merge_from_files`.
 """
 
-import logging
 from typing import Any
 
 from exomir.clinical.merge import merge_from_files
-from exomir.notcomputed import run_step
-from exomir.rulelog import setup_rule_logging
+from exomir.rulelog import optional_input, run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-    dose = list(smk.input.get("dose", []))
-    pathways = list(smk.input.get("pathways", []))
-
-    def step() -> None:
-        merge_from_files(
-            smk.config,
-            smk.input.dataset,
-            smk.input.populations,
-            smk.input.h5ad,
-            smk.output.participants,
-            smk.output.h5ad,
-            dose_path=dose[0] if dose else None,
-            pathways_path=pathways[0] if pathways else None,
-        )
-
-    try:
-        run_step(smk.input, smk.output, step)
-    except Exception:
-        logging.getLogger("exomir.clinical").exception("the trial merge failed")
-        raise
+    run_rule(
+        smk,
+        lambda: merge_from_files(
+            participants=smk.input.participants,
+            dataset_path=smk.input.dataset,
+            populations_path=smk.input.populations,
+            h5ad_path=smk.input.h5ad,
+            participants_out=smk.output.participants,
+            h5ad_out=smk.output.h5ad,
+            settings=smk.params.settings,
+            dose_path=optional_input(smk.input.dose),
+            pathways_path=optional_input(smk.input.pathways),
+        ),
+        logger="exomir.clinical.merge",
+    )
 
 
 if "snakemake" in globals():

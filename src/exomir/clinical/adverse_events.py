@@ -31,12 +31,16 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from exomir.clinical.safety_settings import (
+    DEFAULT_AESI,
+    DEFAULT_RELATED,
+    SafetySettings,
+)
 from exomir.stats import newcombe_diff_ci
 
 log = logging.getLogger(__name__)
@@ -74,15 +78,6 @@ TRIGGER_COLUMNS = [
     "observed",
     "triggered",
 ]
-
-DEFAULT_RELATED = ("possible", "probable", "definite")
-DEFAULT_AESI = (
-    "infusion_reaction",
-    "hypersensitivity",
-    "fever",
-    "thromboembolic",
-    "infection",
-)
 
 
 def safety_population(
@@ -122,6 +117,82 @@ def _flags(ae: pd.DataFrame, related: Sequence[str]) -> dict[str, pd.Series]:
         "death": (grade >= 5)
         | (ae.get("outcome", pd.Series(index=ae.index, dtype=object)) == "fatal"),
     }
+
+
+def _count_rows(
+    table: str,
+    category: str,
+    sub: pd.DataFrame,
+    arms: list[str],
+    n_arm: Mapping[str, int],
+    level: float,
+    soc: str = "",
+    pt: str = "",
+) -> list[dict[str, Any]]:
+    """Rows of one AE category: per arm (with the Newcombe risk difference) and all."""
+    ref, trt = arms[0], arms[-1]
+    counts = {}
+    for a in arms:
+        s = sub[sub["arm"] == a]
+        counts[a] = (int(s["participant_id"].nunique()), len(s))
+    rd = (np.nan, np.nan, np.nan)
+    if len(arms) >= 2:
+        rd = newcombe_diff_ci(
+            counts[trt][0], n_arm[trt], counts[ref][0], n_arm[ref], level
+        )
+    rows: list[dict[str, Any]] = []
+    for a in arms:
+        np_, ne = counts[a]
+        rows.append(
+            {
+                "table": table,
+                "category": category,
+                "soc": soc,
+                "pt": pt,
+                "arm": a,
+                "n_participants": np_,
+                "n_events": ne,
+                "n_arm": n_arm[a],
+                "percent": 100.0 * np_ / n_arm[a] if n_arm[a] else np.nan,
+                "risk_difference": rd[0] if a == trt and a != ref else np.nan,
+                "rd_ci_low": rd[1] if a == trt and a != ref else np.nan,
+                "rd_ci_high": rd[2] if a == trt and a != ref else np.nan,
+            }
+        )
+    tot = sub["participant_id"].nunique()
+    rows.append(
+        {
+            "table": table,
+            "category": category,
+            "soc": soc,
+            "pt": pt,
+            "arm": "all",
+            "n_participants": int(tot),
+            "n_events": len(sub),
+            "n_arm": int(sum(n_arm.values())),
+            "percent": 100.0 * tot / sum(n_arm.values())
+            if sum(n_arm.values())
+            else np.nan,
+        }
+    )
+    return rows
+
+
+def _sae_listing(d: pd.DataFrame) -> pd.DataFrame:
+    """One row per serious AE (arm, participant, AE id order)."""
+    sae = d[d["serious"] == "Y"].sort_values(["arm", "participant_id", "ae_id"])
+    return pd.DataFrame(
+        {
+            "table": "sae_listing",
+            "category": "serious_ae",
+            "soc": sae["meddra_soc"],
+            "pt": sae["meddra_pt"],
+            "arm": sae["arm"],
+            "n_participants": 1,
+            "n_events": 1,
+            **{c: sae[c] if c in sae else None for c in SAE_EXTRA},
+        }
+    )
 
 
 def adverse_event_tables(
@@ -169,55 +240,12 @@ def adverse_event_tables(
     if "meddra_soc" not in d:
         d["meddra_soc"] = None
     d["meddra_soc"] = d["meddra_soc"].fillna("SOC not coded")
-    ref, trt = arms[0], arms[-1]
     rows: list[dict[str, Any]] = []
 
     def emit(
         table: str, category: str, sub: pd.DataFrame, soc: str = "", pt: str = ""
     ) -> None:
-        counts = {}
-        for a in arms:
-            s = sub[sub["arm"] == a]
-            counts[a] = (int(s["participant_id"].nunique()), len(s))
-        rd = (np.nan, np.nan, np.nan)
-        if len(arms) >= 2:
-            rd = newcombe_diff_ci(
-                counts[trt][0], n_arm[trt], counts[ref][0], n_arm[ref], level
-            )
-        for a in arms:
-            np_, ne = counts[a]
-            rows.append(
-                {
-                    "table": table,
-                    "category": category,
-                    "soc": soc,
-                    "pt": pt,
-                    "arm": a,
-                    "n_participants": np_,
-                    "n_events": ne,
-                    "n_arm": n_arm[a],
-                    "percent": 100.0 * np_ / n_arm[a] if n_arm[a] else np.nan,
-                    "risk_difference": rd[0] if a == trt and a != ref else np.nan,
-                    "rd_ci_low": rd[1] if a == trt and a != ref else np.nan,
-                    "rd_ci_high": rd[2] if a == trt and a != ref else np.nan,
-                }
-            )
-        tot = sub["participant_id"].nunique()
-        rows.append(
-            {
-                "table": table,
-                "category": category,
-                "soc": soc,
-                "pt": pt,
-                "arm": "all",
-                "n_participants": int(tot),
-                "n_events": len(sub),
-                "n_arm": int(sum(n_arm.values())),
-                "percent": 100.0 * tot / sum(n_arm.values())
-                if sum(n_arm.values())
-                else np.nan,
-            }
-        )
+        rows.extend(_count_rows(table, category, sub, arms, n_arm, level, soc, pt))
 
     for cat, mask in _flags(d, related).items():
         emit("overview", cat, d[mask.to_numpy()])
@@ -233,19 +261,7 @@ def adverse_event_tables(
         for pt in sorted(pts.index, key=lambda p: (-pts[p], p)):
             emit("soc_pt", "pt", ds[ds["meddra_pt"] == pt], soc=soc, pt=pt)
     out = pd.DataFrame(rows)
-    sae = d[d["serious"] == "Y"].sort_values(["arm", "participant_id", "ae_id"])
-    listing = pd.DataFrame(
-        {
-            "table": "sae_listing",
-            "category": "serious_ae",
-            "soc": sae["meddra_soc"],
-            "pt": sae["meddra_pt"],
-            "arm": sae["arm"],
-            "n_participants": 1,
-            "n_events": 1,
-            **{c: sae[c] if c in sae else None for c in SAE_EXTRA},
-        }
-    )
+    listing = _sae_listing(d)
     out = pd.concat([out, listing], ignore_index=True) if len(listing) else out
     for c in SAE_EXTRA:
         if c not in out:
@@ -333,45 +349,31 @@ def safety_triggers(
     return pd.DataFrame(rows, columns=TRIGGER_COLUMNS)
 
 
-def safety_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Config ``safety`` with defaults."""
-    s = dict(config.get("safety") or {})
-    s.setdefault("related_levels", list(DEFAULT_RELATED))
-    s.setdefault("aesi", list(DEFAULT_AESI))
-    s.setdefault("rules", [])
-    return s
-
-
 def adverse_events_from_files(
-    config: Mapping[str, Any],
-    ae_out: str | os.PathLike[str],
-    triggers_out: str | os.PathLike[str],
-    directory: str | os.PathLike[str] = ".",
+    *,
+    adverse_events: str | os.PathLike[str],
+    participants: str | os.PathLike[str],
+    disposition: str | os.PathLike[str] | None,
+    table: str | os.PathLike[str],
+    triggers: str | os.PathLike[str],
+    settings: SafetySettings,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Validate the scenario and write the AE tables and the safety triggers."""
-    from exomir.config import validate_config
-    from exomir.errors import Issue, ValidationError
-    from exomir.tables import write_table
-    from exomir.validate import validate_config_and_tables
+    """Read the declared sheets, write the AE tables and the safety triggers."""
+    from exomir.tables import read_table, write_table
 
-    cfg = validate_config(dict(config))
-    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    if "adverse_events" not in scen.tables:
-        raise ValidationError(
-            [
-                Issue(
-                    "config/config.yaml",
-                    "no adverse_events sheet configured",
-                    column="sheets.adverse_events",
-                )
-            ]
-        )
-    s = safety_settings(cfg)
-    arms = list(cfg["design"]["arms"])
-    pop = safety_population(scen.tables["participants"], scen.tables.get("disposition"))
-    ae = scen.tables["adverse_events"].drop(columns=["_line"], errors="ignore")
-    table = adverse_event_tables(ae, pop, arms, s["related_levels"], s["aesi"])
-    trig = safety_triggers(ae, pop, arms, s["rules"])
-    write_table(table, ae_out)
-    write_table(trig, triggers_out)
-    return table, trig
+    arms = list(settings.arms)
+    part = read_table(participants, "participants", settings.label("participants"))
+    disp = (
+        read_table(disposition, "disposition", settings.label("disposition"))
+        if disposition
+        else None
+    )
+    pop = safety_population(part, disp)
+    ae = read_table(
+        adverse_events, "adverse_events", settings.label("adverse_events")
+    ).drop(columns=["_line"], errors="ignore")
+    tab = adverse_event_tables(ae, pop, arms, settings.related_levels, settings.aesi)
+    trig = safety_triggers(ae, pop, arms, settings.rules)
+    write_table(tab, table)
+    write_table(trig, triggers)
+    return tab, trig

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from exomir.clinical.dataset import ClinicalSettings
+from exomir.clinical.settings import ClinicalSettings
 from exomir.de.normalise import LAYER_VST
 from exomir.errors import Issue, ValidationError
 

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exomir.clinical.dataset import ClinicalSettings
+from exomir.clinical.settings import ClinicalSettings
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pandas as pd
+
+from exomir.clinical.safety_settings import SafetySettings
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,60 @@ def _reasons(values: Iterable[Any]) -> str:
 
 def _true(s: pd.Series) -> pd.Series:
     return s.fillna(False).astype(bool)
+
+
+def _sequencing_boxes(
+    add: Callable[..., None],
+    arm: str,
+    a: pd.DataFrame,
+    dosed: pd.Series,
+    comp: pd.Series,
+    samples: pd.DataFrame,
+    library_qc: pd.DataFrame,
+    timepoints: list[str],
+) -> None:
+    """Add one arm's sequencing boxes: QC losses per timepoint, analysed at all."""
+    ok = dict(zip(library_qc["sample_id"], _true(library_qc["pass"]), strict=True))
+    why_qc = dict(
+        zip(library_qc["sample_id"], library_qc.get("reasons", ""), strict=True)
+    )
+    ids = set(a.loc[dosed, "participant_id"])
+    gone = set(a.loc[dosed & ~comp, "participant_id"])
+    both = set(ids)
+    for k, tp in enumerate(timepoints):
+        sm = samples[(samples["timepoint"] == tp) & samples["participant_id"].isin(ids)]
+        have = dict(zip(sm["participant_id"], sm["sample_id"], strict=False))
+        failed, reasons = [], []
+        for pid in sorted(ids):
+            sid = have.get(pid)
+            if sid is None and k > 0 and pid in gone:
+                # no follow-up visit: already in the lost to follow-up /
+                # discontinued box, not a sequencing loss as well
+                both.discard(pid)
+            elif sid is None:
+                failed.append(pid)
+                reasons.append("no library")
+            elif sid not in ok:
+                failed.append(pid)
+                reasons.append("no QC result")
+            elif not ok[sid]:
+                failed.append(pid)
+                r = why_qc.get(sid)
+                reasons.append(
+                    str(r) if r not in (None, "") and not pd.isna(r) else "QC failed"
+                )
+        both -= set(failed)
+        add(
+            f"sequencing_qc_failed_{tp}",
+            arm,
+            pd.DataFrame({"p": failed}),
+            _reasons(reasons),
+        )
+    add(
+        "sequencing_analysed_all_timepoints",
+        arm,
+        pd.DataFrame({"p": sorted(both)}),
+    )
 
 
 def consort_table(
@@ -134,75 +190,26 @@ def consort_table(
         dev = dev.where(dev.notna(), "other (e.g. visit window)")
         add("excluded_from_pp", arm, notpp, _reasons(dev))
         if samples is not None and library_qc is not None and timepoints:
-            ok = dict(
-                zip(library_qc["sample_id"], _true(library_qc["pass"]), strict=True)
-            )
-            why_qc = dict(
-                zip(library_qc["sample_id"], library_qc.get("reasons", ""), strict=True)
-            )
-            ids = set(a.loc[dosed, "participant_id"])
-            gone = set(a.loc[dosed & ~comp, "participant_id"])
-            both = set(ids)
-            for k, tp in enumerate(timepoints):
-                sm = samples[
-                    (samples["timepoint"] == tp) & samples["participant_id"].isin(ids)
-                ]
-                have = dict(zip(sm["participant_id"], sm["sample_id"], strict=False))
-                failed, reasons = [], []
-                for pid in sorted(ids):
-                    sid = have.get(pid)
-                    if sid is None and k > 0 and pid in gone:
-                        # no follow-up visit: already in the lost to follow-up /
-                        # discontinued box, not a sequencing loss as well
-                        both.discard(pid)
-                    elif sid is None:
-                        failed.append(pid)
-                        reasons.append("no library")
-                    elif sid not in ok:
-                        failed.append(pid)
-                        reasons.append("no QC result")
-                    elif not ok[sid]:
-                        failed.append(pid)
-                        r = why_qc.get(sid)
-                        reasons.append(
-                            str(r)
-                            if r not in (None, "") and not pd.isna(r)
-                            else "QC failed"
-                        )
-                both -= set(failed)
-                add(
-                    f"sequencing_qc_failed_{tp}",
-                    arm,
-                    pd.DataFrame({"p": failed}),
-                    _reasons(reasons),
-                )
-            add(
-                "sequencing_analysed_all_timepoints",
-                arm,
-                pd.DataFrame({"p": sorted(both)}),
-            )
+            _sequencing_boxes(add, arm, a, dosed, comp, samples, library_qc, timepoints)
     out = pd.DataFrame(rows)
     out["order"] = range(1, len(out) + 1)
     return out[CONSORT_COLUMNS]
 
 
 def consort_from_files(
-    config: Mapping[str, Any],
-    library_qc_path: str | os.PathLike[str] | None,
-    out_path: str | os.PathLike[str],
-    directory: str | os.PathLike[str] = ".",
+    *,
+    disposition: str | os.PathLike[str] | None,
+    participants: str | os.PathLike[str],
+    samples: str | os.PathLike[str] | None,
+    library_qc: str | os.PathLike[str] | None,
+    table: str | os.PathLike[str],
+    settings: SafetySettings,
 ) -> pd.DataFrame:
-    """Validate the scenario, build the CONSORT table and write it."""
-    from pathlib import Path
-
-    from exomir.config import validate_config
+    """Read the declared sheets and QC table, build the CONSORT table and write it."""
     from exomir.errors import Issue, ValidationError
-    from exomir.tables import write_table
-    from exomir.validate import validate_config_and_tables
+    from exomir.tables import read_table, write_table
 
-    cfg = validate_config(dict(config))
-    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    if "disposition" not in scen.tables:
+    if not disposition:
         raise ValidationError(
             [
                 Issue(
@@ -213,19 +220,19 @@ def consort_from_files(
             ]
         )
     qc = (
-        pd.read_csv(library_qc_path, sep="\t", dtype={"sample_id": str})
-        if library_qc_path
+        pd.read_csv(library_qc, sep="\t", dtype={"sample_id": str})
+        if library_qc
         else None
     )
     if qc is not None and qc["pass"].dtype != bool:
         qc["pass"] = qc["pass"].astype(str).str.lower().eq("true")
-    table = consort_table(
-        scen.tables["disposition"],
-        list(cfg["design"]["arms"]),
-        scen.tables["participants"],
-        scen.tables.get("samples"),
+    out = consort_table(
+        read_table(disposition, "disposition", settings.label("disposition")),
+        list(settings.arms),
+        read_table(participants, "participants", settings.label("participants")),
+        read_table(samples, "samples", settings.label("samples")) if samples else None,
         qc,
-        list(cfg["design"]["timepoints"]),
+        list(settings.timepoints),
     )
-    write_table(table, out_path)
-    return table
+    write_table(out, table)
+    return out

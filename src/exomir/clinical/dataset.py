@@ -27,10 +27,7 @@ value and at least one post-dose value; PP = mITT without a major deviation,
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -39,12 +36,13 @@ import pandas as pd
 from exomir.clinical.plausibility import (
     action_text,
     fmt,
-    parameter_limits,
-    soft_limit_action,
 )
-from exomir.config import resolve_path
-from exomir.de.normalise import LAYER_VST
+from exomir.clinical.settings import (
+    ClinicalSettings,
+    ParamSpec,
+)
 from exomir.errors import Issue, ValidationError
+from exomir.units import conversion_factor
 
 log = logging.getLogger(__name__)
 
@@ -66,359 +64,8 @@ DATASET_COLUMNS = [
     "in_pp",
 ]
 
-DEFAULT_MODEL = {
-    "continuous": "ancova",
-    "binary": "logistic",
-    "ordinal": "proportional_odds",
-}
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One analysed parameter (measured or derived).
-
-    Attributes
-    ----------
-    code, label, domain, unit, kind
-        As in config ``clinical_parameters`` (``kind`` continuous for derived).
-    model
-        ``ancova``, ``logistic`` or ``proportional_odds``.
-    transform
-        ``none`` or ``log``.
-    covariates
-        participants.tsv columns adjusted for besides baseline and strata.
-    categories
-        Ordered levels of binary and ordinal parameters.
-    range
-        Soft plausibility limits (low, high) or ``None``: values outside are
-        implausible (flagged; excluded per ``clinical.soft_limit_action``).
-    hard
-        Hard limits (low, high) or ``None``: values outside are refused.
-    limit_source
-        Where the limits come from (config key or shipped default).
-    endpoint
-        Whether the parameter is analysed as an endpoint.
-    weights
-        Components and weights of a derived parameter (empty if measured).
-    method
-        ``weighted_sum`` or ``mean`` (derived only).
-    """
-
-    code: str
-    label: str
-    domain: str
-    unit: str
-    kind: str
-    model: str
-    transform: str = "none"
-    covariates: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    range: tuple[float, float] | None = None
-    endpoint: bool = True
-    weights: tuple[tuple[str, float], ...] = ()
-    method: str = ""
-    hard: tuple[float, float] | None = None
-    limit_source: str = ""
-
-
-@dataclass(frozen=True)
-class ClinicalSettings:
-    """Settings of the clinical stage (config ``clinical`` and ``design``).
-
-    Attributes
-    ----------
-    arm, reference_arm
-        Treated and reference arm (last and first of design.arms).
-    baseline_visit, followup_visit
-        Visit codes of ``bl`` and ``wk1``.
-    followup_target_day, pp_window_days
-        Per-protocol visit window.
-    populations
-        Populations analysed (``mITT``, ``PP``).
-    strata
-        Stratification columns (design.strata).
-    ci_level, cov_type, mixedlm_sensitivity
-        Model settings.
-    ties_threshold
-        Share of tied follow-up values from which a continuous endpoint also
-        gets a proportional-odds sensitivity analysis (``None`` = never).
-    params
-        Every parameter in config order, derived ones last.
-    association
-        Settings of the biomarker association (config ``clinical.association``).
-    primary_mirna
-        trial.primary_mirna.
-    baseline_variables
-        participants.tsv columns of the baseline table.
-    soft_limit_action
-        ``flag``: implausible values stay in the primary analysis;
-        ``exclude``: they are left out of it (config
-        ``clinical.soft_limit_action``).
-    """
-
-    arm: str
-    reference_arm: str
-    baseline_visit: str
-    followup_visit: str
-    followup_target_day: int = 7
-    pp_window_days: int = 2
-    populations: tuple[str, ...] = ("mITT", "PP")
-    strata: tuple[str, ...] = ()
-    ci_level: float = 0.95
-    cov_type: str = "HC3"
-    mixedlm_sensitivity: bool = True
-    ties_threshold: float | None = 0.5
-    params: dict[str, ParamSpec] = field(default_factory=dict)
-    association: dict[str, Any] = field(default_factory=dict)
-    primary_mirna: str = ""
-    baseline_variables: tuple[str, ...] = ()
-    assessor_domains: tuple[str, ...] = ("EDEMA", "IMG")
-    soft_limit_action: str = "flag"
-
-    @property
-    def endpoints(self) -> list[ParamSpec]:
-        """Parameters analysed as endpoints, in config order."""
-        return [p for p in self.params.values() if p.endpoint]
-
-
-def clinical_settings(
-    config: Mapping[str, Any], base: str | os.PathLike[str] = "."
-) -> ClinicalSettings:
-    """Build the clinical settings from a validated configuration.
-
-    Parameters
-    ----------
-    config
-        Configuration (``clinical`` may be missing; defaults apply).
-    base
-        Scenario directory (relative paths of the limits and unit tables).
-
-    Returns
-    -------
-    ClinicalSettings
-        The settings.
-
-    Raises
-    ------
-    ValidationError
-        If a visit is not a design visit, a derived parameter names an unknown
-        or non-continuous component, or a model does not fit the kind.
-    """
-    design = config["design"]
-    c = dict(config.get("clinical") or {})
-    file = "config/config.yaml"
-    issues: list[Issue] = []
-    tps = list(design["timepoints"])
-    bl = c.get("baseline_visit") or tps[0]
-    fu = c.get("followup_visit") or tps[-1]
-    for key, v in (("baseline_visit", bl), ("followup_visit", fu)):
-        if v not in design["visits"]:
-            issues.append(
-                Issue(
-                    file,
-                    f"'{v}' is not a visit of this trial; use one of: "
-                    f"{', '.join(design['visits'])}",
-                    column=f"clinical.{key}",
-                )
-            )
-    if bl == fu:
-        issues.append(
-            Issue(
-                file,
-                "baseline and follow-up visit are the same; the clinical analysis "
-                "needs two visits",
-                column="clinical",
-            )
-        )
-    params: dict[str, ParamSpec] = {}
-    for code, p in config["clinical_parameters"].items():
-        kind = p["kind"]
-        model = p.get("model", "auto")
-        model = DEFAULT_MODEL[kind] if model == "auto" else model
-        if kind != "continuous" and model == "ancova":
-            issues.append(
-                Issue(
-                    file,
-                    f"model ancova needs a continuous parameter; {code} is {kind}",
-                    column=f"clinical_parameters.{code}.model",
-                )
-            )
-        if kind == "continuous" and model != "ancova":
-            issues.append(
-                Issue(
-                    file,
-                    f"model {model} needs categories; {code} is continuous",
-                    column=f"clinical_parameters.{code}.model",
-                )
-            )
-        rng = p.get("range")
-        params[code] = ParamSpec(
-            code=code,
-            label=str(p.get("label", code)),
-            domain=str(p["domain"]),
-            unit=str(p["unit"]),
-            kind=kind,
-            model=model,
-            transform=str(p.get("transform", "none")),
-            covariates=tuple(p.get("covariates") or ()),
-            categories=tuple(str(x) for x in p.get("categories") or ()),
-            range=(float(rng[0]), float(rng[1])) if rng else None,
-            endpoint=bool(p.get("endpoint", False)),
-        )
-    derived = c.get("derived")
-    if derived is None:
-        derived = {}
-    for code, d in derived.items():
-        if code in params:
-            issues.append(
-                Issue(
-                    file,
-                    f"derived parameter {code} is also a measured parameter",
-                    column=f"clinical.derived.{code}",
-                )
-            )
-            continue
-        bad = [
-            k for k in d["weights"] if k not in params or params[k].kind != "continuous"
-        ]
-        if bad:
-            issues.append(
-                Issue(
-                    file,
-                    f"component(s) {', '.join(bad)} of {code} are not continuous "
-                    "parameters of clinical_parameters",
-                    column=f"clinical.derived.{code}.weights",
-                )
-            )
-            continue
-        rng = d.get("range")
-        params[code] = ParamSpec(
-            code=code,
-            label=str(d.get("label", code)),
-            domain=str(d.get("domain", "DERIVED")),
-            unit=str(d.get("unit", "1")),
-            kind="continuous",
-            model="ancova",
-            transform=str(d.get("transform", "none")),
-            covariates=tuple(d.get("covariates") or ()),
-            range=(float(rng[0]), float(rng[1])) if rng else None,
-            endpoint=bool(d.get("endpoint", True)),
-            weights=tuple((k, float(w)) for k, w in d["weights"].items()),
-            method=str(d.get("method", "weighted_sum")),
-        )
-    try:
-        limits = parameter_limits(config, base)
-    except ValidationError as exc:
-        issues.extend(exc.issues)
-        limits = {}
-    for code, lim in limits.items():
-        if code in params:
-            params[code] = replace(
-                params[code], range=lim.soft, hard=lim.hard, limit_source=lim.source
-            )
-    if issues:
-        raise ValidationError(issues)
-    assoc = dict(c.get("association") or {})
-    assoc.setdefault("layer", LAYER_VST)
-    assoc.setdefault("n_bootstrap", 2000)
-    assoc.setdefault("seed", 20261126)
-    assoc.setdefault("population", "mITT")
-    return ClinicalSettings(
-        arm=str(design["arms"][-1]),
-        reference_arm=str(design["arms"][0]),
-        baseline_visit=str(bl),
-        followup_visit=str(fu),
-        followup_target_day=int(c.get("followup_target_day", 7)),
-        pp_window_days=int(c.get("pp_window_days", 2)),
-        populations=tuple(c.get("populations") or ("mITT", "PP")),
-        strata=tuple(design.get("strata") or ()),
-        ci_level=float(c.get("ci_level", 0.95)),
-        cov_type=str(c.get("cov_type", "HC3")),
-        mixedlm_sensitivity=bool(c.get("mixedlm_sensitivity", True)),
-        ties_threshold=c.get("ties_threshold", 0.5),
-        params=params,
-        association=assoc,
-        primary_mirna=str(config["trial"]["primary_mirna"]),
-        baseline_variables=tuple(c.get("baseline_variables") or ()),
-        assessor_domains=tuple(c.get("assessor_dependent_domains") or ("EDEMA", "IMG")),
-        soft_limit_action=soft_limit_action(config),
-    )
-
-
 # ---------------------------------------------------------------------------
-# Units
-
-
-def load_unit_conversions(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """Read the unit conversion table.
-
-    Parameters
-    ----------
-    path
-        TSV with ``param`` (``*`` = any parameter), ``from_unit``, ``to_unit``,
-        ``factor`` and ``note``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The table (``factor`` as float).
-
-    Raises
-    ------
-    ValidationError
-        If the file is missing, lacks a column or has a non-numeric factor.
-    """
-    label = str(path)
-    if not Path(path).is_file():
-        raise ValidationError([Issue(label, "unit conversion table does not exist")])
-    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    need = ["param", "from_unit", "to_unit", "factor"]
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise ValidationError(
-            [Issue(label, f"missing column(s): {', '.join(missing)}", line=1)]
-        )
-    fac = pd.to_numeric(df["factor"], errors="coerce")
-    bad = df.index[fac.isna() | ~(fac > 0)]
-    if len(bad):
-        raise ValidationError(
-            [
-                Issue(label, "factor must be a positive number", line=int(i) + 2)
-                for i in bad
-            ]
-        )
-    return df.assign(factor=fac.astype(float))
-
-
-def conversion_factor(
-    conversions: pd.DataFrame | None, param: str, from_unit: str, to_unit: str
-) -> float | None:
-    """Factor turning a value in ``from_unit`` into ``to_unit`` (``None`` if unknown).
-
-    A parameter-specific row wins over a ``*`` row.
-    """
-    if from_unit == to_unit:
-        return 1.0
-    if conversions is None:
-        return None
-    hit = conversions[
-        (conversions["from_unit"] == from_unit) & (conversions["to_unit"] == to_unit)
-    ]
-    own = hit[hit["param"] == param]
-    if len(own):
-        return float(own["factor"].iloc[0])
-    anyp = hit[hit["param"] == "*"]
-    if len(anyp):
-        return float(anyp["factor"].iloc[0])
-    return None
-
-
-def default_conversions(config: Mapping[str, Any], base: Path) -> pd.DataFrame:
-    """Conversion table named by config ``clinical.unit_conversions``."""
-    rel = (config.get("clinical") or {}).get(
-        "unit_conversions", "@resources/clinical/unit_conversions.tsv"
-    )
-    return load_unit_conversions(resolve_path(rel, base))
+# Units (the conversion table itself: exomir.units)
 
 
 def convert_units(
@@ -436,7 +83,7 @@ def convert_units(
     settings
         Clinical settings.
     conversions
-        From :func:`load_unit_conversions`.
+        From :func:`exomir.units.load_unit_conversions`.
     label
         File name for messages.
 
@@ -638,6 +285,156 @@ def populations(
 # Visit values and the analysis dataset
 
 
+def _continuous_values(
+    num: pd.DataFrame,
+    settings: ClinicalSettings,
+    flags: dict[tuple[str, str], list[str]],
+    records: list[dict[str, Any]] | None,
+    invert: bool,
+) -> tuple[pd.DataFrame, int]:
+    """Visit means of continuous readings; range and LLOQ flags per reading.
+
+    Returns the values and the number of implausible readings.
+    """
+    keys = ["participant_id", "param", "visit"]
+    num = num.copy()
+    num["vnum"] = pd.to_numeric(num["value_num"], errors="coerce")
+    num = num[num["vnum"].notna()]
+    lo = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[0])
+    hi = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[1])
+    excluding = (settings.soft_limit_action == "exclude") != invert
+    action = action_text(settings.soft_limit_action)
+    n_range = 0
+    implausible = (num["vnum"] < lo) | (num["vnum"] > hi)
+    num["lineno"] = num["_line"] if "_line" in num.columns else ""
+    for r in num[implausible].itertuples(index=False):
+        spec = settings.params[r.param]
+        flags.setdefault((r.participant_id, r.param), []).append(
+            _soft_flag(r.visit, float(r.vnum), spec)
+        )
+        if records is not None:
+            records.append(
+                _finding(r.participant_id, r.visit, spec, float(r.vnum), action)
+                | {"source_lines": str(r.lineno)}
+            )
+        n_range += 1
+    if excluding:
+        num = num[~implausible]
+    if "lloq_flag" in num.columns:
+        below = num[num["lloq_flag"].map(_as_bool).eq(True)]
+        for (pid, param, visit), _g in below.groupby(keys, sort=True):
+            flags.setdefault((pid, param), []).append(
+                f"{visit} value below LLOQ (reported at the LLOQ)"
+            )
+    cont = (
+        num.groupby(keys, sort=True)
+        .agg(value=("vnum", "mean"), n=("vnum", "size"), day=("dayn", "median"))
+        .reset_index()
+    )
+    cont["cat"] = None
+    return cont, n_range
+
+
+def _category_values(
+    cat: pd.DataFrame,
+    settings: ClinicalSettings,
+    flags: dict[tuple[str, str], list[str]],
+) -> pd.DataFrame:
+    """Binary and ordinal visit values: position of the category, the highest if several."""
+    keys = ["participant_id", "param", "visit"]
+    cat = cat.copy()
+    cat["posn"] = [
+        settings.params[k].categories.index(str(v))
+        if isinstance(v, str) and v in settings.params[k].categories
+        else np.nan
+        for k, v in zip(cat["param"], cat["value_cat"], strict=True)
+    ]
+    cat = cat[cat["posn"].notna()]
+    cats = (
+        cat.groupby(keys, sort=True)
+        .agg(
+            value=("posn", "max"),
+            k=("posn", "nunique"),
+            n=("posn", "size"),
+            day=("dayn", "median"),
+        )
+        .reset_index()
+    )
+    for r in cats[cats["k"] > 1].itertuples(index=False):
+        flags.setdefault((r.participant_id, r.param), []).append(
+            f"{r.visit}: {r.k} different categories recorded; the highest is used"
+        )
+    cats["cat"] = [
+        settings.params[k].categories[int(v)]
+        for k, v in zip(cats["param"], cats["value"], strict=True)
+    ]
+    return cats
+
+
+def _derived_values(
+    spec: ParamSpec,
+    vals: pd.DataFrame,
+    flags: dict[tuple[str, str], list[str]],
+    records: list[dict[str, Any]] | None,
+    excluding: bool,
+    action: str,
+) -> tuple[pd.DataFrame | None, int]:
+    """Visit values of one derived parameter from its components' visit values.
+
+    Returns the values (``None`` without any component) and the number of
+    implausible derived values.
+    """
+    n_range = 0
+    comps = [k for k, _ in spec.weights]
+    w = pd.Series(dict(spec.weights))
+    sub = vals[vals["param"].isin(comps)]
+    if sub.empty:
+        return None, 0
+    wide = sub.pivot(index=["participant_id", "visit"], columns="param", values="value")
+    wide = wide.reindex(columns=comps)
+    have = wide.notna()
+    if spec.method == "weighted_sum":
+        value = (wide * w).sum(axis=1, min_count=len(comps)).where(have.all(axis=1))
+    else:
+        tot = (have * w).sum(axis=1)
+        value = (wide * w).sum(axis=1) / tot.where(tot > 0)
+    for (pid, visit), ok in have.iterrows():
+        missing = [k for k in comps if not ok[k]]
+        if not missing:
+            continue
+        if spec.method == "weighted_sum":
+            text = f"{visit}: {', '.join(missing)} missing; not derived"
+        else:
+            present = [k for k in comps if ok[k]]
+            text = (
+                f"{visit}: {', '.join(missing)} missing; mean of "
+                f"{', '.join(present)} only"
+            )
+        flags.setdefault((pid, spec.code), []).append(text)
+    if spec.range is not None:
+        rl, rh = spec.range
+        bad = (value < rl) | (value > rh)
+        for (pid, visit), v in value[bad].items():
+            flags.setdefault((pid, spec.code), []).append(
+                _soft_flag(visit, float(v), spec)
+            )
+            if records is not None:
+                records.append(
+                    _finding(pid, visit, spec, float(v), action)
+                    | {"note": f"derived from {', '.join(comps)}"}
+                )
+            n_range += 1
+        if excluding:
+            value = value.where(~bad)
+    n = sub.groupby(["participant_id", "visit"])["n"].sum()
+    day = sub.groupby(["participant_id", "visit"])["day"].median()
+    dv = pd.DataFrame({"value": value, "n": n, "day": day}).dropna(subset=["value"])
+    dv = dv.reset_index()
+    dv["param"] = spec.code
+    dv["cat"] = None
+    return dv[["participant_id", "param", "visit", "value", "cat", "n", "day"]], n_range
+
+
 def visit_values(
     clin: pd.DataFrame,
     settings: ClinicalSettings,
@@ -676,131 +473,24 @@ def visit_values(
         if col not in c.columns:
             c[col] = None
     flags: dict[tuple[str, str], list[str]] = {}
-    n_range = 0
-    keys = ["participant_id", "param", "visit"]
-    c["dayn"] = pd.to_numeric(c["days_since_dose"], errors="coerce")
-    kind = c["param"].map({k: p.kind for k, p in settings.params.items()})
-    # Continuous: mean of replicates and sides; range and LLOQ flags per reading.
-    num = c[kind == "continuous"].copy()
-    num["vnum"] = pd.to_numeric(num["value_num"], errors="coerce")
-    num = num[num["vnum"].notna()]
-    lo = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[0])
-    hi = num["param"].map(lambda k: (settings.params[k].range or (-np.inf, np.inf))[1])
     excluding = (settings.soft_limit_action == "exclude") != invert
     action = action_text(settings.soft_limit_action)
-    implausible = (num["vnum"] < lo) | (num["vnum"] > hi)
-    num["lineno"] = num["_line"] if "_line" in num.columns else ""
-    for r in num[implausible].itertuples(index=False):
-        spec = settings.params[r.param]
-        flags.setdefault((r.participant_id, r.param), []).append(
-            _soft_flag(r.visit, float(r.vnum), spec)
-        )
-        if records is not None:
-            records.append(
-                _finding(r.participant_id, r.visit, spec, float(r.vnum), action)
-                | {"source_lines": str(r.lineno)}
-            )
-        n_range += 1
-    if excluding:
-        num = num[~implausible]
-    if "lloq_flag" in num.columns:
-        below = num[num["lloq_flag"].map(_as_bool).eq(True)]
-        for (pid, param, visit), _g in below.groupby(keys, sort=True):
-            flags.setdefault((pid, param), []).append(
-                f"{visit} value below LLOQ (reported at the LLOQ)"
-            )
-    cont = (
-        num.groupby(keys, sort=True)
-        .agg(value=("vnum", "mean"), n=("vnum", "size"), day=("dayn", "median"))
-        .reset_index()
+    c["dayn"] = pd.to_numeric(c["days_since_dose"], errors="coerce")
+    kind = c["param"].map({k: p.kind for k, p in settings.params.items()})
+    cont, n_range = _continuous_values(
+        c[kind == "continuous"], settings, flags, records, invert
     )
-    cont["cat"] = None
-    # Binary and ordinal: position of the category; the highest if several.
-    cat = c[kind != "continuous"].copy()
-    cat["posn"] = [
-        settings.params[k].categories.index(str(v))
-        if isinstance(v, str) and v in settings.params[k].categories
-        else np.nan
-        for k, v in zip(cat["param"], cat["value_cat"], strict=True)
-    ]
-    cat = cat[cat["posn"].notna()]
-    cats = (
-        cat.groupby(keys, sort=True)
-        .agg(
-            value=("posn", "max"),
-            k=("posn", "nunique"),
-            n=("posn", "size"),
-            day=("dayn", "median"),
-        )
-        .reset_index()
-    )
-    for r in cats[cats["k"] > 1].itertuples(index=False):
-        flags.setdefault((r.participant_id, r.param), []).append(
-            f"{r.visit}: {r.k} different categories recorded; the highest is used"
-        )
-    cats["cat"] = [
-        settings.params[k].categories[int(v)]
-        for k, v in zip(cats["param"], cats["value"], strict=True)
-    ]
+    cats = _category_values(c[kind != "continuous"], settings, flags)
     cols = ["participant_id", "param", "visit", "value", "cat", "n", "day"]
     vals = pd.concat([cont[cols], cats[cols]], ignore_index=True)
     vals["value"] = vals["value"].astype(float)
     derived = []
     for spec in settings.params.values():
-        if not spec.weights:
-            continue
-        comps = [k for k, _ in spec.weights]
-        w = pd.Series(dict(spec.weights))
-        sub = vals[vals["param"].isin(comps)]
-        if sub.empty:
-            continue
-        wide = sub.pivot(
-            index=["participant_id", "visit"], columns="param", values="value"
-        )
-        wide = wide.reindex(columns=comps)
-        have = wide.notna()
-        if spec.method == "weighted_sum":
-            value = (wide * w).sum(axis=1, min_count=len(comps)).where(have.all(axis=1))
-        else:
-            tot = (have * w).sum(axis=1)
-            value = (wide * w).sum(axis=1) / tot.where(tot > 0)
-        for (pid, visit), ok in have.iterrows():
-            missing = [k for k in comps if not ok[k]]
-            if not missing:
-                continue
-            if spec.method == "weighted_sum":
-                text = f"{visit}: {', '.join(missing)} missing; not derived"
-            else:
-                present = [k for k in comps if ok[k]]
-                text = (
-                    f"{visit}: {', '.join(missing)} missing; mean of "
-                    f"{', '.join(present)} only"
-                )
-            flags.setdefault((pid, spec.code), []).append(text)
-        if spec.range is not None:
-            rl, rh = spec.range
-            bad = (value < rl) | (value > rh)
-            for (pid, visit), v in value[bad].items():
-                flags.setdefault((pid, spec.code), []).append(
-                    _soft_flag(visit, float(v), spec)
-                )
-                if records is not None:
-                    records.append(
-                        _finding(pid, visit, spec, float(v), action)
-                        | {"note": f"derived from {', '.join(comps)}"}
-                    )
-                n_range += 1
-            if excluding:
-                value = value.where(~bad)
-        n = sub.groupby(["participant_id", "visit"])["n"].sum()
-        day = sub.groupby(["participant_id", "visit"])["day"].median()
-        dv = pd.DataFrame({"value": value, "n": n, "day": day}).dropna(subset=["value"])
-        dv = dv.reset_index()
-        dv["param"] = spec.code
-        dv["cat"] = None
-        derived.append(
-            dv[["participant_id", "param", "visit", "value", "cat", "n", "day"]]
-        )
+        if spec.weights:
+            dv, n_out = _derived_values(spec, vals, flags, records, excluding, action)
+            n_range += n_out
+            if dv is not None:
+                derived.append(dv)
     if derived:
         vals = pd.concat([vals, *derived], ignore_index=True)
     if n_range and not invert:

@@ -31,31 +31,32 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from exomir.clinical.safety_settings import SafetySettings
+from exomir.config import load_schema
+from exomir.errors import Issue, ValidationError
+from exomir.tables import write_table
+
 log = logging.getLogger(__name__)
 
+#: adverse_events.tsv columns, in schema order (src/exomir/schemas).
+AE_SHEET_COLUMNS = list(load_schema("adverse_events")["properties"])
+#: Sheet column -> its name in the AE listing.
+LISTING_NAMES = {"meddra_soc": "soc", "meddra_pt": "pt", "ae_verbatim": "verbatim"}
 AE_LISTING_COLUMNS = [
     "participant_id",
     "arm",
     "ae_id",
-    "soc",
-    "pt",
-    "verbatim",
-    "onset_date",
-    "onset_day",
-    "end_date",
-    "ctcae_grade",
-    "serious",
-    "sae_criterion",
-    "related",
-    "aesi",
-    "action",
-    "outcome",
+    *LISTING_NAMES.values(),
+    *(
+        c
+        for c in AE_SHEET_COLUMNS
+        if c not in {"participant_id", "ae_id", *LISTING_NAMES}
+    ),
     "in_safety_population",
 ]
 ENROLMENT_COLUMNS = [
@@ -155,28 +156,15 @@ def ae_listing(
     """
     arm_of = dict(zip(participants["participant_id"], participants["arm"], strict=True))
     pop = set(population["participant_id"])
-    col = lambda c: ae[c] if c in ae else pd.Series(None, index=ae.index)  # noqa: E731
-    out = pd.DataFrame(
-        {
-            "participant_id": ae["participant_id"],
-            "arm": ae["participant_id"].map(arm_of),
-            "ae_id": ae["ae_id"],
-            "soc": col("meddra_soc").fillna("SOC not coded"),
-            "pt": ae["meddra_pt"],
-            "verbatim": col("ae_verbatim"),
-            "onset_date": col("onset_date"),
-            "onset_day": col("onset_day"),
-            "end_date": col("end_date"),
-            "ctcae_grade": pd.to_numeric(ae["ctcae_grade"]).astype(int),
-            "serious": ae["serious"],
-            "sae_criterion": col("sae_criterion"),
-            "related": ae["related"],
-            "aesi": col("aesi"),
-            "action": col("action"),
-            "outcome": col("outcome"),
-            "in_safety_population": ae["participant_id"].isin(pop),
-        }
-    )
+    data = {
+        LISTING_NAMES.get(c, c): ae[c] if c in ae else pd.Series(None, index=ae.index)
+        for c in AE_SHEET_COLUMNS
+    }
+    data["arm"] = ae["participant_id"].map(arm_of)
+    data["soc"] = data["soc"].fillna("SOC not coded")
+    data["ctcae_grade"] = pd.to_numeric(ae["ctcae_grade"]).astype(int)
+    data["in_safety_population"] = ae["participant_id"].isin(pop)
+    out = pd.DataFrame(data)
     rank = {a: i for i, a in enumerate(arms)}
     key = out.assign(
         _a=out["arm"].map(rank).fillna(len(arms)),
@@ -316,7 +304,7 @@ def _limit_check(
         op, x = m.group(1), float(m.group(2))
         check = f"participants.{column} {op} {_fmt(x)}"
         v = None if prow is None else prow.get(column)
-        if not _given(v):
+        if v is None or not _given(v):
             return check, "not checkable", f"{column} not recorded"
         val = float(v)
         if _OPS[op](val, x):
@@ -327,6 +315,74 @@ def _limit_check(
             f"{column} = {_fmt(val)} does not meet '{phrase} {op} {_fmt(x)}'",
         )
     return None
+
+
+def _major_deviation_checks(
+    text: str,
+    r: Mapping[str, Any],
+    prow: Mapping[str, Any] | None,
+    interrupted: list[str] | None,
+    window: tuple[bool | None, str],
+) -> list[tuple[str, str, str]]:
+    """(check, status, evidence) of one recorded major deviation."""
+    dosed = r.get("dosed")
+    checks: list[tuple[str, str, str]] = []
+    if WINDOW_PATTERN.search(text):
+        inside, ev = window
+        status = "not checkable" if inside is None else "consistent"
+        checks.append(
+            ("follow-up visit day", "contradiction" if inside else status, ev)
+        )
+    lim = _limit_check(text, prow)
+    if lim:
+        checks.append(lim)
+    if INFUSION_PATTERN.search(text):
+        route = (prow or {}).get("route")
+        if _false(dosed):
+            checks.append(("disposition.dosed", "contradiction", "not dosed"))
+        elif _given(route) and str(route) == "IM":
+            checks.append(
+                ("participants.route", "contradiction", "given IM, not infused")
+            )
+        elif interrupted:
+            ev = "infusion interrupted: " + "; ".join(interrupted)
+            checks.append(("adverse_events.action", "consistent", ev))
+        else:
+            ev = "no AE records an interrupted infusion"
+            checks.append(("adverse_events.action", "not checkable", ev))
+    if _true(r.get("in_pp")):
+        ev = "in the per-protocol set despite a major deviation"
+        checks.append(("disposition.in_pp", "contradiction", ev))
+    if not checks:
+        checks.append(("none", "not checkable", "no recorded field to check"))
+    return checks
+
+
+def _disposition_checks(
+    r: Mapping[str, Any], arm: Any
+) -> list[tuple[str, str, str, str]]:
+    """(deviation, check, status, evidence) of a disposition row contradicting itself."""
+    out: list[tuple[str, str, str, str]] = []
+    reason = r.get("discontinued_reason")
+    if _true(r.get("completed_week1")) and _given(reason):
+        out.append(
+            (
+                f"discontinued: {reason}",
+                "disposition.completed_week1",
+                "contradiction",
+                "marked completed_week1 = true",
+            )
+        )
+    if _false(r.get("dosed")):
+        for c in ("completed_week1", "in_mitt"):
+            if _true(r.get(c)):
+                ev = f"{c} = true for a participant not dosed"
+                out.append(("not dosed", f"disposition.{c}", "contradiction", ev))
+    darm = r.get("arm")
+    if _given(darm) and arm is not None and str(darm) != str(arm):
+        ev = f"participants.tsv gives arm {arm}"
+        out.append((f"arm {darm}", "participants.arm", "contradiction", ev))
+    return out
 
 
 def deviation_listing(
@@ -399,60 +455,11 @@ def deviation_listing(
     for r in d.to_dict("records"):
         pid = str(r["participant_id"])
         dev = r.get("major_deviation")
-        dosed = r.get("dosed")
         if _given(dev):
-            text = str(dev)
-            checks: list[tuple[str, str, str]] = []
-            if WINDOW_PATTERN.search(text):
-                inside, ev = window_ev(pid)
-                checks.append(
-                    (
-                        "follow-up visit day",
-                        "not checkable"
-                        if inside is None
-                        else ("contradiction" if inside else "consistent"),
-                        ev,
-                    )
-                )
-            lim = _limit_check(text, prow.get(pid))
-            if lim:
-                checks.append(lim)
-            if INFUSION_PATTERN.search(text):
-                route = (prow.get(pid) or {}).get("route")
-                if _false(dosed):
-                    checks.append(("disposition.dosed", "contradiction", "not dosed"))
-                elif _given(route) and str(route) == "IM":
-                    checks.append(
-                        ("participants.route", "contradiction", "given IM, not infused")
-                    )
-                elif pid in interrupted:
-                    checks.append(
-                        (
-                            "adverse_events.action",
-                            "consistent",
-                            "infusion interrupted: " + "; ".join(interrupted[pid]),
-                        )
-                    )
-                else:
-                    checks.append(
-                        (
-                            "adverse_events.action",
-                            "not checkable",
-                            "no AE records an interrupted infusion",
-                        )
-                    )
-            if _true(r.get("in_pp")):
-                checks.append(
-                    (
-                        "disposition.in_pp",
-                        "contradiction",
-                        "in the per-protocol set despite a major deviation",
-                    )
-                )
-            if not checks:
-                checks.append(("none", "not checkable", "no recorded field to check"))
-            for check, status, ev in checks:
-                add(pid, "major_deviation", text, check, status, ev)
+            for check, status, ev in _major_deviation_checks(
+                str(dev), r, prow.get(pid), interrupted.get(pid), window_ev(pid)
+            ):
+                add(pid, "major_deviation", str(dev), check, status, ev)
         if not (_given(dev) and WINDOW_PATTERN.search(str(dev))):
             inside, ev = window_ev(pid)
             if inside is False and _true(r.get("completed_week1")):
@@ -473,37 +480,8 @@ def deviation_listing(
                         "contradiction",
                         "in the per-protocol set with the visit out of window",
                     )
-        reason = r.get("discontinued_reason")
-        if _true(r.get("completed_week1")) and _given(reason):
-            add(
-                pid,
-                "disposition",
-                f"discontinued: {reason}",
-                "disposition.completed_week1",
-                "contradiction",
-                "marked completed_week1 = true",
-            )
-        if _false(dosed):
-            for c in ("completed_week1", "in_mitt"):
-                if _true(r.get(c)):
-                    add(
-                        pid,
-                        "disposition",
-                        "not dosed",
-                        f"disposition.{c}",
-                        "contradiction",
-                        f"{c} = true for a participant not dosed",
-                    )
-        darm = r.get("arm")
-        if _given(darm) and pid in arm_of and str(darm) != str(arm_of[pid]):
-            add(
-                pid,
-                "disposition",
-                f"arm {darm}",
-                "participants.arm",
-                "contradiction",
-                f"participants.tsv gives arm {arm_of[pid]}",
-            )
+        for dev_text, check, status, ev in _disposition_checks(r, arm_of.get(pid)):
+            add(pid, "disposition", dev_text, check, status, ev)
     out = pd.DataFrame(rows, columns=DEVIATION_COLUMNS)
     return out.sort_values(["participant_id", "kind"], kind="stable").reset_index(
         drop=True
@@ -548,96 +526,137 @@ def batch_balance(
     return pd.DataFrame(rows, columns=BATCH_COLUMNS)
 
 
-def enrolment_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Config ``enrolment`` with defaults (no plan)."""
-    e = dict(config.get("enrolment") or {})
-    for k in ("target_randomised", "start_date", "planned_months"):
-        e.setdefault(k, None)
-    return e
+def _sheet(
+    path: str | os.PathLike[str] | None, kind: str, settings: SafetySettings
+) -> pd.DataFrame | None:
+    """One declared sheet, typed, without the ``_line`` column (``None`` if absent)."""
+    from exomir.tables import read_table
+
+    if not path:
+        return None
+    return read_table(path, kind, settings.label(kind)).drop(
+        columns=["_line"], errors="ignore"
+    )
 
 
-def dsmb_tables_from_files(
-    config: Mapping[str, Any],
-    outputs: Mapping[str, str | os.PathLike[str]],
-    directory: str | os.PathLike[str] = ".",
-) -> dict[str, pd.DataFrame]:
-    """Validate the scenario and write the requested DSMB tables.
+def _needs(sheet: pd.DataFrame | None, name: str, kind: str) -> pd.DataFrame:
+    """Return the sheet a listing needs, or raise a clear error."""
+    if sheet is None:
+        raise ValidationError(
+            [
+                Issue(
+                    "config/config.yaml",
+                    f"{name} needs the {kind} sheet, which is not configured",
+                    column=f"sheets.{kind}",
+                )
+            ]
+        )
+    return sheet
 
-    Parameters
-    ----------
-    config
-        Workflow config.
-    outputs
-        Table name (``ae_listing``, ``enrolment``, ``deviations``,
-        ``batch_balance``) -> output path; only these are built.
-    directory
-        Scenario directory.
-    """
+
+def ae_listing_from_files(
+    *,
+    adverse_events: str | os.PathLike[str] | None,
+    participants: str | os.PathLike[str],
+    disposition: str | os.PathLike[str] | None,
+    table: str | os.PathLike[str],
+    settings: SafetySettings,
+) -> pd.DataFrame:
+    """Read the declared sheets and write ``ae_listing.tsv``."""
     from exomir.clinical.adverse_events import safety_population
-    from exomir.config import validate_config
-    from exomir.errors import Issue, ValidationError
-    from exomir.tables import write_table
-    from exomir.validate import validate_config_and_tables
 
-    cfg = validate_config(dict(config))
-    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    tabs = {
-        k: v.drop(columns=["_line"], errors="ignore") for k, v in scen.tables.items()
-    }
-    need = {"ae_listing": "adverse_events", "deviations": "disposition"}
-    for name, sheet in need.items():
-        if name in outputs and sheet not in tabs:
-            raise ValidationError(
-                [
-                    Issue(
-                        "config/config.yaml",
-                        f"{name} needs the {sheet} sheet, which is not configured",
-                        column=f"sheets.{sheet}",
-                    )
-                ]
-            )
-    arms = list(cfg["design"]["arms"])
-    part = tabs["participants"]
-    built: dict[str, pd.DataFrame] = {}
-    if "ae_listing" in outputs:
-        pop = safety_population(part, tabs.get("disposition"))
-        built["ae_listing"] = ae_listing(tabs["adverse_events"], part, pop, arms)
-    if "enrolment" in outputs:
-        e = enrolment_settings(cfg)
-        built["enrolment"] = enrolment_table(
-            part, e["target_randomised"], e["start_date"], e["planned_months"]
+    ae = _needs(
+        _sheet(adverse_events, "adverse_events", settings),
+        "ae_listing",
+        "adverse_events",
+    )
+    part = _needs(
+        _sheet(participants, "participants", settings), "ae_listing", "participants"
+    )
+    pop = safety_population(part, _sheet(disposition, "disposition", settings))
+    out = ae_listing(ae, part, pop, list(settings.arms))
+    write_table(out, table)
+    return out
+
+
+def enrolment_from_files(
+    *,
+    participants: str | os.PathLike[str],
+    table: str | os.PathLike[str],
+    settings: SafetySettings,
+) -> pd.DataFrame:
+    """Read participants.tsv and write ``enrolment.tsv``."""
+    part = _needs(
+        _sheet(participants, "participants", settings), "enrolment", "participants"
+    )
+    out = enrolment_table(
+        part, settings.target_randomised, settings.start_date, settings.planned_months
+    )
+    write_table(out, table)
+    return out
+
+
+def deviations_from_files(
+    *,
+    disposition: str | os.PathLike[str] | None,
+    participants: str | os.PathLike[str],
+    samples: str | os.PathLike[str] | None,
+    clinical_measurements: str | os.PathLike[str] | None,
+    adverse_events: str | os.PathLike[str] | None,
+    table: str | os.PathLike[str],
+    settings: SafetySettings,
+) -> pd.DataFrame:
+    """Read the declared sheets and write ``deviations.tsv`` (contradictions logged)."""
+    disp = _needs(
+        _sheet(disposition, "disposition", settings), "deviations", "disposition"
+    )
+    part = _needs(
+        _sheet(participants, "participants", settings), "deviations", "participants"
+    )
+    days = followup_days(
+        _sheet(clinical_measurements, "clinical_measurements", settings),
+        _sheet(samples, "samples", settings),
+        settings.followup_visit,
+    )
+    out = deviation_listing(
+        disp,
+        part,
+        days,
+        settings.followup_target_day,
+        settings.pp_window_days,
+        _sheet(adverse_events, "adverse_events", settings),
+    )
+    for r in out[out["status"] == "contradiction"].itertuples():
+        log.warning(
+            "deviation check: participant %s: %s contradicts %s (%s)",
+            r.participant_id,
+            r.deviation,
+            r.check,
+            r.evidence,
         )
-    if "deviations" in outputs:
-        c = dict(cfg.get("clinical") or {})
-        fu = c.get("followup_visit") or cfg["design"]["timepoints"][-1]
-        days = followup_days(tabs.get("clinical_measurements"), tabs.get("samples"), fu)
-        built["deviations"] = deviation_listing(
-            tabs["disposition"],
-            part,
-            days,
-            int(c.get("followup_target_day", 7)),
-            int(c.get("pp_window_days", 2)),
-            tabs.get("adverse_events"),
+    write_table(out, table)
+    return out
+
+
+def batch_balance_from_files(
+    *,
+    samples: str | os.PathLike[str],
+    participants: str | os.PathLike[str],
+    table: str | os.PathLike[str],
+    settings: SafetySettings,
+) -> pd.DataFrame:
+    """Read the sample and participant sheets and write ``batch_balance.tsv``."""
+    smp = _needs(_sheet(samples, "samples", settings), "batch_balance", "samples")
+    part = _needs(
+        _sheet(participants, "participants", settings), "batch_balance", "participants"
+    )
+    out = batch_balance(smp, part, list(settings.arms))
+    for r in out.query("single_arm and arm == 'all'").itertuples():
+        log.warning(
+            "%s %s: all %d libraries from one arm (batch confounded with arm)",
+            r.batch_type,
+            r.batch,
+            r.n_libraries,
         )
-        bad = built["deviations"][built["deviations"]["status"] == "contradiction"]
-        for r in bad.itertuples():
-            log.warning(
-                "deviation check: participant %s: %s contradicts %s (%s)",
-                r.participant_id,
-                r.deviation,
-                r.check,
-                r.evidence,
-            )
-    if "batch_balance" in outputs:
-        built["batch_balance"] = batch_balance(tabs["samples"], part, arms)
-        flagged = built["batch_balance"].query("single_arm and arm == 'all'")
-        for r in flagged.itertuples():
-            log.warning(
-                "%s %s: all %d libraries from one arm (batch confounded with arm)",
-                r.batch_type,
-                r.batch,
-                r.n_libraries,
-            )
-    for name, df in built.items():
-        write_table(df, outputs[name])
-    return built
+    write_table(out, table)
+    return out

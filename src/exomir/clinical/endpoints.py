@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from exomir.clinical.dataset import ClinicalSettings, ParamSpec
 from exomir.clinical.plausibility import sensitivity_label
+from exomir.clinical.settings import ClinicalSettings, ParamSpec
 from exomir.stats import drop_collinear, newcombe_diff_ci
 
 log = logging.getLogger(__name__)

@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from exomir.clinical.safety_settings import SafetySettings
 
 log = logging.getLogger(__name__)
 
@@ -111,53 +112,32 @@ def shift_table(
 
 
 def lab_shifts_from_files(
-    config: Mapping[str, Any],
-    out_path: str | os.PathLike[str],
-    directory: str | os.PathLike[str] = ".",
+    *,
+    clinical_measurements: str | os.PathLike[str],
+    participants: str | os.PathLike[str],
+    disposition: str | os.PathLike[str] | None,
+    table: str | os.PathLike[str],
+    settings: SafetySettings,
 ) -> pd.DataFrame:
-    """Validate the scenario and write results/clinical/lab_shifts.tsv."""
+    """Read the declared sheets and write results/clinical/lab_shifts.tsv."""
     from exomir.clinical.adverse_events import safety_population
-    from exomir.config import validate_config
-    from exomir.errors import Issue, ValidationError
-    from exomir.tables import write_table
-    from exomir.validate import validate_config_and_tables
+    from exomir.tables import read_table, write_table
 
-    cfg = validate_config(dict(config))
-    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    if "clinical_measurements" not in scen.tables:
-        raise ValidationError(
-            [
-                Issue(
-                    "config/config.yaml",
-                    "no clinical_measurements sheet configured",
-                    column="sheets.clinical_measurements",
-                )
-            ]
-        )
-    ranges = dict(cfg.get("lab_reference_ranges") or {})
-    tps = cfg["design"]["timepoints"]
-    safety = dict(cfg.get("safety") or {})
-    visits = tuple(safety.get("lab_visits") or (tps[0], tps[-1]))
-    unknown = [v for v in visits if v not in cfg["design"]["visits"]]
-    if unknown:
-        raise ValidationError(
-            [
-                Issue(
-                    "config/config.yaml",
-                    f"lab shift visit(s) {', '.join(unknown)} are not visits of this trial; "
-                    f"use design.visits ({', '.join(cfg['design']['visits'])}) or set "
-                    "safety.lab_visits",
-                    column="safety.lab_visits",
-                )
-            ]
-        )
-    pop = safety_population(scen.tables["participants"], scen.tables.get("disposition"))
-    table = shift_table(
-        scen.tables["clinical_measurements"],
-        pop,
-        list(cfg["design"]["arms"]),
-        ranges,
-        visits,
+    part = read_table(participants, "participants", settings.label("participants"))
+    disp = (
+        read_table(disposition, "disposition", settings.label("disposition"))
+        if disposition
+        else None
     )
-    write_table(table, out_path)
-    return table
+    clin = read_table(
+        clinical_measurements,
+        "clinical_measurements",
+        settings.label("clinical_measurements"),
+    )
+    pop = safety_population(part, disp)
+    bl, fu = settings.lab_visits
+    out = shift_table(
+        clin, pop, list(settings.arms), dict(settings.lab_ranges), (bl, fu)
+    )
+    write_table(out, table)
+    return out

@@ -43,7 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from exomir.clinical.dataset import ClinicalSettings
+from exomir.clinical.settings import ClinicalSettings
+from exomir.clinical.stage import ClinicalStageSettings
 from exomir.de.normalise import LAYER_VST
 from exomir.errors import Issue, ValidationError
 
@@ -89,6 +90,35 @@ def _check_ids(
                     )
                 )
     return issues
+
+
+def _add_pathway_columns(
+    out: pd.DataFrame, pw: pd.DataFrame, settings: ClinicalSettings
+) -> None:
+    """Add baseline, follow-up and change of every pathway score to ``out``."""
+    pw = pw[pw["timepoint"].isin([settings.baseline_visit, settings.followup_visit])]
+    pw = pw.assign(
+        key="pathway|" + pw["method"].astype(str) + "|" + pw["pathway"].astype(str)
+    )
+    wide = pw.pivot_table(
+        index="participant_id", columns=["key", "timepoint"], values="score"
+    )
+    for key in sorted({k for k, _ in wide.columns}):
+        bl = wide.get((key, settings.baseline_visit))
+        wk = wide.get((key, settings.followup_visit))
+        blv = (
+            bl.reindex(out.index)
+            if bl is not None
+            else pd.Series(np.nan, index=out.index)
+        )
+        wkv = (
+            wk.reindex(out.index)
+            if wk is not None
+            else pd.Series(np.nan, index=out.index)
+        )
+        out[f"{key}_bl"] = blv.astype(float)
+        out[f"{key}_wk1"] = wkv.astype(float)
+        out[f"{key}_chg"] = (wkv - blv).astype(float)
 
 
 def participant_table(
@@ -185,31 +215,7 @@ def participant_table(
         label = "results/pathways/scores.tsv"
         pw = pathways.assign(participant_id=pathways["participant_id"].astype(str))
         issues += _check_ids(pw, arm_of, label)
-        pw = pw[
-            pw["timepoint"].isin([settings.baseline_visit, settings.followup_visit])
-        ]
-        pw = pw.assign(
-            key="pathway|" + pw["method"].astype(str) + "|" + pw["pathway"].astype(str)
-        )
-        wide = pw.pivot_table(
-            index="participant_id", columns=["key", "timepoint"], values="score"
-        )
-        for key in sorted({k for k, _ in wide.columns}):
-            bl = wide.get((key, settings.baseline_visit))
-            wk = wide.get((key, settings.followup_visit))
-            blv = (
-                bl.reindex(out.index)
-                if bl is not None
-                else pd.Series(np.nan, index=out.index)
-            )
-            wkv = (
-                wk.reindex(out.index)
-                if wk is not None
-                else pd.Series(np.nan, index=out.index)
-            )
-            out[f"{key}_bl"] = blv.astype(float)
-            out[f"{key}_wk1"] = wkv.astype(float)
-            out[f"{key}_chg"] = (wkv - blv).astype(float)
+        _add_pathway_columns(out, pw, settings)
     if issues:
         raise ValidationError(issues)
     return out.sort_index().reset_index(drop=True)
@@ -331,28 +337,31 @@ def trial_anndata(
 
 
 def merge_from_files(
-    config: Mapping[str, Any],
+    *,
+    participants: str | os.PathLike[str],
     dataset_path: str | os.PathLike[str],
     populations_path: str | os.PathLike[str],
     h5ad_path: str | os.PathLike[str],
     participants_out: str | os.PathLike[str],
     h5ad_out: str | os.PathLike[str],
+    settings: ClinicalStageSettings,
     dose_path: str | os.PathLike[str] | None = None,
     pathways_path: str | os.PathLike[str] | None = None,
-    directory: str | os.PathLike[str] = ".",
 ) -> pd.DataFrame:
     """Read every stage's output, merge, and write both outputs atomically."""
     import anndata as ad
 
     from exomir.atomic import atomic_path
     from exomir.clinical.association import mirna_changes
-    from exomir.clinical.stage import _tsv, load_inputs, read_dataset
+    from exomir.clinical.stage import _tsv, read_dataset
+    from exomir.tables import read_table
 
-    inp = load_inputs(config, directory)
+    part = read_table(participants, "participants", settings.label("participants"))
+    cs = settings.clinical
     ds = read_dataset(dataset_path)
     pops = pd.read_csv(populations_path, sep="\t", dtype={"participant_id": str})
     adata = ad.read_h5ad(h5ad_path)
-    mir = mirna_changes(adata, inp.settings, str(h5ad_path))
+    mir = mirna_changes(adata, cs, str(h5ad_path))
     dose = (
         pd.read_csv(dose_path, sep="\t", dtype={"participant_id": str})
         if dose_path
@@ -383,15 +392,13 @@ def merge_from_files(
                     )
                 ]
             )
-    table = participant_table(
-        inp.participants, pops, ds, inp.settings, mir, dose, pathways
-    )
+    table = participant_table(part, pops, ds, cs, mir, dose, pathways)
     inputs = [
         str(p)
         for p in (dataset_path, populations_path, h5ad_path, dose_path, pathways_path)
         if p
     ]
-    merged = trial_anndata(adata, table, ds, inp.settings, pathways, inputs)
+    merged = trial_anndata(adata, table, ds, cs, pathways, inputs)
     _tsv(table, participants_out)
     Path(h5ad_out).parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(h5ad_out) as tmp:
@@ -401,7 +408,7 @@ def merge_from_files(
         len(table),
         merged.n_obs,
         merged.n_vars,
-        len(inp.settings.params),
+        len(cs.params),
         ", pathway scores" if pathways is not None else "",
     )
     return table

@@ -37,6 +37,7 @@ import pandas as pd
 
 from exomir.config import resolve_path
 from exomir.errors import Issue, ValidationError
+from exomir.units import conversion_factor, default_conversions
 
 DEFAULT_TABLE = "@resources/clinical/plausibility_limits.tsv"
 DEFAULT_PAIRS: tuple[tuple[str, str], ...] = (("DIABP", "SYSBP"),)
@@ -133,8 +134,6 @@ def _table_limits(
     conversions: pd.DataFrame | None,
 ) -> Limits | None:
     """Limits of the shipped table for ``code``, converted to ``unit``."""
-    from exomir.clinical.dataset import conversion_factor
-
     if table is None:
         return None
     hit = table[table["param"] == code]
@@ -191,8 +190,6 @@ def parameter_limits(
         If a configured limit pair is inverted or soft limits lie outside the
         hard ones, or the shipped table is unreadable.
     """
-    from exomir.clinical.dataset import default_conversions
-
     c = config.get("clinical") or {}
     rel = c.get("plausibility_limits", DEFAULT_TABLE)
     table = load_limit_table(resolve_path(rel, base)) if rel else None
@@ -286,8 +283,6 @@ def unit_hint(
         E.g. ``"; it looks like a value in g/L (11.5 g/dL), check the unit"``,
         or ``""`` if no other unit fits.
     """
-    from exomir.clinical.dataset import conversion_factor
-
     window = lim.soft or lim.hard
     if window is None or conversions is None:
         return ""
@@ -314,8 +309,6 @@ def _converted(
     clin: pd.DataFrame, config: Mapping[str, Any], conversions: pd.DataFrame | None
 ) -> pd.DataFrame:
     """Numeric continuous rows with ``raw``, ``v`` (configured unit) and ``cunit``."""
-    from exomir.clinical.dataset import conversion_factor
-
     params = config["clinical_parameters"]
     keep = clin["param"].map(
         lambda k: k in params and params[k].get("kind") == "continuous"
@@ -526,7 +519,7 @@ def other_visit_findings(clin: pd.DataFrame, settings: Any) -> list[dict[str, An
     clin
         Clinical measurements in the configured units.
     settings
-        :class:`exomir.clinical.dataset.ClinicalSettings`.
+        :class:`exomir.clinical.settings.ClinicalSettings`.
 
     Returns
     -------

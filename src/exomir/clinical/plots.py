@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from exomir.atomic import atomic_open
-from exomir.clinical.dataset import ClinicalSettings
+from exomir.clinical.settings import ClinicalSettings
 
 COLOUR = "#1f4e9c"
 NS = "#7f7f7f"

@@ -1,0 +1,26 @@
+"""Snakemake shim for rule ``clinical_dsmb_batch_balance`` (see workflow/rules/safety.smk).
+
+All logic is in :func:`exomir.clinical.dsmb.batch_balance_from_files`.
+"""
+
+from typing import Any
+
+from exomir.clinical.dsmb import batch_balance_from_files
+from exomir.rulelog import run_rule
+
+
+def main(smk: Any) -> None:
+    run_rule(
+        smk,
+        lambda: batch_balance_from_files(
+            samples=smk.input.samples,
+            participants=smk.input.participants,
+            table=smk.output.table,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.clinical.dsmb",
+    )
+
+
+if "snakemake" in globals():
+    main(snakemake)  # noqa: F821
