@@ -57,6 +57,9 @@ include: "workflow/rules/qc.smk"
 if TRIAL:
 
     include: "workflow/rules/de.smk"
+    include: "workflow/rules/primary.smk"
+    include: "workflow/rules/roc.smk"
+    include: "workflow/rules/interim.smk"
     include: "workflow/rules/safety.smk"
     include: "workflow/rules/pathways.smk"
 

@@ -9,7 +9,6 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from exomir import primary
 from exomir.errors import ValidationError

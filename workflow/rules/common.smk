@@ -143,6 +143,8 @@ def get_final_outputs():
     if not TRIAL:  # QC-only study: the raw counts object, no normalisation
         targets[2] = "results/counts/mirna_raw.h5ad"
     targets += globals().get("DE_OUTPUTS", [])
+    if TRIAL:
+        targets += [*PRIMARY_OUTPUTS, *ROC_OUTPUTS, *INTERIM_OUTPUTS]
     targets += globals().get("SAFETY_OUTPUTS", [])
     targets += globals().get("PATHWAY_OUTPUTS", [])
     targets += REPORT_OUTPUTS
@@ -182,6 +184,8 @@ REPORT_STAGE_LISTS = {
     "pathways": "PATHWAY_OUTPUTS",
     "clinical": "CLINICAL_OUTPUTS",
     "safety": "SAFETY_OUTPUTS",
+    "roc": "ROC_OUTPUTS",
+    "interim": "INTERIM_OUTPUTS",
 }
 REPORT_FILE_TYPES = (".tsv", ".png", ".svg")
 
@@ -198,6 +202,7 @@ def report_stage_files():
         "de": (
             [
                 *DE_OUTPUTS,
+                *PRIMARY_OUTPUTS,
                 "results/de/pca.tsv",
                 "results/de/mirna_filter.tsv",
                 "results/primary/mir126_values.tsv",

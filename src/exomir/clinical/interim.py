@@ -63,6 +63,7 @@ __all__ = [
     "exit_probabilities",
     "futility_boundary",
     "interim_settings",
+    "interim_step",
     "open_report",
     "plot_boundaries",
     "run_interim",
@@ -114,11 +115,15 @@ class InterimSettings:
     expected_direction: str
     futility_cp: float
     futility_z: float
+    related_levels: tuple[str, ...] = ("possible", "probable", "definite")
 
 
 def interim_settings(config: Mapping[str, Any]) -> InterimSettings:
-    """Read config ``interim`` (defaults filled by the schema)."""
+    """Read config ``interim`` and ``safety.related_levels`` (schema defaults)."""
     s = dict(config.get("interim") or {})
+    related = (config.get("safety") or {}).get(
+        "related_levels", ["possible", "probable", "definite"]
+    )
     return InterimSettings(
         planned_evaluable=int(s.get("planned_evaluable", 72)),
         fractions=tuple(float(x) for x in s.get("information_fractions", [0.5, 1.0])),
@@ -130,6 +135,7 @@ def interim_settings(config: Mapping[str, Any]) -> InterimSettings:
         expected_direction=str(s.get("expected_direction", "increase")),
         futility_cp=float(s.get("futility_conditional_power", 0.1)),
         futility_z=float(s.get("futility_z", 0.0)),
+        related_levels=tuple(str(v) for v in related),
     )
 
 
@@ -406,79 +412,74 @@ def plot_boundaries(
     plt.close(fig)
 
 
-def interim_from_files(
-    config: Mapping[str, Any],
-    ancova_path: str | os.PathLike[str],
-    values_path: str | os.PathLike[str],
-    out_path: str | os.PathLike[str],
-    plot_path: str | os.PathLike[str] | None = None,
-    open_path: str | os.PathLike[str] | None = None,
-    library_qc_path: str | os.PathLike[str] | None = None,
-    directory: str | os.PathLike[str] = ".",
+def _optional_table(path: str | os.PathLike[str] | None, kind: str) -> Any:
+    """Read a configured sheet with :func:`exomir.tables.read_table` (or ``None``)."""
+    from exomir.tables import read_table
+
+    return read_table(path, kind) if path else None
+
+
+def interim_step(
+    *,
+    ancova: str | os.PathLike[str],
+    values: str | os.PathLike[str],
+    table: str | os.PathLike[str],
+    settings: InterimSettings,
+    plot: str | os.PathLike[str] | None = None,
+    pooled: str | os.PathLike[str] | None = None,
+    qc: str | os.PathLike[str] | None = None,
+    disposition: str | os.PathLike[str] | None = None,
+    adverse_events: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
     """Run the interim analysis from the primary stage's tables and write it.
 
     Parameters
     ----------
-    config
-        Configuration dict (validated here).
-    ancova_path
-        ``results/primary/mir126_ancova.tsv``.
-    values_path
-        ``results/primary/mir126_values.tsv``.
-    out_path
+    ancova, values
+        ``results/primary/mir126_ancova.tsv`` and ``mir126_values.tsv``.
+    table
         ``results/clinical/interim.tsv`` (closed report: arm-level z).
-    plot_path
+    settings
+        Interim settings.
+    plot
         ``results/clinical/interim_boundaries.png`` (optional).
-    open_path
-        ``results/clinical/interim_open.tsv`` (pooled open report; optional,
-        reads the scenario's sheets).
-    library_qc_path
-        ``results/qc/library_qc.tsv`` for the open report (optional).
-    directory
-        Scenario directory.
+    pooled
+        ``results/clinical/interim_open.tsv`` (pooled open report; optional).
+    qc, disposition, adverse_events
+        ``results/qc/library_qc.tsv`` and the sheets of the open report
+        (optional; the sheets were validated when the workflow was parsed).
     """
-    from exomir.config import validate_config
     from exomir.tables import write_table
 
-    s = interim_settings(validate_config(dict(config)))
-    ancova = pd.read_csv(ancova_path, sep="\t")
-    values = pd.read_csv(values_path, sep="\t")
-    t_obs, df, _, note = _observed_t(ancova, str(Path(ancova_path)))
-    n_eval = count_evaluable(values)
+    anc = pd.read_csv(ancova, sep="\t")
+    vals = pd.read_csv(values, sep="\t")
+    t_obs, df, _, note = _observed_t(anc, str(Path(ancova)))
+    n_eval = count_evaluable(vals)
     if n_eval == 0:
         raise ValidationError(
             [
                 Issue(
-                    str(values_path),
+                    str(values),
                     "no participant has a follow-up primary value",
                     column="y_followup",
                 )
             ]
         )
-    table = run_interim(s, n_eval, t_obs, note, df=df)
-    write_table(table, out_path)
-    if plot_path is not None:
-        plot_boundaries(table, plot_path, s.expected_direction)
-    if open_path is not None:
-        from exomir.validate import validate_config_and_tables
-
-        cfg = validate_config(dict(config))
-        scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-        qc = pd.read_csv(library_qc_path, sep="\t") if library_qc_path else None
-        related = (cfg.get("safety") or {}).get(
-            "related_levels", ["possible", "probable", "definite"]
-        )
+    closed = run_interim(settings, n_eval, t_obs, note, df=df)
+    write_table(closed, table)
+    if plot is not None:
+        plot_boundaries(closed, plot, settings.expected_direction)
+    if pooled is not None:
         opened = open_report(
-            scen.tables.get("disposition"),
-            values,
-            qc,
-            scen.tables.get("adverse_events"),
-            s,
-            related,
+            _optional_table(disposition, "disposition"),
+            vals,
+            pd.read_csv(qc, sep="\t") if qc else None,
+            _optional_table(adverse_events, "adverse_events"),
+            settings,
+            settings.related_levels,
         )
-        write_table(opened, open_path)
-    return table
+        write_table(opened, pooled)
+    return closed
 
 
 OPEN_COLUMNS = ["section", "item", "value", "note"]

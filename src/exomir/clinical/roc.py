@@ -28,7 +28,6 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from exomir.errors import Issue, ValidationError
-from exomir.stats import delong_auc, wilson_ci
+from exomir.primary.settings import PrimarySettings
+from exomir.stats.auc import delong_auc
+from exomir.stats.intervals import wilson_ci
 
 log = logging.getLogger(__name__)
 
@@ -448,46 +449,45 @@ def plot_roc(
     plt.close(fig)
 
 
-def roc_from_files(
-    config: Mapping[str, Any],
-    h5ad_path: str | os.PathLike[str],
-    table_path: str | os.PathLike[str],
-    curve_path: str | os.PathLike[str],
-    plot_path: str | os.PathLike[str],
-    directory: str | os.PathLike[str] = ".",
+def roc_step(
+    *,
+    h5ad: str | os.PathLike[str],
+    participants: str | os.PathLike[str],
+    table: str | os.PathLike[str],
+    curve: str | os.PathLike[str],
+    plot: str | os.PathLike[str],
+    settings: RocSettings,
+    primary: PrimarySettings,
 ) -> pd.DataFrame:
-    """Run the ROC on a scenario and write roc.tsv, roc_curve.tsv and roc.png.
+    """Run the ROC on the rule's inputs and write roc.tsv, roc_curve.tsv and roc.png.
 
     Parameters
     ----------
-    config
-        Configuration dict (validated here).
-    h5ad_path
+    h5ad
         ``results/de/mirna.h5ad``.
-    table_path, curve_path, plot_path
+    participants
+        The participants sheet (validated when the workflow was parsed; read
+        here with :func:`exomir.tables.read_table`).
+    table, curve, plot
         Outputs.
-    directory
-        Scenario directory.
+    settings
+        ROC settings.
+    primary
+        Primary-analysis settings (the marker: primary miRNA at baseline).
     """
     import anndata as ad
 
-    from exomir.config import validate_config
-    from exomir.primary import primary_settings, sample_values
-    from exomir.tables import write_table
-    from exomir.validate import validate_config_and_tables
+    from exomir.primary import sample_values
+    from exomir.tables import read_table, write_table
 
-    cfg = validate_config(dict(config))
-    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    s = roc_settings(cfg)
-    ps = primary_settings(cfg)
-    vals = sample_values(ad.read_h5ad(h5ad_path), ps)
-    bl = vals[vals["timepoint"] == ps.reference_timepoint][["participant_id", "y"]]
+    vals = sample_values(ad.read_h5ad(h5ad), primary)
+    bl = vals[vals["timepoint"] == primary.reference_timepoint][["participant_id", "y"]]
     bl = bl.rename(columns={"y": "x"}).drop_duplicates("participant_id")
     data = marker_and_label(
-        scen.tables["participants"], bl, cfg["sheets"]["participants"]
+        read_table(participants, "participants"), bl, str(participants)
     )
-    table, curve = run_roc(data, s, ps.mirna)
-    write_table(table, table_path)
-    write_table(curve, curve_path)
-    plot_roc(table, curve, plot_path, f"{ps.mirna} at {ps.reference_timepoint}")
-    return table
+    result, roc = run_roc(data, settings, primary.mirna)
+    write_table(result, table)
+    write_table(roc, curve)
+    plot_roc(result, roc, plot, f"{primary.mirna} at {primary.reference_timepoint}")
+    return result
