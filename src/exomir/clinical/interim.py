@@ -199,6 +199,30 @@ def _schedule(looks: Sequence[float], s: InterimSettings, name: str) -> pd.DataF
     return out
 
 
+def _actual_schedule(
+    s: InterimSettings, n_evaluable: int, t_now: float
+) -> tuple[pd.DataFrame, int]:
+    """Previous looks, this look at ``t_now``, the remaining planned looks.
+
+    Returns the schedule and the row of the current look.
+    """
+    prev = [t for t in s.previous_fractions if t < t_now - 1e-9]
+    rest = [t for t in s.fractions if t > t_now + 1e-9]
+    if t_now >= 1.0 - 1e-9:
+        rest = []
+    looks = [*prev, t_now, *rest]
+    if looks[-1] < 1.0:
+        looks.append(1.0)
+    actual = _schedule(looks, s, "actual")
+    cur = len(prev)
+    roles = ["previous"] * cur + ["current"] + ["remaining"] * (len(looks) - cur - 1)
+    if roles[-1] == "remaining":
+        roles[-1] = "final"
+    actual["look_role"] = roles
+    actual.loc[cur, "n_evaluable"] = n_evaluable
+    return actual, cur
+
+
 def run_interim(
     settings: InterimSettings,
     n_evaluable: int,
@@ -239,20 +263,7 @@ def run_interim(
     planned = _schedule(s.fractions, s, "planned")
     planned["look_role"] = "planned"
     t_now = min(1.0, n_evaluable / s.planned_evaluable)
-    prev = [t for t in s.previous_fractions if t < t_now - 1e-9]
-    rest = [t for t in s.fractions if t > t_now + 1e-9]
-    if t_now >= 1.0 - 1e-9:
-        rest = []
-    looks = [*prev, t_now, *rest]
-    if looks[-1] < 1.0:
-        looks.append(1.0)
-    actual = _schedule(looks, s, "actual")
-    cur = len(prev)
-    roles = ["previous"] * cur + ["current"] + ["remaining"] * (len(looks) - cur - 1)
-    if roles[-1] == "remaining":
-        roles[-1] = "final"
-    actual["look_role"] = roles
-    actual.loc[cur, "n_evaluable"] = n_evaluable
+    actual, cur = _actual_schedule(s, n_evaluable, t_now)
     sign = 1.0 if s.expected_direction == "increase" else -1.0
     c_now = float(actual.loc[cur, "z_boundary"])
     c_final = float(actual["z_boundary"].iloc[-1])

@@ -232,6 +232,58 @@ def marker_and_label(
     )
 
 
+def _sens_spec_rows(
+    tp: int, tn: int, n_pos: int, n_neg: int, s: RocSettings, common: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Sensitivity and specificity at the cut, with Wilson CIs."""
+    se_lo, se_hi = wilson_ci(tp, n_pos, s.ci_level)
+    sp_lo, sp_hi = wilson_ci(tn, n_neg, s.ci_level)
+    return [
+        _row(
+            "sensitivity",
+            value=tp / n_pos,
+            ci_low=se_lo,
+            ci_high=se_hi,
+            ci_method="Wilson",
+            numerator=tp,
+            denominator=n_pos,
+            registry_value=s.registry_sensitivity,
+            note=f"{tp}/{n_pos} = {100 * tp / n_pos:.2f}%",
+            **common,
+        ),
+        _row(
+            "specificity",
+            value=tn / n_neg,
+            ci_low=sp_lo,
+            ci_high=sp_hi,
+            ci_method="Wilson",
+            numerator=tn,
+            denominator=n_neg,
+            registry_value=s.registry_specificity,
+            note=f"{tn}/{n_neg} = {100 * tn / n_neg:.2f}%",
+            **common,
+        ),
+    ]
+
+
+def _registry_rows(
+    tp: int, tn: int, n_pos: int, n_neg: int, s: RocSettings, common: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Mean of sensitivity and specificity against the registry's (if given)."""
+    rows = []
+    if s.registry_sensitivity is not None and s.registry_specificity is not None:
+        rows.append(
+            _row(
+                "registry_mean_sens_spec",
+                value=(tp / n_pos + tn / n_neg) / 2,
+                registry_value=(s.registry_sensitivity + s.registry_specificity) / 2,
+                note="(sensitivity + specificity) / 2 at the Youden cut",
+                **common,
+            )
+        )
+    return rows
+
+
 def run_roc(
     data: pd.DataFrame, settings: RocSettings, marker: str = ""
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -283,8 +335,6 @@ def run_roc(
     q = [(1 - s.ci_level) / 2 * 100, (1 + s.ci_level) / 2 * 100]
     b_lo, b_hi = np.percentile(boot["auc"], q)
     c_lo, c_hi = np.percentile(sign * boot["cut"], q)
-    se_lo, se_hi = wilson_ci(tp, n_pos, s.ci_level)
-    sp_lo, sp_hi = wilson_ci(tn, n_neg, s.ci_level)
     rule = "<=" if sign < 0 else ">="
     common = {"marker": marker, "direction": s.direction}
     rows = [
@@ -328,30 +378,7 @@ def run_roc(
             note=f"positive (dysfunction) if log2 level {rule} cutoff",
             **common,
         ),
-        _row(
-            "sensitivity",
-            value=tp / n_pos,
-            ci_low=se_lo,
-            ci_high=se_hi,
-            ci_method="Wilson",
-            numerator=tp,
-            denominator=n_pos,
-            registry_value=s.registry_sensitivity,
-            note=f"{tp}/{n_pos} = {100 * tp / n_pos:.2f}%",
-            **common,
-        ),
-        _row(
-            "specificity",
-            value=tn / n_neg,
-            ci_low=sp_lo,
-            ci_high=sp_hi,
-            ci_method="Wilson",
-            numerator=tn,
-            denominator=n_neg,
-            registry_value=s.registry_specificity,
-            note=f"{tn}/{n_neg} = {100 * tn / n_neg:.2f}%",
-            **common,
-        ),
+        *_sens_spec_rows(tp, tn, n_pos, n_neg, s, common),
         _row("youden_j", value=j, ci_method="", **common),
         _row(
             "auc_optimism_corrected",
@@ -368,16 +395,7 @@ def run_roc(
             **common,
         ),
     ]
-    if s.registry_sensitivity is not None and s.registry_specificity is not None:
-        rows.append(
-            _row(
-                "registry_mean_sens_spec",
-                value=(tp / n_pos + tn / n_neg) / 2,
-                registry_value=(s.registry_sensitivity + s.registry_specificity) / 2,
-                note="(sensitivity + specificity) / 2 at the Youden cut",
-                **common,
-            )
-        )
+    rows += _registry_rows(tp, tn, n_pos, n_neg, s, common)
     table = pd.DataFrame(rows, columns=ROC_COLUMNS)
     thr_x = sign * thr
     thr_x[~np.isfinite(thr_x)] = np.nan
