@@ -144,7 +144,7 @@ def _bootstrap(
 
 
 def _row(metric: str, **kw: Any) -> dict[str, Any]:
-    row = {c: np.nan for c in ROC_COLUMNS}
+    row: dict[str, Any] = {c: np.nan for c in ROC_COLUMNS}
     row.update(metric=metric, ci_method="", note="", marker="", direction="")
     row.update(kw)
     return row

@@ -49,7 +49,7 @@ def blank_row(
     analysis: str, description: str, settings: PrimarySettings, note: str
 ) -> dict[str, Any]:
     """Output row with the labels filled and empty estimates (reason in note)."""
-    row = {c: np.nan for c in RESULT_COLUMNS}
+    row: dict[str, Any] = {c: np.nan for c in RESULT_COLUMNS}
     row.update(
         analysis=analysis,
         description=description,
