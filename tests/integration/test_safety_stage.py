@@ -1,7 +1,7 @@
 """Safety stage on a small simulated trial: ROC, CONSORT, AEs and the interim.
 
 One scenario is simulated (16 participants, ~50k reads per library) and the
-workflow runs up to the results/clinical tables of workflow/rules/safety.smk.
+workflow runs up to the results/clinical tables of workflow/rules/{roc,safety,interim}.smk.
 The tables are checked against the simulator's truth/ and against the other
 stages' tables they must reconcile with. About 4 minutes on 2 cores.
 """

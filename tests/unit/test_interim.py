@@ -122,7 +122,7 @@ def test_run_interim_crossing_and_futility() -> None:
     assert row["futility_flag"] == "true"
 
 
-def test_interim_from_files(tmp_path: Path) -> None:
+def test_interim_step(tmp_path: Path) -> None:
     anc = tmp_path / "anc.tsv"
     pd.DataFrame(
         {
@@ -143,7 +143,13 @@ def test_interim_from_files(tmp_path: Path) -> None:
     cfg = yaml.safe_load(
         (Path(__file__).parents[2] / "config" / "config.yaml").read_text()
     )
-    interim.interim_from_files(cfg, anc, vals, out, tmp_path / "b.png")
+    interim.interim_step(
+        ancova=anc,
+        values=vals,
+        table=out,
+        plot=tmp_path / "b.png",
+        settings=interim.interim_settings(cfg),
+    )
     tab = pd.read_csv(out, sep="\t")
     row = tab[(tab["schedule"] == "actual") & (tab["look"] == 1)].iloc[0]
     assert row["information_fraction"] == pytest.approx(0.5)
@@ -299,7 +305,7 @@ def test_conditional_power_is_in_the_expected_direction() -> None:
     assert row["futility_flag"] == "true"
 
 
-def test_interim_from_files_reads_df(tmp_path: Path) -> None:
+def test_interim_step_reads_df(tmp_path: Path) -> None:
     """With a df column the t(df) statistic is kept and converted to z."""
     anc = tmp_path / "anc.tsv"
     pd.DataFrame(
@@ -319,7 +325,13 @@ def test_interim_from_files_reads_df(tmp_path: Path) -> None:
     cfg = yaml.safe_load(
         (Path(__file__).parents[2] / "config" / "config.yaml").read_text()
     )
-    interim.interim_from_files(cfg, anc, vals, out, tmp_path / "b.png")
+    interim.interim_step(
+        ancova=anc,
+        values=vals,
+        table=out,
+        plot=tmp_path / "b.png",
+        settings=interim.interim_settings(cfg),
+    )
     tab = pd.read_csv(out, sep="\t")
     row = tab[tab["look_role"] == "current"].iloc[0]
     assert row["information_fraction"] == pytest.approx(0.25)

@@ -9,10 +9,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from exomir import primary
 from exomir.errors import ValidationError
+from exomir.stats import imputation
 
 REPO = Path(__file__).parents[2]
 CFG = {
@@ -234,26 +234,20 @@ def test_too_few_participants_give_an_empty_row() -> None:
     assert "too few participants" in pa["note"]
 
 
-def test_primary_from_files(trial, tmp_path: Path) -> None:
+def test_primary_step(trial, tmp_path: Path) -> None:
+    """The rule's step reads the declared sheet and writes the three tables."""
     adata, parts = trial
-    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for k in list(cfg["sheets"]):
-        if k not in ("samples", "participants"):
-            cfg["sheets"].pop(k)
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(cfg))
-    smp = adata.obs[["sample_id", "participant_id", "timepoint"]].assign(
-        protocol="truseq"
-    )
-    smp["fastq"] = [f"{s}.fastq.gz" for s in smp["sample_id"]]  # one per library
-    smp["library_batch"] = "B1"  # a covariate of the config's DE contrasts
-    smp.to_csv(tmp_path / "config" / "samples.tsv", sep="\t", index=False)
-    parts.to_csv(tmp_path / "config" / "participants.tsv", sep="\t", index=False)
+    parts.to_csv(tmp_path / "participants.tsv", sep="\t", index=False)
     adata.write_h5ad(tmp_path / "m.h5ad")
     out, data = tmp_path / "p" / "res.tsv", tmp_path / "p" / "data.tsv"
     tip = tmp_path / "p" / "tipping_point.tsv"
-    res = primary.primary_from_files(
-        cfg, tmp_path / "m.h5ad", out, data, tmp_path, tipping_path=tip
+    res = primary.primary_step(
+        h5ad=tmp_path / "m.h5ad",
+        participants=tmp_path / "participants.tsv",
+        results=out,
+        data=data,
+        tipping=tip,
+        settings=primary.primary_settings(CFG),
     )
     t = pd.read_csv(tip, sep="\t")
     assert list(t.columns) == primary.TIPPING_COLUMNS
@@ -306,7 +300,7 @@ def test_dose_adjusted_row_matches_least_squares_by_hand(trial) -> None:
 
 def test_rubin_rules_by_hand() -> None:
     """est 1, 2, 3 with variance 0.5 each, complete-data df 10 (worked by hand)."""
-    q, t, df = primary.rubin(np.array([1.0, 2.0, 3.0]), np.full(3, 0.5), 10.0)
+    q, t, df = imputation.rubin(np.array([1.0, 2.0, 3.0]), np.full(3, 0.5), 10.0)
     w, b, m = 0.5, 1.0, 3
     total = w + (1 + 1 / m) * b  # 1.8333
     lam = (1 + 1 / m) * b / total
@@ -325,7 +319,7 @@ def test_vectorised_ols_matches_statsmodels(cov_type: str) -> None:
     rng = np.random.default_rng(2)
     x = np.column_stack([np.ones(30), rng.integers(0, 2, 30), rng.normal(size=30)])
     y = rng.normal(size=(3, 30))
-    est, var, used = primary._coef_var(x, y, 1, cov_type)
+    est, var, used = imputation.coef_var(x, y, 1, cov_type)
     assert used == cov_type
     for i in range(3):
         fit = sm.OLS(y[i], x).fit(cov_type=cov_type)

@@ -98,3 +98,70 @@ def test_drop_collinear_keeps_full_rank_and_protects_the_tested_column():
     ]
     with pytest.raises(ValueError, match="tested column copy is collinear"):
         drop_collinear(x, ["copy"], [])
+
+
+def test_ols_effect_hc3_matches_the_sandwich_by_hand():
+    """HC3 SE = sqrt of (X'X)^-1 X' diag(e^2 / (1 - h)^2) X (X'X)^-1, t(n - k) CI."""
+    import pandas as pd
+    from scipy import stats as sps
+
+    from exomir.stats.models import ols_effect
+
+    rng = np.random.default_rng(3)
+    n = 14
+    x = pd.DataFrame(
+        {
+            "Intercept": 1.0,
+            "treated": np.repeat([0.0, 1.0], n // 2),
+            "baseline": rng.normal(size=n),
+        }
+    )
+    y = pd.Series(0.5 * x["treated"] + x["baseline"] + rng.normal(size=n))
+    xv = x.to_numpy()
+    bread = np.linalg.inv(xv.T @ xv)
+    beta = bread @ xv.T @ y.to_numpy()
+    e = y.to_numpy() - xv @ beta
+    h = np.einsum("ij,jk,ik->i", xv, bread, xv)
+    meat = xv.T @ np.diag(e**2 / (1 - h) ** 2) @ xv
+    se = math.sqrt((bread @ meat @ bread)[1, 1])
+    q = sps.t.ppf(0.975, n - 3)
+    notes: list[str] = []
+    eff = ols_effect(y, x, "treated", "HC3", 0.95, notes)
+    assert eff.estimate == pytest.approx(beta[1], rel=1e-12)
+    assert eff.se == pytest.approx(se, rel=1e-10)
+    assert eff.ci_low == pytest.approx(beta[1] - q * se, rel=1e-10)
+    assert eff.pvalue == pytest.approx(2 * sps.t.sf(abs(beta[1] / se), n - 3))
+    assert eff.df == n - 3 and eff.cov_type == "HC3" and notes == []
+
+
+def test_ols_effect_falls_back_to_hc1_at_leverage_one():
+    """A design column only one row has gives that row leverage 1: HC1, with a note."""
+    import pandas as pd
+
+    from exomir.stats.models import ols_effect
+
+    x = pd.DataFrame(
+        {
+            "Intercept": 1.0,
+            "treated": [0.0, 0, 0, 1, 1, 1],
+            "only_one": [0.0, 0, 0, 0, 0, 1],
+        }
+    )
+    y = pd.Series([1.0, 2, 1.5, 3, 2.5, 9])
+    notes: list[str] = []
+    eff = ols_effect(y, x, "treated", "HC3", 0.95, notes)
+    assert eff.cov_type == "HC1"
+    assert notes == ["HC3 undefined (a participant has leverage 1); HC1 used"]
+
+
+def test_level_dummies_pool_singletons_with_the_largest_level():
+    """Reference = most frequent level; a one-row level gets no dummy."""
+    import pandas as pd
+
+    from exomir.stats.models import level_dummies
+
+    text = pd.Series(["b", "a", "b", "c", "a", "b"])
+    cols, ref, small = level_dummies(text, "site")
+    assert ref == "b" and small == ["c"]
+    assert list(cols) == ["site[T.a]"]
+    assert cols["site[T.a]"].tolist() == [0.0, 1, 0, 0, 1, 0]

@@ -1,5 +1,4 @@
-# Differential expression of miRNAs (exomir.de) and the primary miRNA analysis
-# (exomir.primary), analysis_spec.md section 1. Contrasts come from config
+# Differential expression of miRNAs (exomir.de), analysis_spec.md section 1. Contrasts come from config
 # `de.contrasts` (or are derived from `design:`); they are checked here, when
 # the workflow is parsed, so an unknown arm or timepoint stops the run at once.
 
@@ -12,7 +11,7 @@ DE_CONTRASTS = list(DE_SETTINGS.contrasts)
 # Wildcard constraint matching exactly the configured contrast names.
 DE_CONTRAST_PATTERN = "|".join(re.escape(c) for c in DE_CONTRASTS)
 
-# Sheets the DE and primary analyses read (only those configured).
+# Sheets the DE analyses read (only those configured).
 DE_SHEETS = [
     get_sheet(k)
     for k in ("samples", "participants", "clinical_measurements", "disposition")
@@ -27,8 +26,6 @@ DE_OUTPUTS = [
     *expand("results/de/{contrast}.samples.tsv", contrast=DE_CONTRASTS),
     *expand("results/de/plots/{contrast}.volcano.svg", contrast=DE_CONTRASTS),
     *expand("results/de/plots/{contrast}.ma.svg", contrast=DE_CONTRASTS),
-    "results/primary/mir126_ancova.tsv",
-    "results/primary/tipping_point.tsv",
 ]
 
 
@@ -113,36 +110,3 @@ rule de:
         settings=DE_SETTINGS,
     script:
         "../scripts/de.py"
-
-
-# Primary ANCOVA of the primary miRNA with the sensitivity analyses, and the
-# delta-adjusted multiple imputation (tipping point) for missing week-1 values.
-rule primary:
-    input:
-        h5ad="results/de/mirna.h5ad",
-        sheets=DE_SHEETS,
-    output:
-        results=report(
-            "results/primary/mir126_ancova.tsv",
-            caption="../report/primary.rst",
-            category="Primary biomarker",
-        ),
-        data="results/primary/mir126_values.tsv",
-        tipping="results/primary/tipping_point.tsv",
-    log:
-        "logs/primary/primary.log",
-    benchmark:
-        "benchmarks/primary/primary.tsv"
-    localrule: True
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        primary=CFG["primary"],
-        design=CFG["design"],
-        primary_mirna=CFG["trial"]["primary_mirna"],
-    script:
-        "../scripts/primary.py"

@@ -11,12 +11,6 @@ try:
 except ValidationError as exc:
     raise SystemExit(f"exomir: the safety settings are not valid.\n{exc}")
 
-# Every sheet the validation in the ROC and interim rules reads (until those
-# rules move to roc.smk and interim.smk).
-SAFETY_SHEETS = get_sheets(
-    "samples", "participants", "clinical_measurements", "adverse_events", "disposition"
-)
-
 # Every target of this file (for `rule all`).
 SAFETY_OUTPUTS = []
 if has_sheet("disposition"):
@@ -43,49 +37,10 @@ localrules:
     clinical_consort,
     clinical_adverse_events,
     clinical_lab_shifts,
-    clinical_interim,
     clinical_dsmb_ae_listing,
     clinical_dsmb_enrolment,
     clinical_dsmb_deviations,
     clinical_dsmb_batch_balance,
-
-
-# ROC of the baseline primary miRNA against ed_reference (never the arm), with
-# DeLong and bootstrap CIs, Youden cut, Wilson CIs and optimism correction.
-rule clinical_roc:
-    input:
-        h5ad="results/de/mirna.h5ad",
-        sheets=SAFETY_SHEETS,
-    output:
-        table=report(
-            "results/clinical/roc.tsv",
-            caption="../report/roc.rst",
-            category="Biomarker ROC",
-        ),
-        curve=report(
-            "results/clinical/roc_curve.tsv",
-            caption="../report/roc.rst",
-            category="Biomarker ROC",
-        ),
-        plot=report(
-            "results/clinical/roc.png",
-            caption="../report/roc_plot.rst",
-            category="Biomarker ROC",
-        ),
-    log:
-        "logs/clinical_roc/clinical_roc.log",
-    benchmark:
-        "benchmarks/clinical_roc/clinical_roc.tsv"
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
-        runtime=10,
-    params:
-        roc=CFG["roc"],
-    script:
-        "../scripts/clinical_roc.py"
 
 
 # CONSORT 2010 flow counts with reasons, plus the sequencing-QC boxes.
@@ -171,45 +126,6 @@ rule clinical_lab_shifts:
         settings=SAFETY_SETTINGS,
     script:
         "../scripts/clinical_lab_shifts.py"
-
-
-# DSMB interim: Lan-DeMets boundaries at the actual information fraction,
-# observed z of the primary ANCOVA, conditional power (closed report, by arm),
-# and the pooled open report (recruitment, completeness, QC, pooled safety).
-rule clinical_interim:
-    input:
-        ancova="results/primary/mir126_ancova.tsv",
-        values="results/primary/mir126_values.tsv",
-        qc="results/qc/library_qc.tsv",
-        sheets=SAFETY_SHEETS,
-    output:
-        table=report(
-            "results/clinical/interim.tsv",
-            caption="../report/interim.rst",
-            category="DSMB interim",
-        ),
-        plot=report(
-            "results/clinical/interim_boundaries.png",
-            caption="../report/interim.rst",
-            category="DSMB interim",
-        ),
-        pooled=report(
-            "results/clinical/interim_open.tsv",
-            caption="../report/interim_open.rst",
-            category="DSMB interim",
-        ),
-    log:
-        "logs/clinical_interim/clinical_interim.log",
-    conda:
-        "../../environment.yml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    params:
-        interim=CFG["interim"],
-    script:
-        "../scripts/clinical_interim.py"
 
 
 # Participant-level listing of every adverse event (arm, SOC/PT, onset,

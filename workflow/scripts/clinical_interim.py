@@ -1,37 +1,31 @@
-"""Snakemake shim for rule ``clinical_interim`` (see workflow/rules/safety.smk).
+"""Snakemake shim for rule ``clinical_interim`` (see workflow/rules/interim.smk).
 
-All logic is in :func:`exomir.clinical.interim.interim_from_files`.
+All logic is in :func:`exomir.clinical.interim.interim_step`. The optional
+sheets are given as lists holding zero or one path.
 """
 
-import logging
 from typing import Any
 
-from exomir.clinical.interim import interim_from_files
-from exomir.notcomputed import run_step
-from exomir.rulelog import setup_rule_logging
+from exomir.clinical.interim import interim_step
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-
-    def step() -> None:
-        interim_from_files(
-            smk.config,
-            smk.input.ancova,
-            smk.input.values,
-            smk.output.table,
-            smk.output.plot,
-            open_path=smk.output.pooled,
-            library_qc_path=smk.input.qc,
-        )
-
-    try:
-        run_step(smk.input, smk.output, step)
-    except Exception:
-        logging.getLogger("exomir.clinical.interim").exception(
-            "rule clinical_interim failed"
-        )
-        raise
+    run_rule(
+        smk,
+        lambda: interim_step(
+            ancova=smk.input.ancova,
+            values=smk.input.values,
+            qc=smk.input.qc,
+            disposition=next(iter(smk.input.disposition), None),
+            adverse_events=next(iter(smk.input.adverse_events), None),
+            table=smk.output.table,
+            plot=smk.output.plot,
+            pooled=smk.output.pooled,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.clinical.interim",
+    )
 
 
 if "snakemake" in globals():

@@ -1,33 +1,28 @@
-"""Snakemake shim for rule ``clinical_roc`` (see workflow/rules/safety.smk).
+"""Snakemake shim for rule ``clinical_roc`` (see workflow/rules/roc.smk).
 
-All logic is in :func:`exomir.clinical.roc.roc_from_files`.
+All logic is in :func:`exomir.clinical.roc.roc_step`.
 """
 
-import logging
 from typing import Any
 
-from exomir.clinical.roc import roc_from_files
-from exomir.notcomputed import run_step
-from exomir.rulelog import setup_rule_logging
+from exomir.clinical.roc import roc_step
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-
-    def step() -> None:
-        roc_from_files(
-            smk.config,
-            smk.input.h5ad,
-            smk.output.table,
-            smk.output.curve,
-            smk.output.plot,
-        )
-
-    try:
-        run_step(smk.input, smk.output, step)
-    except Exception:
-        logging.getLogger("exomir.clinical.roc").exception("rule clinical_roc failed")
-        raise
+    run_rule(
+        smk,
+        lambda: roc_step(
+            h5ad=smk.input.h5ad,
+            participants=smk.input.participants,
+            table=smk.output.table,
+            curve=smk.output.curve,
+            plot=smk.output.plot,
+            settings=smk.params.settings,
+            primary=smk.params.primary,
+        ),
+        logger="exomir.clinical.roc",
+    )
 
 
 if "snakemake" in globals():

@@ -1,33 +1,30 @@
-"""Snakemake shim for rule ``primary`` (see workflow/rules/de.smk).
+"""Snakemake shim for rule ``primary`` (see workflow/rules/primary.smk).
 
-All logic is in :func:`exomir.primary.primary_from_files`.
+All logic is in :func:`exomir.primary.primary_step`. The optional sheets are
+given as lists holding zero or one path.
 """
 
-import logging
 from typing import Any
 
-from exomir.notcomputed import run_step
-from exomir.primary import primary_from_files
-from exomir.rulelog import setup_rule_logging
+from exomir.primary import primary_step
+from exomir.rulelog import run_rule
 
 
 def main(smk: Any) -> None:
-    setup_rule_logging(smk)
-
-    def step() -> None:
-        primary_from_files(
-            smk.config,
-            smk.input.h5ad,
-            smk.output.results,
-            smk.output.data,
-            tipping_path=getattr(smk.output, "tipping", None),
-        )
-
-    try:
-        run_step(smk.input, smk.output, step)
-    except Exception:
-        logging.getLogger("exomir.primary").exception("the primary analysis failed")
-        raise
+    run_rule(
+        smk,
+        lambda: primary_step(
+            h5ad=smk.input.h5ad,
+            participants=smk.input.participants,
+            clinical=next(iter(smk.input.clinical), None),
+            disposition=next(iter(smk.input.disposition), None),
+            results=smk.output.results,
+            data=smk.output.data,
+            tipping=smk.output.tipping,
+            settings=smk.params.settings,
+        ),
+        logger="exomir.primary",
+    )
 
 
 if "snakemake" in globals():

@@ -31,17 +31,25 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from exomir.clinical.plausibility import sensitivity_label
 from exomir.clinical.settings import ClinicalSettings, ParamSpec
-from exomir.stats import drop_collinear, newcombe_diff_ci
+from exomir.stats.intervals import newcombe_diff_ci
+from exomir.stats.models import (
+    FitError,
+    level_dummies,
+    logistic_effect,
+    mantel_haenszel,
+    mixed_effect,
+    ols_effect,
+    ordinal_fit,
+    wald_z,
+)
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +123,10 @@ def covariate_columns(
             cols[c] = num.astype(float)
             continue
         text = s.map(lambda v: "(missing)" if _missing(v) else str(v))
-        counts = text.value_counts()
-        levels = sorted(counts.index)
-        ref = max(levels, key=lambda lvl: (counts[lvl], -levels.index(lvl)))
-        small = [lvl for lvl in levels if counts[lvl] < 2 and lvl != ref]
+        dummies, ref, small = level_dummies(text, c)
         if small:
             notes.append(f"{c} level(s) {', '.join(small)} pooled with {ref}")
-        for lvl in levels:
-            if lvl != ref and lvl not in small:
-                cols[f"{c}[T.{lvl}]"] = (text == lvl).astype(float)
+        cols.update(dummies)
     return pd.DataFrame(cols, index=d.index)
 
 
@@ -186,8 +189,6 @@ def ancova(
     dict
         One output row.
     """
-    import statsmodels.api as sm
-
     notes: list[str] = []
     if spec.transform == "log":
         d = _log_values(d, ["bl", "wk1"], notes)
@@ -214,35 +215,27 @@ def ancova(
             "; ".join([*notes, f"too few participants ({n_t} treated, {n_c} control)"]),
         )
     try:
-        x = drop_collinear(x, [TREATED], notes)
+        e = ols_effect(
+            d["wk1"].astype(float),
+            x,
+            TREATED,
+            settings.cov_type,
+            settings.ci_level,
+            notes,
+        )
     except ValueError as exc:
         return _blank(spec, "primary", population, "; ".join([*notes, str(exc)]))
-    dfr = len(d) - x.shape[1]
-    if dfr < 1:
-        return _blank(
-            spec, "primary", population, "; ".join([*notes, "no residual df"])
-        )
-    xv = x.to_numpy(dtype=float)
-    lev = np.einsum("ij,jk,ik->i", xv, np.linalg.pinv(xv.T @ xv), xv)
-    cov_type = settings.cov_type
-    if cov_type in ("HC2", "HC3") and lev.max() > 1 - 1e-8:
-        notes.append(f"{cov_type} undefined (a participant has leverage 1); HC1 used")
-        cov_type = "HC1"
-    fit = sm.OLS(d["wk1"].astype(float), x).fit(cov_type=cov_type, use_t=True)
-    est = float(fit.params[TREATED])
-    se = float(fit.bse[TREATED])
-    lo, hi = (float(v) for v in fit.conf_int(alpha=1 - settings.ci_level).loc[TREATED])
     row = _blank(spec, "primary", population, "; ".join(notes))
     row.update(
-        model=f"ANCOVA (OLS, {cov_type} SE, t({dfr}) CI)",
-        covariates=", ".join(c for c in x.columns if c not in ("Intercept", TREATED)),
-        estimate_model_scale=est,
-        se_model_scale=se,
-        p_value=float(fit.pvalues[TREATED]),
+        model=f"ANCOVA (OLS, {e.cov_type} SE, t({int(e.df)}) CI)",
+        covariates=", ".join(c for c in e.columns if c not in ("Intercept", TREATED)),
+        estimate_model_scale=e.estimate,
+        se_model_scale=e.se,
+        p_value=e.pvalue,
         n_treatment=n_t,
         n_control=n_c,
     )
-    row.update(_scale(spec, est, lo, hi))
+    row.update(_scale(spec, e.estimate, e.ci_low, e.ci_high))
     return row
 
 
@@ -282,9 +275,6 @@ def clda(
     dict
         One output row (``analysis = sensitivity_mixedlm``).
     """
-    from statsmodels.regression.mixed_linear_model import MixedLM
-    from statsmodels.tools.sm_exceptions import ConvergenceWarning
-
     analysis = "sensitivity_mixedlm"
     notes: list[str] = []
     if spec.transform == "log":
@@ -316,37 +306,32 @@ def clda(
         axis=1,
     )
     try:
-        x = drop_collinear(x, ["fu_treated"], notes)
+        e = mixed_effect(
+            long["y"], x, long["pid"], "fu_treated", settings.ci_level, notes
+        )
+    except FitError as exc:
+        return _blank(spec, analysis, population, f"mixed model failed: {exc}")
     except ValueError as exc:
         return _blank(spec, analysis, population, str(exc))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = MixedLM(long["y"], x, groups=long["pid"]).fit(reml=True)
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            return _blank(spec, analysis, population, f"mixed model failed: {exc}")
-    if any(issubclass(w.category, ConvergenceWarning) for w in caught):
+    if e.warnings:
         notes.append(
             "mixed model: convergence warning (estimate shown, interpret with care)"
         )
-    est = float(fit.params["fu_treated"])
-    se = float(fit.bse["fu_treated"])
-    if not np.isfinite(se):
+    if not np.isfinite(e.se):
         return _blank(spec, analysis, population, "mixed model: SE not estimable")
-    z = stats.norm.ppf(0.5 + settings.ci_level / 2)
     row = _blank(spec, analysis, population, "; ".join(notes))
     row.update(
         model="cLDA MixedLM (random participant intercept, REML, Wald z CI)",
         covariates=", ".join(
-            c for c in x.columns if c not in ("Intercept", "fu_treated")
+            c for c in e.columns if c not in ("Intercept", "fu_treated")
         ),
-        estimate_model_scale=est,
-        se_model_scale=se,
-        p_value=float(2 * stats.norm.sf(abs(est / se))),
+        estimate_model_scale=e.estimate,
+        se_model_scale=e.se,
+        p_value=e.pvalue,
         n_treatment=int(n_t),
         n_control=int(n_c),
     )
-    row.update(_scale(spec, est, est - z * se, est + z * se))
+    row.update(_scale(spec, e.estimate, e.ci_low, e.ci_high))
     return row
 
 
@@ -354,52 +339,11 @@ def clda(
 # Binary
 
 
-def _separated(fit: Any, caught: list[Any]) -> bool:
-    names = {w.category.__name__ for w in caught}
-    if names & {
-        "PerfectSeparationWarning",
-        "ConvergenceWarning",
-        "HessianInversionWarning",
-    }:
-        return True
-    bse = np.asarray(fit.bse, dtype=float)
-    params = np.asarray(fit.params, dtype=float)
-    return bool(
-        (~np.isfinite(bse)).any() or (bse > 50).any() or (np.abs(params) > 15).any()
-    )
-
-
-def logistic(
-    d: pd.DataFrame,
-    spec: ParamSpec,
-    settings: ClinicalSettings,
-    population: str,
-) -> list[dict[str, Any]]:
-    """Logistic model with CMH fallback, and the Newcombe risk difference.
-
-    Parameters
-    ----------
-    d
-        One row per participant: ``treated``, ``bl`` and ``wk1`` coded 0/1.
-    spec, settings, population
-        As for :func:`ancova`.
-
-    Returns
-    -------
-    list of dict
-        The ``primary`` (odds ratio) and ``risk_difference`` rows.
-    """
-    import statsmodels.api as sm
-    from statsmodels.stats.contingency_tables import StratifiedTable
-
-    notes: list[str] = []
-    ok = d[["bl", "wk1"]].notna().all(axis=1)
-    if (~ok).sum():
-        notes.append(f"{int((~ok).sum())} participant(s) without both visits left out")
-    d = d[ok]
+def _risk_difference(
+    d: pd.DataFrame, spec: ParamSpec, settings: ClinicalSettings, population: str
+) -> dict[str, Any]:
+    """Unadjusted difference of week-1 proportions with the Newcombe CI."""
     n_t, n_c = int((d[TREATED] == 1).sum()), int((d[TREATED] == 0).sum())
-    z = stats.norm.ppf(0.5 + settings.ci_level / 2)
-    # Risk difference (unadjusted), Newcombe hybrid score CI.
     rd = _blank(spec, "risk_difference", population, "unadjusted for baseline status")
     if n_t and n_c:
         x1 = int(d.loc[d[TREATED] == 1, "wk1"].sum())
@@ -415,61 +359,16 @@ def logistic(
             n_control=n_c,
             note=f"unadjusted for baseline status; {x1}/{n_t} vs {x2}/{n_c}",
         )
-    primary = _blank(spec, "primary", population, "")
-    if n_t < 2 or n_c < 2:
-        primary["note"] = "; ".join([*notes, f"too few participants ({n_t}, {n_c})"])
-        return [primary, rd]
-    y = d["wk1"].astype(float)
-    if y.nunique() < 2:
-        primary["note"] = "; ".join(
-            [
-                *notes,
-                f"every participant {'present' if y.iloc[0] else 'absent'} at follow-up",
-            ]
-        )
-        return [primary, rd]
-    x = pd.DataFrame({"Intercept": 1.0, TREATED: d[TREATED], "baseline": d["bl"]})
-    x = pd.concat([x, covariate_columns(d, list(spec.covariates), notes)], axis=1)
-    cc = x.notna().all(axis=1)
-    x, d, y = x[cc], d[cc], y[cc]
-    fit = None
-    separated = False
-    try:
-        x = drop_collinear(x, [TREATED], notes)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            fit = sm.Logit(y, x).fit(disp=0, maxiter=200)
-        separated = _separated(fit, caught)
-    except ValueError as exc:
-        notes.append(str(exc))
-        separated = True
-    except np.linalg.LinAlgError:
-        separated = True
-    except Exception as exc:  # statsmodels PerfectSeparationError (older versions)
-        if type(exc).__name__ != "PerfectSeparationError":
-            raise
-        separated = True
-    if fit is not None and not separated:
-        est = float(fit.params[TREATED])
-        se = float(fit.bse[TREATED])
-        primary.update(
-            model="logistic (ML, Wald CI)",
-            covariates=", ".join(
-                c for c in x.columns if c not in ("Intercept", TREATED)
-            ),
-            effect_measure="odds ratio",
-            estimate=math.exp(est),
-            ci_low=math.exp(est - z * se),
-            ci_high=math.exp(est + z * se),
-            estimate_model_scale=est,
-            se_model_scale=se,
-            p_value=float(fit.pvalues[TREATED]),
-            n_treatment=n_t,
-            n_control=n_c,
-            note="; ".join(notes),
-        )
-        return [primary, rd]
-    # Separation: Mantel-Haenszel odds ratio stratified by baseline status.
+    return rd
+
+
+def _cmh_update(
+    primary: dict[str, Any],
+    d: pd.DataFrame,
+    settings: ClinicalSettings,
+    notes: list[str],
+) -> None:
+    """Fill ``primary`` with the Mantel-Haenszel OR stratified by baseline status."""
     notes.append(
         "logistic model not estimable (separation); CMH stratified by baseline"
     )
@@ -494,36 +393,93 @@ def logistic(
     primary.update(
         model="Mantel-Haenszel OR stratified by baseline (RBG CI, CMH test)",
         effect_measure="odds ratio",
-        n_treatment=n_t,
-        n_control=n_c,
     )
     if not tables:
         primary["note"] = "; ".join([*notes, "no stratum has both arms"])
-        return [primary, rd]
-    st = StratifiedTable(tables)
-    num = sum(t[0, 0] * t[1, 1] / t.sum() for t in tables)
-    den = sum(t[0, 1] * t[1, 0] / t.sum() for t in tables)
-    if num == 0 or den == 0:
+        return
+    mh = mantel_haenszel(tables, settings.ci_level)
+    if mh is None:
         primary["note"] = "; ".join(
             [
                 *notes,
                 "Mantel-Haenszel odds ratio is 0 or infinite (empty cells); see the risk difference",
             ]
         )
-        return [primary, rd]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        lo, hi = st.oddsratio_pooled_confint(alpha=1 - settings.ci_level)
-        p = float(st.test_null_odds(correction=False).pvalue)
-    orv = float(st.oddsratio_pooled)
+        return
+    orv, lo, hi, se, p = mh
     primary.update(
         estimate=orv,
-        ci_low=float(lo),
-        ci_high=float(hi),
+        ci_low=lo,
+        ci_high=hi,
         estimate_model_scale=math.log(orv),
-        se_model_scale=float(st.logodds_pooled_se),
+        se_model_scale=se,
         p_value=p,
         covariates="baseline (strata)",
+        note="; ".join(notes),
+    )
+
+
+def logistic(
+    d: pd.DataFrame,
+    spec: ParamSpec,
+    settings: ClinicalSettings,
+    population: str,
+) -> list[dict[str, Any]]:
+    """Logistic model with CMH fallback, and the Newcombe risk difference.
+
+    Parameters
+    ----------
+    d
+        One row per participant: ``treated``, ``bl`` and ``wk1`` coded 0/1.
+    spec, settings, population
+        As for :func:`ancova`.
+
+    Returns
+    -------
+    list of dict
+        The ``primary`` (odds ratio) and ``risk_difference`` rows.
+    """
+    notes: list[str] = []
+    ok = d[["bl", "wk1"]].notna().all(axis=1)
+    if (~ok).sum():
+        notes.append(f"{int((~ok).sum())} participant(s) without both visits left out")
+    d = d[ok]
+    n_t, n_c = int((d[TREATED] == 1).sum()), int((d[TREATED] == 0).sum())
+    rd = _risk_difference(d, spec, settings, population)
+    primary = _blank(spec, "primary", population, "")
+    if n_t < 2 or n_c < 2:
+        primary["note"] = "; ".join([*notes, f"too few participants ({n_t}, {n_c})"])
+        return [primary, rd]
+    y = d["wk1"].astype(float)
+    if y.nunique() < 2:
+        primary["note"] = "; ".join(
+            [
+                *notes,
+                f"every participant {'present' if y.iloc[0] else 'absent'} at follow-up",
+            ]
+        )
+        return [primary, rd]
+    x = pd.DataFrame({"Intercept": 1.0, TREATED: d[TREATED], "baseline": d["bl"]})
+    x = pd.concat([x, covariate_columns(d, list(spec.covariates), notes)], axis=1)
+    cc = x.notna().all(axis=1)
+    x, d, y = x[cc], d[cc], y[cc]
+    primary.update(n_treatment=n_t, n_control=n_c)
+    fit = logistic_effect(y, x, TREATED, notes)
+    if fit is None:
+        _cmh_update(primary, d, settings, notes)
+        return [primary, rd]
+    est, se, p, columns = fit
+    lo, hi, _p = wald_z(est, se, settings.ci_level)
+    primary.update(
+        model="logistic (ML, Wald CI)",
+        covariates=", ".join(c for c in columns if c not in ("Intercept", TREATED)),
+        effect_measure="odds ratio",
+        estimate=math.exp(est),
+        ci_low=math.exp(lo),
+        ci_high=math.exp(hi),
+        estimate_model_scale=est,
+        se_model_scale=se,
+        p_value=p,
         note="; ".join(notes),
     )
     return [primary, rd]
@@ -554,8 +510,6 @@ def proportional_odds(
     dict
         One output row; the odds ratio is of a higher (worse) category.
     """
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
-
     notes: list[str] = []
     ok = d[["bl", "wk1"]].notna().all(axis=1)
     if (~ok).sum():
@@ -589,30 +543,26 @@ def proportional_odds(
     x = x.loc[:, x.std(ddof=0) > 0] if (x.std(ddof=0) > 0)[TREATED] else x
     if "baseline" not in x.columns:
         notes.append("baseline constant; dropped")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            fit = OrderedModel(endog, x, distr="logit").fit(
-                method="bfgs", disp=False, maxiter=500
-            )
-        except (np.linalg.LinAlgError, ValueError) as exc:
-            row["note"] = "; ".join([*notes, f"proportional-odds fit failed: {exc}"])
-            return row
+    try:
+        fit, converge_warning = ordinal_fit(endog, x)
+    except FitError as exc:
+        row["note"] = "; ".join([*notes, f"proportional-odds fit failed: {exc}"])
+        return row
     est = float(fit.params[TREATED])
     se = float(fit.bse[TREATED])
-    if caught and any("converge" in str(w.message).lower() for w in caught):
+    if converge_warning:
         notes.append("convergence warning")
     if not np.isfinite(se) or se > 50 or abs(est) > 15:
         row["note"] = "; ".join([*notes, "not estimable (separation)"])
         return row
-    z = stats.norm.ppf(0.5 + settings.ci_level / 2)
+    lo, hi, _p = wald_z(est, se, settings.ci_level)
     row.update(
         model="proportional odds (logit link, ML, Wald CI)",
         covariates=", ".join(c for c in x.columns if c != TREATED),
         effect_measure="odds ratio (higher category)",
         estimate=math.exp(est),
-        ci_low=math.exp(est - z * se),
-        ci_high=math.exp(est + z * se),
+        ci_low=math.exp(lo),
+        ci_high=math.exp(hi),
         estimate_model_scale=est,
         se_model_scale=se,
         p_value=float(fit.pvalues[TREATED]),

@@ -28,7 +28,6 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,7 +35,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from exomir.errors import Issue, ValidationError
-from exomir.stats import delong_auc, wilson_ci
+from exomir.primary.settings import PrimarySettings
+from exomir.stats.auc import delong_auc
+from exomir.stats.intervals import wilson_ci
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def _bootstrap(
 
 
 def _row(metric: str, **kw: Any) -> dict[str, Any]:
-    row = {c: np.nan for c in ROC_COLUMNS}
+    row: dict[str, Any] = {c: np.nan for c in ROC_COLUMNS}
     row.update(metric=metric, ci_method="", note="", marker="", direction="")
     row.update(kw)
     return row
@@ -231,6 +232,58 @@ def marker_and_label(
     )
 
 
+def _sens_spec_rows(
+    tp: int, tn: int, n_pos: int, n_neg: int, s: RocSettings, common: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Sensitivity and specificity at the cut, with Wilson CIs."""
+    se_lo, se_hi = wilson_ci(tp, n_pos, s.ci_level)
+    sp_lo, sp_hi = wilson_ci(tn, n_neg, s.ci_level)
+    return [
+        _row(
+            "sensitivity",
+            value=tp / n_pos,
+            ci_low=se_lo,
+            ci_high=se_hi,
+            ci_method="Wilson",
+            numerator=tp,
+            denominator=n_pos,
+            registry_value=s.registry_sensitivity,
+            note=f"{tp}/{n_pos} = {100 * tp / n_pos:.2f}%",
+            **common,
+        ),
+        _row(
+            "specificity",
+            value=tn / n_neg,
+            ci_low=sp_lo,
+            ci_high=sp_hi,
+            ci_method="Wilson",
+            numerator=tn,
+            denominator=n_neg,
+            registry_value=s.registry_specificity,
+            note=f"{tn}/{n_neg} = {100 * tn / n_neg:.2f}%",
+            **common,
+        ),
+    ]
+
+
+def _registry_rows(
+    tp: int, tn: int, n_pos: int, n_neg: int, s: RocSettings, common: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Mean of sensitivity and specificity against the registry's (if given)."""
+    rows = []
+    if s.registry_sensitivity is not None and s.registry_specificity is not None:
+        rows.append(
+            _row(
+                "registry_mean_sens_spec",
+                value=(tp / n_pos + tn / n_neg) / 2,
+                registry_value=(s.registry_sensitivity + s.registry_specificity) / 2,
+                note="(sensitivity + specificity) / 2 at the Youden cut",
+                **common,
+            )
+        )
+    return rows
+
+
 def run_roc(
     data: pd.DataFrame, settings: RocSettings, marker: str = ""
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -282,8 +335,6 @@ def run_roc(
     q = [(1 - s.ci_level) / 2 * 100, (1 + s.ci_level) / 2 * 100]
     b_lo, b_hi = np.percentile(boot["auc"], q)
     c_lo, c_hi = np.percentile(sign * boot["cut"], q)
-    se_lo, se_hi = wilson_ci(tp, n_pos, s.ci_level)
-    sp_lo, sp_hi = wilson_ci(tn, n_neg, s.ci_level)
     rule = "<=" if sign < 0 else ">="
     common = {"marker": marker, "direction": s.direction}
     rows = [
@@ -327,30 +378,7 @@ def run_roc(
             note=f"positive (dysfunction) if log2 level {rule} cutoff",
             **common,
         ),
-        _row(
-            "sensitivity",
-            value=tp / n_pos,
-            ci_low=se_lo,
-            ci_high=se_hi,
-            ci_method="Wilson",
-            numerator=tp,
-            denominator=n_pos,
-            registry_value=s.registry_sensitivity,
-            note=f"{tp}/{n_pos} = {100 * tp / n_pos:.2f}%",
-            **common,
-        ),
-        _row(
-            "specificity",
-            value=tn / n_neg,
-            ci_low=sp_lo,
-            ci_high=sp_hi,
-            ci_method="Wilson",
-            numerator=tn,
-            denominator=n_neg,
-            registry_value=s.registry_specificity,
-            note=f"{tn}/{n_neg} = {100 * tn / n_neg:.2f}%",
-            **common,
-        ),
+        *_sens_spec_rows(tp, tn, n_pos, n_neg, s, common),
         _row("youden_j", value=j, ci_method="", **common),
         _row(
             "auc_optimism_corrected",
@@ -367,16 +395,7 @@ def run_roc(
             **common,
         ),
     ]
-    if s.registry_sensitivity is not None and s.registry_specificity is not None:
-        rows.append(
-            _row(
-                "registry_mean_sens_spec",
-                value=(tp / n_pos + tn / n_neg) / 2,
-                registry_value=(s.registry_sensitivity + s.registry_specificity) / 2,
-                note="(sensitivity + specificity) / 2 at the Youden cut",
-                **common,
-            )
-        )
+    rows += _registry_rows(tp, tn, n_pos, n_neg, s, common)
     table = pd.DataFrame(rows, columns=ROC_COLUMNS)
     thr_x = sign * thr
     thr_x[~np.isfinite(thr_x)] = np.nan
@@ -448,46 +467,45 @@ def plot_roc(
     plt.close(fig)
 
 
-def roc_from_files(
-    config: Mapping[str, Any],
-    h5ad_path: str | os.PathLike[str],
-    table_path: str | os.PathLike[str],
-    curve_path: str | os.PathLike[str],
-    plot_path: str | os.PathLike[str],
-    directory: str | os.PathLike[str] = ".",
+def roc_step(
+    *,
+    h5ad: str | os.PathLike[str],
+    participants: str | os.PathLike[str],
+    table: str | os.PathLike[str],
+    curve: str | os.PathLike[str],
+    plot: str | os.PathLike[str],
+    settings: RocSettings,
+    primary: PrimarySettings,
 ) -> pd.DataFrame:
-    """Run the ROC on a scenario and write roc.tsv, roc_curve.tsv and roc.png.
+    """Run the ROC on the rule's inputs and write roc.tsv, roc_curve.tsv and roc.png.
 
     Parameters
     ----------
-    config
-        Configuration dict (validated here).
-    h5ad_path
+    h5ad
         ``results/de/mirna.h5ad``.
-    table_path, curve_path, plot_path
+    participants
+        The participants sheet (validated when the workflow was parsed; read
+        here with :func:`exomir.tables.read_table`).
+    table, curve, plot
         Outputs.
-    directory
-        Scenario directory.
+    settings
+        ROC settings.
+    primary
+        Primary-analysis settings (the marker: primary miRNA at baseline).
     """
     import anndata as ad
 
-    from exomir.config import validate_config
-    from exomir.primary import primary_settings, sample_values
-    from exomir.tables import write_table
-    from exomir.validate import validate_config_and_tables
+    from exomir.primary import sample_values
+    from exomir.tables import read_table, write_table
 
-    cfg = validate_config(dict(config))
-    scen = validate_config_and_tables(Path(directory), cfg, check_files=False)
-    s = roc_settings(cfg)
-    ps = primary_settings(cfg)
-    vals = sample_values(ad.read_h5ad(h5ad_path), ps)
-    bl = vals[vals["timepoint"] == ps.reference_timepoint][["participant_id", "y"]]
+    vals = sample_values(ad.read_h5ad(h5ad), primary)
+    bl = vals[vals["timepoint"] == primary.reference_timepoint][["participant_id", "y"]]
     bl = bl.rename(columns={"y": "x"}).drop_duplicates("participant_id")
     data = marker_and_label(
-        scen.tables["participants"], bl, cfg["sheets"]["participants"]
+        read_table(participants, "participants"), bl, str(participants)
     )
-    table, curve = run_roc(data, s, ps.mirna)
-    write_table(table, table_path)
-    write_table(curve, curve_path)
-    plot_roc(table, curve, plot_path, f"{ps.mirna} at {ps.reference_timepoint}")
-    return table
+    result, roc = run_roc(data, settings, primary.mirna)
+    write_table(result, table)
+    write_table(roc, curve)
+    plot_roc(result, roc, plot, f"{primary.mirna} at {primary.reference_timepoint}")
+    return result

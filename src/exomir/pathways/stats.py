@@ -58,6 +58,49 @@ def _ols_t(y: np.ndarray, x: np.ndarray, col: int) -> float:
     return float(beta[col] / np.sqrt(cov[col, col]))
 
 
+def _permutation_row(
+    d: pd.DataFrame,
+    x: pd.DataFrame,
+    estimate: float,
+    strata: Sequence[str],
+    n_perm: int,
+    rng: np.random.Generator,
+    base: dict[str, object],
+) -> dict[str, object]:
+    """Permutation p-value of the ANCOVA t (arm labels permuted within strata)."""
+    xm = x.to_numpy()
+    y = d["wk1"].to_numpy()
+    t_obs = _ols_t(y, xm, 1)
+    groups = (
+        [
+            np.flatnonzero(
+                (d[list(strata)].astype(str).agg("|".join, axis=1) == g).to_numpy()
+            )
+            for g in sorted(d[list(strata)].astype(str).agg("|".join, axis=1).unique())
+        ]
+        if strata
+        else [np.arange(len(d))]
+    )
+    arm = xm[:, 1].copy()
+    hits = 0
+    for _ in range(n_perm):
+        a = arm.copy()
+        for g in groups:
+            a[g] = arm[g][rng.permutation(len(g))]
+        xp = xm.copy()
+        xp[:, 1] = a
+        if abs(_ols_t(y, xp, 1)) >= abs(t_obs) - 1e-12:
+            hits += 1
+    return {
+        **base,
+        "analysis": "permutation",
+        "estimate": estimate,
+        "statistic": t_obs,
+        "p_value": (hits + 1) / (n_perm + 1),
+        "note": f"{n_perm} arm relabelings within strata; classical OLS t",
+    }
+
+
 def ancova_tests(
     scores: pd.DataFrame,
     participants: pd.DataFrame,
@@ -157,42 +200,8 @@ def ancova_tests(
             }
         )
         if n_perm > 0:
-            xm = x.to_numpy()
-            y = d["wk1"].to_numpy()
-            t_obs = _ols_t(y, xm, 1)
-            groups = (
-                [
-                    np.flatnonzero(
-                        (
-                            d[list(strata)].astype(str).agg("|".join, axis=1) == g
-                        ).to_numpy()
-                    )
-                    for g in sorted(
-                        d[list(strata)].astype(str).agg("|".join, axis=1).unique()
-                    )
-                ]
-                if strata
-                else [np.arange(n)]
-            )
-            arm = xm[:, 1].copy()
-            hits = 0
-            for _ in range(n_perm):
-                a = arm.copy()
-                for g in groups:
-                    a[g] = arm[g][rng.permutation(len(g))]
-                xp = xm.copy()
-                xp[:, 1] = a
-                if abs(_ols_t(y, xp, 1)) >= abs(t_obs) - 1e-12:
-                    hits += 1
             rows.append(
-                {
-                    **base,
-                    "analysis": "permutation",
-                    "estimate": float(fit.params[1]),
-                    "statistic": t_obs,
-                    "p_value": (hits + 1) / (n_perm + 1),
-                    "note": f"{n_perm} arm relabelings within strata; classical OLS t",
-                }
+                _permutation_row(d, x, float(fit.params[1]), strata, n_perm, rng, base)
             )
     res = pd.DataFrame(rows)
     return res
