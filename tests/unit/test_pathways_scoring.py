@@ -22,7 +22,7 @@ from exomir.pathways.scoring import (
     ulm_t,
     zscores,
 )
-from exomir.pathways.simulate import simulate_trial, synthetic_interactions
+from exomir.simulate.pathways import simulate_trial, synthetic_interactions
 from exomir.pathways.stats import adjust, ancova_tests, holm, mixedlm_tests
 
 

@@ -14,4 +14,8 @@ expression, library
     miRNA expression truth and read-level FASTQ simulation.
 scenario
     ``exomir simulate``: writes a complete scenario directory and its truth.
+accuracy
+    Accuracy of the reads-to-counts stage against the simulator's truth.
+pathways
+    Small simulated trials for checking the pathway scores.
 """
