@@ -100,7 +100,8 @@ def simulate(fastq: Path, n_reads: int, seed: int, protocol: str = "truseq") -> 
     refs = load_references(params)
     rp = build_read_params(params)
     sample = str(sim.samples["sample_id"].iloc[0])
-    from exomir.simulate.library import default_adapter, simulate_library
+    from exomir.simulate.library import simulate_library
+    from exomir.simulate.readmodel import default_adapter
 
     truth = simulate_library(
         sample,

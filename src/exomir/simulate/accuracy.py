@@ -611,7 +611,7 @@ def _origin_index(contaminants: Mapping[str, Mapping[str, str]]) -> dict[str, st
 
 def _control_params(read_params: Mapping[str, Any]) -> Any:
     """Read parameters of the contaminant-only control library."""
-    from exomir.simulate.library import ReadParams
+    from exomir.simulate.readmodel import ReadParams
 
     known = {f for f in ReadParams.__dataclass_fields__}
     base = ReadParams(**{k: v for k, v in read_params.items() if k in known})
@@ -685,7 +685,7 @@ def false_positive_control(
     from exomir.reads.preprocess import collapse_library, write_collapsed
     from exomir.reads.protocols import TrimSettings, get_protocol
     from exomir.simulate.library import simulate_library
-    from exomir.simulate.scenario import load_references
+    from exomir.simulate.references import load_references
 
     targets = targets or Targets()
     work = Path(workdir)

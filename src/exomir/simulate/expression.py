@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from exomir.simulate.library import (
+from exomir.simulate.readmodel import (
     RBC_MIRNAS,
     ReadParams,
     expected_mirna_fraction,

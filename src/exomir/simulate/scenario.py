@@ -35,6 +35,8 @@ from exomir.atomic import atomic_open
 from exomir.simulate import clinical as clin_mod
 from exomir.simulate import ev as ev_mod
 from exomir.simulate import trial as trial_mod
+from exomir.simulate.expression import simulate_expression
+from exomir.simulate.library import simulate_library
 from exomir.simulate.params import (
     PRESETS,
     ParamError,
@@ -42,6 +44,12 @@ from exomir.simulate.params import (
     qc_gates,
     resolve_params,
 )
+from exomir.simulate.readmodel import (
+    RBC_MIRNAS,
+    build_read_params,
+    expected_mirna_fraction,
+)
+from exomir.simulate.references import References, load_references
 from exomir.tables import write_table
 
 #: Sheet kind -> path inside the scenario directory.
@@ -71,97 +79,6 @@ _STREAMS = (
 
 def _log(msg: str) -> None:
     print(f"[exomir simulate] {msg}", file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------
-# References and read-simulator parameters
-
-
-@dataclass
-class References:
-    """Sequences the read simulator needs.
-
-    Attributes
-    ----------
-    mature
-        Mature miRNA name -> DNA sequence (the miRNA universe).
-    hairpins
-        Hairpin name -> DNA sequence.
-    mature_in_hairpin
-        Mature name -> (hairpin, start).
-    contaminants
-        ``trna``, ``rrna``, ``snorna_snrna`` -> name -> sequence.
-    """
-
-    mature: dict[str, str]
-    hairpins: dict[str, str]
-    mature_in_hairpin: dict[str, Any]
-    contaminants: dict[str, dict[str, str]]
-
-
-def load_references(params: Mapping[str, Any]) -> References:
-    """Load miRBase and contaminant sequences shipped in ``resources/``.
-
-    Parameters
-    ----------
-    params
-        Resolved parameters (``reference`` section).
-
-    Returns
-    -------
-    refs : References
-        The loaded sequences.
-    """
-    from exomir.config import resources_dir
-    from exomir.simulate.library import load_fasta, locate_mature_in_hairpins
-
-    res = resources_dir()
-    ref = params["reference"]
-    mature = load_fasta(res / ref["mature"])
-    hairpins = load_fasta(res / ref["hairpin"])
-    cont = res / "contaminants"
-    contaminants = {
-        "trna": load_fasta(cont / "trna_hsa.fa"),
-        "rrna": load_fasta(cont / "rrna_hsa.fa"),
-        "snorna_snrna": load_fasta(cont / "snorna_snrna_hsa.fa"),
-    }
-    return References(
-        mature=mature,
-        hairpins=hairpins,
-        mature_in_hairpin=locate_mature_in_hairpins(mature, hairpins),
-        contaminants=contaminants,
-    )
-
-
-def build_read_params(params: Mapping[str, Any]) -> Any:
-    """Build the read simulator's ``ReadParams`` from the ``reads`` section.
-
-    Depth, depth CV and haemolysis settings come from the ``library`` section
-    so that each is set in one place.
-
-    Parameters
-    ----------
-    params
-        Resolved parameters.
-
-    Returns
-    -------
-    exomir.simulate.library.ReadParams
-        Frozen read-simulation parameters.
-    """
-    from exomir.simulate.library import ReadParams
-
-    lib = params["library"]
-    kw = dict(params["reads"])
-    known = {f.name for f in fields(ReadParams)}
-    overrides = {
-        "reads_per_library": int(lib["reads_per_library"]),
-        "depth_cv": float(lib["depth_cv"]),
-        "hemolysis_fraction": float(lib["hemolysis_frac"]),
-        "hemolysis_factor_range": tuple(lib["hemolysis_factor_range"]),
-    }
-    kw.update({k: v for k, v in overrides.items() if k in known})
-    return ReadParams(**{k: v for k, v in kw.items() if k in known})
 
 
 # ---------------------------------------------------------------------------
@@ -237,8 +154,6 @@ class SimulatedTrial:
 
 def _nonrbc_log2(probs: pd.DataFrame, mirna: str) -> pd.Series:
     """log2 share of ``mirna`` among non-RBC miRNAs (robust to haemolysis)."""
-    from exomir.simulate.library import RBC_MIRNAS
-
     keep = ~probs.index.isin(list(RBC_MIRNAS))
     denom = probs.loc[keep].sum(axis=0)
     return np.log2(probs.loc[mirna] / denom)
@@ -453,8 +368,6 @@ def simulate_trial(
     z: pd.Series | None = None
     coupling = 0.0
     if expression:
-        from exomir.simulate.expression import simulate_expression
-
         refs = references or load_references(params)
         rp = build_read_params(params)
         arms = tuple(params["trial"]["arms"])
@@ -530,8 +443,6 @@ def _init_worker(refs: References, rp: Any) -> None:
 
 
 def _run_library(task: tuple[Any, ...]) -> Any:
-    from exomir.simulate.library import simulate_library
-
     sample_id, path, n_reads, probs, protocol, adapter, seed_seq = task
     refs: References = _WORKER["refs"]
     return simulate_library(
@@ -799,8 +710,6 @@ def pathway_truth(sim: SimulatedTrial) -> tuple[pd.DataFrame | None, str]:
     )
     # Approximate baseline SD (log2) of each miRNA's normalised level.
     depth = float(sim.params["library"]["reads_per_library"])
-    from exomir.simulate.library import expected_mirna_fraction
-
     mols = info["baseline_share"] * depth * expected_mirna_fraction(rp)
     alpha = rp.dispersion_a0 + rp.dispersion_a1 / np.maximum(mols, 1e-9)
     var = (
