@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from exomir.simulate import params as P
-from exomir.simulate.scenario import simulate_trial
+from exomir.simulate.study import simulate_trial
 
 # analysis_spec.md §5 column names, written out independently of the code.
 SPEC_COLUMNS = {
