@@ -20,6 +20,7 @@ import pandas as pd
 from exomir.simulate import clinical as clin_mod
 from exomir.simulate import ev as ev_mod
 from exomir.simulate import trial as trial_mod
+from exomir.simulate.adverse_events import simulate_adverse_events
 from exomir.simulate.expression import simulate_expression
 from exomir.simulate.readmodel import RBC_MIRNAS, build_read_params
 from exomir.simulate.references import References, load_references
@@ -368,7 +369,7 @@ def simulate_trial(
         & roster["major_deviation"].isna()
     )
     disposition = trial_mod.simulate_disposition(roster, params, rng("disposition"))
-    aes = clin_mod.simulate_adverse_events(roster, params, rng("safety"))
+    aes = simulate_adverse_events(roster, params, rng("safety"))
     return SimulatedTrial(
         params=params,
         seed=int(seed),
