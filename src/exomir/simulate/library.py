@@ -384,6 +384,280 @@ def _mirna_inserts(
     return iso_of_mol, uniq, offs, lens
 
 
+def _canonical_sequences(
+    probs: pd.Series,
+    mature_in_hairpin: Mapping[str, tuple[str, int]],
+    mature: Mapping[str, str] | None,
+) -> list[str]:
+    """Canonical mature sequence of every miRNA in ``probs`` (DNA alphabet)."""
+    canon: list[str] = []
+    for name in probs.index:
+        if mature is not None and name in mature:
+            canon.append(mature[name].upper().replace("U", "T"))
+            continue
+        locus = mature_in_hairpin.get(name)
+        seq = getattr(locus, "sequence", None)
+        if seq is None:
+            raise ValueError(
+                f"no mature sequence for {name!r}: pass mature= or use "
+                "locate_mature_in_hairpins()"
+            )
+        canon.append(seq)
+    return canon
+
+
+@dataclass
+class _Molecules:
+    """Unique molecules of one library: origin, insert location and isomiR."""
+
+    shares: np.ndarray  # drawn read-origin shares (order of _CLASSES)
+    copies: np.ndarray | None  # reads per molecule (UMI protocols only)
+    cls: np.ndarray  # origin class per molecule
+    off: np.ndarray  # insert offset in the buffer per molecule
+    ilen: np.ndarray  # insert length per molecule
+    iso: np.ndarray  # isomiR index per molecule (-1: not a miRNA)
+    iso_table: pd.DataFrame  # isomiRs: m (miRNA index), sequence, canonical
+    buf: _Buffer  # byte buffer holding every insert source
+    max_frag: int  # longest possible non-miRNA insert
+
+    @property
+    def n(self) -> int:
+        """Return the number of unique molecules."""
+        return int(self.cls.size)
+
+
+def _draw_molecules(
+    n_reads: int,
+    probs: pd.Series,
+    canon: list[str],
+    umi: bool,
+    hairpins: Mapping[str, str],
+    mature_in_hairpin: Mapping[str, tuple[str, int]],
+    contaminants: Mapping[str, Mapping[str, str]],
+    params: ReadParams,
+    rng: np.random.Generator,
+) -> _Molecules:
+    """Draw the molecules of a library and lay out their inserts in a buffer."""
+    shares = _draw_shares(params, rng)
+    copies = _draw_copies(n_reads, params, rng) if umi else None
+    n_mol = n_reads if copies is None else int(copies.size)
+    counts = rng.multinomial(n_mol, shares)
+    cls = rng.permutation(np.repeat(np.arange(7, dtype=np.int8), counts))
+    max_frag = max(
+        params.fragment_length_range[1],
+        params.trna_5half_length_range[1],
+        params.trna_3frag_length_range[1],
+        params.unmappable_length_range[1],
+        params.too_short_length_range[1],
+    )
+    buf = _Buffer(lead_zeros=8)
+    off = np.zeros(n_mol, dtype=np.int64)
+    ilen = np.zeros(n_mol, dtype=np.int16)
+    iso = np.full(n_mol, -1, dtype=np.int32)
+
+    iso_of_mol, iso_table, iso_off, iso_len = _mirna_inserts(
+        int(counts[_MIRNA]), probs, canon, mature_in_hairpin, hairpins, buf, params, rng
+    )
+    sel = cls == _MIRNA
+    iso[sel] = iso_of_mol
+    off[sel] = iso_off[iso_of_mol]
+    ilen[sel] = iso_len[iso_of_mol]
+
+    for kind, key in ((_TRNA, "trna"), (_RRNA, "rrna"), (_SNO, "snorna_snrna")):
+        n_k = int(counts[kind])
+        if n_k == 0:
+            continue
+        seqs, w = _prepare_sources(
+            contaminants.get(key, {}),
+            params.contaminant_source_sdlog,
+            params.fragment_length_range[0],
+            trna=kind == _TRNA,
+        )
+        o, ln = _fragments(kind, n_k, seqs, w, buf, params, rng)
+        sel = cls == kind
+        off[sel] = o
+        ilen[sel] = ln
+
+    for kind, bounds in (
+        (_UNMAP, params.unmappable_length_range),
+        (_SHORT, params.too_short_length_range),
+    ):
+        n_k = int(counts[kind])
+        if n_k == 0:
+            continue
+        ln = _uniform_int(rng, bounds, n_k)
+        total = int(ln.sum())
+        base = buf.add(random_bases(rng, total).tobytes())
+        sel = cls == kind
+        off[sel] = base + np.concatenate(([0], np.cumsum(ln)[:-1]))
+        ilen[sel] = ln
+    # adapter dimers: length 0, offset 0 (already)
+    return _Molecules(shares, copies, cls, off, ilen, iso, iso_table, buf, max_frag)
+
+
+def _read_templates(layout: _Layout, max_ins: int, read_len: int) -> np.ndarray:
+    """Row ``l``: the read template for an insert of length ``l`` (0 = random)."""
+    post = np.frombuffer(layout.post, dtype=np.uint8)
+    table = np.zeros((max_ins + 1, read_len), dtype=np.uint8)
+    for ell in range(max_ins + 1):
+        s = layout.prefix + ell
+        if s < read_len:
+            m = min(post.size, read_len - s)
+            table[ell, s : s + m] = post[:m]
+    return table
+
+
+def _write_fastq(
+    fastq_path: Path,
+    sample_id: str,
+    n_reads: int,
+    mols: _Molecules,
+    layout: _Layout,
+    n_mirnas: int,
+    params: ReadParams,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Write the reads of ``mols`` as FASTQ.gz; return exact inserts per miRNA."""
+    read_len = int(params.read_length)
+    n_mol, ilen, off = mols.n, mols.ilen, mols.off
+    max_ins = int(max(int(ilen.max()) if n_mol else 0, mols.max_frag, 1))
+    arr = mols.buf.array(trail_zeros=max_ins)
+    windows = sliding_window_view(arr, max_ins)
+    table = _read_templates(layout, max_ins, read_len)
+
+    umi_bases = None
+    mol_of_read = None
+    if mols.copies is not None:
+        umi_bases = random_bases(rng, n_mol * params.umi_length).reshape(
+            n_mol, params.umi_length
+        )
+        mol_of_read = rng.permutation(
+            np.repeat(np.arange(n_mol, dtype=np.int32), mols.copies)
+        )
+
+    qpool = QualityPool(params, rng)
+    canon_iso = mols.iso_table["canonical"].to_numpy(dtype=bool)
+    iso_m = mols.iso_table["m"].to_numpy(dtype=np.int64)
+    # per molecule: miRNA index if the insert is the canonical sequence, else -1
+    canon_mol = np.full(n_mol, -1, dtype=np.int32)
+    iso = mols.iso
+    mi_sel = iso >= 0
+    canon_mol[mi_sel] = np.where(canon_iso[iso[mi_sel]], iso_m[iso[mi_sel]], -1)
+    exact = np.zeros(n_mirnas, dtype=np.int64)
+    head = b"@" + sample_id.encode() + b":"
+    ncols = min(max_ins, read_len - layout.prefix)
+
+    with atomic_path(fastq_path) as tmp, open(tmp, "wb") as raw:
+        with igzip.IGzipFile(
+            filename="",
+            mode="wb",
+            fileobj=raw,
+            compresslevel=params.gzip_level,
+            mtime=0,
+        ) as gz:
+            for start in range(0, n_reads, _CHUNK_READS):
+                stop = min(start + _CHUNK_READS, n_reads)
+                n = stop - start
+                mol = (
+                    np.arange(start, stop)
+                    if mol_of_read is None
+                    else mol_of_read[start:stop]
+                )
+                len_r = ilen[mol]
+                # template per insert length, then the insert itself
+                seq = table[len_r]
+                if ncols > 0:
+                    ins = windows[off[mol]][:, :ncols]
+                    mask = np.arange(ncols)[None, :] < len_r[:, None]
+                    np.copyto(
+                        seq[:, layout.prefix : layout.prefix + ncols], ins, where=mask
+                    )
+                # random positions (padding, NEXTflex flanks, UMI placeholders)
+                rand = random_bases(rng, n * read_len).reshape(n, read_len)
+                np.copyto(seq, rand, where=seq == 0)
+                if umi_bases is not None and layout.umi_offset is not None:
+                    place_umis(
+                        seq,
+                        umi_bases[mol],
+                        layout.prefix + len_r.astype(np.int64) + layout.umi_offset,
+                    )
+                # qualities, substitutions and N calls
+                qual, bad_rows, bad_cols = qpool.apply(seq, rng)
+                # exact canonical inserts: no error or N inside the insert
+                cm = canon_mol[mol]
+                ins_lo = layout.prefix
+                hit = (bad_cols >= ins_lo) & (bad_cols < ins_lo + len_r[bad_rows])
+                cm[bad_rows[hit]] = -1
+                exact += np.bincount(cm[cm >= 0], minlength=n_mirnas)
+                write_records(gz, head, start + 1, seq, qual)
+    return exact
+
+
+def _library_truth(
+    sample_id: str,
+    protocol: str,
+    n_reads: int,
+    mirna_probs: pd.Series,
+    probs: pd.Series,
+    mols: _Molecules,
+    exact: np.ndarray,
+) -> LibraryTruth:
+    """Tabulate what was simulated: reads and molecules by origin and miRNA."""
+    n_mol, iso, iso_table = mols.n, mols.iso, mols.iso_table
+    copies = mols.copies
+    canon_iso = iso_table["canonical"].to_numpy(dtype=bool)
+    iso_m = iso_table["m"].to_numpy(dtype=np.int64)
+    w = np.ones(n_mol, dtype=np.int64) if copies is None else copies
+    reads_by_class = np.bincount(mols.cls, weights=w, minlength=7).astype(np.int64)
+    mi_sel = iso >= 0
+    n_iso = len(iso_table)
+    iso_reads = np.bincount(iso[mi_sel], weights=w[mi_sel], minlength=n_iso)
+    iso_mols = np.bincount(iso[mi_sel], minlength=n_iso)
+    m_reads = np.bincount(iso_m, weights=iso_reads, minlength=len(probs))
+    m_mols = np.bincount(iso_m, weights=iso_mols, minlength=len(probs))
+    full_index = mirna_probs.index
+
+    def _series(values: np.ndarray) -> pd.Series:
+        s = pd.Series(np.rint(values).astype(np.int64), index=probs.index)
+        return s.reindex(full_index, fill_value=0).astype(np.int64)
+
+    isomirs = pd.DataFrame(
+        {
+            "mirna": probs.index.to_numpy()[iso_m],
+            "sequence": iso_table["sequence"].to_numpy(),
+            "canonical": canon_iso,
+            "reads": np.rint(iso_reads).astype(np.int64),
+            "molecules": iso_mols.astype(np.int64),
+        }
+    )
+    isomirs = isomirs.sort_values(
+        ["mirna", "reads", "sequence"], ascending=[True, False, True]
+    ).reset_index(drop=True)
+    funnel = {"raw_reads": n_reads}
+    for k in (
+        "mirna",
+        "trna",
+        "rrna",
+        "snorna_snrna",
+        "unmappable",
+        "adapter_dimer",
+        "too_short",
+    ):
+        funnel[k] = int(reads_by_class[_CLASSES.index(k)])
+    funnel["umi_duplicates"] = int(n_reads - n_mol)
+    return LibraryTruth(
+        sample_id=sample_id,
+        protocol=protocol,
+        mirna_reads=_series(m_reads),
+        mirna_molecules=_series(m_mols),
+        funnel=funnel,
+        exact_inserts=_series(exact.astype(float)),
+        isomirs=isomirs,
+        shares={k: float(v) for k, v in zip(_CLASSES, mols.shares, strict=True)},
+        n_molecules=n_mol,
+    )
+
+
 def simulate_library(
     sample_id: str,
     fastq_path: Path,
@@ -453,215 +727,25 @@ def simulate_library(
     """
     protocol = protocol.lower()
     layout = _layout(protocol, adapter_3p, params)
-    read_len = int(params.read_length)
     n_reads = int(n_reads)
     if n_reads < 0:
         raise ValueError("n_reads must be >= 0")
-
     probs = mirna_probs[mirna_probs > 0].astype(float)
     if probs.empty:
         raise ValueError(f"{sample_id}: mirna_probs has no positive entry")
-    canon: list[str] = []
-    for name in probs.index:
-        if mature is not None and name in mature:
-            canon.append(mature[name].upper().replace("U", "T"))
-            continue
-        locus = mature_in_hairpin.get(name)
-        seq = getattr(locus, "sequence", None)
-        if seq is None:
-            raise ValueError(
-                f"no mature sequence for {name!r}: pass mature= or use "
-                "locate_mature_in_hairpins()"
-            )
-        canon.append(seq)
-
-    # ---- molecules and their origins
-    shares = _draw_shares(params, rng)
-    if layout.umi_offset is not None:
-        copies: np.ndarray | None = _draw_copies(n_reads, params, rng)
-        n_mol = int(copies.size)  # type: ignore[union-attr]
-    else:
-        copies = None
-        n_mol = n_reads
-    counts = rng.multinomial(n_mol, shares)
-    cls = rng.permutation(np.repeat(np.arange(7, dtype=np.int8), counts))
-
-    max_frag = max(
-        params.fragment_length_range[1],
-        params.trna_5half_length_range[1],
-        params.trna_3frag_length_range[1],
-        params.unmappable_length_range[1],
-        params.too_short_length_range[1],
+    canon = _canonical_sequences(probs, mature_in_hairpin, mature)
+    mols = _draw_molecules(
+        n_reads,
+        probs,
+        canon,
+        layout.umi_offset is not None,
+        hairpins,
+        mature_in_hairpin,
+        contaminants,
+        params,
+        rng,
     )
-    buf = _Buffer(lead_zeros=8)
-    off = np.zeros(n_mol, dtype=np.int64)
-    ilen = np.zeros(n_mol, dtype=np.int16)
-    iso = np.full(n_mol, -1, dtype=np.int32)
-
-    iso_of_mol, iso_table, iso_off, iso_len = _mirna_inserts(
-        int(counts[_MIRNA]), probs, canon, mature_in_hairpin, hairpins, buf, params, rng
+    exact = _write_fastq(
+        fastq_path, sample_id, n_reads, mols, layout, len(probs), params, rng
     )
-    sel = cls == _MIRNA
-    iso[sel] = iso_of_mol
-    off[sel] = iso_off[iso_of_mol]
-    ilen[sel] = iso_len[iso_of_mol]
-
-    for kind, key in ((_TRNA, "trna"), (_RRNA, "rrna"), (_SNO, "snorna_snrna")):
-        n_k = int(counts[kind])
-        if n_k == 0:
-            continue
-        seqs, w = _prepare_sources(
-            contaminants.get(key, {}),
-            params.contaminant_source_sdlog,
-            params.fragment_length_range[0],
-            trna=kind == _TRNA,
-        )
-        o, ln = _fragments(kind, n_k, seqs, w, buf, params, rng)
-        sel = cls == kind
-        off[sel] = o
-        ilen[sel] = ln
-
-    for kind, bounds in (
-        (_UNMAP, params.unmappable_length_range),
-        (_SHORT, params.too_short_length_range),
-    ):
-        n_k = int(counts[kind])
-        if n_k == 0:
-            continue
-        ln = _uniform_int(rng, bounds, n_k)
-        total = int(ln.sum())
-        base = buf.add(random_bases(rng, total).tobytes())
-        sel = cls == kind
-        off[sel] = base + np.concatenate(([0], np.cumsum(ln)[:-1]))
-        ilen[sel] = ln
-    # adapter dimers: length 0, offset 0 (already)
-
-    max_ins = int(max(int(ilen.max()) if n_mol else 0, max_frag, 1))
-    arr = buf.array(trail_zeros=max_ins)
-    windows = sliding_window_view(arr, max_ins)
-
-    # layout table: row l = read template for an insert of length l (0 = random)
-    post = np.frombuffer(layout.post, dtype=np.uint8)
-    table = np.zeros((max_ins + 1, read_len), dtype=np.uint8)
-    for ell in range(max_ins + 1):
-        s = layout.prefix + ell
-        if s < read_len:
-            m = min(post.size, read_len - s)
-            table[ell, s : s + m] = post[:m]
-
-    umi_bases = None
-    if copies is not None:
-        umi_bases = random_bases(rng, n_mol * params.umi_length).reshape(
-            n_mol, params.umi_length
-        )
-        mol_of_read = rng.permutation(
-            np.repeat(np.arange(n_mol, dtype=np.int32), copies)
-        )
-    else:
-        mol_of_read = None
-
-    qpool = QualityPool(params, rng)
-    canon_iso = iso_table["canonical"].to_numpy(dtype=bool)
-    iso_m = iso_table["m"].to_numpy(dtype=np.int64)
-    # per molecule: miRNA index if the insert is the canonical sequence, else -1
-    canon_mol = np.full(n_mol, -1, dtype=np.int32)
-    mi_sel = iso >= 0
-    canon_mol[mi_sel] = np.where(canon_iso[iso[mi_sel]], iso_m[iso[mi_sel]], -1)
-    exact = np.zeros(len(probs), dtype=np.int64)
-    head = b"@" + sample_id.encode() + b":"
-    ncols = min(max_ins, read_len - layout.prefix)
-
-    with atomic_path(fastq_path) as tmp, open(tmp, "wb") as raw:
-        with igzip.IGzipFile(
-            filename="",
-            mode="wb",
-            fileobj=raw,
-            compresslevel=params.gzip_level,
-            mtime=0,
-        ) as gz:
-            for start in range(0, n_reads, _CHUNK_READS):
-                stop = min(start + _CHUNK_READS, n_reads)
-                n = stop - start
-                mol = (
-                    np.arange(start, stop)
-                    if mol_of_read is None
-                    else mol_of_read[start:stop]
-                )
-                len_r = ilen[mol]
-                # template per insert length, then the insert itself
-                seq = table[len_r]
-                if ncols > 0:
-                    ins = windows[off[mol]][:, :ncols]
-                    mask = np.arange(ncols)[None, :] < len_r[:, None]
-                    np.copyto(
-                        seq[:, layout.prefix : layout.prefix + ncols], ins, where=mask
-                    )
-                # random positions (padding, NEXTflex flanks, UMI placeholders)
-                rand = random_bases(rng, n * read_len).reshape(n, read_len)
-                np.copyto(seq, rand, where=seq == 0)
-                if umi_bases is not None and layout.umi_offset is not None:
-                    place_umis(
-                        seq,
-                        umi_bases[mol],
-                        layout.prefix + len_r.astype(np.int64) + layout.umi_offset,
-                    )
-                # qualities, substitutions and N calls
-                qual, bad_rows, bad_cols = qpool.apply(seq, rng)
-                # exact canonical inserts: no error or N inside the insert
-                cm = canon_mol[mol]
-                ins_lo = layout.prefix
-                hit = (bad_cols >= ins_lo) & (bad_cols < ins_lo + len_r[bad_rows])
-                cm[bad_rows[hit]] = -1
-                exact += np.bincount(cm[cm >= 0], minlength=len(probs))
-                write_records(gz, head, start + 1, seq, qual)
-
-    # ---- truth
-    w = np.ones(n_mol, dtype=np.int64) if copies is None else copies
-    reads_by_class = np.bincount(cls, weights=w, minlength=7).astype(np.int64)
-    mi_sel = iso >= 0
-    n_iso = len(iso_table)
-    iso_reads = np.bincount(iso[mi_sel], weights=w[mi_sel], minlength=n_iso)
-    iso_mols = np.bincount(iso[mi_sel], minlength=n_iso)
-    m_reads = np.bincount(iso_m, weights=iso_reads, minlength=len(probs))
-    m_mols = np.bincount(iso_m, weights=iso_mols, minlength=len(probs))
-    full_index = mirna_probs.index
-
-    def _series(values: np.ndarray) -> pd.Series:
-        s = pd.Series(np.rint(values).astype(np.int64), index=probs.index)
-        return s.reindex(full_index, fill_value=0).astype(np.int64)
-
-    isomirs = pd.DataFrame(
-        {
-            "mirna": probs.index.to_numpy()[iso_m],
-            "sequence": iso_table["sequence"].to_numpy(),
-            "canonical": canon_iso,
-            "reads": np.rint(iso_reads).astype(np.int64),
-            "molecules": iso_mols.astype(np.int64),
-        }
-    )
-    isomirs = isomirs.sort_values(
-        ["mirna", "reads", "sequence"], ascending=[True, False, True]
-    ).reset_index(drop=True)
-    funnel = {"raw_reads": n_reads}
-    for k in (
-        "mirna",
-        "trna",
-        "rrna",
-        "snorna_snrna",
-        "unmappable",
-        "adapter_dimer",
-        "too_short",
-    ):
-        funnel[k] = int(reads_by_class[_CLASSES.index(k)])
-    funnel["umi_duplicates"] = int(n_reads - n_mol)
-    return LibraryTruth(
-        sample_id=sample_id,
-        protocol=protocol,
-        mirna_reads=_series(m_reads),
-        mirna_molecules=_series(m_mols),
-        funnel=funnel,
-        exact_inserts=_series(exact.astype(float)),
-        isomirs=isomirs,
-        shares={k: float(v) for k, v in zip(_CLASSES, shares, strict=True)},
-        n_molecules=n_mol,
-    )
+    return _library_truth(sample_id, protocol, n_reads, mirna_probs, probs, mols, exact)
