@@ -68,12 +68,12 @@ class QualityPool:
         )
         thr = np.rint(p_err * 65536).astype(np.uint16)
         if params.error_rate_scale > 0 and params.n_call_max_q >= 0:
-            self.ncall = phred <= params.n_call_max_q
+            self.ncall: np.ndarray = phred <= params.n_call_max_q
         else:
             self.ncall = np.zeros_like(phred, dtype=bool)
         thr[self.ncall] = 0
         self.thr = thr
-        self.has_n = self.ncall.any(axis=1)
+        self.has_n = np.asarray(self.ncall.any(axis=1))
         self.any_err = bool(thr.any())
 
     def apply(
@@ -85,7 +85,7 @@ class QualityPool:
         or N-called base.
         """
         n, length = seq.shape
-        track = rng.integers(0, _QUALITY_POOL, size=n)
+        track = np.asarray(rng.integers(0, _QUALITY_POOL, size=n))
         qual = self.ascii[track]
         rows_list: list[np.ndarray] = []
         cols_list: list[np.ndarray] = []
@@ -162,5 +162,5 @@ def write_records(
         c += 3
         rec[:, c : c + length] = qual[i0:hi]
         rec[:, c + length] = 10
-        gz.write(memoryview(rec).cast("B"))
+        gz.write(rec.data.cast("B"))
         i0 = hi

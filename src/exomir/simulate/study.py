@@ -343,8 +343,8 @@ def simulate_trial(
             refs.mature,
             rp,
             rng("expression"),
-            arms=arms,  # type: ignore[arg-type]
-            timepoints=tps,  # type: ignore[arg-type]
+            arms=arms,
+            timepoints=tps,
         )
         probs, mu, mir126, derived = apply_ed_shift(expr, roster, info, params)
         expr.mu = mu

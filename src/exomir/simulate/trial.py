@@ -561,7 +561,8 @@ def _depths(
     low_idx = rng.choice(n, size=n_low, replace=False)
     low = np.zeros(n, dtype=bool)
     low[low_idx] = True
-    depth[low_idx] = mean * rng.uniform(*lib["low_yield_factor"], size=n_low)
+    f_lo, f_hi = lib["low_yield_factor"]
+    depth[low_idx] = mean * rng.uniform(f_lo, f_hi, size=n_low)
     return np.maximum(np.round(depth), 100).astype(int), low
 
 
@@ -572,7 +573,8 @@ def _hemolysis(
     n_hem = round(lib["hemolysis_frac"] * n)
     hem_idx = rng.choice(n, size=n_hem, replace=False)
     hem = np.ones(n)
-    hem[hem_idx] = rng.uniform(*lib["hemolysis_factor_range"], size=n_hem)
+    h_lo, h_hi = lib["hemolysis_factor_range"]
+    hem[hem_idx] = rng.uniform(h_lo, h_hi, size=n_hem)
     a414_clean = np.clip(
         rng.normal(lib["a414_clean_mean"], lib["a414_clean_sd"], n), 0.01, None
     )
