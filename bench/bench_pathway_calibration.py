@@ -46,8 +46,8 @@ from exomir.pathways.scoring import (
     sample_scores,
     zscores,
 )
-from exomir.simulate.pathways import simulate_trial, synthetic_interactions
 from exomir.pathways.stats import adjust, ancova_tests
+from exomir.simulate.pathways import simulate_trial, synthetic_interactions
 
 # miRTarBase is not shipped: the bench reads the copy named by EXOMIR_MIRTARBASE.
 MIRTARBASE = os.environ.get("EXOMIR_MIRTARBASE", "")
