@@ -285,7 +285,7 @@ def simulator_trial(
     (``effects``: miRNA -> planted interaction, ``clinical``, ``disposition``).
     """
     from exomir.simulate.params import resolve_params
-    from exomir.simulate.scenario import simulate_trial as sim_trial
+    from exomir.simulate.study import simulate_trial as sim_trial
 
     params = resolve_params(preset="trial", participants=participants)
     sim = sim_trial(params, seed)

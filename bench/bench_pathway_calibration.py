@@ -1,6 +1,6 @@
 """Calibration benchmark of the pathway scores (exomir.pathways).
 
-Simulates two-arm trials with :func:`exomir.pathways.simulate.simulate_trial`
+Simulates two-arm trials with :func:`exomir.simulate.pathways.simulate_trial`
 on a miRNA -> pathway network and reports:
 
 * **null calibration**: with no planted pathway effect, the p-values of the
@@ -46,8 +46,8 @@ from exomir.pathways.scoring import (
     sample_scores,
     zscores,
 )
-from exomir.pathways.simulate import simulate_trial, synthetic_interactions
 from exomir.pathways.stats import adjust, ancova_tests
+from exomir.simulate.pathways import simulate_trial, synthetic_interactions
 
 # miRTarBase is not shipped: the bench reads the copy named by EXOMIR_MIRTARBASE.
 MIRTARBASE = os.environ.get("EXOMIR_MIRTARBASE", "")

@@ -89,18 +89,17 @@ def timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, float]:
 def simulate(fastq: Path, n_reads: int, seed: int, protocol: str = "truseq") -> dict:
     """Write one library with the trial simulator; return its truth funnel."""
     from exomir.simulate.params import resolve_params
-    from exomir.simulate.scenario import (
-        build_read_params,
-        load_references,
-        simulate_trial,
-    )
+    from exomir.simulate.readmodel import build_read_params
+    from exomir.simulate.references import load_references
+    from exomir.simulate.study import simulate_trial
 
     params = resolve_params(preset="demo", participants=2)
     sim = simulate_trial(params, seed)
     refs = load_references(params)
     rp = build_read_params(params)
     sample = str(sim.samples["sample_id"].iloc[0])
-    from exomir.simulate.library import default_adapter, simulate_library
+    from exomir.simulate.library import simulate_library
+    from exomir.simulate.readmodel import default_adapter
 
     truth = simulate_library(
         sample,

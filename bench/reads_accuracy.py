@@ -11,7 +11,7 @@ workflow has run at least up to ``results/qc/read_funnel.tsv`` (it reads
 ``results/qc/read_funnel.tsv`` and ``results/reference/``). The JSON holds,
 per library and per protocol, the count error, the Pearson r, the read-funnel
 differences and the false-positive rate of a contaminant-only control library;
-see :mod:`exomir.reads.accuracy` for the definitions. A summary is printed.
+see :mod:`exomir.simulate.accuracy` for the definitions. A summary is printed.
 The exit status is 0 whether or not the targets are met (the JSON's ``pass``
 and ``failures`` say); 2 on bad arguments.
 """
@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from exomir.reads.accuracy import evaluate_run, format_summary, write_report
+from exomir.simulate.accuracy import evaluate_run, format_summary, write_report
 
 
 def main(argv: list[str] | None = None) -> int:

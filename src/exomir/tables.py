@@ -337,3 +337,22 @@ def write_table(
             float_format=FLOAT_FORMAT,
             na_rep="",
         )
+
+
+def schema_columns(kind: str) -> list[str]:
+    """Return a sheet's columns in the order its JSON schema lists them.
+
+    Writers of a sheet (the simulator) and readers that list it (DSMB report)
+    take the column order from here, so the schema is its one home.
+
+    Parameters
+    ----------
+    kind
+        Table kind, the schema stem (e.g. ``"adverse_events"``).
+
+    Returns
+    -------
+    list[str]
+        The schema's ``properties`` keys, in file order.
+    """
+    return list(load_schema(kind)["properties"])

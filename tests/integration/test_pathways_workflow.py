@@ -1,6 +1,6 @@
 """The pathway stage in the workflow: skipped without a network, planned and run with one.
 
-The run uses a simulated trial (exomir.pathways.simulate) with a planted rise of
+The run uses a simulated trial (exomir.simulate.pathways) with a planted rise of
 PI3K-targeting miRNAs in the treated arm; the DE-stage inputs (mirna.h5ad and a
 contrast table) are written directly, so only the two pathway rules run.
 """
@@ -19,7 +19,7 @@ from exomir.config import resources_dir
 from exomir.pathways.genesets import GeneSet
 from exomir.pathways.network import mature_names
 from exomir.pathways.scoring import build_network
-from exomir.pathways.simulate import simulate_trial, synthetic_interactions
+from exomir.simulate.pathways import simulate_trial, synthetic_interactions
 
 
 def _configure(scn: Path, extra: dict) -> None:

@@ -2,9 +2,9 @@
 
 One scenario is simulated (4 participants, 8 libraries of ~100k reads: two
 library batches, one TruSeq and one QIAseq with UMIs), the workflow runs up to
-``results/qc/read_funnel.tsv`` and :func:`exomir.reads.accuracy.evaluate_run`
+``results/qc/read_funnel.tsv`` and :func:`exomir.simulate.accuracy.evaluate_run`
 compares the results with ``truth/``. The targets are those of issue 5 (see
-:class:`exomir.reads.accuracy.Targets`); they are asserted per library.
+:class:`exomir.simulate.accuracy.Targets`); they are asserted per library.
 About 1 minute on 2 cores.
 """
 
@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from _workflow import run_checked, snakemake_cmd
 
-from exomir.reads.accuracy import (
+from exomir.simulate.accuracy import (
     Targets,
     count_accuracy,
     evaluate_run,

@@ -26,7 +26,7 @@ from exomir.clinical import settings as S
 from exomir.config import load_config
 from exomir.simulate import params as P
 from exomir.simulate.clinical import clinical_truth_table
-from exomir.simulate.scenario import simulate_trial
+from exomir.simulate.study import simulate_trial
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -288,11 +288,9 @@ def simulated(tmp_path_factory: pytest.TempPathFactory):
     """Simulated plasma libraries of three kits and a v1.5-adapter layout."""
     from exomir.simulate.library import simulate_library
     from exomir.simulate.params import resolve_params
-    from exomir.simulate.scenario import (
-        build_read_params,
-        load_references,
-        simulate_trial,
-    )
+    from exomir.simulate.readmodel import build_read_params
+    from exomir.simulate.references import load_references
+    from exomir.simulate.study import simulate_trial
 
     params = resolve_params(preset="demo", participants=2)
     sim = simulate_trial(params, 7)

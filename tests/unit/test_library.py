@@ -32,11 +32,9 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulated plasma TruSeq library (real miRBase and contaminant sequences)."""
     from exomir.simulate.library import simulate_library
     from exomir.simulate.params import resolve_params
-    from exomir.simulate.scenario import (
-        build_read_params,
-        load_references,
-        simulate_trial,
-    )
+    from exomir.simulate.readmodel import build_read_params
+    from exomir.simulate.references import load_references
+    from exomir.simulate.study import simulate_trial
 
     params = resolve_params(preset="demo", participants=2)
     sim = simulate_trial(params, 5)

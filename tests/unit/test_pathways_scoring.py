@@ -22,8 +22,8 @@ from exomir.pathways.scoring import (
     ulm_t,
     zscores,
 )
-from exomir.pathways.simulate import simulate_trial, synthetic_interactions
 from exomir.pathways.stats import adjust, ancova_tests, holm, mixedlm_tests
+from exomir.simulate.pathways import simulate_trial, synthetic_interactions
 
 
 def _gs(pid, genes, id_type="symbol"):

@@ -20,17 +20,16 @@ import pandas as pd
 import pytest
 
 from exomir.simulate import expression as expr
-from exomir.simulate import library as lib
-from exomir.simulate.library import (
+from exomir.simulate import readmodel
+from exomir.simulate.library import simulate_library
+from exomir.simulate.readmodel import (
     QIASEQ_3P,
     QIASEQ_TAIL,
     TRUSEQ_3P,
     TRUSEQ_TAIL,
     ReadParams,
-    load_fasta,
-    locate_mature_in_hairpins,
-    simulate_library,
 )
+from exomir.simulate.references import load_fasta, locate_mature_in_hairpins
 
 RES = Path(__file__).resolve().parents[2] / "resources"
 NO_ERRORS = {"error_rate_scale": 0.0, "low_q_tail_prob": 0.0}
@@ -192,7 +191,7 @@ def test_c19mc_names_match_chr19_cluster(refs):
         for name, parent in mats
         if prim[parent][0] == "chr19" and lo <= prim[parent][1] <= hi
     }
-    by_regex = {n for n in refs["mature"] if lib.is_c19mc(n)}
+    by_regex = {n for n in refs["mature"] if readmodel.is_c19mc(n)}
     assert genomic == by_regex
     assert len(by_regex) == 67
 
@@ -608,7 +607,7 @@ def test_mu_carries_effects_and_hemolysis(refs):
     rbc = tr.mirna_info.loc[mu.index, "rbc"]
     assert np.ptp(lr[~rbc]) < 1e-9
     assert np.allclose(lr[rbc] - lr[~rbc].iloc[0], np.log(6.0))
-    assert set(lib.RBC_MIRNAS) <= set(mu.index)
+    assert set(readmodel.RBC_MIRNAS) <= set(mu.index)
 
 
 def test_hemolysed_library_has_high_451a_23a_ratio(refs, tmp_path):
@@ -713,10 +712,10 @@ def test_params_defaults_and_helpers():
     hash(p)
     q = ReadParams(interaction_log2_range=[0.5, 0.9])  # e.g. from YAML
     assert q.interaction_log2_range == (0.5, 0.9)
-    d = lib.draw_library_depths(4000, p, np.random.default_rng(0))
+    d = readmodel.draw_library_depths(4000, p, np.random.default_rng(0))
     assert np.median(d) == pytest.approx(p.reads_per_library, rel=0.05)
     assert np.std(d) / np.mean(d) == pytest.approx(p.depth_cv, rel=0.1)
-    assert lib.simulate_expression is expr.simulate_expression
-    assert lib.default_adapter("qiaseq") == QIASEQ_3P
+    assert expr.simulate_expression is expr.simulate_expression
+    assert readmodel.default_adapter("qiaseq") == QIASEQ_3P
     with pytest.raises(ValueError, match="protocol"):
-        lib.default_adapter("cats")
+        readmodel.default_adapter("cats")

@@ -67,6 +67,19 @@ def test_layout_and_sheets(scenario: Path) -> None:
         assert (scenario / "truth" / name).is_file(), name
 
 
+@pytest.mark.parametrize("kind", ["adverse_events", "clinical_measurements"])
+def test_sheet_columns_follow_the_schema(scenario: Path, kind: str) -> None:
+    """The written header is the schema's column order (the one home of it)."""
+    from exomir.config import schema_path
+    from exomir.tables import schema_columns
+
+    with open(schema_path(kind), encoding="utf-8") as fh:
+        declared = list(yaml.safe_load(fh)["properties"])
+    assert schema_columns(kind) == declared
+    header = (scenario / SHEETS[kind]).read_text().splitlines()[0].split("\t")
+    assert header == declared
+
+
 def test_truth_is_consistent_with_fastq(scenario: Path) -> None:
     funnel = pd.read_csv(scenario / "truth" / "funnel.tsv", sep="\t", index_col=0)
     counts = pd.read_csv(scenario / "truth" / "mirna_counts.tsv", sep="\t", index_col=0)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from exomir.simulate import params as P
-from exomir.simulate.scenario import simulate_trial
+from exomir.simulate.study import simulate_trial
 
 # analysis_spec.md §5 column names, written out independently of the code.
 SPEC_COLUMNS = {
@@ -102,7 +102,7 @@ def test_every_default_key_is_commented() -> None:
 
 
 def test_reads_defaults_mirror_readparams() -> None:
-    from exomir.simulate.library import ReadParams
+    from exomir.simulate.readmodel import ReadParams
 
     defaults = P.load_defaults()["reads"]
     inst = ReadParams()
@@ -507,7 +507,7 @@ def test_nta_exports_parse_back(small: object) -> None:
 
 def _measured_level(sim: object, rng: np.random.Generator) -> pd.Series:
     """log2 share of miR-126-3p among non-RBC miRNAs, with Poisson counts."""
-    from exomir.simulate.library import RBC_MIRNAS
+    from exomir.simulate.readmodel import RBC_MIRNAS
 
     probs = sim.probs
     mol = sim.expression.design.set_index("sample_id")["expected_molecules"]

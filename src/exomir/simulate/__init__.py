@@ -1,17 +1,8 @@
 """Simulation of the NCT07183384 trial with known truth.
 
-Modules
--------
-params
-    Documented defaults (``defaults.yaml``), presets and overrides.
-trial
-    Screening, stratified randomisation, disposition, dropouts, sample sheet.
-clinical
-    Clinical measurements, adverse events and the ED reference standard.
-ev
-    EV product lots and NanoSight/ZetaView NTA exports.
-expression, library
-    miRNA expression truth and read-level FASTQ simulation.
-scenario
-    ``exomir simulate``: writes a complete scenario directory and its truth.
+``exomir simulate`` (:mod:`~exomir.simulate.scenario`) writes a complete
+scenario directory and its ``truth/``; :mod:`~exomir.simulate.accuracy` checks
+a workflow run against that truth. One module per concern (trial, clinical,
+adverse events, EV, read model, references, expression, library, sequencing,
+study, truth, pathways); the layout is described in ``docs/simulate.md``.
 """

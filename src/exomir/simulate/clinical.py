@@ -1,4 +1,4 @@
-"""Clinical measurements, adverse events and the ED reference standard.
+"""Clinical measurements and the ED reference standard.
 
 Continuous endpoints follow a bivariate normal model per participant (on the
 natural-log scale for ``scale: log`` endpoints)::
@@ -21,47 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-#: Column order of config/clinical_measurements.tsv (analysis_spec §5.3).
-CLINICAL_COLUMNS = [
-    "participant_id",
-    "visit",
-    "visit_date",
-    "days_since_dose",
-    "domain",
-    "param",
-    "value_num",
-    "value_cat",
-    "unit",
-    "laterality",
-    "replicate",
-    "method",
-    "assessor_blinded",
-    "lloq_flag",
-]
-
-#: Column order of config/adverse_events.tsv (analysis_spec §5.4).
-AE_COLUMNS = [
-    "participant_id",
-    "ae_id",
-    "ae_verbatim",
-    "meddra_pt",
-    "meddra_soc",
-    "onset_date",
-    "onset_day",
-    "end_date",
-    "ctcae_grade",
-    "serious",
-    "sae_criterion",
-    "related",
-    "aesi",
-    "action",
-    "outcome",
-]
+from exomir.tables import schema_columns
 
 #: Domain, UCUM unit and method per parameter code (analysis_spec §3.1).
 PARAM_INFO: dict[str, tuple[str, str, str]] = {
@@ -224,6 +190,252 @@ def _finish(spec: Mapping[str, Any], x: np.ndarray) -> np.ndarray:
     return np.round(v, int(spec["decimals"]))
 
 
+def _latent_endpoints(
+    roster: pd.DataFrame,
+    params: Mapping[str, Any],
+    rng: np.random.Generator,
+    mir126_z: pd.Series | None,
+    sbp_coupling_weight: float,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Draw the true baseline and week-1 values of every continuous endpoint.
+
+    SBP and DBP are correlated; SBP week-1 noise carries the miR-126-3p
+    coupling; DBP stays 15 mmHg below SBP.
+    """
+    clin = params["clinical"]
+    n = len(roster)
+    pids = roster["participant_id"].to_numpy()
+    exo = (roster["arm"] == params["trial"]["arms"][1]).to_numpy().astype(float)
+    eps = clin["endpoints"]
+    latent: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    z = {name: (rng.normal(size=n), rng.normal(size=n)) for name in eps}
+    # Correlated SBP/DBP.
+    if "SYSBP" in eps and "DIABP" in eps:
+        r = float(clin["rho_sbp_dbp"])
+        for k in (0, 1):
+            z["DIABP"][k][:] = r * z["SYSBP"][k] + math.sqrt(1 - r**2) * z["DIABP"][k]
+    c = float(sbp_coupling_weight)
+    if mir126_z is not None and c != 0 and "SYSBP" in eps:
+        zm = mir126_z.reindex(pids).to_numpy(dtype=float)
+        sel = (exo == 1) & np.isfinite(zm)
+        e = z["SYSBP"][1][sel]
+        z["SYSBP"][1][sel] = c * zm[sel] + math.sqrt(1 - c**2) * e
+    for name, spec in eps.items():
+        latent[name] = _latent_pair(spec, exo, *z[name])
+    # Guard a physiological pulse pressure.
+    if "SYSBP" in latent and "DIABP" in latent:
+        for k in (0, 1):
+            latent["DIABP"][k][:] = np.minimum(
+                latent["DIABP"][k], latent["SYSBP"][k] - 15
+            )
+    return latent
+
+
+def _latent_edema(
+    clin: Mapping[str, Any], exo: np.ndarray, rng: np.random.Generator
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Presence at baseline and week 1 of every binary (edema) endpoint."""
+    n = exo.size
+    edema: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name, b in clin["binary"].items():
+        bl = rng.random(n) < float(b["p_baseline"])
+        a = _logit(float(b["p_new"]))
+        slope = _logit(float(b["p_persist"])) - a
+        p = _expit(a + slope * bl + float(b["arm_log_or"]) * exo)
+        wk = rng.random(n) < p
+        edema[name] = (bl, wk)
+    return edema
+
+
+@dataclass
+class _Visits:
+    """What the per-participant measurement loop reads, and the rows it writes."""
+
+    roster: pd.DataFrame
+    clin: Mapping[str, Any]
+    latent: dict[str, tuple[np.ndarray, np.ndarray]]
+    edema: dict[str, tuple[np.ndarray, np.ndarray]]
+    upcr_measured: np.ndarray
+    img_missing: np.ndarray
+    rng: np.random.Generator
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Unpack the settings used at every visit."""
+        clin = self.clin
+        self.pids = self.roster["participant_id"].to_numpy()
+        self.eps = clin["endpoints"]
+        self.blinded_sites = set(clin["sonographer_blinded_sites"])
+        self.bp_n = int(clin["bp_readings"])
+        self.bp_sd = float(clin["bp_reading_sd"])
+        self.side_sd = clin["uta_side_sd"]
+        self.gp_bl = np.asarray(clin["edema_le_grade_probs_baseline"], dtype=float)
+        self.gp_wk = np.asarray(clin["edema_le_grade_probs_week1"], dtype=float)
+        self.cuts = np.log(np.asarray(clin["prot_dip_cuts_mg_mmol"], dtype=float))
+        self.lloq = float(clin["upcr_lloq"])
+
+    def add(
+        self,
+        i: int,
+        visit: str,
+        day: int,
+        param: str,
+        value: float | None = None,
+        cat: str | None = None,
+        lat: str | None = None,
+        rep: int | None = 1,
+        lloq: bool = False,
+    ) -> None:
+        """Append one measurement row of participant ``i``."""
+        dom, unit, method = PARAM_INFO[param]
+        date = self.roster["dose_date"].iloc[i] + dt.timedelta(days=day)
+        if dom == "IMG":
+            blind = self.roster["site_id"].iloc[i] in self.blinded_sites
+        elif dom == "LB" or dom == "UR":
+            blind = True
+        else:
+            blind = False
+        self.rows.append(
+            {
+                "participant_id": self.pids[i],
+                "visit": visit,
+                "visit_date": date.isoformat(),
+                "days_since_dose": day,
+                "domain": dom,
+                "param": param,
+                "value_num": value,
+                "value_cat": cat,
+                "unit": unit,
+                "laterality": lat,
+                "replicate": rep,
+                "method": method,
+                "assessor_blinded": blind,
+                "lloq_flag": lloq,
+            }
+        )
+
+    def value(self, param: str, x: float) -> float:
+        """Return the reported value of latent ``x`` (back-transformed, rounded)."""
+        return float(_finish(self.eps[param], np.array([x]))[0])
+
+
+def _screening_bp(v: _Visits, i: int) -> None:
+    """Screening SBP/DBP readings of participant ``i``."""
+    roster = v.roster
+    sday = (roster["screening_date"].iloc[i] - roster["dose_date"].iloc[i]).days
+    for k in range(v.bp_n):
+        for param in ("SYSBP", "DIABP"):
+            if param in v.latent:
+                x = v.latent[param][0][i] + v.rng.normal(2.0, 6.0)
+                v.add(
+                    i, "screening", sday, param, _round_bp(x, v.eps[param]), rep=k + 1
+                )
+
+
+def _labs_and_vitals(v: _Visits, i: int, visit: str, day: int, k: int) -> None:
+    """Laboratory values and vital signs at one visit (``k``: 0 baseline, 1 week 1)."""
+    for param in LABS:
+        if param in v.latent:
+            v.add(i, visit, day, param, v.value(param, v.latent[param][k][i]))
+    for param in VITALS:
+        if param not in v.latent:
+            continue
+        reps = v.bp_n if param in ("SYSBP", "DIABP") else 1
+        for r in range(reps):
+            noise = v.rng.normal(0, v.bp_sd) if param in ("SYSBP", "DIABP") else 0.0
+            x = v.latent[param][k][i] + noise
+            v.add(i, visit, day, param, v.value(param, x), rep=r + 1)
+
+
+def _edema_and_urine(v: _Visits, i: int, visit: str, day: int, k: int) -> None:
+    """Edema, LE grade, dipstick protein and UPCR at one visit."""
+    for name, (bl, wk) in v.edema.items():
+        present = bool((bl, wk)[k][i])
+        v.add(i, visit, day, name, cat="present" if present else "absent")
+        if name == "EDEMA_LE":
+            probs = v.gp_bl if k == 0 else v.gp_wk
+            grade = int(v.rng.choice(4, p=probs / probs.sum())) + 1 if present else 0
+            v.add(i, visit, day, "EDEMA_LE_GRADE", cat=str(grade))
+    if "UPCR" in v.latent:
+        true_log = v.latent["UPCR"][k][i]
+        noise_sd = float(v.clin["prot_dip_noise_sd"])
+        dip = int(np.searchsorted(v.cuts, true_log + v.rng.normal(0, noise_sd)))
+        v.add(i, visit, day, "PROT_DIP", cat=PROT_LEVELS[dip])
+        if v.upcr_measured[i]:
+            x = v.value("UPCR", true_log)
+            below = x < v.lloq
+            v.add(i, visit, day, "UPCR", v.lloq if below else x, lloq=bool(below))
+
+
+def _imaging(v: _Visits, i: int, visit: str, day: int, k: int) -> None:
+    """Uterine artery Doppler (both sides), uterus volume and fundal height."""
+    if v.img_missing[i, k]:
+        return
+    for base in ("UTA_PI", "UTA_RI"):
+        if base not in v.latent:
+            continue
+        for side in ("L", "R"):
+            x = v.latent[base][k][i] + v.rng.normal(0, float(v.side_sd[base]))
+            v.add(i, visit, day, f"{base}_{side}", v.value(base, x), lat=side)
+    for param in ("UTERUS_VOL_ML", "FUNDAL_HEIGHT_CM"):
+        if param in v.latent:
+            v.add(i, visit, day, param, v.value(param, v.latent[param][k][i]))
+
+
+def _day1_vitals(v: _Visits, i: int) -> None:
+    """Day-1 vital signs, between the baseline and week-1 values."""
+    for param in VITALS:
+        if param not in v.latent:
+            continue
+        reps = v.bp_n if param in ("SYSBP", "DIABP") else 1
+        mid = 0.8 * v.latent[param][0][i] + 0.2 * v.latent[param][1][i]
+        for r in range(reps):
+            sd = v.bp_sd if reps > 1 else 0.5 * float(v.eps[param]["change_sd"])
+            x = mid + v.rng.normal(0, sd)
+            v.add(i, "day1", 1, param, v.value(param, x), rep=r + 1)
+
+
+def _measurement_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows sorted by participant, visit, domain, parameter, side and replicate."""
+    meas = pd.DataFrame(rows, columns=schema_columns("clinical_measurements"))
+    order = {
+        v: j
+        for j, v in enumerate(["screening", "baseline", "day1", "week1", "unscheduled"])
+    }
+    meas["_v"] = meas["visit"].map(order)
+    meas = meas.sort_values(
+        ["participant_id", "_v", "domain", "param", "laterality", "replicate"],
+        kind="mergesort",
+        na_position="first",
+    ).drop(columns="_v")
+    return _diastolic_below_systolic(meas).reset_index(drop=True)
+
+
+def _latent_table(
+    pids: np.ndarray,
+    latent: dict[str, tuple[np.ndarray, np.ndarray]],
+    edema: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> pd.DataFrame:
+    """Long table of true baseline and week-1 values per participant."""
+    rows = []
+    for name, (bl, wk) in latent.items():
+        for i in range(len(pids)):
+            rows.append(
+                {"participant_id": pids[i], "param": name, "bl": bl[i], "wk1": wk[i]}
+            )
+    for name, (bl, wk) in edema.items():
+        for i in range(len(pids)):
+            rows.append(
+                {
+                    "participant_id": pids[i],
+                    "param": name,
+                    "bl": float(bl[i]),
+                    "wk1": float(wk[i]),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
 def simulate_clinical(
     roster: pd.DataFrame,
     params: Mapping[str, Any],
@@ -254,236 +466,35 @@ def simulate_clinical(
     Returns
     -------
     measurements : pandas.DataFrame
-        ``clinical_measurements.tsv`` (:data:`CLINICAL_COLUMNS`).
+        ``clinical_measurements.tsv`` (columns in the sheet schema's order).
     latent : pandas.DataFrame
         Per participant and endpoint the true baseline and week-1 values
         (``participant_id``, ``param``, ``bl``, ``wk1``) for checks.
     """
     clin = params["clinical"]
-    arms = params["trial"]["arms"]
     n = len(roster)
-    pids = roster["participant_id"].to_numpy()
-    exo = (roster["arm"] == arms[1]).to_numpy().astype(float)
-    eps = clin["endpoints"]
-    latent: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    z = {name: (rng.normal(size=n), rng.normal(size=n)) for name in eps}
-    # Correlated SBP/DBP.
-    if "SYSBP" in eps and "DIABP" in eps:
-        r = float(clin["rho_sbp_dbp"])
-        for k in (0, 1):
-            z["DIABP"][k][:] = r * z["SYSBP"][k] + math.sqrt(1 - r**2) * z["DIABP"][k]
-    c = float(sbp_coupling_weight)
-    if mir126_z is not None and c != 0 and "SYSBP" in eps:
-        zm = mir126_z.reindex(pids).to_numpy(dtype=float)
-        sel = (exo == 1) & np.isfinite(zm)
-        e = z["SYSBP"][1][sel]
-        z["SYSBP"][1][sel] = c * zm[sel] + math.sqrt(1 - c**2) * e
-    for name, spec in eps.items():
-        latent[name] = _latent_pair(spec, exo, *z[name])
-    # Guard a physiological pulse pressure.
-    if "SYSBP" in latent and "DIABP" in latent:
-        for k in (0, 1):
-            latent["DIABP"][k][:] = np.minimum(
-                latent["DIABP"][k], latent["SYSBP"][k] - 15
-            )
-
-    rows: list[dict[str, Any]] = []
-    blinded_sites = set(clin["sonographer_blinded_sites"])
-
-    def add(
-        i: int,
-        visit: str,
-        day: int,
-        param: str,
-        value: float | None = None,
-        cat: str | None = None,
-        lat: str | None = None,
-        rep: int | None = 1,
-        lloq: bool = False,
-    ) -> None:
-        dom, unit, method = PARAM_INFO[param]
-        date = roster["dose_date"].iloc[i] + dt.timedelta(days=day)
-        if dom == "IMG":
-            blind = roster["site_id"].iloc[i] in blinded_sites
-        elif dom == "LB" or dom == "UR":
-            blind = True
-        else:
-            blind = False
-        rows.append(
-            {
-                "participant_id": pids[i],
-                "visit": visit,
-                "visit_date": date.isoformat(),
-                "days_since_dose": day,
-                "domain": dom,
-                "param": param,
-                "value_num": value,
-                "value_cat": cat,
-                "unit": unit,
-                "laterality": lat,
-                "replicate": rep,
-                "method": method,
-                "assessor_blinded": blind,
-                "lloq_flag": lloq,
-            }
-        )
-
-    bp_n = int(clin["bp_readings"])
-    bp_sd = float(clin["bp_reading_sd"])
+    exo = (roster["arm"] == params["trial"]["arms"][1]).to_numpy().astype(float)
+    latent = _latent_endpoints(roster, params, rng, mir126_z, sbp_coupling_weight)
     upcr_measured = rng.random(n) < float(clin["upcr_measured_frac"])
     img_missing = rng.random((n, 2)) < float(clin["imaging_missing_frac"])
-    side_sd = clin["uta_side_sd"]
-    # Binary edema.
-    edema: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name, b in clin["binary"].items():
-        bl = rng.random(n) < float(b["p_baseline"])
-        a = _logit(float(b["p_new"]))
-        slope = _logit(float(b["p_persist"])) - a
-        p = _expit(a + slope * bl + float(b["arm_log_or"]) * exo)
-        wk = rng.random(n) < p
-        edema[name] = (bl, wk)
-    gp_bl = np.asarray(clin["edema_le_grade_probs_baseline"], dtype=float)
-    gp_wk = np.asarray(clin["edema_le_grade_probs_week1"], dtype=float)
-    cuts = np.log(np.asarray(clin["prot_dip_cuts_mg_mmol"], dtype=float))
-    lloq = float(clin["upcr_lloq"])
-
+    edema = _latent_edema(clin, exo, rng)
+    v = _Visits(roster, clin, latent, edema, upcr_measured, img_missing, rng)
     for i in range(n):
-        bday = int(roster["baseline_day"].iloc[i])
-        visits: list[tuple[str, int, int]] = [("baseline", bday, 0)]
+        visits: list[tuple[str, int, int]] = [
+            ("baseline", int(roster["baseline_day"].iloc[i]), 0)
+        ]
         if roster["completed_week1"].iloc[i]:
             visits.append(("week1", int(roster["week1_day"].iloc[i]), 1))
         if clin["screening_bp"]:
-            sday = (roster["screening_date"].iloc[i] - roster["dose_date"].iloc[i]).days
-            for k in range(bp_n):
-                for param in ("SYSBP", "DIABP"):
-                    if param in latent:
-                        v = latent[param][0][i] + rng.normal(2.0, 6.0)
-                        add(
-                            i,
-                            "screening",
-                            sday,
-                            param,
-                            _round_bp(v, eps[param]),
-                            rep=k + 1,
-                        )
+            _screening_bp(v, i)
         for visit, day, k in visits:
-            for param in LABS:
-                if param in latent:
-                    add(
-                        i,
-                        visit,
-                        day,
-                        param,
-                        float(_finish(eps[param], latent[param][k][i : i + 1])[0]),
-                    )
-            for param in VITALS:
-                if param not in latent:
-                    continue
-                reps = bp_n if param in ("SYSBP", "DIABP") else 1
-                for r in range(reps):
-                    noise = rng.normal(0, bp_sd) if param in ("SYSBP", "DIABP") else 0.0
-                    v = latent[param][k][i] + noise
-                    add(
-                        i,
-                        visit,
-                        day,
-                        param,
-                        float(_finish(eps[param], np.array([v]))[0]),
-                        rep=r + 1,
-                    )
-            for name, (bl, wk) in edema.items():
-                present = bool((bl, wk)[k][i])
-                add(i, visit, day, name, cat="present" if present else "absent")
-                if name == "EDEMA_LE":
-                    probs = gp_bl if k == 0 else gp_wk
-                    grade = (
-                        int(rng.choice(4, p=probs / probs.sum())) + 1 if present else 0
-                    )
-                    add(i, visit, day, "EDEMA_LE_GRADE", cat=str(grade))
-            if "UPCR" in latent:
-                true_log = latent["UPCR"][k][i]
-                dip = int(
-                    np.searchsorted(
-                        cuts, true_log + rng.normal(0, float(clin["prot_dip_noise_sd"]))
-                    )
-                )
-                add(i, visit, day, "PROT_DIP", cat=PROT_LEVELS[dip])
-                if upcr_measured[i]:
-                    v = float(_finish(eps["UPCR"], np.array([true_log]))[0])
-                    below = v < lloq
-                    add(i, visit, day, "UPCR", lloq if below else v, lloq=bool(below))
-            if not img_missing[i, k]:
-                for base in ("UTA_PI", "UTA_RI"):
-                    if base not in latent:
-                        continue
-                    for side in ("L", "R"):
-                        v = latent[base][k][i] + rng.normal(0, float(side_sd[base]))
-                        add(
-                            i,
-                            visit,
-                            day,
-                            f"{base}_{side}",
-                            float(_finish(eps[base], np.array([v]))[0]),
-                            lat=side,
-                        )
-                for param in ("UTERUS_VOL_ML", "FUNDAL_HEIGHT_CM"):
-                    if param in latent:
-                        add(
-                            i,
-                            visit,
-                            day,
-                            param,
-                            float(_finish(eps[param], latent[param][k][i : i + 1])[0]),
-                        )
+            _labs_and_vitals(v, i, visit, day, k)
+            _edema_and_urine(v, i, visit, day, k)
+            _imaging(v, i, visit, day, k)
         if clin["day1_vitals"] and roster["dosed"].iloc[i]:
-            for param in VITALS:
-                if param not in latent:
-                    continue
-                reps = bp_n if param in ("SYSBP", "DIABP") else 1
-                # Day-1 values lie between baseline and week 1.
-                mid = 0.8 * latent[param][0][i] + 0.2 * latent[param][1][i]
-                for r in range(reps):
-                    v = mid + rng.normal(
-                        0, bp_sd if reps > 1 else 0.5 * float(eps[param]["change_sd"])
-                    )
-                    add(
-                        i,
-                        "day1",
-                        1,
-                        param,
-                        float(_finish(eps[param], np.array([v]))[0]),
-                        rep=r + 1,
-                    )
-    meas = pd.DataFrame(rows, columns=CLINICAL_COLUMNS)
-    order = {
-        v: j
-        for j, v in enumerate(["screening", "baseline", "day1", "week1", "unscheduled"])
-    }
-    meas["_v"] = meas["visit"].map(order)
-    meas = meas.sort_values(
-        ["participant_id", "_v", "domain", "param", "laterality", "replicate"],
-        kind="mergesort",
-        na_position="first",
-    ).drop(columns="_v")
-    meas = _diastolic_below_systolic(meas)
-    lat_rows = []
-    for name, (bl, wk) in latent.items():
-        for i in range(n):
-            lat_rows.append(
-                {"participant_id": pids[i], "param": name, "bl": bl[i], "wk1": wk[i]}
-            )
-    for name, (bl, wk) in edema.items():
-        for i in range(n):
-            lat_rows.append(
-                {
-                    "participant_id": pids[i],
-                    "param": name,
-                    "bl": float(bl[i]),
-                    "wk1": float(wk[i]),
-                }
-            )
-    latent_df = pd.DataFrame(lat_rows)
-    return meas.reset_index(drop=True), latent_df
+            _day1_vitals(v, i)
+    meas = _measurement_table(v.rows)
+    return meas, _latent_table(v.pids, latent, edema)
 
 
 def _diastolic_below_systolic(meas: pd.DataFrame) -> pd.DataFrame:
@@ -620,243 +631,3 @@ def clinical_truth_table(params: Mapping[str, Any]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------
-# Adverse events
-
-BACKGROUND_AES: list[tuple[str, str, str, float, str]] = [
-    # (verbatim, PT, SOC, weight, aesi)
-    ("headache", "Headache", "Nervous system disorders", 0.2, "none"),
-    (
-        "tiredness",
-        "Fatigue",
-        "General disorders and administration site conditions",
-        0.12,
-        "none",
-    ),
-    ("nausea", "Nausea", "Gastrointestinal disorders", 0.08, "none"),
-    ("dizzy on standing", "Dizziness", "Nervous system disorders", 0.07, "none"),
-    (
-        "low haemoglobin",
-        "Anaemia",
-        "Blood and lymphatic system disorders",
-        0.08,
-        "none",
-    ),
-    (
-        "back pain",
-        "Back pain",
-        "Musculoskeletal and connective tissue disorders",
-        0.06,
-        "none",
-    ),
-    ("raised blood pressure", "Hypertension", "Vascular disorders", 0.1, "none"),
-    (
-        "urinary tract infection",
-        "Urinary tract infection",
-        "Infections and infestations",
-        0.08,
-        "infection",
-    ),
-    (
-        "caesarean wound infection",
-        "Wound infection",
-        "Infections and infestations",
-        0.05,
-        "infection",
-    ),
-    ("breast infection", "Mastitis", "Infections and infestations", 0.04, "infection"),
-    (
-        "uterine infection",
-        "Endometritis",
-        "Infections and infestations",
-        0.03,
-        "infection",
-    ),
-    ("constipation", "Constipation", "Gastrointestinal disorders", 0.06, "none"),
-    ("insomnia", "Insomnia", "Psychiatric disorders", 0.03, "none"),
-]
-
-
-def simulate_adverse_events(
-    roster: pd.DataFrame, params: Mapping[str, Any], rng: np.random.Generator
-) -> pd.DataFrame:
-    """Simulate adverse events of dosed participants.
-
-    Background events occur at the same rate in both arms; infusion reactions,
-    early fever and hypersensitivity have arm-specific probabilities. A
-    dropout whose reason is an adverse event gets one event with action
-    ``withdrawn``.
-
-    Parameters
-    ----------
-    roster
-        Participants (``arm``, ``dosed``, ``dose_date``, ``route``,
-        ``discontinued_reason``, ``completed_week1``).
-    params
-        Resolved parameters (``safety`` section).
-    rng
-        Random generator.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``adverse_events.tsv`` (:data:`AE_COLUMNS`).
-    """
-    s = params["safety"]
-    rows: list[dict[str, Any]] = []
-    weights = np.array([w for *_, w, _ in BACKGROUND_AES])
-    weights = weights / weights.sum()
-    for r in roster.itertuples(index=False):
-        if not r.dosed:
-            continue
-        events: list[dict[str, Any]] = []
-        arm = r.arm
-        iv = r.route == "IV"
-        if rng.random() < float(s["p_infusion_reaction"][arm]):
-            events.append(
-                _ae(
-                    "chills and flushing during infusion"
-                    if iv
-                    else "pain and swelling at injection site",
-                    "Infusion related reaction" if iv else "Injection site reaction",
-                    "Injury, poisoning and procedural complications"
-                    if iv
-                    else "General disorders and administration site conditions",
-                    0,
-                    int(rng.choice([1, 2], p=[0.7, 0.3])),
-                    "infusion_reaction",
-                    rng.choice(["possible", "probable"])
-                    if arm != params["trial"]["arms"][0]
-                    else "possible",
-                    "interrupted" if iv and rng.random() < 0.4 else "none",
-                    int(rng.integers(0, 2)),
-                )
-            )
-        if rng.random() < float(s["p_fever_48h"][arm]):
-            events.append(
-                _ae(
-                    "fever 38.2 C the evening after dosing",
-                    "Pyrexia",
-                    "General disorders and administration site conditions",
-                    int(rng.integers(0, 2)),
-                    1,
-                    "fever",
-                    str(rng.choice(["unlikely", "possible"])),
-                    "none",
-                    int(rng.integers(1, 3)),
-                )
-            )
-        if rng.random() < float(s["p_hypersensitivity"][arm]):
-            events.append(
-                _ae(
-                    "urticarial rash after infusion",
-                    "Hypersensitivity",
-                    "Immune system disorders",
-                    0,
-                    2,
-                    "hypersensitivity",
-                    "probable",
-                    "interrupted" if iv else "none",
-                    int(rng.integers(1, 4)),
-                )
-            )
-        if rng.random() < float(s["p_thromboembolic"]):
-            ev = _ae(
-                "left calf deep vein thrombosis",
-                "Deep vein thrombosis",
-                "Vascular disorders",
-                int(rng.integers(2, 8)),
-                3,
-                "thromboembolic",
-                "unlikely",
-                "none",
-                None,
-            )
-            ev["serious"] = "Y"
-            ev["sae_criterion"] = "hospitalisation"
-            ev["outcome"] = "recovering"
-            events.append(ev)
-        for _ in range(int(rng.poisson(float(s["background_rate"])))):
-            j = int(rng.choice(len(BACKGROUND_AES), p=weights))
-            verb, pt, soc, _w, aesi = BACKGROUND_AES[j]
-            grade = (
-                3
-                if rng.random() < float(s["p_grade3"])
-                else int(rng.choice([1, 2], p=[0.65, 0.35]))
-            )
-            ev = _ae(
-                verb,
-                pt,
-                soc,
-                int(rng.integers(0, 9)),
-                grade,
-                aesi,
-                str(rng.choice(["not", "unlikely"], p=[0.7, 0.3])),
-                "none",
-                int(rng.integers(1, 10)) if rng.random() < 0.9 else None,
-            )
-            if grade == 3 and aesi == "infection" and rng.random() < 0.5:
-                ev["serious"] = "Y"
-                ev["sae_criterion"] = "hospitalisation"
-            events.append(ev)
-        if r.discontinued_reason == "adverse event":
-            ev = _ae(
-                "persistent headache and malaise, withdrew",
-                "Headache",
-                "Nervous system disorders",
-                int(rng.integers(1, 5)),
-                2,
-                "none",
-                "possible",
-                "withdrawn",
-                None,
-            )
-            events.append(ev)
-        # Keep only events whose onset lies in the follow-up of the participant.
-        last_day = 9 if r.completed_week1 else 6
-        events = [e for e in events if e["onset_day"] <= last_day]
-        events.sort(key=lambda e: (e["onset_day"], e["meddra_pt"]))
-        for k, e in enumerate(events):
-            onset = r.dose_date + dt.timedelta(days=int(e["onset_day"]))
-            dur = e.pop("_duration")
-            e["participant_id"] = r.participant_id
-            e["ae_id"] = f"{r.participant_id}-AE{k + 1:02d}"
-            e["onset_date"] = onset.isoformat()
-            e["end_date"] = (
-                (onset + dt.timedelta(days=dur)).isoformat()
-                if dur is not None
-                else None
-            )
-            if dur is None and e["outcome"] == "recovered":
-                e["outcome"] = "recovering" if rng.random() < 0.7 else "not_recovered"
-            rows.append(e)
-    return pd.DataFrame(rows, columns=AE_COLUMNS)
-
-
-def _ae(
-    verbatim: str,
-    pt: str,
-    soc: str,
-    onset_day: int,
-    grade: int,
-    aesi: str,
-    related: Any,
-    action: str,
-    duration: int | None,
-) -> dict[str, Any]:
-    return {
-        "ae_verbatim": verbatim,
-        "meddra_pt": pt,
-        "meddra_soc": soc,
-        "onset_day": int(onset_day),
-        "ctcae_grade": int(grade),
-        "serious": "N",
-        "sae_criterion": None,
-        "related": str(related),
-        "aesi": aesi,
-        "action": action,
-        "outcome": "recovered",
-        "_duration": duration,
-    }

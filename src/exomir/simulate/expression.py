@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from exomir.simulate.library import (
+from exomir.simulate.readmodel import (
     RBC_MIRNAS,
     ReadParams,
     expected_mirna_fraction,
@@ -245,6 +245,43 @@ def baseline_shares(
     return info
 
 
+def _draw_effects(
+    names: list[str], info: pd.DataFrame, params: ReadParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw the week-1 placebo change and the interaction (log2) of every miRNA.
+
+    C19MC clearance and the miR-126-3p drift and interaction are planted; other
+    interactions hit a random share of candidates. The draws do not depend on
+    the effect sizes, so a null scenario shares them.
+    """
+    n = len(names)
+    idx = {name: i for i, name in enumerate(names)}
+    c19 = info["c19mc"].to_numpy() & info["expressed"].to_numpy()
+    lo, hi = params.c19mc_time_log2_range
+    c19_draw = rng.uniform(lo, hi, size=n)
+    time_pl = np.where(c19, c19_draw, 0.0)
+    inter = np.zeros(n)
+    if PRIMARY_MIRNA in idx:
+        time_pl[idx[PRIMARY_MIRNA]] += params.mir126_placebo_drift_log2
+        inter[idx[PRIMARY_MIRNA]] = params.mir126_interaction_log2
+    u_pick = rng.random(n)
+    mag = rng.uniform(*params.interaction_log2_range, size=n)
+    sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    cand = (
+        info["expressed"].to_numpy()
+        & ~info["c19mc"].to_numpy()
+        & (info["baseline_share"].to_numpy() < params.interaction_max_share)
+    )
+    if PRIMARY_MIRNA in idx:
+        cand[idx[PRIMARY_MIRNA]] = False
+    n_pick = round(params.frac_mirnas_with_interaction * int(cand.sum()))
+    if n_pick > 0:
+        order = np.flatnonzero(cand)[np.argsort(u_pick[cand], kind="stable")]
+        chosen = order[:n_pick]
+        inter[chosen] = sign[chosen] * mag[chosen]
+    return time_pl, inter
+
+
 def simulate_expression(
     samples: pd.DataFrame,
     participants: pd.DataFrame,
@@ -293,32 +330,8 @@ def simulate_expression(
     design = _design(samples, participants, library_info, arms, timepoints, params)
     info = baseline_shares(names, params, rng)
 
-    # ---- effects (log2), drawn independently of their sizes
     n = len(names)
-    idx = {name: i for i, name in enumerate(names)}
-    c19 = info["c19mc"].to_numpy() & info["expressed"].to_numpy()
-    lo, hi = params.c19mc_time_log2_range
-    c19_draw = rng.uniform(lo, hi, size=n)
-    time_pl = np.where(c19, c19_draw, 0.0)
-    inter = np.zeros(n)
-    if PRIMARY_MIRNA in idx:
-        time_pl[idx[PRIMARY_MIRNA]] += params.mir126_placebo_drift_log2
-        inter[idx[PRIMARY_MIRNA]] = params.mir126_interaction_log2
-    u_pick = rng.random(n)
-    mag = rng.uniform(*params.interaction_log2_range, size=n)
-    sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)
-    cand = (
-        info["expressed"].to_numpy()
-        & ~info["c19mc"].to_numpy()
-        & (info["baseline_share"].to_numpy() < params.interaction_max_share)
-    )
-    if PRIMARY_MIRNA in idx:
-        cand[idx[PRIMARY_MIRNA]] = False
-    n_pick = round(params.frac_mirnas_with_interaction * int(cand.sum()))
-    if n_pick > 0:
-        order = np.flatnonzero(cand)[np.argsort(u_pick[cand], kind="stable")]
-        chosen = order[:n_pick]
-        inter[chosen] = sign[chosen] * mag[chosen]
+    time_pl, inter = _draw_effects(names, info, params, rng)
     time_ex = time_pl + inter
     info["time_placebo_log2"] = time_pl
     info["interaction_log2"] = inter

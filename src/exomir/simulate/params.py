@@ -229,7 +229,7 @@ NULL_READ_KEYS: dict[str, Any] = {
 
 
 def read_params_fields() -> dict[str, Any] | None:
-    """Return the fields of ``exomir.simulate.library.ReadParams`` and defaults.
+    """Return the fields of ``exomir.simulate.readmodel.ReadParams`` and defaults.
 
     Returns
     -------
@@ -237,7 +237,7 @@ def read_params_fields() -> dict[str, Any] | None:
         Field name -> default, or ``None`` if the read simulator is absent.
     """
     try:
-        from exomir.simulate.library import ReadParams
+        from exomir.simulate.readmodel import ReadParams
     except ImportError:
         return None
     if not is_dataclass(ReadParams):

@@ -195,6 +195,74 @@ def _iso(d: dt.date) -> str:
     return d.isoformat()
 
 
+def _enrolment(
+    t: Mapping[str, Any], n: int, rng: np.random.Generator
+) -> tuple[list[dt.date], list[str], np.ndarray, np.ndarray, list[str], list[str]]:
+    """Draw randomisation dates, sites, strata and the randomised arms."""
+    arms = list(t["arms"])
+    start = dt.date.fromisoformat(str(t["start_date"]))
+    days = np.sort(rng.integers(0, int(t["enrolment_days"]), size=n))
+    rand_dates = [start + dt.timedelta(days=int(d)) for d in days]
+    w = np.asarray(t["site_weights"], dtype=float)
+    sites = [t["sites"][i] for i in rng.choice(len(t["sites"]), size=n, p=w / w.sum())]
+    severe = rng.random(n) < t["p_severe_features"]
+    p_early = np.where(
+        severe, t["p_early_onset_if_severe"], t["p_early_onset_if_not_severe"]
+    )
+    early = rng.random(n) < p_early
+    strata = [
+        stratum_label(bool(s), bool(e)) for s, e in zip(severe, early, strict=True)
+    ]
+    arm = stratified_block_randomisation(strata, arms, list(t["block_sizes"]), rng)
+    return rand_dates, sites, severe, early, strata, arm
+
+
+def _covariates(
+    t: Mapping[str, Any],
+    severe: np.ndarray,
+    early: np.ndarray,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Draw the baseline covariates (modelling assumptions for postpartum PE)."""
+    n = severe.size
+    cov: dict[str, np.ndarray] = {}
+    cov["age"] = np.clip(rng.normal(31.0, 5.5, n), 18, 45).round(0)
+    cov["bmi"] = np.clip(rng.lognormal(np.log(28.5), 0.17, n), 18, 55).round(1)
+    cov["parity"] = rng.choice([1, 2, 3, 4], size=n, p=[0.55, 0.28, 0.12, 0.05])
+    cov["ga"] = np.where(
+        early, rng.uniform(27.0, 34.0, n), rng.uniform(34.0, 40.5, n)
+    ).round(1)
+    p_cs = np.clip(0.45 + 0.15 * severe + 0.2 * early, 0, 0.95)
+    cov["cesarean"] = rng.random(n) < p_cs
+    lo, hi = t["postpartum_day_range"]
+    cov["pp_day"] = rng.integers(int(lo), int(hi) + 1, size=n)
+    cov["antihyp"] = rng.random(n) < np.where(severe, 0.75, 0.45)
+    classes = np.array(
+        ["calcium_channel_blocker", "beta_blocker", "central_alpha_agonist"]
+    )
+    cov["antihyp_class"] = classes[rng.choice(3, size=n, p=[0.5, 0.35, 0.15])]
+    cov["mgso4"] = rng.random(n) < np.where(severe, 0.8, 0.1)
+    cov["aspirin"] = rng.random(n) < 0.3
+    cov["route"] = np.where(rng.random(n) < t["route_im_frac"], "IM", "IV")
+    return cov
+
+
+def _dosing(
+    t: Mapping[str, Any], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, set[int], set[int]]:
+    """Draw next-day dosing, who is dosed, who drops out and who deviates."""
+    dose_next = rng.random(n) < t["dose_next_day_frac"]
+    n_not_dosed = round(t["not_dosed_frac"] * n)
+    not_dosed_idx = set(rng.choice(n, size=n_not_dosed, replace=False).tolist())
+    dosed = np.array([i not in not_dosed_idx for i in range(n)])
+    dosed_idx = np.flatnonzero(dosed)
+    n_drop = round(t["dropout_frac"] * len(dosed_idx))
+    drop_idx = set(rng.choice(dosed_idx, size=n_drop, replace=False).tolist())
+    n_dev = round(t["major_deviation_frac"] * len(dosed_idx))
+    dev_idx = set(rng.choice(dosed_idx, size=n_dev, replace=False).tolist())
+    return dose_next, dosed, drop_idx, dev_idx
+
+
 def simulate_roster(
     params: Mapping[str, Any], rng: np.random.Generator
 ) -> pd.DataFrame:
@@ -218,52 +286,9 @@ def simulate_roster(
     """
     t = params["trial"]
     n = int(t["n_participants"])
-    arms = list(t["arms"])
-    start = dt.date.fromisoformat(str(t["start_date"]))
-    days = np.sort(rng.integers(0, int(t["enrolment_days"]), size=n))
-    rand_dates = [start + dt.timedelta(days=int(d)) for d in days]
-    w = np.asarray(t["site_weights"], dtype=float)
-    sites = [t["sites"][i] for i in rng.choice(len(t["sites"]), size=n, p=w / w.sum())]
-    severe = rng.random(n) < t["p_severe_features"]
-    p_early = np.where(
-        severe, t["p_early_onset_if_severe"], t["p_early_onset_if_not_severe"]
-    )
-    early = rng.random(n) < p_early
-    strata = [
-        stratum_label(bool(s), bool(e)) for s, e in zip(severe, early, strict=True)
-    ]
-    arm = stratified_block_randomisation(strata, arms, list(t["block_sizes"]), rng)
-
-    # Baseline covariates (modelling assumptions for postpartum PE).
-    age = np.clip(rng.normal(31.0, 5.5, n), 18, 45).round(0)
-    bmi = np.clip(rng.lognormal(np.log(28.5), 0.17, n), 18, 55).round(1)
-    parity = rng.choice([1, 2, 3, 4], size=n, p=[0.55, 0.28, 0.12, 0.05])
-    ga = np.where(early, rng.uniform(27.0, 34.0, n), rng.uniform(34.0, 40.5, n)).round(
-        1
-    )
-    p_cs = np.clip(0.45 + 0.15 * severe + 0.2 * early, 0, 0.95)
-    cesarean = rng.random(n) < p_cs
-    lo, hi = t["postpartum_day_range"]
-    pp_day = rng.integers(int(lo), int(hi) + 1, size=n)
-    antihyp = rng.random(n) < np.where(severe, 0.75, 0.45)
-    classes = np.array(
-        ["calcium_channel_blocker", "beta_blocker", "central_alpha_agonist"]
-    )
-    antihyp_class = classes[rng.choice(3, size=n, p=[0.5, 0.35, 0.15])]
-    mgso4 = rng.random(n) < np.where(severe, 0.8, 0.1)
-    aspirin = rng.random(n) < 0.3
-    route = np.where(rng.random(n) < t["route_im_frac"], "IM", "IV")
-
-    # Dosing, dropout and visit timing.
-    dose_next = rng.random(n) < t["dose_next_day_frac"]
-    n_not_dosed = round(t["not_dosed_frac"] * n)
-    not_dosed_idx = set(rng.choice(n, size=n_not_dosed, replace=False).tolist())
-    dosed = np.array([i not in not_dosed_idx for i in range(n)])
-    dosed_idx = np.flatnonzero(dosed)
-    n_drop = round(t["dropout_frac"] * len(dosed_idx))
-    drop_idx = set(rng.choice(dosed_idx, size=n_drop, replace=False).tolist())
-    n_dev = round(t["major_deviation_frac"] * len(dosed_idx))
-    dev_idx = set(rng.choice(dosed_idx, size=n_dev, replace=False).tolist())
+    rand_dates, sites, severe, early, strata, arm = _enrolment(t, n, rng)
+    cov = _covariates(t, severe, early, rng)
+    dose_next, dosed, drop_idx, dev_idx = _dosing(t, n, rng)
     win = int(t["week1_window_days"])
     width = max(3, len(str(n)))
     rows = []
@@ -288,20 +313,22 @@ def simulate_roster(
                 "screening_date": rand_dates[i]
                 - dt.timedelta(days=int(rng.integers(0, 3))),
                 "arm": arm[i],
-                "route": str(route[i]),
+                "route": str(cov["route"][i]),
                 "stratum": strata[i],
-                "age_years": float(age[i]),
-                "bmi_kg_m2": float(bmi[i]),
-                "parity": int(parity[i]),
-                "ga_delivery_weeks": float(ga[i]),
-                "mode_of_delivery": "cesarean" if cesarean[i] else "vaginal",
-                "postpartum_day_at_dose": int(pp_day[i]),
+                "age_years": float(cov["age"][i]),
+                "bmi_kg_m2": float(cov["bmi"][i]),
+                "parity": int(cov["parity"][i]),
+                "ga_delivery_weeks": float(cov["ga"][i]),
+                "mode_of_delivery": "cesarean" if cov["cesarean"][i] else "vaginal",
+                "postpartum_day_at_dose": int(cov["pp_day"][i]),
                 "pe_severe_features": bool(severe[i]),
                 "pe_early_onset": bool(early[i]),
-                "antihypertensive_bl": bool(antihyp[i]),
-                "antihypertensive_class": str(antihyp_class[i]) if antihyp[i] else None,
-                "mgso4": bool(mgso4[i]),
-                "aspirin_in_pregnancy": bool(aspirin[i]),
+                "antihypertensive_bl": bool(cov["antihyp"][i]),
+                "antihypertensive_class": str(cov["antihyp_class"][i])
+                if cov["antihyp"][i]
+                else None,
+                "mgso4": bool(cov["mgso4"][i]),
+                "aspirin_in_pregnancy": bool(cov["aspirin"][i]),
                 "dose_date": dose_date,
                 "baseline_day": baseline_day,
                 "dosed": bool(dosed[i]),
@@ -485,6 +512,79 @@ def assign_batches(
     return pd.DataFrame(out).set_index("participant_id")
 
 
+def _sample_rows(
+    roster: pd.DataFrame,
+    batches: pd.DataFrame,
+    timepoints: tuple[str, str],
+    rng: np.random.Generator,
+) -> pd.DataFrame:
+    """One row per library (baseline; week 1 for completers), by ``sample_id``."""
+    tp_bl, tp_w1 = timepoints
+    rows = []
+    for r in roster.itertuples(index=False):
+        visits = [(tp_bl, int(r.baseline_day), "BL")]
+        if r.completed_week1:
+            visits.append((tp_w1, int(r.week1_day), "W1"))
+        b = batches.loc[r.participant_id]
+        for tp, day, suffix in visits:
+            when = dt.datetime.combine(r.dose_date, dt.time(8, 0)) + dt.timedelta(
+                days=day, minutes=int(rng.integers(0, 240))
+            )
+            rows.append(
+                {
+                    "sample_id": f"{r.participant_id}_{suffix}",
+                    "participant_id": r.participant_id,
+                    "timepoint": tp,
+                    "collection_datetime": when.isoformat(timespec="seconds"),
+                    "days_since_dose": day,
+                    "site_id": r.site_id,
+                    "mode_of_delivery": r.mode_of_delivery,
+                    **b.to_dict(),
+                }
+            )
+    return (
+        pd.DataFrame(rows)
+        .sort_values("sample_id", kind="mergesort")
+        .reset_index(drop=True)
+    )
+
+
+def _depths(
+    lib: Mapping[str, Any], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw raw depths (log-normal, clipped) and the planted low-yield libraries."""
+    mean = float(lib["reads_per_library"])
+    cv = float(lib["depth_cv"])
+    sig = math.sqrt(math.log1p(cv**2))
+    depth = mean * np.exp(rng.normal(-0.5 * sig**2, sig, n))
+    lo, hi = lib["depth_clip"]
+    depth = np.clip(depth, lo * mean, hi * mean)
+    n_low = round(lib["low_yield_frac"] * n)
+    low_idx = rng.choice(n, size=n_low, replace=False)
+    low = np.zeros(n, dtype=bool)
+    low[low_idx] = True
+    f_lo, f_hi = lib["low_yield_factor"]
+    depth[low_idx] = mean * rng.uniform(f_lo, f_hi, size=n_low)
+    return np.maximum(np.round(depth), 100).astype(int), low
+
+
+def _hemolysis(
+    lib: Mapping[str, Any], n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw haemolysis factors (1 = none) and the plasma A414 they imply."""
+    n_hem = round(lib["hemolysis_frac"] * n)
+    hem_idx = rng.choice(n, size=n_hem, replace=False)
+    hem = np.ones(n)
+    h_lo, h_hi = lib["hemolysis_factor_range"]
+    hem[hem_idx] = rng.uniform(h_lo, h_hi, size=n_hem)
+    a414_clean = np.clip(
+        rng.normal(lib["a414_clean_mean"], lib["a414_clean_sd"], n), 0.01, None
+    )
+    a414_hem = lib["a414_hemolysed_base"] + lib["a414_hemolysed_slope"] * hem
+    a414_hem = a414_hem * rng.uniform(0.9, 1.1, n)
+    return hem, np.where(hem > 1.0, a414_hem, a414_clean).round(3)
+
+
 def simulate_samples(
     roster: pd.DataFrame, params: Mapping[str, Any], rng: np.random.Generator
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -512,61 +612,13 @@ def simulate_samples(
         none), ``library_batch``, ``low_yield`` (bool), ``hemolysed`` (bool).
     """
     lib = params["library"]
-    tp_bl, tp_w1 = params["trial"]["timepoints"]
     batches = assign_batches(roster, params, rng)
-    rows = []
-    for r in roster.itertuples(index=False):
-        visits = [(tp_bl, int(r.baseline_day), "BL")]
-        if r.completed_week1:
-            visits.append((tp_w1, int(r.week1_day), "W1"))
-        b = batches.loc[r.participant_id]
-        for tp, day, suffix in visits:
-            when = dt.datetime.combine(r.dose_date, dt.time(8, 0)) + dt.timedelta(
-                days=day, minutes=int(rng.integers(0, 240))
-            )
-            rows.append(
-                {
-                    "sample_id": f"{r.participant_id}_{suffix}",
-                    "participant_id": r.participant_id,
-                    "timepoint": tp,
-                    "collection_datetime": when.isoformat(timespec="seconds"),
-                    "days_since_dose": day,
-                    "site_id": r.site_id,
-                    "mode_of_delivery": r.mode_of_delivery,
-                    **b.to_dict(),
-                }
-            )
-    s = (
-        pd.DataFrame(rows)
-        .sort_values("sample_id", kind="mergesort")
-        .reset_index(drop=True)
-    )
+    tps = params["trial"]["timepoints"]
+    s = _sample_rows(roster, batches, (tps[0], tps[1]), rng)
     n = len(s)
-    # Depth: log-normal with the given CV, clipped; a few low-yield libraries.
-    mean = float(lib["reads_per_library"])
-    cv = float(lib["depth_cv"])
-    sig = math.sqrt(math.log1p(cv**2))
-    depth = mean * np.exp(rng.normal(-0.5 * sig**2, sig, n))
-    lo, hi = lib["depth_clip"]
-    depth = np.clip(depth, lo * mean, hi * mean)
-    n_low = round(lib["low_yield_frac"] * n)
-    low_idx = rng.choice(n, size=n_low, replace=False)
-    low = np.zeros(n, dtype=bool)
-    low[low_idx] = True
-    depth[low_idx] = mean * rng.uniform(*lib["low_yield_factor"], size=n_low)
-    depth = np.maximum(np.round(depth), 100).astype(int)
-    # Haemolysis.
-    n_hem = round(lib["hemolysis_frac"] * n)
-    hem_idx = rng.choice(n, size=n_hem, replace=False)
-    hem = np.ones(n)
-    hem[hem_idx] = rng.uniform(*lib["hemolysis_factor_range"], size=n_hem)
+    depth, low = _depths(lib, n, rng)
+    hem, a414 = _hemolysis(lib, n, rng)
     a414_site = s["site_id"].isin(list(lib["a414_sites"])).to_numpy()
-    a414_clean = np.clip(
-        rng.normal(lib["a414_clean_mean"], lib["a414_clean_sd"], n), 0.01, None
-    )
-    a414_hem = lib["a414_hemolysed_base"] + lib["a414_hemolysed_slope"] * hem
-    a414_hem = a414_hem * rng.uniform(0.9, 1.1, n)
-    a414 = np.where(hem > 1.0, a414_hem, a414_clean).round(3)
     spin = rng.gamma(4.0, float(lib["minutes_to_spin_mean"]) / 4.0, n).round(0)
     lmwh = (
         rng.random(n)
