@@ -42,12 +42,13 @@ test-slurm: setup
 test-fast: setup
 	$(VENV)/pytest -q -m "not slow"
 
-## Formatting and lint gates, as in CI.
+## Formatting, lint and type gates, as in CI (mypy settings in pyproject.toml).
 lint: setup
 	$(VENV)/ruff check src tests workflow/scripts bench
 	$(VENV)/ruff format --check src tests workflow/scripts bench
 	$(VENV)/snakefmt --check Snakefile workflow/rules
 	$(VENV)/snakemake -s Snakefile --directory tests/scenarios/real_human --lint
+	$(VENV)/mypy
 
 ## Dry runs of the workflow on the shipped example scenarios.
 dry-run: setup

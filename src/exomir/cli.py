@@ -99,12 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the sheet reference (config/README.md) from the schemas",
     )
     doc.set_defaults(func=_cmd_schema_docs)
-    try:
-        from exomir.simulate.scenario import add_cli as add_simulate
-    except ImportError:  # pragma: no cover - only while the simulator is absent
-        add_simulate = None
-    if add_simulate is not None:
-        add_simulate(sub)
+    from exomir.simulate.scenario import add_cli as add_simulate
+
+    add_simulate(sub)
     from exomir.pathways.network import add_cli as add_convert_mirtarbase
 
     add_convert_mirtarbase(sub)
