@@ -168,14 +168,6 @@ def get_pathway_interaction_files():
     return [ref_path(str(s["path"])) for s in CFG["pathways"]["interactions"]]
 
 
-def get_pathway_reference_files():
-    """GMT files and the roles file of the pathway stage."""
-    files = [ref_path(str(g["gmt"])) for g in CFG["pathways"]["gene_sets"]]
-    if CFG["pathways"].get("roles"):
-        files.append(ref_path(str(CFG["pathways"]["roles"])))
-    return files
-
-
 # Results files the HTML report reads, by stage. THE place to extend when a
 # stage is added: its `<STAGE>_OUTPUTS` list goes under its report stage here;
 # its .tsv/.png/.svg files become inputs of the report, and a stage whose lists
