@@ -1,44 +1,6 @@
 r"""Validated, fast FASTQ(.gz) reading for small-RNA libraries.
 
-(This is the dnaio path of :mod:`exomir.reads.preprocess`; protocols without
-UMIs use the compiled scan of :mod:`exomir.reads.fastscan`, which reuses the
-checks of the first reads here, :func:`read_head`.)
-
-The preprocessing step never looks at reads one by one in Python. Instead the
-file is streamed through dnaio (C parser) with gzip decompression in a
-background ISA-L thread, and identical read sequences are counted with
-:meth:`collections.Counter.update` over a chain of C-level ``map`` objects, so
-that no Python byte code runs per read. Everything downstream (adapter search,
-UMI extraction, validation of the alphabet) runs once per *unique* sequence.
-
-3' quality trimming runs on every read (cutadapt's C ``quality_trim_index``,
-so results equal ``cutadapt -q``); everything else is per distinct key. Cost
-per read: ``docs/performance.md``.
-
-Validation
-----------
-Malformed input raises :class:`FastqFormatError` (a :class:`ValueError`) that
-names the file, the 1-based number of the record that could not be read and
-what is wrong. The checks and their cost:
-
-* before streaming (first 64 KiB of decompressed text): missing or empty file,
-  ``.gz`` name but not gzip data, FASTA instead of FASTQ (first byte ``>``),
-  anything else not starting with ``@``, Windows ``\r\n`` line ends;
-* while streaming, by dnaio (C): record structure, ``+`` lines, sequence and
-  quality of different lengths, premature end of file, non-ASCII bytes;
-* while streaming, by the gzip layer: truncated or corrupt gzip streams (the
-  record number is then found by a second, single-threaded pass, because the
-  background decompressor may fail ahead of the parser);
-* per unique sequence: only ``ACGTN`` allowed (a failing sequence is located
-  in the file by a second pass to report its record number);
-* on the first ``quality_check_reads`` records: the quality encoding (see
-  :func:`check_quality_encoding`). Phred+64 is a property of the whole file
-  (the instrument software wrote it), so a sample is enough; checking every
-  quality string in Python would cost more than the whole parse.
-
-Line ends are checked on the first 64 KiB only. dnaio itself accepts ``\r\n``
-(it strips the ``\r``), so a file that switches to CRLF later is still read
-correctly.
+Design and details: docs/reads.md ("FASTQ input").
 """
 
 from __future__ import annotations

@@ -1,65 +1,6 @@
 """Fast collapsing of a FASTQ(.gz) library with compiled kernels.
 
-The default preprocessing path for protocols without UMIs (TruSeq,
-NEXTflex, CATS, custom adapters starting with 12 ``ACGT`` bases) and for UMI
-protocols whose adapter has at most 32 ``ACGT`` bases (QIAseq), with or
-without 3' quality trimming. It gives the same collapsed inserts and read
-accounting as the dnaio path of :mod:`exomir.reads.fastq` (tested), faster
-(figures in ``docs/performance.md``) because:
-
-* gzip is decompressed by ISA-L in a background thread;
-* the decompressed text is scanned in 8-MB blocks by a compiled loop
-  (:func:`exomir.reads._kernels.scan_chunk`, GIL released): it validates each
-  record, trims low-quality 3' ends (cutadapt's BWA rule), finds the first
-  exact occurrence of the adapter probe with a rolling 2-bit code, classifies the insert by length and counts passed
-  inserts in a hash table keyed by their 3-bit packed bases. No Python object
-  is created per read;
-* only reads without the exact probe (sequencing errors in the first 12
-  adapter bases, partial adapters at the read end, no adapter) are handed to
-  Python, counted per distinct sequence and aligned with cutadapt's aligner,
-  as before;
-* every decompressed block is cut at a record boundary near its middle (the
-  first newline past the middle whose number is a multiple of 4) and the two
-  halves are scanned at the same time by two threads, each with its own hash
-  table, merged at the end (counts add, so the result does not depend on the
-  threads); with one thread the halves are scanned one after the other.
-  Record numbers in errors stay exact: a damaged record before the cut is
-  found by the first half, whose records are counted before the second's;
-* the next block is read while the current one is scanned;
-* UMI protocols (``umi_length`` > 0): the probe is the whole adapter and the
-  UMI the ``umi_length`` bases right after its first exact occurrence in the
-  quality-trimmed read (``no_umi`` if they are not all there or contain N),
-  as in the dnaio path. The hash table numbers the inserts, and each passed
-  read appends one 8-byte code ``insert id << 2 * umi_length | 2-bit UMI``
-  to a buffer (:data:`CODE_BYTES`); a full buffer is sorted and merged into
-  the part's sorted (code, reads) arrays, so memory is 16 bytes per distinct
-  (insert, UMI) pair plus the buffer, whatever the depth. Reads without the
-  exact adapter go to Python as above, which returns their (insert, UMI)
-  pairs. After the scan the two parts' inserts are numbered together, the
-  second part's codes renumbered, radix-sorted and merged with the first's,
-  and molecules are counted per insert with the dnaio path's code
-  (:func:`exomir.reads._kernels.directional_molecules`, or distinct UMIs);
-  the counts written are molecules;
-* each part's table is sized for its half of the file; they are merged
-  without rehashing: keys of the second that the first holds are counted in
-  the first and removed from the second, then the occupied rows of both are
-  compacted into the first table's memory (fresh memory is slow to touch on
-  virtual machines, so little is allocated after the scan);
-* the output order (count descending, then sequence) is a compiled radix
-  sort over the count and the first key word, with ties ordered by the other
-  words; with two threads the entries are split at about the median of the
-  output order and the halves sorted at the same time. The FASTA text is
-  written by a compiled loop straight from the keys in that order and
-  compressed without a copy.
-
-Malformed input raises :class:`~exomir.reads.fastq.FastqFormatError` with the
-1-based record number: the kernel counts records and stops at the first bad
-one, the first records are parsed by dnaio as before (quality encoding,
-adapter detection sample), and gzip damage is located by
-:func:`exomir.reads.fastq._damage_record`.
-
-The kernels are compiled by numba on first use and cached next to the
-module (``__pycache__``); without numba the dnaio path is used.
+Design and details: docs/reads.md ("The compiled scan").
 """
 
 from __future__ import annotations

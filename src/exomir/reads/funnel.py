@@ -1,62 +1,6 @@
 """Cohort read funnel, percentages, miRTrace view, lengths and complexity.
 
-Outputs
--------
-``results/qc/read_funnel.tsv``
-    One row per library (sample-sheet order), integer counts only::
-
-        sample_id raw_reads adapter_found adapter_dimer too_short too_long
-        no_adapter no_umi passed_reads umi_duplicates <contaminant categories...>
-        mirna hairpin_other unassigned multimapped_mirna annotated_total
-        no_adapter_short annotated_no_adapter annotated_too_long count_unit
-
-    *Every read once* (``docs/reads.md``): reads without the adapter (at
-    least ``min_length`` nt) and too-long inserts are annotated as long
-    inserts (never as ``mirna``) and join the annotation categories and
-    ``annotated_total``; ``adapter_dimer + too_short + no_umi +
-    umi_duplicates + no_adapter_short + annotated_total = raw_reads``.
-
-    *Reads vs molecules.* Everything up to ``umi_duplicates`` is counted in
-    sequenced **reads**. The annotation categories (contaminants, ``mirna``,
-    ``hairpin_other``, ``unassigned``, ``multimapped_mirna``,
-    ``annotated_total``) are counted in the units of the collapsed inserts:
-    reads for libraries without UMIs and **deduplicated molecules** for UMI
-    protocols (e.g. QIAseq), which is what enters the count matrix.
-    ``count_unit`` says which (``reads`` / ``molecules``). Molecules cannot be
-    turned back into reads per category without the per-insert read counts, so
-    no conversion is attempted; for UMI libraries the PCR duplicates appear as
-    their own ``umi_duplicates`` column, and ``umi_duplicates + annotated_total``
-    is the number of length-passed reads.
-    The read-level discard categories are disjoint, as written by
-    :mod:`exomir.reads.preprocess`: ``no_adapter`` (dropped), ``adapter_dimer``
-    (insert 0 nt), ``too_short`` (1 nt to ``min_length - 1``), ``too_long``,
-    ``no_umi`` (UMI protocols: UMI incomplete) and ``passed_reads``; together
-    they are ``raw_reads``, and ``adapter_found = raw_reads - no_adapter``.
-    (Should a JSON count the dimers inside ``too_short``, this is detected
-    from the counts and undone.) ``multimapped_mirna`` is reported as given
-    (reads whose best hits tie across miRNAs).
-
-``results/qc/read_funnel_pct.tsv``
-    The same columns as percentages, each over the denominator a small-RNA
-    analyst expects: the read-level columns (``adapter_found`` ..
-    ``passed_reads``; ``raw_reads`` itself is left out) over ``raw_reads``; ``umi_duplicates`` over length-passed
-    reads (``umi_duplicates + annotated_total``, i.e. the duplication rate); the
-    annotation categories over ``annotated_total`` (the biotype composition,
-    comparable between UMI and non-UMI libraries). A second table keeps the
-    count table integer-only. ``umi_duplicates`` is over ``passed_reads``
-    (``umi_duplicates`` plus the passed molecules), the three long-insert
-    columns over ``raw_reads``.
-
-``results/qc/mirtrace_view.tsv``
-    miRTrace's RNA classes per library, counted as miRTrace counts them
-    (:func:`mirtrace_view`; mapping and conformance in ``docs/reads.md``).
-
-``results/qc/length_distribution.tsv``
-    Long table ``sample_id, category, length, reads`` from the preprocessing
-    JSONs (``length_hist``: one histogram per read category ``passed``,
-    ``adapter_dimer``, ``too_short``, ``too_long``, ``no_adapter``, ``no_umi``,
-    lengths 0 to the longest read, zeros kept; counted in reads, also for UMI
-    protocols). A JSON with a single histogram gives category ``all_inserts``.
+Design and details: docs/reads.md ("Read funnel tables").
 """
 
 from __future__ import annotations

@@ -1,54 +1,6 @@
 """Write isomiR annotations as mirGFF3, the format of the miRTop project.
 
-The file is accepted by ``mirtop stats``, ``mirtop validate`` and
-``mirtop counts`` (mirtop 0.4.30). Everything here is written from the mirGFF3
-definition (https://github.com/miRTop/mirGFF3, version 1.2) and checked against
-what mirtop's own BAM importer writes for the same reads.
-
-Variant vocabulary (the ``Variant`` attribute)
-----------------------------------------------
-Variants are joined with ``,`` in sorted order, as mirtop does; a read identical
-to the reference mature is ``NA``.
-
-``iso_5p:+N`` / ``iso_5p:-N``
-    The read starts ``N`` nt downstream (``+``, the read is shorter at its 5'
-    end) or upstream (``-``, longer) of the mature 5' end on the hairpin.
-    This is the sign convention mirtop 0.4.30 writes, i.e. the signed shift of
-    the start coordinate (read start - mature start). (The prose of the
-    mirGFF3 definition describes the opposite sign; we follow the tool.)
-``iso_3p:+N`` / ``iso_3p:-N``
-    The templated part of the read ends ``N`` nt downstream (``+``, longer) or
-    upstream (``-``, shorter) of the mature 3' end: templated end - mature end.
-``iso_add3p:N``
-    ``N`` non-templated nucleotides at the 3' end (written without a sign,
-    like mirtop).
-``iso_snv_seed`` / ``iso_snv_central_offset`` / ``iso_snv_central`` / ``iso_snv_central_supp`` / ``iso_snv``
-    A substitution against the hairpin at read position 2-7, 8, 9-12, 13-17 or
-    anywhere else (1-based positions on the read, as in the mirGFF3
-    definition; mirtop 0.4.30 uses the 0-based index, so the classes differ
-    from mirtop's at the class borders only).
-
-Columns
--------
-seqID is the hairpin, source the database (e.g. ``miRBasev22``), type
-``ref_miRNA`` or ``isomiR``, start/end the 1-based inclusive span of the whole
-read (non-templated bases included) on the hairpin, as GFF3 requires. mirtop
-0.4.30's BAM importer writes 0-based starts, so its coordinates are one lower
-than ours; nothing in mirtop reads them back.
-
-Attributes: ``Read`` (sequence), ``UID`` (mirtop's sequence license plate,
-see :func:`mirtop_uid`), ``Name`` (mature feature; identical-sequence groups
-joined with ``/``), ``Parent`` (the representative hairpin, i.e. the seqID),
-``Variant``, ``Cigar`` (mirGFF3 style: ``M`` is an exact match, a mismatch is
-written as the reference base, e.g. ``10MA11M``; non-templated 3' bases are a
-soft clip, ``22M2S``), ``Hits`` (number of equally good loci), ``Expression``
-(count), ``Filter`` (``Pass``) and ``loci`` (all those hairpins, comma
-separated, representative first; lower case, i.e. an application attribute in
-GFF3 terms). A single ``Parent`` keeps ``mirtop counts --add-extra`` working:
-it looks the parent up as one hairpin name.
-
-The ``## COLDATA`` line is the last header line, because ``mirtop counts``
-treats every line after it as a feature.
+Design and details: docs/reads_outputs.md ("isomiR GFF3").
 """
 
 from __future__ import annotations

@@ -1,45 +1,6 @@
 """Merge per-library miRNA and isomiR counts into cohort tables.
 
-Inputs are the per-library annotation tables of ``docs/CONTRACTS.md``:
-
-- ``results/annotate/{sample}.mirna.tsv``: columns ``mirna``, ``count``, sorted
-  by ``mirna``;
-- ``results/annotate/{sample}.isomir.tsv``: one row per unique insert with (at
-  least) ``mirna``, ``sequence``, ``variant``, ``count``, sorted by ``mirna``,
-  ``sequence``.
-
-Outputs:
-
-- ``results/counts/mirna_counts.tsv``: first column ``mirna``, then one integer
-  column per library in sample-sheet order; rows sorted by ``mirna``; every
-  miRNA seen (count > 0) in any library, 0 elsewhere.
-- ``results/counts/isomir_counts.tsv``: key columns ``mirna``, ``sequence``,
-  ``variant`` then the libraries; rows sorted by the key.
-- ``results/counts/mirna_raw.h5ad`` (workflow path): AnnData, samples x
-  miRNAs, ``X`` integer counts, ``obs`` = sample sheet joined with the
-  participant sheet. Rule ``normalise_counts`` adds the ``counts``,
-  ``normalised`` and ``vst`` layers once read QC is known
-  (:func:`exomir.de.normalise.counts_anndata`) and writes ``results/counts/mirna.h5ad``.
-
-Memory design
--------------
-Memory does not grow with the number of libraries beyond one output row (one
-count per library) and a bounded number of open files:
-
-1. *Pass 1* streams each library file once, on its own, to check its header,
-   its integer counts and its sort order. A file that is not sorted by the
-   merge key (the contract says it is, but a wrong file must not give a wrong
-   table) is sorted in memory (one library at a time) into a temporary copy.
-2. *Pass 2* is a k-way merge (:func:`heapq.merge`) of the per-library streams.
-   Rows are emitted one at a time as soon as a key is complete. When there are
-   more libraries than ``max_open_files``, libraries are merged in blocks of
-   ``max_open_files`` into temporary wide files, which are merged again (like an
-   external merge sort), so that at most ``max_open_files`` files are open and
-   buffered at any time.
-
-The dense miRNA matrix needed for the ``.h5ad`` file (samples x miRNAs, e.g.
-1,000 x 3,000 int32 = 12 MB) is the only object that grows with the number of
-libraries; it is read back from the merged TSV.
+Design and details: docs/reads_outputs.md ("Count matrices").
 """
 
 from __future__ import annotations
