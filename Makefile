@@ -3,6 +3,9 @@
 # message, pinned Python packages in .venv); a second run skips what is done.
 
 CORES ?= 2
+# Test processes (pytest-xdist): one more than the cores, because the workflow
+# tests spend part of their time waiting on Snakemake's job start-up.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 DEMO ?= demo
 SEED ?= 20261126
 # miRTarBase is free for academic use only and not shipped: point MIRTARBASE at
@@ -32,7 +35,7 @@ demo-data: setup
 
 ## The test suite (unit, integration and workflow tests).
 test: setup
-	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/pytest -q -n auto --dist loadscope --durations=30
+	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/pytest -q -n $(TEST_WORKERS) --dist loadscope --durations=30
 
 ## The SLURM test only: a private single-node SLURM cluster (root, slurm-wlm, munge).
 test-slurm: setup
