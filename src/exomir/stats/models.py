@@ -11,6 +11,7 @@ the fitting and the inference live here.
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+LOG = logging.getLogger(__name__)
 
 
 class CollinearError(ValueError):
@@ -207,7 +210,7 @@ def mixed_effect(
     """cLDA: linear mixed model with a random intercept per group (REML, Wald z).
 
     Convergence warnings are returned in ``Effect.warnings``; any other
-    warning of the fit is re-issued.
+    warning of the fit (statsmodels' numerical notes) goes to the log.
 
     Parameters
     ----------
@@ -245,8 +248,8 @@ def mixed_effect(
     for w in caught:
         if issubclass(w.category, ConvergenceWarning):
             messages.append(str(w.message))
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        else:  # statsmodels' numerical notes (e.g. log(0) at a zero variance)
+            LOG.info("mixed model: %s: %s", w.category.__name__, w.message)
     est, se = float(fit.params[effect]), float(fit.bse[effect])
     lo, hi, p = wald_z(est, se, ci_level)
     return Effect(
