@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from _workflow import BIN, run_checked, snakemake_cmd
+from _workflow import copy_run, run_checked, snakemake_cmd
 
 from exomir.report.firewall import (
     ARM_COLUMNS,
@@ -27,26 +27,9 @@ from exomir.report.firewall import (
 
 
 @pytest.fixture(scope="module")
-def trial(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("firewall") / "scn"
-    run_checked(
-        [
-            str(BIN / "exomir"),
-            "simulate",
-            str(d),
-            "--preset",
-            "demo",
-            "--participants",
-            "8",
-            "--reads",
-            "3e4",
-            "--seed",
-            "5",
-            "--threads",
-            "1",
-        ]
-    )
-    return d
+def trial(small_trial_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the shared small trial (these tests run report rules in it)."""
+    return copy_run(small_trial_run, tmp_path_factory.mktemp("firewall") / "scn")
 
 
 def planned_inputs(scn: Path) -> dict[str, list[str]]:

@@ -9,56 +9,20 @@ stages' tables they must reconcile with. About 4 minutes on 2 cores.
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from _workflow import run_checked, snakemake_cmd
 from scipy import stats
-
-BIN = Path(sys.executable).parent
-TARGETS = [
-    "results/clinical/roc.tsv",
-    "results/clinical/consort.tsv",
-    "results/clinical/adverse_events.tsv",
-    "results/clinical/safety_triggers.tsv",
-    "results/clinical/lab_shifts.tsv",
-    "results/clinical/interim.tsv",
-    "results/clinical/interim_open.tsv",
-    "results/clinical/ae_listing.tsv",
-    "results/clinical/enrolment.tsv",
-    "results/clinical/deviations.tsv",
-    "results/clinical/batch_balance.tsv",
-]
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def scn(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("safety") / "scn"
-    run_checked(
-        [
-            str(BIN / "exomir"),
-            "simulate",
-            str(d),
-            "--preset",
-            "demo",
-            "--participants",
-            "16",
-            "--reads",
-            "5e4",
-            "--seed",
-            "11",
-            "--threads",
-            "2",
-        ]
-    )
-    run_checked(snakemake_cmd(d, *TARGETS))
-    return d
+def scn(small_trial_run: Path) -> Path:
+    return small_trial_run  # shared with the report-firewall tests: read only
 
 
 def _tsv(d: Path, rel: str) -> pd.DataFrame:
