@@ -15,7 +15,7 @@ MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_fun
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -64,6 +64,15 @@ dry-run: setup
 ## Benchmarks: write figures to results/bench/*.json.
 bench: setup
 	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/run_all.py --out results/bench --cores $(CORES)
+
+## Whole-trial benchmark: simulate a trial into $(TRIAL_DIR) (must not exist),
+## run the whole workflow on it, write per-rule figures to $(TRIAL_JSON).
+PARTICIPANTS ?= 80
+READS ?= 5e6
+TRIAL_DIR ?= results/bench-trial
+TRIAL_JSON ?= results/bench/trial.json
+bench-trial: setup
+	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_trial.py $(TRIAL_JSON) --scenario $(TRIAL_DIR) --participants $(PARTICIPANTS) --reads $(READS) --cores $(CORES) --seed $(SEED)
 
 clean-demo:
 	rm -rf $(DEMO) $(DEMO).partial
