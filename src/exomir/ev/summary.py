@@ -12,6 +12,9 @@ import pandas as pd
 from exomir.ev.cells import cell_num, cell_text
 from exomir.ev.runs import RunResult
 
+#: Size statistics of a lot, from its NTA runs or from the lots sheet.
+SIZE_KEYS = ("mean_nm", "sd_nm", "mode_nm", "d10_nm", "d50_nm", "d90_nm", "span")
+
 
 def _mean_over(results: list[RunResult], key: str) -> float:
     vals = [cell_num(r.summary.get(key)) for r in results]
@@ -48,16 +51,7 @@ def _nta_results(
             if len(concs) > 1
             else math.nan
         )
-        for key in (
-            "mean_nm",
-            "sd_nm",
-            "mode_nm",
-            "d10_nm",
-            "d50_nm",
-            "d90_nm",
-            "span",
-            "frac_in_window",
-        ):
+        for key in (*SIZE_KEYS, "frac_in_window"):
             out[key] = _mean_over(used, key)
         qcs = {r.summary.get("run_qc") for r in used}
         out["run_qc"] = "fail" if "fail" in qcs else "warn" if "warn" in qcs else "pass"
@@ -71,15 +65,7 @@ def _nta_results(
     elif out["nta_source"] == "ev_lots.tsv":
         out["conc_per_ml"] = label
         out["conc_between_run_cv_pct"] = math.nan
-        for key in (
-            "mean_nm",
-            "sd_nm",
-            "mode_nm",
-            "d10_nm",
-            "d50_nm",
-            "d90_nm",
-            "span",
-        ):
+        for key in SIZE_KEYS:
             out[key] = cell_num(rec.get(key))
         out["frac_in_window"] = math.nan
         out["run_qc"] = ""
@@ -87,19 +73,9 @@ def _nta_results(
         out["camera_level"] = cell_text(rec.get("camera_level"))
         out["detection_threshold"] = cell_text(rec.get("detection_threshold"))
     else:
-        for key in (
-            "conc_per_ml",
-            "conc_between_run_cv_pct",
-            "mean_nm",
-            "sd_nm",
-            "mode_nm",
-            "d10_nm",
-            "d50_nm",
-            "d90_nm",
-            "span",
-            "frac_in_window",
-        ):
+        for key in ("conc_per_ml", "conc_between_run_cv_pct", *SIZE_KEYS):
             out[key] = math.nan
+        out["frac_in_window"] = math.nan
         out["run_qc"] = ""
         out["run_qc_notes"] = ""
         out["camera_level"] = ""
