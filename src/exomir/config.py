@@ -11,6 +11,7 @@ are checked (e.g. every small-RNA timepoint must be a clinical visit).
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 from importlib import resources as importlib_resources
 from pathlib import Path
@@ -255,6 +256,96 @@ def _qc_only_checks(cfg: dict[str, Any], file: str) -> dict:
     return cfg
 
 
+def primary_visit(cfg: dict[str, Any]) -> str:
+    """Return the post-dose visit of the primary analyses (``design.primary_visit``).
+
+    Defaults to the second of ``design.timepoints`` (the first post-dose blood
+    draw); a one-timepoint design returns its only timepoint.
+    """
+    design = cfg["design"]
+    tps = list(design["timepoints"])
+    return str(design.get("primary_visit") or (tps[1] if len(tps) > 1 else tps[0]))
+
+
+def post_dose_visits(cfg: dict[str, Any]) -> list[str]:
+    """Return the post-dose visits of the repeated-measures analyses, in order.
+
+    ``design.schedule`` keys in their configured order; without a schedule,
+    only the primary visit (so a two-visit trial has no repeated measures).
+    """
+    schedule = cfg["design"].get("schedule") or {}
+    return [str(v) for v in schedule] if schedule else [primary_visit(cfg)]
+
+
+def scheduled_days(cfg: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Return the planned (day since dosing, window) of each scheduled post-dose visit."""
+    schedule = cfg["design"].get("schedule") or {}
+    return {
+        str(v): (float(s["day"]), float(s.get("window", 0) or 0))
+        for v, s in schedule.items()
+    }
+
+
+def _visit_design_issues(design: dict[str, Any], file: str) -> list[Issue]:
+    """Cross-field checks of primary_visit, schedule and sites."""
+    issues: list[Issue] = []
+    tps = list(design["timepoints"])
+    pv = design.get("primary_visit")
+    if pv is not None and pv not in tps[1:]:
+        issues.append(
+            Issue(
+                file,
+                f"primary_visit '{pv}' is not a post-dose entry of design.timepoints "
+                f"({', '.join(tps[1:]) or 'none'}); name one of them",
+                column="design.primary_visit",
+            )
+        )
+    schedule = design.get("schedule") or {}
+    days: list[float] = []
+    for visit, spec in schedule.items():
+        if visit not in design["visits"]:
+            issues.append(
+                Issue(
+                    file,
+                    f"scheduled visit '{visit}' is not among design.visits "
+                    f"({', '.join(design['visits'])}); add it there",
+                    column=f"design.schedule.{visit}",
+                )
+            )
+        days.append(float(spec["day"]))
+    if any(b <= a for a, b in itertools.pairwise(days)):
+        issues.append(
+            Issue(
+                file,
+                "design.schedule visits must be in chronological order with "
+                f"increasing planned days (got {', '.join(f'{d:g}' for d in days)})",
+                column="design.schedule",
+            )
+        )
+    if schedule:
+        primary = pv or (tps[1] if len(tps) > 1 else tps[0])
+        if len(tps) > 1 and primary not in schedule:
+            issues.append(
+                Issue(
+                    file,
+                    f"the primary visit '{primary}' is not in design.schedule "
+                    f"({', '.join(schedule)}); add it with its planned day",
+                    column="design.schedule",
+                )
+            )
+        for tp in tps[1:]:
+            if tp not in schedule:
+                issues.append(
+                    Issue(
+                        file,
+                        f"post-dose timepoint '{tp}' is not in design.schedule "
+                        f"({', '.join(schedule)}); add it with its planned day",
+                        column="design.schedule",
+                    )
+                )
+    return issues
+
+
 def validate_config(config: dict[str, Any], file: str = "config/config.yaml") -> dict:
     """Validate a configuration dict and fill in defaults.
 
@@ -301,6 +392,7 @@ def validate_config(config: dict[str, Any], file: str = "config/config.yaml") ->
     if not is_trial_study(cfg):
         return _qc_only_checks(cfg, file)
     design = cfg["design"]
+    issues += _visit_design_issues(design, file)
     for tp in design["timepoints"]:
         if tp not in design["visits"]:
             issues.append(
