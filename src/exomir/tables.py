@@ -39,6 +39,7 @@ ID_COLUMNS = {
     "disposition": ["screening_id"],
     "ev_lots": ["lot_id"],
     "ev_nta_runs": ["lot_id", "instrument", "replicate"],
+    "events": ["participant_id", "endpoint"],
 }
 
 

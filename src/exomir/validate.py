@@ -49,6 +49,7 @@ OPTIONAL_SHEETS = (
     "disposition",
     "ev_lots",
     "ev_nta_runs",
+    "events",
 )
 
 
