@@ -362,6 +362,8 @@ def _contrast_from_spec(
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
         bad(f"contrast name '{name}' must be letters, digits, '_', '.', '+', '-'")
+    if name == LRT_NAME:
+        bad(f"contrast name '{name}' is taken by the likelihood-ratio test (de.lrt)")
     kind = spec.get("kind")
     if kind not in KINDS:
         bad(f"kind '{kind}' is not one of: {', '.join(KINDS)}")
