@@ -324,6 +324,18 @@ def check_contrasts(
                         column=f"de.contrasts.{name}.covariates",
                     )
                 )
+    lrt = (cfg.get("de") or {}).get("lrt") or {}
+    covs = lrt.get("covariates") if isinstance(lrt, dict) else None
+    for cov in covs if isinstance(covs, list) else []:
+        if isinstance(cov, str) and cov not in columns:
+            issues.append(
+                Issue(
+                    CONFIG_LABEL,
+                    f"covariate '{cov}' of the likelihood-ratio test is not a column "
+                    "of samples.tsv or participants.tsv",
+                    column="de.lrt.covariates",
+                )
+            )
     return issues
 
 

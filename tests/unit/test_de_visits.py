@@ -313,3 +313,19 @@ def test_month3_contrast_finds_the_planted_effects(visits, tmp_path: Path) -> No
     t = res.table.set_index("mirna")
     assert set(PLANTED) <= set(t.index[t["padj"] < 0.05])
     assert set(res.table["mirna"]) >= {"hsa-miR-late-3p"}
+
+
+def test_unknown_lrt_covariate_is_named_by_preflight() -> None:
+    from exomir.preflight import check_contrasts
+
+    cfg = copy.deepcopy(CFG)
+    cfg["de"] = {"lrt": {"covariates": ["sequencing_lane"]}}
+    tables = {
+        "samples": pd.DataFrame(
+            columns=["sample_id", "participant_id", "timepoint", "library_batch"]
+        ),
+        "participants": pd.DataFrame(columns=["participant_id", "arm"]),
+    }
+    (issue,) = check_contrasts(cfg, tables)
+    assert issue.column == "de.lrt.covariates"
+    assert "'sequencing_lane'" in issue.message

@@ -249,7 +249,8 @@ class DESettings:
             design (no restriction: every two-timepoint design).
         """
         ref = self.timepoints[0]
-        prim = tuple(dict.fromkeys((ref, self.primary_visit or self.timepoints[-1])))
+        default = self.timepoints[1] if len(self.timepoints) > 1 else ref
+        prim = tuple(dict.fromkeys((ref, self.primary_visit or default)))
         need = {ref, *timepoints}
         if need <= set(prim):
             scope = prim

@@ -62,7 +62,8 @@ class PathwaySettings:
     @property
     def followup(self) -> str:
         """Post-dose timepoint of the primary tests (``design.primary_visit``)."""
-        return self.primary_visit or self.timepoints[-1]
+        tps = self.timepoints
+        return self.primary_visit or (tps[1] if len(tps) > 1 else tps[0])
 
 
 def pathway_settings(
