@@ -297,6 +297,7 @@ def check_contrasts(
         (from :func:`exomir.de.settings.de_settings`) and covariates that are no column
         of the sample or participant sheet.
     """
+    from exomir.config import primary_visit
     from exomir.de.settings import de_settings, default_contrasts
 
     issues: list[Issue] = []
@@ -309,7 +310,7 @@ def check_contrasts(
     columns = set(tables["samples"].columns) | set(tables["participants"].columns)
     design = cfg["design"]
     specs = (cfg.get("de") or {}).get("contrasts") or default_contrasts(
-        design["arms"], design["timepoints"]
+        design["arms"], design["timepoints"], primary_visit(cfg)
     )
     for name, spec in specs.items():
         covs = spec.get("covariates") if isinstance(spec, dict) else None
@@ -323,6 +324,18 @@ def check_contrasts(
                         column=f"de.contrasts.{name}.covariates",
                     )
                 )
+    lrt = (cfg.get("de") or {}).get("lrt") or {}
+    covs = lrt.get("covariates") if isinstance(lrt, dict) else None
+    for cov in covs if isinstance(covs, list) else []:
+        if isinstance(cov, str) and cov not in columns:
+            issues.append(
+                Issue(
+                    CONFIG_LABEL,
+                    f"covariate '{cov}' of the likelihood-ratio test is not a column "
+                    "of samples.tsv or participants.tsv",
+                    column="de.lrt.covariates",
+                )
+            )
     return issues
 
 

@@ -133,13 +133,22 @@ def test_other_arm_names_and_a_later_visit_need_config_only() -> None:
     }
     s = de.de_settings(cfg)
     te = s.contrasts["treatment_effect"]
+    # The primary contrasts are at the primary visit (default: the second
+    # timepoint); the later visit gets its own suffixed contrasts.
     assert (te.arm, te.reference_arm, te.timepoint, te.reference_timepoint) == (
         "msc",
         "control",
+        "d7",
+        "d0",
+    )
+    assert {"time_control", "time_msc", "arms_d7", "arms_d0"} <= set(s.contrasts)
+    late = s.contrasts["treatment_effect_d28"]
+    assert (late.kind, late.timepoint, late.reference_timepoint) == (
+        "interaction",
         "d28",
         "d0",
     )
-    assert {"time_control", "time_msc", "arms_d28", "arms_d0"} <= set(s.contrasts)
+    assert {"time_control_d28", "time_msc_d28", "arms_d28"} <= set(s.contrasts)
     cfg["de"] = {"contrasts": {"early": {"kind": "interaction", "timepoint": "d7"}}}
     early = de.de_settings(cfg).contrasts["early"]
     assert early.timepoints == ("d0", "d7")

@@ -28,6 +28,15 @@ DE_OUTPUTS = [
     *expand("results/de/plots/{contrast}.ma.svg", contrast=DE_CONTRASTS),
 ]
 
+# The likelihood-ratio test of the arm x time terms across visits (de.lrt; on
+# by default with at least two post-dose timepoints): exomir.de.lrt.
+DE_LRT = DE_SETTINGS.lrt is not None
+if DE_LRT:
+    DE_OUTPUTS += [
+        "results/de/lrt_arm_by_time.tsv",
+        "results/de/lrt_arm_by_time.samples.tsv",
+    ]
+
 
 # Normalised counts (median-of-ratios over control miRNAs), VST and PCA of all
 # usable libraries; the per-miRNA filter/control table and the library table.
@@ -110,3 +119,35 @@ rule de:
         settings=DE_SETTINGS,
     script:
         "../scripts/de.py"
+
+
+# Likelihood-ratio test of the arm x time terms across visits: full model
+# ~ participant + timepoint + arm:timepoint against ~ participant + timepoint,
+# dispersions of the full pydeseq2 fit (as DESeq2's nbinomLRT).
+rule de_lrt:
+    input:
+        counts="results/counts/mirna_counts.tsv",
+        qc="results/qc/library_qc.tsv",
+        samples=get_sheet("samples"),
+        participants=get_sheet("participants"),
+    output:
+        table=report(
+            "results/de/lrt_arm_by_time.tsv",
+            caption="../report/de_lrt.rst",
+            category="miRNAome",
+        ),
+        samples="results/de/lrt_arm_by_time.samples.tsv",
+    log:
+        "logs/de_lrt/de_lrt.log",
+    benchmark:
+        "benchmarks/de_lrt/de_lrt.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=60,
+    params:
+        settings=DE_SETTINGS,
+    script:
+        "../scripts/de_lrt.py"

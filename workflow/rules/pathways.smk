@@ -42,6 +42,11 @@ PATHWAY_OUTPUTS = (
     else []
 )
 
+# Pathway-score ANCOVA at every post-dose timepoint (exomir.pathways.visits),
+# only when design.timepoints has more than one post-dose entry.
+if PATHWAYS_AVAILABLE and len(PATHWAY_SETTINGS.timepoints) > 2:
+    PATHWAY_OUTPUTS += ["results/pathways/ancova_by_visit.tsv"]
+
 
 # Interaction tables (user miRTarBase export and/or documented TSVs) in one
 # layout, miRNA names mapped onto the configured miRBase mature names.
@@ -113,3 +118,31 @@ rule pathways:
         settings=PATHWAY_SETTINGS,
     script:
         "../scripts/pathways.py"
+
+
+# The arm effect on each pathway score (ANCOVA on baseline and strata, with the
+# permutation p-value) at every post-dose timepoint; Holm within visit.
+rule pathways_by_visit:
+    input:
+        scores="results/pathways/scores.tsv",
+        participants=get_sheet("participants"),
+    output:
+        table=report(
+            "results/pathways/ancova_by_visit.tsv",
+            caption="../report/pathway_by_visit.rst",
+            category="Pathways",
+        ),
+    log:
+        "logs/pathways_by_visit/pathways_by_visit.log",
+    benchmark:
+        "benchmarks/pathways_by_visit/pathways_by_visit.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=30,
+    params:
+        settings=PATHWAY_SETTINGS,
+    script:
+        "../scripts/pathways_by_visit.py"

@@ -29,6 +29,48 @@ def _rank(x: pd.DataFrame) -> int:
     return int(np.linalg.matrix_rank(x.to_numpy(dtype=float))) if x.shape[1] else 0
 
 
+def add_covariates(
+    x: pd.DataFrame,
+    meta: pd.DataFrame,
+    covariates: Sequence[str],
+    paired: bool,
+    notes: list[str],
+) -> pd.DataFrame:
+    """Append covariate columns to a design, dropping those that add no rank.
+
+    Numeric covariates are standardised; text covariates become treatment
+    dummies (sorted levels, first as reference). A column that is constant,
+    or collinear with the design (e.g. absorbed by the participant terms of a
+    paired design), is dropped and a note appended to ``notes``.
+    """
+    for cov in covariates:
+        col = meta[cov]
+        numeric = pd.api.types.is_numeric_dtype(col.dtype) or all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in col
+        )
+        if numeric:
+            v = col.astype(float)
+            sd = v.std(ddof=0)
+            if sd == 0:
+                notes.append(f"covariate {cov} is constant here; dropped")
+                continue
+            add = pd.DataFrame({cov: (v - v.mean()) / sd})
+        else:
+            levels = sorted(col.astype(str).unique())
+            if len(levels) < 2:
+                notes.append(f"covariate {cov} has one level here; dropped")
+                continue
+            add = _dummies(col.astype(str), cov, levels)
+        for c in add.columns:
+            trial = pd.concat([x, add[[c]]], axis=1)
+            if _rank(trial) > _rank(x):
+                x = trial
+            else:
+                why = "absorbed by participant" if paired else "collinear"
+                notes.append(f"design column {c} dropped ({why})")
+    return x
+
+
 def design_matrix(
     meta: pd.DataFrame, contrast: Contrast
 ) -> tuple[pd.DataFrame, list[str]]:
@@ -93,31 +135,7 @@ def design_matrix(
     x = pd.concat(parts, axis=1)
     if _rank(x) < x.shape[1]:
         raise fail("the design is not of full rank")
-    for cov in contrast.covariates:
-        col = meta[cov]
-        numeric = pd.api.types.is_numeric_dtype(col.dtype) or all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in col
-        )
-        if numeric:
-            v = col.astype(float)
-            sd = v.std(ddof=0)
-            if sd == 0:
-                notes.append(f"covariate {cov} is constant here; dropped")
-                continue
-            add = pd.DataFrame({cov: (v - v.mean()) / sd})
-        else:
-            levels = sorted(col.astype(str).unique())
-            if len(levels) < 2:
-                notes.append(f"covariate {cov} has one level here; dropped")
-                continue
-            add = _dummies(col.astype(str), cov, levels)
-        for c in add.columns:
-            trial = pd.concat([x, add[[c]]], axis=1)
-            if _rank(trial) > _rank(x):
-                x = trial
-            else:
-                why = "absorbed by participant" if contrast.paired else "collinear"
-                notes.append(f"design column {c} dropped ({why})")
+    x = add_covariates(x, meta, contrast.covariates, contrast.paired, notes)
     if x.shape[0] - x.shape[1] < 1:
         raise fail(
             f"{x.shape[0]} libraries and {x.shape[1]} design columns leave no "

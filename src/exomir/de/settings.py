@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exomir.config import primary_visit
 from exomir.errors import Issue, ValidationError
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,48 @@ class Contrast:
         return f"arm[T.{self.arm}]"
 
 
+#: File stem of the likelihood-ratio test across visits (results/de/{LRT_NAME}.tsv).
+LRT_NAME = "lrt_arm_by_time"
+
+
+@dataclass(frozen=True)
+class LrtSpec:
+    """The likelihood-ratio test of the arm x time terms across visits (``de.lrt``).
+
+    Full model ``~ participant + timepoint + arm:timepoint`` (one 0/1 column
+    per post-dose timepoint, 1 for the treated arm's libraries there) against
+    ``~ participant + timepoint``; see :mod:`exomir.de.lrt`.
+
+    Attributes
+    ----------
+    arm, reference_arm
+        Treated and reference arm.
+    timepoints
+        Reference timepoint first, then the post-dose timepoints tested.
+    covariates
+        Extra sample or participant columns in both models.
+    description
+        Text for plots and the report.
+    """
+
+    arm: str
+    reference_arm: str
+    timepoints: tuple[str, ...]
+    covariates: tuple[str, ...] = ()
+    description: str = ""
+    name: str = LRT_NAME
+
+    @property
+    def post_dose(self) -> tuple[str, ...]:
+        """Post-dose timepoints with an arm x time term."""
+        return self.timepoints[1:]
+
+    @property
+    def terms(self) -> list[str]:
+        """Design columns dropped in the reduced model (one per post-dose timepoint)."""
+        return [f"{TREATED_FOLLOWUP}[{t}]" for t in self.post_dose]
+
+
 @dataclass(frozen=True)
 class DESettings:
     """Settings of the differential-expression stage (config ``de``).
@@ -182,30 +225,46 @@ class DESettings:
     label_top: int = 10
     wald_reference: str = "t"
     pseudocount: float = 1.0
+    primary_visit: str = ""
+    lrt: LrtSpec | None = None
+
+    def filter_scope(self, timepoints: Sequence[str]) -> tuple[str, ...] | None:
+        """Timepoints whose usable libraries define a fit's filter and controls.
+
+        A fit on the reference timepoint and the primary visit only uses the
+        libraries of those two timepoints, any other fit those of the reference
+        timepoint and its own timepoints (the trial as if cut to them), so that
+        libraries of other visits cannot change its miRNAs, controls or
+        dispersions (docs/de.md, "Across visits").
+
+        Parameters
+        ----------
+        timepoints
+            Timepoints of the fit's libraries.
+
+        Returns
+        -------
+        tuple of str or None
+            The timepoints, or ``None`` when they are all timepoints of the
+            design (no restriction: every two-timepoint design).
+        """
+        ref = self.timepoints[0]
+        default = self.timepoints[1] if len(self.timepoints) > 1 else ref
+        prim = tuple(dict.fromkeys((ref, self.primary_visit or default)))
+        need = {ref, *timepoints}
+        if need <= set(prim):
+            scope = prim
+        else:
+            scope = tuple(t for t in self.timepoints if t in need)
+        return None if set(scope) >= set(self.timepoints) else scope
 
 
-def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
-    """Contrasts derived from the design when config ``de.contrasts`` is empty.
-
-    Parameters
-    ----------
-    arms
-        Arms, reference first; the last is the treated arm.
-    timepoints
-        Timepoints, reference first; the last is the follow-up.
-
-    Returns
-    -------
-    dict
-        Name -> contrast specification (as in the configuration): with the
-        default design, ``treatment_effect``, ``time_placebo``,
-        ``time_exosome``, ``arms_week1`` and ``arms_baseline``.
-    """
-    ref_arm, arm = arms[0], arms[-1]
-    out: dict[str, dict[str, Any]] = {}
-    if len(timepoints) >= 2:
-        ref_tp, tp = timepoints[0], timepoints[-1]
-        out["treatment_effect"] = {
+def _visit_contrasts(
+    arm: str, ref_arm: str, arms: Sequence[str], ref_tp: str, tp: str, suffix: str
+) -> dict[str, dict[str, Any]]:
+    """Interaction and within-arm contrasts of one post-dose timepoint."""
+    out: dict[str, dict[str, Any]] = {
+        f"treatment_effect{suffix}": {
             "kind": "interaction",
             "arm": arm,
             "reference_arm": ref_arm,
@@ -214,36 +273,87 @@ def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
             "covariates": [],
             "description": f"{arm} vs {ref_arm}: change {ref_tp} to {tp} (arm x time)",
         }
-        for a in arms:
-            out[f"time_{a}"] = {
-                "kind": "within_arm",
-                "arm": a,
-                "timepoint": tp,
-                "reference_timepoint": ref_tp,
-                "covariates": [],
-                "description": f"{tp} vs {ref_tp} within {a} (descriptive)",
-            }
-    between = (
-        [timepoints[-1]] if len(timepoints) < 2 else [timepoints[-1], timepoints[0]]
-    )
-    for t in between:
-        balance = len(timepoints) >= 2 and t == timepoints[0]
-        out[f"arms_{t}"] = {
-            "kind": "between_arms",
-            "arm": arm,
-            "reference_arm": ref_arm,
-            "timepoint": t,
-            "covariates": ["library_batch"],
-            "description": (
-                f"{arm} vs {ref_arm} at {t}"
-                + (" (baseline balance check)" if balance else "")
-            ),
+    }
+    for a in arms:
+        out[f"time_{a}{suffix}"] = {
+            "kind": "within_arm",
+            "arm": a,
+            "timepoint": tp,
+            "reference_timepoint": ref_tp,
+            "covariates": [],
+            "description": f"{tp} vs {ref_tp} within {a} (descriptive)",
         }
     return out
 
 
+def _between_contrast(arm: str, ref_arm: str, t: str, balance: bool) -> dict[str, Any]:
+    """Between-arm contrast at one timepoint (with library_batch)."""
+    return {
+        "kind": "between_arms",
+        "arm": arm,
+        "reference_arm": ref_arm,
+        "timepoint": t,
+        "covariates": ["library_batch"],
+        "description": (
+            f"{arm} vs {ref_arm} at {t}"
+            + (" (baseline balance check)" if balance else "")
+        ),
+    }
+
+
+def default_contrasts(
+    arms: Sequence[str], timepoints: Sequence[str], primary: str | None = None
+) -> dict:
+    """Contrasts derived from the design when config ``de.contrasts`` is empty.
+
+    The primary contrasts compare the primary visit with the reference
+    timepoint; every further post-dose timepoint gets the same three kinds of
+    contrast, with the timepoint as a name suffix, after them. A two-timepoint
+    design therefore gets exactly the five primary contrasts.
+
+    Parameters
+    ----------
+    arms
+        Arms, reference first; the last is the treated arm.
+    timepoints
+        Timepoints, reference first.
+    primary
+        Primary post-dose visit (:func:`exomir.config.primary_visit`); default
+        the second timepoint (the only one when there is one).
+
+    Returns
+    -------
+    dict
+        Name -> contrast specification (as in the configuration): with the
+        default design, ``treatment_effect``, ``time_placebo``,
+        ``time_exosome``, ``arms_week1`` and ``arms_baseline``; with e.g. a
+        further ``month3`` timepoint also ``treatment_effect_month3``,
+        ``time_placebo_month3``, ``time_exosome_month3`` and ``arms_month3``.
+    """
+    ref_arm, arm = arms[0], arms[-1]
+    if primary is None:
+        primary = timepoints[1] if len(timepoints) >= 2 else timepoints[-1]
+    out: dict[str, dict[str, Any]] = {}
+    if len(timepoints) >= 2:
+        out.update(_visit_contrasts(arm, ref_arm, arms, timepoints[0], primary, ""))
+    between = [primary] if len(timepoints) < 2 else [primary, timepoints[0]]
+    for t in between:
+        balance = len(timepoints) >= 2 and t == timepoints[0]
+        out[f"arms_{t}"] = _between_contrast(arm, ref_arm, t, balance)
+    for t in timepoints[1:]:
+        if t == primary:
+            continue
+        out.update(_visit_contrasts(arm, ref_arm, arms, timepoints[0], t, f"_{t}"))
+        out[f"arms_{t}"] = _between_contrast(arm, ref_arm, t, False)
+    return out
+
+
 def _contrast_from_spec(
-    name: str, spec: Mapping[str, Any], arms: Sequence[str], tps: Sequence[str]
+    name: str,
+    spec: Mapping[str, Any],
+    arms: Sequence[str],
+    tps: Sequence[str],
+    primary: str,
 ) -> tuple[Contrast | None, list[Issue]]:
     where = f"de.contrasts.{name}"
     issues: list[Issue] = []
@@ -253,13 +363,15 @@ def _contrast_from_spec(
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.+-]*", name):
         bad(f"contrast name '{name}' must be letters, digits, '_', '.', '+', '-'")
+    if name == LRT_NAME:
+        bad(f"contrast name '{name}' is taken by the likelihood-ratio test (de.lrt)")
     kind = spec.get("kind")
     if kind not in KINDS:
         bad(f"kind '{kind}' is not one of: {', '.join(KINDS)}")
         return None, issues
     arm = spec.get("arm") or (None if kind == "within_arm" else arms[-1])
     ref_arm = spec.get("reference_arm")
-    tp = spec.get("timepoint") or tps[-1]
+    tp = spec.get("timepoint") or primary
     ref_tp = spec.get("reference_timepoint")
     if kind == "within_arm":
         if arm is None:
@@ -317,6 +429,79 @@ def _contrast_from_spec(
     )
 
 
+def _lrt_from_config(
+    spec: Mapping[str, Any] | None, arms: Sequence[str], tps: Sequence[str]
+) -> tuple[LrtSpec | None, list[Issue]]:
+    """Build the LRT across visits from config ``de.lrt`` (``None`` when it is off).
+
+    ``enabled: null`` (the default) runs it when at least two post-dose
+    timepoints are tested.
+    """
+    spec = dict(spec or {})
+    issues: list[Issue] = []
+
+    def bad(key: str, msg: str) -> None:
+        issues.append(Issue(CONFIG_LABEL, msg, column=f"de.lrt.{key}"))
+
+    enabled = spec.get("enabled")
+    chosen = list(spec.get("timepoints") or tps)
+    for t in chosen:
+        if t not in tps:
+            bad(
+                "timepoints",
+                f"timepoint '{t}' is not a level of this trial; use some of: "
+                f"{', '.join(tps)} (design.timepoints)",
+            )
+    if chosen and chosen[0] != tps[0]:
+        bad(
+            "timepoints",
+            f"the first timepoint must be the reference '{tps[0]}' "
+            f"(design.timepoints), not '{chosen[0]}'",
+        )
+    if len(set(chosen)) != len(chosen):
+        bad("timepoints", "a timepoint is listed twice")
+    arm = spec.get("arm") or arms[-1]
+    ref_arm = spec.get("reference_arm") or arms[0]
+    for key, value in (("arm", arm), ("reference_arm", ref_arm)):
+        if value not in arms:
+            bad(
+                key,
+                f"{key} '{value}' is not a level of this trial; use one of: "
+                f"{', '.join(arms)} (design.arms)",
+            )
+    if arm == ref_arm:
+        bad("arm", f"arm and reference_arm are both '{arm}'; the test needs two arms")
+    n_post = len(chosen) - 1
+    if enabled is True and n_post < 1:
+        bad("enabled", "the test needs at least one post-dose timepoint")
+    covs = spec.get("covariates") or []
+    reserved = {"participant", "arm", "timepoint", TREATED_FOLLOWUP, "participant_id"}
+    for c in covs:
+        if c in reserved:
+            bad(
+                "covariates",
+                f"covariate '{c}' is part of the design already; remove it",
+            )
+    run = enabled if enabled is not None else n_post >= 2
+    if issues or not run:
+        return None, issues
+    post = [t for t in tps if t in chosen[1:]]
+    desc = spec.get("description") or (
+        f"{arm} vs {ref_arm}: arm x time terms at {', '.join(post)} "
+        f"(likelihood-ratio test, {len(post)} df)"
+    )
+    return (
+        LrtSpec(
+            arm=str(arm),
+            reference_arm=str(ref_arm),
+            timepoints=(tps[0], *post),
+            covariates=tuple(str(c) for c in covs),
+            description=str(desc),
+        ),
+        issues,
+    )
+
+
 def de_settings(config: Mapping[str, Any]) -> DESettings:
     """Build and check the DE settings from a validated configuration.
 
@@ -340,12 +525,13 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
     design = config["design"]
     arms = tuple(design["arms"])
     tps = tuple(design["timepoints"])
+    primary = primary_visit(dict(config))
     de = dict(config.get("de") or {})
-    specs = de.get("contrasts") or default_contrasts(arms, tps)
+    specs = de.get("contrasts") or default_contrasts(arms, tps, primary)
     contrasts: dict[str, Contrast] = {}
     issues: list[Issue] = []
     for name, spec in specs.items():
-        c, iss = _contrast_from_spec(str(name), spec or {}, arms, tps)
+        c, iss = _contrast_from_spec(str(name), spec or {}, arms, tps, primary)
         issues += iss
         if c is not None:
             contrasts[c.name] = c
@@ -387,6 +573,8 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
                 column="de.wald_reference",
             )
         )
+    lrt, lrt_issues = _lrt_from_config(de.get("lrt"), arms, tps)
+    issues += lrt_issues
     if issues:
         raise ValidationError(issues)
     return DESettings(
@@ -412,4 +600,6 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
         label_top=int(de.get("label_top", 10)),
         wald_reference=str(wald_ref),
         pseudocount=float((config.get("primary") or {}).get("pseudocount", 1.0)),
+        primary_visit=primary,
+        lrt=lrt,
     )

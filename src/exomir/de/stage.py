@@ -53,6 +53,9 @@ class Prepared:
         Size-factor controls.
     settings
         DE settings.
+    scope_note
+        When the filter and controls come from the libraries of some
+        timepoints only (:meth:`DESettings.filter_scope`), a note saying so.
     """
 
     counts: pd.DataFrame
@@ -60,6 +63,7 @@ class Prepared:
     filt: pd.DataFrame
     control: ControlSet
     settings: DESettings
+    scope_note: str = ""
 
     @property
     def kept(self) -> list[str]:
@@ -83,6 +87,7 @@ def prepare(
     settings: DESettings,
     library_qc: pd.DataFrame | None = None,
     counts_label: str = "mirna_counts.tsv",
+    scope: tuple[str, ...] | None = None,
 ) -> Prepared:
     """Check the inputs, mark usable libraries, filter and choose controls.
 
@@ -98,6 +103,10 @@ def prepare(
         QC table or ``None``.
     counts_label
         File name of the counts for messages.
+    scope
+        Timepoints whose usable libraries define the feature filter and the
+        control miRNAs (from :meth:`DESettings.filter_scope`); ``None`` = all.
+        The library table keeps every library either way.
 
     Returns
     -------
@@ -121,7 +130,16 @@ def prepare(
             f"no usable library is left in {counts_label}: none of the "
             f"{len(meta)} libraries can be used ({'; '.join(why)})"
         )
-    filt = filter_mirnas(counts, meta, settings)
+    fmeta, note = meta, ""
+    if scope is not None:
+        in_scope = meta["usable"] & meta["timepoint"].isin(scope)
+        if in_scope.any():
+            fmeta = meta.assign(usable=in_scope)
+            note = (
+                "feature filter and size-factor controls from the "
+                f"{int(in_scope.sum())} usable libraries of {', '.join(scope)}"
+            )
+    filt = filter_mirnas(counts, fmeta, settings)
     n_kept = int(filt["kept"].sum())
     log.info("feature filter: %d of %d miRNAs kept", n_kept, len(filt))
     if n_kept == 0:
@@ -135,8 +153,11 @@ def prepare(
                 )
             ]
         )
-    control = control_mirnas(counts, meta, list(filt.index[filt["kept"]]), settings)
-    return Prepared(counts, meta, filt, control, settings)
+    control = control_mirnas(counts, fmeta, list(filt.index[filt["kept"]]), settings)
+    if note:
+        note += f" ({n_kept} miRNAs kept, {len(control.mirnas)} controls)"
+        log.info("%s", note)
+    return Prepared(counts, meta, filt, control, settings, note)
 
 
 def run_contrast(
@@ -194,7 +215,7 @@ def run_contrast(
     smp = res.samples.copy()
     smp["size_factor"] = smp.index.map(res.size_factors)
     smp.insert(0, "contrast", name)
-    notes = "; ".join(res.notes)
+    notes = "; ".join(([prep.scope_note] if prep.scope_note else []) + res.notes)
     smp["design_notes"] = notes
     write_table(smp.reset_index(drop=True), samples_path)
     if volcano_path or ma_path:
@@ -325,6 +346,7 @@ def read_inputs(
     qc: str | os.PathLike[str] | None,
     settings: DESettings,
     counts_label: str,
+    scope: tuple[str, ...] | None = None,
 ) -> Prepared:
     """Read the two sheets and the QC table a DE job declares, then :func:`prepare`.
 
@@ -338,6 +360,7 @@ def read_inputs(
         settings,
         read_library_qc(qc),
         counts_label=counts_label,
+        scope=scope,
     )
 
 
@@ -434,8 +457,11 @@ def contrast_step(
     estimable" (:func:`write_not_estimable`) so the report can say why; input
     errors still stop the job.
     """
+    scope = None
+    if contrast in settings.contrasts:
+        scope = settings.filter_scope(settings.contrasts[contrast].timepoints)
     prep = read_inputs(
-        read_counts(counts), samples, participants, qc, settings, str(counts)
+        read_counts(counts), samples, participants, qc, settings, str(counts), scope
     )
     try:
         run_contrast(

@@ -376,7 +376,7 @@ def _tests(
         participants,
         arms,
         tps[0],
-        tps[-1],
+        settings.followup,
         primary,
         strata=strata,
         cov_type=settings.cov_type,
@@ -384,7 +384,9 @@ def _tests(
         n_perm=settings.ancova_permutations,
         seed=settings.seed,
     )
-    mixed = mixedlm_tests(scores, arms, tps[0], tps[-1], ci_level=settings.ci_level)
+    mixed = mixedlm_tests(
+        scores, arms, tps[0], settings.followup, ci_level=settings.ci_level
+    )
     enr = []
     for contrast, path in sorted(de_tables.items()):
         de = pd.read_csv(path, sep="\t")

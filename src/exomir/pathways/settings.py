@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from exomir.config import primary_visit
+
 
 @dataclass(frozen=True)
 class InteractionSource:
@@ -55,6 +57,13 @@ class PathwaySettings:
     cov_type: str = "HC3"
     ci_level: float = 0.95
     seed: int = 20261126
+    primary_visit: str = ""
+
+    @property
+    def followup(self) -> str:
+        """Post-dose timepoint of the primary tests (``design.primary_visit``)."""
+        tps = self.timepoints
+        return self.primary_visit or (tps[1] if len(tps) > 1 else tps[0])
 
 
 def pathway_settings(
@@ -109,4 +118,5 @@ def pathway_settings(
         cov_type=str(cfg["cov_type"]),
         ci_level=float(cfg["ci_level"]),
         seed=int(cfg["seed"]),
+        primary_visit=primary_visit(dict(config)),
     )

@@ -13,6 +13,7 @@ from exomir.report.labels import (
 )
 from exomir.report.model import Figure, NotRun, Section, Table, Text
 from exomir.report.sections.primary import ARM_LEVEL_NOTE
+from exomir.report.sections.visits import mirna_visits
 
 #: Column labels of the DE top tables.
 DE_COLUMNS = {
@@ -185,6 +186,7 @@ def mirnaome(ctx: ReportContext, sec: Section) -> Section:
         )
         if k == 0:
             _heatmap(ctx, sec, name, tab)
+    mirna_visits(ctx, sec, contrasts, alpha)
     return sec
 
 

@@ -17,6 +17,7 @@ from exomir.report.labels import (
 )
 from exomir.report.model import Figure, NotRun, Section, Table, Text
 from exomir.report.sections.primary import ARM_LEVEL_NOTE
+from exomir.report.sections.visits import pathway_visits
 
 
 def _roles(ctx: ReportContext) -> dict[str, set[str]]:
@@ -299,4 +300,5 @@ def pathways(ctx: ReportContext, sec: Section) -> Section:
         )
     if tests is not None:
         _pathway_tables(ctx, sec, tests, tests_path)
+    pathway_visits(ctx, sec)
     return sec
