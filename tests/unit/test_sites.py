@@ -243,10 +243,10 @@ def test_confounded_sample_sheet_is_flagged() -> None:
     tab, warnings = batch_site_table(samples, par, 0.8)
     summary = tab[tab["table"] == "summary"].iloc[0]
     assert summary["cramers_v"] == pytest.approx(1.0)
-    assert bool(summary["confounded"]) and bool(summary["single_site"])
+    assert summary["confounded"] == "true" and summary["single_site"] == "true"
     assert len(warnings) == 1 and "library_batch is confounded with site" in warnings[0]
     cross = tab[tab["table"] == "crosstab"]
-    assert len(cross) == 3 and cross["single_site"].all()
+    assert len(cross) == 3 and (cross["single_site"] == "true").all()
 
 
 def test_balanced_sample_sheet_is_not_flagged() -> None:
@@ -254,7 +254,7 @@ def test_balanced_sample_sheet_is_not_flagged() -> None:
     tab, warnings = batch_site_table(samples, par, 0.8)
     summary = tab[tab["table"] == "summary"].iloc[0]
     assert summary["cramers_v"] == pytest.approx(0.0)
-    assert not summary["confounded"] and warnings == []
+    assert summary["confounded"] == "false" and warnings == []
 
 
 def test_partly_confounded_by_threshold() -> None:
@@ -267,7 +267,98 @@ def test_partly_confounded_by_threshold() -> None:
     exp = np.outer([5, 7], [4, 4, 4]) / 12
     chi2 = ((obs - exp) ** 2 / exp).sum()
     assert v == pytest.approx(math.sqrt(chi2 / 12))
-    flagged = bool(tab[tab["table"] == "summary"]["confounded"].iloc[0])
+    flagged = tab[tab["table"] == "summary"]["confounded"].iloc[0] == "true"
     assert flagged == (v >= 0.8)
     _, w_low = batch_site_table(samples, par, 0.5)
     assert (len(w_low) == 1) == (v >= 0.5)
+
+
+# ---------------------------------------------------------------------------
+# 4. DSMB tables by site (hand-counted)
+
+
+def test_site_tables_counts_by_site_and_arm() -> None:
+    from exomir.sites.tables import open_site_tables, site_tables
+
+    par = pd.DataFrame(
+        {
+            "participant_id": ["P1", "P2", "P3", "P4", "P5"],
+            "arm": ["placebo", "exosome", "placebo", "exosome", "exosome"],
+            "site_id": ["BDG", "BDG", "BDG", "JKT", "JKT"],
+        }
+    )
+    samples = pd.DataFrame(
+        {
+            "sample_id": ["P1_BL", "P1_W1", "P2_BL", "P2_W1", "P4_BL", "P5_BL"],
+            "participant_id": ["P1", "P1", "P2", "P2", "P4", "P5"],
+            "timepoint": [
+                "baseline",
+                "week1",
+                "baseline",
+                "week1",
+                "baseline",
+                "baseline",
+            ],
+        }
+    )
+    qc = pd.DataFrame(
+        {
+            "sample_id": list(samples["sample_id"]),
+            "pass": [True, False, True, True, True, False],
+        }
+    )
+    clin = pd.DataFrame(
+        {
+            "participant_id": ["P1", "P3", "P4"],
+            "visit": ["week1", "week1", "week1"],
+            "value_num": [1.0, None, 2.0],
+            "value_cat": [None, None, None],
+        }
+    )
+    ae = pd.DataFrame(
+        {
+            "participant_id": ["P2", "P2", "P4"],
+            "ctcae_grade": [3, 1, 2],
+            "serious": ["N", "N", "Y"],
+            "related": ["possible", "not", "not"],
+        }
+    )
+    out = site_tables(
+        par,
+        {"BDG": "Bandung", "JKT": "Jakarta", "YOG": "Yogyakarta"},
+        ["placebo", "exosome"],
+        samples=samples,
+        library_qc=qc,
+        clinical=clin,
+        visits=["week1"],
+        timepoints=["baseline", "week1"],
+        adverse_events=ae,
+    )
+
+    def n(table: str, site: str, arm: str, item: str) -> tuple[int, float]:
+        r = out[
+            (out["table"] == table)
+            & (out["site"] == site)
+            & (out["arm"] == arm)
+            & (out["item"] == item)
+        ].iloc[0]
+        return int(r["n"]), float(r["denominator"])
+
+    assert n("enrolment", "BDG", "all", "randomised") == (3, 3)
+    assert n("enrolment", "YOG", "all", "randomised") == (0, 0)
+    assert n("completeness", "BDG", "all", "library_week1") == (1, 3)  # P1 failed
+    assert n("completeness", "JKT", "exosome", "library_baseline") == (1, 2)
+    assert n("completeness", "BDG", "placebo", "clinical_week1") == (1, 2)  # P3 empty
+    assert n("read_qc", "BDG", "all", "libraries_failed") == (1, 4)
+    assert n("read_qc", "JKT", "all", "libraries_failed") == (1, 2)
+    assert n("adverse_events", "BDG", "exosome", "participants_any_ae") == (1, 1)
+    assert n("adverse_events", "BDG", "exosome", "events")[0] == 2
+    assert n("adverse_events", "BDG", "all", "participants_grade3plus_ae")[0] == 1
+    assert n("adverse_events", "JKT", "all", "participants_serious_ae")[0] == 1
+    assert n("adverse_events", "JKT", "all", "participants_related_ae")[0] == 0
+    opened = open_site_tables(out)
+    assert "arm" not in opened.columns
+    assert set(opened["table"]) == {"enrolment", "completeness", "read_qc"}
+    assert len(opened) == len(
+        out[(out["arm"] == "all") & (out["table"] != "adverse_events")]
+    )

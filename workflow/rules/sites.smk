@@ -18,6 +18,8 @@ if sites_active(CFG):
         "results/primary/site_by_arm.tsv",
         "results/primary/site_by_arm.png",
         "results/qc/batch_site.tsv",
+        "results/clinical/sites_closed.tsv",
+        "results/clinical/sites_open.tsv",
     ]
     if has_clinical_sheets():
         SITES_OUTPUTS += [
@@ -28,6 +30,7 @@ if sites_active(CFG):
 
 localrules:
     sites_batch,
+    sites_tables,
 
 
 # Arm effect per site and the site x arm interaction (Wald F, HC3) of the
@@ -117,3 +120,36 @@ rule sites_batch:
         settings=SITE_SETTINGS,
     script:
         "../scripts/sites_batch.py"
+
+
+# DSMB tables by site: enrolment, completeness per visit, read-QC failures and
+# AEs by site and arm (closed), and the pooled-over-arms copy without AEs (open).
+rule sites_tables:
+    input:
+        participants=get_sheet("participants"),
+        samples=get_sheet("samples"),
+        library_qc="results/qc/library_qc.tsv",
+        clinical_measurements=get_sheets("clinical_measurements"),
+        adverse_events=get_sheets("adverse_events"),
+        disposition=get_sheets("disposition"),
+    output:
+        closed="results/clinical/sites_closed.tsv",
+        opened="results/clinical/sites_open.tsv",
+    log:
+        "logs/sites_tables/sites_tables.log",
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    params:
+        settings={
+            "cfg_sites": SITE_SETTINGS.sites,
+            "arms": list(CFG["design"]["arms"]),
+            "visits": list(CFG["design"]["visits"]),
+            "timepoints": list(CFG["design"]["timepoints"]),
+            "related": list(CFG["safety"]["related_levels"]),
+        },
+    script:
+        "../scripts/sites_tables.py"

@@ -145,4 +145,6 @@ def batch_site_table(
             }
         )
     out = pd.DataFrame(rows, columns=BATCH_SITE_COLUMNS)
+    for c in ("single_site", "confounded"):
+        out[c] = out[c].map({True: "true", False: "false"}).fillna("")
     return out, warnings
