@@ -147,7 +147,7 @@ rule sites_tables:
         settings={
             "cfg_sites": SITE_SETTINGS.sites,
             "arms": list(CFG["design"]["arms"]),
-            "visits": list(CFG["design"]["visits"]),
+            "visits": list(CFG["design"].get("visits") or CFG["design"]["timepoints"]),
             "timepoints": list(CFG["design"]["timepoints"]),
             "related": list(CFG["safety"]["related_levels"]),
         },
