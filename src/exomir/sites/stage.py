@@ -213,18 +213,17 @@ def site_forest_plot(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     from exomir.atomic import atomic_path
 
     endpoints = list(dict.fromkeys(table["endpoint"])) or ["(none)"]
+    n_rows = max(1, len(table) // max(1, len(endpoints)))
+    height = 0.6 + len(endpoints) * (0.8 + 0.3 * n_rows)
     fig, axes = plt.subplots(
         len(endpoints),
         1,
-        figsize=(
-            6.5,
-            1.0
-            + 1.3 * len(endpoints) * max(1, len(table) // max(1, len(endpoints)) / 3),
-        ),
+        figsize=(6.5, height),
         squeeze=False,
     )
     for ax, ep in zip(axes[:, 0], endpoints, strict=True):
@@ -260,6 +259,9 @@ def site_forest_plot(
         ax.axvline(1.0 if ratio else 0.0, color="grey", lw=0.8, ls="--")
         if ratio:
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_yticks([])
         inter = table[(table["endpoint"] == ep) & (table["row_type"] == "interaction")]
         p = inter["p_value"].iloc[0] if len(inter) else np.nan
@@ -275,7 +277,7 @@ def site_forest_plot(
             fontsize=7,
         )
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / height))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
