@@ -362,3 +362,51 @@ def test_site_tables_counts_by_site_and_arm() -> None:
     assert len(opened) == len(
         out[(out["arm"] == "all") & (out["table"] != "adverse_events")]
     )
+
+
+def test_clinical_site_by_arm_log_endpoint_pooled_equals_clinical_ancova() -> None:
+    from exomir.clinical.endpoints import ancova as clinical_ancova
+    from exomir.clinical.settings import ClinicalSettings, ParamSpec
+    from exomir.sites.stage import clinical_site_by_arm
+
+    spec = ParamSpec(
+        "UPCR", "UPCR", "UR", "mg/mmol", "continuous", "ancova", transform="log"
+    )
+    cs = ClinicalSettings(
+        arm="exosome",
+        reference_arm="placebo",
+        baseline_visit="baseline",
+        followup_visit="week1",
+        strata=("site_id",),
+        params={"UPCR": spec},
+    )
+    rng = np.random.default_rng(11)
+    n = 30
+    pids = [f"P{i:02d}" for i in range(n)]
+    site = np.repeat(list(SITES), 10)
+    treated = np.tile([0.0, 1.0], n // 2)
+    bl = np.exp(rng.normal(3, 0.5, n))
+    wk1 = bl * np.exp(-0.3 * treated + rng.normal(0, 0.3, n))
+    ds = pd.DataFrame(
+        {
+            "participant_id": pids,
+            "param": "UPCR",
+            "arm": np.where(treated == 1, "exosome", "placebo"),
+            "bl": bl,
+            "wk1": wk1,
+            "in_mitt": True,
+            "in_pp": True,
+        }
+    )
+    par = pd.DataFrame({"participant_id": pids, "arm": ds["arm"], "site_id": site})
+    tab = clinical_site_by_arm(ds, par, cs, SiteSettings(sites=SITES))
+    pooled = tab[tab["row_type"] == "pooled"].iloc[0]
+    d = ds.assign(treated=treated, site_id=site)
+    main = clinical_ancova(d, spec, cs, "mITT")
+    assert pooled["estimate"] == pytest.approx(main["estimate_model_scale"], abs=1e-10)
+    assert pooled["back_transformed"] == pytest.approx(main["estimate"], rel=1e-10)
+    rows = tab[tab["row_type"] == "site"]
+    assert rows["back_transformed"].to_numpy() == pytest.approx(
+        np.exp(rows["estimate"].to_numpy())
+    )
+    assert tab["scale"].iloc[0].startswith("log ratio")
