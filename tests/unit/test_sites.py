@@ -56,6 +56,11 @@ def test_unknown_and_missing_site_named_with_row_and_allowed_codes(
     assert "column 'site_id'" in bad and "'SBY' is not in config design.sites" in bad
     assert "use one of: BDG, JKT, YOG" in bad
     assert "line 4 (participant_id=P3)" in empty and "site_id is empty" in empty
+    # The same issues come out of the participants check of `exomir validate`.
+    via = [
+        str(i) for i in check_participants(par, CFG, "config/participants.tsv", None)
+    ]
+    assert bad in via and empty in via
 
 
 def test_missing_site_column_when_sites_configured(tmp_path: Path) -> None:
