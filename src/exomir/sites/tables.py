@@ -96,7 +96,7 @@ def site_tables(
     par["participant_id"] = par["participant_id"].astype(str)
     site_of = par.set_index("participant_id")[SITE_COLUMN].astype(str)
     arm_of = par.set_index("participant_id")["arm"].astype(str)
-    sets: list[tuple[str, str, set[str] | int, str, str]] = []
+    sets: list[tuple[str, str, set[str] | pd.Series, str, str]] = []
 
     def add(table: str, item: str, members: set[str] | pd.Series, denom: str) -> None:
         sets.append((table, item, members, denom, ""))
