@@ -415,3 +415,48 @@ def test_clinical_site_by_arm_log_endpoint_pooled_equals_clinical_ancova() -> No
         np.exp(rows["estimate"].to_numpy())
     )
     assert tab["scale"].iloc[0].startswith("log ratio")
+
+
+# ---------------------------------------------------------------------------
+# Report section
+
+
+def test_report_section_open_reads_no_closed_file(tmp_path: Path) -> None:
+    from exomir.report.context import ReportContext
+    from exomir.report.model import Section, Table, Text
+    from exomir.report.sections.sites import sites
+    from exomir.sites.tables import open_site_tables, site_tables
+    from exomir.tables import write_table
+
+    vals, par = _values()
+    par["arm"] = vals["arm"]
+    closed = site_tables(par, SITES, ["placebo", "exosome"])
+    samples, bpar = _sheets(["B1"] * 4 + ["B2"] * 4 + ["B3"] * 4)
+    batch, _ = batch_site_table(samples, bpar, 0.8)
+    for rel, df in (
+        ("results/clinical/sites_closed.tsv", closed),
+        ("results/clinical/sites_open.tsv", open_site_tables(closed)),
+        ("results/qc/batch_site.tsv", batch),
+        (
+            "results/primary/site_by_arm.tsv",
+            primary_site_by_arm(vals, par, primary_settings(CFG), SiteSettings(SITES)),
+        ),
+    ):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        write_table(df, tmp_path / rel)
+    cfg = {"design": {"sites": SITES, "arms": ["placebo", "exosome"]}}
+    opened = sites(ReportContext(tmp_path, cfg, "open"), Section("sites", 13, "Sites"))
+    titles = [b.title for b in opened.blocks if isinstance(b, Table)]
+    assert "Enrolment by site (arms pooled)" in titles
+    assert not any("arm effect by site" in t for t in titles)
+    warn = [b.text for b in opened.blocks if isinstance(b, Text) and b.kind == "warn"]
+    assert any("library_batch is confounded with site" in w for w in warn)
+    shut = sites(ReportContext(tmp_path, cfg, "closed"), Section("sites", 13, "Sites"))
+    titles = [b.title for b in shut.blocks if isinstance(b, Table)]
+    assert "Enrolment by site and arm" in titles
+    assert "Primary miRNA: arm effect by site (sensitivity analysis)" in titles
+    none = sites(
+        ReportContext(tmp_path, {"design": {"sites": None}}, "closed"),
+        Section("sites", 13, "Sites"),
+    )
+    assert "not analysed" in none.blocks[0].text  # type: ignore[union-attr]
