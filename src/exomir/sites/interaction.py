@@ -258,84 +258,26 @@ def eligible_sites(
     return keep, why
 
 
-def site_rows(
-    *,
-    frame: pd.DataFrame,
-    outcome: str,
-    baseline: str,
-    adjust: pd.DataFrame,
+def _back(v: float, back: str) -> float:
+    """Back-transform a log-scale estimate (``exp2``, ``exp``; NaN otherwise)."""
+    if back == "exp2":
+        return float(2.0**v)
+    if back == "exp":
+        return float(math.exp(v))
+    return math.nan
+
+
+def _rows(
+    fit: SiteFit | None,
     sites: Mapping[str, str],
-    labels: Mapping[str, str],
-    back: str,
-    cov_type: str,
-    ci_level: float,
-    min_per_arm: int,
-    notes: Sequence[str] = (),
+    site: pd.Series,
+    treated: pd.Series,
+    inside: pd.Series,
+    why: Mapping[str, str],
+    pre: list[str],
+    blank: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """Output rows of one endpoint: per site, pooled and the interaction test.
-
-    Parameters
-    ----------
-    frame
-        One row per participant: ``treated``, ``site_id``, ``outcome`` and
-        ``baseline`` (on the model scale).
-    outcome, baseline
-        Column names.
-    adjust
-        Further design columns (same index as ``frame``).
-    sites
-        ``design.sites`` (code -> name), in report order.
-    labels
-        ``analysis``, ``endpoint``, ``label``, ``population`` and ``scale``
-        of every row.
-    back
-        Back-transformation of the estimate: ``exp2`` (log2 scale, ratio),
-        ``exp`` (natural log, ratio of geometric means) or ``""`` (none).
-    cov_type, ci_level, min_per_arm
-        Model settings (``site_analysis``).
-    notes
-        Notes of the data preparation (participants left out...).
-
-    Returns
-    -------
-    list[dict]
-        Rows with :data:`SITE_BY_ARM_COLUMNS`.
-    """
-    used = [outcome, baseline, TREATED, "site_id"]
-    ok = frame[used].notna().all(axis=1) & adjust.notna().all(axis=1)
-    ok &= frame["site_id"].astype(str).isin(list(sites))
-    d, a = frame[ok], adjust[ok]
-    pre = list(notes)
-    if int((~ok).sum()):
-        pre.append(f"{int((~ok).sum())} participant(s) without the needed values")
-    site = d["site_id"].astype(str)
-    treated = d[TREATED].astype(float)
-    keep, why = eligible_sites(site, treated, list(sites), min_per_arm)
-    blank: dict[str, Any] = {c: np.nan for c in SITE_BY_ARM_COLUMNS}
-    blank.update({k: v for k, v in labels.items()}, model="", covariates="", note="")
-
-    def bt(v: float) -> float:
-        if back == "exp2":
-            return float(2.0**v)
-        if back == "exp":
-            return float(math.exp(v))
-        return math.nan
-
-    inside = site.isin(keep)
-    try:
-        fit = site_by_arm_fit(
-            d.loc[inside, outcome].astype(float),
-            treated[inside],
-            d.loc[inside, baseline].astype(float),
-            site[inside],
-            a[inside],
-            sites=keep,
-            cov_type=cov_type,
-            ci_level=ci_level,
-        )
-    except NotEstimable as exc:
-        fit = None
-        pre.append(str(exc))
+    """Site, pooled and interaction rows of one endpoint from its fit."""
     rows: list[dict[str, Any]] = []
     per = fit.per_site.set_index("site") if fit is not None else pd.DataFrame()
     model = (
@@ -402,9 +344,84 @@ def site_rows(
                 note="not computed: " + "; ".join(pre),
             )
         )
+    return rows
+
+
+def site_rows(
+    *,
+    frame: pd.DataFrame,
+    outcome: str,
+    baseline: str,
+    adjust: pd.DataFrame,
+    sites: Mapping[str, str],
+    labels: Mapping[str, str],
+    back: str,
+    cov_type: str,
+    ci_level: float,
+    min_per_arm: int,
+    notes: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Output rows of one endpoint: per site, pooled and the interaction test.
+
+    Parameters
+    ----------
+    frame
+        One row per participant: ``treated``, ``site_id``, ``outcome`` and
+        ``baseline`` (on the model scale).
+    outcome, baseline
+        Column names.
+    adjust
+        Further design columns (same index as ``frame``).
+    sites
+        ``design.sites`` (code -> name), in report order.
+    labels
+        ``analysis``, ``endpoint``, ``label``, ``population`` and ``scale``
+        of every row.
+    back
+        Back-transformation of the estimate: ``exp2`` (log2 scale, ratio),
+        ``exp`` (natural log, ratio of geometric means) or ``""`` (none).
+    cov_type, ci_level, min_per_arm
+        Model settings (``site_analysis``).
+    notes
+        Notes of the data preparation (participants left out...).
+
+    Returns
+    -------
+    list[dict]
+        Rows with :data:`SITE_BY_ARM_COLUMNS`.
+    """
+    used = [outcome, baseline, TREATED, "site_id"]
+    ok = frame[used].notna().all(axis=1) & adjust.notna().all(axis=1)
+    ok &= frame["site_id"].astype(str).isin(list(sites))
+    d, a = frame[ok], adjust[ok]
+    pre = list(notes)
+    if int((~ok).sum()):
+        pre.append(f"{int((~ok).sum())} participant(s) without the needed values")
+    site = d["site_id"].astype(str)
+    treated = d[TREATED].astype(float)
+    keep, why = eligible_sites(site, treated, list(sites), min_per_arm)
+    blank: dict[str, Any] = {c: np.nan for c in SITE_BY_ARM_COLUMNS}
+    blank.update({k: v for k, v in labels.items()}, model="", covariates="", note="")
+
+    inside = site.isin(keep)
+    try:
+        fit = site_by_arm_fit(
+            d.loc[inside, outcome].astype(float),
+            treated[inside],
+            d.loc[inside, baseline].astype(float),
+            site[inside],
+            a[inside],
+            sites=keep,
+            cov_type=cov_type,
+            ci_level=ci_level,
+        )
+    except NotEstimable as exc:
+        fit = None
+        pre.append(str(exc))
+    rows = _rows(fit, sites, site, treated, inside, why, pre, blank)
     for row in rows:
         if row["row_type"] != "interaction" and np.isfinite(row["estimate"]):
-            row["back_transformed"] = bt(row["estimate"])
-            row["bt_ci_low"] = bt(row["ci_low"])
-            row["bt_ci_high"] = bt(row["ci_high"])
+            row["back_transformed"] = _back(row["estimate"], back)
+            row["bt_ci_low"] = _back(row["ci_low"], back)
+            row["bt_ci_high"] = _back(row["ci_high"], back)
     return rows

@@ -146,6 +146,18 @@ def site_tables(
         ):
             add("adverse_events", item, set(ae.loc[m, "participant_id"]), "randomised")
         sets.append(("adverse_events", "events", ae["participant_id"], "", ""))
+    return _count(sets, sites, arms, everyone, site_of, arm_of)
+
+
+def _count(
+    sets: list[tuple[str, str, set[str] | pd.Series, str, str]],
+    sites: Mapping[str, str],
+    arms: Sequence[str],
+    everyone: set[str],
+    site_of: pd.Series,
+    arm_of: pd.Series,
+) -> pd.DataFrame:
+    """Count each member set by site and arm, with its denominator and percent."""
     rows: list[dict[str, Any]] = []
     for code, name in sites.items():
         at_site = {p for p in everyone if site_of.get(p) == code}
