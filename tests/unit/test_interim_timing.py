@@ -228,3 +228,16 @@ def test_same_result_keeps_interim_table_byte_identical(tmp_path: Path) -> None:
     assert not (tmp_path / "data_looks.tsv").exists()
     r = pd.read_csv(tmp_path / "timed_looks.tsv", sep="\t").iloc[0]
     assert "primary ANCOVA as run" in r["interim_dataset"]
+
+
+def test_bad_data_cut_names_the_config_key(tmp_path: Path) -> None:
+    from exomir.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=r"trial\.data_cut.*not a date"):
+        _run(
+            tmp_path,
+            "bad",
+            {"planned_evaluable": 60, "look_timing": "information_time"},
+            data_cut="next spring",
+        )
+    assert not (tmp_path / "bad.tsv").exists()

@@ -460,3 +460,13 @@ def test_report_section_open_reads_no_closed_file(tmp_path: Path) -> None:
         Section("sites", 13, "Sites"),
     )
     assert "not analysed" in none.blocks[0].text  # type: ignore[union-attr]
+
+
+def test_site_stratum_with_one_participant_is_pooled_with_a_note() -> None:
+    vals, _ = _values()
+    # YOG keeps one participant: its dummy would have leverage 1 -> pooled.
+    keep = (vals["site_id"] != "YOG") | (vals["participant_id"] == "P200")
+    row = ancova(vals[keep], primary_settings(CFG))
+    assert "site_id level(s) YOG with one participant pooled with" in row["note"]
+    assert "site_id[T.YOG]" not in row["covariates"]
+    assert np.isfinite(row["estimate_log2"])

@@ -499,9 +499,9 @@ def interim_step(
     closed = run_interim(settings, n_eval, t_obs, note, df=df)
     write_table(closed, table)
     if timed is not None and looks is not None:
-        from exomir.clinical.interim_timing import looks_table
+        from exomir.clinical.interim_timing import looks_table, parse_data_cut
 
-        cut = pd.Timestamp(data_cut).normalize() if data_cut else None
+        cut = parse_data_cut(data_cut)
         write_table(
             looks_table(
                 timed[0],

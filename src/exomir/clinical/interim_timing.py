@@ -281,6 +281,33 @@ def looks_table(
     return pd.DataFrame([row], columns=LOOKS_COLUMNS)
 
 
+def parse_data_cut(data_cut: str | None) -> pd.Timestamp | None:
+    """``trial.data_cut`` as a day (``None`` when not set).
+
+    Raises
+    ------
+    ValidationError
+        If it is not a date.
+    """
+    if not data_cut:
+        return None
+    try:
+        return pd.Timestamp(str(data_cut)).normalize()
+    except ValueError as exc:
+        from exomir.errors import Issue, ValidationError
+
+        raise ValidationError(
+            [
+                Issue(
+                    "config/config.yaml",
+                    f"'{data_cut}' is not a date (YYYY-MM-DD); the interim look "
+                    "(interim.look_timing: information_time) needs it",
+                    column="trial.data_cut",
+                )
+            ]
+        ) from exc
+
+
 def timed_look(
     values: pd.DataFrame,
     samples: pd.DataFrame,
@@ -321,7 +348,7 @@ def timed_look(
     planned = current_planned_look(settings.fractions, settings.previous_fractions)
     if planned is None:
         return None, len(evaluable), None, "all evaluable participants (final analysis)"
-    cut = pd.Timestamp(data_cut).normalize() if data_cut else None
+    cut = parse_data_cut(data_cut)
     dates = primary_visit_dates(samples, primary.timepoint)
     timing = find_look(
         evaluable, dates, planned[0], planned[1], settings.planned_evaluable, cut
