@@ -63,6 +63,7 @@ if TRIAL:
     include: "workflow/rules/roc.smk"
     include: "workflow/rules/interim.smk"
     include: "workflow/rules/pathways.smk"
+    include: "workflow/rules/sites.smk"
 
 
 if has_clinical_sheets():

@@ -39,6 +39,7 @@ import pandas as pd
 from exomir.config import is_trial_study, load_config, resolve_path
 from exomir.errors import Issue, ValidationError
 from exomir.preflight import preflight_issues
+from exomir.sites.checks import site_issues
 from exomir.tables import read_table
 from exomir.units import default_conversions
 from exomir.validate_clinical import check_clinical
@@ -296,6 +297,7 @@ def check_participants(
                     line=1,
                 )
             )
+    issues += site_issues(participants, cfg, label)
     for _, row in participants.iterrows():
         rid = _row_id(row, ["participant_id"])
         line = int(row["_line"])

@@ -12,6 +12,12 @@ INTERIM_OUTPUTS = [
     "results/clinical/interim_boundaries.png",
     "results/clinical/interim_open.tsv",
 ]
+# interim.look_timing: information_time places the look where the planned
+# fraction was reached (exomir.clinical.interim_timing) and writes the planned
+# versus actual look.
+INTERIM_TIMED = INTERIM_SETTINGS.look_timing == "information_time"
+INTERIM_LOOKS = {"looks": "results/clinical/interim_looks.tsv"} if INTERIM_TIMED else {}
+INTERIM_OUTPUTS += list(INTERIM_LOOKS.values())
 
 
 localrules:
@@ -28,7 +34,9 @@ rule clinical_interim:
         qc="results/qc/library_qc.tsv",
         disposition=get_sheets("disposition"),
         adverse_events=get_sheets("adverse_events"),
+        samples=get_sheets("samples") if INTERIM_TIMED else [],
     output:
+        **INTERIM_LOOKS,
         table=report(
             "results/clinical/interim.tsv",
             caption="../report/interim.rst",
@@ -54,5 +62,7 @@ rule clinical_interim:
         runtime=5,
     params:
         settings=INTERIM_SETTINGS,
+        primary=PRIMARY_SETTINGS if INTERIM_TIMED else None,
+        data_cut=CFG["trial"].get("data_cut") or None,
     script:
         "../scripts/clinical_interim.py"

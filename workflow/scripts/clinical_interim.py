@@ -23,6 +23,10 @@ def main(smk: Any) -> None:
             plot=smk.output.plot,
             pooled=smk.output.pooled,
             settings=smk.params.settings,
+            samples=next(iter(smk.input.samples), None),
+            looks=getattr(smk.output, "looks", None),
+            primary=smk.params.primary,
+            data_cut=smk.params.data_cut,
         ),
         logger="exomir.clinical.interim",
     )

@@ -116,6 +116,8 @@ class InterimSettings:
     futility_cp: float
     futility_z: float
     related_levels: tuple[str, ...] = ("possible", "probable", "definite")
+    look_timing: str = "data"
+    planned_look_date: str | None = None
 
 
 def interim_settings(config: Mapping[str, Any]) -> InterimSettings:
@@ -136,6 +138,8 @@ def interim_settings(config: Mapping[str, Any]) -> InterimSettings:
         futility_cp=float(s.get("futility_conditional_power", 0.1)),
         futility_z=float(s.get("futility_z", 0.0)),
         related_levels=tuple(str(v) for v in related),
+        look_timing=str(s.get("look_timing", "data")),
+        planned_look_date=s.get("planned_look_date") or None,
     )
 
 
@@ -441,6 +445,10 @@ def interim_step(
     qc: str | os.PathLike[str] | None = None,
     disposition: str | os.PathLike[str] | None = None,
     adverse_events: str | os.PathLike[str] | None = None,
+    samples: str | os.PathLike[str] | None = None,
+    looks: str | os.PathLike[str] | None = None,
+    primary: Any = None,
+    data_cut: str | None = None,
 ) -> pd.DataFrame:
     """Run the interim analysis from the primary stage's tables and write it.
 
@@ -459,6 +467,11 @@ def interim_step(
     qc, disposition, adverse_events
         ``results/qc/library_qc.tsv`` and the sheets of the open report
         (optional; the sheets were validated when the workflow was parsed).
+    samples, looks, primary, data_cut
+        With ``interim.look_timing: information_time``: samples.tsv (draw
+        dates), ``results/clinical/interim_looks.tsv`` (planned versus actual
+        look), the primary settings and ``trial.data_cut``
+        (:mod:`exomir.clinical.interim_timing`).
     """
     from exomir.tables import write_table
 
@@ -476,8 +489,30 @@ def interim_step(
                 )
             ]
         )
+    timed = None
+    if settings.look_timing == "information_time":
+        timed = _information_time(vals, samples, settings, primary, data_cut)
+        n_eval = timed[1]
+        if timed[2] is not None:
+            t_obs, df, note = timed[2]
+            note = "; ".join(x for x in (timed[3], note) if x)
     closed = run_interim(settings, n_eval, t_obs, note, df=df)
     write_table(closed, table)
+    if timed is not None and looks is not None:
+        from exomir.clinical.interim_timing import looks_table, parse_data_cut
+
+        cut = parse_data_cut(data_cut)
+        write_table(
+            looks_table(
+                timed[0],
+                closed,
+                settings.planned_evaluable,
+                settings.planned_look_date,
+                cut,
+                timed[3],
+            ),
+            looks,
+        )
     if plot is not None:
         plot_boundaries(closed, plot, settings.expected_direction)
     if pooled is not None:
@@ -491,6 +526,37 @@ def interim_step(
         )
         write_table(opened, pooled)
     return closed
+
+
+def _information_time(
+    values: pd.DataFrame,
+    samples: str | os.PathLike[str] | None,
+    settings: InterimSettings,
+    primary: Any,
+    data_cut: str | None,
+) -> tuple[Any, int, tuple[float, float | None, str] | None, str]:
+    """Place the look in information time (:func:`interim_timing.timed_look`)."""
+    from exomir.clinical.interim_timing import timed_look
+
+    if samples is None or primary is None:
+        raise ValueError(
+            "interim.look_timing: information_time needs samples.tsv and the "
+            "primary settings"
+        )
+    sheet = _optional_table(samples, "samples")
+    timing = timed_look(values, sheet, settings, primary, data_cut)
+    if timing[0] is not None:
+        log.info(
+            "interim look %s at t = %s planned: %s (%s); %d evaluable at the look, "
+            "%d in the data",
+            timing[0].look,
+            timing[0].planned_fraction,
+            timing[0].look_date,
+            timing[0].rule,
+            timing[1],
+            timing[0].n_in_data,
+        )
+    return timing
 
 
 OPEN_COLUMNS = ["section", "item", "value", "note"]

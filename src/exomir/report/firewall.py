@@ -55,6 +55,8 @@ OPEN_SAFE = (
     "results/clinical/interim_open.tsv",
     "results/clinical/plausibility.tsv",
     "results/clinical/enrolment.tsv",
+    "results/clinical/sites_open.tsv",
+    "results/clinical/interim_looks.tsv",
     "results/ev/lot_qc.tsv",
     "results/ev/lot_summary.tsv",
     "results/ev/misev_checklist.tsv",

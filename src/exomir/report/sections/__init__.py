@@ -28,6 +28,7 @@ from exomir.report.sections import (
     primary,
     qc,
     safety,
+    sites,
     study,
 )
 
@@ -55,13 +56,14 @@ SECTIONS: list[tuple[int, str, str, Renderer]] = [
     (10, "safety", "Safety", safety.safety),
     (11, "interim", "DSMB interim analysis", interim.interim),
     (12, "qc", "Data quality: sequencing QC", qc.sequencing_qc),
+    (13, "sites", "Recruiting sites", sites.sites),
     (
-        13,
+        14,
         "conclusions",
         "Conclusions and recommendation",
         conclusions.conclusions,
     ),
-    (14, "methods", "Methods and reference provenance", methods.methods),
+    (15, "methods", "Methods and reference provenance", methods.methods),
 ]
 
 __all__ = ["SECTIONS", "Renderer"]

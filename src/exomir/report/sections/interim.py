@@ -333,6 +333,7 @@ def interim(ctx: ReportContext, sec: Section) -> Section:
     else:
         _look_summary(ctx, sec, df, path)
         _look_tables(ctx, sec, df, path)
+        _planned_vs_actual(ctx, sec)
     if not ctx.closed:
         _pooled_status(ctx, sec)
     _safety_triggers(ctx, sec)
@@ -463,6 +464,46 @@ def _look_tables(ctx: ReportContext, sec: Section, df: pd.DataFrame, path: str) 
                 width="60%",
             )
         )
+
+
+LOOKS_SHOWN = {
+    "look": "look",
+    "planned_fraction": "planned t",
+    "target_evaluable": "planned evaluable at the look",
+    "planned_look_date": "planned date",
+    "look_date": "actual look date",
+    "look_date_rule": "how the date was found",
+    "data_cut": "data cut",
+    "target_reached": "target reached",
+    "n_evaluable_at_look": "evaluable at the look",
+    "n_evaluable_in_data": "evaluable in the data",
+    "n_undated": "undated",
+    "actual_fraction": "actual t",
+    "z_boundary_planned": "|z| boundary at planned t",
+    "z_boundary_actual": "|z| boundary at actual t",
+    "nominal_p_actual": "nominal p at actual t",
+    "interim_dataset": "interim dataset",
+}
+
+
+def _planned_vs_actual(ctx: ReportContext, sec: Section) -> None:
+    """Interim by information time: the planned versus the actual look."""
+    path = "results/clinical/interim_looks.tsv"
+    df = ctx.table(path)
+    if df is None:
+        return
+    shown = df[[c for c in LOOKS_SHOWN if c in df.columns]].rename(columns=LOOKS_SHOWN)
+    sec.add(
+        Table(
+            "Planned versus actual look (interim.look_timing: information_time)",
+            shown.T.reset_index().set_axis(["item", "value"], axis=1),
+            source=[path],
+            note="The look is dated by the primary-visit blood draw of the "
+            "participant who brought the evaluable count to the planned fraction "
+            "(or the data cut if earlier); the boundary is recomputed at the actual "
+            "fraction of the participants evaluable by then.",
+        )
+    )
 
 
 def _pooled_status(ctx: ReportContext, sec: Section) -> None:

@@ -1,4 +1,4 @@
-"""Section 14: methods and the provenance of the reference files."""
+"""Section 15: methods and the provenance of the reference files."""
 
 from __future__ import annotations
 
