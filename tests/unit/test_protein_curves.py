@@ -55,7 +55,9 @@ def test_inverse_and_outside_asymptotes():
     x = np.repeat(1000 / 2.0 ** np.arange(8), 2)
     y = ll5(x, -1.2, 0.05, 2.5, 150, 0.7)
     fit = fit_curve(x, y, standard_weights(y, x), "5pl")
-    np.testing.assert_allclose(fit.inverse(fit.predict([10.0, 150.0, 900.0])), [10, 150, 900], rtol=1e-6)
+    np.testing.assert_allclose(
+        fit.inverse(fit.predict([10.0, 150.0, 900.0])), [10, 150, 900], rtol=1e-6
+    )
     assert np.isnan(fit.inverse([fit.c - 0.01, fit.d + 0.01])).all()
     assert list(fit.side([fit.c - 0.01, fit.d + 0.01])) == [-1, 1]
 

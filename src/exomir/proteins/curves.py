@@ -108,7 +108,7 @@ class CurveFit:
 
 
 def ll5(x: np.ndarray, b: float, c: float, d: float, e: float, f: float) -> np.ndarray:
-    """drc's LL.5 function; ``x = 0`` gives ``c`` (``b < 0``) or ``d`` (``b > 0``)."""
+    """Drc's LL.5 function; ``x = 0`` gives ``c`` (``b < 0``) or ``d`` (``b > 0``)."""
     x = np.asarray(x, dtype=float)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         t = np.exp(b * (np.log(x) - math.log(e)))
@@ -119,7 +119,7 @@ def ll5(x: np.ndarray, b: float, c: float, d: float, e: float, f: float) -> np.n
 def standard_weights(
     y: np.ndarray, level: np.ndarray, scheme: str = "1/y^2", floor: float = 0.01
 ) -> np.ndarray:
-    """Fixed weights of the standards' wells.
+    """Return fixed weights of the standard wells.
 
     Parameters
     ----------
@@ -154,7 +154,7 @@ def standard_weights(
 
 
 def _start_4pl(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Starting values (b, c, d, log e) from a logit regression on log x (drc form)."""
+    """Return starting values (b, c, d, log e) from a logit regression on log x (drc form)."""
     span = float(np.ptp(y)) or 1.0
     pos = x > 0
     c0 = float(y.min()) - 0.05 * span
@@ -179,7 +179,14 @@ def _fit(
         return sw * (y - ll5(x, b, c, d, math.exp(log_e), f))
 
     return optimize.least_squares(
-        resid, p0, method="lm", x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=20000
+        resid,
+        p0,
+        method="lm",
+        x_scale="jac",
+        ftol=1e-15,
+        xtol=1e-15,
+        gtol=1e-15,
+        max_nfev=20000,
     )
 
 

@@ -224,7 +224,7 @@ def _find_grids(rows: list[list[str]], label: str) -> list[_Grid]:
         for r in range(nrow):
             li = i + 1 + r
             row = rows[li] if li < len(rows) else []
-            letter = next((c for c in row[:start] if c), "")
+            letter = next((c for c in row[:start] if len(c) == 1 and c.isalpha()), "")
             if (
                 li >= len(rows)
                 or (letter and letter.upper() != ROW_LETTERS[r])
