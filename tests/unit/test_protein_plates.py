@@ -38,7 +38,7 @@ def write(tmp: Path, name: str, lines: list[str]) -> Path:
 def test_gen5_two_wavelength_blocks_with_reference(tmp_path):
     lines = ["Software Version\t3.11.19", "Plate Number\tPlate 1", "", "Results", ""]
     lines += grid_lines(8, 12, "\t", lambda w: f"{od_of(w, 0.05):.4f}", tail="450")
-    lines += [""] + grid_lines(8, 12, "\t", lambda w: "0.0500", tail="570")
+    lines += ["", *grid_lines(8, 12, "\t", lambda w: "0.0500", tail="570")]
     p = write(tmp_path, "gen5.txt", lines)
     od, size = read_od(p, wavelength=450, reference=570)
     assert size == 96 and len(od) == 96
