@@ -35,6 +35,7 @@ PATHWAY_OUTPUTS = []
 CLINICAL_OUTPUTS = []
 MERGE_OUTPUTS = []
 REPORT_OUTPUTS = []
+PROTEIN_OUTPUTS = []
 
 
 def ref_path(value):
@@ -151,6 +152,7 @@ def get_final_outputs():
     targets += PATHWAY_OUTPUTS
     targets += REPORT_OUTPUTS
     targets += CLINICAL_OUTPUTS + MERGE_OUTPUTS
+    targets += PROTEIN_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -209,6 +211,7 @@ def report_stage_files():
     stages["pathways"] = PATHWAY_OUTPUTS
     stages["clinical"] = CLINICAL_OUTPUTS
     stages["safety"] = SAFETY_OUTPUTS + ROC_OUTPUTS + INTERIM_OUTPUTS
+    stages["proteins"] = PROTEIN_OUTPUTS
     return {
         stage: [f for f in dict.fromkeys(files) if str(f).endswith(REPORT_FILE_TYPES)]
         for stage, files in stages.items()

@@ -6,6 +6,7 @@ Defaults come from ``config.schema.yaml`` (their one home); the workflow builds
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from exomir.config import load_schema
 
 
+@functools.cache
 def _defaults(block: str) -> dict[str, Any]:
     props = load_schema("config")["properties"]["proteins"]["properties"][block]
     return {k: v.get("default") for k, v in props["properties"].items()}
@@ -63,7 +65,7 @@ def quant_settings(cfg: Mapping[str, Any] | None = None) -> QuantSettings:
     block = dict(cfg or {})
     if "proteins" in block:
         block = dict(block["proteins"] or {})
-    curve = {**_defaults("curve"), **(block.get("curve") or {})}
+    curve = {**dict(_defaults("curve")), **(block.get("curve") or {})}
     acc = {**_defaults("acceptance"), **(block.get("acceptance") or {})}
     acc["recovery"] = tuple(float(v) for v in acc["recovery"])
     return QuantSettings(

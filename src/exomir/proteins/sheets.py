@@ -260,3 +260,14 @@ def check_protein_sheets(
         seen[pid] = line
         issues += _check_plate_row(r, cfg, label, directory, check_files, ids)
     return issues
+
+
+def plate_input_files(plates: pd.DataFrame, directory: str | Path = ".") -> list[str]:
+    """Map and export files of every plate (inputs of the workflow rule), sorted, unique."""
+    files = {
+        str(resolve_path(str(r[c]), Path(directory)))
+        for _, r in plates.iterrows()
+        for c in ("map", "reads")
+        if _given(r.get(c)) is not None
+    }
+    return sorted(files)

@@ -70,6 +70,11 @@ class PlateSimParams:
     def from_params(cls, p: Mapping[str, Any]) -> PlateSimParams:
         """Build from the ``proteins`` simulator section (unknown keys ignored)."""
         names = p.get("analytes") or list(DEMO_PANEL)
+        unknown = [a for a in names if a not in DEMO_PANEL]
+        if unknown:
+            raise ValueError(
+                f"proteins.analytes: unknown {unknown}; known: {list(DEMO_PANEL)}"
+            )
         keys = {f for f in cls.__dataclass_fields__ if f != "analytes"}
         kw = {k: v for k, v in p.items() if k in keys}
         return cls(analytes={a: DEMO_PANEL[a] for a in names}, **kw)
@@ -372,4 +377,78 @@ def panel_config(
     return {
         a: {"label": lab, "unit": unit, "assay": "elisa", "transform": "log"}
         for a, (lab, unit, _, _) in analytes.items()
+    }
+
+
+def protein_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """One protein sample (plasma aliquot) per small-RNA library of the trial.
+
+    ``protein_sample_id`` is ``PS_<sample_id>``; the visit is the library's timepoint.
+    """
+    out = pd.DataFrame(
+        {
+            "protein_sample_id": "PS_" + samples["sample_id"].astype(str),
+            "participant_id": samples["participant_id"].astype(str),
+            "visit": samples["timepoint"].astype(str),
+            "matrix": "plasma",
+        }
+    )
+    return out.sort_values("protein_sample_id", kind="stable").reset_index(drop=True)
+
+
+def write_protein_layer(
+    out: Path,
+    samples: pd.DataFrame,
+    params: Mapping[str, Any],
+    seed: int,
+    levels: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Write the protein sheets, plates and truth of a simulated scenario.
+
+    The hook of ``exomir simulate`` (simulator parameter ``proteins.enabled``).
+    ``levels`` (protein_sample_id, analyte, true_conc) is where the
+    protein-analysis simulator feeds participant-level concentrations with arm
+    effects; without it :func:`simple_levels` draws them (no arm effect). Both
+    generators are derived from ``seed`` alone (``[seed, 2101]`` levels,
+    ``[seed, 2102]`` plates), never from the trial's streams, so every other
+    file of the scenario is unchanged.
+
+    Parameters
+    ----------
+    out
+        Scenario directory.
+    samples
+        The trial's ``samples.tsv`` (sample_id, participant_id, timepoint).
+    params
+        Resolved simulator parameters (section ``proteins``).
+    seed
+        The scenario seed.
+    levels
+        True concentrations, or ``None``.
+
+    Returns
+    -------
+    dict
+        Config additions: ``sheets`` entries and the ``proteins`` block.
+    """
+    from exomir.simulate.truth import write_frame
+
+    p = dict(params.get("proteins") or {})
+    sp = PlateSimParams.from_params(p)
+    ps = protein_samples(samples)
+    if levels is None:
+        levels = simple_levels(ps, sp.analytes, np.random.default_rng([seed, 2101]))
+    res = render_plates(levels, sp, np.random.default_rng([seed, 2102]), out)
+    write_frame(ps, out / "config" / "protein_samples.tsv")
+    write_frame(res["protein_plates"], out / "config" / "protein_plates.tsv")
+    write_frame(res["truth_plates"], out / "truth" / "protein_plates.tsv")
+    write_frame(
+        res["truth_concentrations"], out / "truth" / "protein_concentrations.tsv"
+    )
+    return {
+        "sheets": {
+            "protein_samples": "config/protein_samples.tsv",
+            "protein_plates": "config/protein_plates.tsv",
+        },
+        "proteins": {"panel": panel_config(sp.analytes)},
     }

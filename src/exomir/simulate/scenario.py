@@ -280,7 +280,15 @@ def run_simulation(
         }[kind]
         write_frame(df, out / rel)
     ev_mod.write_files(out, sim.nta_files)
+    protein_cfg = None
+    if (params.get("proteins") or {}).get("enabled"):
+        from exomir.simulate.plates import write_protein_layer
+
+        protein_cfg = write_protein_layer(out, sim.samples, params, seed)
     cfg = build_config(params, repo_config_template())
+    if cfg is not None and protein_cfg is not None:
+        cfg["sheets"].update(protein_cfg["sheets"])
+        cfg.setdefault("proteins", {}).update(protein_cfg["proteins"])
     if cfg is not None:
         header = (
             f"# Written by exomir simulate {__version__} (seed {seed}); template: the "
