@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -243,8 +244,12 @@ def _qc_check(
 
 def quantify_analyte(
     plate: PlateData, analyte: str, settings: QuantSettings
-) -> dict[str, pd.DataFrame]:
-    """Quantify one analyte of one plate (module docstring); returns its tables."""
+) -> dict[str, Any]:
+    """Quantify one analyte of one plate (module docstring).
+
+    Returns the tables of :class:`PlateResult` for this analyte (DataFrames)
+    and its curve under ``fit`` (``None`` when there is none).
+    """
     s, acc = settings, settings.acceptance
     lay = plate.layout_for(analyte)
     reads = plate.reads[plate.reads["analyte"] == analyte][["well", "signal"]]
@@ -339,7 +344,7 @@ def quantify_analyte(
         "plate_qc": pd.DataFrame(
             [[plate.plate_id, analyte, *verdict]], columns=QC_COLUMNS
         ),
-        "fit": fit,  # type: ignore[dict-item]
+        "fit": fit,
     }
 
 
@@ -366,5 +371,5 @@ def quantify(plate: PlateData, settings: QuantSettings | None = None) -> PlateRe
     }
     return PlateResult(
         **tables,
-        fits={a: p["fit"] for a, p in zip(plate.analytes, parts, strict=True)},  # type: ignore[misc]
+        fits={a: p["fit"] for a, p in zip(plate.analytes, parts, strict=True)},
     )

@@ -40,7 +40,7 @@ class AcceptanceSettings:
     recovery: tuple[float, float] = (0.8, 1.2)
     max_cv: float = 0.2
     qc_tolerance: float = 0.2
-    min_qc_fraction: float = 0.67
+    min_qc_fraction: float = 0.66
     min_r2: float = 0.98
     min_standards_fraction: float = 0.75
     min_standard_levels: int = 5

@@ -96,10 +96,10 @@ def _curve(
 ) -> dict[str, float]:
     mid = top / step ** ((n - 1) / 2)
     return {
-        "b": float(-1.1 * math.exp(rng.normal(0, cv / 2))),
+        "b": float(-0.95 * math.exp(rng.normal(0, cv / 2))),
         "c": 0.0,
-        "d": float(2.8 * math.exp(rng.normal(0, cv))),
-        "e": float(1.6 * mid * math.exp(rng.normal(0, cv * 2))),
+        "d": float(3.2 * math.exp(rng.normal(0, cv))),
+        "e": float(3.0 * mid * math.exp(rng.normal(0, cv * 2))),
         "f": 1.0,
     }
 
@@ -147,7 +147,7 @@ def _render_one(
     for i, nominal in enumerate(_standards(top, sp.n_standards, sp.standard_step)):
         put(f"std:S{i + 1}:{nominal:g}", nominal * stock_factor)
     put("blank", 0.0)
-    qc_levels = (("QC_low", top / 40), ("QC_high", top / 4))
+    qc_levels = (("QC_low", top / 40), ("QC_mid", top / 10), ("QC_high", top / 4))
     for name, nominal in qc_levels:
         put(f"qc:{name}:{nominal:g}", nominal)
     sample_wells: dict[str, list[str]] = {}
@@ -264,7 +264,7 @@ def render_plates(
         else PlateSimParams.from_params(params)
     )
     out = Path(out_dir)
-    per_plate = (96 - (sp.n_standards + 3) * sp.replicates) // sp.replicates
+    per_plate = (96 - (sp.n_standards + 4) * sp.replicates) // sp.replicates
     sheet, truth_rows, conc_rows = [], [], []
     n = 0
     analytes = [a for a in sp.analytes if a in set(levels["analyte"])]
