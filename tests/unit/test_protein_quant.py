@@ -138,3 +138,69 @@ def test_flat_curve_fails():
     res = quantify(build(tweak=tweak), QuantSettings(acceptance=AcceptanceSettings()))
     assert res.plate_qc.iloc[0]["verdict"] == "fail"
     assert set(res.samples["flag"]) == {"plate_failed"}
+
+
+def test_run_writes_every_table_deterministically_and_not_measured(tmp_path):
+    """Two runs give the same bytes; a sample of the sheet without wells is not_measured."""
+    from exomir.proteins.run import run_protein_quant
+    from exomir.simulate.plates import (
+        DEMO_PANEL,
+        PlateSimParams,
+        panel_config,
+        render_plates,
+    )
+    from exomir.tables import write_table
+
+    panel = {"IL6": DEMO_PANEL["IL6"]}
+    ids = [f"PS{i}" for i in range(5)]
+    levels = pd.DataFrame(
+        {
+            "protein_sample_id": ids,
+            "analyte": "IL6",
+            "true_conc": [2.0, 5.0, 8.0, 20.0, 60.0],
+        }
+    )
+    out = render_plates(
+        levels,
+        PlateSimParams(analytes=panel, failing_plate=False),
+        np.random.default_rng(2),
+        tmp_path,
+    )
+    samples = pd.DataFrame(
+        {
+            "protein_sample_id": [*ids, "PS9"],
+            "participant_id": "P1",
+            "visit": "baseline",
+        }
+    )
+    write_table(samples, tmp_path / "ps.tsv")
+    write_table(out["protein_plates"], tmp_path / "pp.tsv")
+    digests = []
+    for k in ("a", "b"):
+        outputs = {
+            n: str(tmp_path / k / f"{n}.tsv")
+            for n in ("concentrations", "wells", "standards", "curves", "plate_qc")
+        }
+        (tmp_path / k).mkdir()
+        tabs = run_protein_quant(
+            tmp_path / "ps.tsv",
+            tmp_path / "pp.tsv",
+            outputs,
+            tmp_path / k / "figs",
+            FOUR,
+            panel_config(panel),
+            tmp_path,
+        )
+        digests.append(
+            sorted(
+                (p.name, p.read_bytes())
+                for p in (tmp_path / k).rglob("*")
+                if p.is_file()
+            )
+        )
+    assert digests[0] == digests[1] and len(digests[0]) == 6
+    conc = tabs["concentrations"].set_index("protein_sample_id")
+    assert conc.loc["PS9", "flag"] == "not_measured" and pd.isna(
+        conc.loc["PS9", "concentration"]
+    )
+    assert (conc["unit"] == "pg/mL").all() and len(conc) == 6

@@ -25,7 +25,15 @@ from typing import Any
 
 import pandas as pd
 
-from exomir.proteins.quant import PlateResult, quantify
+from exomir.proteins.quant import (
+    CURVE_COLUMNS,
+    QC_COLUMNS,
+    SAMPLE_COLUMNS,
+    STANDARD_COLUMNS,
+    WELL_COLUMNS,
+    PlateResult,
+    quantify,
+)
 from exomir.proteins.settings import QuantSettings
 from exomir.proteins.sheets import read_plate_row
 from exomir.tables import read_table, write_table
@@ -162,9 +170,18 @@ def run_protein_quant(
             "plate %s: %s %s", plate.plate_id, verdict["verdict"], verdict["reasons"]
         )
         results.append(res)
+    columns = {
+        "wells": WELL_COLUMNS,
+        "standards": STANDARD_COLUMNS,
+        "curves": CURVE_COLUMNS,
+        "samples": SAMPLE_COLUMNS,
+        "plate_qc": QC_COLUMNS,
+    }
     tables = {
         k: pd.concat([getattr(r, k) for r in results], ignore_index=True)
-        for k in ("wells", "standards", "curves", "samples", "plate_qc")
+        if results
+        else pd.DataFrame(columns=cols)
+        for k, cols in columns.items()
     }
     tables["concentrations"] = combine(
         samples, tables.pop("samples"), units, list(plates["plate_id"])
