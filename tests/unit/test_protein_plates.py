@@ -194,3 +194,29 @@ def test_read_elisa_plate(tmp_path):
     assert plate.reads.set_index("well").loc["C3", "signal"] == pytest.approx(
         od_of("C3")
     )
+
+
+def test_gen5_interleaved_reads_are_separate_wavelengths(tmp_path):
+    """Gen5 multi-read layout: each row letter line is followed by the row's other read."""
+    lines = ["Results", "\t" + "\t".join(map(str, range(1, 13)))]
+    for r in "ABCDEFGH":
+        lines.append(
+            "\t".join(
+                [r, *(f"{od_of(f'{r}{c}', 0.04):.4f}" for c in range(1, 13)), "450"]
+            )
+        )
+        lines.append("\t".join(["", *("0.0400" for _ in range(12)), "570"]))
+    p = write(tmp_path, "gen5_interleaved.txt", lines)
+    od, size = read_od(p, wavelength=450, reference=570)
+    assert size == 96 and len(od) == 96
+    assert od.set_index("well").loc["H12", "od"] == pytest.approx(od_of("H12"))
+    bad = write(
+        tmp_path,
+        "bad.txt",
+        [lines[0], lines[1], lines[2].replace("0.", "x.", 1), *lines[3:]],
+    )
+    with pytest.raises(
+        ValidationError,
+        match=r"bad.txt line 3 \(well=A1\).*'x.\d+' is not an optical density",
+    ):
+        read_od(bad, wavelength=450)

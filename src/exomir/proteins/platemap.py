@@ -17,7 +17,6 @@ from exomir.errors import Issue, ValidationError
 from exomir.proteins.textexport import (
     LAYOUT_COLUMNS,
     ROLES,
-    ROW_LETTERS,
     _find_grids,
     _Grid,
     _header_index,
@@ -75,12 +74,9 @@ def _map_from_grid(g: _Grid, name: str, dec: bool, plate: str) -> pd.DataFrame:
     for well, cell in g.cells.items():
         parsed = _parse_map_cell(cell, dec)
         if isinstance(parsed, str):
-            r = ROW_LETTERS.index(well[0])
-            issues.append(_issue(name, parsed, g.line + 1 + r, plate, well))
+            issues.append(_issue(name, parsed, g.line_of(well), plate, well))
             continue
-        recs.append(
-            {"well": well, "_line": g.line + 1 + ROW_LETTERS.index(well[0]), **parsed}
-        )
+        recs.append({"well": well, "_line": g.line_of(well), **parsed})
     if issues:
         raise ValidationError(issues)
     return pd.DataFrame.from_records(recs)

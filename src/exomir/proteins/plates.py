@@ -30,7 +30,6 @@ from exomir.proteins.textexport import (
     LAYOUT_COLUMNS,
     READ_COLUMNS,
     ROLES,
-    ROW_LETTERS,
     SHAPES,
     _find_grids,
     _Grid,
@@ -213,12 +212,11 @@ def _grid_values(g: _Grid, name: str, dec: bool, plate: str) -> pd.Series:
             continue
         v = _number(cell, dec)
         if v is None:
-            r = ROW_LETTERS.index(well[0])
             issues.append(
                 _issue(
                     name,
                     f"'{cell}' is not an optical density",
-                    g.line + 1 + r,
+                    g.line_of(well),
                     plate,
                     well,
                 )

@@ -122,6 +122,11 @@ class _Grid:
     cells: dict[str, str]
     line: int
     wavelength: float | None
+    row_lines: tuple[int, ...] = ()
+
+    def line_of(self, well: str) -> int:
+        """File line (1-based) of the row holding ``well``."""
+        return self.row_lines[ROW_LETTERS.index(well[0])]
 
 
 def _grid_header(row: Sequence[str]) -> tuple[int, int] | None:
@@ -146,8 +151,31 @@ def _wavelength_in(cells: Iterable[str]) -> float | None:
     return None
 
 
+def _grid_fail(label: str, size: int, head: int, r: int, li: int) -> ValidationError:
+    return ValidationError(
+        [
+            _issue(
+                label,
+                f"the {size}-well grid starting on line {head} has only {r} of its "
+                f"{SHAPES[size][0]} rows (expected row {ROW_LETTERS[r]} here)",
+                line=li + 1,
+            )
+        ]
+    )
+
+
+def _row_letter(row: Sequence[str], start: int) -> str:
+    return next((c for c in row[:start] if len(c) == 1 and c.isalpha()), "")
+
+
 def _find_grids(rows: list[list[str]], label: str) -> list[_Grid]:
-    """Every 8x12 / 16x24 block of ``rows`` (row letters optional, SoftMax style)."""
+    """Every 8x12 / 16x24 block of ``rows``.
+
+    Row letters are optional (SoftMax Pro puts the temperature there); with
+    row letters, lines without a letter right after a row are further reads of
+    that row (Gen5's interleaved multi-wavelength layout, each line labelled
+    by a trailing wavelength cell) and give one grid per read.
+    """
     grids: list[_Grid] = []
     i = 0
     while i < len(rows):
@@ -157,36 +185,59 @@ def _find_grids(rows: list[list[str]], label: str) -> list[_Grid]:
             continue
         start, size = head
         nrow, ncol = SHAPES[size]
-        cells: dict[str, str] = {}
-        trailing: list[str] = []
+        first = rows[i + 1] if i + 1 < len(rows) else []
+        lettered = bool(_row_letter(first, start))
+        reads: list[dict[str, str]] = []
+        tails: list[list[str]] = []
+        row_lines: list[int] = []
+        li = i + 1
         for r in range(nrow):
-            li = i + 1 + r
             row = rows[li] if li < len(rows) else []
-            letter = next((c for c in row[:start] if len(c) == 1 and c.isalpha()), "")
+            letter = _row_letter(row, start)
             if (
                 li >= len(rows)
-                or (letter and letter.upper() != ROW_LETTERS[r])
-                or (not letter and not any(row[start : start + ncol]))
+                or (lettered and letter.upper() != ROW_LETTERS[r])
+                or (not lettered and (letter or not any(row[start : start + ncol])))
             ):
+                raise _grid_fail(label, size, i + 1, r, li)
+            row_lines.append(li + 1)
+            k = 0
+            while True:
+                if k == len(reads):
+                    reads.append({})
+                    tails.append([])
+                for c in range(ncol):
+                    reads[k][f"{ROW_LETTERS[r]}{c + 1}"] = (
+                        row[start + c] if start + c < len(row) else ""
+                    )
+                tails[k] += row[start + ncol :]
+                li += 1
+                nxt = rows[li] if li < len(rows) else []
+                if (
+                    not lettered
+                    or _row_letter(nxt, start)
+                    or not any(nxt[start : start + ncol])
+                ):
+                    break
+                k += 1
+                row = nxt
+        before = [c for k in range(max(0, i - 3), i) for c in rows[k]]
+        for k, cells in enumerate(reads):
+            if len(cells) != nrow * ncol:
                 raise ValidationError(
                     [
                         _issue(
                             label,
-                            f"the {size}-well grid starting on line {i + 1} has only {r} "
-                            f"of its {nrow} rows (expected row {ROW_LETTERS[r]} here)",
-                            line=li + 1,
+                            f"the grid on line {i + 1} has a different number of reads per row",
+                            line=i + 1,
                         )
                     ]
                 )
-            for c in range(ncol):
-                cells[f"{ROW_LETTERS[r]}{c + 1}"] = (
-                    row[start + c] if start + c < len(row) else ""
-                )
-            trailing += row[start + ncol :]
-        before = [c for k in range(max(0, i - 3), i) for c in rows[k]]
-        wl = _wavelength_in(trailing) or _wavelength_in(before + rows[i][:start])
-        grids.append(_Grid(size, cells, i + 1, wl))
-        i += 1 + nrow
+            wl = _wavelength_in(tails[k])
+            if wl is None and len(reads) == 1:
+                wl = _wavelength_in(before + rows[i][:start])
+            grids.append(_Grid(size, cells, i + 1, wl, tuple(row_lines)))
+        i = li
     return grids
 
 
