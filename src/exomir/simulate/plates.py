@@ -452,3 +452,21 @@ def write_protein_layer(
         },
         "proteins": {"panel": panel_config(sp.analytes)},
     }
+
+
+TRUTH_README = """
+## Protein plates (`proteins.enabled`)
+
+| file | content |
+|---|---|
+| `protein_plates.tsv` | One row per ELISA plate: analyte, the true 4PL curve (b, c, d, e, f; drc's form, response above the blank), blank OD, sample dilution, standard stock factor (2 on the planted failing plate), reader layout and what was planted. |
+| `protein_concentrations.tsv` | One row per protein sample and analyte: the true concentration in the tube (`true_conc`, panel unit), the plate and dilution it was run at, and `planted` (`above_uloq` for the sample put far above the standards, `outlier_well` for the sample with one duplicate read 60% high). |
+"""
+
+
+def append_truth_readme(out: Path) -> None:
+    """Add the protein files to ``truth/README.md`` (after the simulator wrote it)."""
+    path = out / "truth" / "README.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# Simulator truth\n"
+    with atomic_open(path) as fh:
+        fh.write(text.rstrip("\n") + "\n" + TRUTH_README)

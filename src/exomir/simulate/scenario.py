@@ -303,6 +303,10 @@ def run_simulation(
     truths = write_libraries(out, sim, refs, threads=threads)
     _log(f"{len(truths)} FASTQ files written ({time.perf_counter() - t1:.1f} s)")
     write_truth(out, sim, truths)
+    if protein_cfg is not None:
+        from exomir.simulate.plates import append_truth_readme
+
+        append_truth_readme(out)
     _log(f"scenario written to {out} ({time.perf_counter() - t0:.1f} s)")
 
 
