@@ -151,7 +151,7 @@ def _check_plate_row(
             issues.append(
                 Issue(
                     label,
-                    f"analyte '{a}' is a {known[a].get('assay', 'elisa')} analyte in proteins.panel, the plate is {r['assay']}",
+                    f"analyte '{a}' is measured by {known[a].get('assay', 'elisa')} in proteins.panel but the plate's assay is {r['assay']}",
                     line,
                     "assay",
                     rid,
