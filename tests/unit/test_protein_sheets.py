@@ -157,3 +157,29 @@ def test_schema_rejects_bad_assay(scn):
     edit(scn["dir"] / "config/protein_plates.tsv", "\telisa\t", "\tRIA\t")
     with pytest.raises(ValidationError, match="column 'assay'"):
         issues(scn)
+
+
+def test_config_block_validated_and_defaults():
+    import yaml
+
+    from exomir.config import validate_config
+    from exomir.proteins.settings import quant_settings
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = yaml.safe_load((repo / "config" / "config.yaml").read_text())
+    cfg["proteins"] = {"curve": {"model": "6pl"}, "panel": {"IL6": {"label": "IL-6"}}}
+    with pytest.raises(ValidationError) as exc:
+        validate_config(cfg, "config/config.yaml")
+    text = str(exc.value)
+    assert (
+        "column 'proteins.curve.model': '6pl' is not allowed; use one of: 4pl, 5pl, auto"
+        in text
+    )
+    assert "column 'proteins.panel.IL6': required entry 'unit' is missing" in text
+    cfg["proteins"] = {
+        "curve": {"model": "5pl"},
+        "acceptance": {"recovery": [0.85, 1.15]},
+    }
+    s = quant_settings(validate_config(cfg, "config/config.yaml"))
+    assert s.curve.model == "5pl" and s.curve.weighting == "1/y^2"
+    assert s.acceptance.recovery == (0.85, 1.15) and s.acceptance.max_cv == 0.2
