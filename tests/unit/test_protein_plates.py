@@ -220,3 +220,15 @@ def test_gen5_interleaved_reads_are_separate_wavelengths(tmp_path):
         match=r"bad.txt line 3 \(well=A1\).*'x.\d+' is not an optical density",
     ):
         read_od(bad, wavelength=450)
+
+
+def test_long_list_with_wavelength_column(tmp_path):
+    lines = [
+        "Well,Wavelength,OD",
+        "A1,450.0,0.80",
+        "A1,630.0,0.05",
+        "A2,450.0,1.20",
+        "A2,630.0,0.06",
+    ]
+    od, _ = read_od(write(tmp_path, "wl.csv", lines), wavelength=450, reference=630)
+    assert list(od["od"]) == pytest.approx([0.75, 1.14])

@@ -144,9 +144,18 @@ def _grid_header(row: Sequence[str]) -> tuple[int, int] | None:
 
 
 def _wavelength_in(cells: Iterable[str]) -> float | None:
+    """First wavelength (200-1000 nm) named by ``cells`` (``450``, ``450.0``, ``OD450``, ``450 nm``)."""
     for c in cells:
-        m = _WAVELENGTH_RE.search(c)
-        if m and not re.fullmatch(r"\d+\.\d+", c.strip()):
+        text = c.strip()
+        if re.fullmatch(
+            r"\d+\.\d*", text
+        ):  # a plain number: a wavelength only in range
+            value = float(text)
+            if 200 <= value <= 1000:
+                return value
+            continue
+        m = _WAVELENGTH_RE.search(text)
+        if m:
             return float(m.group(1))
     return None
 
