@@ -204,3 +204,42 @@ def test_run_writes_every_table_deterministically_and_not_measured(tmp_path):
         conc.loc["PS9", "concentration"]
     )
     assert (conc["unit"] == "pg/mL").all() and len(conc) == 6
+
+
+def test_combine_keeps_the_best_measurement():
+    """Re-assay and second dilution: ok beats plate_failed / above_uloq; ties go to the smaller dilution."""
+    from exomir.proteins.quant import SAMPLE_COLUMNS
+    from exomir.proteins.run import combine
+
+    rows = [  # plate, analyte, sample, dilution, n, mean signal, concentration, flag, cv, lloq, uloq
+        ["A", "IL6", "S1", 2.0, 2, 1.0, np.nan, "plate_failed", 0.05, 4.0, 300.0],
+        ["B", "IL6", "S1", 2.0, 2, 1.0, 50.0, "ok", 0.05, 4.0, 300.0],
+        ["A", "IL6", "S2", 1.0, 2, 3.0, np.nan, "above_uloq", 0.01, 2.0, 150.0],
+        ["B", "IL6", "S2", 4.0, 2, 1.0, 420.0, "ok", 0.02, 8.0, 600.0],
+        ["A", "IL6", "S3", 4.0, 2, 1.0, 10.0, "ok", 0.02, 8.0, 600.0],
+        ["A", "IL6", "S3", 2.0, 2, 1.0, 11.0, "ok", 0.03, 4.0, 300.0],
+    ]
+    per_plate = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+    samples = pd.DataFrame(
+        {
+            "protein_sample_id": ["S1", "S2", "S3", "S4"],
+            "participant_id": "X",
+            "visit": "baseline",
+        }
+    )
+    got = combine(samples, per_plate, {"IL6": "pg/mL"}, ["A", "B"]).set_index(
+        "protein_sample_id"
+    )
+    assert (
+        got.loc["S1", "flag"],
+        got.loc["S1", "concentration"],
+        got.loc["S1", "plate_id"],
+    ) == ("ok", 50.0, "B")
+    assert (got.loc["S2", "concentration"], got.loc["S2", "uloq"]) == (420.0, 600.0)
+    assert (got.loc["S3", "concentration"], got.loc["S3", "lloq"]) == (
+        11.0,
+        4.0,
+    )  # dilution 2 before 4
+    assert got.loc["S4", "flag"] == "not_measured" and pd.isna(
+        got.loc["S4", "plate_id"]
+    )
