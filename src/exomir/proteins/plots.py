@@ -86,12 +86,12 @@ def plot_standard_curve(
             ax.axvline(v, color=GREY, ls="--", lw=0.8)
             ax.text(
                 v,
-                ax.get_ylim()[1],
-                name.upper(),
+                0.97,
+                f" {name.upper()}",
                 fontsize=7,
-                ha="center",
-                va="bottom",
+                va="top",
                 color=GREY,
+                transform=ax.get_xaxis_transform(),
             )
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # no mathtext
@@ -104,7 +104,7 @@ def plot_standard_curve(
         fontsize=9,
         color="black" if ok else FAIL_COLOUR,
     )
-    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax.legend(fontsize=7, loc="center right", frameon=False)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.13, top=0.91)
     FigureCanvasAgg(fig)
     with atomic_path(path) as tmp:
