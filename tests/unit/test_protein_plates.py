@@ -232,3 +232,44 @@ def test_long_list_with_wavelength_column(tmp_path):
     ]
     od, _ = read_od(write(tmp_path, "wl.csv", lines), wavelength=450, reference=630)
     assert list(od["od"]) == pytest.approx([0.75, 1.14])
+
+
+def test_384_well_plate_end_to_end(tmp_path):
+    """A 384-well list map (wells beyond H12) with a 16 x 24 grid export quantifies to the known truth."""
+    import numpy as np
+
+    from exomir.proteins.curves import ll5
+    from exomir.proteins.quant import quantify
+    from exomir.proteins.settings import CurveSettings, QuantSettings
+
+    def od(conc: float) -> float:
+        return round(
+            0.05 + float(ll5(np.array([conc]), -1.0, 0.0, 3.0, 100.0, 1.0)[0]), 6
+        )
+
+    rows = ["well\trole\tsample_id\tlevel\tnominal\tdilution"]
+    values = {}
+    for i, n in enumerate([1000, 500, 250, 125, 62.5, 31.25, 15.625]):
+        for col in (20, 21):
+            w = f"{ROWS[8 + i]}{col}"
+            rows.append(f"{w}\tstandard\t\tS{i + 1}\t{n}\t")
+            values[w] = od(n)
+    for w in ("P20", "P21"):
+        rows.append(f"{w}\tblank\t\t\t\t")
+        values[w] = 0.05
+    for w in ("P23", "P24"):
+        rows.append(f"{w}\tsample\tPS7\t\t\t10")
+        values[w] = od(40.0)
+    m = write(tmp_path, "map384.tsv", rows)
+    r = write(
+        tmp_path,
+        "od384.txt",
+        grid_lines(16, 24, "\t", lambda w: str(values.get(w, ""))),
+    )
+    plate = read_elisa_plate("P384", m, r, "IL6", size=384)
+    assert plate.size == 384 and len(plate.reads) == 18
+    res = quantify(plate, QuantSettings(curve=CurveSettings(model="4pl")))
+    smp = res.samples.iloc[0]
+    assert smp["flag"] == "ok" and smp["concentration"] == pytest.approx(
+        400.0, rel=1e-4
+    )
