@@ -15,7 +15,7 @@ MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_fun
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -76,3 +76,9 @@ bench-trial: setup
 
 clean-demo:
 	rm -rf $(DEMO) $(DEMO).partial
+
+## Protein quantification accuracy: simulated ELISA plate sets -> results/bench/protein_accuracy.json
+## (median absolute percentage error vs truth inside the quantification range; target < 10%).
+bench-proteins: setup
+	$(VENV)/python bench/bench_proteins.py results/bench/protein_accuracy.json
+

@@ -77,6 +77,11 @@ if has_ev_sheets():
     include: "workflow/rules/ev.smk"
 
 
+if has_sheet("protein_plates"):
+
+    include: "workflow/rules/proteins.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

@@ -177,6 +177,8 @@ TRIAL_SHEETS = (
     "disposition",
     "ev_lots",
     "ev_nta_runs",
+    "protein_samples",
+    "protein_plates",
 )
 
 

@@ -40,6 +40,8 @@ ID_COLUMNS = {
     "ev_lots": ["lot_id"],
     "ev_nta_runs": ["lot_id", "instrument", "replicate"],
     "events": ["participant_id", "endpoint"],
+    "protein_samples": ["protein_sample_id"],
+    "protein_plates": ["plate_id"],
 }
 
 

@@ -24,7 +24,9 @@ Cross-table rules checked here:
   (miRBase and contaminant FASTAs, after :mod:`exomir.species` filled in the
   species' shipped ones); NTA export headers name a verified software version
   and a dilution (file or sheet, agreeing);
-* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
+* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``;
+* protein samples, plates and their maps and exports
+  (:mod:`exomir.proteins.sheets`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ OPTIONAL_SHEETS = (
     "ev_lots",
     "ev_nta_runs",
     "events",
+    "protein_samples",
+    "protein_plates",
 )
 
 
@@ -643,6 +647,10 @@ def validate_config_and_tables(
             base,
         )
     issues += check_other(tables, cfg, labels, base, check_files)
+    if "protein_samples" in tables or "protein_plates" in tables:
+        from exomir.proteins.sheets import check_protein_sheets
+
+        issues += check_protein_sheets(tables, cfg, labels, base, check_files)
     if check_files:
         from exomir.species import check_reference_files
 

@@ -41,8 +41,10 @@ CASES = load_cases()
 VALIDATE = [c for c in CASES if c.stage == "validate"]
 RUN = [c for c in CASES if c.stage == "run"]
 #: Parameters of the simulated base scenario: 4 participants (8 libraries),
-#: 2,000 reads each, every optional sheet and NTA exports of both instruments.
+#: 2,000 reads each, every optional sheet and NTA exports of both instruments,
+#: and the ELISA plates of the protein layer.
 SIM_ARGS = ["--participants", "4", "--reads", "2000", "--seed", "1"]
+SIM_ARGS += ["--set", "proteins.enabled=true"]
 #: The per-library outputs (rule ``library``), written together or not at all.
 LIBRARY_OUTPUTS = (
     "results/collapsed/{s}.fa.gz",

@@ -129,7 +129,12 @@ def test_pathway_truth(scenario: Path) -> None:
 
 def test_config_and_params_yaml(scenario: Path) -> None:
     cfg = yaml.safe_load((scenario / "config" / "config.yaml").read_text())
-    assert cfg["sheets"] == SHEETS
+    # the demo preset adds the protein layer (exomir.simulate.plates)
+    assert cfg["sheets"] == {
+        **SHEETS,
+        "protein_samples": "config/protein_samples.tsv",
+        "protein_plates": "config/protein_plates.tsv",
+    }
     assert cfg["qc"]["min_raw_reads"] == 300
     assert cfg["design"]["arms"] == ["placebo", "exosome"]
     meta = yaml.safe_load((scenario / "truth" / "params.yaml").read_text())

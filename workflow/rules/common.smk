@@ -36,6 +36,7 @@ CLINICAL_OUTPUTS = []
 MERGE_OUTPUTS = []
 REPORT_OUTPUTS = []
 SITES_OUTPUTS = []
+PROTEIN_OUTPUTS = []
 
 
 def ref_path(value):
@@ -153,6 +154,7 @@ def get_final_outputs():
     targets += REPORT_OUTPUTS
     targets += CLINICAL_OUTPUTS + MERGE_OUTPUTS
     targets += SITES_OUTPUTS
+    targets += PROTEIN_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -212,6 +214,7 @@ def report_stage_files():
     stages["clinical"] = CLINICAL_OUTPUTS
     stages["safety"] = SAFETY_OUTPUTS + ROC_OUTPUTS + INTERIM_OUTPUTS
     stages["sites"] = SITES_OUTPUTS
+    stages["proteins"] = PROTEIN_OUTPUTS
     return {
         stage: [f for f in dict.fromkeys(files) if str(f).endswith(REPORT_FILE_TYPES)]
         for stage, files in stages.items()

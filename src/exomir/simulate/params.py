@@ -32,6 +32,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "library": {"reads_per_library": 200_000, "participants_per_batch": 8},
         "ev": {"nanosight_videos": 5},
+        "proteins": {"enabled": True},
     },
     "trial": {
         "trial": {"n_participants": 80},

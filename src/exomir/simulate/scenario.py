@@ -280,7 +280,15 @@ def run_simulation(
         }[kind]
         write_frame(df, out / rel)
     ev_mod.write_files(out, sim.nta_files)
+    protein_cfg = None
+    if (params.get("proteins") or {}).get("enabled"):
+        from exomir.simulate.plates import write_protein_layer
+
+        protein_cfg = write_protein_layer(out, sim.samples, params, seed)
     cfg = build_config(params, repo_config_template())
+    if cfg is not None and protein_cfg is not None:
+        cfg["sheets"].update(protein_cfg["sheets"])
+        cfg.setdefault("proteins", {}).update(protein_cfg["proteins"])
     if cfg is not None:
         header = (
             f"# Written by exomir simulate {__version__} (seed {seed}); template: the "
@@ -295,6 +303,10 @@ def run_simulation(
     truths = write_libraries(out, sim, refs, threads=threads)
     _log(f"{len(truths)} FASTQ files written ({time.perf_counter() - t1:.1f} s)")
     write_truth(out, sim, truths)
+    if protein_cfg is not None:
+        from exomir.simulate.plates import append_truth_readme
+
+        append_truth_readme(out)
     _log(f"scenario written to {out} ({time.perf_counter() - t0:.1f} s)")
 
 
