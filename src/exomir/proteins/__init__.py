@@ -1,0 +1,1 @@
+"""Protein biomarker layer: plate reads, multiplex and Olink NPX inputs."""
