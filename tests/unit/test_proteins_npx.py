@@ -138,6 +138,18 @@ def test_bridge_normalisation_hand_computed(tmp_path: Path) -> None:
     )
     adj2 = res2.adjustments.set_index(["plate_id", "assay"])["adjustment"]
     assert adj2[("P1", "IL6")] == pytest.approx(-0.5)
+    # A bridge sample that is also a trial sample: mean over its two plates.
+    both = process_npx(
+        [DATA / "bridge_two_plates.csv"],
+        settings,
+        panel=PANEL,
+        samples=_samples("S01", "S04", "S05", "S06", "B2"),
+    ).concentrations
+    assert _value(both, "B2", "IL-6", "concentration") == pytest.approx(
+        (6.0 + 5.2 + 0.5) / 2
+    )
+    assert _value(both, "B2", "IL-6", "plate_id") == "P1;P2"
+    assert _value(both, "S01", "IL-6", "plate_id") == "P1"
     paths = write_npx_outputs(res, tmp_path)
     back = pd.read_csv(paths["concentrations"], sep="\t")
     assert list(back.columns) == list(res.concentrations.columns)
