@@ -230,3 +230,23 @@ def test_sample_not_in_samples_sheet(tmp_path: Path) -> None:
             panel=PANEL,
             samples=_samples("S01", "S02"),
         )
+
+
+def test_settings_from_validated_config() -> None:
+    from exomir.config import load_config, validate_config
+    from exomir.proteins.luminex import LuminexSettings
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = load_config(root / "scenarios" / "real_human" / "config" / "config.yaml")
+    cfg["proteins"] = {
+        "npx": {"bridge_samples": ["B1", "B2"], "min_bridge": 2},
+        "luminex": {"min_bead_count": 50, "standards": {"IL6": {"top": 1000.0}}},
+    }
+    v = validate_config(cfg)
+    npx = NpxSettings.from_config(v)
+    assert npx == NpxSettings(bridge_samples=("B1", "B2"), min_bridge=2)
+    lum = LuminexSettings.from_config(v)
+    assert lum.min_bead_count == 50 and lum.datatype == "Median"
+    cfg["proteins"]["npx"]["lod_policy"] = "replace"
+    with pytest.raises(ValidationError, match=r"proteins\.npx\.lod_policy"):
+        validate_config(cfg)
