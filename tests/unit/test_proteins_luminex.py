@@ -144,6 +144,17 @@ def test_no_median_block(tmp_path: Path) -> None:
         parse_xponent(q, "none.csv")
 
 
+def test_repeated_block_is_ambiguous_only_when_read(tmp_path: Path) -> None:
+    text = QUOTED.read_text()
+    extra = '"DataType:","Net MFI"\n"Location","Sample","IL-6"\n"1(1,A1)","Background0","1"\n\n'
+    p = tmp_path / "twice.csv"
+    p.write_text(text.replace('"DataType:","Count"', extra + '"DataType:","Count"'))
+    exp = parse_xponent(p, "twice.csv")
+    assert len(read_wells(exp, LuminexSettings()).signals) == 24
+    with pytest.raises(ValidationError, match="a second 'DataType: Net MFI' block"):
+        read_wells(exp, LuminexSettings(datatype="Net MFI"))
+
+
 def test_location_not_a_well(tmp_path: Path) -> None:
     p = _edit(tmp_path, '"3(1,C1)","Standard1"', '"3(1,Z1)","Standard1"')
     with pytest.raises(ValidationError) as exc:

@@ -222,6 +222,20 @@ def test_unlisted_assay_duplicate_and_missing_column(tmp_path: Path) -> None:
         read_npx(q, "qc.csv")
 
 
+def test_plates_of_the_sheet_and_one_file_for_several_plates() -> None:
+    path = DATA / "bridge_two_plates.csv"
+    settings = NpxSettings(("B1", "B2", "B3"), min_bridge=3)
+    res = process_npx([path, path], settings, panel=PANEL, plates=["P1", "P2"])
+    assert len(res.detail) == 20
+    with pytest.raises(ValidationError) as exc:
+        process_npx([path], settings, panel=PANEL, plates=["P1", "P3"])
+    msg = str(exc.value)
+    assert (
+        "line 8, column 'PlateID': plate P2 is not in the protein plates sheet" in msg
+    )
+    assert "plate P3 of the protein plates sheet has no NPX rows" in msg
+
+
 def test_sample_not_in_samples_sheet(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="sample S03 is not in the protein"):
         process_npx(

@@ -379,12 +379,50 @@ def concentrations(
     return res[CONCENTRATION_COLUMNS]
 
 
+def check_plates(table: pd.DataFrame, plates: Collection[str]) -> None:
+    """Check that the NPX tables hold exactly the plates of the plates sheet.
+
+    Parameters
+    ----------
+    table
+        Rows of :func:`read_npx` (all files).
+    plates
+        Plate IDs of the plates sheet's Olink rows.
+
+    Raises
+    ------
+    ValidationError
+        A PlateID of the tables not in the sheet (first line named), or a plate
+        of the sheet with no row in the tables.
+    """
+    issues: list[Issue] = []
+    firsts = table.drop_duplicates("plate_id")
+    for r in firsts[~firsts["plate_id"].isin(set(plates))].itertuples(index=False):
+        issues.append(
+            Issue(
+                r.file,
+                f"plate {r.plate_id} is not in the protein plates sheet "
+                f"(olink plates: {', '.join(sorted(plates))})",
+                r.line,
+                "PlateID",
+            )
+        )
+    files = ", ".join(sorted(set(table["file"])))
+    for p in sorted(set(plates) - set(table["plate_id"])):
+        issues.append(
+            Issue(files, f"plate {p} of the protein plates sheet has no NPX rows")
+        )
+    if issues:
+        raise_issues(issues)
+
+
 def process_npx(
     paths: Iterable[str | Path] | Sequence[tuple[str | Path, str]],
     settings: NpxSettings,
     *,
     panel: Collection[str] | None = None,
     samples: pd.DataFrame | None = None,
+    plates: Collection[str] | None = None,
 ) -> NpxResult:
     """Read, check, normalise and flag the NPX tables of a study.
 
@@ -398,6 +436,9 @@ def process_npx(
         Analyte names of ``proteins.panel`` (``None``: all assays).
     samples
         Protein samples sheet (see :func:`concentrations`).
+    plates
+        Plate IDs of the plates sheet's Olink rows; ``None``: not checked.
+        The same file listed for several plates is read once.
 
     Returns
     -------
@@ -411,10 +452,16 @@ def process_npx(
         in two files, or too few bridge samples.
     """
     frames = []
+    seen: set[Path] = set()
     for item in paths:
         path, label = item if isinstance(item, tuple) else (item, str(item))
+        if Path(path).resolve() in seen:  # several plate rows, one NPX file
+            continue
+        seen.add(Path(path).resolve())
         frames.append(read_npx(path, label))
     table = pd.concat(frames, ignore_index=True)
+    if plates is not None:
+        check_plates(table, plates)
     dup = table.duplicated(["sample_id", "olink_id", "plate_id"], keep="first")
     if dup.any():
         first = table[~dup].set_index(["sample_id", "olink_id", "plate_id"])

@@ -78,12 +78,16 @@ class XponentExport:
         Data type -> block, in file order.
     decimal_comma
         Whether numbers use a decimal comma (semicolon or tab files).
+    repeated
+        Data type -> line of a second block of that type (the first is kept;
+        reading a repeated type is an error, other blocks are unaffected).
     """
 
     file: str
     header: dict[str, str]
     blocks: dict[str, XponentBlock]
     decimal_comma: bool = False
+    repeated: dict[str, int] = field(default_factory=dict)
 
 
 def _cells(line: str, sep: str) -> list[str]:
@@ -120,7 +124,7 @@ def parse_xponent(path: str | Path, label: str | None = None) -> XponentExport:
     Raises
     ------
     ValidationError
-        Unreadable file, no ``DataType:`` block, or a data type twice.
+        Unreadable file or no ``DataType:`` block.
     """
     name = label or str(path)
     try:
@@ -133,6 +137,7 @@ def parse_xponent(path: str | Path, label: str | None = None) -> XponentExport:
     sep = _sniff(lines)
     header: dict[str, str] = {}
     blocks: dict[str, XponentBlock] = {}
+    repeated: dict[str, int] = {}
     block: XponentBlock | None = None
     in_results = False
     for lineno, raw in enumerate(lines, start=1):
@@ -145,18 +150,11 @@ def parse_xponent(path: str | Path, label: str | None = None) -> XponentExport:
         key = cells[0]
         if key.rstrip(":").lower() == "datatype":
             dtype = cells[1] if len(cells) > 1 else ""
-            if dtype in blocks:
-                raise ValidationError(
-                    [
-                        Issue(
-                            name,
-                            f"a second 'DataType: {dtype}' block (the first is at "
-                            f"line {blocks[dtype].line})",
-                            lineno,
-                        )
-                    ]
-                )
             block = XponentBlock(dtype, lineno)
+            if dtype in blocks:
+                repeated.setdefault(dtype, lineno)
+                in_results = True
+                continue
             blocks[dtype] = block
             in_results = True
         elif block is not None:
@@ -178,7 +176,7 @@ def parse_xponent(path: str | Path, label: str | None = None) -> XponentExport:
                 )
             ]
         )
-    return XponentExport(name, header, blocks, decimal_comma=sep != ",")
+    return XponentExport(name, header, blocks, sep != ",", repeated)
 
 
 def name_key(name: str) -> str:
@@ -234,6 +232,17 @@ def well_table(
                     f"no 'DataType: {datatype}' block (blocks found: {found}); "
                     "re-export the batch with this data type or set "
                     "proteins.luminex.datatype",
+                )
+            ]
+        )
+    if datatype in export.repeated:
+        raise ValidationError(
+            [
+                Issue(
+                    name,
+                    f"a second 'DataType: {datatype}' block (the first is at line "
+                    f"{block.line}): which one to read is ambiguous",
+                    export.repeated[datatype],
                 )
             ]
         )
