@@ -145,3 +145,36 @@ def test_simulate_multiplex_is_deterministic_and_readable(tmp_path: Path) -> Non
     assert (res.plate_qc["n_bridge"] == 8).all()
     wells = read_wells(parse_xponent(a["luminex"]), LuminexSettings())
     assert set(wells.signals["analyte"]) == set(DEFAULT_CURVES)
+
+
+def test_simulated_luminex_plate_quantifies_to_truth(tmp_path: Path) -> None:
+    """End to end with the quantification (runs once exomir.proteins.quant is merged)."""
+    quant = pytest.importorskip("exomir.proteins.quant")
+    from exomir.proteins.luminex import read_luminex
+
+    rng = np.random.default_rng(3)
+    samples = {
+        f"PS{i:02d}": {
+            a: float(np.exp(rng.normal(np.log(c.c), 0.8)))
+            for a, c in DEFAULT_CURVES.items()
+        }
+        for i in range(30)
+    }
+    sim = luminex_plate(rng, samples, low_count=0, no_beads=0)
+    path = tmp_path / "plate.csv"
+    write_xponent(path, sim)
+    controls = {a: {"C1": 10000.0 / 20} for a in DEFAULT_CURVES}
+    settings = LuminexSettings(standards=sim.standards, controls=controls)
+    res = read_luminex("L1", path, settings=settings)
+    out = quant.quantify(res.plate)
+    assert set(out.plate_qc["verdict"]) == {"pass"}
+    s = out.samples[out.samples["flag"].isin(["ok", "high_cv"])]
+    assert len(s) > 60
+    truth = np.array(
+        [
+            samples[p][a]
+            for p, a in zip(s["protein_sample_id"], s["analyte"], strict=True)
+        ]
+    )
+    ape = np.abs(s["concentration"].to_numpy() / truth - 1)
+    assert np.median(ape) < 0.10
