@@ -121,6 +121,9 @@ def test_layout_from_sample_names() -> None:
         )
     with pytest.raises(ValidationError, match=r"control Control1 \(well A2\)"):
         layout_from_names(wells, LuminexSettings(standards=STANDARDS), "x.csv")
+    wells.samples["D2"] = "Unknown12"
+    with pytest.raises(ValidationError, match="well D2 is named 'Unknown12'"):
+        layout_from_names(wells, settings, "x.csv")
 
 
 def _edit(tmp_path: Path, old: str, new: str, count: int = 1) -> Path:

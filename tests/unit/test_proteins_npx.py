@@ -236,6 +236,26 @@ def test_plates_of_the_sheet_and_one_file_for_several_plates() -> None:
     assert "plate P3 of the protein plates sheet has no NPX rows" in msg
 
 
+def test_panels_differing_between_plates(tmp_path: Path) -> None:
+    src = (DATA / "bridge_two_plates.csv").read_text().splitlines()
+    # VEGFA not run on P2: bridged IL6 only, no error.
+    kept = [ln for ln in src if not (",VEGFA," in ln and ",P2," in ln)]
+    p = _write(tmp_path, "\n".join(kept) + "\n")
+    settings = NpxSettings(("B1", "B2", "B3"), min_bridge=3)
+    res = process_npx([p], settings, panel=PANEL)
+    pairs = zip(res.adjustments["plate_id"], res.adjustments["assay"], strict=True)
+    assert set(pairs) == {
+        ("P1", "IL6"),
+        ("P1", "VEGFA"),
+        ("P2", "IL6"),
+    }
+    # VEGFA not on the reference plate: it cannot be bridged.
+    kept = [ln for ln in src if not (",VEGFA," in ln and ",P1," in ln)]
+    q = _write(tmp_path, "\n".join(kept) + "\n", "noref.csv")
+    with pytest.raises(ValidationError, match="is not on reference plate P1"):
+        process_npx([q], settings, panel=PANEL)
+
+
 def test_sample_not_in_samples_sheet(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="sample S03 is not in the protein"):
         process_npx(

@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 _BLANK = re.compile(r"(?i)^(background|blank|bkg)\s*\d*$")
 _STANDARD = re.compile(r"(?i)^(standard|std)\s*(\d+)$")
 _CONTROL = re.compile(r"(?i)^(control|ctrl|qc)\s*(\d+)$")
+_DEFAULT_NAME = re.compile(r"(?i)^unknown\s*\d*$")
 _REGION = re.compile(r"\s*\(\s*\d+\s*\)\s*$")
 LAYOUT_COLUMNS = [
     "well",
@@ -372,7 +373,7 @@ def layout_from_names(
     ------
     ValidationError
         A standard or control level without a configured nominal for an
-        analyte of the export.
+        analyte of the export, or a sample still named ``Unknown<k>``.
     """
     analytes = list(dict.fromkeys(wells.signals["analyte"]))
     std_levels = sorted(
@@ -424,6 +425,16 @@ def layout_from_names(
                     {**base, "role": "qc", "level": level, "nominal": float(nominal)}
                     | {"analyte": a}
                 )
+        elif _DEFAULT_NAME.match(sample) or not sample:
+            issues.append(
+                Issue(
+                    file,
+                    f"well {well} is named '{sample}' (xPONENT's default name): name "
+                    "the samples by protein_sample_id in the batch, or give the "
+                    "plate map (plates sheet 'map')",
+                    row_id=f"well={well}",
+                )
+            )
         else:
             recs.append(
                 {**base, "role": "sample", "protein_sample_id": sample}

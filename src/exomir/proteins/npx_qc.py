@@ -73,14 +73,16 @@ def bridge_adjustments(table: pd.DataFrame, settings: NpxSettings) -> pd.DataFra
     -------
     pandas.DataFrame
         plate_id, olink_id, assay, analyte, reference_plate, n_bridge,
-        adjustment; sorted by plate and OlinkID. Without bridge samples (or
+        adjustment; sorted by plate and OlinkID; one row per assay run on the
+        plate (panels may differ between plates). Without bridge samples (or
         with a single plate) every adjustment is 0 and n_bridge is 0.
 
     Raises
     ------
     ValidationError
-        Reference plate not in the data, or a plate / assay with fewer than
-        ``min_bridge`` usable bridge samples (names the missing ones).
+        Reference plate not in the data, an assay absent from the reference
+        plate, or a plate / assay with fewer than ``min_bridge`` usable bridge
+        samples (names the missing ones).
     """
     columns = [
         "plate_id",
@@ -118,6 +120,7 @@ def bridge_adjustments(table: pd.DataFrame, settings: NpxSettings) -> pd.DataFra
         index=["olink_id", "sample_id"], columns="plate_id", values="npx"
     )
     issues: list[Issue] = []
+    on_ref = set(table.loc[table["plate_id"] == ref, "olink_id"])
     for plate in plates:
         on_plate = set(table.loc[table["plate_id"] == plate, "sample_id"])
         missing = [b for b in settings.bridge_samples if b not in on_plate]
@@ -134,8 +137,19 @@ def bridge_adjustments(table: pd.DataFrame, settings: NpxSettings) -> pd.DataFra
                 )
             )
             continue
-        for a in assays.itertuples(index=False):
+        run = set(table.loc[table["plate_id"] == plate, "olink_id"])
+        for a in assays[assays["olink_id"].isin(run)].itertuples(index=False):
             adj, n = 0.0, 0
+            if bridging and a.olink_id not in on_ref:
+                issues.append(
+                    Issue(
+                        label,
+                        f"assay {a.assay} ({a.olink_id}) of plate {plate} is not on "
+                        f"reference plate {ref}: it cannot be bridged",
+                        column="OlinkID",
+                    )
+                )
+                continue
             if bridging:
                 pairs = _pairs(wide, a.olink_id, ref, plate)
                 n = int(pairs.size)
