@@ -6,5 +6,6 @@ OD readers), ``curves`` (4PL / 5PL fits, drc's LL.4 / LL.5), ``quant``
 (blank, range, sample flags, plate verdicts), ``settings`` (config
 ``proteins.curve`` / ``proteins.acceptance``), ``sheets`` (cross-checks of the
 protein sheets), ``plots`` and ``run`` (the workflow step). The Luminex / Olink
-readers and the protein analysis live in their own modules of this package.
+readers (``xponent``, ``luminex``, ``npx``, ``npx_qc``) and the protein analysis
+live in their own modules of this package.
 """
