@@ -1,0 +1,1 @@
+"""Protein biomarker layer: quantification, endpoint analysis and integration."""
