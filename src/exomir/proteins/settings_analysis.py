@@ -58,7 +58,7 @@ class MofaSettings:
     n_factors: int = 5
     seed: int = 20261207
     max_iter: int = 1000
-    tolerance: float = 1e-4
+    convergence_mode: str = "fast"
     min_features: int = 2
 
 
@@ -251,7 +251,7 @@ def protein_analysis_settings(config: Mapping[str, Any]) -> ProteinAnalysisSetti
             n_factors=int(mofa.get("n_factors", 5)),
             seed=int(mofa.get("seed", 20261207)),
             max_iter=int(mofa.get("max_iter", 1000)),
-            tolerance=float(mofa.get("tolerance", 1e-4)),
+            convergence_mode=str(mofa.get("convergence_mode", "fast")),
             min_features=int(mofa.get("min_features", 2)),
         ),
     )
