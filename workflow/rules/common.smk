@@ -35,6 +35,8 @@ PATHWAY_OUTPUTS = []
 CLINICAL_OUTPUTS = []
 MERGE_OUTPUTS = []
 REPORT_OUTPUTS = []
+PROTEIN_EFFECT_OUTPUTS = []
+INTEGRATION_OUTPUTS = []
 
 
 def ref_path(value):
@@ -151,6 +153,7 @@ def get_final_outputs():
     targets += PATHWAY_OUTPUTS
     targets += REPORT_OUTPUTS
     targets += CLINICAL_OUTPUTS + MERGE_OUTPUTS
+    targets += PROTEIN_EFFECT_OUTPUTS + INTEGRATION_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -209,6 +212,8 @@ def report_stage_files():
     stages["pathways"] = PATHWAY_OUTPUTS
     stages["clinical"] = CLINICAL_OUTPUTS
     stages["safety"] = SAFETY_OUTPUTS + ROC_OUTPUTS + INTERIM_OUTPUTS
+    stages["protein_effects"] = PROTEIN_EFFECT_OUTPUTS
+    stages["integration"] = INTEGRATION_OUTPUTS
     return {
         stage: [f for f in dict.fromkeys(files) if str(f).endswith(REPORT_FILE_TYPES)]
         for stage, files in stages.items()

@@ -632,22 +632,33 @@ def volcano_plot(
         fig.savefig(fh, format="png", dpi=130, metadata={"Software": "exomir"})
 
 
-def effects_from_files(
-    *,
+FLAG_SUMMARY_COLUMNS = ["analyte", "visit", "n_samples", *[f"n_{f}" for f in FLAGS]]
+
+
+def flag_summary(conc: pd.DataFrame, analytes: Sequence[str]) -> pd.DataFrame:
+    """Pooled count of each flag per analyte and visit (no arm: open report)."""
+    rows = []
+    visits = list(dict.fromkeys(conc["visit"]))
+    for a in analytes:
+        for v in visits:
+            s = conc[(conc["analyte"] == a) & (conc["visit"] == v)]
+            if s.empty:
+                continue
+            row: dict[str, Any] = {"analyte": a, "visit": v, "n_samples": len(s)}
+            for f in FLAGS:
+                row[f"n_{f}"] = int((s["flag"] == f).sum())
+            rows.append(row)
+    return pd.DataFrame(rows, columns=FLAG_SUMMARY_COLUMNS)
+
+
+def _load(
     concentrations: str | os.PathLike[str],
     populations: str | os.PathLike[str],
     participants: str | os.PathLike[str],
-    effects: str | os.PathLike[str],
-    volcano: str | os.PathLike[str],
     settings: ProteinAnalysisSettings,
-    by_visit: str | os.PathLike[str] | None = None,
-    limits: str | os.PathLike[str] | None = None,
-) -> pd.DataFrame:
-    """Rule ``protein_effects``: effects.tsv and the volcano plot.
-
-    With ``by_visit`` (two or more post-dose visits), also one ANCOVA per
-    post-dose visit (``effects_by_visit.tsv``, primary analysis only).
-    """
+    limits: str | os.PathLike[str] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Concentrations, endpoint values, populations and participants of a rule."""
     from exomir.tables import read_table
 
     conc = read_concentrations(
@@ -656,21 +667,59 @@ def effects_from_files(
         str(concentrations),
         [p.code for p in settings.panel if p.transform == "log"],
     )
-    vals = protein_values(conc, settings, read_limits(limits))
+    vals = protein_values(conc, settings, read_limits(limits, str(limits)))
     pops = pd.read_csv(populations, sep="\t", dtype={"participant_id": str})
     par = read_table(participants, "participants", "participants.tsv")
+    return conc, vals, pops, par
+
+
+def effects_from_files(
+    *,
+    concentrations: str | os.PathLike[str],
+    populations: str | os.PathLike[str],
+    participants: str | os.PathLike[str],
+    effects: str | os.PathLike[str],
+    volcano: str | os.PathLike[str],
+    flags: str | os.PathLike[str],
+    settings: ProteinAnalysisSettings,
+    limits: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Rule ``protein_effects``: effects.tsv, the volcano plot, the flag summary."""
+    conc, vals, pops, par = _load(
+        concentrations, populations, participants, settings, limits
+    )
     res = analyse_proteins(vals, pops, par, settings)
+    write_table(flag_summary(conc, settings.analytes), flags)
     write_table(res, effects)
     volcano_plot(res, volcano, settings.populations[0])
-    if by_visit is not None:
-        per = analyse_proteins(
-            vals, pops, par, settings, visits=settings.post_dose_visits
-        )
-        write_table(per[per["analysis"] == "primary"], by_visit)
     log.info(
         "protein endpoints: %d analytes + %d ratios, %d rows",
         len(settings.analytes),
         len(settings.panel) - len(settings.analytes),
         len(res),
     )
+    return res
+
+
+def effects_by_visit_from_files(
+    *,
+    concentrations: str | os.PathLike[str],
+    populations: str | os.PathLike[str],
+    participants: str | os.PathLike[str],
+    by_visit: str | os.PathLike[str],
+    settings: ProteinAnalysisSettings,
+    limits: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Rule ``protein_effects_by_visit``: one ANCOVA per post-dose visit.
+
+    Run when the design has two or more post-dose visits; the primary analysis
+    only (quantified values). The repeated-measures model across visits is
+    the MMRM's (not here).
+    """
+    _conc, vals, pops, par = _load(
+        concentrations, populations, participants, settings, limits
+    )
+    res = analyse_proteins(vals, pops, par, settings, visits=settings.post_dose_visits)
+    res = res[res["analysis"] == "primary"].reset_index(drop=True)
+    write_table(res, by_visit)
     return res

@@ -63,6 +63,7 @@ from scipy import stats
 
 from exomir.atomic import atomic_open, atomic_path
 from exomir.clinical.association import bh_adjust
+from exomir.notcomputed import write_outputs
 from exomir.proteins.settings_analysis import MofaSettings, ProteinAnalysisSettings
 from exomir.stats.models import ols_effect
 from exomir.tables import write_table
@@ -612,6 +613,24 @@ def _obs(populations: pd.DataFrame, settings: ProteinAnalysisSettings) -> pd.Dat
     return p
 
 
+def view_summary(views: Views, obs: pd.DataFrame) -> pd.DataFrame:
+    """Participants with a change and features of each view (pooled, no arm)."""
+    rows = []
+    for name, chg in views.change.items():
+        x = chg.reindex(obs.index)
+        rows.append(
+            {
+                "view": name,
+                "n_participants": int(x.notna().any(axis=1).sum()),
+                "n_features": int(x.shape[1]),
+                "values": "change, primary visit - baseline",
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["view", "n_participants", "n_features", "values"]
+    )
+
+
 def primary_mirna_change(mirna_change: pd.DataFrame, name: str) -> pd.DataFrame:
     """Return the primary miRNA's change column (exact or within a merged name)."""
     cols = [str(c) for c in mirna_change.columns]
@@ -637,8 +656,8 @@ def integrate_from_files(
     loadings: str | os.PathLike[str],
     variance: str | os.PathLike[str],
     loadings_png: str | os.PathLike[str],
+    summary: str | os.PathLike[str],
     settings: ProteinAnalysisSettings,
-    clinical_log: Sequence[str] = (),
 ) -> None:
     """Rule ``integrate``: MuData, association, MOFA+ factors and their tests."""
     import anndata as ad
@@ -664,9 +683,10 @@ def integrate_from_files(
             sep="\t",
             dtype={"participant_id": str, "bl_cat": str, "wk1_cat": str},
         )
-        clin = clinical_long(ds, clinical_log)
+        clin = clinical_long(ds, settings.clinical_log)
     views = build_views(ml, pvals, clin, settings)
     write_mudata(build_mudata(views, obs), h5mu)
+    write_table(view_summary(views, obs), summary)
     feats = primary_mirna_change(views.change["mirna"], settings.primary_mirna)
     types = {c: "mirna" for c in feats.columns}
     if pathway_scores is not None:
@@ -681,11 +701,15 @@ def integrate_from_files(
     )
     popcol = {"mITT": "in_mitt", "PP": "in_pp"}[settings.association_population]
     members = obs.index[obs[popcol]]
-    res = fit_mofa(views.change, members, settings.mofa)
-    tests = factor_arm_tests(res, obs, settings)
-    fac = res.factors.join(obs[["arm"]]).reset_index()
-    write_table(tests, factors)
-    write_table(fac, factor_values)
+    mofa_out = (factors, factor_values, loadings, variance, loadings_png)
+    try:
+        res = fit_mofa(views.change, members, settings.mofa)
+    except ValueError as exc:  # too few participants or features: say so
+        log.warning("%s", exc)
+        write_outputs(mofa_out, str(exc))
+        return
+    write_table(factor_arm_tests(res, obs, settings), factors)
+    write_table(res.factors.join(obs[["arm"]]).reset_index(), factor_values)
     write_table(res.loadings, loadings)
     write_table(res.variance, variance)
     loadings_plot(res, loadings_png)

@@ -97,6 +97,9 @@ class ProteinAnalysisSettings:
         Scoring method of results/pathways/scores.tsv used.
     mofa
         MOFA+ settings.
+    clinical_log
+        Clinical parameters analysed on the log scale (``transform: log``),
+        logged in the clinical view of the integration.
     """
 
     panel: tuple[ProteinSpec, ...]
@@ -116,6 +119,7 @@ class ProteinAnalysisSettings:
     pathways: tuple[str, ...] = ()
     pathway_method: str = "waggr"
     mofa: MofaSettings = MofaSettings()
+    clinical_log: tuple[str, ...] = ()
 
     def spec(self, code: str) -> ProteinSpec:
         """Return the endpoint called ``code``."""
@@ -228,6 +232,13 @@ def protein_analysis_settings(config: Mapping[str, Any]) -> ProteinAnalysisSetti
     path = dict(config.get("pathways") or {})
     tps = list(design["timepoints"])
     cfg = dict(config)
+    params = {
+        **dict(config.get("clinical_parameters") or {}),
+        **dict(clinical.get("derived") or {}),
+    }
+    clinical_log = tuple(
+        str(k) for k, p in params.items() if str(p.get("transform", "none")) == "log"
+    )
     return ProteinAnalysisSettings(
         panel=panel,
         arm=str(design["arms"][-1]),
@@ -254,4 +265,5 @@ def protein_analysis_settings(config: Mapping[str, Any]) -> ProteinAnalysisSetti
             convergence_mode=str(mofa.get("convergence_mode", "fast")),
             min_features=int(mofa.get("min_features", 2)),
         ),
+        clinical_log=clinical_log,
     )
