@@ -62,6 +62,8 @@ OPEN_SAFE = (
     "results/ev/lot_metrics.png",
     "results/pathways/network.tsv",
     "results/reference/*",
+    "results/proteins/flag_summary.tsv",
+    "results/merged/views_summary.tsv",
 )
 
 #: First interim column that depends on the arms. ``INTERIM_COLUMNS`` lists the
