@@ -15,7 +15,7 @@ MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_fun
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -73,6 +73,11 @@ TRIAL_DIR ?= results/bench-trial
 TRIAL_JSON ?= results/bench/trial.json
 bench-trial: setup
 	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_trial.py $(TRIAL_JSON) --scenario $(TRIAL_DIR) --participants $(PARTICIPANTS) --reads $(READS) --cores $(CORES) --seed $(SEED)
+
+## Protein analysis calibration (40 simulated trials, protein levels, no plates):
+## CI coverage, miRNA-protein coupling sign, MOFA+ time and determinism.
+bench-proteins: setup
+	$(VENV)/python bench/bench_protein_calibration.py results/bench/protein_accuracy.json --trials 40
 
 clean-demo:
 	rm -rf $(DEMO) $(DEMO).partial
