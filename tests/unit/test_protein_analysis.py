@@ -227,3 +227,61 @@ def test_ratio_config_errors() -> None:
         protein_analysis_settings(cfg)
     assert "proteins.ratios.BAD" in str(exc.value) and "VEGF" in str(exc.value)
     assert "proteins.ratios.NPXR" in str(exc.value)
+
+
+def test_config_schema_and_cross_checks() -> None:
+    import copy
+
+    from exomir.config import load_config, validate_config
+
+    base = load_config(Path("tests/scenarios/real_human/config/config.yaml"))
+    cfg = copy.deepcopy(base)
+    cfg["proteins"] = copy.deepcopy(CONFIG["proteins"])
+    valid = validate_config(cfg)
+    s = protein_analysis_settings(valid)
+    assert [p.code for p in s.panel] == ["SFLT1", "PLGF", "IL6", "SFLT1_PLGF"]
+    assert s.spec("IL6").transform == "none" and s.spec("SFLT1").transform == "log"
+    assert s.mofa.n_factors == 5 and s.mirna_layer == "log2_normed"
+    bad = copy.deepcopy(cfg)
+    bad["proteins"]["ratios"]["SFLT1_PLGF"]["denominator"] = "PIGF"
+    with pytest.raises(ValidationError, match=r"proteins\.ratios\.SFLT1_PLGF"):
+        validate_config(bad)
+    bad = copy.deepcopy(cfg)
+    bad["proteins"]["panel"]["SFLT1"]["assay"] = "westernblot"
+    with pytest.raises(ValidationError, match="assay"):
+        validate_config(bad)
+
+
+def test_later_visits_do_not_change_the_primary_visit_table(tmp_path: Path) -> None:
+    """Invariance: a third visit leaves the primary-visit effects unchanged."""
+    conc, pops, par = _trial()
+    extra = conc[conc["visit"] == "week1"].copy()
+    extra["visit"] = "month3"
+    extra["protein_sample_id"] = extra["participant_id"] + "_month3"
+    extra["concentration"] = (extra["concentration"].astype(float) * 3).map(
+        "{:.6g}".format
+    )
+    cfg3 = {
+        **CONFIG,
+        "design": {
+            **CONFIG["design"],
+            "timepoints": ["baseline", "week1", "month3"],
+            "primary_visit": "week1",
+            "schedule": {"week1": {"day": 7}, "month3": {"day": 91}},
+        },
+    }
+    s2, s3 = protein_analysis_settings(CONFIG), protein_analysis_settings(cfg3)
+    assert s3.primary_visit == "week1" and s3.post_dose_visits == ("week1", "month3")
+    two = analyse_proteins(
+        protein_values(read_concentrations(_write(tmp_path, conc), s2.analytes), s2),
+        pops,
+        par,
+        s2,
+    )
+    both = pd.concat([conc, extra], ignore_index=True)
+    vals3 = protein_values(read_concentrations(_write(tmp_path, both), s3.analytes), s3)
+    three = analyse_proteins(vals3, pops, par, s3)
+    pd.testing.assert_frame_equal(two, three)
+    per = analyse_proteins(vals3, pops, par, s3, visits=s3.post_dose_visits)
+    m3 = per[(per["visit"] == "month3") & (per["analyte"] == "SFLT1")]
+    assert (m3["estimate_model_scale"].notna()).all()

@@ -191,6 +191,19 @@ def _panel(proteins: Mapping[str, Any], issues: list[Issue]) -> tuple[ProteinSpe
     return tuple(specs)
 
 
+def protein_config_issues(
+    config: Mapping[str, Any], file: str = CONFIG_FILE
+) -> list[Issue]:
+    """Cross-field problems of config ``proteins`` (ratios naming unknown analytes).
+
+    Called by :func:`exomir.config.validate_config`, so ``exomir validate``
+    reports them before a workflow run.
+    """
+    issues: list[Issue] = []
+    _panel(dict(config.get("proteins") or {}), issues)
+    return [Issue(file, i.message, column=i.column) for i in issues]
+
+
 def protein_analysis_settings(config: Mapping[str, Any]) -> ProteinAnalysisSettings:
     """Build the protein-analysis settings from a validated configuration.
 
