@@ -99,3 +99,19 @@ def test_censoring_flags() -> None:
     assert (il1b["flag"] == "below_lloq").sum() > 10
     assert il1b.loc[il1b["flag"] == "below_lloq", "concentration"].isna().all()
     assert (conc.loc[conc["analyte"] == "SENG", "flag"] == "above_uloq").any()
+
+
+def test_truth_files(tmp_path) -> None:
+    from exomir.simulate.proteins import write_protein_truth
+
+    roster = _roster(6).assign(completed_week1=[True] * 5 + [False])
+    sim = simulate_protein_levels(roster, None, PARAMS, np.random.default_rng(4))
+    assert len(sim.samples) == 11  # the dropout has no week-1 sample
+    write_protein_truth(sim, tmp_path)
+    eff = pd.read_csv(tmp_path / "protein_effects.tsv", sep="\t")
+    assert (
+        eff.set_index("analyte").loc["VEGF", "true_log_effect"] == PANEL["VEGF"]["arm"]
+    )
+    cpl = pd.read_csv(tmp_path / "protein_coupling.tsv", sep="\t")
+    assert set(cpl["analyte"]) == {"VEGF", "PLGF"} and (cpl["sign"] == 1).all()
+    assert (tmp_path / "protein_levels.tsv").is_file()

@@ -36,8 +36,10 @@ existing one (the invariance rule).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -307,3 +309,21 @@ def measured_concentrations(
     out["plate_id"] = "SIM"
     out["cv"] = np.nan
     return out.reset_index(drop=True)
+
+
+def write_protein_truth(
+    sim: ProteinSimulation, truth_dir: str | os.PathLike[str]
+) -> None:
+    """Write ``protein_effects.tsv``, ``protein_coupling.tsv`` and ``protein_levels.tsv``.
+
+    The files go to the scenario's ``truth/`` folder (never read by the
+    workflow); rows are in simulation order, numbers with the project's TSV
+    conventions.
+    """
+    from exomir.tables import write_table
+
+    out = Path(truth_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(sim.effects, out / "protein_effects.tsv")
+    write_table(sim.coupling, out / "protein_coupling.tsv")
+    write_table(sim.levels, out / "protein_levels.tsv")
