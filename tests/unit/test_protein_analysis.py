@@ -285,3 +285,18 @@ def test_later_visits_do_not_change_the_primary_visit_table(tmp_path: Path) -> N
     per = analyse_proteins(vals3, pops, par, s3, visits=s3.post_dose_visits)
     m3 = per[(per["visit"] == "month3") & (per["analyte"] == "SFLT1")]
     assert (m3["estimate_model_scale"].notna()).all()
+
+
+def test_duplicates_and_non_positive_named(tmp_path: Path) -> None:
+    conc, _pops, _par = _trial(n=4)
+    conc = pd.concat([conc, conc.iloc[[0]]], ignore_index=True)
+    conc.loc[1, "concentration"] = "-3"
+    s = protein_analysis_settings(CONFIG)
+    with pytest.raises(ValidationError) as exc:
+        read_concentrations(
+            _write(tmp_path, conc), s.analytes, log_analytes=["SFLT1", "PLGF"]
+        )
+    msg = str(exc.value)
+    assert "2 rows for participant P000, visit baseline, analyte SFLT1" in msg
+    assert "lines 2, 26" in msg  # 24 rows, the copy is line 26
+    assert "line 3" in msg and "-3 is not positive" in msg

@@ -163,3 +163,70 @@ def test_mofa_refuses_too_few_participants() -> None:
     views, obs, _z = _structured(6, 1)
     with pytest.raises(ValueError, match="MOFA not fitted"):
         integ.fit_mofa(views, obs.index, MofaSettings(n_factors=5))
+
+
+def test_integrate_from_files(tmp_path: Path) -> None:
+    """The rule's file-level entry point, with pathway scores and a clinical view."""
+    s = protein_analysis_settings(CONFIG)
+    _sim, conc, pops, adata = _trial(30, 5)
+    conc.to_csv(tmp_path / "conc.tsv", sep="\t", index=False)
+    pops.to_csv(tmp_path / "pops.tsv", sep="\t", index=False)
+    adata.write_h5ad(tmp_path / "mirna.h5ad")
+    rng = np.random.default_rng(0)
+    pids = list(pops["participant_id"])
+    ds = pd.DataFrame(
+        {
+            "participant_id": pids,
+            "arm": pops["arm"],
+            "param": "SYSBP",
+            "bl": rng.normal(150, 10, 30),
+            "wk1": rng.normal(135, 10, 30),
+            "bl_cat": "",
+            "wk1_cat": "",
+        }
+    )
+    ds.to_csv(tmp_path / "dataset.tsv", sep="\t", index=False)
+    scores = pd.DataFrame(
+        [
+            (p, v, pw, "waggr", rng.normal())
+            for p in pids
+            for v in ("baseline", "week1")
+            for pw in ("WP4172", "WP382", "OTHER")
+        ],
+        columns=["participant_id", "timepoint", "pathway", "method", "score"],
+    )
+    scores.to_csv(tmp_path / "scores.tsv", sep="\t", index=False)
+    out = {
+        k: tmp_path / f"{k}.{ext}"
+        for k, ext in (
+            ("h5mu", "h5mu"),
+            ("summary", "tsv"),
+            ("association", "tsv"),
+            ("factors", "tsv"),
+            ("factor_values", "tsv"),
+            ("loadings", "tsv"),
+            ("variance", "tsv"),
+            ("loadings_png", "png"),
+        )
+    }
+    integ.integrate_from_files(
+        concentrations=tmp_path / "conc.tsv",
+        populations=tmp_path / "pops.tsv",
+        mirna=tmp_path / "mirna.h5ad",
+        dataset=tmp_path / "dataset.tsv",
+        pathway_scores=tmp_path / "scores.tsv",
+        settings=s,
+        **out,
+    )
+    m = mudata.read_h5mu(out["h5mu"])
+    assert set(m.mod) == {"mirna", "protein", "clinical"}
+    assoc = pd.read_csv(out["association"], sep="\t")
+    assert list(dict.fromkeys(assoc["feature"])) == [
+        "hsa-miR-126-3p",
+        "WP4172",
+        "WP382",
+    ]
+    assert len(assoc) == 3 * 2 * 8
+    summ = pd.read_csv(out["summary"], sep="\t").set_index("view")
+    assert summ.loc["clinical", "n_features"] == 1 and "arm" not in summ.columns
+    assert out["loadings_png"].read_bytes()[:4] == b"\x89PNG"
