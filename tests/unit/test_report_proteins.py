@@ -129,3 +129,42 @@ def test_open_report_pooled_only(reports) -> None:
     assert "Exploratory" in integ_sec
     assert "MOFA+ factors" not in integ_sec and "Huber" not in integ_sec
     assert "Participants x features of each view" in integ_sec
+
+
+def test_not_computed_and_absent(tmp_path: Path) -> None:
+    from exomir.notcomputed import write_output
+    from exomir.report.context import ReportContext
+    from exomir.report.model import NotRun, Section, Text
+    from exomir.report.sections.integration import integration
+    from exomir.report.sections.proteins import proteins
+
+    cfg = {
+        "design": {"arms": ["placebo", "exosome"], "timepoints": ["baseline", "week1"]}
+    }
+    ctx = ReportContext(tmp_path, cfg, "closed")
+    sec = proteins(ctx, Section(key="proteins", number=10, title="p"))
+    assert isinstance(sec.blocks[0], NotRun)
+    sec = integration(ctx, Section(key="integration", number=11, title="i"))
+    assert isinstance(sec.blocks[0], NotRun)
+    (tmp_path / "results/proteins").mkdir(parents=True)
+    (tmp_path / "results/merged").mkdir(parents=True)
+    write_output(tmp_path / "results/proteins/effects.tsv", "every plate failed")
+    write_table(
+        pd.DataFrame({"analyte": ["VEGF"], "visit": ["week1"], "n_samples": [2]}),
+        tmp_path / "results/proteins/flag_summary.tsv",
+    )
+    write_output(
+        tmp_path / "results/merged/mofa_factors.tsv", "6 participants with data"
+    )
+    write_table(
+        pd.DataFrame({"view": ["protein"], "n_participants": [6], "n_features": [8]}),
+        tmp_path / "results/merged/views_summary.tsv",
+    )
+    ctx = ReportContext(tmp_path, cfg, "closed")
+    sec = proteins(ctx, Section(key="proteins", number=10, title="p"))
+    texts = [b.text for b in sec.blocks if isinstance(b, Text)]
+    assert any("not computed: every plate failed" in t for t in texts)
+    sec = integration(ctx, Section(key="integration", number=11, title="i"))
+    texts = [b.text for b in sec.blocks if isinstance(b, Text)]
+    assert any("not fitted: 6 participants with data" in t for t in texts)
+    assert texts[0].startswith("Exploratory")

@@ -106,10 +106,11 @@ def _factors(ctx: ReportContext, sec: Section) -> None:
                 preformatted=True,
             )
         )
-    elif tests is not None:
+    elif ctx.not_computed.get(FACTORS):
         sec.add(
             Text(
-                "The factor model was not fitted: " + str(tests.iloc[0, 0]), kind="note"
+                f"The factor model was not fitted: {ctx.not_computed[FACTORS]}",
+                kind="note",
             )
         )
     if var is not None and "view" in var and len(var):

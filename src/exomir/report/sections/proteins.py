@@ -100,13 +100,20 @@ def proteins(ctx: ReportContext, sec: Section) -> Section:
         )
         return sec
     _quantification(ctx, sec)
-    if not ctx.closed or effects is None:
+    if not ctx.closed:
         sec.add(
             Text(
                 f"The protein endpoint models compare arms. {ARM_LEVEL_NOTE}",
                 kind="note",
             )
         )
+        return sec
+    if effects is None:
+        reason = ctx.not_computed.get(EFFECTS)
+        if reason:
+            sec.add(Text(f"Protein endpoints not computed: {reason}", kind="warn"))
+        else:
+            sec.add(NotRun("protein endpoint models (rule protein_effects)", [EFFECTS]))
         return sec
     sec.add(
         Text(
