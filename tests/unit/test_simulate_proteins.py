@@ -115,3 +115,21 @@ def test_truth_files(tmp_path) -> None:
     cpl = pd.read_csv(tmp_path / "protein_coupling.tsv", sep="\t")
     assert set(cpl["analyte"]) == {"VEGF", "PLGF"} and (cpl["sign"] == 1).all()
     assert (tmp_path / "protein_levels.tsv").is_file()
+
+
+def test_later_visits_decay_and_leave_primary_unchanged() -> None:
+    params = {
+        "trial": {
+            "arms": ["placebo", "exosome"],
+            "timepoints": ["baseline", "week1", "month3"],
+        },
+        "proteins": {
+            "visit_days": {"week1": 7, "month3": 97},
+            "effect_half_life_days": 90,
+        },
+    }
+    sim = simulate_protein_levels(_roster(10), None, params, np.random.default_rng(8))
+    eff = sim.effects.set_index(["analyte", "visit"])["true_log_effect"]
+    assert eff[("VEGF", "week1")] == PANEL["VEGF"]["arm"]
+    assert eff[("VEGF", "month3")] == PANEL["VEGF"]["arm"] / 2
+    assert set(sim.levels["visit"]) == {"baseline", "week1", "month3"}
