@@ -74,6 +74,11 @@ TRIAL_JSON ?= results/bench/trial.json
 bench-trial: setup
 	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_trial.py $(TRIAL_JSON) --scenario $(TRIAL_DIR) --participants $(PARTICIPANTS) --reads $(READS) --cores $(CORES) --seed $(SEED)
 
+## Protein analysis calibration (40 simulated trials, protein levels, no plates):
+## CI coverage, miRNA-protein coupling sign, MOFA+ time and determinism.
+bench-proteins: setup
+	$(VENV)/python bench/bench_protein_calibration.py results/bench/protein_accuracy.json --trials 40
+
 clean-demo:
 	rm -rf $(DEMO) $(DEMO).partial
 

@@ -70,6 +70,7 @@ if has_clinical_sheets():
 
     include: "workflow/rules/clinical.smk"
     include: "workflow/rules/merge.smk"
+    include: "workflow/rules/integration.smk"
 
 
 if has_ev_sheets():

@@ -406,6 +406,9 @@ def validate_config(config: dict[str, Any], file: str = "config/config.yaml") ->
                     column="design.timepoints",
                 )
             )
+    from exomir.proteins.settings_analysis import protein_config_issues
+
+    issues += protein_config_issues(cfg, file)
     trim = cfg["trimming"]
     if trim["min_length"] > trim["max_length"]:
         issues.append(

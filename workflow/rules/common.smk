@@ -37,6 +37,8 @@ MERGE_OUTPUTS = []
 REPORT_OUTPUTS = []
 SITES_OUTPUTS = []
 PROTEIN_OUTPUTS = []
+PROTEIN_EFFECT_OUTPUTS = []
+INTEGRATION_OUTPUTS = []
 
 
 def ref_path(value):
@@ -155,6 +157,7 @@ def get_final_outputs():
     targets += CLINICAL_OUTPUTS + MERGE_OUTPUTS
     targets += SITES_OUTPUTS
     targets += PROTEIN_OUTPUTS
+    targets += PROTEIN_EFFECT_OUTPUTS + INTEGRATION_OUTPUTS
     if has_ev_sheets():
         targets += [
             "results/ev/lot_qc.tsv",
@@ -215,6 +218,8 @@ def report_stage_files():
     stages["safety"] = SAFETY_OUTPUTS + ROC_OUTPUTS + INTERIM_OUTPUTS
     stages["sites"] = SITES_OUTPUTS
     stages["proteins"] = PROTEIN_OUTPUTS
+    stages["protein_effects"] = PROTEIN_EFFECT_OUTPUTS
+    stages["integration"] = INTEGRATION_OUTPUTS
     return {
         stage: [f for f in dict.fromkeys(files) if str(f).endswith(REPORT_FILE_TYPES)]
         for stage, files in stages.items()

@@ -7,5 +7,5 @@ OD readers), ``curves`` (4PL / 5PL fits, drc's LL.4 / LL.5), ``quant``
 ``proteins.curve`` / ``proteins.acceptance``), ``sheets`` (cross-checks of the
 protein sheets), ``plots`` and ``run`` (the workflow step). The Luminex / Olink
 readers (``xponent``, ``luminex``, ``npx``, ``npx_qc``) and the protein analysis
-live in their own modules of this package.
+(``analysis``, ``integration``) live in their own modules of this package.
 """

@@ -64,6 +64,11 @@ OPEN_SAFE = (
     "results/ev/lot_metrics.png",
     "results/pathways/network.tsv",
     "results/reference/*",
+    "results/proteins/flag_summary.tsv",
+    "results/proteins/plate_qc.tsv",
+    "results/proteins/curves.tsv",
+    "results/proteins/standards.tsv",
+    "results/merged/views_summary.tsv",
 )
 
 #: First interim column that depends on the arms. ``INTERIM_COLUMNS`` lists the
