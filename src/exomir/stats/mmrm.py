@@ -41,7 +41,12 @@ import pandas as pd
 from scipy import linalg, optimize, stats
 from threadpoolctl import threadpool_limits
 
-from exomir.stats.models import NotEstimable, drop_collinear, level_dummies
+from exomir.stats.models import (
+    CollinearError,
+    NotEstimable,
+    drop_collinear,
+    level_dummies,
+)
 
 #: Covariance structures in the pre-specified order: unstructured; then
 #: heterogeneous compound symmetry (a variance per visit, one common
@@ -76,7 +81,8 @@ class MmrmResult:
     ``vcov`` are the fixed effects and their covariance (named columns),
     ``sigma`` the fitted residual covariance across visits, ``loglik`` the
     REML log-likelihood (nlme's convention), ``n_subjects`` and ``n_obs`` the
-    data used, ``notes`` what was excluded or dropped.
+    data used, ``notes`` what was excluded or dropped, ``n_by_arm`` the
+    participants of (control, treated) in the fit.
     """
 
     visit_effects: pd.DataFrame
@@ -91,6 +97,7 @@ class MmrmResult:
     n_subjects: int
     n_obs: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    n_by_arm: tuple[int, int] = (0, 0)
 
 
 # ---- covariance structures ----------------------------------------------------
@@ -264,8 +271,12 @@ def _design(
     baseline: str | None,
     covariates: Sequence[str],
     notes: list[str],
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Rows used (sorted by subject, visit) and the fixed-effects design."""
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    """Rows used (sorted by subject, visit), the fixed-effects design, arm columns, visits.
+
+    Visits with fewer than two observations in an arm are dropped (a note says
+    so): their arm difference is not estimable.
+    """
     need = [
         subject,
         visit,
@@ -292,6 +303,17 @@ def _design(
         n_sub = d.loc[incomplete, subject].nunique()
         notes.append(f"{n_sub} participant(s) without baseline or covariate excluded")
         d = d.loc[~incomplete]
+    counts = d.groupby([visit, arm]).size()
+    used = [v for v in visits if all(counts.get((v, a), 0) >= 2 for a in arms[:2])]
+    if len(used) < len(visits):
+        dropped = [v for v in visits if v not in used]
+        notes.append(f"visit(s) {', '.join(dropped)} dropped (fewer than 2 per arm)")
+        if len(used) < 2:
+            raise NotEstimable(
+                f"fewer than 2 visits with data in both arms ({', '.join(used) or 'none'})"
+            )
+        visits = used
+        d = d.loc[d[visit].isin(visits)]
     order = {v: i for i, v in enumerate(visits)}
     d["_vidx"] = d[visit].map(order).astype(int)
     d = d.sort_values([subject, "_vidx"], kind="mergesort").reset_index(drop=True)
@@ -319,8 +341,11 @@ def _design(
                     f"{c}: level(s) {', '.join(small)} pooled with the reference"
                 )
             cols.update(dummies)
-    x = drop_collinear(pd.DataFrame(cols), arm_cols, notes)
-    return d, x, arm_cols
+    try:
+        x = drop_collinear(pd.DataFrame(cols), arm_cols, notes)
+    except CollinearError as exc:
+        raise NotEstimable(str(exc)) from exc
+    return d, x, arm_cols, list(visits)
 
 
 def _fit_structure(
@@ -482,19 +507,10 @@ def fit_mmrm(
         covariates=covariates,
         notes=notes,
     )
-    d, x, arm_cols = _design(data, visits=visits, **kw)
+    if len(visits) < 2:
+        raise NotEstimable("fewer than 2 post-dose visits")
+    d, x, arm_cols, visits = _design(data, visits=visits, **kw)
     counts = d.groupby([visit, arm]).size()
-    used = [v for v in visits if all(counts.get((v, a), 0) >= 2 for a in arms[:2])]
-    if len(used) < len(visits):
-        dropped = [v for v in visits if v not in used]
-        notes.append(f"visit(s) {', '.join(dropped)} dropped (fewer than 2 per arm)")
-        if len(used) < 2:
-            raise NotEstimable(
-                f"fewer than 2 visits with data in both arms ({', '.join(used) or 'none'})"
-            )
-        visits = used
-        d, x, arm_cols = _design(data, visits=visits, **kw)
-        counts = d.groupby([visit, arm]).size()
     t = len(visits)
     if t < 2:
         raise NotEstimable("fewer than 2 post-dose visits")
@@ -575,6 +591,10 @@ def fit_mmrm(
         n_subjects=int(d[subject].nunique()),
         n_obs=int(n_obs),
         notes=tuple(notes),
+        n_by_arm=(
+            int(d.loc[d[arm] == arms[0], subject].nunique()),
+            int(d.loc[d[arm] == arms[1], subject].nunique()),
+        ),
     )
 
 

@@ -1,0 +1,212 @@
+"""Repeated measures in the stages: clinical and primary-miRNA MMRM tables, and
+the invariance rule (later visits do not leak into the week-1 analyses)."""
+
+from __future__ import annotations
+
+import copy
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from test_clinical_models import _settings
+from test_primary import CFG, OTHER
+
+from exomir import primary
+from exomir.clinical.longitudinal import clinical_mmrm
+from exomir.clinical.settings import ParamSpec
+from exomir.config import post_dose_visits, primary_visit
+from exomir.de.settings import de_settings
+from exomir.primary.longitudinal import primary_mmrm
+from exomir.stats.mmrm_table import (
+    MMRM_COLUMNS,
+    LongitudinalSettings,
+    longitudinal_settings,
+)
+
+VISITS = ["week1", "month1", "month3"]
+DAYS = {"week1": (7.0, 2.0), "month1": (30.0, 7.0), "month3": (91.0, 14.0)}
+EFFECT = {"week1": -4.0, "month1": -8.0, "month3": -2.0}
+
+
+def _clinical(n_per_arm: int = 50, seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long SYSBP (two readings a visit) and UPCR with planted arm effects by visit."""
+    rng = np.random.default_rng(seed)
+    n = 2 * n_per_arm
+    pids = [f"P{i:03d}" for i in range(n)]
+    arms = np.repeat(["placebo", "exosome"], n_per_arm)
+    strata = rng.choice(["a", "b"], n)
+    rows = []
+    for i, pid in enumerate(pids):
+        b = rng.normal(150, 10)
+        lb = rng.normal(3.0, 0.5)
+        shared = rng.normal(0, 5)
+        rows.append((pid, "baseline", 0, "SYSBP", b))
+        rows.append((pid, "baseline", 0, "UPCR", float(np.exp(lb))))
+        for v in VISITS:
+            if v != "week1" and rng.random() < 0.15:
+                continue  # missed visit
+            day = DAYS[v][0] + (20 if (i == 0 and v == "month1") else 0)
+            mean = 0.5 * b + 70 + (arms[i] == "exosome") * EFFECT[v] + shared
+            for _rep in range(2):
+                rows.append((pid, v, day, "SYSBP", mean + rng.normal(0, 4)))
+            ly = 0.6 * lb + 1 + (arms[i] == "exosome") * -0.3 + rng.normal(0, 0.3)
+            rows.append((pid, v, day, "UPCR", float(np.exp(ly))))
+    clin = pd.DataFrame(
+        rows,
+        columns=["participant_id", "visit", "days_since_dose", "param", "value_num"],
+    )
+    clin["unit"] = clin["param"].map({"SYSBP": "mm[Hg]", "UPCR": "mg/mmol"})
+    part = pd.DataFrame({"participant_id": pids, "arm": arms, "stratum": strata})
+    return clin, part
+
+
+def test_clinical_mmrm_recovers_planted_effects_and_flags_windows() -> None:
+    clin, part = _clinical()
+    params = {
+        "SYSBP": ParamSpec(
+            "SYSBP", "SBP", "VS", "mm[Hg]", "continuous", "ancova", endpoint=True
+        ),
+        "UPCR": ParamSpec(
+            "UPCR",
+            "UPCR",
+            "UR",
+            "mg/mmol",
+            "continuous",
+            "ancova",
+            transform="log",
+            endpoint=True,
+        ),
+    }
+    s = _settings(params=params, strata=("stratum",), populations=("mITT",))
+    pops = part.assign(in_mitt=True, in_pp=True)
+    ls = LongitudinalSettings(clinical_visits=tuple(VISITS), mirna_visits=(), days=DAYS)
+    res = clinical_mmrm(clin, pops, part, s, ls)
+    assert list(res.columns) == MMRM_COLUMNS
+    sbp = res[res["endpoint"] == "SYSBP"].set_index("visit")
+    assert list(sbp.index) == [*VISITS, "overall"]
+    for v in VISITS:
+        assert abs(sbp.loc[v, "estimate"] - EFFECT[v]) < 3 * sbp.loc[v, "se"]
+        assert sbp.loc[v, "day"] == DAYS[v][0]
+        n_obs = clin[(clin["param"] == "SYSBP") & (clin["visit"] == v)]
+        n_obs = n_obs.drop_duplicates("participant_id")
+        assert sbp.loc[v, "n_control"] + sbp.loc[v, "n_treated"] == len(n_obs)
+    assert sbp.loc["overall", "estimate"] == pytest.approx(
+        np.mean([sbp.loc[v, "estimate"] for v in VISITS])
+    )
+    assert (sbp["covariance"] == "unstructured").all()
+    assert "1 month1 value(s) outside day 30 +/- 7 (kept)" in sbp.loc["week1", "notes"]
+    upcr = res[res["endpoint"] == "UPCR"].set_index("visit")
+    # log scale: the planted -0.3 at every visit
+    assert (
+        np.abs(upcr.loc[VISITS, "estimate"] + 0.3) < 3 * upcr.loc[VISITS, "se"]
+    ).all()
+
+
+def test_clinical_mmrm_not_computed_says_why() -> None:
+    clin, part = _clinical(n_per_arm=6)
+    clin = clin[~clin["visit"].isin(["month1", "month3"]) | (clin["param"] == "UPCR")]
+    params = {
+        "SYSBP": ParamSpec("SYSBP", "SBP", "VS", "mm[Hg]", "continuous", "ancova")
+    }
+    s = _settings(params=params, populations=("mITT",))
+    ls = LongitudinalSettings(clinical_visits=tuple(VISITS), mirna_visits=(), days=DAYS)
+    res = clinical_mmrm(clin, part.assign(in_mitt=True, in_pp=True), part, s, ls)
+    assert len(res) == 1 and res["visit"].iloc[0] == "overall"
+    assert np.isnan(res["estimate"].iloc[0])
+    assert (
+        "not computed: fewer than 2 visits with data in both arms (week1)"
+        in res["notes"].iloc[0]
+    )
+
+
+def _multi_visit_trial(
+    seed: int = 2, n_per_arm: int = 40
+) -> tuple[ad.AnnData, pd.DataFrame]:
+    """log2 levels at baseline, week1 and month3 (normed = 2**y - 1)."""
+    rng = np.random.default_rng(seed)
+    n = 2 * n_per_arm
+    pids = [f"P{i + 1:03d}" for i in range(n)]
+    arms = np.where(np.arange(n) % 2 == 0, "placebo", "exosome")
+    strata = rng.choice(["severe", "mild"], n)
+    effect = {"baseline": 0.0, "week1": 0.6, "month3": 0.2}
+    rows, values = [], []
+    for i, pid in enumerate(pids):
+        b = rng.normal(11.0, 0.5)
+        for tp in ("baseline", "week1", "month3"):
+            if tp != "baseline" and rng.random() < 0.1:
+                continue
+            y = b + effect[tp] * (arms[i] == "exosome") + rng.normal(0, 0.5)
+            values.append([y, *rng.normal([16, 9, 12, 8, 10], 0.5)])
+            rows.append(
+                {
+                    "sample_id": f"{pid}_{tp}",
+                    "participant_id": pid,
+                    "arm": arms[i],
+                    "timepoint": tp,
+                }
+            )
+    normed = 2.0 ** np.array(values) - 1
+    obs = pd.DataFrame(rows)
+    obs.index = obs["sample_id"].to_numpy()
+    adata = ad.AnnData(
+        X=np.round(normed).astype(np.int64),
+        obs=obs,
+        var=pd.DataFrame(index=["hsa-miR-126-3p", *OTHER]),
+        layers={"normed_counts": normed},
+    )
+    return adata, pd.DataFrame({"participant_id": pids, "arm": arms, "stratum": strata})
+
+
+def test_primary_mirna_mmrm_over_the_draws() -> None:
+    adata, part = _multi_visit_trial()
+    cfg = copy.deepcopy(CFG)
+    cfg["design"]["timepoints"] = ["baseline", "week1", "month3"]
+    cfg["design"]["primary_visit"] = "week1"
+    ls = longitudinal_settings(cfg)
+    assert ls.mirna_visits == ("week1", "month3") and ls.mirna and not ls.clinical
+    res = primary_mmrm(adata, part, primary.primary_settings(cfg), ls)
+    m = res[res["population"] == "mITT"].set_index("visit")
+    assert list(m.index) == ["week1", "month3", "overall"]
+    assert abs(m.loc["week1", "estimate"] - 0.6) < 3 * m.loc["week1", "se"]
+    assert abs(m.loc["month3", "estimate"] - 0.2) < 3 * m.loc["month3", "se"]
+    n_w1 = adata.obs[adata.obs["timepoint"] == "week1"]
+    assert m.loc["week1", "n_control"] + m.loc["week1", "n_treated"] == len(n_w1)
+    assert "PP" not in set(res["population"])  # no disposition given
+
+
+def test_week1_analyses_do_not_see_later_visits() -> None:
+    """Invariance: [baseline, week1, month3] with primary week1 = the data cut to two."""
+    adata, part = _multi_visit_trial()
+    cfg3 = copy.deepcopy(CFG)
+    cfg3["design"]["timepoints"] = ["baseline", "week1", "month3"]
+    cfg3["design"]["primary_visit"] = "week1"
+    s3 = primary.primary_settings(cfg3)
+    assert s3.timepoint == "week1" == primary_visit(cfg3)
+    cut = adata[adata.obs["timepoint"] != "month3"].copy()
+    s2 = primary.primary_settings(CFG)
+    res3, data3 = primary.run_primary(adata, part, s3)
+    res2, data2 = primary.run_primary(cut, part, s2)
+    pd.testing.assert_frame_equal(res3, res2)
+    pd.testing.assert_frame_equal(data3, data2)
+
+
+def test_defaults_follow_the_primary_visit() -> None:
+    """DE contrasts, clinical follow-up and pathway tests use design.primary_visit."""
+    from exomir.clinical.settings import clinical_settings
+    from exomir.config import load_config
+
+    cfg = load_config("config/config.yaml")
+    cfg["design"]["timepoints"] = ["baseline", "week1", "month3"]
+    cfg["design"]["visits"] = [*cfg["design"]["visits"], "month3"]
+    cfg["design"]["schedule"] = {
+        "week1": {"day": 7, "window": 2},
+        "month3": {"day": 91, "window": 14},
+    }
+    assert primary_visit(cfg) == "week1"
+    assert post_dose_visits(cfg) == ["week1", "month3"]
+    de = de_settings(cfg)
+    assert de.contrasts["treatment_effect"].timepoints == ("baseline", "week1")
+    assert "arms_week1" in de.contrasts and "arms_month3" not in de.contrasts
+    assert clinical_settings(cfg).followup_visit == "week1"
+    assert primary.primary_settings(cfg).timepoint == "week1"
