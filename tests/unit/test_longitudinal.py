@@ -210,3 +210,56 @@ def test_defaults_follow_the_primary_visit() -> None:
     assert "arms_week1" in de.contrasts and "arms_month3" not in de.contrasts
     assert clinical_settings(cfg).followup_visit == "week1"
     assert primary.primary_settings(cfg).timepoint == "week1"
+
+
+def test_report_repeated_measures_closed_only(tmp_path) -> None:
+    """Closed report: table, covariance note and figure; open report: nothing by arm."""
+    from _report_fixture import build_tree
+
+    from exomir.report.builder import build_report
+    from exomir.stats.mmrm_table import mmrm_figure, mmrm_frame
+
+    cfg = build_tree(tmp_path, hostile=False)
+    rows = [
+        {
+            "endpoint": "SYSBP",
+            "population": "mITT",
+            "visit": v,
+            "day": d,
+            "estimate": e,
+            "se": 1.0,
+            "df": 200.0,
+            "ci_low": e - 1.97,
+            "ci_high": e + 1.97,
+            "p_value": 0.01,
+            "n_control": 30,
+            "n_treated": 31,
+            "covariance": "heterogeneous_cs",
+            "fallback_reason": "unstructured: the fitted covariance is singular",
+            "notes": "",
+        }
+        for v, d, e in (
+            ("week1", 7.0, -4.321),
+            ("month3", 91.0, -2.468),
+            ("overall", np.nan, -3.3945),
+        )
+    ]
+    table = mmrm_frame(rows)
+    (tmp_path / "results" / "clinical").mkdir(parents=True, exist_ok=True)
+    from exomir.tables import write_table
+
+    write_table(table, tmp_path / "results" / "clinical" / "mmrm.tsv")
+    mmrm_figure(
+        table, tmp_path / "results" / "clinical" / "mmrm.png", title="t", ylabel="d"
+    )
+    html = {}
+    for aud in ("open", "closed"):
+        out = tmp_path / "results" / "report" / f"{aud}.html"
+        build_report(tmp_path, cfg, aud, out, strict=True)
+        html[aud] = out.read_text(encoding="utf-8")
+    assert "Repeated measures (MMRM): arm difference by visit" in html["closed"]
+    assert "-4.32 (-6.29 to -2.35)" in html["closed"]
+    assert "unstructured: the fitted covariance is singular" in html["closed"]
+    assert "arm difference over the visits" in html["closed"]
+    assert "Repeated measures" not in html["open"]
+    assert "-4.32" not in html["open"]

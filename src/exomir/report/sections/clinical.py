@@ -18,6 +18,7 @@ from exomir.report.labels import (
     param_label,
 )
 from exomir.report.model import Figure, NotRun, Section, Table, Text
+from exomir.report.sections.longitudinal import repeated_measures
 
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
 
@@ -305,6 +306,7 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
                     arm_level=True,
                 )
             )
+    repeated_measures(ctx, sec, "clinical")
     return sec
 
 
