@@ -36,7 +36,7 @@ def test_agreement_with_r_nlme_gls(dataset: str, structure: str) -> None:
     r_sigma = pd.read_csv(DATA / f"r_{dataset}_sigma.tsv", sep="\t")
     r_sigma = r_sigma.loc[r_sigma["structure"] == structure, VISITS].to_numpy()
 
-    res = fit_mmrm(data, covariance=(structure,), **KW)
+    res = fit_mmrm(data, covariance=(structure,), df_method="residual", **KW)
 
     assert res.covariance == structure and res.fallback_reason is None
     eff = res.visit_effects.set_index("visit")
@@ -62,7 +62,7 @@ def test_counts_ci_and_overall_are_consistent() -> None:
     from scipy import stats
 
     data = pd.read_csv(DATA / "unbalanced.tsv", sep="\t")
-    res = fit_mmrm(data, **KW)
+    res = fit_mmrm(data, df_method="residual", **KW)
     assert res.covariance == "unstructured" and res.converged
     eff = res.visit_effects.set_index("visit")
     observed = data.groupby(["visit", "arm"]).size()
@@ -157,3 +157,29 @@ def test_bad_input_is_not_estimable() -> None:
         fit_mmrm(data, **(KW | {"visits": ["week1"]}))
     with pytest.raises(NotEstimable, match="unknown covariance"):
         fit_mmrm(data, covariance=("toeplitz",), **KW)
+
+
+def test_satterthwaite_df_is_exact_in_the_balanced_multivariate_case() -> None:
+    """Complete balanced data, visit-specific regressors, unstructured covariance:
+    GLS = OLS per visit and each contrast's variance is a scaled chi-square with
+    n - 3 df (intercept, arm, baseline per visit), so Satterthwaite gives n - 3."""
+    rng = np.random.default_rng(11)
+    data = _simulate(rng, 30, np.array([0.0, 0.3, 0.6, 0.2]))
+    kw = dict(
+        outcome="value",
+        subject="participant_id",
+        visit="visit",
+        visits=["v1", "v2", "v3", "v4"],
+        arm="arm",
+        arms=("placebo", "exosome"),
+        baseline="baseline",
+    )
+    res = fit_mmrm(data, **kw)
+    assert res.covariance == "unstructured"
+    np.testing.assert_allclose(res.visit_effects["df"], 57.0, rtol=1e-3)
+    assert res.overall["df"] == pytest.approx(57.0, rel=1e-3)
+    # with missing visits the df drop below the residual N - p
+    sub = data.loc[np.random.default_rng(1).random(len(data)) > 0.25]
+    res = fit_mmrm(sub, **kw)
+    assert (res.visit_effects["df"] < len(sub) - 12).all()
+    assert (res.visit_effects["df"] > 20).all()

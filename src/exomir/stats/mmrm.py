@@ -350,32 +350,74 @@ def _design(
 
 def _fit_structure(
     structure: str, pats: Sequence[_Pattern], s0: np.ndarray, p: int
-) -> tuple[np.ndarray, str | None]:
-    """Minimise -2 REML for one structure; the parameters and a failure reason."""
+) -> tuple[np.ndarray, np.ndarray | None, str | None]:
+    """Minimise -2 REML for one structure.
+
+    Returns the parameters, the Hessian of -2 REML there (``None`` on
+    failure) and the failure reason (``None`` when the fit converged).
+    """
     t = s0.shape[0]
     f = _objective(structure, pats, t, p)
     theta0 = _start(structure, s0)
     if not np.isfinite(f(theta0)) or f(theta0) >= 1e300:
-        return theta0, "start values give a singular covariance"
+        return theta0, None, "start values give a singular covariance"
     res = optimize.minimize(
         f, theta0, method="BFGS", options={"gtol": 1e-6, "maxiter": 2000}
     )
     theta = _newton_polish(f, res.x)
     if not np.all(np.isfinite(theta)) or f(theta) >= 1e300:
-        return theta, "the optimiser did not find a finite likelihood"
+        return theta, None, "the optimiser did not find a finite likelihood"
     w = np.linalg.eigvalsh(_sigma(structure, theta, t))
     if w.min() <= 1e-8 * w.max():
-        return theta, "the fitted covariance is singular"
+        return theta, None, "the fitted covariance is singular"
     grad = _gradient(f, theta)
     if np.abs(grad).max() > 1e-3:
         return (
             theta,
+            None,
             f"the optimiser did not converge (max |gradient| {np.abs(grad).max():.2g})",
         )
     hess = _hessian(f, theta)
     if not np.all(np.isfinite(hess)) or np.linalg.eigvalsh(hess).min() <= 0:
-        return theta, "the likelihood is flat in some covariance parameter"
-    return theta, None
+        return theta, None, "the likelihood is flat in some covariance parameter"
+    return theta, hess, None
+
+
+def _satterthwaite(
+    structure: str,
+    theta: np.ndarray,
+    hess: np.ndarray,
+    pats: Sequence[_Pattern],
+    p: int,
+    t: int,
+    contrasts: np.ndarray,
+) -> np.ndarray:
+    """Satterthwaite degrees of freedom of the contrasts (rows of ``contrasts``).
+
+    ``df = 2 (c'Phi c)^2 / (g' A g)`` with ``Phi = (X'V^-1X)^-1``, ``g`` its
+    gradient in the covariance parameters (central differences) and ``A``
+    the asymptotic covariance of the REML estimates, twice the inverse
+    Hessian of -2 REML. Invariant to the parametrisation of the covariance,
+    so it is the df R ``mmrm`` reports by default.
+    """
+    k = len(theta)
+    grads = np.empty((k, len(contrasts)))
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = _STEP
+        hi = _reml_parts(_sigma(structure, theta + e, t), pats, p)
+        lo = _reml_parts(_sigma(structure, theta - e, t), pats, p)
+        if hi is None or lo is None:
+            return np.full(len(contrasts), np.nan)
+        dphi = (hi[2] - lo[2]) / (2 * _STEP)
+        grads[i] = np.einsum("ca,ab,cb->c", contrasts, dphi, contrasts)
+    base = _reml_parts(_sigma(structure, theta, t), pats, p)
+    assert base is not None
+    var = np.einsum("ca,ab,cb->c", contrasts, base[2], contrasts)
+    a = 2.0 * np.linalg.inv(hess)
+    denom = np.einsum("kc,kl,lc->c", grads, a, grads)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(2.0 * var**2 / denom, dtype=float)
 
 
 _STEP = 1e-4
@@ -459,6 +501,7 @@ def fit_mmrm(
     covariates: Sequence[str] = (),
     covariance: Sequence[str] = DEFAULT_COVARIANCE,
     ci_level: float = 0.95,
+    df_method: str = "satterthwaite",
 ) -> MmrmResult:
     """Fit an MMRM and estimate the arm difference at each visit and overall.
 
@@ -483,7 +526,10 @@ def fit_mmrm(
     covariance
         Structures to try in order (names in :data:`DEFAULT_COVARIANCE`).
     ci_level
-        Confidence level of the t-based intervals (df ``N - p``).
+        Confidence level of the t-based intervals.
+    df_method
+        ``satterthwaite`` (default, as R ``mmrm``) or ``residual`` (``N - p``,
+        as ``nlme::gls``).
 
     Raises
     ------
@@ -528,19 +574,20 @@ def fit_mmrm(
     for structure in covariance:
         reason = _identifiable(structure, subj, vidx, t, n_obs - p)
         theta: np.ndarray | None = None
+        hess: np.ndarray | None = None
         if reason is None:
             # small matrices: threaded BLAS only adds overhead (and contention)
             with threadpool_limits(1):
-                theta, reason = _fit_structure(structure, pats, s0, p)
-        if reason is None and theta is not None:
-            chosen = (structure, theta)
+                theta, hess, reason = _fit_structure(structure, pats, s0, p)
+        if reason is None and theta is not None and hess is not None:
+            chosen = (structure, theta, hess)
             break
         reasons.append(f"{structure}: {reason}")
     if chosen is None:
         raise NotEstimable(
             "no covariance structure converged (" + "; ".join(reasons) + ")"
         )
-    structure, theta = chosen
+    structure, theta, hess = chosen
     sigma = _sigma(structure, theta, t)
     parts = _reml_parts(sigma, pats, p)
     assert parts is not None  # the structure converged with this covariance
@@ -549,13 +596,25 @@ def fit_mmrm(
     names = list(map(str, x.columns))
     coef = pd.Series(beta, index=names)
     vc = pd.DataFrame(vcov, index=names, columns=names)
-    df = float(n_obs - p)
-    tq = float(stats.t.ppf(0.5 + ci_level / 2, df))
+    cmat = np.zeros((t + 1, p))
+    for i, col in enumerate(arm_cols):
+        cmat[i, names.index(col)] = 1.0
+        cmat[t, names.index(col)] = 1.0 / t
+    dfs = np.full(t + 1, float(n_obs - p))
+    if df_method == "satterthwaite":
+        with threadpool_limits(1):
+            sat = _satterthwaite(structure, theta, hess, pats, p, t, cmat)
+        if np.isfinite(sat).all():
+            dfs = np.clip(sat, 1.0, float(n_obs - p))
+        else:
+            notes.append("Satterthwaite df not computable; residual df N - p used")
+    elif df_method != "residual":
+        raise NotEstimable(f"unknown df method: {df_method}")
     rows = []
-    for v, col in zip(visits, arm_cols, strict=True):
+    for i, (v, col) in enumerate(zip(visits, arm_cols, strict=True)):
         est, se = float(coef[col]), math.sqrt(float(vc.loc[col, col]))
         rows.append(
-            _row(est, se, df, tq)
+            _row(est, se, float(dfs[i]), ci_level)
             | {
                 "visit": v,
                 "n_control": int(counts.get((v, arms[0]), 0)),
@@ -575,9 +634,10 @@ def fit_mmrm(
             "n_treated",
         ]
     ]
-    c = np.zeros(p)
-    c[[names.index(a) for a in arm_cols]] = 1.0 / t
-    overall = _row(float(c @ beta), math.sqrt(float(c @ vcov @ c)), df, tq)
+    c = cmat[t]
+    overall = _row(
+        float(c @ beta), math.sqrt(float(c @ vcov @ c)), float(dfs[t]), ci_level
+    )
     return MmrmResult(
         visit_effects=effects,
         overall=overall,
@@ -598,8 +658,9 @@ def fit_mmrm(
     )
 
 
-def _row(est: float, se: float, df: float, tq: float) -> dict[str, Any]:
+def _row(est: float, se: float, df: float, ci_level: float) -> dict[str, Any]:
     """Estimate, SE, df, t-based CI and two-sided p."""
+    tq = float(stats.t.ppf(0.5 + ci_level / 2, df))
     p = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else math.nan
     return {
         "estimate": est,
