@@ -22,11 +22,12 @@ likelihood of the observed part of the multivariate normal). The results agree
 with R ``nlme::gls`` (``corSymm`` + ``varIdent`` for the unstructured
 covariance) to better than 1e-4: see ``tests/data/mmrm``.
 
-Degrees of freedom: the residual ``N - p`` (observations minus fixed-effect
-columns), as ``nlme::gls`` uses, so that the t-based CIs and p-values can be
-compared with R exactly. At the trial's sizes (tens of participants per arm and
-several visits) this differs from Satterthwaite's df only in the third decimal
-of the t quantile; the calibration benchmark checks the coverage.
+Degrees of freedom: Satterthwaite's by default (as R ``mmrm``): the residual
+``N - p`` of ``nlme::gls`` counts every visit as a participant and overstates
+the information when visits are missing or correlated; Satterthwaite's df
+reflects the uncertainty of the estimated covariance (it is exactly ``n - 3``
+in the balanced multivariate case, tested). ``df_method="residual"`` gives
+``N - p`` (used for the comparison with ``nlme::gls``).
 """
 
 from __future__ import annotations

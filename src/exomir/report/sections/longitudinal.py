@@ -97,7 +97,7 @@ def repeated_measures(ctx: ReportContext, sec: Section, stage: str) -> Section:
             f"Repeated measures: mixed model for repeated measures (REML) of the {what} "
             "over all post-dose visits, adjusted for baseline x visit and the strata; "
             "arm difference at each visit and the equal-weight average over the "
-            "visits (overall); t-based 95% CIs with N - p degrees of freedom.",
+            "visits (overall); t-based 95% CIs with Satterthwaite degrees of freedom.",
             arm_level=True,
         )
     )
