@@ -175,6 +175,44 @@ def test_primary_mirna_mmrm_over_the_draws() -> None:
     assert "PP" not in set(res["population"])  # no disposition given
 
 
+def test_primary_mmrm_step_writes_table_and_figure(tmp_path) -> None:
+    """The rule's step: mmrm.tsv read back equals the in-memory fit; PNG written."""
+    from exomir.primary.longitudinal import primary_mmrm_step
+
+    adata, part = _multi_visit_trial(seed=4, n_per_arm=20)
+    part.to_csv(tmp_path / "participants.tsv", sep="\t", index=False)
+    adata.write_h5ad(tmp_path / "m.h5ad")
+    disp = pd.DataFrame(
+        {
+            "screening_id": [f"S{i}" for i in range(len(part))],
+            "participant_id": part["participant_id"],
+            "eligible": True,
+            "randomized": True,
+            "in_pp": True,
+        }
+    )
+    disp.loc[:3, "in_pp"] = False
+    disp.to_csv(tmp_path / "disposition.tsv", sep="\t", index=False)
+    cfg = copy.deepcopy(CFG)
+    cfg["design"]["timepoints"] = ["baseline", "week1", "month3"]
+    res = primary_mmrm_step(
+        h5ad=tmp_path / "m.h5ad",
+        participants=tmp_path / "participants.tsv",
+        disposition=tmp_path / "disposition.tsv",
+        table=tmp_path / "p" / "mmrm.tsv",
+        figure=tmp_path / "p" / "mmrm.png",
+        settings=primary.primary_settings(cfg),
+        longitudinal=longitudinal_settings(cfg),
+    )
+    back = pd.read_csv(tmp_path / "p" / "mmrm.tsv", sep="\t")
+    assert list(back.columns) == MMRM_COLUMNS
+    assert list(back["population"]) == ["mITT"] * 3 + ["PP"] * 3
+    np.testing.assert_allclose(back["estimate"], res["estimate"], rtol=1e-5)
+    pp = back[back["population"] == "PP"]
+    assert (pp["n_control"] + pp["n_treated"]).iloc[-1] <= len(part) - 4
+    assert (tmp_path / "p" / "mmrm.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_week1_analyses_do_not_see_later_visits() -> None:
     """Invariance: [baseline, week1, month3] with primary week1 = the data cut to two."""
     adata, part = _multi_visit_trial()
