@@ -247,6 +247,7 @@ def test_defaults_follow_the_primary_visit() -> None:
     assert de.contrasts["treatment_effect"].timepoints == ("baseline", "week1")
     assert "arms_week1" in de.contrasts and "arms_month3" not in de.contrasts
     assert clinical_settings(cfg).followup_visit == "week1"
+    assert clinical_settings(cfg).later_visits == ("month3",)
     assert primary.primary_settings(cfg).timepoint == "week1"
 
 
@@ -301,3 +302,27 @@ def test_report_repeated_measures_closed_only(tmp_path) -> None:
     assert "arm difference over the visits" in html["closed"]
     assert "Repeated measures" not in html["open"]
     assert "-4.32" not in html["open"]
+
+
+def test_later_visits_do_not_make_the_week1_mitt() -> None:
+    """A participant with only a month-3 value is not in the week-1 mITT (as in the
+    same trial cut to two visits), but is in the repeated-measures mITT."""
+    from exomir.clinical.dataset import populations
+    from exomir.clinical.longitudinal import members
+
+    part = pd.DataFrame({"participant_id": ["P1", "P2"], "arm": ["placebo", "exosome"]})
+    clin = pd.DataFrame(
+        {
+            "participant_id": ["P1", "P1", "P2", "P2"],
+            "visit": ["baseline", "week1", "baseline", "month3"],
+            "days_since_dose": [0, 7, 0, 91],
+            "param": "SYSBP",
+            "value_num": [150.0, 140.0, 150.0, 141.0],
+        }
+    )
+    s = _settings(later_visits=("month3",))
+    pops = populations(part, None, clin, s).set_index("participant_id")
+    assert bool(pops.loc["P1", "in_mitt"]) and not bool(pops.loc["P2", "in_mitt"])
+    cut = populations(part, None, clin[clin["visit"] != "month3"], _settings())
+    pd.testing.assert_frame_equal(pops.reset_index(), cut)
+    assert set(members(pops.reset_index(), "mITT")["participant_id"]) == {"P1", "P2"}
