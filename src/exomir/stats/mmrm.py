@@ -14,9 +14,9 @@ covariance through random effects only and cannot fit an unstructured (or
 heterogeneous) residual covariance; no other installed Python package fits
 this model. The REML likelihood is short to write with numpy/scipy: the
 covariance is parametrised through its Cholesky factor (log diagonal), the
-fixed effects are profiled out by generalised least squares, and participants
+fixed effects are profiled out by generalised least squares, participants
 are grouped by their pattern of observed visits so that each pattern needs one
-Cholesky factorisation per evaluation. Missing visits are handled under
+Cholesky factorisation per evaluation, and the gradient is analytic. Missing visits are handled under
 missing-at-random by using each participant's observed visits only (the
 likelihood of the observed part of the multivariate normal). The results agree
 with R ``nlme::gls`` (``corSymm`` + ``varIdent`` for the unstructured
