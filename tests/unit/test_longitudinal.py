@@ -259,6 +259,20 @@ def test_report_repeated_measures_closed_only(tmp_path) -> None:
     from exomir.stats.mmrm_table import mmrm_figure, mmrm_frame
 
     cfg = build_tree(tmp_path, hostile=False)
+    cfg["design"]["schedule"] = {
+        "week1": {"day": 7, "window": 2},
+        "month3": {"day": 91, "window": 14},
+    }
+    cfg["sheets"]["clinical_measurements"] = "config/clinical_measurements.tsv"
+    pd.DataFrame(
+        {
+            "participant_id": ["P1", "P1", "P2", "P2", "P3"],
+            "visit": ["week1", "month3", "week1", "month3", "week1"],
+            "days_since_dose": [7, 91, 12, 95, 6],
+            "param": "SYSBP",
+            "value_num": 140.0,
+        }
+    ).to_csv(tmp_path / "config" / "clinical_measurements.tsv", sep="\t", index=False)
     rows = [
         {
             "endpoint": "SYSBP",
@@ -302,6 +316,16 @@ def test_report_repeated_measures_closed_only(tmp_path) -> None:
     assert "arm difference over the visits" in html["closed"]
     assert "Repeated measures" not in html["open"]
     assert "-4.32" not in html["open"]
+    from exomir.report.context import ReportContext
+    from exomir.report.model import Section
+    from exomir.report.sections.longitudinal import visit_completeness
+
+    sec = visit_completeness(ReportContext(tmp_path, cfg, "open"), Section("c", 8, "c"))
+    comp = sec.blocks[0].data.set_index("visit")
+    assert comp.iloc[:, 1].tolist() == [3, 2] and comp.iloc[:, 2].tolist() == [1, 0]
+    for aud in ("open", "closed"):  # pooled completeness: both reports
+        assert "Scheduled clinical visits: completeness (arms pooled)" in html[aud]
+        assert "91 +/- 14" in html[aud]
 
 
 def test_later_visits_do_not_make_the_week1_mitt() -> None:

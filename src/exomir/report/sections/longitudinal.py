@@ -134,3 +134,49 @@ def repeated_measures(ctx: ReportContext, sec: Section, stage: str) -> Section:
             )
         )
     return sec
+
+
+def visit_completeness(ctx: ReportContext, sec: Section) -> Section:
+    """Pooled completeness of the scheduled clinical visits (both reports).
+
+    Per scheduled post-dose visit (``design.schedule``, two or more visits):
+    the planned day and window, the participants with a clinical value at
+    that visit code, and how many of them were seen outside the window. No
+    arm: it belongs in the open report too.
+    """
+    schedule = (ctx.config.get("design") or {}).get("schedule") or {}
+    if len(schedule) < 2:
+        return sec
+    clin = ctx.sheet("clinical_measurements")
+    if clin is None or not {"participant_id", "visit"} <= set(clin.columns):
+        return sec
+    day = (
+        num(clin["days_since_dose"])
+        if "days_since_dose" in clin
+        else pd.Series(float("nan"), index=clin.index)
+    )
+    rows = []
+    for visit, spec in schedule.items():
+        planned, window = float(spec["day"]), float(spec.get("window") or 0)
+        at = clin["visit"] == str(visit)
+        seen = clin.loc[at, "participant_id"].nunique()
+        per = day[at].groupby(clin.loc[at, "participant_id"]).median()
+        outside = int(((per - planned).abs() > window).sum())
+        rows.append(
+            {
+                "visit": str(visit),
+                "planned day": f"{planned:g} +/- {window:g}",
+                "participants with a value (arms pooled)": seen,
+                "of them outside the window": outside,
+            }
+        )
+    sec.add(
+        Table(
+            "Scheduled clinical visits: completeness (arms pooled)",
+            pd.DataFrame(rows),
+            source=[str(ctx.config["sheets"]["clinical_measurements"])],
+            note="Visits are matched by visit code; values outside the window stay "
+            "in the repeated-measures analysis (docs/longitudinal.md).",
+        )
+    )
+    return sec
