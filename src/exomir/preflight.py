@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from exomir.config import is_trial_study, primary_visit, resolve_path
+from exomir.config import is_trial_study, resolve_path
 from exomir.errors import Issue, ValidationError
 
 __all__ = [
@@ -309,7 +309,7 @@ def check_contrasts(
     columns = set(tables["samples"].columns) | set(tables["participants"].columns)
     design = cfg["design"]
     specs = (cfg.get("de") or {}).get("contrasts") or default_contrasts(
-        design["arms"], design["timepoints"], primary_visit(dict(cfg))
+        design["arms"], design["timepoints"]
     )
     for name, spec in specs.items():
         covs = spec.get("covariates") if isinstance(spec, dict) else None

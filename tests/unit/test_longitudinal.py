@@ -16,7 +16,6 @@ from exomir import primary
 from exomir.clinical.longitudinal import clinical_mmrm
 from exomir.clinical.settings import ParamSpec
 from exomir.config import post_dose_visits, primary_visit
-from exomir.de.settings import de_settings
 from exomir.primary.longitudinal import primary_mmrm
 from exomir.stats.mmrm_table import (
     MMRM_COLUMNS,
@@ -230,7 +229,8 @@ def test_week1_analyses_do_not_see_later_visits() -> None:
 
 
 def test_defaults_follow_the_primary_visit() -> None:
-    """DE contrasts, clinical follow-up and pathway tests use design.primary_visit."""
+    """Clinical, safety and primary follow-up use design.primary_visit (the DE and
+    pathway defaults are covered by their own tests)."""
     from exomir.clinical.settings import clinical_settings
     from exomir.config import load_config
 
@@ -243,12 +243,14 @@ def test_defaults_follow_the_primary_visit() -> None:
     }
     assert primary_visit(cfg) == "week1"
     assert post_dose_visits(cfg) == ["week1", "month3"]
-    de = de_settings(cfg)
-    assert de.contrasts["treatment_effect"].timepoints == ("baseline", "week1")
-    assert "arms_week1" in de.contrasts and "arms_month3" not in de.contrasts
     assert clinical_settings(cfg).followup_visit == "week1"
     assert clinical_settings(cfg).later_visits == ("month3",)
     assert primary.primary_settings(cfg).timepoint == "week1"
+    from exomir.clinical.safety_settings import safety_stage_settings
+
+    safety = safety_stage_settings(cfg)
+    assert safety.followup_visit == "week1"
+    assert safety.lab_visits == ("baseline", "week1")
 
 
 def test_report_repeated_measures_closed_only(tmp_path) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exomir.config import primary_visit
 from exomir.errors import Issue, ValidationError
 
 log = logging.getLogger(__name__)
@@ -185,9 +184,7 @@ class DESettings:
     pseudocount: float = 1.0
 
 
-def default_contrasts(
-    arms: Sequence[str], timepoints: Sequence[str], followup: str | None = None
-) -> dict:
+def default_contrasts(arms: Sequence[str], timepoints: Sequence[str]) -> dict:
     """Contrasts derived from the design when config ``de.contrasts`` is empty.
 
     Parameters
@@ -195,10 +192,7 @@ def default_contrasts(
     arms
         Arms, reference first; the last is the treated arm.
     timepoints
-        Timepoints, reference first.
-    followup
-        The follow-up timepoint (``exomir.config.primary_visit``; default: the
-        second timepoint).
+        Timepoints, reference first; the last is the follow-up.
 
     Returns
     -------
@@ -210,7 +204,7 @@ def default_contrasts(
     ref_arm, arm = arms[0], arms[-1]
     out: dict[str, dict[str, Any]] = {}
     if len(timepoints) >= 2:
-        ref_tp, tp = timepoints[0], followup or timepoints[1]
+        ref_tp, tp = timepoints[0], timepoints[-1]
         out["treatment_effect"] = {
             "kind": "interaction",
             "arm": arm,
@@ -230,9 +224,7 @@ def default_contrasts(
                 "description": f"{tp} vs {ref_tp} within {a} (descriptive)",
             }
     between = (
-        [timepoints[-1]]
-        if len(timepoints) < 2
-        else [followup or timepoints[1], timepoints[0]]
+        [timepoints[-1]] if len(timepoints) < 2 else [timepoints[-1], timepoints[0]]
     )
     for t in between:
         balance = len(timepoints) >= 2 and t == timepoints[0]
@@ -251,11 +243,7 @@ def default_contrasts(
 
 
 def _contrast_from_spec(
-    name: str,
-    spec: Mapping[str, Any],
-    arms: Sequence[str],
-    tps: Sequence[str],
-    followup: str | None = None,
+    name: str, spec: Mapping[str, Any], arms: Sequence[str], tps: Sequence[str]
 ) -> tuple[Contrast | None, list[Issue]]:
     where = f"de.contrasts.{name}"
     issues: list[Issue] = []
@@ -271,7 +259,7 @@ def _contrast_from_spec(
         return None, issues
     arm = spec.get("arm") or (None if kind == "within_arm" else arms[-1])
     ref_arm = spec.get("reference_arm")
-    tp = spec.get("timepoint") or followup or tps[-1]
+    tp = spec.get("timepoint") or tps[-1]
     ref_tp = spec.get("reference_timepoint")
     if kind == "within_arm":
         if arm is None:
@@ -353,12 +341,11 @@ def de_settings(config: Mapping[str, Any]) -> DESettings:
     arms = tuple(design["arms"])
     tps = tuple(design["timepoints"])
     de = dict(config.get("de") or {})
-    followup = primary_visit(dict(config))
-    specs = de.get("contrasts") or default_contrasts(arms, tps, followup)
+    specs = de.get("contrasts") or default_contrasts(arms, tps)
     contrasts: dict[str, Contrast] = {}
     issues: list[Issue] = []
     for name, spec in specs.items():
-        c, iss = _contrast_from_spec(str(name), spec or {}, arms, tps, followup)
+        c, iss = _contrast_from_spec(str(name), spec or {}, arms, tps)
         issues += iss
         if c is not None:
             contrasts[c.name] = c

@@ -364,7 +364,6 @@ def _tests(
 ) -> pd.DataFrame:
     """ANCOVA, mixed-model and contrast-enrichment rows of tests.tsv, adjusted."""
     arms, tps = list(settings.arms), list(settings.timepoints)
-    followup = settings.primary_visit or tps[-1]
     strata = list(settings.strata)
     participants = (
         obs[["participant_id", "arm", *strata]]
@@ -377,7 +376,7 @@ def _tests(
         participants,
         arms,
         tps[0],
-        followup,
+        tps[-1],
         primary,
         strata=strata,
         cov_type=settings.cov_type,
@@ -385,7 +384,7 @@ def _tests(
         n_perm=settings.ancova_permutations,
         seed=settings.seed,
     )
-    mixed = mixedlm_tests(scores, arms, tps[0], followup, ci_level=settings.ci_level)
+    mixed = mixedlm_tests(scores, arms, tps[0], tps[-1], ci_level=settings.ci_level)
     enr = []
     for contrast, path in sorted(de_tables.items()):
         de = pd.read_csv(path, sep="\t")

@@ -6,8 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from exomir.config import primary_visit
-
 
 @dataclass(frozen=True)
 class InteractionSource:
@@ -45,7 +43,6 @@ class PathwaySettings:
     arms: tuple[str, ...]
     timepoints: tuple[str, ...]
     primary_mirna: str
-    primary_visit: str = ""
     contrasts: tuple[str, ...] = ()
     select: tuple[str, ...] | None = None
     families: Mapping[str, str] = field(default_factory=dict)
@@ -99,7 +96,6 @@ def pathway_settings(
         primary=tuple(cfg["primary"]),
         arms=tuple(design["arms"]),
         timepoints=tuple(design["timepoints"]),
-        primary_visit=primary_visit(dict(config)),
         primary_mirna=str(config["trial"]["primary_mirna"]),
         contrasts=tuple(contrasts),
         select=tuple(select) if select else None,
