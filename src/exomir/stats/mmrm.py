@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import linalg, optimize, stats
 from threadpoolctl import threadpool_limits
 
+from exomir.stats.mmrm_covariance import n_params, sigma_of, start_values
 from exomir.stats.models import (
     CollinearError,
     NotEstimable,
@@ -99,76 +100,6 @@ class MmrmResult:
     n_obs: int
     notes: tuple[str, ...] = field(default_factory=tuple)
     n_by_arm: tuple[int, int] = (0, 0)
-
-
-# ---- covariance structures ----------------------------------------------------
-
-
-def _n_params(structure: str, t: int) -> int:
-    """Return the number of covariance parameters of a structure over ``t`` visits."""
-    return {
-        "unstructured": t * (t + 1) // 2,
-        "heterogeneous_cs": t + 1,
-        "heterogeneous_ar1": t + 1,
-        "compound_symmetry": 2,
-    }[structure]
-
-
-def _bounded(x: float, lo: float) -> float:
-    """Map the real line onto ``(lo, 1)`` (a correlation with a lower bound)."""
-    return lo + (1.0 - lo) / (1.0 + math.exp(-x))
-
-
-def _unbounded(r: float, lo: float) -> float:
-    """Inverse of :func:`_bounded`."""
-    u = min(max((r - lo) / (1.0 - lo), 1e-6), 1 - 1e-6)
-    return math.log(u / (1 - u))
-
-
-def _sigma(structure: str, theta: np.ndarray, t: int) -> np.ndarray:
-    """Covariance matrix across the ``t`` visits from unconstrained parameters."""
-    if structure == "unstructured":
-        chol = np.zeros((t, t))
-        chol[np.diag_indices(t)] = np.exp(theta[:t])
-        chol[np.tril_indices(t, -1)] = theta[t:]
-        return chol @ chol.T
-    idx = np.arange(t)
-    if structure == "compound_symmetry":
-        sd = np.full(t, math.exp(theta[0]))
-        rho = _bounded(float(theta[1]), -1.0 / max(t - 1, 1))
-        corr = np.where(idx[:, None] == idx[None, :], 1.0, rho)
-    else:
-        sd = np.exp(theta[:t])
-        if structure == "heterogeneous_cs":
-            rho = _bounded(float(theta[t]), -1.0 / max(t - 1, 1))
-            corr = np.where(idx[:, None] == idx[None, :], 1.0, rho)
-        else:  # heterogeneous_ar1
-            rho = math.tanh(float(theta[t]))
-            corr = rho ** np.abs(idx[:, None] - idx[None, :]).astype(float)
-    return corr * np.outer(sd, sd)
-
-
-def _start(structure: str, s0: np.ndarray) -> np.ndarray:
-    """Start values of a structure from a pairwise residual covariance ``s0``."""
-    t = s0.shape[0]
-    sd = np.sqrt(np.clip(np.diag(s0), 1e-12, None))
-    corr = s0 / np.outer(sd, sd)
-    off = corr[np.triu_indices(t, 1)] if t > 1 else np.array([0.0])
-    rho = float(np.clip(np.nanmean(off), -0.5 / max(t - 1, 1), 0.95))
-    if structure == "unstructured":
-        # nearest positive-definite matrix by eigenvalue clipping
-        w, v = np.linalg.eigh(s0)
-        s_pd = (v * np.clip(w, 1e-3 * max(w.max(), 1e-12), None)) @ v.T
-        chol = np.linalg.cholesky(s_pd)
-        return np.concatenate([np.log(np.diag(chol)), chol[np.tril_indices(t, -1)]])
-    if structure == "compound_symmetry":
-        return np.array([math.log(float(np.mean(sd))), _unbounded(rho, -1.0 / (t - 1))])
-    last = (
-        _unbounded(rho, -1.0 / (t - 1))
-        if structure == "heterogeneous_cs"
-        else (math.atanh(min(max(rho, -0.9), 0.9)))
-    )
-    return np.concatenate([np.log(sd), [last]])
 
 
 # ---- data in observed-visit patterns ------------------------------------------
@@ -251,7 +182,7 @@ def _objective(
     def f(theta: np.ndarray) -> float:
         if not np.all(np.isfinite(theta)) or np.abs(theta).max() > 50:
             return 1e300
-        parts = _reml_parts(_sigma(structure, theta, t), pats, p)
+        parts = _reml_parts(sigma_of(structure, theta, t), pats, p)
         return 1e300 if parts is None else parts[0]
 
     return f
@@ -301,7 +232,7 @@ def _gradient_function(
     """
 
     def g(theta: np.ndarray) -> np.ndarray:
-        sigma = _sigma(structure, theta, t)
+        sigma = sigma_of(structure, theta, t)
         gs = _sigma_gradient(sigma, pats, p) if np.all(np.isfinite(sigma)) else None
         if gs is None:
             return np.full(len(theta), np.nan)
@@ -318,7 +249,7 @@ def _gradient_function(
             e = np.zeros(len(theta))
             e[i] = 1e-6
             ds = (
-                _sigma(structure, theta + e, t) - _sigma(structure, theta - e, t)
+                sigma_of(structure, theta + e, t) - sigma_of(structure, theta - e, t)
             ) / 2e-6
             out[i] = float((gs * ds).sum())
         return out
@@ -431,7 +362,7 @@ def _fit_structure(
     t = s0.shape[0]
     f = _objective(structure, pats, t, p)
     g = _gradient_function(structure, pats, t, p)
-    theta0 = _start(structure, s0)
+    theta0 = start_values(structure, s0)
     if not np.isfinite(f(theta0)) or f(theta0) >= 1e300:
         return theta0, None, "start values give a singular covariance"
     res = optimize.minimize(
@@ -440,7 +371,7 @@ def _fit_structure(
     theta, hess = _newton_polish(f, g, res.x)
     if not np.all(np.isfinite(theta)) or f(theta) >= 1e300:
         return theta, None, "the optimiser did not find a finite likelihood"
-    w = np.linalg.eigvalsh(_sigma(structure, theta, t))
+    w = np.linalg.eigvalsh(sigma_of(structure, theta, t))
     if w.min() <= 1e-8 * w.max():
         return theta, None, "the fitted covariance is singular"
     grad = g(theta)
@@ -530,19 +461,103 @@ def _satterthwaite(
     for i in range(k):
         e = np.zeros(k)
         e[i] = _STEP
-        hi = _reml_parts(_sigma(structure, theta + e, t), pats, p)
-        lo = _reml_parts(_sigma(structure, theta - e, t), pats, p)
+        hi = _reml_parts(sigma_of(structure, theta + e, t), pats, p)
+        lo = _reml_parts(sigma_of(structure, theta - e, t), pats, p)
         if hi is None or lo is None:
             return np.full(len(contrasts), np.nan)
         dphi = (hi[2] - lo[2]) / (2 * _STEP)
         grads[i] = np.einsum("ca,ab,cb->c", contrasts, dphi, contrasts)
-    base = _reml_parts(_sigma(structure, theta, t), pats, p)
+    base = _reml_parts(sigma_of(structure, theta, t), pats, p)
     assert base is not None
     var = np.einsum("ca,ab,cb->c", contrasts, base[2], contrasts)
     a = 2.0 * np.linalg.inv(hess)
     denom = np.einsum("kc,kl,lc->c", grads, a, grads)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(2.0 * var**2 / denom, dtype=float)
+
+
+def _choose(
+    covariance: Sequence[str],
+    pats: Sequence[_Pattern],
+    s0: np.ndarray,
+    subj: np.ndarray,
+    vidx: np.ndarray,
+    df_resid: int,
+) -> tuple[str, np.ndarray, np.ndarray, list[str]]:
+    """Fit the structures in order; the first that converges, and why others did not."""
+    t = s0.shape[0]
+    p = pats[0].xy.shape[1] // pats[0].n_sub - 1
+    reasons: list[str] = []
+    for structure in covariance:
+        reason = _identifiable(structure, subj, vidx, t, df_resid)
+        if reason is None:
+            # small matrices: threaded BLAS only adds overhead (and contention)
+            with threadpool_limits(1):
+                theta, hess, reason = _fit_structure(structure, pats, s0, p)
+            if reason is None and hess is not None:
+                return structure, theta, hess, reasons
+        reasons.append(f"{structure}: {reason}")
+    raise NotEstimable("no covariance structure converged (" + "; ".join(reasons) + ")")
+
+
+def _dfs(
+    method: str,
+    structure: str,
+    theta: np.ndarray,
+    hess: np.ndarray,
+    pats: Sequence[_Pattern],
+    cmat: np.ndarray,
+    df_resid: int,
+    notes: list[str],
+) -> np.ndarray:
+    """Degrees of freedom of the contrasts: Satterthwaite (capped at N - p) or N - p."""
+    dfs = np.full(len(cmat), float(df_resid))
+    if method != "satterthwaite":
+        return dfs
+    t = len(cmat) - 1
+    with threadpool_limits(1):
+        sat = _satterthwaite(structure, theta, hess, pats, cmat.shape[1], t, cmat)
+    if np.isfinite(sat).all():
+        return np.asarray(np.clip(sat, 1.0, float(df_resid)), dtype=float)
+    notes.append("Satterthwaite df not computable; residual df N - p used")
+    return dfs
+
+
+def _effects_table(
+    visits: Sequence[str],
+    arm_cols: Sequence[str],
+    coef: pd.Series,
+    vc: pd.DataFrame,
+    dfs: np.ndarray,
+    counts: pd.Series,
+    arms: Sequence[str],
+    ci_level: float,
+) -> pd.DataFrame:
+    """Per-visit arm differences with SE, df, CI, p and the n of each arm."""
+    rows = []
+    for i, (v, col) in enumerate(zip(visits, arm_cols, strict=True)):
+        est, se = float(coef[col]), math.sqrt(float(vc.loc[col, col]))
+        rows.append(
+            _row(est, se, float(dfs[i]), ci_level)
+            | {
+                "visit": v,
+                "n_control": int(counts.get((v, arms[0]), 0)),
+                "n_treated": int(counts.get((v, arms[1]), 0)),
+            }
+        )
+    return pd.DataFrame(rows)[
+        [
+            "visit",
+            "estimate",
+            "se",
+            "df",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "n_control",
+            "n_treated",
+        ]
+    ]
 
 
 def fit_mmrm(
@@ -565,9 +580,8 @@ def fit_mmrm(
     Parameters
     ----------
     data
-        Long data: one row per participant x post-dose visit (rows with a
-        missing outcome are ignored; each participant contributes the visits
-        observed, which is valid under missing at random).
+        Long: one row per participant x post-dose visit (a missing outcome is
+        ignored: each participant contributes the visits observed; MAR).
     outcome, subject, visit, arm
         Column names.
     visits
@@ -575,11 +589,9 @@ def fit_mmrm(
     arms
         ``(control, treated)`` arm labels.
     baseline
-        Column of the participant's baseline value (``visit:baseline``
-        slopes), or ``None``.
+        Baseline value column (``visit:baseline`` slopes), or ``None``.
     covariates
-        Participant-level columns (text: treatment-coded factor; numeric:
-        linear).
+        Participant-level columns (text: treatment-coded; numbers: linear).
     covariance
         Structures to try in order (names in :data:`DEFAULT_COVARIANCE`).
     ci_level
@@ -591,16 +603,22 @@ def fit_mmrm(
     Raises
     ------
     NotEstimable
-        Fewer than two visits or no residual df, a duplicated participant x
-        visit, a missing column, or no structure converged.
+        < 2 visits, no residual df, a duplicated participant x visit, a
+        missing column, or no structure converged.
     """
     notes: list[str] = []
+    if df_method not in ("satterthwaite", "residual"):
+        raise NotEstimable(f"unknown df method: {df_method}")
     unknown = [c for c in covariance if c not in DEFAULT_COVARIANCE]
     if unknown or not covariance:
         raise NotEstimable(
             f"unknown covariance structure(s): {', '.join(unknown) or 'none'}"
         )
-    kw: dict[str, Any] = dict(
+    if len(visits) < 2:
+        raise NotEstimable("fewer than 2 post-dose visits")
+    d, x, arm_cols, visits = _design(
+        data,
+        visits=visits,
         outcome=outcome,
         subject=subject,
         visit=visit,
@@ -610,9 +628,6 @@ def fit_mmrm(
         covariates=covariates,
         notes=notes,
     )
-    if len(visits) < 2:
-        raise NotEstimable("fewer than 2 post-dose visits")
-    d, x, arm_cols, visits = _design(data, visits=visits, **kw)
     counts = d.groupby([visit, arm]).size()
     t = len(visits)
     if t < 2:
@@ -626,26 +641,10 @@ def fit_mmrm(
     vidx = d["_vidx"].to_numpy()
     pats = _patterns(xv, yv, subj, vidx)
     s0 = _pairwise_cov(xv, yv, subj, vidx, t)
-    reasons: list[str] = []
-    chosen = None
-    for structure in covariance:
-        reason = _identifiable(structure, subj, vidx, t, n_obs - p)
-        theta: np.ndarray | None = None
-        hess: np.ndarray | None = None
-        if reason is None:
-            # small matrices: threaded BLAS only adds overhead (and contention)
-            with threadpool_limits(1):
-                theta, hess, reason = _fit_structure(structure, pats, s0, p)
-        if reason is None and theta is not None and hess is not None:
-            chosen = (structure, theta, hess)
-            break
-        reasons.append(f"{structure}: {reason}")
-    if chosen is None:
-        raise NotEstimable(
-            "no covariance structure converged (" + "; ".join(reasons) + ")"
-        )
-    structure, theta, hess = chosen
-    sigma = _sigma(structure, theta, t)
+    structure, theta, hess, reasons = _choose(
+        covariance, pats, s0, subj, vidx, n_obs - p
+    )
+    sigma = sigma_of(structure, theta, t)
     parts = _reml_parts(sigma, pats, p)
     assert parts is not None  # the structure converged with this covariance
     m2, beta, vcov = parts
@@ -657,40 +656,8 @@ def fit_mmrm(
     for i, col in enumerate(arm_cols):
         cmat[i, names.index(col)] = 1.0
         cmat[t, names.index(col)] = 1.0 / t
-    dfs = np.full(t + 1, float(n_obs - p))
-    if df_method == "satterthwaite":
-        with threadpool_limits(1):
-            sat = _satterthwaite(structure, theta, hess, pats, p, t, cmat)
-        if np.isfinite(sat).all():
-            dfs = np.clip(sat, 1.0, float(n_obs - p))
-        else:
-            notes.append("Satterthwaite df not computable; residual df N - p used")
-    elif df_method != "residual":
-        raise NotEstimable(f"unknown df method: {df_method}")
-    rows = []
-    for i, (v, col) in enumerate(zip(visits, arm_cols, strict=True)):
-        est, se = float(coef[col]), math.sqrt(float(vc.loc[col, col]))
-        rows.append(
-            _row(est, se, float(dfs[i]), ci_level)
-            | {
-                "visit": v,
-                "n_control": int(counts.get((v, arms[0]), 0)),
-                "n_treated": int(counts.get((v, arms[1]), 0)),
-            }
-        )
-    effects = pd.DataFrame(rows)[
-        [
-            "visit",
-            "estimate",
-            "se",
-            "df",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "n_control",
-            "n_treated",
-        ]
-    ]
+    dfs = _dfs(df_method, structure, theta, hess, pats, cmat, n_obs - p, notes)
+    effects = _effects_table(visits, arm_cols, coef, vc, dfs, counts, arms, ci_level)
     c = cmat[t]
     overall = _row(
         float(c @ beta), math.sqrt(float(c @ vcov @ c)), float(dfs[t]), ci_level
@@ -733,7 +700,7 @@ def _identifiable(
     structure: str, subj: np.ndarray, vidx: np.ndarray, t: int, df_resid: int
 ) -> str | None:
     """Why a structure cannot be estimated from these data (``None``: it can)."""
-    k = _n_params(structure, t)
+    k = n_params(structure, t)
     if k >= df_resid:
         return f"{k} covariance parameters for {df_resid} residual df"
     if structure != "unstructured":
