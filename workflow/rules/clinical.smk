@@ -145,3 +145,50 @@ rule clinical_biomarker:
         settings=CLINICAL_SETTINGS,
     script:
         "../scripts/clinical_biomarker.py"
+
+
+# Repeated measures (exomir.clinical.longitudinal): MMRM of every continuous
+# endpoint over the scheduled post-dose visits (design.schedule). Only with at
+# least two post-dose visits; a trial without a schedule has no such outputs.
+from exomir.stats.mmrm_table import longitudinal_settings
+
+CLINICAL_MMRM_SETTINGS = longitudinal_settings(CFG)
+if CLINICAL_MMRM_SETTINGS.clinical:
+    CLINICAL_OUTPUTS += [
+        "results/clinical/mmrm.tsv",
+        "results/clinical/mmrm.png",
+    ]
+
+
+rule clinical_mmrm:
+    input:
+        participants=get_sheet("participants"),
+        clinical_measurements=get_sheet("clinical_measurements"),
+        conversions=get_unit_conversions(),
+        populations="results/clinical/populations.tsv",
+    output:
+        table=report(
+            "results/clinical/mmrm.tsv",
+            caption="../report/clinical_mmrm.rst",
+            category="Clinical endpoints",
+        ),
+        figure=report(
+            "results/clinical/mmrm.png",
+            caption="../report/clinical_mmrm.rst",
+            category="Clinical endpoints",
+        ),
+    log:
+        "logs/clinical_mmrm/clinical_mmrm.log",
+    benchmark:
+        "benchmarks/clinical_mmrm/clinical_mmrm.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=30,
+    params:
+        settings=CLINICAL_SETTINGS,
+        longitudinal=CLINICAL_MMRM_SETTINGS,
+    script:
+        "../scripts/clinical_mmrm.py"

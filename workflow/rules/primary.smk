@@ -50,3 +50,49 @@ rule primary:
         settings=PRIMARY_SETTINGS,
     script:
         "../scripts/primary.py"
+
+
+# Repeated measures of the primary miRNA (exomir.primary.longitudinal): MMRM
+# over the post-dose blood draws of design.timepoints; only with at least two
+# post-dose draws (a two-timepoint trial has no such outputs).
+from exomir.stats.mmrm_table import longitudinal_settings
+
+PRIMARY_MMRM_SETTINGS = longitudinal_settings(CFG)
+if PRIMARY_MMRM_SETTINGS.mirna:
+    PRIMARY_OUTPUTS += [
+        "results/primary/mmrm.tsv",
+        "results/primary/mmrm.png",
+    ]
+
+
+rule primary_mmrm:
+    input:
+        h5ad="results/de/mirna.h5ad",
+        participants=get_sheet("participants"),
+        disposition=get_sheets("disposition"),
+    output:
+        table=report(
+            "results/primary/mmrm.tsv",
+            caption="../report/primary_mmrm.rst",
+            category="Primary biomarker",
+        ),
+        figure=report(
+            "results/primary/mmrm.png",
+            caption="../report/primary_mmrm.rst",
+            category="Primary biomarker",
+        ),
+    log:
+        "logs/primary_mmrm/primary_mmrm.log",
+    benchmark:
+        "benchmarks/primary_mmrm/primary_mmrm.tsv"
+    conda:
+        "../../environment.yml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        settings=PRIMARY_SETTINGS,
+        longitudinal=PRIMARY_MMRM_SETTINGS,
+    script:
+        "../scripts/primary_mmrm.py"

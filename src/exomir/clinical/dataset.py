@@ -218,6 +218,8 @@ def populations(
             disp_pp[pid] = _as_bool(row.get("in_pp"))
             disp_mitt[pid] = _as_bool(row.get("in_mitt"))
     c = clin[clin["participant_id"].isin(out.index)]
+    # values of later scheduled visits do not make a week-1 population
+    c = c[~c["visit"].isin(settings.later_visits)]
     if "days_since_dose" not in c.columns:
         c = c.assign(days_since_dose=np.nan)
     bl = set(c.loc[c["visit"] == settings.baseline_visit, "participant_id"])
@@ -440,6 +442,7 @@ def visit_values(
     settings: ClinicalSettings,
     invert: bool = False,
     records: list[dict[str, Any]] | None = None,
+    visits: Sequence[str] | None = None,
 ) -> tuple[pd.DataFrame, dict[tuple[str, str], list[str]]]:
     """Per participant, parameter and visit: one value (means of replicates and sides).
 
@@ -455,6 +458,9 @@ def visit_values(
     records
         If given, one dict per implausible reading or derived value is
         appended (:data:`exomir.clinical.plausibility.FINDING_COLUMNS`).
+    visits
+        Visits kept (default: the baseline and follow-up visits; the
+        repeated-measures analysis passes every scheduled visit).
 
     Returns
     -------
@@ -467,7 +473,8 @@ def visit_values(
         (participant_id, param) -> flag texts (physiological range, LLOQ,
         missing side of a derived mean).
     """
-    visits = [settings.baseline_visit, settings.followup_visit]
+    if visits is None:
+        visits = [settings.baseline_visit, settings.followup_visit]
     c = clin[clin["visit"].isin(visits) & clin["param"].isin(settings.params)].copy()
     for col in ("value_num", "value_cat", "days_since_dose"):
         if col not in c.columns:

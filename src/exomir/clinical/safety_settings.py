@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exomir.config import primary_visit
 from exomir.errors import Issue, ValidationError
 
 #: Relatedness levels counted as "related" and the AE-of-special-interest
@@ -70,7 +71,7 @@ def _lab_visits(cfg: Mapping[str, Any]) -> tuple[str, ...]:
     """Visits of the lab shift tables; refuses visits that are not the trial's."""
     tps = cfg["design"]["timepoints"]
     safety = dict(cfg.get("safety") or {})
-    visits = tuple(safety.get("lab_visits") or (tps[0], tps[-1]))
+    visits = tuple(safety.get("lab_visits") or (tps[0], primary_visit(dict(cfg))))
     unknown = [v for v in visits if v not in cfg["design"]["visits"]]
     # Only the lab shift tables use these visits (built with clinical measurements).
     if unknown and "clinical_measurements" in cfg["sheets"]:
@@ -112,7 +113,7 @@ def safety_stage_settings(cfg: Mapping[str, Any]) -> SafetySettings:
         target_randomised=e.get("target_randomised"),
         start_date=e.get("start_date"),
         planned_months=e.get("planned_months"),
-        followup_visit=str(c.get("followup_visit") or tps[-1]),
+        followup_visit=str(c.get("followup_visit") or primary_visit(dict(cfg))),
         followup_target_day=int(c.get("followup_target_day", 7)),
         pp_window_days=int(c.get("pp_window_days", 2)),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exomir.clinical.plausibility import parameter_limits, soft_limit_action
+from exomir.config import primary_visit
 from exomir.de.normalise import LAYER_VST
 from exomir.errors import Issue, ValidationError
 
@@ -104,6 +105,11 @@ class ClinicalSettings:
         ``flag``: implausible values stay in the primary analysis;
         ``exclude``: they are left out of it (config
         ``clinical.soft_limit_action``).
+    later_visits
+        Scheduled visits after the follow-up visit (``design.schedule``):
+        their values do not count towards the week-1 populations, so that a
+        trial with more visits has the week-1 results of the same trial cut
+        to two visits.
     """
 
     arm: str
@@ -124,6 +130,7 @@ class ClinicalSettings:
     baseline_variables: tuple[str, ...] = ()
     assessor_domains: tuple[str, ...] = ("EDEMA", "IMG")
     soft_limit_action: str = "flag"
+    later_visits: tuple[str, ...] = ()
 
     @property
     def endpoints(self) -> list[ParamSpec]:
@@ -278,7 +285,7 @@ def clinical_settings(
     issues: list[Issue] = []
     tps = list(design["timepoints"])
     bl = c.get("baseline_visit") or tps[0]
-    fu = c.get("followup_visit") or tps[-1]
+    fu = c.get("followup_visit") or primary_visit(dict(config))
     issues += _visit_issues(design, bl, fu, file)
     params = _measured_params(config["clinical_parameters"], file, issues)
     _add_derived(params, c.get("derived"), file, issues)
@@ -318,4 +325,14 @@ def clinical_settings(
         baseline_variables=tuple(c.get("baseline_variables") or ()),
         assessor_domains=tuple(c.get("assessor_dependent_domains") or ("EDEMA", "IMG")),
         soft_limit_action=soft_limit_action(config),
+        later_visits=_later_visits(design, str(fu)),
     )
+
+
+def _later_visits(design: Mapping[str, Any], followup: str) -> tuple[str, ...]:
+    """Scheduled visits (and blood draws) after the follow-up visit."""
+    out: list[str] = []
+    for seq in (list(design.get("schedule") or {}), list(design["timepoints"])):
+        if followup in seq:
+            out += [str(v) for v in seq[seq.index(followup) + 1 :] if v not in out]
+    return tuple(out)

@@ -82,9 +82,17 @@ def sample_values(adata: Any, settings: PrimarySettings) -> pd.DataFrame:
     plate = [p for p in (_find(names, m) for m in settings.platelet_mirnas) if p]
     if plate:
         z = logv[:, [col[p] for p in plate]]
-        sd = z.std(axis=0, ddof=1)
+        # Standardised over the libraries of the analysed timepoints only, so
+        # that later blood draws do not change the week-1 analysis.
+        used = (
+            out["timepoint"]
+            .isin([settings.reference_timepoint, settings.timepoint])
+            .to_numpy()
+        )
+        ref = z[used] if used.any() else z
+        sd = ref.std(axis=0, ddof=1)
         sd[~(sd > 0)] = 1.0
-        out["platelet_mirna_score"] = ((z - z.mean(axis=0)) / sd).mean(axis=1)
+        out["platelet_mirna_score"] = ((z - ref.mean(axis=0)) / sd).mean(axis=1)
     else:
         out["platelet_mirna_score"] = np.nan
     return out

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exomir.config import primary_visit
 from exomir.errors import Issue, ValidationError
 
 TREATED = "treated"
@@ -86,7 +87,8 @@ class PrimarySettings:
     arm, reference_arm
         Treated and reference arm (defaults: last and first of design.arms).
     timepoint, reference_timepoint
-        Follow-up and baseline (defaults: last and first of design.timepoints).
+        Follow-up and baseline (defaults: design.primary_visit and the first of
+        design.timepoints).
     strata
         Participant columns adjusted for (``design.strata``).
     covariates
@@ -164,7 +166,7 @@ def primary_settings(config: Mapping[str, Any]) -> PrimarySettings:
         mirna=str(config["trial"]["primary_mirna"]),
         arm=str(p.get("arm") or arms[-1]),
         reference_arm=str(p.get("reference_arm") or arms[0]),
-        timepoint=str(p.get("timepoint") or tps[-1]),
+        timepoint=str(p.get("timepoint") or primary_visit(dict(config))),
         reference_timepoint=str(p.get("reference_timepoint") or tps[0]),
         strata=tuple(design.get("strata") or ()),
         covariates=tuple(p.get("covariates") or ()),

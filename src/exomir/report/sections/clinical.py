@@ -18,6 +18,10 @@ from exomir.report.labels import (
     param_label,
 )
 from exomir.report.model import Figure, NotRun, Section, Table, Text
+from exomir.report.sections.longitudinal import (
+    repeated_measures,
+    visit_completeness,
+)
 
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
 
@@ -199,7 +203,7 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
     path = "results/clinical/endpoints.tsv"
     if not ctx.closed and ctx.is_withheld(path):
         sec.add(Text(f"Clinical endpoints compare arms. {ARM_LEVEL_NOTE}", kind="note"))
-        return sec
+        return visit_completeness(ctx, sec)
     df = ctx.table(path)
     if df is None:
         sec.add(NotRun("clinical endpoints (clinical stage)", [path]))
@@ -305,6 +309,8 @@ def clinical(ctx: ReportContext, sec: Section) -> Section:
                     arm_level=True,
                 )
             )
+    visit_completeness(ctx, sec)
+    repeated_measures(ctx, sec, "clinical")
     return sec
 
 

@@ -11,6 +11,7 @@ from exomir.report.labels import (
     fmt_p,
 )
 from exomir.report.model import Figure, KeyValues, NotRun, Section, Table, Text
+from exomir.report.sections.longitudinal import repeated_measures
 
 ARM_LEVEL_NOTE = "Results by arm are in the closed DSMB report."
 
@@ -266,6 +267,7 @@ def primary(ctx: ReportContext, sec: Section) -> Section:
                 arm_level=True,
             )
         )
+    repeated_measures(ctx, sec, "primary")
     return sec
 
 
