@@ -74,16 +74,15 @@ TRIAL_JSON ?= results/bench/trial.json
 bench-trial: setup
 	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_trial.py $(TRIAL_JSON) --scenario $(TRIAL_DIR) --participants $(PARTICIPANTS) --reads $(READS) --cores $(CORES) --seed $(SEED)
 
-## Protein analysis calibration (40 simulated trials, protein levels, no plates):
-## CI coverage, miRNA-protein coupling sign, MOFA+ time and determinism.
+## Proteins -> results/bench/protein_accuracy.json (each script keeps the other's keys):
+## quantification accuracy on simulated ELISA plate sets (median absolute percentage
+## error vs truth inside the quantification range; target < 10%), then the analysis
+## calibration over 40 simulated trials (CI coverage, miRNA-protein coupling sign,
+## MOFA+ time and determinism).
 bench-proteins: setup
+	$(VENV)/python bench/bench_proteins.py results/bench/protein_accuracy.json
 	$(VENV)/python bench/bench_protein_calibration.py results/bench/protein_accuracy.json --trials 40
 
 clean-demo:
 	rm -rf $(DEMO) $(DEMO).partial
-
-## Protein quantification accuracy: simulated ELISA plate sets -> results/bench/protein_accuracy.json
-## (median absolute percentage error vs truth inside the quantification range; target < 10%).
-bench-proteins: setup
-	$(VENV)/python bench/bench_proteins.py results/bench/protein_accuracy.json
 
