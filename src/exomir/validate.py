@@ -24,7 +24,9 @@ Cross-table rules checked here:
   (miRBase and contaminant FASTAs, after :mod:`exomir.species` filled in the
   species' shipped ones); NTA export headers name a verified software version
   and a dilution (file or sheet, agreeing);
-* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``.
+* EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``;
+* long-term events and the participants' follow-up dates
+  (:mod:`exomir.validate_events`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from exomir.preflight import preflight_issues
 from exomir.tables import read_table
 from exomir.units import default_conversions
 from exomir.validate_clinical import check_clinical
+from exomir.validate_events import check_events, check_last_contact
 
 OPTIONAL_SHEETS = (
     "clinical_measurements",
@@ -641,6 +644,18 @@ def validate_config_and_tables(
             base,
         )
     issues += check_other(tables, cfg, labels, base, check_files)
+    if parts is not None:
+        issues += check_last_contact(
+            parts, cfg, labels["participants"], "events" in cfg["sheets"]
+        )
+    if "events" in tables:
+        issues += check_events(
+            tables["events"],
+            parts,
+            cfg,
+            labels["events"],
+            labels.get("participants") or "participants.tsv",
+        )
     if check_files:
         from exomir.species import check_reference_files
 
