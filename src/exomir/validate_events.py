@@ -26,6 +26,7 @@ allowed (time 0).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -33,6 +34,9 @@ import pandas as pd
 
 from exomir.errors import Issue
 from exomir.preflight import CONFIG_LABEL
+
+#: Endpoint codes name files (results/events/km_<code>.png).
+SAFE_CODE = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def parse_date(value: Any) -> date | None:
@@ -69,6 +73,16 @@ def _config_issues(cfg: dict[str, Any]) -> list[Issue]:
                 column="trial.data_cut",
             )
         )
+    for code in (cfg.get("time_to_event") or {}).get("endpoints") or {}:
+        if not SAFE_CODE.fullmatch(str(code)):
+            issues.append(
+                Issue(
+                    CONFIG_LABEL,
+                    f"endpoint code '{code}' may hold only letters, digits, '_', "
+                    "'.' and '-' (it names the endpoint's figure file)",
+                    column="time_to_event.endpoints",
+                )
+            )
     if not (cfg.get("time_to_event") or {}).get("endpoints"):
         issues.append(
             Issue(
@@ -115,6 +129,18 @@ def check_last_contact(
                     label,
                     "randomization_date is empty; the time-to-event analyses "
                     "(sheets.events) count time from randomisation",
+                    line=line,
+                    column="randomization_date",
+                    row_id=rid,
+                )
+            )
+        if events_given and rand is not None and cut is not None and rand > cut:
+            issues.append(
+                Issue(
+                    label,
+                    f"randomization_date {rand} is after the data cut {cut} (config "
+                    "trial.data_cut); a participant randomised after the cut has no "
+                    "follow-up in this analysis",
                     line=line,
                     column="randomization_date",
                     row_id=rid,
@@ -209,7 +235,7 @@ def _event_row_issues(
             )
         )
     last = parse_date(part.get("last_contact_date")) if part is not None else None
-    if last is not None and when > last:
+    if part is not None and last is not None and when > last:
         issues.append(
             Issue(
                 label,

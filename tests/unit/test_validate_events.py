@@ -161,3 +161,24 @@ def test_without_events_last_contact_alone_is_checked(
         "P1\tplacebo\tS1\t\t1\t2026-06-01\nP2\texosome\tS1\tL1\t0\t\n"
     )
     validate_scenario(scenario)
+
+
+def test_randomised_after_cut_and_unsafe_code(scenario: Path) -> None:  # noqa: F811
+    """Randomisation after the data cut; an endpoint code that cannot name a file."""
+    _with_events(scenario, "", data_cut="2025-01-31")
+    cfg_path = scenario / "config" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["time_to_event"]["endpoints"]["MACE/3"] = {"label": "3-point MACE"}
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    p = scenario / "config" / "participants.tsv"
+    p.write_text(p.read_text().replace("2026-06-01", ""))
+    errs = _errors(scenario)
+    assert sorted(errs) == [
+        "config/config.yaml, column 'time_to_event.endpoints': endpoint code "
+        "'MACE/3' may hold only letters, digits, '_', '.' and '-' (it names the "
+        "endpoint's figure file)",
+        "config/participants.tsv line 3 (participant_id=P2), column "
+        "'randomization_date': randomization_date 2025-02-01 is after the data cut "
+        "2025-01-31 (config trial.data_cut); a participant randomised after the cut "
+        "has no follow-up in this analysis",
+    ]
