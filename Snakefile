@@ -76,6 +76,11 @@ if has_ev_sheets():
     include: "workflow/rules/ev.smk"
 
 
+if TRIAL and has_sheet("events"):
+
+    include: "workflow/rules/events.smk"
+
+
 include: "workflow/rules/report.smk"
 
 

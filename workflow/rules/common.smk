@@ -35,6 +35,7 @@ PATHWAY_OUTPUTS = []
 CLINICAL_OUTPUTS = []
 MERGE_OUTPUTS = []
 REPORT_OUTPUTS = []
+EVENTS_OUTPUTS = []
 
 
 def ref_path(value):
@@ -209,6 +210,7 @@ def report_stage_files():
     stages["pathways"] = PATHWAY_OUTPUTS
     stages["clinical"] = CLINICAL_OUTPUTS
     stages["safety"] = SAFETY_OUTPUTS + ROC_OUTPUTS + INTERIM_OUTPUTS
+    stages["events"] = EVENTS_OUTPUTS
     return {
         stage: [f for f in dict.fromkeys(files) if str(f).endswith(REPORT_FILE_TYPES)]
         for stage, files in stages.items()

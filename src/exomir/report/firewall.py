@@ -55,6 +55,7 @@ OPEN_SAFE = (
     "results/clinical/interim_open.tsv",
     "results/clinical/plausibility.tsv",
     "results/clinical/enrolment.tsv",
+    "results/events/events_open.tsv",
     "results/ev/lot_qc.tsv",
     "results/ev/lot_summary.tsv",
     "results/ev/misev_checklist.tsv",

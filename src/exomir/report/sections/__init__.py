@@ -24,6 +24,7 @@ from exomir.report.sections import (
     interim,
     methods,
     mirnaome,
+    outcomes,
     pathways,
     primary,
     qc,
@@ -52,16 +53,17 @@ SECTIONS: list[tuple[int, str, str, Renderer]] = [
         "Secondary: biomarker-clinical association and ROC",
         association.association,
     ),
-    (10, "safety", "Safety", safety.safety),
-    (11, "interim", "DSMB interim analysis", interim.interim),
-    (12, "qc", "Data quality: sequencing QC", qc.sequencing_qc),
+    (10, "outcomes", "Secondary: long-term outcomes", outcomes.outcomes),
+    (11, "safety", "Safety", safety.safety),
+    (12, "interim", "DSMB interim analysis", interim.interim),
+    (13, "qc", "Data quality: sequencing QC", qc.sequencing_qc),
     (
-        13,
+        14,
         "conclusions",
         "Conclusions and recommendation",
         conclusions.conclusions,
     ),
-    (14, "methods", "Methods and reference provenance", methods.methods),
+    (15, "methods", "Methods and reference provenance", methods.methods),
 ]
 
 __all__ = ["SECTIONS", "Renderer"]
