@@ -18,7 +18,8 @@ def main(smk: Any) -> None:
             events=smk.input.events,
             clinical=optional_input(smk.input.clinical),
             outputs={
-                k: getattr(smk.output, k) for k in ("summary", "km", "at_risk", "cox", "pooled")
+                k: getattr(smk.output, k)
+                for k in ("summary", "km", "at_risk", "cox", "pooled")
             },
             figures=list(smk.output.figures),
             settings=smk.params.settings,
