@@ -156,7 +156,7 @@ def test_planted_hazard_ratio_is_recovered() -> None:
     assert cox["ci_low"] < 0.5 < cox["ci_high"]
     # SE of log HR ~0.15 with ~185 events: within 2.5 SE of the truth
     assert abs(math.log(cox["hazard_ratio"]) - math.log(0.5)) < 0.375
-    assert cox["logrank_p"] < 0.01 and not cox["ph_flag"]
+    assert cox["logrank_p"] < 0.01 and cox["ph_flag"] == "false"
     summ = tabs["summary"].set_index("arm")
     assert summ.loc["exosome", "surv_24m"] > summ.loc["placebo", "surv_24m"]
     assert (summ["competing_deaths"] > 0).all() and summ["cif_24m"].notna().all()
@@ -192,6 +192,25 @@ def test_null_effect_is_not_significant() -> None:
     )  # fmt: skip
     cox = run_time_to_event(parts, events, s)["cox"].iloc[0]
     assert cox["ci_low"] < 1 < cox["ci_high"]
+
+
+def test_non_proportional_hazards_are_flagged() -> None:
+    """Crossing hazards (Weibull shape 0.5 vs 2, same median): PH flagged."""
+    rng = np.random.default_rng(3)
+    n = 400
+    arm = np.where(np.arange(n) % 2 == 0, "placebo", "exosome")
+    shape = np.where(arm == "exosome", 0.5, 2.0)
+    t = 300 * rng.weibull(shape)
+    frame = pd.DataFrame(
+        {
+            "time": np.ceil(np.minimum(t, 730)),
+            "status": (t < 730).astype(int),
+            "arm": arm,
+        }
+    )
+    s = SurvivalSettings(endpoints=(("E", "E"),), data_cut="2030-01-01", arms=ARMS)
+    cox = analyse_endpoint("E", "E", frame, s).cox.iloc[0]
+    assert cox["ph_p_value"] < 1e-4 and cox["ph_flag"] == "true"
 
 
 def test_censoring_rules_by_hand() -> None:
@@ -252,7 +271,7 @@ def test_arm_without_events_is_reported_not_estimable() -> None:
     assert (res.n, res.events) == (8, 3)
     s = SurvivalSettings(endpoints=(("E", "E"),), data_cut="2030-01-01", arms=ARMS)
     out = analyse_endpoint("E", "E", frame, s)
-    assert out.cox.iloc[0]["note"] == res.note and pd.isna(out.cox.iloc[0]["ph_flag"])
+    assert out.cox.iloc[0]["note"] == res.note and out.cox.iloc[0]["ph_flag"] == ""
     summ = out.summary.set_index("arm")
     assert summ.loc["exosome", "events"] == 0 and summ.loc["exosome", "surv_12m"] == 1
     # no event at all: the log-rank test is not computed either

@@ -119,6 +119,11 @@ def _at_risk_rows(code: str, arm: str, sub: pd.DataFrame, s: SurvivalSettings) -
     return rows
 
 
+def _flag(p: float, alpha: float) -> str:
+    """``true``/``false`` for a PH test p-value below ``alpha``; empty when not tested."""
+    return "" if not math.isfinite(p) else ("true" if p < alpha else "false")
+
+
 def _cox_rows(
     code: str, label: str, data: pd.DataFrame, s: SurvivalSettings
 ) -> list[dict[str, object]]:
@@ -147,9 +152,7 @@ def _cox_rows(
                 "p_value": res.p_value,
                 "logrank_p": lr_p,
                 "ph_p_value": res.ph_p_value,
-                "ph_flag": bool(res.ph_p_value < s.ph_alpha)
-                if math.isfinite(res.ph_p_value)
-                else None,
+                "ph_flag": _flag(res.ph_p_value, s.ph_alpha),
                 "strata": ";".join(s.strata),
                 "n": res.n,
                 "events": res.events,
