@@ -1,32 +1,36 @@
-"""The long-term outcomes section: by arm in the closed report, pooled in the open one."""
+"""The long-term outcomes section: by arm in the closed report, pooled in the open one.
+
+The section is rendered from the stage's real outputs (synthetic trial) and,
+for the open report, passed through the builder's open filter (the step that
+drops arm-level blocks), without building whole reports.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from _report_fixture import build_tree
 from test_survival import ARMS, _trial
 
-from exomir.report.builder import build_report
+from exomir.report.builder import _open_filter
 from exomir.report.context import ReportContext
-from exomir.report.model import Section
+from exomir.report.model import Figure, NotRun, Section, Table, Text
 from exomir.report.sections.outcomes import outcomes
 from exomir.survival.data import SurvivalSettings
 from exomir.survival.stage import time_to_event_step
 
+LABEL = "Major adverse cardiovascular event"
+
 
 @pytest.fixture(scope="module")
-def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("outcomes")
-    cfg = build_tree(root, hostile=False)
     parts, events = _trial(120, 0.5, seed=5)
     parts.to_csv(root / "parts.tsv", sep="\t", index=False)
     events.to_csv(root / "events.tsv", sep="\t", index=False)
     s = SurvivalSettings(
-        endpoints=(("MACE", "Major adverse cardiovascular event"),),
-        data_cut="2028-06-30", arms=ARMS, strata=("stratum",),
+        endpoints=(("MACE", LABEL),), data_cut="2028-06-30", arms=ARMS,
+        strata=("stratum",),
     )  # fmt: skip
     out = root / "results" / "events"
     time_to_event_step(
@@ -40,44 +44,60 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         figures=[out / "km_MACE.png"],
         settings=s,
     )
-    cfg["sheets"]["events"] = "config/events.tsv"
-    cfg["time_to_event"] = {"endpoints": {"MACE": {"label": s.endpoints[0][1]}}}
-    html = {}
-    for aud in ("open", "closed"):
-        dest = root / "results" / "report" / f"{aud}.html"
-        build_report(root, cfg, aud, dest, strict=True)
-        page = dest.read_text(encoding="utf-8")
-        start = page.index('data-section="outcomes"')
-        html[aud] = page[start : page.index("</section>", start)]
-    html["cox"] = (out / "cox.tsv").read_text()
-    return html
+    return root
 
 
-def test_closed_report_shows_hazard_ratio_and_curves(reports: dict[str, str]) -> None:
-    closed = reports["closed"]
-    assert "Cox proportional-hazards model of the arm" in closed
-    assert "exosome vs placebo" in closed and "Stratified by stratum" in closed
-    hr = float(reports["cox"].splitlines()[1].split("\t")[4])
-    assert f"{hr:.2f}" in closed
-    assert "Kaplan-Meier estimates by arm" in closed
-    assert closed.count("data:image/png;base64,") == 1
-    assert "Competing deaths (arms pooled)" in closed
+def _render(root: Path, audience: str) -> Section:
+    cfg = {
+        "sheets": {"events": "config/events.tsv"},
+        "design": {"arms": list(ARMS), "strata": ["stratum"]},
+        "time_to_event": {"endpoints": {"MACE": {"label": LABEL}}, "horizon_days": 730},
+    }
+    ctx = ReportContext(root=root, config=cfg, audience=audience)  # type: ignore[arg-type]
+    sec = outcomes(ctx, Section(key="outcomes", number=10, title="Long-term outcomes"))
+    return _open_filter(sec, ctx) if audience == "open" else sec
 
 
-def test_open_report_shows_pooled_counts_only(reports: dict[str, str]) -> None:
-    opened = reports["open"]
-    assert "Events by endpoint, arms pooled" in opened
-    assert "Results by arm are in the closed DSMB report." in opened
-    assert (
-        "Cox proportional-hazards model" not in opened and "HR (95% CI)" not in opened
+def _tables(sec: Section) -> dict[str, Table]:
+    return {b.title: b for b in sec.blocks if isinstance(b, Table)}
+
+
+def test_closed_report_shows_hazard_ratio_and_curves(root: Path) -> None:
+    sec = _render(root, "closed")
+    tables = _tables(sec)
+    cox = tables["Cox proportional-hazards model of the arm"].data.iloc[0]
+    assert cox["comparison"] == "exosome vs placebo"
+    hr = float(
+        (root / "results/events/cox.tsv").read_text().splitlines()[1].split("\t")[4]
     )
-    assert "Kaplan-Meier estimates by arm" not in opened
-    assert "data:image" not in opened
-    cells = set(re.findall(r"<td[^>]*>([^<]*)</td>", opened))
-    assert not set(ARMS) & cells
+    assert cox["HR (95% CI)"].startswith(f"{hr:.2f}")
+    assert (
+        "Stratified by stratum"
+        in tables["Cox proportional-hazards model of the arm"].note
+    )
+    km = tables["Kaplan-Meier estimates by arm"].data
+    assert list(km["arm"]) == list(ARMS)
+    figs = [b for b in sec.blocks if isinstance(b, Figure)]
+    assert len(figs) == 1 and figs[0].uri.startswith("data:image/png;base64,")
+    texts = " ".join(b.text for b in sec.blocks if isinstance(b, Text))
+    assert "Competing deaths (arms pooled)" in texts and "730 days" in texts
+
+
+def test_open_report_shows_pooled_counts_only(root: Path) -> None:
+    sec = _render(root, "open")
+    assert set(_tables(sec)) == {"Events by endpoint, arms pooled"}
+    pooled = _tables(sec)["Events by endpoint, arms pooled"].data.iloc[0]
+    assert pooled["endpoint"] == LABEL and int(pooled["participants"]) == 120
+    assert not any(isinstance(b, Figure) for b in sec.blocks)
+    assert not any(b.arm_level for b in sec.blocks)
+    texts = " ".join(b.text for b in sec.blocks if isinstance(b, Text))
+    assert "Results by arm are in the closed DSMB report." in texts
+    assert not any(a in texts.split() for a in ARMS)
 
 
 def test_section_says_not_run_without_events(tmp_path: Path) -> None:
     ctx = ReportContext(root=tmp_path, config={"sheets": {}}, audience="closed")
     sec = outcomes(ctx, Section(key="outcomes", number=10, title="x"))
-    assert sec.not_run_only and "needs sheets.events" in sec.blocks[0].what
+    assert sec.not_run_only
+    block = sec.blocks[0]
+    assert isinstance(block, NotRun) and "needs sheets.events" in block.what
