@@ -277,3 +277,35 @@ def test_arm_without_events_is_reported_not_estimable() -> None:
     # no event at all: the log-rank test is not computed either
     assert all(math.isnan(x) for x in logrank(frame.assign(status=0), duration="time",
                event="status", arm="arm", treated="exosome"))  # fmt: skip
+
+
+def test_endpoint_without_any_event_writes_every_output(tmp_path: Path) -> None:
+    """An endpoint nobody reached and an empty stratum: all outputs, no crash."""
+    from exomir.survival.stage import time_to_event_step
+
+    parts, events = _trial(40, 0.5, seed=4)
+    parts.loc[0, "stratum"] = ""
+    parts.to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    events.to_csv(tmp_path / "e.tsv", sep="\t", index=False)
+    s = SurvivalSettings(
+        endpoints=(("MACE", "MACE"), ("REHOSP", "Re-hospitalisation")),
+        data_cut="2028-06-30", arms=ARMS, strata=("stratum",),
+    )  # fmt: skip
+    outs = {
+        k: tmp_path / f"{k}.tsv" for k in ("summary", "km", "at_risk", "cox", "pooled")
+    }
+    figs = [tmp_path / "km_MACE.png", tmp_path / "km_REHOSP.png"]
+    time_to_event_step(
+        participants=tmp_path / "p.tsv", events=tmp_path / "e.tsv", clinical=None,
+        outputs=outs, figures=figs, settings=s,
+    )  # fmt: skip
+    cox = pd.read_csv(outs["cox"], sep="\t", keep_default_na=False).set_index(
+        "endpoint"
+    )
+    assert cox.loc["REHOSP", "events"] == 0 and cox.loc["REHOSP", "hazard_ratio"] == ""
+    assert cox.loc["REHOSP", "note"].startswith("hazard ratio not estimable")
+    assert cox.loc["MACE", "hazard_ratio"] != ""
+    summ = pd.read_csv(outs["summary"], sep="\t", keep_default_na=False)
+    rehosp = summ[summ["endpoint"] == "REHOSP"]
+    assert (rehosp["median_days"] == "").all() and (rehosp["surv_24m"] == 1).all()
+    assert all(f.read_bytes()[:4] == b"\x89PNG" for f in figs)

@@ -188,6 +188,8 @@ def logrank(
     o_minus_e = var = 0.0
     for key in sorted(set(keys)):
         m = keys == key
+        if not (m & g).any() or not (m & ~g).any():
+            continue  # one arm only: no information on the arm (O - E = V = 0)
         table = survival_table_from_events(t[m], e[m])
         treated_table = survival_table_from_events(t[m & g], e[m & g])
         joined = table.join(treated_table, rsuffix="_t", how="left").fillna(0.0)
