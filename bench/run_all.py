@@ -72,6 +72,11 @@ BENCHMARKS = {
         str(HERE / "bench_pathway_calibration.py"),
         str(out),
     ],
+    "survival_calibration": lambda out: [
+        PY,
+        str(HERE / "bench_survival_calibration.py"),
+        str(out),
+    ],
 }
 
 

@@ -27,6 +27,8 @@ Cross-table rules checked here:
 * EV lots referenced by participants and NTA runs exist in ``ev_lots.tsv``;
 * protein samples, plates and their maps and exports
   (:mod:`exomir.proteins.sheets`).
+* long-term events and the participants' follow-up dates
+  (:mod:`exomir.validate_events`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from exomir.sites.checks import site_issues
 from exomir.tables import read_table
 from exomir.units import default_conversions
 from exomir.validate_clinical import check_clinical
+from exomir.validate_events import check_events, check_last_contact
 
 OPTIONAL_SHEETS = (
     "clinical_measurements",
@@ -651,6 +654,18 @@ def validate_config_and_tables(
         from exomir.proteins.sheets import check_protein_sheets
 
         issues += check_protein_sheets(tables, cfg, labels, base, check_files)
+    if parts is not None:
+        issues += check_last_contact(
+            parts, cfg, labels["participants"], "events" in cfg["sheets"]
+        )
+    if "events" in tables:
+        issues += check_events(
+            tables["events"],
+            parts,
+            cfg,
+            labels["events"],
+            labels.get("participants") or "participants.tsv",
+        )
     if check_files:
         from exomir.species import check_reference_files
 

@@ -39,6 +39,7 @@ SITES_OUTPUTS = []
 PROTEIN_OUTPUTS = []
 PROTEIN_EFFECT_OUTPUTS = []
 INTEGRATION_OUTPUTS = []
+EVENTS_OUTPUTS = []
 
 
 def ref_path(value):
@@ -220,6 +221,7 @@ def report_stage_files():
     stages["proteins"] = PROTEIN_OUTPUTS
     stages["protein_effects"] = PROTEIN_EFFECT_OUTPUTS
     stages["integration"] = INTEGRATION_OUTPUTS
+    stages["events"] = EVENTS_OUTPUTS
     return {
         stage: [f for f in dict.fromkeys(files) if str(f).endswith(REPORT_FILE_TYPES)]
         for stage, files in stages.items()

@@ -57,6 +57,7 @@ OPEN_SAFE = (
     "results/clinical/enrolment.tsv",
     "results/clinical/sites_open.tsv",
     "results/clinical/interim_looks.tsv",
+    "results/events/events_open.tsv",
     "results/ev/lot_qc.tsv",
     "results/ev/lot_summary.tsv",
     "results/ev/misev_checklist.tsv",

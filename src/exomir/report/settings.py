@@ -28,6 +28,7 @@ REPORT_CONFIG_KEYS = (
     "pathways",
     "reference",
     "contaminants",
+    "time_to_event",
 )
 
 
