@@ -81,6 +81,8 @@ if has_ev_sheets():
 if has_sheet("protein_plates"):
 
     include: "workflow/rules/proteins.smk"
+
+
 if TRIAL and has_sheet("events"):
 
     include: "workflow/rules/events.smk"
