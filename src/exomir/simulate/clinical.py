@@ -278,6 +278,8 @@ class _Visits:
         self.gp_wk = np.asarray(clin["edema_le_grade_probs_week1"], dtype=float)
         self.cuts = np.log(np.asarray(clin["prot_dip_cuts_mg_mmol"], dtype=float))
         self.lloq = float(clin["upcr_lloq"])
+        self.dose_dates = self.roster["dose_date"].tolist()
+        self.site_ids = self.roster["site_id"].tolist()
 
     def add(
         self,
@@ -293,9 +295,9 @@ class _Visits:
     ) -> None:
         """Append one measurement row of participant ``i``."""
         dom, unit, method = PARAM_INFO[param]
-        date = self.roster["dose_date"].iloc[i] + dt.timedelta(days=day)
+        date = self.dose_dates[i] + dt.timedelta(days=day)
         if dom == "IMG":
-            blind = self.roster["site_id"].iloc[i] in self.blinded_sites
+            blind = self.site_ids[i] in self.blinded_sites
         elif dom == "LB" or dom == "UR":
             blind = True
         else:
@@ -320,8 +322,14 @@ class _Visits:
         )
 
     def value(self, param: str, x: float) -> float:
-        """Return the reported value of latent ``x`` (back-transformed, rounded)."""
-        return float(_finish(self.eps[param], np.array([x]))[0])
+        """Return the reported value of latent ``x`` (back-transformed, rounded).
+
+        The scalar form of :func:`_finish` (same operations, same result).
+        """
+        spec = self.eps[param]
+        v = np.exp(x) if spec["scale"] == "log" else x
+        v = min(max(v, float(spec["min"])), float(spec["max"]))
+        return float(np.round(v, int(spec["decimals"])))
 
 
 def _screening_bp(v: _Visits, i: int) -> None:

@@ -418,11 +418,12 @@ def simulate_followup(
     )
     dose = dict(zip(roster["participant_id"], roster["dose_date"], strict=True))
     wk = dict(zip(roster["participant_id"], roster["week1_day"], strict=True))
+    death_time = dict(zip(times["participant_id"], times[death], strict=True))
     last_contact: dict[str, dt.date] = {}
     censor: dict[str, float] = {}
     for pid, day in zip(roster["participant_id"], last, strict=True):
         end = min(dose[pid] + dt.timedelta(days=int(day)), cut)
-        d_days = float(times.loc[times["participant_id"] == pid, death].iloc[0])
+        d_days = float(death_time[pid])
         first_ok = (dose[pid] - rand[pid]).days + (
             int(wk[pid]) if np.isfinite(wk[pid]) else 1
         )
@@ -463,10 +464,10 @@ def _events_table(
     labels = {c: str(s["label"]) for c, s in ev["endpoints"].items()}
     labels[str(ev["death_code"])] = "Death"
     rows = []
-    for r in times.itertuples(index=False):
-        pid = str(r.participant_id)
+    for rec in times.to_dict("records"):
+        pid = str(rec["participant_id"])
         for code in labels:
-            x = float(times.loc[times["participant_id"] == pid, code].iloc[0])
+            x = float(rec[code])
             if not np.isfinite(x):
                 continue
             day = max(1, math.ceil(x))
@@ -646,17 +647,13 @@ def later_latent(
         e = conditional_residuals(
             np.column_stack([e0, e1]), days, rho, wk_day, share, w[name]
         )
-        mean = np.array(
-            [
-                [
-                    m
-                    + drift * _profile(params, "drift", name, vis)
-                    + eff * _profile(params, "effect", name, vis) * x
-                    for vis, _, _ in visits
-                ]
-                for x in exo
-            ]
+        d_prof = np.array(
+            [_profile(params, "drift", name, vis) for vis, _, _ in visits]
         )
+        e_prof = np.array(
+            [_profile(params, "effect", name, vis) for vis, _, _ in visits]
+        )
+        mean = m + drift * d_prof[None, :] + (eff * e_prof)[None, :] * exo[:, None]
         out[name] = mean + shift[:, None] + sd * e
     if "SYSBP" in out and "DIABP" in out:
         out["DIABP"] = np.minimum(out["DIABP"], out["SYSBP"] - 15)
