@@ -11,10 +11,12 @@ import datetime as dt
 import itertools
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from exomir.simulate import params as P
 from exomir.simulate.followup import (
@@ -335,3 +337,64 @@ def test_dates_are_iso_and_inside_the_data_cut() -> None:
     for d in sim.participants["last_contact_date"]:
         assert dt.date.fromisoformat(d) <= cut
     assert (pd.to_datetime(sim.clinical["visit_date"]).dt.date <= cut).all()
+
+
+# ---------------------------------------------------------------------------
+# The written scenario (tiny demo)
+
+
+def test_long_scenario_is_written_and_valid(tmp_path: Path) -> None:
+    from exomir import validate
+    from exomir.simulate.scenario import run_simulation
+
+    params = P.resolve_params(
+        preset="demo",
+        sets=[
+            "trial.n_participants=6",
+            "library.reads_per_library=3000",
+            "library.participants_per_batch=2",
+        ],
+    )
+    out = tmp_path / "s"
+    run_simulation(out, params, 11)
+    result = validate.validate_scenario(out)
+    smp = result.tables["samples"]
+    assert set(smp["timepoint"]) == {"baseline", "week1", "month3"}
+    for fq in smp["fastq"]:
+        assert (out / fq).is_file()
+    cfg = yaml.safe_load((out / "config" / "config.yaml").read_text())
+    design = cfg["design"]
+    assert list(design["schedule"]) == list(P.PROTOCOL_SCHEDULE)
+    assert design["primary_visit"] == "week1"
+    assert design["sites"] == {"S01": "Bandung", "S02": "Jakarta", "S03": "Yogyakarta"}
+    assert cfg["sheets"]["events"] == "config/events.tsv"
+    assert set(cfg["time_to_event"]["endpoints"]) == {"CHTN", "MACE", "REHOSP"}
+    cut = dt.date.fromisoformat(cfg["trial"]["data_cut"])
+    ev = pd.read_csv(out / "config" / "events.tsv", sep="\t", dtype=str)
+    assert list(ev.columns) == [
+        "participant_id",
+        "endpoint",
+        "event_date",
+        "description",
+    ]
+    assert all(dt.date.fromisoformat(d) <= cut for d in ev["event_date"])
+    truth = out / "truth"
+    readme = (truth / "README.md").read_text()
+    for name in (
+        "longitudinal_effects.tsv",
+        "hazard_ratios.tsv",
+        "site_effects.tsv",
+        "event_times.tsv",
+        "visits.tsv",
+        "clinical_latent_visits.tsv",
+    ):
+        assert (truth / name).is_file() and f"`{name}`" in readme
+    eff = pd.read_csv(truth / "longitudinal_effects.tsv", sep="\t")
+    assert list(eff.columns) == ["endpoint", "visit", "day", "true_difference", "scale"]
+    mir = eff[eff["endpoint"] == "hsa-miR-126-3p"].set_index("visit")
+    assert mir.loc["week1", "true_difference"] == pytest.approx(0.58)
+    assert mir.loc["month3", "true_difference"] == pytest.approx(0.58 * 0.6)
+    hr = pd.read_csv(truth / "hazard_ratios.tsv", sep="\t")
+    assert list(hr.columns[:2]) == ["endpoint", "hazard_ratio"]
+    meta = yaml.safe_load((truth / "params.yaml").read_text())
+    assert meta["params"]["events"]["enabled"] is True
