@@ -257,7 +257,7 @@ def _long_trial_config(cfg: dict[str, Any], params: Mapping[str, Any]) -> None:
         }
 
 
-class InOrder(dict):  # type: ignore[type-arg]
+class InOrder(dict):
     """A mapping written in insertion order although other keys are sorted."""
 
 
