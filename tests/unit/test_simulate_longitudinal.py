@@ -398,3 +398,5 @@ def test_long_scenario_is_written_and_valid(tmp_path: Path) -> None:
     assert list(hr.columns[:2]) == ["endpoint", "hazard_ratio"]
     meta = yaml.safe_load((truth / "params.yaml").read_text())
     assert meta["params"]["events"]["enabled"] is True
+    # truth/params.yaml reproduces the long trial's parameters.
+    assert P.resolve_params(params_file=truth / "params.yaml") == params

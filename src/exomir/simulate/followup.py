@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -146,10 +145,8 @@ def check_long_params(params: Mapping[str, Any]) -> list[str]:
             days.append(float(s["day"]))
             if float(s.get("window", 0) or 0) < 0:
                 problems.append(f"trial.schedule.{v}.window must be >= 0")
-        if any(b <= a for a, b in itertools.pairwise(days)) or (days and days[0] < 1):
-            problems.append(
-                "trial.schedule visits must be in chronological order, days >= 1"
-            )
+        if len(set(days)) != len(days) or (days and min(days) < 1):
+            problems.append("trial.schedule visits need distinct planned days >= 1")
         if len(tps) < 2:
             problems.append("trial.timepoints needs a baseline and the primary visit")
             return problems

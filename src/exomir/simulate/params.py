@@ -483,6 +483,14 @@ def resolve_params(
         params = merge(params, {"trial": {"n_participants": int(participants)}})
     if reads is not None:
         params = merge(params, {"library": {"reads_per_library": int(reads)}})
+    sched = params["trial"].get("schedule")
+    if isinstance(sched, dict) and all(
+        isinstance(v, dict) and "day" in v for v in sched.values()
+    ):
+        # Chronological (a params.yaml written with sorted keys reads back the same).
+        params["trial"]["schedule"] = dict(
+            sorted(sched.items(), key=lambda kv: float(kv[1]["day"]))
+        )
     params["preset"] = preset
     params["null"] = False
     if null:
