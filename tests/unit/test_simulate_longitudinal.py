@@ -294,8 +294,9 @@ def test_batches_confounded_with_site_only_when_asked() -> None:
     plain = simulate_trial(_long(48), 2, expression=False)
     for sim, confounded in ((conf, True), (plain, False)):
         s = sim.samples.merge(sim.participants[["participant_id", "site_id"]])
-        per_batch = s.groupby("library_batch")["site_id"].nunique()
-        assert (per_batch == 1).all() == confounded
+        for unit in ("library_batch", "sequencing_run"):
+            per_unit = s.groupby(unit)["site_id"].nunique()
+            assert (per_unit == 1).all() == confounded, unit
 
 
 # ---------------------------------------------------------------------------

@@ -464,24 +464,27 @@ def _balanced_batches(
 
 def _batches_within_sites(
     roster: pd.DataFrame, params: Mapping[str, Any], rng: np.random.Generator
-) -> tuple[dict[str, int], int]:
+) -> tuple[dict[str, int], int, list[int]]:
     """Batches formed within each site (``sites.batch_confounded_with_site``).
 
     Each site's participants fill their own batches (arms balanced within the
-    site), so library batch and site are confounded.
+    site), so library batch (and sequencing run) and site are confounded.
+    Also returns the first batch index of each site.
     """
     per = int(params["library"]["participants_per_batch"])
     batch_of: dict[str, int] = {}
     first = 0
+    starts: list[int] = []
     for site in params["trial"]["sites"]:
         sub = roster[roster["site_id"] == site]
         if sub.empty:
             continue
+        starts.append(first)
         k = max(1, math.ceil(len(sub) / per))
         for pid, b in _balanced_batches(sub, params["trial"]["arms"], k, rng).items():
             batch_of[pid] = first + b
         first += k
-    return batch_of, max(1, first)
+    return batch_of, max(1, first), starts or [0]
 
 
 def assign_batches(
@@ -512,15 +515,24 @@ def assign_batches(
     lib = params["library"]
     n = len(roster)
     if params.get("sites", {}).get("batch_confounded_with_site"):
-        batch_of, n_batches = _batches_within_sites(roster, params, rng)
+        batch_of, n_batches, site_first = _batches_within_sites(roster, params, rng)
     else:
         n_batches = max(1, math.ceil(n / int(lib["participants_per_batch"])))
         batch_of = _balanced_batches(roster, params["trial"]["arms"], n_batches, rng)
+        site_first = [0]
     counts = _largest_remainder(lib["protocol_mix"], n_batches)
     protos = [p for p, c in counts.items() for _ in range(c)]
     protos = [protos[i] for i in rng.permutation(len(protos))]
     per_run = int(lib["batches_per_run"])
-    n_runs = math.ceil(n_batches / per_run)
+    # Runs pool consecutive batches, never across the sites' first batches
+    # (one group unless batches are formed within sites).
+    ends = [*site_first[1:], n_batches]
+    run_of = {}
+    for lo, hi in zip(site_first, ends, strict=True):
+        first_run = len(set(run_of.values()))
+        for b in range(lo, hi):
+            run_of[b] = first_run + (b - lo) // per_run
+    n_runs = len(set(run_of.values()))
     run_names = []
     first = dt.date.fromisoformat(str(params["trial"]["start_date"])) + dt.timedelta(
         days=int(params["trial"]["enrolment_days"]) + 30
@@ -540,7 +552,7 @@ def assign_batches(
                 "library_batch": f"LB{b + 1:02d}",
                 "protocol": protos[b],
                 "extraction_batch": f"EX{b + 1:02d}{half}",
-                "sequencing_run": run_names[b // per_run],
+                "sequencing_run": run_names[run_of[b]],
             }
         )
     return pd.DataFrame(out).set_index("participant_id")
