@@ -407,8 +407,10 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        help="demo (24 participants, "
-        "200k reads/library) or trial (80 participants, ~10M reads/library)",
+        help="demo (24 participants, 200k reads/library, visits to 24 months, "
+        "blood draws at baseline, week 1 and month 3, three sites, long-term "
+        "events), small (the two-visit demo of earlier versions) or trial "
+        "(80 participants, ~10M reads/library)",
     )
     p.add_argument("--participants", type=_int_like, help="randomised participants")
     p.add_argument(
