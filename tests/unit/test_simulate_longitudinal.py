@@ -401,3 +401,17 @@ def test_long_scenario_is_written_and_valid(tmp_path: Path) -> None:
     assert meta["params"]["events"]["enabled"] is True
     # truth/params.yaml reproduces the long trial's parameters.
     assert P.resolve_params(params_file=truth / "params.yaml") == params
+
+
+def test_outcomes_equal_the_full_simulation() -> None:
+    """simulate_outcomes gives the scenario's clinical data and events."""
+    params = _long(40, "sites.endpoint_shift_sd=0.3")
+    fast = simulate_outcomes(params, 21)
+    full = simulate_trial(params, 21, expression=False)
+    assert full.followup is not None
+    pd.testing.assert_frame_equal(fast["clinical_measurements"], full.clinical)
+    pd.testing.assert_frame_equal(fast["events"], full.followup.events)
+    cols = ["participant_id", "site_id", "arm", "last_contact_date"]
+    pd.testing.assert_frame_equal(
+        fast["participants"][cols].reset_index(drop=True), full.participants[cols]
+    )
