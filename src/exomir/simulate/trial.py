@@ -527,7 +527,7 @@ def assign_batches(
     # Runs pool consecutive batches, never across the sites' first batches
     # (one group unless batches are formed within sites).
     ends = [*site_first[1:], n_batches]
-    run_of = {}
+    run_of: dict[int, int] = {}
     for lo, hi in zip(site_first, ends, strict=True):
         first_run = len(set(run_of.values()))
         for b in range(lo, hi):
