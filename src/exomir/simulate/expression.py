@@ -321,11 +321,8 @@ def simulate_expression(
     timepoints
         ``(baseline, follow-up)`` timepoint labels.
     later
-        Later timepoints of a long trial -> ``(time multiple, interaction
-        multiple)``: their log2 change from baseline is ``time_placebo x the
-        first`` plus, in the treated arm, ``interaction x the second``. Their
-        libraries must come after the others in ``library_info`` (the draws of
-        the earlier libraries then stay the same).
+        Later timepoints -> ``(a, b)``: log2 change ``time_placebo x a`` plus,
+        treated, ``interaction x b``; their libraries come last in ``library_info``.
 
     Returns
     -------
@@ -380,10 +377,8 @@ def simulate_expression(
             log_a = log_a + ln2 * (time_ex if row.arm == arms[1] else time_pl)
         elif row.timepoint in later:
             s_time, s_int = later[row.timepoint]
-            change = time_pl * s_time
-            if row.arm == arms[1]:
-                change = change + inter * s_int
-            log_a = log_a + ln2 * change
+            treated = float(row.arm == arms[1])
+            log_a = log_a + ln2 * (time_pl * s_time + inter * (s_int * treated))
         if row.hemolysis_factor != 1.0:
             log_a = log_a + np.where(rbc, np.log(row.hemolysis_factor), 0.0)
         a = np.exp(log_a - log_a[expressed].max())

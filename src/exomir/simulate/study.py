@@ -339,31 +339,10 @@ def simulate_trial(
     roster = ev_mod.assign_lots(roster, lots, lots_df, params, rng_ev)
     roster = clin_mod.simulate_ed_labels(roster, params, rng("ed"))
     participants = trial_mod.participants_table(roster)
-    # The long trial (followup module) draws from its own generators.
-    fu = (
-        fu_mod.simulate_followup(roster, params, seed)
-        if fu_mod.is_long(params)
-        else None
-    )
     n_base = len(info)
-    if fu is not None:
-        more_s, more_i = blood_draws.extra_samples(
-            roster, samples, info, fu, params, seed
-        )
-        samples = (
-            pd.concat([samples, more_s], ignore_index=True)
-            .sort_values("sample_id", kind="mergesort")
-            .reset_index(drop=True)
-        )
-        info = pd.concat([info, more_i], ignore_index=True)
-        participants = participants.assign(
-            last_contact_date=participants["participant_id"].map(
-                lambda p: fu.last_contact[p].isoformat()
-            )
-        )
-    site_fx = None
-    if fu is not None or fu_mod.has_site_effects(params):
-        site_fx = fu_mod.site_effects(params, seed)
+    fu, samples, info, participants, site_fx = _long_trial(
+        roster, samples, info, participants, params, seed
+    )
 
     expr = probs = mir126 = rp = None
     derived: dict[str, Any] = {"sbp_coupling": 0.0}
@@ -374,14 +353,6 @@ def simulate_trial(
         rp = build_read_params(params)
         arms = tuple(params["trial"]["arms"])
         tps = tuple(params["trial"]["timepoints"])
-        fup = params["followup"]
-        later = {
-            tp: (
-                float(fup["mirna_time_profile"][tp]),
-                float(fup["mirna_effect_profile"][tp]),
-            )
-            for tp in tps[2:]
-        }
         expr = simulate_expression(
             samples,
             participants,
@@ -393,7 +364,7 @@ def simulate_trial(
             rng("expression"),
             arms=arms,
             timepoints=(tps[0], tps[1]),
-            later=later or None,
+            later=_mirna_later(params),
         )
         probs, mu, mir126, derived = apply_ed_shift(expr, roster, info, params)
         if site_fx is not None and float(params["sites"]["mirna_shift_log2_sd"]) > 0:
@@ -403,25 +374,9 @@ def simulate_trial(
             z, coupling, dvar = sbp_coupling_inputs(mir126, params, derived)
             derived["log2_var_delta_exosome"] = dvar
             derived["sbp_coupling"] = coupling
-    shifts = None
-    if site_fx is not None and float(params["sites"]["endpoint_shift_sd"]) > 0:
-        shifts = fu_mod.participant_shifts(roster, site_fx, params)
     store: dict[str, Any] = {}
-    later_visits = [v for v, _, _ in fu_mod.later_visits(params)]
-    hook = (
-        fu_mod.later_clinical_hook(params, fu, shifts, seed, store)
-        if fu is not None and later_visits
-        else None
-    )
-    clinical, latent = clin_mod.simulate_clinical(
-        roster,
-        params,
-        rng("clinical"),
-        z,
-        coupling,
-        site_shift=shifts,
-        followup=hook,
-        later_visits=later_visits,
+    clinical, latent = _clinical(
+        roster, params, seed, rng("clinical"), z, coupling, fu, site_fx, store
     )
     # mITT: dosed with at least one post-dose measurement.
     post = set(clinical.loc[clinical["days_since_dose"] >= 1, "participant_id"])
@@ -462,6 +417,92 @@ def simulate_trial(
         site_effects=site_fx,
         later_latent=store.get("latent"),
         n_base_libraries=n_base,
+    )
+
+
+def _mirna_later(params: Mapping[str, Any]) -> dict[str, tuple[float, float]] | None:
+    """Later blood draws -> (placebo time multiple, interaction multiple)."""
+    fup = params["followup"]
+    prof = (fup["mirna_time_profile"], fup["mirna_effect_profile"])
+    tps = params["trial"]["timepoints"][2:]
+    return {tp: (float(prof[0][tp]), float(prof[1][tp])) for tp in tps} or None
+
+
+def _long_trial(
+    roster: pd.DataFrame,
+    samples: pd.DataFrame,
+    info: pd.DataFrame,
+    participants: pd.DataFrame,
+    params: Mapping[str, Any],
+    seed: int,
+) -> tuple[
+    fu_mod.FollowUp | None,
+    pd.DataFrame,
+    pd.DataFrame,
+    pd.DataFrame,
+    pd.DataFrame | None,
+]:
+    """Add the long trial (own generators): follow-up, later libraries, sites.
+
+    The later libraries are appended after the others in ``info`` (so the
+    expression draws of the first two timepoints stay the same); ``samples``
+    is re-sorted by ``sample_id``; ``participants`` gains ``last_contact_date``.
+    """
+    fu = (
+        fu_mod.simulate_followup(roster, params, seed)
+        if fu_mod.is_long(params)
+        else None
+    )
+    if fu is not None:
+        more_s, more_i = blood_draws.extra_samples(
+            roster, samples, info, fu, params, seed
+        )
+        samples = (
+            pd.concat([samples, more_s], ignore_index=True)
+            .sort_values("sample_id", kind="mergesort")
+            .reset_index(drop=True)
+        )
+        info = pd.concat([info, more_i], ignore_index=True)
+        last = {p: d.isoformat() for p, d in fu.last_contact.items()}
+        participants = participants.assign(
+            last_contact_date=participants["participant_id"].map(last)
+        )
+    site_fx = None
+    if fu is not None or fu_mod.has_site_effects(params):
+        site_fx = fu_mod.site_effects(params, seed)
+    return fu, samples, info, participants, site_fx
+
+
+def _clinical(
+    roster: pd.DataFrame,
+    params: Mapping[str, Any],
+    seed: int,
+    rng: np.random.Generator,
+    z: pd.Series | None,
+    coupling: float,
+    fu: fu_mod.FollowUp | None,
+    site_fx: pd.DataFrame | None,
+    store: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clinical measurements with site shifts and the later visits, if any."""
+    shifts = None
+    if site_fx is not None and float(params["sites"]["endpoint_shift_sd"]) > 0:
+        shifts = fu_mod.participant_shifts(roster, site_fx, params)
+    later_visits = [v for v, _, _ in fu_mod.later_visits(params)]
+    hook = (
+        fu_mod.later_clinical_hook(params, fu, shifts, seed, store)
+        if fu is not None and later_visits
+        else None
+    )
+    return clin_mod.simulate_clinical(
+        roster,
+        params,
+        rng,
+        z,
+        coupling,
+        site_shift=shifts,
+        followup=hook,
+        later_visits=later_visits,
     )
 
 
