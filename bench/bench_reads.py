@@ -93,7 +93,7 @@ def simulate(fastq: Path, n_reads: int, seed: int, protocol: str = "truseq") -> 
     from exomir.simulate.references import load_references
     from exomir.simulate.study import simulate_trial
 
-    params = resolve_params(preset="demo", participants=2)
+    params = resolve_params(preset="small", participants=2)
     sim = simulate_trial(params, seed)
     refs = load_references(params)
     rp = build_read_params(params)

@@ -46,7 +46,7 @@ def real_mouse_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 #: (16 participants, about 50k reads per library), and the tables it is run to.
 SMALL_TRIAL_ARGS = (
     "--preset",
-    "demo",
+    "small",
     "--participants",
     "16",
     "--reads",

@@ -43,7 +43,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "simulate",
             str(scn),
             "--preset",
-            "demo",
+            "small",
             "--participants",
             "4",
             "--reads",

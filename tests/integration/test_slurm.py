@@ -63,7 +63,7 @@ TEST_OVERRIDES = {
 #: A small demo trial: 6 participants, 11 libraries of about 20,000 reads.
 SIMULATE_ARGS = (
     "--preset",
-    "demo",
+    "small",
     "--participants",
     "6",
     "--reads",

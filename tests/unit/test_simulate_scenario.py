@@ -21,7 +21,7 @@ TINY = [
 
 
 def _tiny_params(**kw: object) -> dict:
-    return P.resolve_params(preset="demo", sets=TINY, **kw)
+    return P.resolve_params(preset="small", sets=TINY, **kw)
 
 
 def _digest(root: Path) -> dict[str, str]:

@@ -54,7 +54,7 @@ REGISTERED = (
 
 @pytest.fixture(scope="module")
 def small() -> object:
-    return simulate_trial(P.resolve_params(preset="demo"), 5, expression=False)
+    return simulate_trial(P.resolve_params(preset="small"), 5, expression=False)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def big() -> object:
 @pytest.fixture(scope="module")
 def big_expr() -> object:
     """Large trial with expression truth: ED ROC and the miR-126/SBP coupling."""
-    params = P.resolve_params(preset="demo", participants=1500)
+    params = P.resolve_params(preset="small", participants=1500)
     return simulate_trial(params, 23)
 
 
@@ -118,7 +118,7 @@ def test_resolve_precedence_and_errors(tmp_path: Path) -> None:
     f = tmp_path / "p.yaml"
     f.write_text("trial: {n_participants: 30}\nlibrary: {depth_cv: 0.3}\n")
     p = P.resolve_params(
-        preset="demo",
+        preset="small",
         params_file=f,
         sets=["library.depth_cv=0.2", "library.protocol_mix={truseq: 1.0}"],
         reads=5000,
@@ -242,7 +242,7 @@ def test_batches_protocols_and_haemolysis(big: object) -> None:
 
 
 def test_protocol_mix_override() -> None:
-    p = P.resolve_params(preset="demo", sets=["library.protocol_mix={truseq: 1}"])
+    p = P.resolve_params(preset="small", sets=["library.protocol_mix={truseq: 1}"])
     sim = simulate_trial(p, 3, expression=False)
     assert set(sim.samples["protocol"]) == {"truseq"}
 
@@ -430,7 +430,7 @@ def test_failing_lot_recorded_and_visible(small: object) -> None:
 
 def test_failing_lot_other_modes() -> None:
     p = P.resolve_params(
-        preset="demo", sets=["ev.failure_mode=endotoxin", "ev.failing_lot=1"]
+        preset="small", sets=["ev.failure_mode=endotoxin", "ev.failing_lot=1"]
     )
     sim = simulate_trial(p, 9, expression=False)
     lots = sim.ev_lots.set_index("lot_id")
@@ -561,7 +561,7 @@ def test_mir126_sbp_correlation_in_exosome_arm(big_expr: object) -> None:
 
 
 def test_params_yaml_dump_is_stable() -> None:
-    p = P.resolve_params(preset="demo")
+    p = P.resolve_params(preset="small")
     text = P.dump_params(p)
     assert yaml.safe_load(text) == yaml.safe_load(P.dump_params(yaml.safe_load(text)))
     assert P.qc_gates(p)["min_raw_reads"] == 20000

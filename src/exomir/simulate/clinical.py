@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,11 +196,13 @@ def _latent_endpoints(
     rng: np.random.Generator,
     mir126_z: pd.Series | None,
     sbp_coupling_weight: float,
+    site_shift: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Draw the true baseline and week-1 values of every continuous endpoint.
 
     SBP and DBP are correlated; SBP week-1 noise carries the miR-126-3p
-    coupling; DBP stays 15 mmHg below SBP.
+    coupling; DBP stays 15 mmHg below SBP. ``site_shift`` (endpoint -> shift
+    per participant) is added to both visits; it draws no random number.
     """
     clin = params["clinical"]
     n = len(roster)
@@ -222,6 +224,9 @@ def _latent_endpoints(
         z["SYSBP"][1][sel] = c * zm[sel] + math.sqrt(1 - c**2) * e
     for name, spec in eps.items():
         latent[name] = _latent_pair(spec, exo, *z[name])
+        if site_shift is not None and name in site_shift:
+            bl, wk = latent[name]
+            latent[name] = (bl + site_shift[name], wk + site_shift[name])
     # Guard a physiological pulse pressure.
     if "SYSBP" in latent and "DIABP" in latent:
         for k in (0, 1):
@@ -273,6 +278,8 @@ class _Visits:
         self.gp_wk = np.asarray(clin["edema_le_grade_probs_week1"], dtype=float)
         self.cuts = np.log(np.asarray(clin["prot_dip_cuts_mg_mmol"], dtype=float))
         self.lloq = float(clin["upcr_lloq"])
+        self.dose_dates = self.roster["dose_date"].tolist()
+        self.site_ids = self.roster["site_id"].tolist()
 
     def add(
         self,
@@ -288,9 +295,9 @@ class _Visits:
     ) -> None:
         """Append one measurement row of participant ``i``."""
         dom, unit, method = PARAM_INFO[param]
-        date = self.roster["dose_date"].iloc[i] + dt.timedelta(days=day)
+        date = self.dose_dates[i] + dt.timedelta(days=day)
         if dom == "IMG":
-            blind = self.roster["site_id"].iloc[i] in self.blinded_sites
+            blind = self.site_ids[i] in self.blinded_sites
         elif dom == "LB" or dom == "UR":
             blind = True
         else:
@@ -315,8 +322,14 @@ class _Visits:
         )
 
     def value(self, param: str, x: float) -> float:
-        """Return the reported value of latent ``x`` (back-transformed, rounded)."""
-        return float(_finish(self.eps[param], np.array([x]))[0])
+        """Return the reported value of latent ``x`` (back-transformed, rounded).
+
+        The scalar form of :func:`_finish` (same operations, same result).
+        """
+        spec = self.eps[param]
+        v = np.exp(x) if spec["scale"] == "log" else x
+        v = min(max(v, float(spec["min"])), float(spec["max"]))
+        return float(np.round(v, int(spec["decimals"])))
 
 
 def _screening_bp(v: _Visits, i: int) -> None:
@@ -395,13 +408,17 @@ def _day1_vitals(v: _Visits, i: int) -> None:
             v.add(i, "day1", 1, param, v.value(param, x), rep=r + 1)
 
 
-def _measurement_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+#: Visit order of the two-visit trial (later visits go before ``unscheduled``).
+VISIT_ORDER = ("screening", "baseline", "day1", "week1", "unscheduled")
+
+
+def _measurement_table(
+    rows: list[dict[str, Any]], later: Sequence[str] = ()
+) -> pd.DataFrame:
     """Rows sorted by participant, visit, domain, parameter, side and replicate."""
     meas = pd.DataFrame(rows, columns=schema_columns("clinical_measurements"))
-    order = {
-        v: j
-        for j, v in enumerate(["screening", "baseline", "day1", "week1", "unscheduled"])
-    }
+    visits = [*VISIT_ORDER[:-1], *later, VISIT_ORDER[-1]]
+    order = {v: j for j, v in enumerate(visits)}
     meas["_v"] = meas["visit"].map(order)
     meas = meas.sort_values(
         ["participant_id", "_v", "domain", "param", "laterality", "replicate"],
@@ -442,6 +459,10 @@ def simulate_clinical(
     rng: np.random.Generator,
     mir126_z: pd.Series | None = None,
     sbp_coupling_weight: float = 0.0,
+    *,
+    site_shift: Mapping[str, np.ndarray] | None = None,
+    followup: Callable[[_Visits], None] | None = None,
+    later_visits: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate every clinical measurement at every visit.
 
@@ -462,6 +483,15 @@ def simulate_clinical(
     sbp_coupling_weight
         Weight of ``mir126_z`` in the SBP week-1 noise (see
         :func:`sbp_coupling`); 0 switches the coupling off.
+    site_shift
+        Endpoint -> per-participant shift of the latent values (site effects);
+        ``None`` = none.
+    followup
+        Called with the visit state after the baseline, day-1 and week-1 rows
+        are drawn, to append the later visits of a long trial (it must draw
+        from its own generator, so the earlier rows do not change).
+    later_visits
+        Codes of those later visits, in order (for sorting the rows).
 
     Returns
     -------
@@ -474,7 +504,9 @@ def simulate_clinical(
     clin = params["clinical"]
     n = len(roster)
     exo = (roster["arm"] == params["trial"]["arms"][1]).to_numpy().astype(float)
-    latent = _latent_endpoints(roster, params, rng, mir126_z, sbp_coupling_weight)
+    latent = _latent_endpoints(
+        roster, params, rng, mir126_z, sbp_coupling_weight, site_shift
+    )
     upcr_measured = rng.random(n) < float(clin["upcr_measured_frac"])
     img_missing = rng.random((n, 2)) < float(clin["imaging_missing_frac"])
     edema = _latent_edema(clin, exo, rng)
@@ -493,7 +525,9 @@ def simulate_clinical(
             _imaging(v, i, visit, day, k)
         if clin["day1_vitals"] and roster["dosed"].iloc[i]:
             _day1_vitals(v, i)
-    meas = _measurement_table(v.rows)
+    if followup is not None:
+        followup(v)
+    meas = _measurement_table(v.rows, later_visits)
     return meas, _latent_table(v.pids, latent, edema)
 
 

@@ -22,6 +22,7 @@ median-ratio normalisation removes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -291,6 +292,7 @@ def simulate_expression(
     rng: np.random.Generator,
     arms: tuple[str, str] = ("placebo", "exosome"),
     timepoints: tuple[str, str] = ("baseline", "week1"),
+    later: Mapping[str, tuple[float, float]] | None = None,
 ) -> ExpressionTruth:
     """Simulate expected and realised miRNA proportions for every library.
 
@@ -318,6 +320,9 @@ def simulate_expression(
         ``(control, treatment)`` arm labels.
     timepoints
         ``(baseline, follow-up)`` timepoint labels.
+    later
+        Later timepoints -> ``(a, b)``: log2 change ``time_placebo x a`` plus,
+        treated, ``interaction x b``; their libraries come last in ``library_info``.
 
     Returns
     -------
@@ -327,7 +332,10 @@ def simulate_expression(
     names = list(mature)
     if len(set(names)) != len(names):
         raise ValueError("duplicate miRNA names in mature")
-    design = _design(samples, participants, library_info, arms, timepoints, params)
+    later = dict(later or {})
+    design = _design(
+        samples, participants, library_info, arms, (*timepoints, *later), params
+    )
     info = baseline_shares(names, params, rng)
 
     n = len(names)
@@ -367,6 +375,10 @@ def simulate_expression(
         log_a = log_a + ln2 * batch[:, bcol[row.library_batch]]
         if row.timepoint == timepoints[1]:
             log_a = log_a + ln2 * (time_ex if row.arm == arms[1] else time_pl)
+        elif row.timepoint in later:
+            s_time, s_int = later[row.timepoint]
+            treated = float(row.arm == arms[1])
+            log_a = log_a + ln2 * (time_pl * s_time + inter * (s_int * treated))
         if row.hemolysis_factor != 1.0:
             log_a = log_a + np.where(rbc, np.log(row.hemolysis_factor), 0.0)
         a = np.exp(log_a - log_a[expressed].max())
@@ -396,7 +408,7 @@ def _design(
     participants: pd.DataFrame,
     library_info: pd.DataFrame,
     arms: tuple[str, str],
-    timepoints: tuple[str, str],
+    timepoints: tuple[str, ...],
     params: ReadParams,
 ) -> pd.DataFrame:
     """Join library, sample and participant information per library."""

@@ -22,9 +22,41 @@ import yaml
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
 
+#: The protocol's visit schedule to 24 months (registry NCT07183384), used by
+#: the demo preset: visit -> planned day since dosing and +/- window (days).
+PROTOCOL_SCHEDULE: dict[str, dict[str, int]] = {
+    "day1": {"day": 1, "window": 0},
+    "week1": {"day": 7, "window": 2},
+    "month1": {"day": 30, "window": 7},
+    "month3": {"day": 91, "window": 14},
+    "month6": {"day": 182, "window": 14},
+    "month12": {"day": 365, "window": 30},
+    "month24": {"day": 730, "window": 30},
+}
+
 #: Presets: partial parameter sets applied on top of the defaults.
 PRESETS: dict[str, dict[str, Any]] = {
+    # The whole protocol: visits to 24 months, blood draws at baseline, week 1
+    # and month 3, three sites with site effects, long-term events.
     "demo": {
+        "trial": {
+            "n_participants": 24,
+            "timepoints": ["baseline", "week1", "month3"],
+            "schedule": PROTOCOL_SCHEDULE,
+        },
+        "library": {"reads_per_library": 200_000, "participants_per_batch": 8},
+        "ev": {"nanosight_videos": 5},
+        "sites": {
+            "names": {"S01": "Bandung", "S02": "Jakarta", "S03": "Yogyakarta"},
+            "endpoint_shift_sd": 0.3,
+            "mirna_shift_log2_sd": 0.3,
+        },
+        "events": {"enabled": True},
+        "proteins": {"enabled": True},
+    },
+    # The two-visit demo of earlier versions (baseline and week 1, two sites):
+    # the small simulated trials of the integration tests.
+    "small": {
         "trial": {
             "n_participants": 24,
             "sites": ["S01", "S02"],
@@ -46,7 +78,28 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: Sections whose keys are free-form (checked elsewhere): ``reads`` is passed to
 #: the read simulator's ``ReadParams``; the per-endpoint tables take any name.
-FREE_SECTIONS = {("reads",), ("clinical", "endpoints"), ("clinical", "binary")}
+FREE_SECTIONS = {
+    ("reads",),
+    ("clinical", "endpoints"),
+    ("clinical", "binary"),
+    ("trial", "schedule"),
+    ("followup", "effect_profile"),
+    ("followup", "drift_profile"),
+    ("followup", "endpoint_effect_profiles"),
+    ("followup", "endpoint_drift_profiles"),
+    ("followup", "mirna_time_profile"),
+    ("followup", "mirna_effect_profile"),
+    ("sites", "names"),
+    ("events", "endpoints"),
+}
+
+#: Keys whose value replaces the default as a whole (not merged key by key).
+REPLACED_KEYS = {"protocol_mix", "schedule", "names"}
+
+#: Parameters added for the long trial (trial.schedule and these sections): left
+#: out of ``truth/params.yaml`` while they keep their defaults, so that a
+#: two-visit scenario records the same parameters as before they existed.
+LONG_TRIAL_SECTIONS = ("followup", "sites", "events", "proteins")
 
 
 class ParamError(ValueError):
@@ -123,7 +176,7 @@ def merge(
         if (
             isinstance(current, dict)
             and isinstance(value, Mapping)
-            and not (key == "protocol_mix")
+            and key not in REPLACED_KEYS
         ):
             out[key] = merge(current, value, here)
             continue
@@ -189,7 +242,9 @@ def apply_null(params: dict[str, Any]) -> dict[str, Any]:
     coupling of the miR-126-3p and SBP changes, the arm differences of the
     adverse-event probabilities (exosome set to placebo), and the read
     simulator's interaction effects (``reads`` keys listed in
-    :data:`NULL_READ_KEYS` that exist in ``ReadParams``). Time effects, the ED
+    :data:`NULL_READ_KEYS` that exist in ``ReadParams``) and the hazard ratios
+    of the long-term events (set to 1; the per-visit arm effects are multiples
+    of the zeroed clinical arm effects). Time effects, site effects, the ED
     reference coupling and haemolysis are kept.
 
     Parameters
@@ -217,6 +272,8 @@ def apply_null(params: dict[str, Any]) -> dict[str, Any]:
     for key, value in NULL_READ_KEYS.items():
         if key in out["reads"] or key in null_read_overrides():
             out["reads"][key] = copy.deepcopy(value)
+    for spec in out.get("events", {}).get("endpoints", {}).values():
+        spec["hazard_ratio"] = 1.0
     out["null"] = True
     return out
 
@@ -284,8 +341,15 @@ def check_params(params: Mapping[str, Any]) -> None:
         problems.append("trial.sites and trial.site_weights must have the same length")
     if not t["block_sizes"] or any(b % 2 or b < 2 for b in t["block_sizes"]):
         problems.append("trial.block_sizes must be even numbers >= 2")
-    if len(t["timepoints"]) != 2:
-        problems.append("trial.timepoints must have two entries (baseline, follow-up)")
+    if t.get("schedule") is None and len(t["timepoints"]) != 2:
+        problems.append(
+            "trial.timepoints must have two entries (baseline, follow-up) unless "
+            "trial.schedule names the later visits"
+        )
+    if t.get("schedule") is not None or len(t["timepoints"]) != 2:
+        from exomir.simulate.followup import check_long_params
+
+        problems.extend(check_long_params(params))
     for key in (
         "screen_fail_frac",
         "declined_frac",
@@ -346,6 +410,10 @@ def check_params(params: Mapping[str, Any]) -> None:
             problems.append(
                 f"reads: unknown ReadParams field(s) {bad}; known: {sorted(fields_)}"
             )
+    if t.get("schedule") is None and len(t["timepoints"]) == 2:
+        from exomir.simulate.followup import check_sites_events
+
+        problems.extend(check_sites_events(params))
     if problems:
         raise ParamError("; ".join(problems))
 
@@ -417,6 +485,14 @@ def resolve_params(
         params = merge(params, {"trial": {"n_participants": int(participants)}})
     if reads is not None:
         params = merge(params, {"library": {"reads_per_library": int(reads)}})
+    sched = params["trial"].get("schedule")
+    if isinstance(sched, dict) and all(
+        isinstance(v, dict) and "day" in v for v in sched.values()
+    ):
+        # Chronological (a params.yaml written with sorted keys reads back the same).
+        params["trial"]["schedule"] = dict(
+            sorted(sched.items(), key=lambda kv: float(kv[1]["day"]))
+        )
     params["preset"] = preset
     params["null"] = False
     if null:
@@ -446,6 +522,37 @@ def qc_gates(params: Mapping[str, Any]) -> dict[str, int]:
     }
     qc = params["qc"]
     return {k: int(qc[k]) if qc.get(k) is not None else v for k, v in auto.items()}
+
+
+def recorded_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the parameters to record, without long-trial keys left at defaults.
+
+    ``trial.schedule`` (when null) and the sections of
+    :data:`LONG_TRIAL_SECTIONS` (when equal to their defaults, after ``--null``
+    if it was given) are left out: reading the file back with ``--params``
+    restores them from the defaults, and a two-visit scenario records the same
+    parameters as before these keys existed.
+
+    Parameters
+    ----------
+    params
+        Resolved parameters.
+
+    Returns
+    -------
+    dict
+        A copy without the keys that carry no information.
+    """
+    out = copy.deepcopy(dict(params))
+    base = load_defaults()
+    if params.get("null"):
+        base = apply_null(base)
+    if "trial" in out and out["trial"].get("schedule", 0) is None:
+        out["trial"] = {k: v for k, v in out["trial"].items() if k != "schedule"}
+    for section in LONG_TRIAL_SECTIONS:
+        if section in out and _plain(out[section]) == _plain(base.get(section)):
+            del out[section]
+    return out
 
 
 def dump_params(params: Mapping[str, Any]) -> str:

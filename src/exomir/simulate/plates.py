@@ -380,6 +380,78 @@ def panel_config(
     }
 
 
+#: Analyte codes of the participant-level simulator (exomir.simulate.proteins)
+#: -> the plate panel's codes, and the factor from its pg/mL to the panel unit.
+LEVEL_CODES: dict[str, tuple[str, float]] = {
+    "SFLT1": ("sFlt1", 1.0),
+    "PLGF": ("PlGF", 1.0),
+    "SENG": ("sEng", 1e-3),
+    "IL6": ("IL6", 1.0),
+    "TNFA": ("TNFa", 1.0),
+    "VEGF": ("VEGF", 1.0),
+}
+
+
+def participant_levels(
+    samples: pd.DataFrame,
+    roster: pd.DataFrame,
+    mir126: pd.DataFrame | None,
+    params: Mapping[str, Any],
+    seed: int,
+) -> tuple[pd.DataFrame, Any]:
+    """Return the true concentrations of every protein sample (arm effects, coupling).
+
+    The participant-level model of :func:`exomir.simulate.proteins.simulate_protein_levels`
+    (planted arm effects, coupling to the simulated change of miR-126-3p) on
+    the trial's roster, mapped to the plate panel's analyte codes and units
+    and to the protein samples (one per small-RNA library, :func:`protein_samples`).
+    Its generator is ``[seed, 2103]``, of its own.
+
+    Returns
+    -------
+    tuple
+        ``levels`` (protein_sample_id, analyte, true_conc) for :func:`render_plates`
+        and the :class:`~exomir.simulate.proteins.ProteinSimulation` with its
+        truth tables renamed to the panel's codes.
+    """
+    import dataclasses
+
+    from exomir.simulate.proteins import simulate_protein_levels
+
+    sim = simulate_protein_levels(
+        roster[["participant_id", "arm"]].reset_index(drop=True),
+        mir126,
+        params,
+        np.random.default_rng([seed, 2103]),
+    )
+    code = {k: v[0] for k, v in LEVEL_CODES.items()}
+    factor = {k: v[1] for k, v in LEVEL_CODES.items()}
+    lv = sim.levels[sim.levels["analyte"].isin(list(code))].copy()
+    lv["true_conc"] = lv["concentration"].astype(float) * lv["analyte"].map(factor)
+    lv["analyte"] = lv["analyte"].map(code)
+    ps = protein_samples(samples)
+    levels = ps[["protein_sample_id", "participant_id", "visit"]].merge(
+        lv[["participant_id", "visit", "analyte", "true_conc"]],
+        on=["participant_id", "visit"],
+        how="inner",
+    )
+    levels = levels[["protein_sample_id", "analyte", "true_conc"]]
+    levels = levels.sort_values(["protein_sample_id", "analyte"], kind="stable")
+
+    def rename(df: pd.DataFrame) -> pd.DataFrame:
+        df = df[df["analyte"].isin(list(code))].copy()
+        df["analyte"] = df["analyte"].map(code)
+        return df.reset_index(drop=True)
+
+    truth = dataclasses.replace(
+        sim,
+        levels=rename(sim.levels),
+        effects=rename(sim.effects),
+        coupling=rename(sim.coupling),
+    )
+    return levels.reset_index(drop=True), truth
+
+
 def protein_samples(samples: pd.DataFrame) -> pd.DataFrame:
     """One protein sample (plasma aliquot) per small-RNA library of the trial.
 

@@ -30,12 +30,14 @@ import yaml
 from exomir import __version__
 from exomir.atomic import atomic_open
 from exomir.simulate import ev as ev_mod
+from exomir.simulate.followup import later_visits, schedule_of, seed_sequence
 from exomir.simulate.library import simulate_library
 from exomir.simulate.params import (
     PRESETS,
     ParamError,
     dump_params,
     qc_gates,
+    recorded_params,
     resolve_params,
 )
 from exomir.simulate.references import References, load_references
@@ -52,6 +54,8 @@ SHEETS = {
     "ev_lots": "config/ev_lots.tsv",
     "ev_nta_runs": "config/ev_nta_runs.tsv",
 }
+#: The long-term events sheet (written when ``events.enabled``).
+EVENTS_SHEET = "config/events.tsv"
 #: Sub-directories the simulator owns (removed first with ``force=True``).
 OWNED_DIRS = ("config", "data", "truth")
 
@@ -117,7 +121,11 @@ def write_libraries(
     root = np.random.SeedSequence(sim.seed)
     lib_root = root.spawn(len(STREAMS))[STREAMS.index("libraries")]
     info = sim.library_info
-    seeds = lib_root.spawn(len(info))
+    n_base = len(info) if sim.n_base_libraries is None else sim.n_base_libraries
+    # Later blood draws of a long trial: children of their own seed sequence.
+    seeds = lib_root.spawn(n_base) + seed_sequence(sim.seed, "libraries").spawn(
+        len(info) - n_base
+    )
     smp = sim.samples.set_index("sample_id")
     assert sim.probs is not None
     tasks = []
@@ -204,6 +212,10 @@ def build_config(params: Mapping[str, Any], template: Path) -> dict[str, Any] | 
         "start_date": str(t["start_date"]),
         "planned_months": max(1, math.ceil(int(t["enrolment_days"]) / 30.4375)),
     }
+    if params["trial"].get("schedule") or params["events"]["enabled"]:
+        _long_trial_config(cfg, params)
+    if params["sites"]["names"]:
+        design["sites"] = {str(k): str(v) for k, v in params["sites"]["names"].items()}
     mti, _ = pathway_input_paths(params)
     if mti is not None and mti.is_file():
         # Score pathways on the network the pathway truth was drawn from.
@@ -213,9 +225,64 @@ def build_config(params: Mapping[str, Any], template: Path) -> dict[str, Any] | 
     return cfg
 
 
+def _long_trial_config(cfg: dict[str, Any], params: Mapping[str, Any]) -> None:
+    """Add the long trial's visits, schedule and time-to-event block to ``cfg``.
+
+    The data cut (``trial.data_cut``) is added by :func:`run_simulation`.
+    """
+    design = cfg["design"]
+    sched = schedule_of(params)
+    if sched:
+        design["primary_visit"] = str(params["trial"]["timepoints"][1])
+        # Chronological, as the schema requires (the rest of the file is sorted).
+        design["schedule"] = InOrder(
+            (v, {"day": d, "window": w}) for v, (d, w) in sched.items()
+        )
+        visits = list(design.get("visits") or [])
+        tail = [v for v in visits if v == "unscheduled"]
+        head = [v for v in visits if v != "unscheduled"]
+        new = [v for v, _, _ in later_visits(params) if v not in visits]
+        new += [v for v in sched if v not in visits and v not in new]
+        design["visits"] = head + new + tail
+    ev = params["events"]
+    if ev["enabled"]:
+        cfg["sheets"]["events"] = EVENTS_SHEET
+        cfg["time_to_event"] = {
+            "endpoints": {
+                c: {"label": str(s["label"])} for c, s in ev["endpoints"].items()
+            },
+            "death_endpoint": str(ev["death_code"]),
+            "origin": "randomisation",
+            "horizon_days": int(ev["horizon_days"]),
+        }
+
+
+class InOrder(dict):
+    """A mapping written in insertion order although other keys are sorted."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """``yaml.safe_dump`` that keeps :class:`InOrder` mappings in their order."""
+
+
+def _represent_in_order(dumper: yaml.SafeDumper, data: InOrder) -> yaml.MappingNode:
+    pairs = [
+        (dumper.represent_data(k), dumper.represent_data(v)) for k, v in data.items()
+    ]
+    return yaml.MappingNode("tag:yaml.org,2002:map", pairs, flow_style=False)
+
+
+_Dumper.add_representer(InOrder, _represent_in_order)
+
+
 def _yaml_text(obj: Any, header: str = "") -> str:
-    return header + yaml.safe_dump(
-        obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=88
+    return header + yaml.dump(
+        obj,
+        Dumper=_Dumper,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=88,
     )
 
 
@@ -282,13 +349,29 @@ def run_simulation(
     ev_mod.write_files(out, sim.nta_files)
     protein_cfg = None
     if (params.get("proteins") or {}).get("enabled"):
-        from exomir.simulate.plates import write_protein_layer
+        from exomir.simulate.plates import participant_levels, write_protein_layer
+        from exomir.simulate.proteins import write_protein_truth
 
-        protein_cfg = write_protein_layer(out, sim.samples, params, seed)
+        levels, protein_truth = participant_levels(
+            sim.samples, sim.roster, sim.mir126, params, seed
+        )
+        protein_cfg = write_protein_layer(out, sim.samples, params, seed, levels=levels)
+        write_protein_truth(protein_truth, out / "truth")
+        protein_cfg["proteins"]["ratios"] = {
+            "sFlt1_PlGF": {
+                "numerator": "sFlt1",
+                "denominator": "PlGF",
+                "label": "sFlt-1/PlGF ratio",
+            }
+        }
+    if sim.followup is not None and params["events"]["enabled"]:
+        write_frame(sim.followup.events, out / EVENTS_SHEET)
     cfg = build_config(params, repo_config_template())
     if cfg is not None and protein_cfg is not None:
         cfg["sheets"].update(protein_cfg["sheets"])
         cfg.setdefault("proteins", {}).update(protein_cfg["proteins"])
+    if cfg is not None and sim.followup is not None:
+        cfg["trial"]["data_cut"] = sim.followup.data_cut.isoformat()
     if cfg is not None:
         header = (
             f"# Written by exomir simulate {__version__} (seed {seed}); template: the "
@@ -348,8 +431,10 @@ def add_cli(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        help="demo (24 participants, "
-        "200k reads/library) or trial (80 participants, ~10M reads/library)",
+        help="demo (24 participants, 200k reads/library, visits to 24 months, "
+        "blood draws at baseline, week 1 and month 3, three sites, long-term "
+        "events), small (the two-visit demo of earlier versions) or trial "
+        "(80 participants, ~10M reads/library)",
     )
     p.add_argument("--participants", type=_int_like, help="randomised participants")
     p.add_argument(
@@ -406,7 +491,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         print(f"exomir simulate: {exc}", file=sys.stderr)
         return 2
     if args.print_params:
-        sys.stdout.write(dump_params({"seed": args.seed, "params": params}))
+        sys.stdout.write(
+            dump_params({"seed": args.seed, "params": recorded_params(params)})
+        )
         return 0
     try:
         run_simulation(

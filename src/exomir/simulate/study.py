@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from exomir.simulate import blood_draws
 from exomir.simulate import clinical as clin_mod
 from exomir.simulate import ev as ev_mod
+from exomir.simulate import followup as fu_mod
 from exomir.simulate import trial as trial_mod
 from exomir.simulate.adverse_events import simulate_adverse_events
 from exomir.simulate.expression import simulate_expression
@@ -91,6 +93,15 @@ class SimulatedTrial:
         The ``ReadParams`` used (or ``None``).
     derived
         Derived constants (ED shift, SBP coupling, noise estimates).
+    followup
+        Long trial: later visits, last contact, events (``None`` otherwise).
+    site_effects
+        Planted site shifts (long trial or site effects; else ``None``).
+    later_latent
+        True values at the later visits (long table; ``None`` without them).
+    n_base_libraries
+        Libraries of the first two timepoints; they come first in
+        ``library_info``, the later blood draws after them.
     """
 
     params: dict[str, Any]
@@ -112,6 +123,10 @@ class SimulatedTrial:
     mir126: pd.DataFrame | None = None
     read_params: Any = None
     derived: dict[str, Any] = field(default_factory=dict)
+    followup: fu_mod.FollowUp | None = None
+    site_effects: pd.DataFrame | None = None
+    later_latent: pd.DataFrame | None = None
+    n_base_libraries: int | None = None
 
 
 def _nonrbc_log2(probs: pd.DataFrame, mirna: str) -> pd.Series:
@@ -324,6 +339,10 @@ def simulate_trial(
     roster = ev_mod.assign_lots(roster, lots, lots_df, params, rng_ev)
     roster = clin_mod.simulate_ed_labels(roster, params, rng("ed"))
     participants = trial_mod.participants_table(roster)
+    n_base = len(info)
+    fu, samples, info, participants, site_fx = _long_trial(
+        roster, samples, info, participants, params, seed
+    )
 
     expr = probs = mir126 = rp = None
     derived: dict[str, Any] = {"sbp_coupling": 0.0}
@@ -344,16 +363,20 @@ def simulate_trial(
             rp,
             rng("expression"),
             arms=arms,
-            timepoints=tps,
+            timepoints=(tps[0], tps[1]),
+            later=_mirna_later(params),
         )
         probs, mu, mir126, derived = apply_ed_shift(expr, roster, info, params)
+        if site_fx is not None and float(params["sites"]["mirna_shift_log2_sd"]) > 0:
+            probs, mu = apply_site_shift(probs, mu, site_fx, samples, roster, params)
         expr.mu = mu
         if not mir126.empty:
             z, coupling, dvar = sbp_coupling_inputs(mir126, params, derived)
             derived["log2_var_delta_exosome"] = dvar
             derived["sbp_coupling"] = coupling
-    clinical, latent = clin_mod.simulate_clinical(
-        roster, params, rng("clinical"), z, coupling
+    store: dict[str, Any] = {}
+    clinical, latent = _clinical(
+        roster, params, seed, rng("clinical"), z, coupling, fu, site_fx, store
     )
     # mITT: dosed with at least one post-dose measurement.
     post = set(clinical.loc[clinical["days_since_dose"] >= 1, "participant_id"])
@@ -390,4 +413,133 @@ def simulate_trial(
         mir126=mir126,
         read_params=rp,
         derived=derived,
+        followup=fu,
+        site_effects=site_fx,
+        later_latent=store.get("latent"),
+        n_base_libraries=n_base,
     )
+
+
+def _mirna_later(params: Mapping[str, Any]) -> dict[str, tuple[float, float]] | None:
+    """Later blood draws -> (placebo time multiple, interaction multiple)."""
+    fup = params["followup"]
+    prof = (fup["mirna_time_profile"], fup["mirna_effect_profile"])
+    tps = params["trial"]["timepoints"][2:]
+    return {tp: (float(prof[0][tp]), float(prof[1][tp])) for tp in tps} or None
+
+
+def _long_trial(
+    roster: pd.DataFrame,
+    samples: pd.DataFrame,
+    info: pd.DataFrame,
+    participants: pd.DataFrame,
+    params: Mapping[str, Any],
+    seed: int,
+) -> tuple[
+    fu_mod.FollowUp | None,
+    pd.DataFrame,
+    pd.DataFrame,
+    pd.DataFrame,
+    pd.DataFrame | None,
+]:
+    """Add the long trial (own generators): follow-up, later libraries, sites.
+
+    The later libraries are appended after the others in ``info`` (so the
+    expression draws of the first two timepoints stay the same); ``samples``
+    is re-sorted by ``sample_id``; ``participants`` gains ``last_contact_date``.
+    """
+    fu = (
+        fu_mod.simulate_followup(roster, params, seed)
+        if fu_mod.is_long(params)
+        else None
+    )
+    if fu is not None:
+        more_s, more_i = blood_draws.extra_samples(
+            roster, samples, info, fu, params, seed
+        )
+        samples = (
+            pd.concat([samples, more_s], ignore_index=True)
+            .sort_values("sample_id", kind="mergesort")
+            .reset_index(drop=True)
+        )
+        info = pd.concat([info, more_i], ignore_index=True)
+        last = {p: d.isoformat() for p, d in fu.last_contact.items()}
+        participants = participants.assign(
+            last_contact_date=participants["participant_id"].map(last)
+        )
+    site_fx = None
+    if fu is not None or fu_mod.has_site_effects(params):
+        site_fx = fu_mod.site_effects(params, seed)
+    return fu, samples, info, participants, site_fx
+
+
+def _clinical(
+    roster: pd.DataFrame,
+    params: Mapping[str, Any],
+    seed: int,
+    rng: np.random.Generator,
+    z: pd.Series | None,
+    coupling: float,
+    fu: fu_mod.FollowUp | None,
+    site_fx: pd.DataFrame | None,
+    store: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Clinical measurements with site shifts and the later visits, if any."""
+    shifts = None
+    if site_fx is not None and float(params["sites"]["endpoint_shift_sd"]) > 0:
+        shifts = fu_mod.participant_shifts(roster, site_fx, params)
+    later_visits = [v for v, _, _ in fu_mod.later_visits(params)]
+    hook = (
+        fu_mod.later_clinical_hook(params, fu, shifts, seed, store)
+        if fu is not None and later_visits
+        else None
+    )
+    return clin_mod.simulate_clinical(
+        roster,
+        params,
+        rng,
+        z,
+        coupling,
+        site_shift=shifts,
+        followup=hook,
+        later_visits=later_visits,
+    )
+
+
+def apply_site_shift(
+    probs: pd.DataFrame,
+    mu: pd.DataFrame,
+    site_fx: pd.DataFrame,
+    samples: pd.DataFrame,
+    roster: pd.DataFrame,
+    params: Mapping[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Shift the primary miRNA by its site effect (log2) in every library.
+
+    Applied after the ED shift, like it: the miRNA's share is multiplied by
+    ``2^effect`` and the library renormalised (column totals kept).
+
+    Returns
+    -------
+    probs, mu : pandas.DataFrame
+        Shifted copies.
+    """
+    prim = params["reference"]["primary_mirna"]
+    if prim not in probs.index:
+        return probs, mu
+    eff = site_fx[site_fx["endpoint"] == prim].set_index("site_id")["effect"]
+    site = dict(zip(roster["participant_id"], roster["site_id"], strict=True))
+    pid = samples.set_index("sample_id")["participant_id"]
+    factor = pd.Series(
+        [2.0 ** float(eff.get(site[pid[s]], 0.0)) for s in probs.columns],
+        index=probs.columns,
+    )
+    out = []
+    for frame in (probs.copy(), mu.copy()):
+        total = frame.sum(axis=0)
+        frame.loc[prim] = frame.loc[prim] * factor
+        frame.loc[:, :] = (
+            frame.to_numpy() * (total / frame.sum(axis=0)).to_numpy()[None, :]
+        )
+        out.append(frame)
+    return out[0], out[1]

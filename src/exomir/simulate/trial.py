@@ -447,13 +447,54 @@ def _largest_remainder(shares: Mapping[str, float], total: int) -> dict[str, int
     return {k: int(b) for k, b in zip(keys, base, strict=True)}
 
 
+def _balanced_batches(
+    roster: pd.DataFrame, arms: list[str], n_batches: int, rng: np.random.Generator
+) -> dict[str, int]:
+    """Batch of each participant: arms dealt round-robin over all batches."""
+    batch_of: dict[str, int] = {}
+    offset = 0
+    for a in arms:
+        ids = roster.loc[roster["arm"] == a, "participant_id"].to_numpy()
+        ids = ids[rng.permutation(len(ids))]
+        for j, pid in enumerate(ids):
+            batch_of[str(pid)] = (offset + j) % n_batches
+        offset += len(ids)
+    return batch_of
+
+
+def _batches_within_sites(
+    roster: pd.DataFrame, params: Mapping[str, Any], rng: np.random.Generator
+) -> tuple[dict[str, int], int, list[int]]:
+    """Batches formed within each site (``sites.batch_confounded_with_site``).
+
+    Each site's participants fill their own batches (arms balanced within the
+    site), so library batch (and sequencing run) and site are confounded.
+    Also returns the first batch index of each site.
+    """
+    per = int(params["library"]["participants_per_batch"])
+    batch_of: dict[str, int] = {}
+    first = 0
+    starts: list[int] = []
+    for site in params["trial"]["sites"]:
+        sub = roster[roster["site_id"] == site]
+        if sub.empty:
+            continue
+        starts.append(first)
+        k = max(1, math.ceil(len(sub) / per))
+        for pid, b in _balanced_batches(sub, params["trial"]["arms"], k, rng).items():
+            batch_of[pid] = first + b
+        first += k
+    return batch_of, max(1, first), starts or [0]
+
+
 def assign_batches(
     roster: pd.DataFrame, params: Mapping[str, Any], rng: np.random.Generator
 ) -> pd.DataFrame:
     """Assign participants to library batches, protocols and sequencing runs.
 
-    Arms are balanced across batches (round-robin within arm) and both
-    libraries of a participant share a batch. Each batch uses one kit; kits are
+    Arms are balanced across batches (round-robin within arm) and all
+    libraries of a participant share a batch. With
+    ``sites.batch_confounded_with_site`` batches are formed within sites. Each batch uses one kit; kits are
     shared between batches by ``library.protocol_mix`` (largest remainder).
 
     Parameters
@@ -473,20 +514,25 @@ def assign_batches(
     """
     lib = params["library"]
     n = len(roster)
-    n_batches = max(1, math.ceil(n / int(lib["participants_per_batch"])))
-    batch_of: dict[str, int] = {}
-    offset = 0
-    for a in params["trial"]["arms"]:
-        ids = roster.loc[roster["arm"] == a, "participant_id"].to_numpy()
-        ids = ids[rng.permutation(len(ids))]
-        for j, pid in enumerate(ids):
-            batch_of[str(pid)] = (offset + j) % n_batches
-        offset += len(ids)
+    if params.get("sites", {}).get("batch_confounded_with_site"):
+        batch_of, n_batches, site_first = _batches_within_sites(roster, params, rng)
+    else:
+        n_batches = max(1, math.ceil(n / int(lib["participants_per_batch"])))
+        batch_of = _balanced_batches(roster, params["trial"]["arms"], n_batches, rng)
+        site_first = [0]
     counts = _largest_remainder(lib["protocol_mix"], n_batches)
     protos = [p for p, c in counts.items() for _ in range(c)]
     protos = [protos[i] for i in rng.permutation(len(protos))]
     per_run = int(lib["batches_per_run"])
-    n_runs = math.ceil(n_batches / per_run)
+    # Runs pool consecutive batches, never across the sites' first batches
+    # (one group unless batches are formed within sites).
+    ends = [*site_first[1:], n_batches]
+    run_of: dict[int, int] = {}
+    for lo, hi in zip(site_first, ends, strict=True):
+        first_run = len(set(run_of.values()))
+        for b in range(lo, hi):
+            run_of[b] = first_run + (b - lo) // per_run
+    n_runs = len(set(run_of.values()))
     run_names = []
     first = dt.date.fromisoformat(str(params["trial"]["start_date"])) + dt.timedelta(
         days=int(params["trial"]["enrolment_days"]) + 30
@@ -506,7 +552,7 @@ def assign_batches(
                 "library_batch": f"LB{b + 1:02d}",
                 "protocol": protos[b],
                 "extraction_batch": f"EX{b + 1:02d}{half}",
-                "sequencing_run": run_names[b // per_run],
+                "sequencing_run": run_names[run_of[b]],
             }
         )
     return pd.DataFrame(out).set_index("participant_id")

@@ -21,7 +21,7 @@ from exomir import __version__
 from exomir.atomic import atomic_open
 from exomir.simulate import clinical as clin_mod
 from exomir.simulate import ev as ev_mod
-from exomir.simulate.params import dump_params, qc_gates
+from exomir.simulate.params import dump_params, qc_gates, recorded_params
 from exomir.simulate.readmodel import expected_mirna_fraction
 from exomir.simulate.study import SimulatedTrial
 from exomir.tables import write_table
@@ -310,11 +310,14 @@ def write_truth(out: Path, sim: SimulatedTrial, truths: Sequence[Any]) -> None:
         with atomic_open(tdir / "pathway_effects.tsv") as fh:
             fh.write(f"# {note}\n")
             tsv_frame(table).to_csv(fh, sep="\t", index=False, lineterminator="\n")
+    from exomir.simulate.longitudinal import LONG_README_ROWS, write_long_truth
+
+    long_files = write_long_truth(tdir, sim)
     rp = sim.read_params
     meta = {
         "exomir_version": __version__,
         "seed": sim.seed,
-        "params": sim.params,
+        "params": recorded_params(sim.params),
         "read_params": {f.name: getattr(rp, f.name) for f in fields(rp)},
         "qc_gates": gates,
         "derived": {k: float(v) for k, v in sim.derived.items()},
@@ -323,3 +326,12 @@ def write_truth(out: Path, sim: SimulatedTrial, truths: Sequence[Any]) -> None:
         fh.write(dump_params(meta))
     with atomic_open(tdir / "README.md") as fh:
         fh.write(README_TEXT)
+        if long_files:
+            fh.write(
+                "\n".join(
+                    row
+                    for row in LONG_README_ROWS.splitlines()
+                    if row.split("`")[1] in long_files
+                )
+                + "\n"
+            )
