@@ -15,7 +15,7 @@ MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_fun
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins bench-longitudinal clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -73,6 +73,12 @@ TRIAL_DIR ?= results/bench-trial
 TRIAL_JSON ?= results/bench/trial.json
 bench-trial: setup
 	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_trial.py $(TRIAL_JSON) --scenario $(TRIAL_DIR) --participants $(PARTICIPANTS) --reads $(READS) --cores $(CORES) --seed $(SEED)
+
+## Whole-protocol calibration (issue 20): MMRM per-visit CI coverage, Cox HR CI
+## coverage and type I error over simulated long trials (no reads).
+TRIALS ?= 40
+bench-longitudinal: setup
+	$(VENV)/python bench/bench_longitudinal_calibration.py results/bench/longitudinal_calibration.json --trials $(TRIALS) --cores $(CORES)
 
 ## Proteins -> results/bench/protein_accuracy.json (each script keeps the other's keys):
 ## quantification accuracy on simulated ELISA plate sets (median absolute percentage

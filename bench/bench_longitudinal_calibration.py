@@ -81,7 +81,10 @@ def _mmrm_rows(
     cs = clinical_settings(cfg, base=repo)
     cs = dataclasses.replace(
         cs,
-        endpoints=tuple(e for e in cs.endpoints if e.code in endpoints),
+        params={
+            k: dataclasses.replace(v, endpoint=v.endpoint and k in endpoints)
+            for k, v in cs.params.items()
+        },
         populations=("mITT",),
     )
     clin = convert_units(
@@ -138,6 +141,7 @@ def one_trial(task: tuple[int, int, bool, tuple[str, ...]]) -> dict[str, Any]:
     params, cfg = _scenario(participants, null)
     t0 = time.perf_counter()
     out = simulate_outcomes(params, seed)
+    cfg = {**cfg, "trial": {**cfg["trial"], "data_cut": out["data_cut"].iat[0, 0]}}
     t_sim = time.perf_counter() - t0
     mm = _mmrm_rows(out, cfg, endpoints).assign(seed=seed)
     t_mm = time.perf_counter() - t0 - t_sim

@@ -264,7 +264,9 @@ def simulate_outcomes(params: Mapping[str, Any], seed: int) -> dict[str, pd.Data
         ``participants`` (``participant_id``, ``site_id``, ``randomization_date``,
         ``arm``, ``stratum``, ``pe_severe_features``, ``last_contact_date``),
         ``clinical_measurements``, ``events``, ``visits``, ``event_times``,
-        ``longitudinal_effects``, ``hazard_ratios``, ``site_effects``.
+        ``longitudinal_effects``, ``hazard_ratios``, ``site_effects`` and
+        ``data_cut`` (one row: the trial's data cut, as ``exomir simulate``
+        writes it to ``trial.data_cut``).
     """
     params = dict(params)
     root = np.random.SeedSequence(int(seed))
@@ -311,4 +313,5 @@ def simulate_outcomes(params: Mapping[str, Any], seed: int) -> dict[str, pd.Data
         "longitudinal_effects": longitudinal_effects_table(params),
         "hazard_ratios": hazard_ratio_table(params, fu.event_times),
         "site_effects": site_fx,
+        "data_cut": pd.DataFrame({"data_cut": [fu.data_cut.isoformat()]}),
     }
