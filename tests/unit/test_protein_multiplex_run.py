@@ -433,7 +433,7 @@ def test_missing_luminex_export_is_named(scn: dict) -> None:
     assert len(msgs) == 1
     assert "lum/lum02_missing.csv" in msgs[0] and "LUM02" in msgs[0]
     assert "does not exist" in msgs[0]
-    with pytest.raises(ValidationError, match="lum02_missing.csv.*does not exist"):
+    with pytest.raises(ValidationError, match=r"lum02_missing\.csv.*does not exist"):
         run_protein_quant(
             d / "config/protein_samples.tsv",
             d / sheet,
