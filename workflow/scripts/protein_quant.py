@@ -7,7 +7,7 @@ declares every map and export as an input.
 
 from typing import Any
 
-from exomir.proteins.run import OUTPUT_NAMES, run_protein_quant
+from exomir.proteins.run import MULTIPLEX_OUTPUT_NAMES, OUTPUT_NAMES, run_protein_quant
 from exomir.rulelog import run_rule
 
 
@@ -17,11 +17,15 @@ def main(smk: Any) -> None:
         lambda: run_protein_quant(
             samples_path=smk.input.samples,
             plates_path=smk.input.plates,
-            outputs={key: smk.output[key] for key in OUTPUT_NAMES},
+            outputs={
+                key: smk.output[key] for key in (*OUTPUT_NAMES, *MULTIPLEX_OUTPUT_NAMES)
+            },
             figures_dir=smk.output.figures,
             settings=smk.params.settings,
             panel=smk.params.panel,
             base=".",
+            luminex=smk.params.luminex,
+            npx_settings=smk.params.npx,
         ),
         logger="exomir.proteins",
     )

@@ -2,7 +2,7 @@
 
 Input is ``results/proteins/concentrations.tsv`` (one row per protein sample
 and analyte; flags ``ok | below_lloq | above_uloq | high_cv | plate_failed |
-not_measured``), the clinical populations (``results/clinical/populations.tsv``,
+not_measured | below_lod | qc_warning | low_bead_count``), the clinical populations (``results/clinical/populations.tsv``,
 the same mITT/PP as the clinical endpoints) and participants.tsv (strata).
 
 Model (the clinical endpoints' ANCOVA, :func:`exomir.stats.models.ols_effect`):
@@ -19,7 +19,13 @@ Values outside the quantification range (the rule, never silent):
     Quantified values only: flags ``ok`` and ``high_cv`` (``high_cv`` values
     are kept and counted). ``plate_failed`` and ``not_measured`` are missing.
     ``below_lloq`` / ``above_uloq`` are missing too, and counted per endpoint
-    (``n_below_lloq``, ``n_above_uloq``).
+    (``n_below_lloq``, ``n_above_uloq``). NPX ``below_lod`` values are kept as
+    measured (Olink's practice: NPX below the LOD still ranks samples, and
+    dropping them biases low-abundance proteins upwards) and counted
+    (``n_below_lod``); a ``below_lod`` row without a value (``lod_policy:
+    exclude``) is missing. ``qc_warning`` (NPX sample QC warning) and
+    ``low_bead_count`` (Luminex reads with too few beads) are missing and
+    counted in ``n_excluded`` with ``plate_failed`` / ``not_measured``.
 ``censored_substituted`` (sensitivity; only where censored values exist)
     ``below_lloq`` replaced by LLOQ/sqrt(2) and ``above_uloq`` by the ULOQ
     (NPX: LOD - 0.5, the same shift on the log2 scale). Substitution rather
@@ -69,8 +75,15 @@ CONC_COLUMNS = [
 ]
 QUANTIFIED = ("ok", "high_cv")
 CENSORED = ("below_lloq", "above_uloq")
-EXCLUDED = ("plate_failed", "not_measured")
-FLAGS = (*QUANTIFIED, *CENSORED, *EXCLUDED)
+#: NPX below the LOD: analysed as measured when the value is given (Olink's
+#: practice, ``proteins.npx.lod_policy: keep``), missing when it is empty
+#: (``exclude``); counted either way (``n_below_lod``).
+KEPT_FLAGGED = ("below_lod",)
+EXCLUDED = ("plate_failed", "not_measured", "qc_warning", "low_bead_count")
+FLAGS = (
+    *QUANTIFIED, *CENSORED, "plate_failed", "not_measured", *KEPT_FLAGGED,
+    "qc_warning", "low_bead_count",
+)  # fmt: skip
 LIMIT_COLUMNS = ["plate_id", "analyte", "lloq", "uloq"]
 
 EFFECT_COLUMNS = [
@@ -97,6 +110,7 @@ EFFECT_COLUMNS = [
     "n_below_lloq",
     "n_above_uloq",
     "n_excluded",
+    "n_below_lod",
     "model",
     "covariates",
     "note",
@@ -127,7 +141,7 @@ def _row_problem(
             f"concentration {rec.concentration} is not positive (the analyte is "
             "analysed on the log scale)"
         )
-    if rec.flag not in QUANTIFIED and not math.isnan(value):
+    if rec.flag not in (*QUANTIFIED, *KEPT_FLAGGED) and not math.isnan(value):
         return "concentration", (
             f"a concentration is given with flag {rec.flag} (values outside the "
             "quantification range must be empty)"
@@ -390,6 +404,7 @@ def _counts(v: pd.DataFrame, pids: pd.Index, visits: tuple[str, str]) -> dict[st
         "n_below_lloq": int((s["flag"] == "below_lloq").sum()),
         "n_above_uloq": int((s["flag"] == "above_uloq").sum()),
         "n_excluded": int(s["flag"].isin(EXCLUDED).sum()),
+        "n_below_lod": int((s["flag"] == "below_lod").sum()),
     }
 
 

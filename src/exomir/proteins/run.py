@@ -11,8 +11,15 @@ plate (:func:`exomir.proteins.quant.quantify`), and writes:
 A sample measured more than once (several dilutions or a re-assay) keeps the
 best result: ok, then high_cv, above_uloq, below_lloq, plate_failed; among
 equals the smallest dilution, then the first plate in sheet order. A sample
-of the sheet with no well for an analyte is ``not_measured``. Plates of other
-assays (Luminex, Olink) are left to their own readers and logged.
+of the sheet with no well for an analyte is ``not_measured``.
+
+Luminex rows are read from their xPONENT export and quantified like ELISA
+plates (reads with too few beads excluded, :mod:`exomir.proteins.multiplex_run`;
+``bead_counts.tsv``); Olink rows are read, flagged and bridged together by
+:func:`exomir.proteins.npx_qc.process_npx` and their rows (``unit: NPX``)
+appended to ``concentrations.tsv``, with ``npx_plate_qc.tsv``,
+``npx_bridge_adjustments.tsv`` and ``npx_detail.tsv`` beside it. The
+concentrations table is sorted by protein sample, then analyte.
 """
 
 from __future__ import annotations
@@ -25,6 +32,16 @@ from typing import Any
 
 import pandas as pd
 
+from exomir.proteins.luminex import LuminexSettings
+from exomir.proteins.multiplex_run import (
+    BEAD_COLUMNS,
+    npx_rows,
+    npx_tables,
+    quantify_luminex,
+    read_luminex_row,
+    run_olink,
+)
+from exomir.proteins.npx import NpxSettings
 from exomir.proteins.quant import (
     CURVE_COLUMNS,
     QC_COLUMNS,
@@ -43,8 +60,15 @@ CONC_COLUMNS = [
     "protein_sample_id", "participant_id", "visit", "analyte", "concentration", "unit",
     "flag", "plate_id", "cv", "lloq", "uloq",
 ]  # fmt: skip
-FLAG_RANK = {"ok": 0, "high_cv": 1, "above_uloq": 2, "below_lloq": 3, "plate_failed": 4}
+FLAG_RANK = {
+    "ok": 0, "high_cv": 1, "above_uloq": 2, "below_lloq": 3, "low_bead_count": 4,
+    "plate_failed": 5,
+}  # fmt: skip
 OUTPUT_NAMES = ("concentrations", "wells", "standards", "curves", "plate_qc")
+#: Outputs of the Luminex / Olink rows (written, possibly empty, on every run).
+MULTIPLEX_OUTPUT_NAMES = (
+    "bead_counts", "npx_plate_qc", "npx_bridge_adjustments", "npx_detail",
+)  # fmt: skip
 
 
 def combine(
@@ -120,15 +144,18 @@ def run_protein_quant(
     settings: QuantSettings,
     panel: Mapping[str, Mapping[str, Any]],
     base: str | os.PathLike[str] = ".",
+    luminex: LuminexSettings | None = None,
+    npx_settings: NpxSettings | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Quantify every ELISA plate and write the results tables and figures.
+    """Quantify every plate (ELISA, Luminex, Olink) and write the tables and figures.
 
     Parameters
     ----------
     samples_path, plates_path
         The two protein sheets.
     outputs
-        Name in :data:`OUTPUT_NAMES` -> path.
+        Name in :data:`OUTPUT_NAMES` (and :data:`MULTIPLEX_OUTPUT_NAMES`,
+        written when given) -> path.
     figures_dir
         Folder of the standard-curve figures (``<plate>_<analyte>.png``).
     settings
@@ -137,6 +164,8 @@ def run_protein_quant(
         Config ``proteins.panel`` (units).
     base
         Scenario directory the sheet's paths are relative to.
+    luminex, npx_settings
+        Config ``proteins.luminex`` / ``proteins.npx`` (default: the defaults).
 
     Returns
     -------
@@ -151,16 +180,18 @@ def run_protein_quant(
     fig_dir = Path(figures_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
     units = {a: str(v.get("unit", "")) for a, v in panel.items()}
+    beads: list[pd.DataFrame] = []
     for _, row in plates.iterrows():
-        if row["assay"] != "elisa":
-            LOG.warning(
-                "plate %s: %s plates are not quantified by this step",
-                row["plate_id"],
-                row["assay"],
-            )
+        if row["assay"] == "olink":
             continue
-        plate = read_plate_row(row, Path(base), settings.curve)
-        res = quantify(plate, settings)
+        if row["assay"] == "luminex":
+            lum = read_luminex_row(row, Path(base), panel, luminex or LuminexSettings())
+            plate = lum.plate
+            res, bead_table = quantify_luminex(lum, settings)
+            beads.append(bead_table)
+        else:
+            plate = read_plate_row(row, Path(base), settings.curve)
+            res = quantify(plate, settings)
         for a, fit in res.fits.items():
             plot_standard_curve(
                 res, a, fit, units.get(a, ""), fig_dir / f"{plate.plate_id}_{a}.png"
@@ -186,6 +217,27 @@ def run_protein_quant(
     tables["concentrations"] = combine(
         samples, tables.pop("samples"), units, list(plates["plate_id"])
     )
+    npx = run_olink(plates, samples, Path(base), npx_settings or NpxSettings(), panel)
+    if npx is not None:
+        LOG.info(
+            "olink: %d plate(s), %d NPX values", len(npx.plate_qc), len(npx.detail)
+        )
+        tables["concentrations"] = (
+            pd.concat(
+                [tables["concentrations"], npx_rows(npx, samples)], ignore_index=True
+            )
+            .sort_values(["protein_sample_id", "analyte"], kind="stable")
+            .reset_index(drop=True)
+        )
+    tables["bead_counts"] = (
+        pd.concat(beads, ignore_index=True)
+        if beads
+        else pd.DataFrame(columns=BEAD_COLUMNS)
+    )
+    tables.update(npx_tables(npx))
     for name in OUTPUT_NAMES:
         write_table(tables[name], outputs[name])
+    for name in MULTIPLEX_OUTPUT_NAMES:
+        if name in outputs:
+            write_table(tables[name], outputs[name])
     return tables

@@ -3,9 +3,12 @@
 ``protein_samples.tsv`` and ``protein_plates.tsv`` are read and typed by
 :func:`exomir.tables.read_table` against their schemas; this module checks
 what a schema cannot: unique IDs, participants and visits that exist,
-analytes of the configured panel, files that exist, and (ELISA) that each
-plate's map and export read cleanly, agree in shape and name only known
-protein samples.
+analytes of the configured panel, files that exist, and that each
+plate's files read cleanly: ELISA map and export agree in shape and name only
+known protein samples; a Luminex export (and map) reads, its analytes are in
+the panel and the row, its samples are known; the Olink NPX tables (read
+together, as the step does) hold panel assays, known samples and the plates of
+the sheet.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ import pandas as pd
 
 from exomir.config import post_dose_visits, resolve_path
 from exomir.errors import Issue, ValidationError
+from exomir.proteins.luminex import LuminexSettings
+from exomir.proteins.multiplex_run import read_luminex_row, run_olink
+from exomir.proteins.npx import NpxSettings
 from exomir.proteins.plates import PlateData, read_elisa_plate
 from exomir.proteins.settings import CurveSettings, panel, quant_settings
 
@@ -157,7 +163,7 @@ def _check_plate_row(
                     rid,
                 )
             )
-    if r["assay"] in ("elisa", "luminex") and not r.get("map"):
+    if r["assay"] == "elisa" and not r.get("map"):
         issues.append(
             Issue(label, f"an {r['assay']} plate needs a plate map", line, "map", rid)
         )
@@ -190,9 +196,16 @@ def _check_plate_row(
                     rid,
                 )
             )
-    if issues or not check_files or r["assay"] != "elisa":
+    if issues or not check_files or r["assay"] == "olink":
         return issues
     try:
+        if r["assay"] == "luminex":
+            lum = read_luminex_row(
+                r, directory, known, LuminexSettings.from_config(cfg)
+            )
+            return unknown_sample_issues(
+                lum.plate, sample_ids, str(_given(r.get("map")) or r["reads"])
+            )
         plate = read_plate_row(r, directory, quant_settings(cfg).curve)
     except ValidationError as exc:
         return list(exc.issues)
@@ -259,6 +272,13 @@ def check_protein_sheets(
             continue
         seen[pid] = line
         issues += _check_plate_row(r, cfg, label, directory, check_files, ids)
+    if check_files and samples is not None and not issues:
+        try:  # every Olink row at once: bridging is across plates
+            run_olink(
+                plates, samples, directory, NpxSettings.from_config(cfg), panel(cfg)
+            )
+        except ValidationError as exc:
+            issues += list(exc.issues)
     return issues
 
 

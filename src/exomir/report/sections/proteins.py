@@ -28,7 +28,10 @@ RULE = (
     "Values outside the quantification range: the primary analysis uses quantified "
     "values only (flags ok and high_cv); plate_failed and not_measured are missing; "
     "values below the LLOQ or above the ULOQ are missing and counted. The sensitivity "
-    "analysis sets them to LLOQ/sqrt(2) and to the ULOQ (docs/proteins_analysis.md)."
+    "analysis sets them to LLOQ/sqrt(2) and to the ULOQ (docs/proteins_analysis.md). "
+    "Olink NPX values below the LOD are analysed as measured and counted (below_lod); "
+    "NPX samples with a QC warning and Luminex samples without a replicate of enough "
+    "beads are missing."
 )
 
 
