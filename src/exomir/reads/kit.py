@@ -27,9 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import dnaio
 import numpy as np
-import pandas as pd
 
-from exomir.config import resources_dir
 from exomir.reads.protocols import (
     PRESETS,
     Protocol,
@@ -39,6 +37,8 @@ from exomir.reads.protocols import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from exomir.reads.preprocess import PreprocessStats
 
 __all__ = [
@@ -320,6 +320,10 @@ def load_anchors(
         DNA prefixes (U -> T), without Ns.
     """
     if paths is None:
+        # imported here: exomir.config loads jsonschema, which a library job
+        # does not otherwise need (0.05 s per job)
+        from exomir.config import resources_dir
+
         base = resources_dir() / "mirbase" / "v22"
         paths = tuple(str(base / sp / "mature.fa") for sp in ("hsa", "mmu"))
     out: set[str] = set()
