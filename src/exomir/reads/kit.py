@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import dnaio
 import numpy as np
 
+from exomir.config import resources_dir
 from exomir.reads.protocols import (
     PRESETS,
     Protocol,
@@ -320,10 +321,6 @@ def load_anchors(
         DNA prefixes (U -> T), without Ns.
     """
     if paths is None:
-        # imported here: exomir.config loads jsonschema, which a library job
-        # does not otherwise need (0.05 s per job)
-        from exomir.config import resources_dir
-
         base = resources_dir() / "mirbase" / "v22"
         paths = tuple(str(base / sp / "mature.fa") for sp in ("hsa", "mmu"))
     out: set[str] = set()
