@@ -37,6 +37,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -156,6 +157,8 @@ def main() -> None:
                     cold_env = dict(env, NUMBA_CACHE_DIR=cache)
                     rows["cold"].append(json.loads(run(cmd, scenario, cold_env)[1]))
         print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
+    for cache in tmp.glob("numba-*"):  # the cold rounds' compiled kernels
+        shutil.rmtree(cache)
 
     result = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
