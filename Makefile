@@ -15,7 +15,7 @@ MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_fun
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins bench-longitudinal clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins bench-longitudinal bench-overhead clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -79,6 +79,15 @@ bench-trial: setup
 TRIALS ?= 40
 bench-longitudinal: setup
 	$(VENV)/python bench/bench_longitudinal_calibration.py results/bench/longitudinal_calibration.json --trials $(TRIALS) --cores $(CORES)
+
+## Per-job overhead (issue 22): interpreter, Snakemake's script wrapper, imports,
+## numba kernels (cached and cold) and the work of one library job and one light
+## cohort job, medians of interleaved rounds -> results/bench/overhead.json.
+## OVERHEAD_COMPARE=DIR/src also measures another checkout in the same rounds.
+OVERHEAD_READS ?= 200000
+OVERHEAD_ROUNDS ?= 5
+bench-overhead: setup
+	$(VENV)/python bench/bench_overhead.py results/bench/overhead.json --reads $(OVERHEAD_READS) --rounds $(OVERHEAD_ROUNDS) --cores $(CORES) $(if $(OVERHEAD_COMPARE),--compare-src $(OVERHEAD_COMPARE))
 
 ## Proteins -> results/bench/protein_accuracy.json (each script keeps the other's keys):
 ## quantification accuracy on simulated ELISA plate sets (median absolute percentage

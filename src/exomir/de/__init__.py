@@ -6,17 +6,19 @@ miRNAs), :mod:`~exomir.de.normalise` (the one normalisation and its layer names)
 :mod:`~exomir.de.design`, :mod:`~exomir.de.fit`, :mod:`~exomir.de.plots` and
 :mod:`~exomir.de.stage` (the workflow steps). The names below are re-exported for
 tests and the benchmark.
+
+The names are imported on first use (as in :mod:`exomir.reads`), except those
+of :mod:`~exomir.de.normalise`, so that a job that needs only the layer names
+(e.g. the clinical stage) does not load scipy.stats with :mod:`~exomir.de.fit`.
 """
 
-from exomir.de.design import DesignError, design_matrix
-from exomir.de.filter import ControlSet, control_mirnas, exclusion_reason, filter_mirnas
-from exomir.de.fit import (
-    RESULT_COLUMNS,
-    ContrastResult,
-    fit_contrast,
-    pydeseq2_warnings,
-    sort_results,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# imported now: the function ``normalise`` shares its name with the submodule,
+# and must win over it as it did before (the module itself is light)
 from exomir.de.normalise import (
     COUNTS_LAYERS,
     DE_LAYERS,
@@ -29,24 +31,37 @@ from exomir.de.normalise import (
     normalise_usable,
     pca,
 )
-from exomir.de.samples import (
-    check_counts,
-    check_library_qc,
-    read_counts,
-    read_library_qc,
-    sample_table,
-    select_samples,
-)
-from exomir.de.settings import Contrast, DESettings, de_settings, default_contrasts
-from exomir.de.stage import (
-    Prepared,
-    contrast_step,
-    normalise_counts_step,
-    normalise_step,
-    prepare,
-    run_contrast,
-    run_normalisation,
-)
+
+_EXPORTS = {
+    "DesignError": "exomir.de.design",
+    "design_matrix": "exomir.de.design",
+    "ControlSet": "exomir.de.filter",
+    "control_mirnas": "exomir.de.filter",
+    "exclusion_reason": "exomir.de.filter",
+    "filter_mirnas": "exomir.de.filter",
+    "ContrastResult": "exomir.de.fit",
+    "RESULT_COLUMNS": "exomir.de.fit",
+    "fit_contrast": "exomir.de.fit",
+    "pydeseq2_warnings": "exomir.de.fit",
+    "sort_results": "exomir.de.fit",
+    "check_counts": "exomir.de.samples",
+    "check_library_qc": "exomir.de.samples",
+    "read_counts": "exomir.de.samples",
+    "read_library_qc": "exomir.de.samples",
+    "sample_table": "exomir.de.samples",
+    "select_samples": "exomir.de.samples",
+    "Contrast": "exomir.de.settings",
+    "DESettings": "exomir.de.settings",
+    "de_settings": "exomir.de.settings",
+    "default_contrasts": "exomir.de.settings",
+    "Prepared": "exomir.de.stage",
+    "contrast_step": "exomir.de.stage",
+    "normalise_counts_step": "exomir.de.stage",
+    "normalise_step": "exomir.de.stage",
+    "prepare": "exomir.de.stage",
+    "run_contrast": "exomir.de.stage",
+    "run_normalisation": "exomir.de.stage",
+}
 
 __all__ = [
     "COUNTS_LAYERS",
@@ -88,3 +103,16 @@ __all__ = [
     "select_samples",
     "sort_results",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public names (and submodules) on first use."""
+    module = _EXPORTS.get(name)
+    if module is not None:
+        return getattr(importlib.import_module(module), name)
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,6 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from exomir.de.filter import ControlSet
-from exomir.de.fit import pydeseq2_warnings
 from exomir.de.samples import as_bool, is_blank
 from exomir.de.settings import DESettings
 from exomir.errors import Issue, ValidationError
@@ -137,6 +136,10 @@ def normalise_usable(
     genes = [str(g) for g in sub.index[sub.sum(axis=1) > 0]]
     x = sub.loc[genes].T
     notes: list[str] = []
+    # imported here: exomir.de.fit loads scipy.stats (about 1 s), which the jobs
+    # that only need this module's layer names do not use
+    from exomir.de.fit import pydeseq2_warnings
+
     with threadpool_limits(1), pydeseq2_warnings(notes):
         dds = DeseqDataSet(
             counts=x,

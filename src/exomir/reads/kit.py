@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import dnaio
 import numpy as np
-import pandas as pd
 
 from exomir.config import resources_dir
 from exomir.reads.protocols import (
@@ -39,6 +38,8 @@ from exomir.reads.protocols import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from exomir.reads.preprocess import PreprocessStats
 
 __all__ = [
