@@ -89,9 +89,9 @@ bench-proteins: setup
 	$(VENV)/python bench/bench_proteins.py results/bench/protein_accuracy.json
 	$(VENV)/python bench/bench_protein_calibration.py results/bench/protein_accuracy.json --trials 40
 
-## Downstream stages at about 160 and 1,000 libraries without reads (issue 22):
+## Downstream stages at about 160, 320 and 1,000 libraries without reads (issue 22):
 ## per step wall time, CPU time, peak memory and the 1000/160 ratios.
-DOWNSTREAM_PARTICIPANTS ?= 86 534
+DOWNSTREAM_PARTICIPANTS ?= 86 172 534
 bench-downstream: setup
 	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_downstream.py results/bench/downstream_scaling.json --participants $(DOWNSTREAM_PARTICIPANTS)
 

@@ -24,8 +24,10 @@ This benchmark measures that without reads:
    (``treatment_effect``, shrinkage as configured: on), ``pathways_interactions``,
    ``pathways``, ``clinical_dataset`` and ``clinical_biomarker``.
 3. Per step: wall time, CPU time (user + system) and peak resident memory of
-   the child process (``os.wait4``), at each size, and the ratio of the largest
-   to the smallest size with the ratio of libraries beside it.
+   the child process (``os.wait4``), at each size; the ratio of the largest to
+   the smallest size with the ratio of libraries beside it, and the growth
+   exponent over all sizes (:func:`scaling`). A step running longer than
+   ``--step-timeout`` is killed and recorded as timed out (a lower bound).
 
 The permutation and bootstrap counts are lowered to keep the run light on a
 shared machine (``--n-permutations``, ``--ancova-permutations``,
@@ -36,7 +38,7 @@ measured here (it needs every stage's outputs); see docs/performance.md.
 Usage::
 
     .venv/bin/python bench/bench_downstream.py results/bench/downstream_scaling.json \
-        [--participants 80 500] [--workdir results/bench-downstream]
+        [--participants 86 172 534] [--workdir results/bench-downstream]
 """
 
 from __future__ import annotations
@@ -416,8 +418,8 @@ def main(argv: list[str] | None = None) -> int:
         "--participants",
         type=int,
         nargs="+",
-        default=[86, 534],
-        help="trial sizes in participants (default 86 534: about 160 and 1,000 libraries)",
+        default=[86, 172, 534],
+        help="trial sizes in participants (default 86 172 534: about 160, 320 and 1,000 libraries)",
     )
     ap.add_argument("--workdir", type=Path, default=REPO / "results/bench-downstream")
     ap.add_argument("--seed", type=int, default=20261126)
