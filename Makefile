@@ -15,7 +15,7 @@ MIRTARBASE ?= $(wildcard ../shared/data/mirna_interactions/mirtarbase_v8_hsa_fun
 VENV := .venv/bin
 SNAKEMAKE := $(VENV)/snakemake -s Snakefile --cores $(CORES)
 
-.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins bench-longitudinal bench-overhead clean-demo
+.PHONY: setup demo demo-data test test-fast test-slurm lint dry-run bench bench-trial bench-proteins bench-longitudinal bench-overhead bench-downstream clean-demo
 
 setup:
 	@bash scripts/setup.sh
@@ -97,6 +97,12 @@ bench-overhead: setup
 bench-proteins: setup
 	$(VENV)/python bench/bench_proteins.py results/bench/protein_accuracy.json
 	$(VENV)/python bench/bench_protein_calibration.py results/bench/protein_accuracy.json --trials 40
+
+## Downstream stages at about 160, 320 and 1,000 libraries without reads (issue 22):
+## per step wall time, CPU time, peak memory and the 1000/160 ratios.
+DOWNSTREAM_PARTICIPANTS ?= 86 172 534
+bench-downstream: setup
+	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_downstream.py results/bench/downstream_scaling.json --participants $(DOWNSTREAM_PARTICIPANTS)
 
 clean-demo:
 	rm -rf $(DEMO) $(DEMO).partial
