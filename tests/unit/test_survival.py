@@ -309,3 +309,30 @@ def test_endpoint_without_any_event_writes_every_output(tmp_path: Path) -> None:
     rehosp = summ[summ["endpoint"] == "REHOSP"]
     assert (rehosp["median_days"] == "").all() and (rehosp["surv_24m"] == 1).all()
     assert all(f.read_bytes()[:4] == b"\x89PNG" for f in figs)
+
+
+def test_monotone_likelihood_is_not_estimable_instead_of_overflowing() -> None:
+    """Events in one arm only within each stratum: the Cox estimate diverges.
+
+    Before the guard, exp() of the diverged CI bound raised OverflowError (seen
+    in the calibration benchmark on a simulated trial with few events).
+    """
+    import pandas as pd
+
+    from exomir.survival.analysis import cox_arm_effect
+
+    rows = [dict(t=10 + i, e=1, arm="exosome", s="A") for i in range(10)]
+    rows += [dict(t=100, e=0, arm="placebo", s="A") for _ in range(10)]
+    rows += [dict(t=5 + i, e=1, arm="placebo", s="B") for i in range(5)]
+    rows += [dict(t=100, e=0, arm="placebo", s="B") for _ in range(5)]
+    res = cox_arm_effect(
+        pd.DataFrame(rows),
+        duration="t",
+        event="e",
+        arm="arm",
+        treated="exosome",
+        strata=("s",),
+    )
+    assert res.events == 15 and res.n == 30
+    assert res.hazard_ratio != res.hazard_ratio  # NaN
+    assert "monotone likelihood" in res.note

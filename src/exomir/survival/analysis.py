@@ -77,6 +77,11 @@ def _warning_note(caught: Sequence[warnings.WarningMessage]) -> str:
     return "; ".join(texts)
 
 
+#: Largest |log HR| + z x SE reported: beyond it the fit diverged (monotone
+#: likelihood) and exp() of the CI bound is meaningless (or overflows).
+MAX_LOG_HR = 50.0
+
+
 def cox_arm_effect(
     frame: pd.DataFrame,
     *,
@@ -146,6 +151,17 @@ def cox_arm_effect(
     coef = float(cph.params_["treated"])
     se = float(cph.standard_errors_["treated"])
     z = stats.norm.ppf(0.5 + ci_level / 2)
+    if (
+        not (math.isfinite(coef) and math.isfinite(se))
+        or abs(coef) + z * se > MAX_LOG_HR
+    ):
+        # Monotone likelihood: within every stratum the events fall in one arm
+        # only (relative to its risk sets), so the estimate diverges.
+        return CoxResult(
+            nan, nan, nan, nan, nan, n, events,
+            note="hazard ratio not estimable: monotone likelihood (within the "
+            "strata the events occur in one arm only); see the log-rank test",
+        )  # fmt: skip
     return CoxResult(
         hazard_ratio=math.exp(coef),
         ci_low=math.exp(coef - z * se),
