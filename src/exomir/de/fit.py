@@ -206,6 +206,53 @@ def _wald(
     return dds, res
 
 
+def fit_inputs(
+    counts: pd.DataFrame,
+    inc: pd.DataFrame,
+    mirnas: Sequence[str] | None,
+    control: ControlSet,
+    whose: str,
+    notes: list[str],
+) -> tuple[list[str], pd.DataFrame, list[str], pd.DataFrame]:
+    """Prepare the inputs of one pydeseq2 fit (a Wald contrast or the LRT).
+
+    Returns the miRNAs tested (``mirnas`` or every row of ``counts``), the
+    library x miRNA counts of those with reads in the fit's libraries ``inc``
+    (a note in ``notes`` counts the others, whose statistics stay empty), the
+    control miRNAs among them and the libraries' participant, arm and timepoint.
+    ``whose`` names the libraries in that note ("this contrast's").
+    """
+    genes = list(mirnas) if mirnas is not None else list(counts.index)
+    sub = counts.loc[genes, list(inc.index)]
+    nonzero = sub.sum(axis=1) > 0
+    if (~nonzero).any():
+        notes.append(
+            f"{int((~nonzero).sum())} filtered miRNA(s) have no reads in {whose} "
+            "libraries; their statistics are empty"
+        )
+    x = sub.loc[nonzero].T
+    ctrl = [m for m in control.mirnas if m in x.columns]
+    obs = inc[["participant_id", "arm", "timepoint"]].astype(str).copy()
+    return genes, x, ctrl, obs
+
+
+def result_table(
+    res: pd.DataFrame, dds: Any, genes: Sequence[str], control: ControlSet
+) -> pd.DataFrame:
+    """One row per tested miRNA (``genes`` order) from a fit's results.
+
+    Adds the Cook's outlier flag of ``dds``, a zero baseMean for miRNAs without
+    reads (empty statistics), the ``mirna`` column and the ``control`` flag.
+    """
+    res["cooks_outlier"] = np.asarray(dds.cooks_outlier(), dtype=bool)
+    table = res.reindex(list(genes)).rename_axis(None)
+    table["baseMean"] = table["baseMean"].fillna(0.0)
+    table["cooks_outlier"] = as_bool(table["cooks_outlier"])
+    table.insert(0, "mirna", table.index)
+    table["control"] = table["mirna"].isin(set(control.mirnas))
+    return table
+
+
 def fit_contrast(
     counts: pd.DataFrame,
     meta: pd.DataFrame,
@@ -253,17 +300,9 @@ def fit_contrast(
     inc = meta.loc[chosen.index[chosen["included"]]]
     design, dnotes = design_matrix(inc, contrast)
     notes += dnotes
-    genes = list(mirnas) if mirnas is not None else list(counts.index)
-    sub = counts.loc[genes, list(inc.index)]
-    nonzero = sub.sum(axis=1) > 0
-    if (~nonzero).any():
-        notes.append(
-            f"{int((~nonzero).sum())} filtered miRNA(s) have no reads in this "
-            "contrast's libraries; their statistics are empty"
-        )
-    x = sub.loc[nonzero].T
-    ctrl = [m for m in control.mirnas if m in x.columns]
-    obs = inc[["participant_id", "arm", "timepoint"]].astype(str).copy()
+    genes, x, ctrl, obs = fit_inputs(
+        counts, inc, mirnas, control, "this contrast's", notes
+    )
     log.info(
         "contrast %s: %d libraries, %d miRNAs, %d design columns, %d controls",
         contrast.name,
@@ -273,13 +312,7 @@ def fit_contrast(
         len(ctrl),
     )
     dds, res = _wald(x, obs, design, contrast, settings, control, ctrl, n_cpus, notes)
-    res["cooks_outlier"] = np.asarray(dds.cooks_outlier(), dtype=bool)
-    table = res.reindex(genes).rename_axis(None)
-    table["baseMean"] = table["baseMean"].fillna(0.0)
-    table["cooks_outlier"] = as_bool(table["cooks_outlier"])
-    table.insert(0, "mirna", table.index)
-    table["control"] = table["mirna"].isin(set(control.mirnas))
-    table = sort_results(table[RESULT_COLUMNS])
+    table = sort_results(result_table(res, dds, genes, control)[RESULT_COLUMNS])
     n_sig = int((table["padj"] < settings.alpha).sum())
     log.info(
         "contrast %s: %d miRNAs with padj < %g", contrast.name, n_sig, settings.alpha

@@ -27,8 +27,8 @@ from threadpoolctl import threadpool_limits
 
 from exomir.de.design import DesignError, _dummies, _rank, add_covariates
 from exomir.de.filter import ControlSet
-from exomir.de.fit import pydeseq2_warnings, sort_results
-from exomir.de.samples import as_bool, is_blank
+from exomir.de.fit import fit_inputs, pydeseq2_warnings, result_table, sort_results
+from exomir.de.samples import is_blank
 from exomir.de.settings import CONFIG_LABEL, DESettings, LrtSpec
 from exomir.errors import Issue, ValidationError
 
@@ -431,17 +431,7 @@ def fit_lrt(
     inc = meta.loc[chosen.index[chosen["included"]]]
     design, reduced, dnotes = lrt_design(inc, spec)
     notes += dnotes
-    genes = list(mirnas) if mirnas is not None else list(counts.index)
-    sub = counts.loc[genes, list(inc.index)]
-    nonzero = sub.sum(axis=1) > 0
-    if (~nonzero).any():
-        notes.append(
-            f"{int((~nonzero).sum())} filtered miRNA(s) have no reads in the test's "
-            "libraries; their statistics are empty"
-        )
-    x = sub.loc[nonzero].T
-    ctrl = [m for m in control.mirnas if m in x.columns]
-    obs = inc[["participant_id", "arm", "timepoint"]].astype(str).copy()
+    genes, x, ctrl, obs = fit_inputs(counts, inc, mirnas, control, "the test's", notes)
     log.info(
         "%s: %d libraries of %d participants, %d miRNAs, %d vs %d design columns",
         spec.name,
@@ -454,13 +444,8 @@ def fit_lrt(
     dds, res = _lrt_pydeseq2(
         x, obs, design, reduced, spec, settings, control, ctrl, n_cpus, notes
     )
-    res["cooks_outlier"] = np.asarray(dds.cooks_outlier(), dtype=bool)
-    table = res.reindex(genes).rename_axis(None)
-    table["baseMean"] = table["baseMean"].fillna(0.0)
+    table = result_table(res, dds, genes, control)
     table["df"] = len(spec.terms)
-    table["cooks_outlier"] = as_bool(table["cooks_outlier"])
-    table.insert(0, "mirna", table.index)
-    table["control"] = table["mirna"].isin(set(control.mirnas))
     table = sort_results(table[lrt_columns(spec)])
     log.info(
         "%s: %d miRNAs with padj < %g",
