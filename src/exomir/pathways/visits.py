@@ -15,6 +15,7 @@ import os
 
 import pandas as pd
 
+from exomir.pathways.run import TESTS_COLUMNS
 from exomir.pathways.settings import PathwaySettings
 from exomir.pathways.stats import adjust, ancova_tests
 from exomir.tables import read_table, write_table
@@ -22,22 +23,7 @@ from exomir.tables import read_table, write_table
 log = logging.getLogger("exomir.pathways")
 
 #: Columns of ``ancova_by_visit.tsv``: the visit, then the tests.tsv layout.
-BY_VISIT_COLUMNS = [
-    "visit",
-    "pathway",
-    "method",
-    "analysis",
-    "contrast",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "statistic",
-    "p_value",
-    "p_adjusted",
-    "adjustment",
-    "n",
-    "note",
-]
+BY_VISIT_COLUMNS = ["visit", *TESTS_COLUMNS]
 
 
 def ancova_by_visit(
