@@ -592,7 +592,7 @@ def main() -> None:
         "--participants",
         str(args.participants),
         "--reads",
-        f"{args.reads:g}",
+        str(int(args.reads)) if args.reads == int(args.reads) else f"{args.reads:g}",
         "--seed",
         str(args.seed),
         "--threads",

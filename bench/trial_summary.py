@@ -111,8 +111,10 @@ def compute_ratios(result: dict) -> dict:
         single-library rates: total reads / the sum over kits of the kit's
         trial reads / its rate), ``reads_stage_reads_per_s`` (total reads /
         the wall span of the ``library`` jobs), (a) ``reads_vs_single_library``,
-        the same on the summed job wall times, (b) ``whole_vs_reads_stage``
-        (workflow wall / reads-stage span), the conventional chain's
+        the same on the summed job wall times and on the span without the
+        seconds in which only other rules' jobs ran
+        (``..._without_other_jobs``), (b) ``whole_vs_reads_stage`` (workflow
+        wall / reads-stage span, and the same without those seconds), the conventional chain's
         ``conventional_reads_per_s`` and ``conventional_projected_s`` (total
         reads / its rate) and (c) ``conventional_vs_whole`` and
         ``conventional_vs_reads_stage``, with targets and pass flags. A figure
@@ -132,7 +134,10 @@ def compute_ratios(result: dict) -> dict:
     span = _get(result, "reads_stage", "wall_span_s")
     jobs_sum = _get(result, "reads_stage", "library_jobs_wall_s_sum")
     wall = _get(result, "workflow", "wall_s")
+    other_only = _get(result, "reads_stage", "seconds_other_jobs_only") or 0
+    own = span - other_only if span and span > other_only else None
     stage_rate = total / span if total and span else None
+    own_rate = total / own if total and own else None
     jobs_rate = total / jobs_sum if total and jobs_sum else None
     a = stage_rate / mix if stage_rate and mix else None
     a_jobs = jobs_rate / mix if jobs_rate and mix else None
@@ -152,6 +157,12 @@ def compute_ratios(result: dict) -> dict:
         "reads_vs_single_library_target_min": READS_VS_SINGLE_MIN,
         "reads_vs_single_library_pass": None if a is None else a >= READS_VS_SINGLE_MIN,
         "reads_vs_single_library_summed_jobs": _round(a_jobs, 4),
+        "reads_vs_single_library_without_other_jobs": _round(
+            own_rate / mix if own_rate and mix else None, 4
+        ),
+        "whole_vs_reads_stage_without_other_jobs": _round(
+            wall / own if wall and own else None, 4
+        ),
         "whole_vs_reads_stage": _round(b, 4),
         "whole_vs_reads_stage_target_max": WHOLE_VS_READS_MAX,
         "whole_vs_reads_stage_pass": None if b is None else b <= WHOLE_VS_READS_MAX,
@@ -247,14 +258,17 @@ def render(result: dict) -> str:
             r["reads_vs_single_library_pass"],
             f">= {READS_VS_SINGLE_MIN:.2f}",
         )
-        + f"; on the summed job times {_num(r['reads_vs_single_library_summed_jobs'])}.",
+        + f"; on the summed job times {_num(r['reads_vs_single_library_summed_jobs'])}"
+        + f", without the {rs.get('seconds_other_jobs_only', 0)} s of other jobs "
+        f"inside the span {_num(r['reads_vs_single_library_without_other_jobs'])}.",
         "- (b) whole trial / reads stage (wall): "
         + _verdict(
             r["whole_vs_reads_stage"],
             r["whole_vs_reads_stage_pass"],
             f"<= {WHOLE_VS_READS_MAX:.2f}",
         )
-        + ".",
+        + f"; without the other jobs inside the span "
+        f"{_num(r['whole_vs_reads_stage_without_other_jobs'])}.",
         f"- (c) conventional chain (cutadapt + bowtie + counting, measured on "
         f"one TruSeq library in this run): {_rate(r['conventional_reads_per_s'])}, "
         f"projected {_secs(r['conventional_projected_s'])} for the trial's reads: "
@@ -265,18 +279,24 @@ def render(result: dict) -> str:
         "|---|---:|---:|---:|---:|---:|",
     ]
     for stage, s in (result.get("stages") or {}).items():
+        measured = s.get("cpu_jobs_measured")
         cpu = _secs(s.get("cpu_s_sum"))
-        if s.get("cpu_jobs_measured") is not None and s.get(
-            "cpu_jobs_measured"
-        ) < s.get("jobs", 0):
-            cpu += f" ({s['cpu_jobs_measured']} of {s['jobs']} jobs)"
+        if measured == 0:
+            cpu = "n/a"
+        elif measured is not None and measured < s.get("jobs", 0):
+            cpu += f" ({measured} of {s['jobs']} jobs)"
         rss = s.get("max_rss_mb")
         lines.append(
             f"| {STAGE_LABELS.get(stage, stage)} | {s.get('jobs', 0)} "
             f"| {_secs(s.get('wall_s_sum'))} | {_secs(s.get('span_s'))} | {cpu} "
             f"| {'n/a' if rss is None else f'{rss:,.0f} MB'} |"
         )
-    return "\n".join(lines) + "\n"
+    lines.append(
+        "\nCPU and peak memory come from the jobs' `benchmark:` files (rules "
+        "without one: wall time from Snakemake's log, CPU n/a); definitions in "
+        "[docs/performance.md](docs/performance.md#whole-trial-benchmark-make-bench-trial)."
+    )
+    return "\n".join(lines) + "\n\n"
 
 
 def update_readme(readme: Path, block: str) -> bool:
