@@ -77,8 +77,10 @@ TRIAL_DIR ?= results/bench-trial
 TRIAL_JSON ?= results/bench/trial.json
 TRIAL_ROUNDS ?= 3
 CLEAN_FASTQ ?= 0
+# TRIAL_REUSE=1: TRIAL_DIR is already simulated with these settings and never run.
+TRIAL_REUSE ?= 0
 bench-trial: setup
-	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_trial.py $(TRIAL_JSON) --scenario $(TRIAL_DIR) --participants $(PARTICIPANTS) --reads $(READS) --cores $(CORES) --seed $(SEED) --rounds $(TRIAL_ROUNDS) $(if $(filter 1 yes true,$(CLEAN_FASTQ)),--clean-fastq)
+	EXOMIR_MIRTARBASE=$(abspath $(MIRTARBASE)) $(VENV)/python bench/bench_trial.py $(TRIAL_JSON) --scenario $(TRIAL_DIR) --participants $(PARTICIPANTS) --reads $(READS) --cores $(CORES) --seed $(SEED) --rounds $(TRIAL_ROUNDS) $(if $(filter 1 yes true,$(CLEAN_FASTQ)),--clean-fastq) $(if $(filter 1 yes true,$(TRIAL_REUSE)),--reuse)
 
 ## Whole-protocol calibration (issue 20): MMRM per-visit CI coverage, Cox HR CI
 ## coverage and type I error over simulated long trials (no reads).

@@ -217,6 +217,54 @@ def check_disk(folder: Path, participants: int, reads: float) -> dict:
     }
 
 
+def check_reusable(scenario: Path, sim_cmd: list[str]) -> None:
+    """Stop unless ``scenario`` is what ``exomir <sim_cmd>`` writes, never run.
+
+    The simulator's resolved parameters and seed (``--print-params``) must
+    equal those recorded in ``truth/params.yaml`` (the same parameters and
+    seed give the same bytes; ``--threads`` does not change them), every FASTQ
+    file of ``config/samples.tsv`` must be there, and the folder must hold no
+    workflow results or Snakemake state (a finished run would be skipped).
+    """
+    import yaml
+
+    truth = scenario / "truth" / "params.yaml"
+    if not truth.exists() or not (scenario / "truth" / "funnel.tsv").exists():
+        raise SystemExit(
+            f"bench_trial: {scenario} is not a finished simulation (no "
+            "truth/params.yaml or truth/funnel.tsv); remove it or simulate again"
+        )
+    for state in ("results", ".snakemake", "benchmarks"):
+        if (scenario / state).exists():
+            raise SystemExit(
+                f"bench_trial: {scenario / state} exists: the workflow has run "
+                "there already; --reuse needs a simulated, never-run folder"
+            )
+    wanted = subprocess.run(
+        [str(VENV / "exomir"), *sim_cmd, "--print-params"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    want, have = yaml.safe_load(wanted), yaml.safe_load(truth.read_text())
+    if want.get("params") != have.get("params") or want.get("seed") != have.get("seed"):
+        raise SystemExit(
+            f"bench_trial: {truth}: the existing trial was simulated with other "
+            f"parameters or seed than `exomir {shlex.join(sim_cmd)}`; --reuse "
+            "needs the same participants, reads, seed and preset"
+        )
+    missing = [
+        lib["sample"]
+        for lib in scenario_libraries(scenario)
+        if not lib["fastq"].exists()
+    ]
+    if missing:
+        raise SystemExit(
+            f"bench_trial: {scenario}: FASTQ files missing for {len(missing)} "
+            f"libraries (first: {missing[0]}); --reuse needs every FASTQ file"
+        )
+
+
 def scenario_libraries(scenario: Path) -> list[dict]:
     """Per library: sample, protocol, FASTQ path and raw reads (the truth)."""
     with (scenario / "truth" / "funnel.tsv").open() as fh:
@@ -547,6 +595,12 @@ def main() -> None:
     )
     ap.add_argument("--no-readme", action="store_true", help="leave README alone")
     ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use an existing, simulated and never-run scenario folder (its "
+        "parameters must equal those of the simulate command; not timed)",
+    )
+    ap.add_argument(
         "--render-only",
         action="store_true",
         help="only re-render the README block from the existing JSON",
@@ -570,18 +624,6 @@ def main() -> None:
             "bench_trial: --scenario FOLDER is required (to simulate into)"
         )
     scenario = args.scenario.resolve()
-    if scenario.exists():
-        raise SystemExit(
-            f"bench_trial: {scenario} already exists; remove it or choose another "
-            "scenario folder (a finished run there would make Snakemake skip the work)"
-        )
-    disk = check_disk(scenario, args.participants, args.reads)
-    info = machine()
-    info["date_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    info["load_before"] = [round(x, 2) for x in os.getloadavg()]
-
-    # 1. the trial
-    scenario.parent.mkdir(parents=True, exist_ok=True)
     sim_cmd = [
         "simulate",
         str(scenario),
@@ -598,8 +640,28 @@ def main() -> None:
         "--threads",
         str(args.cores),
     ]
-    sim_wall, _ = timed([str(VENV / "exomir"), *sim_cmd])
-    sim_cpu = CPU_SECONDS["last"]
+    if scenario.exists() and not args.reuse:
+        raise SystemExit(
+            f"bench_trial: {scenario} already exists; remove it or choose another "
+            "scenario folder (a finished run there would make Snakemake skip the "
+            "work), or reuse a simulated, never-run folder with --reuse "
+            "(TRIAL_REUSE=1)"
+        )
+    reused = scenario.exists()
+    if reused:
+        check_reusable(scenario, sim_cmd)
+    disk = check_disk(scenario, 0 if reused else args.participants, args.reads)
+    info = machine()
+    info["date_utc"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    info["load_before"] = [round(x, 2) for x in os.getloadavg()]
+
+    # 1. the trial
+    if reused:
+        sim_wall = sim_cpu = None
+    else:
+        scenario.parent.mkdir(parents=True, exist_ok=True)
+        sim_wall, _ = timed([str(VENV / "exomir"), *sim_cmd])
+        sim_cpu = CPU_SECONDS["last"]
     libs = scenario_libraries(scenario)
     total_reads = sum(lib["raw_reads"] for lib in libs)
     fastq_bytes = sum(lib["fastq"].stat().st_size for lib in libs)
@@ -684,7 +746,11 @@ def main() -> None:
             "folder": str(scenario),
         },
         "disk": disk,
-        "simulation": {"wall_s": round(sim_wall, 2), "cpu_s": round(sim_cpu, 2)},
+        "simulation": {
+            "reused": reused,
+            "wall_s": None if sim_wall is None else round(sim_wall, 2),
+            "cpu_s": None if sim_cpu is None else round(sim_cpu, 2),
+        },
         "single_library": single,
         "workflow": {
             "command": shlex.join(

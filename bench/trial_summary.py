@@ -242,7 +242,11 @@ def render(result: dict) -> str:
         f"- Whole trial (`snakemake --cores {wf.get('cores', 'n/a')}`): "
         f"{_secs(wf.get('wall_s'))} wall, {_secs(wf.get('cpu_s'))} CPU "
         f"(Snakemake itself {_secs(wf.get('snakemake_cpu_s'))}); "
-        f"simulation before it {_secs(_get(result, 'simulation', 'wall_s'))}.",
+        + (
+            "trial simulated beforehand (not timed)."
+            if _get(result, "simulation", "reused")
+            else f"simulation before it {_secs(_get(result, 'simulation', 'wall_s'))}."
+        ),
         f"- Reads stage: {rs.get('library_jobs', 'n/a')} `library` jobs over "
         f"{_secs(rs.get('wall_span_s'))}, {_rate(r['reads_stage_reads_per_s'])} "
         f"sustained; the same library alone in this run "

@@ -267,3 +267,16 @@ def test_readme_block_matches_trial_json() -> None:
         "README's whole-trial block differs from results/bench/trial.json: run "
         ".venv/bin/python bench/bench_trial.py results/bench/trial.json --render-only"
     )
+
+
+def test_reuse_refuses_unfinished_or_run_folders(tmp_path: Path) -> None:
+    import bench_trial as bt
+
+    with pytest.raises(SystemExit, match="not a finished simulation"):
+        bt.check_reusable(tmp_path, ["simulate", str(tmp_path)])
+    (tmp_path / "truth").mkdir()
+    (tmp_path / "truth" / "params.yaml").write_text("seed: 1\n")
+    (tmp_path / "truth" / "funnel.tsv").write_text("sample_id\traw_reads\n")
+    (tmp_path / ".snakemake").mkdir()
+    with pytest.raises(SystemExit, match="has run there already"):
+        bt.check_reusable(tmp_path, ["simulate", str(tmp_path)])
