@@ -656,6 +656,13 @@ def main() -> None:
     info["load_before"] = [round(x, 2) for x in os.getloadavg()]
 
     # 1. the trial
+    if not reused and not os.environ.get("EXOMIR_MIRTARBASE"):
+        print(
+            "bench_trial: EXOMIR_MIRTARBASE is not set: the simulated trial will "
+            "have no miRNA-target table and the pathway stage will not run "
+            "(make bench-trial sets it from MIRTARBASE)",
+            file=sys.stderr,
+        )
     if reused:
         sim_wall = sim_cpu = None
     else:

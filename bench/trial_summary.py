@@ -295,6 +295,11 @@ def render(result: dict) -> str:
             f"| {_secs(s.get('wall_s_sum'))} | {_secs(s.get('span_s'))} | {cpu} "
             f"| {'n/a' if rss is None else f'{rss:,.0f} MB'} |"
         )
+    if result.get("stages") and "pathways" not in result["stages"]:
+        lines.append(
+            "\nNo pathway jobs: the trial had no miRNA-target table "
+            "(EXOMIR_MIRTARBASE / `make bench-trial MIRTARBASE=...`)."
+        )
     lines.append(
         "\nCPU and peak memory come from the jobs' `benchmark:` files (rules "
         "without one: wall time from Snakemake's log, CPU n/a); definitions in "
