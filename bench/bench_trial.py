@@ -379,7 +379,10 @@ def single_library(libs: list[dict], work: Path, rounds: int) -> dict:
 
 
 def run_polled(cmd: list[str], cwd: Path) -> dict:
-    """Run a command; wall, CPU (it and its children), peak RSS, and its own CPU.
+    """Run a command; wall, CPU (it and its children), peak RSS, its own CPU.
+
+    A failed command is reported (``returncode``), not raised, so that the
+    figures gathered so far can still be written.
 
     The process's own CPU time (without its children) and resident set are
     sampled every 0.2 s while it runs (psutil): for Snakemake, that is the
@@ -412,8 +415,6 @@ def run_polled(cmd: list[str], cwd: Path) -> dict:
     poller.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"bench_trial: command failed ({code}): {shlex.join(cmd)}")
     return {
         "wall_s": wall,
         "cpu_s": (after.ru_utime - before.ru_utime)
@@ -421,6 +422,7 @@ def run_polled(cmd: list[str], cwd: Path) -> dict:
         "peak_rss_mb": usage.ru_maxrss / 1024.0,
         "own_cpu_s": own["cpu_s"],
         "own_peak_rss_mb": own["rss_mb"],
+        "returncode": code,
     }
 
 
@@ -717,7 +719,8 @@ def main() -> None:
     jobs_cpu = sum(st["cpu_s_sum"] for st in stages.values())
 
     # 4. disk: optionally drop the FASTQ files
-    if args.clean_fastq:
+    failed = wf["returncode"] != 0
+    if args.clean_fastq and not failed:
         for lib in libs:
             lib["fastq"].unlink(missing_ok=True)
     disk |= {
@@ -725,7 +728,7 @@ def main() -> None:
         "fastq_bytes_per_read": round(fastq_bytes / total_reads, 1)
         if total_reads
         else None,
-        "fastq_deleted_after_run": args.clean_fastq,
+        "fastq_deleted_after_run": args.clean_fastq and not failed,
         "free_gb_after": round(shutil.disk_usage(scenario).free / 1e9, 2),
     }
 
@@ -790,6 +793,18 @@ def main() -> None:
         "reads_stage": reads_stage,
     }
     result["ratios"] = compute_ratios(result)
+    if failed:
+        # what was measured, beside the JSON (never in its place: the README
+        # and the committed figures must come from a complete run)
+        result["workflow"]["failed_returncode"] = wf["returncode"]
+        partial = args.out.with_name(args.out.stem + ".failed.json")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(result, indent=2) + "\n")
+        raise SystemExit(
+            f"bench_trial: the workflow failed (exit code {wf['returncode']}; "
+            f"Snakemake's log in {scenario / '.snakemake' / 'log'}); the figures "
+            f"measured so far are in {partial}, FASTQ files kept"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
