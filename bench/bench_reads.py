@@ -175,13 +175,32 @@ def main() -> None:
 
 def prepare(work: Path, n_reads: int, seed: int, qiaseq_reads: int) -> None:
     """Simulate the libraries and build the reference (child process)."""
-    from exomir.config import resources_dir
-    from exomir.reads.reference import load_reference, prepare_reference
-
     funnel = simulate(work / "lib.fastq.gz", n_reads, seed)
     umi_funnel = None
     if qiaseq_reads:
         umi_funnel = simulate(work / "umi.fastq.gz", qiaseq_reads, seed + 1, "qiaseq")
+    hairpin_index = build_reference(work)
+    warm_up(work, work / "reference")
+    (work / "prepare.json").write_text(
+        json.dumps(
+            {
+                "funnel": funnel,
+                "qiaseq_funnel": umi_funnel,
+                "hairpin_index": hairpin_index,
+            }
+        )
+    )
+
+
+def build_reference(work: Path) -> str:
+    """Build the human reference into ``work/reference``; return the hairpin index.
+
+    miRBase v22 hsa and the shipped contaminant sets, as the workflow's rule
+    ``build_reference`` builds them (bench/bench_trial.py uses it too).
+    """
+    from exomir.config import resources_dir
+    from exomir.reads.reference import load_reference, prepare_reference
+
     res = resources_dir()
     refdir = work / "reference"
     contaminants = {
@@ -198,17 +217,7 @@ def prepare(work: Path, n_reads: int, seed: int, qiaseq_reads: int) -> None:
         contaminants=contaminants,
         threads=2,
     )
-    ref = load_reference(refdir)
-    warm_up(work, refdir)
-    (work / "prepare.json").write_text(
-        json.dumps(
-            {
-                "funnel": funnel,
-                "qiaseq_funnel": umi_funnel,
-                "hairpin_index": str(ref.hairpin_index),
-            }
-        )
-    )
+    return str(load_reference(refdir).hairpin_index)
 
 
 def warm_up(work: Path, refdir: Path) -> None:
@@ -244,6 +253,68 @@ def warm_up(work: Path, refdir: Path) -> None:
     annotate_sample(work / "warm.fa.gz", refdir, "warm", threads=2)
 
 
+def library_code(
+    fq: Path, refdir: Path, work: Path, preset: str = "truseq", stem: str = "one"
+) -> str:
+    """Python code running one library as the workflow's rule ``library`` does.
+
+    One process, both stages (:func:`exomir.reads.library.process_library`,
+    ``threads=2``, quality trimming at Q20 as in the default config); outputs
+    ``work/<stem>.*`` and the in-process stage times in ``work/<stem>.times.json``.
+    """
+    return (
+        "import json; from exomir.reads.library import LibraryOutputs, process_library;"
+        "from exomir.reads.protocols import PRESETS, TrimSettings;"
+        f"r = process_library('{fq}', '{refdir}', LibraryOutputs("
+        f"'{work}/{stem}.fa.gz', '{work}/{stem}.json', '{work}/{stem}.mirna.tsv',"
+        f" '{work}/{stem}.isomir.tsv', '{work}/{stem}.ann.json', '{work}/{stem}.gff'),"
+        f" PRESETS['{preset}'], TrimSettings(quality_cutoff=20), threads=2,"
+        " sample='lib');"
+        f"open('{work}/{stem}.times.json', 'w').write(json.dumps(dict("
+        "preprocess=r.preprocess_seconds, annotate=r.annotate_seconds,"
+        " write=r.write_seconds)))"
+    )
+
+
+def conventional_chain(
+    fq: Path, hairpin_index: str, work: Path
+) -> list[tuple[str, list[str]]]:
+    """The conventional chain's commands on a TruSeq library: (label, command).
+
+    ``cutadapt -j 2`` (adapter + quality trimming, length filter) writing
+    trimmed FASTQ, then ``bowtie -p 2`` on every trimmed read against the
+    hairpin index, then counting reads per hairpin from the alignments.
+    """
+    trimmed = work / "trimmed.fastq"
+    cut = [
+        str(Path(PY).parent / "cutadapt"),
+        "-j",
+        "2",
+        "-a",
+        ADAPTER,
+        "-q",
+        "20",
+        "-e",
+        "0.1",
+        "-O",
+        "3",
+        "-m",
+        "16",
+        "-M",
+        "45",
+        "--discard-untrimmed",
+        "-o",
+        str(trimmed),
+        str(fq),
+        "--quiet",
+    ]
+    bt = (
+        f"bowtie -p 2 -v 1 -a --best --strata --norc -x {hairpin_index} -q {trimmed} -S"
+        f" 2>/dev/null | samtools view -F 4 - | cut -f 3 | sort | uniq -c > {work}/conv_counts.txt"
+    )
+    return [("cutadapt", cut), ("bowtie_count", ["bash", "-c", bt])]
+
+
 def run(
     args: argparse.Namespace,
     work: Path,
@@ -272,18 +343,7 @@ def run(
         f" '{work}/lib.ann.json', '{work}/lib.gff')"
     )
     # as the workflow's rule `library` runs it: one process, both stages
-    one = (
-        "import json; from exomir.reads.library import LibraryOutputs, process_library;"
-        "from exomir.reads.protocols import PRESETS, TrimSettings;"
-        f"r = process_library('{fq}', '{refdir}', LibraryOutputs("
-        f"'{work}/one.fa.gz', '{work}/one.json', '{work}/one.mirna.tsv',"
-        f" '{work}/one.isomir.tsv', '{work}/one.ann.json', '{work}/one.gff'),"
-        " PRESETS['truseq'], TrimSettings(quality_cutoff=20), threads=2,"
-        " sample='lib');"
-        f"open('{work}/one.times.json', 'w').write(json.dumps(dict("
-        "preprocess=r.preprocess_seconds, annotate=r.annotate_seconds,"
-        " write=r.write_seconds)))"
-    )
+    one = library_code(fq, refdir, work)
     # the same preprocessing on the dnaio path (no compiled scan), for the
     # effect of that lever; its output is byte-identical
     old = "import exomir.reads.preprocess as pp; pp.FAST_SCAN = False;" + pre.replace(
@@ -307,34 +367,6 @@ def run(
             .replace(f"'{work}/lib.gff'", f"'{work}/bt.gff'")
         )
     )
-    # (c) conventional chain
-    trimmed = work / "trimmed.fastq"
-    cut = [
-        str(Path(PY).parent / "cutadapt"),
-        "-j",
-        "2",
-        "-a",
-        ADAPTER,
-        "-q",
-        "20",
-        "-e",
-        "0.1",
-        "-O",
-        "3",
-        "-m",
-        "16",
-        "-M",
-        "45",
-        "--discard-untrimmed",
-        "-o",
-        str(trimmed),
-        str(fq),
-        "--quiet",
-    ]
-    bt = (
-        f"bowtie -p 2 -v 1 -a --best --strata --norc -x {hairpin_index} -q {trimmed} -S"
-        f" 2>/dev/null | samtools view -F 4 - | cut -f 3 | sort | uniq -c > {work}/conv_counts.txt"
-    )
     commands: dict[str, list[tuple[str, list[str]]]] = {
         "zcat_wc": [("", ["bash", "-c", f"zcat {fq} | wc -l > /dev/null"])],
         "exomir": [("", [PY, "-c", one])],
@@ -345,7 +377,8 @@ def run(
         "exomir_preprocess_dnaio_path": [("", [PY, "-c", old])],
         "exomir_preprocess_one_thread": [("", [PY, "-c", single])],
         "exomir_annotate_bowtie_contaminants": [("", [PY, "-c", bt_ann])],
-        "conventional": [("cutadapt", cut), ("bowtie_count", ["bash", "-c", bt])],
+        # (c) conventional chain
+        "conventional": conventional_chain(fq, hairpin_index, work),
     }
     umi_fq = work / "umi.fastq.gz"
     if args.qiaseq_reads:
