@@ -154,3 +154,9 @@ def test_detect_kit_evidence_matches_the_loops():
         / total
         for a in KNOWN_ADAPTERS
     }
+
+
+def test_only_empty_reads():
+    reads = ReadSample(Counter({"": 3}))
+    assert reads.first_window_in(frozenset({"ACGT"}), 4, 8).tolist() == [-1]
+    assert reads.first_positions("ACGT").tolist() == [-1]
