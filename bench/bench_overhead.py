@@ -29,7 +29,9 @@ and then times those scripts directly, in interleaved rounds (medians):
 
 With ``--compare-src DIR`` every measurement is also made with
 ``PYTHONPATH=DIR`` (another checkout's ``src``, e.g. main's) in the same
-rounds, so before and after come from the same conditions. It measures and
+rounds, on job scripts written by that checkout's ``Snakefile`` (the pickled
+parameters name its classes) for a copy of the same simulated scenario, so
+before and after come from the same conditions. It measures and
 never asserts. ``make bench-overhead`` runs it.
 
 Usage::
@@ -78,26 +80,42 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, str, flo
     return wall, proc.stdout, _children_cpu() - cpu
 
 
-def prepare(scenario: Path, reads: int, cores: int) -> dict[str, Path]:
-    """Simulate the scenario, run the two rules once; return one script per rule."""
+def prepare(
+    scenario: Path, reads: int, cores: int, variants: dict[str, str]
+) -> dict[str, dict[str, Path]]:
+    """Simulate the scenario once; per variant, run the two rules with its code.
+
+    Each variant gets its own copy of the simulated scenario (``scenario /
+    variant``) and its own job scripts, written by Snakemake running that
+    checkout's ``Snakefile`` with its ``src`` (the pickled parameters name
+    that checkout's classes). Returns variant -> job -> script.
+    """
     sim = ["simulate", "--preset", "small", "--participants", "2"]
+    first = scenario / "this"
     subprocess.run(
-        [str(VENV / "exomir"), *sim, "--reads", str(reads), str(scenario)], check=True
+        [str(VENV / "exomir"), *sim, "--reads", str(reads), str(first)], check=True
     )
-    smk = [str(VENV / "snakemake"), "-s", str(REPO / "Snakefile")]
-    opts = ["--cores", str(cores), "--quiet", "--skip-script-cleanup"]
-    subprocess.run(
-        [*smk, "--directory", str(scenario), *opts, "--until", *RULES.values()],
-        check=True,
-        cwd=REPO,
-    )
-    scripts = sorted((scenario / ".snakemake" / "scripts").glob("*.py"))
-    out = {}
-    for key, rule in RULES.items():
-        found = [s for s in scripts if s.name.endswith(f".{rule}.py")]
-        if not found:
-            raise SystemExit(f"no job script of rule {rule} in {scenario}")
-        out[key] = found[0]
+    out: dict[str, dict[str, Path]] = {}
+    for variant, src in variants.items():
+        folder = scenario / variant
+        if not folder.exists():
+            shutil.copytree(first, folder)
+        checkout = Path(src).parent
+        smk = [str(VENV / "snakemake"), "-s", str(checkout / "Snakefile")]
+        opts = ["--cores", str(cores), "--quiet", "--skip-script-cleanup"]
+        subprocess.run(
+            [*smk, "--directory", str(folder), *opts, "--until", *RULES.values()],
+            check=True,
+            cwd=checkout,
+            env=dict(os.environ, PYTHONPATH=src),
+        )
+        scripts = sorted((folder / ".snakemake" / "scripts").glob("*.py"))
+        out[variant] = {}
+        for key, rule in RULES.items():
+            found = [s for s in scripts if s.name.endswith(f".{rule}.py")]
+            if not found:
+                raise SystemExit(f"no job script of rule {rule} in {folder}")
+            out[variant][key] = found[0]
     return out
 
 
@@ -149,15 +167,17 @@ def main() -> None:
     if scenario.exists():
         raise SystemExit(f"{scenario} exists; give a new --scenario folder")
     load_before = os.getloadavg()
-    scripts = prepare(scenario, int(args.reads), args.cores)
     variants = {"this": str(REPO / "src")}
     if args.compare_src:
         variants["compare"] = str(args.compare_src.resolve())
+    all_scripts = prepare(scenario, int(args.reads), args.cores, variants)
     samples: dict = {}
     load_rounds: list[float] = []
     for rnd in range(args.rounds):
-        for job, script in scripts.items():
+        for job in RULES:
             for variant, src in variants.items():
+                script = all_scripts[variant][job]
+                folder = scenario / variant
                 env = dict(os.environ, PYTHONPATH=src)
                 rows = samples.setdefault(
                     (job, variant),
@@ -169,18 +189,18 @@ def main() -> None:
                         "cold": [],
                     },
                 )
-                rows["interpreter"].append(run([PY, "-c", "pass"], scenario, env)[0])
-                wall, _, cpu = run([PY, str(script)], scenario, env)
+                rows["interpreter"].append(run([PY, "-c", "pass"], folder, env)[0])
+                wall, _, cpu = run([PY, str(script)], folder, env)
                 rows["job"].append(wall)
                 rows["job_cpu"].append(cpu)
                 cmd = [PY, str(DRIVER), str(script)]
                 if job == "library":
                     cmd.append("--warm-kernels")
-                rows["phases"].append(json.loads(run(cmd, scenario, env)[1]))
+                rows["phases"].append(json.loads(run(cmd, folder, env)[1]))
                 if job == "library" and rnd < args.cold:
                     cache = tempfile.mkdtemp(prefix="numba-", dir=tmp)
                     cold_env = dict(env, NUMBA_CACHE_DIR=cache)
-                    rows["cold"].append(json.loads(run(cmd, scenario, cold_env)[1]))
+                    rows["cold"].append(json.loads(run(cmd, folder, cold_env)[1]))
         load_rounds.append(round(os.getloadavg()[0], 2))
         print(f"round {rnd + 1}/{args.rounds} done", file=sys.stderr)
     for cache in tmp.glob("numba-*"):  # the cold rounds' compiled kernels
@@ -195,7 +215,10 @@ def main() -> None:
         "reads_per_library": int(args.reads),
         "rounds": args.rounds,
         "variants": variants,
-        "jobs": {k: v.name for k, v in scripts.items()},
+        "jobs": {
+            variant: {k: v.name for k, v in scripts.items()}
+            for variant, scripts in all_scripts.items()
+        },
         "rules": RULES,
         "results": summarise(samples),
     }

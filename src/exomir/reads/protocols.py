@@ -45,9 +45,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
-import numpy as np
+# numpy (and ReadSample) are imported where used: this module defines
+# TrimSettings, which the per-library job unpickles before anything else
+# (exomir.reads.settings)
 
-from exomir.reads.readsample import ReadSample
 
 __all__ = [
     "ALIASES",
@@ -517,6 +518,10 @@ def credit_first_probe(
         Reads credited per name, reads containing each probe anywhere, and
         all reads.
     """
+    import numpy as np
+
+    from exomir.reads.readsample import ReadSample
+
     reads = ReadSample.of(sample)
     credit: Counter[str] = Counter()
     present: Counter[str] = Counter()
@@ -540,6 +545,8 @@ def credit_first_probe(
 
 def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
     """Return the share of sampled reads containing ``adapter[:k]`` exactly."""
+    from exomir.reads.readsample import ReadSample
+
     reads = ReadSample.of(sample)
     total = reads.total
     if not total:
@@ -585,6 +592,8 @@ def detect_adapter(
     AdapterDetection
         Fractions, best guess and a suggestion sentence.
     """
+    from exomir.reads.readsample import ReadSample
+
     sample = ReadSample.of(sample)  # searched once for every probe
     total = sample.total
     det = AdapterDetection(sample_reads=total)
