@@ -95,11 +95,12 @@ def prepare(
     subprocess.run(
         [str(VENV / "exomir"), *sim, "--reads", str(reads), str(first)], check=True
     )
+    for variant in variants:  # copies of the inputs, before any run
+        if not (scenario / variant).exists():
+            shutil.copytree(first, scenario / variant)
     out: dict[str, dict[str, Path]] = {}
     for variant, src in variants.items():
         folder = scenario / variant
-        if not folder.exists():
-            shutil.copytree(first, folder)
         checkout = Path(src).parent
         smk = [str(VENV / "snakemake"), "-s", str(checkout / "Snakefile")]
         opts = ["--cores", str(cores), "--quiet", "--skip-script-cleanup"]
