@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -54,7 +56,7 @@ def _load_cached_kernels_lightly() -> None:
         return
     ours = str(Path(__file__).resolve().parents[1]) + os.sep
 
-    def load_overload(self, sig, target_context):  # type: ignore[no-untyped-def]
+    def load_overload(self: Any, sig: Any, target_context: Any) -> Any:
         code = getattr(getattr(self, "_py_func", None), "__code__", None)
         if not str(getattr(code, "co_filename", "")).startswith(ours):
             return standard(self, sig, target_context)
