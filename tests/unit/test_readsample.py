@@ -92,8 +92,9 @@ def test_credit_first_probe_matches_the_loop(seed):
     assert sum(got[0].values()) > 0 and len(got[1]) >= 3  # the cases occurred
 
 
-@pytest.mark.parametrize("seed", [6, 7])
-def test_anchor_offsets_match_the_loop(seed):
+@pytest.mark.parametrize(("seed", "block"), [(6, 1 << 16), (7, 1 << 16), (7, 97)])
+def test_anchor_offsets_match_the_loop(seed, block, monkeypatch):
+    monkeypatch.setattr("exomir.reads.readsample._BLOCK", block)
     sample = _random_sample(seed)
     rng = np.random.default_rng(seed)
     # anchors: 12-mers taken from the reads at several offsets, plus others

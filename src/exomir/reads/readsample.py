@@ -19,6 +19,8 @@ import numpy as np
 
 __all__ = ["ReadSample"]
 
+_BLOCK = 1 << 16  # reads per block of the anchor search (under 100 MB a block)
+
 _CODE2 = np.full(256, 255, dtype=np.uint8)  # 2-bit code of ACGT, 255 for the rest
 for _i, _b in enumerate(b"ACGT"):
     _CODE2[_b] = _i
@@ -158,12 +160,23 @@ class ReadSample(Mapping[str, int]):
         offsets = max_offset + 1
         if offsets <= 0 or not len(self.buffer):
             return out
-        # every read's first max_offset + k bases as 2-bit codes (255: not
+        for lo in range(0, n, _BLOCK):  # bounded memory for large samples
+            hi = min(lo + _BLOCK, n)
+            out[lo:hi] = self._first_window_block(packed, k, offsets, lo, hi)
+        return out
+
+    def _first_window_block(
+        self, packed: np.ndarray, k: int, offsets: int, lo: int, hi: int
+    ) -> np.ndarray:
+        """:meth:`first_window_in` for reads ``lo..hi-1``."""
+        assert self.buffer is not None
+        starts, lengths = self.starts[lo:hi], self.lengths[lo:hi]
+        # every read's first offsets + k - 1 bases as 2-bit codes (255: not
         # ACGT or past the read's end)
         span = np.arange(offsets + k - 1, dtype=np.int64)
-        pos = np.minimum(self.starts[:, None] + span, len(self.buffer) - 1)
+        pos = np.minimum(starts[:, None] + span, len(self.buffer) - 1)
         grid = _CODE2[self.buffer[pos]]
-        grid[span >= self.lengths[:, None]] = 255
+        grid[span >= lengths[:, None]] = 255
         bad = grid == 255
         vals = np.where(bad, 0, grid).astype(np.uint64)
         # the packed window at each offset, and whether it is all ACGT
@@ -176,6 +189,7 @@ class ReadSample(Mapping[str, int]):
         at = np.minimum(np.searchsorted(packed, key), len(packed) - 1)
         hit = (packed[at] == key) & (n_bad == 0)
         found = hit.any(axis=1)
+        out = np.full(len(grid), -1, dtype=np.int64)
         out[found] = np.argmax(hit[found], axis=1)
         return out
 
