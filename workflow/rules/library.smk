@@ -7,9 +7,10 @@
 # not the run: its files mark it failed (failed_reason in the preprocess
 # JSON) and the read QC excludes it with that reason.
 # Settings shared by every library are built once, here, from the validated
-# config (exomir.reads.library.LibrarySettings); the protocol is per library.
+# config (exomir.reads.settings.LibrarySettings, a light module: parsing the
+# workflow does not import the read pipeline); the protocol is per library.
 
-from exomir.reads.library import library_settings
+from exomir.reads.settings import library_settings
 
 LIBRARY_SETTINGS = library_settings(CFG)
 

@@ -6,7 +6,13 @@ Inputs ``fastq``, ``reference``; outputs ``collapsed``, ``stats``, ``mirna``,
 :func:`exomir.reads.library.library_step`.
 """
 
+import os
 from typing import Any
+
+# The job uses no BLAS: one OpenBLAS thread instead of one per core, which
+# numpy would start (and allocate buffers for) when it is first imported, just
+# below (the pickled settings do not import it: exomir.reads.settings).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from exomir.reads.library import LibraryOutputs, library_step
 from exomir.rulelog import run_rule

@@ -36,6 +36,7 @@ from exomir.reads.protocols import (
     credit_first_probe,
     probe_fraction,
 )
+from exomir.reads.readsample import ReadSample
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -391,14 +392,10 @@ def detect_kit(
     anchor_set = (
         load_anchors(length=k) if anchors is None else frozenset(a[:k] for a in anchors)
     )
+    sample = ReadSample.of(sample)  # searched once for every probe
     probes = [(c.name, c.adapter[:k]) for c in CANDIDATES]
     credit, present, total = credit_first_probe(sample, probes)
-    offsets: Counter[int] = Counter()
-    for seq, n in sample.items():
-        for o in range(min(th.max_offset, len(seq) - k) + 1):
-            if seq[o : o + k] in anchor_set:
-                offsets[o] += n
-                break
+    offsets = _anchor_offsets(sample, anchor_set, k, th.max_offset)
     det = KitDetection(sample_reads=total)
     names = [c.name for c in CANDIDATES]
     det.candidates = _shares({c: credit[c] for c in names}, total)
@@ -417,6 +414,28 @@ def detect_kit(
         return det
     _decide(det, th, presets)
     return det
+
+
+def _anchor_offsets(
+    sample: ReadSample, anchors: frozenset[str], k: int, max_offset: int
+) -> Counter[int]:
+    """Count the reads per offset ``0..max_offset`` where an anchor first starts."""
+    offsets: Counter[int] = Counter()
+    first = sample.first_window_in(anchors, k, max_offset)
+    if first is not None:  # vectorised; the same reads as the loop below
+        found = first >= 0
+        sums = np.zeros(max_offset + 1, dtype=np.int64)
+        np.add.at(sums, first[found], sample.counts[found])
+        reads = np.bincount(first[found], minlength=max_offset + 1)
+        for o in np.flatnonzero(reads).tolist():
+            offsets[o] = int(sums[o])
+        return offsets
+    for seq, n in sample.items():
+        for o in range(min(max_offset, len(seq) - k) + 1):
+            if seq[o : o + k] in anchors:
+                offsets[o] += n
+                break
+    return offsets
 
 
 def _offset_text(det: KitDetection, th: KitThresholds) -> str:

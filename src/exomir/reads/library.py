@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ from exomir.reads.preprocess import (
 )
 from exomir.reads.protocols import Protocol, TrimSettings
 from exomir.reads.reference import Reference
+from exomir.reads.settings import LibrarySettings, library_settings
 
 log = logging.getLogger(__name__)
 
@@ -86,37 +87,6 @@ class LibraryOutputs:
             "isomir": self.isomir,
             "gff": self.gff,
         }
-
-
-@dataclass(frozen=True)
-class LibrarySettings:
-    """Scenario settings of the per-library job, the same for every library.
-
-    Built once when the workflow is parsed (:func:`library_settings`) and
-    passed to the job as ``params.settings``; the protocol is per library.
-
-    Attributes
-    ----------
-    trim
-        Trimming settings (config ``trimming``).
-    annotation
-        Annotation tolerances (config ``annotation``).
-    kit_detection
-        Config ``kit_detection`` (thresholds for ``protocol: auto``).
-    """
-
-    trim: TrimSettings
-    annotation: AnnotationParams
-    kit_detection: Mapping[str, Any] = field(default_factory=dict)
-
-
-def library_settings(cfg: Mapping[str, Any]) -> LibrarySettings:
-    """Build the :class:`LibrarySettings` of a (validated) scenario config."""
-    return LibrarySettings(
-        trim=TrimSettings.from_dict(dict(cfg["trimming"])),
-        annotation=AnnotationParams(**dict(cfg.get("annotation") or {})),
-        kit_detection=dict(cfg.get("kit_detection") or {}),
-    )
 
 
 def library_step(

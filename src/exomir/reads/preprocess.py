@@ -30,6 +30,7 @@ from exomir.reads.protocols import (
     TrimSettings,
     detect_adapter,
 )
+from exomir.reads.readsample import ReadSample
 
 __all__ = [
     "CATEGORIES",
@@ -483,11 +484,12 @@ def _check_adapter(
         (with the detected adapter and a suggestion).
     """
     failed = fraction < settings.min_adapter_fraction
+    sample = ReadSample(scan.sample)  # one packed sample for both checks
     detection = detect_adapter(
-        scan.sample, configured=protocol.adapter_3p, kmer_fallback=failed
+        sample, configured=protocol.adapter_3p, kmer_fallback=failed
     )
     kit_detection = kit.check_configured(
-        scan.sample, protocol, fraction, settings.min_adapter_fraction
+        sample, protocol, fraction, settings.min_adapter_fraction
     )
     if kit_detection.suggestion or not failed:
         detection.suggestion = kit_detection.suggestion

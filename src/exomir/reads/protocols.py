@@ -45,6 +45,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
+# numpy (and ReadSample) are imported where used: this module defines
+# TrimSettings, which the per-library job unpickles before anything else
+# (exomir.reads.settings)
+
+
 __all__ = [
     "ALIASES",
     "KNOWN_ADAPTERS",
@@ -513,31 +518,41 @@ def credit_first_probe(
         Reads credited per name, reads containing each probe anywhere, and
         all reads.
     """
+    import numpy as np
+
+    from exomir.reads.readsample import ReadSample
+
+    reads = ReadSample.of(sample)
     credit: Counter[str] = Counter()
     present: Counter[str] = Counter()
-    total = 0
-    for seq, n in sample.items():
-        total += n
-        best_pos = len(seq) + 1
-        best = None
-        for name, probe in probes:
-            i = seq.find(probe)
-            if i >= 0:
-                present[name] += n
-                if i < best_pos:
-                    best_pos, best = i, name
-        if best is not None:
-            credit[best] += n
+    total = reads.total
+    if not probes or not len(reads):
+        return credit, present, total
+    # leftmost start per read and probe; ties go to the first probe (argmin)
+    pos = np.stack([reads.first_positions(probe) for _, probe in probes])
+    absent = np.iinfo(np.int64).max
+    best = np.argmin(np.where(pos < 0, absent, pos), axis=0)
+    found = (pos >= 0).any(axis=0)
+    for j, (name, _) in enumerate(probes):
+        here = pos[j] >= 0
+        if here.any():
+            present[name] += int(reads.counts[here].sum())
+        won = found & (best == j)
+        if won.any():
+            credit[name] += int(reads.counts[won].sum())
     return credit, present, total
 
 
 def probe_fraction(sample: Mapping[str, int], adapter: str, k: int = 12) -> float:
     """Return the share of sampled reads containing ``adapter[:k]`` exactly."""
-    total = sum(sample.values())
+    from exomir.reads.readsample import ReadSample
+
+    reads = ReadSample.of(sample)
+    total = reads.total
     if not total:
         return 0.0
-    probe = adapter[:k]
-    return sum(n for seq, n in sample.items() if probe in seq) / total
+    hit = reads.first_positions(adapter[:k]) >= 0
+    return int(reads.counts[hit].sum()) / total
 
 
 def detect_adapter(
@@ -577,7 +592,10 @@ def detect_adapter(
     AdapterDetection
         Fractions, best guess and a suggestion sentence.
     """
-    total = sum(sample.values())
+    from exomir.reads.readsample import ReadSample
+
+    sample = ReadSample.of(sample)  # searched once for every probe
+    total = sample.total
     det = AdapterDetection(sample_reads=total)
     if total == 0:
         det.suggestion = "no reads to inspect"

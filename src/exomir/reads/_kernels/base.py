@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -29,10 +31,51 @@ def _import_numba_without_blas() -> None:
             del sys.modules[name]
 
 
+def _load_cached_kernels_lightly() -> None:
+    """Load this package's cached kernels without numba's full target refresh.
+
+    Before loading a kernel from its cache, numba refreshes its CPU target:
+    it imports about 30 of its own modules (typed containers, random
+    generators, polynomials, linear algebra, jitclass...) and installs their
+    typing and lowering registries, about 0.1 CPU-s per process, which
+    *compiling* needs but running machine code from the cache does not. For
+    the kernels of :mod:`exomir.reads` a cache load here only initialises
+    numba's runtime (NRT, which the kernels call to allocate arrays); a cache
+    miss still compiles with the full refresh (numba's compiler refreshes the
+    target itself), a load that fails this way is retried numba's way, and
+    every other package's cached functions load numba's way.
+    """
+    import os
+    from pathlib import Path
+
+    from numba.core import caching
+    from numba.core.runtime import rtsys
+
+    standard = caching.Cache.load_overload
+    if getattr(standard, "exomir_light", False):
+        return
+    ours = str(Path(__file__).resolve().parents[1]) + os.sep
+
+    def load_overload(self: Any, sig: Any, target_context: Any) -> Any:
+        code = getattr(getattr(self, "_py_func", None), "__code__", None)
+        if not str(getattr(code, "co_filename", "")).startswith(ours):
+            return standard(self, sig, target_context)
+        rtsys.initialize(target_context)
+        try:
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+        except Exception:  # e.g. a symbol that only the full refresh provides
+            return standard(self, sig, target_context)
+
+    load_overload.exomir_light = True  # type: ignore[attr-defined]
+    caching.Cache.load_overload = load_overload  # type: ignore[method-assign]
+
+
 try:
     import numba as nb
 
     _import_numba_without_blas()
+    _load_cached_kernels_lightly()
     NUMBA = True
     njit = nb.njit
 except ImportError:  # pragma: no cover - plain Python (slow) without numba

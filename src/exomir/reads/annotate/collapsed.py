@@ -363,7 +363,9 @@ class _Layout:
             return seqs.layout
         n = len(seqs)
         data = ("\n".join(seqs) + "\n").encode("ascii", "replace") if n else b""
-        buffer = np.frombuffer(data, np.uint8)
+        # writable, like the buffers of exomir's own collapsed files: the
+        # kernels then run with the signatures already loaded in the job
+        buffer = np.frombuffer(bytearray(data), np.uint8)
         ends = np.flatnonzero(buffer == 10)
         clean = np.ones(n, dtype=bool)
         if len(ends) != n or any(c in data for c in (b" ", b"\t", b"\r", b"\v", b"\f")):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from exomir.reads.gff import GffRecord
+from exomir.reads.settings import AnnotationParams
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,55 +47,6 @@ for _code, _base in enumerate(b"ACGT"):
 
 _NOT_ACGT_TABLE = bytes(0 if c in b"ACGT\n" else 1 for c in range(256))
 """``bytes.translate`` table: 1 for every byte but A, C, G, T and newline."""
-
-
-@dataclass(frozen=True)
-class AnnotationParams:
-    """Tolerances of the annotation (defaults as documented in the module).
-
-    Attributes
-    ----------
-    max_shift_5p
-        Largest ``|read start - mature start|`` accepted as an isomiR.
-    max_shift_3p
-        Largest ``|templated end - mature end|`` accepted as an isomiR.
-    max_nta
-        Most non-templated 3' bases (hairpin passes with 1..``max_nta`` bases
-        clipped).
-    hairpin_mismatches
-        bowtie ``-v`` against hairpins (0 or 1; with 1, a mismatch at the last
-        aligned base is an added base, any other is ``iso_snv``).
-    min_templated
-        Fewest templated bases of a miRNA read.
-    contaminant_mismatches
-        bowtie ``-v`` against the contaminant categories (1; 2 until exomir
-        0.1; the trade-off is in ``docs/performance.md``).
-    exact_contaminant_wins
-        A read that is a miRNA only with a substitution or non-templated
-        bases but matches a contaminant sequence exactly (end to end) goes
-        to that contaminant category.
-    """
-
-    max_shift_5p: int = 3
-    max_shift_3p: int = 5
-    max_nta: int = 3
-    hairpin_mismatches: int = 1
-    min_templated: int = 16
-    contaminant_mismatches: int = 1
-    exact_contaminant_wins: bool = True
-
-    def __post_init__(self) -> None:
-        if self.hairpin_mismatches not in (0, 1):
-            raise ValueError("hairpin_mismatches must be 0 or 1")
-        if not 0 <= self.contaminant_mismatches <= 3:
-            raise ValueError("contaminant_mismatches must be 0..3")
-        for name in ("max_shift_5p", "max_shift_3p", "max_nta", "min_templated"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
-
-    def describe(self) -> str:
-        """Return the parameters as one ``key=value`` line."""
-        return " ".join(f"{k}={v}" for k, v in self.__dict__.items())
 
 
 @dataclass(frozen=True)
