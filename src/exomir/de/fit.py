@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from exomir.de.design import design_matrix
 from exomir.de.filter import ControlSet
+from exomir.de.inference import inference_for
 from exomir.de.samples import as_bool, select_samples
 from exomir.de.settings import Contrast, DESettings
 
@@ -158,6 +159,8 @@ def _wald(
     from pydeseq2.ds import DeseqStats
 
     # One BLAS thread: pydeseq2's many tiny fits (docs/performance.md, "DE").
+    # Paired designs get the arrow-matrix algebra (exomir.de.inference).
+    inference = inference_for(design, n_cpus)
     with threadpool_limits(1), pydeseq2_warnings(notes):
         dds = DeseqDataSet(
             counts=x,
@@ -168,6 +171,7 @@ def _wald(
             refit_cooks=settings.refit_cooks,
             min_replicates=settings.min_replicates,
             n_cpus=n_cpus,
+            inference=inference,
             quiet=True,
         )
         dds.deseq2()
@@ -182,6 +186,7 @@ def _wald(
             independent_filter=settings.independent_filter,
             quiet=True,
             n_cpus=n_cpus,
+            inference=inference,
         )
         if settings.wald_reference == "t":
             # As DESeq2's useT=TRUE: t reference with residual df; summary()
