@@ -264,3 +264,19 @@ def test_alternative_hypotheses_of_the_wald_test_equal_dense() -> None:
         out_d = d.wald_test(xd, disp, lfc, mu, ridge, c, 0.2, alt)
         for a, b in zip(out_s, out_d, strict=True):
             assert_close(a, b, rtol=1e-9)
+
+
+def test_warnings_of_the_structured_fit_are_noted_like_pydeseq2s() -> None:
+    import warnings
+
+    from exomir.de.fit import pydeseq2_warnings
+
+    notes: list[str] = []
+    with pydeseq2_warnings(notes):
+        warnings.warn_explicit(
+            "overflow encountered in exp",
+            RuntimeWarning,
+            "/x/src/exomir/de/inference.py",
+            1,
+        )
+    assert notes == ["pydeseq2: overflow encountered in exp"]
