@@ -17,7 +17,6 @@ from threadpoolctl import threadpool_limits
 
 from exomir.de.design import design_matrix
 from exomir.de.filter import ControlSet
-from exomir.de.inference import inference_for
 from exomir.de.samples import as_bool, select_samples
 from exomir.de.settings import Contrast, DESettings
 
@@ -161,6 +160,8 @@ def _wald(
     """
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
+
+    from exomir.de.inference import inference_for
 
     # One BLAS thread: pydeseq2's many tiny fits (docs/performance.md, "DE").
     # Paired designs get the arrow-matrix algebra (exomir.de.inference).

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -133,13 +134,25 @@ class ArrowDesign:
 
     # -- products with X ---------------------------------------------------- #
 
-    @property
+    @cached_property
     def _indicator(self) -> sparse.csr_matrix:
         """Sparse m x n matrix of the indicator columns (transposed)."""
         rows = np.flatnonzero(self.group >= 0)
         return sparse.csr_matrix(
             (np.ones(len(rows)), (self.group[rows], rows)), shape=(self.m, self.n)
         )
+
+    @cached_property
+    def _grouped(self) -> tuple[np.ndarray, np.ndarray]:
+        """Rows in an indicator group and their group positions."""
+        rows = np.flatnonzero(self.group >= 0)
+        return rows, self.group[rows]
+
+    @cached_property
+    def _zz(self) -> np.ndarray:
+        """Products of the dense columns, n x k^2 (row i: z_i z_i' flattened)."""
+        k = self.k
+        return (self.z[:, :, None] * self.z[:, None, :]).reshape(self.n, k * k)
 
     def xb(self, beta: np.ndarray) -> np.ndarray:
         """``X @ beta.T`` for coefficients ``beta`` (G x p): n x G."""
@@ -163,8 +176,8 @@ class ArrowDesign:
     def xtv1(self, v: np.ndarray) -> np.ndarray:
         """``X.T @ v`` for one vector ``v`` (n,): p values."""
         out = np.empty(self.p)
-        g = self.group >= 0
-        out[self.blocks] = np.bincount(self.group[g], weights=v[g], minlength=self.m)
+        rows, grp = self._grouped
+        out[self.blocks] = np.bincount(grp, weights=v[rows], minlength=self.m)
         out[self.dense] = self.z.T @ v
         return out
 
@@ -190,20 +203,40 @@ class ArrowDesign:
     def factor(self, w: np.ndarray, ridge: np.ndarray | None = None) -> ArrowFactor:
         """Factor ``X' diag(w_g) X + diag(ridge)`` for each column g of ``w`` (n x G)."""
         w = np.asarray(w, dtype=float)
-        ind = self._indicator
         G, k = w.shape[1], self.k
-        d = np.asarray(ind @ w).T  # G x m
-        b = np.empty((G, self.m, k))
-        for a in range(k):
-            b[:, :, a] = np.asarray(ind @ (w * self.z[:, a : a + 1])).T
-        zz = (self.z[:, :, None] * self.z[:, None, :]).reshape(self.n, k * k)
-        c = (w.T @ zz).reshape(G, k, k)
+        if G == 1:
+            # One matrix (the per-miRNA optimisations): bincount, no sparse product.
+            rows, grp = self._grouped
+            wg = w[rows, 0]
+            d = np.bincount(grp, weights=wg, minlength=self.m)[None, :]
+            b = np.empty((1, self.m, k))
+            for a in range(k):
+                b[0, :, a] = np.bincount(
+                    grp, weights=wg * self.z[rows, a], minlength=self.m
+                )
+        else:
+            ind = self._indicator
+            d = np.asarray(ind @ w).T  # G x m
+            b = np.empty((G, self.m, k))
+            for a in range(k):
+                b[:, :, a] = np.asarray(ind @ (w * self.z[:, a : a + 1])).T
+        c = (w.T @ self._zz).reshape(G, k, k)
         if ridge is not None:
             d = d + ridge[self.blocks][None, :]
             c = c + np.diag(ridge[self.dense])[None, :, :]
         u = b / d[:, :, None]
         s = c - np.matmul(b.transpose(0, 2, 1), u)
         return ArrowFactor(self, d, b, u, s)
+
+    def repeat(self, fac: ArrowFactor, n_genes: int) -> ArrowFactor:
+        """Broadcast the single factor ``fac`` to ``n_genes`` identical matrices."""
+        return ArrowFactor(
+            self,
+            np.broadcast_to(fac.d, (n_genes, self.m)),
+            np.broadcast_to(fac.b, (n_genes, self.m, self.k)),
+            np.broadcast_to(fac.u, (n_genes, self.m, self.k)),
+            np.broadcast_to(fac.s, (n_genes, self.k, self.k)),
+        )
 
 
 @dataclass
@@ -272,7 +305,7 @@ class ArrowFactor:
         si = self.s_inv()
         u_pad = np.concatenate([self.u, np.zeros((G, 1, ad.k))], axis=1)
         v = ad.z[None, :, :] - u_pad[:, ad.group, :]  # G x n x k
-        q = np.einsum("gnk,gkl,gnl->gn", v, si, v)
+        q = (np.matmul(v, si) * v).sum(axis=2)
         dinv = np.concatenate([1.0 / self.d, np.zeros((G, 1))], axis=1)
         return (q + dinv[:, ad.group]).T
 
@@ -640,14 +673,7 @@ class StructuredInference(DefaultInference):
         """Fitted values ``X (X'X)^-1 X' y`` for each column of ``y`` (n x G)."""
         fac = ad.factor(np.ones((ad.n, 1)))
         rhs = ad.xtv(y)
-        g = rhs.shape[0]
-        big = ArrowFactor(
-            ad,
-            np.broadcast_to(fac.d, (g, ad.m)),
-            np.broadcast_to(fac.b, (g, ad.m, ad.k)),
-            np.broadcast_to(fac.u, (g, ad.m, ad.k)),
-            np.broadcast_to(fac.s, (g, ad.k, ad.k)),
-        )
+        big = ad.repeat(fac, rhs.shape[0])
         return ad.xb(big.solve(rhs))
 
     def lin_reg_mu(  # noqa: D102
@@ -726,14 +752,7 @@ class StructuredInference(DefaultInference):
         if ad.full_rank():
             y = np.log(counts / sf + 0.1)
             fac1 = ad.factor(np.ones((ad.n, 1)))
-            rhs = ad.xtv(y, ind)
-            beta_init = ArrowFactor(
-                ad,
-                np.broadcast_to(fac1.d, (n_genes, ad.m)),
-                np.broadcast_to(fac1.b, (n_genes, ad.m, ad.k)),
-                np.broadcast_to(fac1.u, (n_genes, ad.m, ad.k)),
-                np.broadcast_to(fac1.s, (n_genes, ad.k, ad.k)),
-            ).solve(rhs)
+            beta_init = ad.repeat(fac1, n_genes).solve(ad.xtv(y, ind))
         else:
             beta_init = np.zeros((n_genes, p))
             beta_init[:, 0] = np.log(counts / sf).mean(axis=0)

@@ -28,7 +28,6 @@ from threadpoolctl import threadpool_limits
 from exomir.de.design import DesignError, _dummies, _rank, add_covariates
 from exomir.de.filter import ControlSet
 from exomir.de.fit import fit_inputs, pydeseq2_warnings, result_table, sort_results
-from exomir.de.inference import inference_for
 from exomir.de.samples import is_blank
 from exomir.de.settings import CONFIG_LABEL, DESettings, LrtSpec
 from exomir.errors import Issue, ValidationError
@@ -271,6 +270,8 @@ def lrt_statistics(
         The statistics (>= 0) and the full model's coefficients (genes x
         columns, natural log).
     """
+    from exomir.de.inference import inference_for
+
     counts = np.asarray(counts, dtype=float)
     loglik = []
     beta_full = np.empty((counts.shape[1], full.shape[1]))
@@ -322,6 +323,8 @@ def _lrt_pydeseq2(
     """Fit the full model with pydeseq2, test it against the reduced one."""
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
+
+    from exomir.de.inference import inference_for
 
     inference = inference_for(design, n_cpus)
     with threadpool_limits(1), pydeseq2_warnings(notes):
