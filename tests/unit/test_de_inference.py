@@ -309,3 +309,25 @@ def test_warnings_of_the_structured_fit_are_noted_like_pydeseq2s() -> None:
             1,
         )
     assert notes == ["pydeseq2: overflow encountered in exp"]
+
+
+def test_processes_give_the_same_fits_as_one() -> None:
+    # The rule runs with 2 threads: the per-miRNA optimisations then run in
+    # joblib processes, which must not change any number.
+    _obs, x = paired_design(10, 2, False, seed=4)
+    xd = x.to_numpy()
+    counts = simulate_counts(x, 10, seed=9).to_numpy(dtype=float)[:, 3:]
+    rng = np.random.default_rng(3)
+    mu = counts.mean(axis=0)[None, :] * rng.uniform(0.5, 1.5, counts.shape) + 0.5
+    alpha0 = np.full(counts.shape[1], 0.1)
+    offset = rng.normal(0, 0.2, len(xd))
+    out = []
+    for n_cpus in (1, 2):
+        inf = StructuredInference(n_cpus=n_cpus)
+        disp, ok = inf.alpha_mle(counts, xd, mu, alpha0, 1e-8, 10.0)
+        lfc, inv_h, ok2 = inf.lfc_shrink_nbinom_glm(
+            xd, counts, 1 / disp, offset, 15.0, 0.5, "L-BFGS-B", xd.shape[1] - 1
+        )
+        out.append((disp, ok, lfc, [h.diagonal() for h in inv_h], ok2))
+    for a, b in zip(out[0], out[1], strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
