@@ -331,3 +331,24 @@ def test_processes_give_the_same_fits_as_one() -> None:
         out.append((disp, ok, lfc, [h.diagonal() for h in inv_h], ok2))
     for a, b in zip(out[0], out[1], strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_linear_model_starts_equal_dense() -> None:
+    # lin_reg_mu runs when a design has as many distinct rows as columns (not
+    # the paired designs, which pass through IRLS) and fit_rough_dispersions
+    # in every fit: both are least squares, here by the arrow algebra.
+    _obs, x = paired_design(14, 2, True, 6)
+    xd = x.to_numpy()
+    counts = simulate_counts(x, 12, seed=10).to_numpy(dtype=float)
+    sf = np.exp(np.random.default_rng(4).normal(0, 0.3, len(xd)))
+    s, d = StructuredInference(n_cpus=1), DefaultInference(n_cpus=1)
+    assert_close(
+        s.lin_reg_mu(counts, sf, xd, 0.5), d.lin_reg_mu(counts, sf, xd, 0.5), 1e-9
+    )
+    normed = counts / sf[:, None]
+    assert_close(
+        s.fit_rough_dispersions(normed, xd),
+        d.fit_rough_dispersions(normed, xd),
+        1e-9,
+    )
+    assert s.structured_calls == {"lin_reg_mu": 1, "fit_rough_dispersions": 1}
