@@ -129,7 +129,8 @@ class ArrowDesign:
         blocks = np.array(sorted(chosen), dtype=np.int64)
         for pos, j in enumerate(blocks):
             group[x[:, j] == 1.0] = pos
-        dense = np.array([j for j in range(p) if j not in set(chosen)], dtype=np.int64)
+        taken = set(chosen)
+        dense = np.array([j for j in range(p) if j not in taken], dtype=np.int64)
         return cls(n, p, blocks, dense, group, np.ascontiguousarray(x[:, dense]))
 
     # -- products with X ---------------------------------------------------- #
@@ -623,6 +624,7 @@ def _run_genes(
 
 
 def _run_chunk(fn: Callable[[int], Any], idx: np.ndarray) -> list[Any]:
+    """Run ``fn`` on the miRNAs of one chunk (in a joblib worker)."""
     return [fn(int(i)) for i in idx]
 
 
