@@ -63,7 +63,11 @@ def pydeseq2_warnings(notes: list[str]) -> Iterator[None]:
     seen: set[str] = set()
     for w in caught:
         msg = str(w.message)
-        known = "pydeseq2" in str(w.filename) and any(
+        # exomir.de.inference runs pydeseq2's formulas for paired designs and
+        # raises the same warnings; they are noted the same way.
+        source = str(w.filename).replace("\\", "/")
+        from_fit = "pydeseq2" in source or source.endswith("exomir/de/inference.py")
+        known = from_fit and any(
             issubclass(w.category, cat) and re.search(rx, msg)
             for cat, rx in KNOWN_PYDESEQ2_WARNINGS
         )
@@ -157,7 +161,11 @@ def _wald(
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
+    from exomir.de.inference import inference_for
+
     # One BLAS thread: pydeseq2's many tiny fits (docs/performance.md, "DE").
+    # Paired designs get the arrow-matrix algebra (exomir.de.inference).
+    inference = inference_for(design, n_cpus)
     with threadpool_limits(1), pydeseq2_warnings(notes):
         dds = DeseqDataSet(
             counts=x,
@@ -168,6 +176,7 @@ def _wald(
             refit_cooks=settings.refit_cooks,
             min_replicates=settings.min_replicates,
             n_cpus=n_cpus,
+            inference=inference,
             quiet=True,
         )
         dds.deseq2()
@@ -182,6 +191,7 @@ def _wald(
             independent_filter=settings.independent_filter,
             quiet=True,
             n_cpus=n_cpus,
+            inference=inference,
         )
         if settings.wald_reference == "t":
             # As DESeq2's useT=TRUE: t reference with residual df; summary()

@@ -270,13 +270,14 @@ def lrt_statistics(
         The statistics (>= 0) and the full model's coefficients (genes x
         columns, natural log).
     """
-    from pydeseq2.default_inference import DefaultInference
+    from exomir.de.inference import inference_for
 
-    inference = DefaultInference(n_cpus=n_cpus)
     counts = np.asarray(counts, dtype=float)
     loglik = []
     beta_full = np.empty((counts.shape[1], full.shape[1]))
     for i, x in enumerate((full, reduced)):
+        # Paired designs get the arrow-matrix algebra (exomir.de.inference).
+        inference = inference_for(x, n_cpus)
         beta, _mu, _hat, _conv = inference.irls(
             counts=counts,
             size_factors=size_factors,
@@ -323,6 +324,9 @@ def _lrt_pydeseq2(
     from pydeseq2.dds import DeseqDataSet
     from pydeseq2.ds import DeseqStats
 
+    from exomir.de.inference import inference_for
+
+    inference = inference_for(design, n_cpus)
     with threadpool_limits(1), pydeseq2_warnings(notes):
         dds = DeseqDataSet(
             counts=x,
@@ -333,6 +337,7 @@ def _lrt_pydeseq2(
             refit_cooks=settings.refit_cooks,
             min_replicates=settings.min_replicates,
             n_cpus=n_cpus,
+            inference=inference,
             quiet=True,
         )
         dds.deseq2()
@@ -369,6 +374,7 @@ def _lrt_pydeseq2(
             independent_filter=settings.independent_filter,
             quiet=True,
             n_cpus=n_cpus,
+            inference=inference,
         )
         ds.run_wald_test()
         ds.statistics = statistics
