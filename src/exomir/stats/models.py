@@ -361,7 +361,7 @@ def mantel_haenszel(
 
 
 def _logit_ordered_model() -> Any:
-    """statsmodels' ``OrderedModel`` whose logit cdf skips scipy.stats' dispatch.
+    """Return statsmodels' ``OrderedModel`` with a logit cdf free of scipy.stats' dispatch.
 
     The likelihood, its numerical gradient and Hessian call the latent cdf
     hundreds of thousands of times per endpoint; ``scipy.stats.logistic.cdf``
