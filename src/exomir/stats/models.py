@@ -373,7 +373,7 @@ def _logit_ordered_model() -> Any:
     from scipy.special import expit
     from statsmodels.miscmodels.ordinal_model import OrderedModel
 
-    class LogitOrderedModel(OrderedModel):  # type: ignore[misc]
+    class LogitOrderedModel(OrderedModel):
         def cdf(self, x: Any) -> np.ndarray:
             return np.asarray(expit(np.asarray(x, dtype=float)))
 
