@@ -64,6 +64,8 @@ rule clinical_dataset:
         ),
     log:
         "logs/clinical_dataset/clinical_dataset.log",
+    benchmark:
+        "benchmarks/clinical_dataset/clinical_dataset.tsv"
     conda:
         "../../environment.yml"
     threads: 1

@@ -57,6 +57,8 @@ rule ev_qc:
         ),
     log:
         "logs/ev_qc/ev_qc.log",
+    benchmark:
+        "benchmarks/ev_qc/ev_qc.tsv"
     localrule: True
     conda:
         "../../environment.yml"

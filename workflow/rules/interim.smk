@@ -54,6 +54,8 @@ rule clinical_interim:
         ),
     log:
         "logs/clinical_interim/clinical_interim.log",
+    benchmark:
+        "benchmarks/clinical_interim/clinical_interim.tsv"
     conda:
         "../../environment.yml"
     threads: 1

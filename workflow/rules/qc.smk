@@ -37,6 +37,8 @@ rule read_qc:
         mirtrace="results/qc/mirtrace_view.tsv",
     log:
         "logs/read_qc/read_qc.log",
+    benchmark:
+        "benchmarks/read_qc/read_qc.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -66,6 +68,8 @@ rule multiqc:
         content=directory("results/multiqc/custom_content"),
     log:
         "logs/multiqc/multiqc.log",
+    benchmark:
+        "benchmarks/multiqc/multiqc.tsv"
     localrule: True
     conda:
         "../../environment.yml"

@@ -36,6 +36,8 @@ if BLIND_FILES or BLIND_SHEETS:
             sheets=[sheet_blinded_path(k) for k in BLIND_SHEETS],
         log:
             "logs/report_blind/report_blind.log",
+        benchmark:
+            "benchmarks/report_blind/report_blind.tsv"
         conda:
             "../../environment.yml"
         threads: 1
@@ -110,6 +112,8 @@ rule report_provenance:
         provenance="results/report/provenance.json",
     log:
         "logs/report_provenance/report_provenance.log",
+    benchmark:
+        "benchmarks/report_provenance/report_provenance.tsv"
     localrule: True
     conda:
         "../../environment.yml"

@@ -58,6 +58,8 @@ rule clinical_consort:
         ),
     log:
         "logs/clinical_consort/clinical_consort.log",
+    benchmark:
+        "benchmarks/clinical_consort/clinical_consort.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -90,6 +92,8 @@ rule clinical_adverse_events:
         ),
     log:
         "logs/clinical_adverse_events/clinical_adverse_events.log",
+    benchmark:
+        "benchmarks/clinical_adverse_events/clinical_adverse_events.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -116,6 +120,8 @@ rule clinical_lab_shifts:
         ),
     log:
         "logs/clinical_lab_shifts/clinical_lab_shifts.log",
+    benchmark:
+        "benchmarks/clinical_lab_shifts/clinical_lab_shifts.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -143,6 +149,8 @@ rule clinical_dsmb_ae_listing:
         ),
     log:
         "logs/clinical_dsmb_ae_listing/clinical_dsmb_ae_listing.log",
+    benchmark:
+        "benchmarks/clinical_dsmb_ae_listing/clinical_dsmb_ae_listing.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -167,6 +175,8 @@ rule clinical_dsmb_enrolment:
         ),
     log:
         "logs/clinical_dsmb_enrolment/clinical_dsmb_enrolment.log",
+    benchmark:
+        "benchmarks/clinical_dsmb_enrolment/clinical_dsmb_enrolment.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -195,6 +205,8 @@ rule clinical_dsmb_deviations:
         ),
     log:
         "logs/clinical_dsmb_deviations/clinical_dsmb_deviations.log",
+    benchmark:
+        "benchmarks/clinical_dsmb_deviations/clinical_dsmb_deviations.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -220,6 +232,8 @@ rule clinical_dsmb_batch_balance:
         ),
     log:
         "logs/clinical_dsmb_batch_balance/clinical_dsmb_batch_balance.log",
+    benchmark:
+        "benchmarks/clinical_dsmb_batch_balance/clinical_dsmb_batch_balance.tsv"
     conda:
         "../../environment.yml"
     threads: 1

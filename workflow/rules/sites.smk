@@ -52,6 +52,8 @@ rule sites_primary_site_by_arm:
         ),
     log:
         "logs/sites_primary_site_by_arm/sites_primary_site_by_arm.log",
+    benchmark:
+        "benchmarks/sites_primary_site_by_arm/sites_primary_site_by_arm.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -86,6 +88,8 @@ if has_clinical_sheets():
             ),
         log:
             "logs/sites_clinical_site_by_arm/sites_clinical_site_by_arm.log",
+        benchmark:
+            "benchmarks/sites_clinical_site_by_arm/sites_clinical_site_by_arm.tsv"
         conda:
             "../../environment.yml"
         threads: 1
@@ -110,6 +114,8 @@ rule sites_batch:
         table="results/qc/batch_site.tsv",
     log:
         "logs/sites_batch/sites_batch.log",
+    benchmark:
+        "benchmarks/sites_batch/sites_batch.tsv"
     conda:
         "../../environment.yml"
     threads: 1
@@ -137,6 +143,8 @@ rule sites_tables:
         opened="results/clinical/sites_open.tsv",
     log:
         "logs/sites_tables/sites_tables.log",
+    benchmark:
+        "benchmarks/sites_tables/sites_tables.tsv"
     conda:
         "../../environment.yml"
     threads: 1

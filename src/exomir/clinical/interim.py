@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from exomir.clinical.interim_columns import INTERIM_COLUMNS
 from exomir.errors import Issue, ValidationError
 from exomir.stats.boundaries import (
     GRID_POINTS,
@@ -72,33 +73,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-INTERIM_COLUMNS = [
-    "report",
-    "schedule",
-    "look",
-    "look_role",
-    "information_fraction",
-    "n_evaluable",
-    "alpha_spent",
-    "alpha_increment",
-    "nominal_p",
-    "z_boundary",
-    "z_boundary_total",
-    "nominal_p_total",
-    "z_boundary_per_side",
-    "nominal_p_per_side",
-    "futility_z_boundary",
-    "observed_t",
-    "observed_df",
-    "observed_p",
-    "observed_z",
-    "crossed",
-    "conditional_power",
-    "conditional_power_design",
-    "futility_flag",
-    "decision_note",
-]
 
 
 @dataclass(frozen=True)

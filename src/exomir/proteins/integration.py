@@ -64,6 +64,7 @@ from scipy import stats
 from exomir.atomic import atomic_open, atomic_path
 from exomir.clinical.association import bh_adjust
 from exomir.notcomputed import write_outputs
+from exomir.proteins.exploratory import EXPLORATORY
 from exomir.proteins.settings_analysis import MofaSettings, ProteinAnalysisSettings
 from exomir.stats.models import ols_effect
 from exomir.tables import write_table
@@ -99,11 +100,6 @@ FACTOR_TEST_COLUMNS = [
     "r2_protein",
     "r2_clinical",
 ]
-EXPLORATORY = (
-    "Exploratory: with about 80 participants these associations and factors "
-    "generate hypotheses; they are not confirmatory results and are not "
-    "adjusted for the trial's other analyses."
-)
 # A factor explaining less than this share of the variance of every view is
 # inactive (switched off by the ARD prior) and left out of the outputs.
 ACTIVE_R2 = 0.01

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from exomir.clinical.interim import INTERIM_COLUMNS
+from exomir.clinical.interim_columns import INTERIM_COLUMNS
 from exomir.notcomputed import MARKER
 from exomir.report.labels import pool_reasons
 from exomir.tables import write_table

@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import optimize, stats
+from scipy.linalg import LinAlgError, lapack
 from threadpoolctl import threadpool_limits
 
 from exomir.stats.mmrm_covariance import n_params, sigma_of, start_values
@@ -117,6 +118,11 @@ class _Pattern:
     visits: np.ndarray  # indices of the observed visits
     xy: np.ndarray
     n_sub: int
+    ix: tuple[np.ndarray, np.ndarray] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # the pattern's visit x visit block of a covariance matrix (np.ix_ once)
+        object.__setattr__(self, "ix", np.ix_(self.visits, self.visits))
 
 
 def _patterns(
@@ -143,6 +149,73 @@ def _patterns(
     return out
 
 
+# ---- LAPACK calls -------------------------------------------------------------
+# The likelihood factorises hundreds of thousands of small matrices per trial;
+# scipy.linalg's cholesky / solve_triangular / cho_solve spend most of their
+# time in argument handling around one LAPACK call. These helpers make the very
+# same LAPACK calls (same routine, flags and operand layout as scipy.linalg
+# with ``check_finite=False``), so every result is bit-for-bit unchanged
+# (tests/unit/test_mmrm_lapack.py).
+
+
+def _cholesky(a: np.ndarray, clean: bool = True) -> np.ndarray:
+    """Lower Cholesky factor (``scipy.linalg.cholesky(a, lower=True)``; ``clean=False``: ``cho_factor``)."""
+    c, info = lapack.dpotrf(a, lower=1, clean=int(clean), overwrite_a=0)
+    if info > 0:
+        raise LinAlgError(
+            f"{info}-th leading minor of the array is not positive definite"
+        )
+    if info < 0:
+        raise ValueError(f"illegal value in argument {-info} of POTRF")
+    return np.asarray(c)
+
+
+def _solve_lower(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.solve_triangular(chol, b, lower=True)``."""
+    if chol.flags.f_contiguous:
+        x, info = lapack.dtrtrs(chol, b, overwrite_b=0, lower=1, trans=0, unitdiag=0)
+    else:  # scipy solves the transposed system for C-ordered factors
+        x, info = lapack.dtrtrs(chol.T, b, overwrite_b=0, lower=0, trans=1, unitdiag=0)
+    if info > 0:
+        raise LinAlgError(f"singular matrix: resolution failed at diagonal {info - 1}")
+    if info < 0:
+        raise ValueError(f"illegal value in argument {-info} of TRTRS")
+    return np.asarray(x)
+
+
+def _cho_solve(chol: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.cho_solve((chol, True), b)``."""
+    x, info = lapack.dpotrs(chol, b, lower=1, overwrite_b=0)
+    if info != 0:
+        raise ValueError(f"illegal value in argument {-info} of POTRS")
+    return np.asarray(x)
+
+
+class _PartsCache:
+    """The last few :func:`_reml_parts` results of one fit, keyed by the covariance.
+
+    The optimiser asks for -2 REML and for its gradient at the same point, and
+    the gradient needs the same GLS parts (:func:`_sigma_gradient`); computing
+    them once is exact, as the key is the covariance matrix's bytes.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self.items: dict[bytes, tuple[float, np.ndarray, np.ndarray] | None] = {}
+
+    def get(
+        self, sigma: np.ndarray, pats: Sequence[_Pattern], p: int
+    ) -> tuple[float, np.ndarray, np.ndarray] | None:
+        key = np.ascontiguousarray(sigma, dtype=float).tobytes()
+        if key in self.items:
+            return self.items[key]
+        parts = _reml_parts(sigma, pats, p)
+        if len(self.items) >= self.size:
+            self.items.pop(next(iter(self.items)))
+        self.items[key] = parts
+        return parts
+
+
 def _reml_parts(
     sigma: np.ndarray, pats: Sequence[_Pattern], p: int
 ) -> tuple[float, np.ndarray, np.ndarray] | None:
@@ -153,43 +226,51 @@ def _reml_parts(
     cross = np.zeros((p + 1, p + 1))
     logdet = 0.0
     for pat in pats:
-        sub = sigma[np.ix_(pat.visits, pat.visits)]
+        sub = sigma[pat.ix]
         try:
-            chol = linalg.cholesky(sub, lower=True, check_finite=False)
-        except linalg.LinAlgError:
+            chol = _cholesky(sub)
+        except LinAlgError:
             return None
         logdet += pat.n_sub * 2.0 * float(np.log(np.diag(chol)).sum())
-        w = linalg.solve_triangular(chol, pat.xy, lower=True, check_finite=False)
+        w = _solve_lower(chol, pat.xy)
         w = w.reshape(-1, p + 1)
         cross += w.T @ w
     xtx, xty, yty = cross[:p, :p], cross[:p, p], float(cross[p, p])
     try:
-        cx = linalg.cholesky(xtx, lower=True, check_finite=False)
-    except linalg.LinAlgError:
+        cx = _cholesky(xtx)
+    except LinAlgError:
         return None
-    beta = linalg.cho_solve((cx, True), xty, check_finite=False)
+    beta = _cho_solve(cx, xty)
     rss = yty - float(xty @ beta)
     m2 = logdet + 2.0 * float(np.log(np.diag(cx)).sum()) + rss
-    vcov = linalg.cho_solve((cx, True), np.eye(p), check_finite=False)
+    vcov = _cho_solve(cx, np.eye(p))
     return m2, beta, vcov
 
 
 def _objective(
-    structure: str, pats: Sequence[_Pattern], t: int, p: int
+    structure: str,
+    pats: Sequence[_Pattern],
+    t: int,
+    p: int,
+    cache: _PartsCache | None = None,
 ) -> Callable[[np.ndarray], float]:
     """-2 x REML log-likelihood as a function of the covariance parameters."""
+    parts_of = cache.get if cache is not None else _reml_parts
 
     def f(theta: np.ndarray) -> float:
         if not np.all(np.isfinite(theta)) or np.abs(theta).max() > 50:
             return 1e300
-        parts = _reml_parts(sigma_of(structure, theta, t), pats, p)
+        parts = parts_of(sigma_of(structure, theta, t), pats, p)
         return 1e300 if parts is None else parts[0]
 
     return f
 
 
 def _sigma_gradient(
-    sigma: np.ndarray, pats: Sequence[_Pattern], p: int
+    sigma: np.ndarray,
+    pats: Sequence[_Pattern],
+    p: int,
+    cache: _PartsCache | None = None,
 ) -> np.ndarray | None:
     """Gradient of -2 REML with respect to the entries of the covariance matrix.
 
@@ -199,7 +280,9 @@ def _sigma_gradient(
     ``r'V^-1r`` through beta vanishes at the GLS estimate); ``G`` sums the
     ``G_i`` into the visit x visit matrix. ``None`` when not positive definite.
     """
-    parts = _reml_parts(sigma, pats, p)
+    parts = (
+        cache.get(sigma, pats, p) if cache is not None else _reml_parts(sigma, pats, p)
+    )
     if parts is None:
         return None
     _, beta, phi = parts
@@ -207,21 +290,25 @@ def _sigma_gradient(
     grad = np.zeros((t, t))
     for pat in pats:
         k = len(pat.visits)
-        sub = sigma[np.ix_(pat.visits, pat.visits)]
-        chol = linalg.cho_factor(sub, lower=True, check_finite=False)
-        w = linalg.cho_solve(chol, np.eye(k), check_finite=False)
+        sub = sigma[pat.ix]
+        chol = _cholesky(sub, clean=False)  # cho_factor(sub, lower=True)
+        w = _cho_solve(chol, np.eye(k))
         xy = pat.xy.reshape(k, pat.n_sub, p + 1)
         x3 = xy[:, :, :p]
         r = xy[:, :, p] - x3 @ beta  # (k, n)
         wr = w @ r
         wx = (w @ x3.reshape(k, -1)).reshape(k, pat.n_sub, p)
         m = np.einsum("kna,ab,lnb->kl", wx, phi, wx)
-        grad[np.ix_(pat.visits, pat.visits)] += pat.n_sub * w - m - wr @ wr.T
+        grad[pat.ix] += pat.n_sub * w - m - wr @ wr.T
     return grad
 
 
 def _gradient_function(
-    structure: str, pats: Sequence[_Pattern], t: int, p: int
+    structure: str,
+    pats: Sequence[_Pattern],
+    t: int,
+    p: int,
+    cache: _PartsCache | None = None,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Analytic gradient of -2 REML in the covariance parameters.
 
@@ -233,7 +320,11 @@ def _gradient_function(
 
     def g(theta: np.ndarray) -> np.ndarray:
         sigma = sigma_of(structure, theta, t)
-        gs = _sigma_gradient(sigma, pats, p) if np.all(np.isfinite(sigma)) else None
+        gs = (
+            _sigma_gradient(sigma, pats, p, cache)
+            if np.all(np.isfinite(sigma))
+            else None
+        )
         if gs is None:
             return np.full(len(theta), np.nan)
         if structure == "unstructured":
@@ -360,8 +451,9 @@ def _fit_structure(
     failure reason (``None`` when the fit converged).
     """
     t = s0.shape[0]
-    f = _objective(structure, pats, t, p)
-    g = _gradient_function(structure, pats, t, p)
+    cache = _PartsCache()
+    f = _objective(structure, pats, t, p, cache)
+    g = _gradient_function(structure, pats, t, p, cache)
     theta0 = start_values(structure, s0)
     if not np.isfinite(f(theta0)) or f(theta0) >= 1e300:
         return theta0, None, "start values give a singular covariance"

@@ -360,6 +360,26 @@ def mantel_haenszel(
     )
 
 
+def _logit_ordered_model() -> Any:
+    """Return statsmodels' ``OrderedModel`` with a logit cdf free of scipy.stats' dispatch.
+
+    The likelihood, its numerical gradient and Hessian call the latent cdf
+    hundreds of thousands of times per endpoint; ``scipy.stats.logistic.cdf``
+    spends nearly all of that in argument checking. Its value is
+    ``scipy.special.expit`` of the argument (location 0, scale 1: the same
+    bits, including at the infinite outer thresholds), which is computed here
+    directly, so the fits and every digit of their results are unchanged.
+    """
+    from scipy.special import expit
+    from statsmodels.miscmodels.ordinal_model import OrderedModel
+
+    class LogitOrderedModel(OrderedModel):
+        def cdf(self, x: Any) -> np.ndarray:
+            return np.asarray(expit(np.asarray(x, dtype=float)))
+
+    return LogitOrderedModel
+
+
 def ordinal_fit(endog: pd.Series, x: pd.DataFrame) -> tuple[Any, bool]:
     """Proportional-odds (logit link) model by ML (BFGS).
 
@@ -373,12 +393,10 @@ def ordinal_fit(endog: pd.Series, x: pd.DataFrame) -> tuple[Any, bool]:
     FitError
         If statsmodels fails.
     """
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = OrderedModel(endog, x, distr="logit").fit(
+            fit = _logit_ordered_model()(endog, x, distr="logit").fit(
                 method="bfgs", disp=False, maxiter=500
             )
         except (np.linalg.LinAlgError, ValueError) as exc:

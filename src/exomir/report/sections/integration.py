@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from exomir.proteins.integration import EXPLORATORY
+from exomir.proteins.exploratory import EXPLORATORY
 from exomir.report import figures
 from exomir.report.context import ReportContext, num
 from exomir.report.labels import fmt_ci, fmt_num, fmt_p
