@@ -753,3 +753,35 @@ def test_merged_tables_sum_counts():
     order = np.lexsort(tuple(keys[:, w] for w in (2, 1, 0)))
     assert keys[order].tolist() == expected.tolist()
     assert counts[order].tolist() == [truth[s] for s in seqs]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(
+    ("name", "preset"), [("sample1", "truseq"), ("QiaSeq_data", "qiaseq")]
+)
+def test_top_inserts_total_equals_the_collapsed_fasta(
+    name, preset, fast, tmp_path, monkeypatch
+):
+    """The JSON's top-10 sum equals the first records of the FASTA written.
+
+    The read QC takes ``top10_fraction`` from this sum instead of reading every
+    collapsed FASTA again; the FASTA's headers (parsed here and by
+    :func:`exomir.reads.funnel.collapsed_complexity`) are the independent truth,
+    on real TruSeq and QIAseq (UMI) reads, through both scan paths.
+    """
+    import exomir.reads.preprocess as pp
+    from exomir.reads.funnel import collapsed_complexity
+
+    monkeypatch.setattr(pp, "FAST_SCAN", fast)
+    fa, js = tmp_path / "x.fa.gz", tmp_path / "x.json"
+    preprocess_library(
+        REAL / f"{name}.fastq.gz", fa, js, PRESETS[preset], TrimSettings()
+    )
+    data = json.loads(js.read_text())
+    with gzip.open(fa, "rt") as fh:
+        counts = [int(line.rsplit("_x", 1)[1]) for line in fh if line.startswith(">")]
+    assert len(counts) > 10
+    assert data["top_inserts_total"] == sum(sorted(counts, reverse=True)[:10])
+    assert data["top_inserts_total"] == sum(counts[:10])  # the FASTA's first records
+    fraction = data["top_inserts_total"] / data["molecules"]
+    assert fraction == collapsed_complexity(fa)["top10_fraction"]

@@ -797,3 +797,21 @@ def test_stage_settings_are_built_from_the_config():
     assert settings.hemolysis_pair == ("mmu-miR-451a", "mmu-miR-23a-3p")
     assert multiqc_settings(cfg).title == "exomir read QC: NCT1"
     assert multiqc_settings({}).title == "exomir read QC: QC-only study"
+
+
+def test_complexity_takes_the_top_inserts_from_the_json_without_the_fasta(tmp_path):
+    """With ``top_inserts_total`` in the JSON the FASTA is not opened."""
+    from exomir.reads.funnel import complexity_table
+
+    pre = {"S1": {"unique_inserts": 4, "molecules": 20, "top_inserts_total": 15}}
+    missing = {"S1": tmp_path / "absent.fa.gz"}  # would raise if it were read
+    table = complexity_table(pre, missing)
+    assert table.loc["S1", "top10_fraction"] == 15 / 20
+    assert table.loc["S1", "complexity"] == 4 / 20
+    # older JSONs (no key) still read the FASTA
+    fa = tmp_path / "S1.fa.gz"
+    with gzip.open(fa, "wt") as fh:
+        for rank, count in enumerate([9, 6, 3, 2], 1):
+            fh.write(f">S1_{rank}_x{count}\nACGT\n")
+    old = {"S1": {"unique_inserts": 4, "molecules": 20}}
+    assert complexity_table(old, {"S1": fa}).loc["S1", "top10_fraction"] == 1.0

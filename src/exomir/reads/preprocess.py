@@ -5,6 +5,7 @@ Design and details: docs/reads.md ("Preprocessing design").
 
 from __future__ import annotations
 
+import heapq
 import io
 import itertools
 import json
@@ -31,6 +32,7 @@ from exomir.reads.protocols import (
     detect_adapter,
 )
 from exomir.reads.readsample import ReadSample
+from exomir.reads.settings import TOP_INSERTS
 
 __all__ = [
     "CATEGORIES",
@@ -147,6 +149,11 @@ class PreprocessStats:
         ``no_adapter`` reads plus ``too_long``; annotated, never counted.
     long_unique_inserts : int
         Distinct long inserts.
+    top_inserts_total : int or None
+        Sum of the counts of the :data:`~exomir.reads.settings.TOP_INSERTS` most abundant records of
+        the collapsed FASTA (its first records), so that the QC's
+        ``top10_fraction`` needs no second pass over the FASTA; None when
+        not recorded (libraries preprocessed by older versions).
     length_hist : dict
         Category -> list of read counts by insert length 0..max_read_length
         (reads, also for UMI protocols).
@@ -191,6 +198,7 @@ class PreprocessStats:
     no_adapter_short: int = 0
     long_reads: int = 0
     long_unique_inserts: int = 0
+    top_inserts_total: int | None = None
     length_hist: dict[str, list[int]] = field(default_factory=dict)
     detection: dict[str, Any] = field(default_factory=dict)
     detected_adapter: str | None = None
@@ -392,6 +400,7 @@ def _collapse(
         no_adapter_short=no_adapter_short,
         long_reads=totals["no_adapter"] - no_adapter_short + totals["too_long"],
         long_unique_inserts=len(long),
+        top_inserts_total=_top_inserts_total(result),
         length_hist={c: hist[c] + [0] * (size - len(hist[c])) for c in CATEGORIES},
         detection=detection.to_dict(),
         detected_adapter=detection.best,
@@ -531,6 +540,16 @@ def _collapsed_inserts(
     else:
         passed_reads = np.array([c for _, c in records], dtype=np.int64)
     return records, molecules, classifier.long, passed_reads
+
+
+def _top_inserts_total(result: list[tuple[str, int]] | FastCollapse) -> int:
+    """Sum the counts of the :data:`TOP_INSERTS` most abundant collapsed inserts."""
+    if isinstance(result, FastCollapse):
+        counts = result.counts
+        if len(counts) > TOP_INSERTS:
+            counts = np.partition(counts, len(counts) - TOP_INSERTS)[-TOP_INSERTS:]
+        return int(counts.sum())
+    return sum(heapq.nlargest(TOP_INSERTS, (count for _, count in result)))
 
 
 def _sorted_records(counts: dict[str, int]) -> list[tuple[str, int]]:

@@ -20,7 +20,12 @@ from typing import Any
 
 from exomir.reads.protocols import TrimSettings
 
-__all__ = ["AnnotationParams", "LibrarySettings", "library_settings"]
+__all__ = ["TOP_INSERTS", "AnnotationParams", "LibrarySettings", "library_settings"]
+
+#: Most abundant collapsed inserts whose counts the library job sums into the
+#: preprocessing JSON's ``top_inserts_total`` (the QC's ``top10_fraction``,
+#: :func:`exomir.reads.funnel.complexity_table`).
+TOP_INSERTS = 10
 
 
 @dataclass(frozen=True)
