@@ -66,7 +66,13 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_reads import CPU_SECONDS, conventional_chain, library_code, timed
+from bench_reads import (
+    CPU_SECONDS,
+    conventional_chain,
+    interleaved_rounds,
+    library_code,
+    timed,
+)
 from trial_summary import STAGES, compute_ratios, render, stage_of, update_readme
 
 REPO = Path(__file__).resolve().parents[1]
@@ -338,19 +344,7 @@ def single_library(libs: list[dict], work: Path, rounds: int) -> dict:
         commands["conventional"] = conventional_chain(
             work / "lib.fastq.gz", hairpin_index, work
         )
-    runs: dict[str, list[dict]] = {name: [] for name in commands}
-    order = list(commands)
-    for round_ in range(rounds):
-        for name in order[round_ % len(order) :] + order[: round_ % len(order)]:
-            run = {"seconds": 0.0, "cpu_seconds": 0.0, "peak_rss_mb": 0.0}
-            for label, cmd in commands[name]:
-                wall, rss = timed(cmd)
-                run["seconds"] += wall
-                run["cpu_seconds"] += CPU_SECONDS["last"]
-                run["peak_rss_mb"] = max(run["peak_rss_mb"], rss)
-                if label:
-                    run[f"{label}_seconds"] = wall
-            runs[name].append(run)
+    runs = interleaved_rounds(commands, rounds)
     out: dict = {
         "rounds": rounds,
         "prepare_s": round(prepare_s, 2),
