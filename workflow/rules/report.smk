@@ -136,7 +136,7 @@ rule report_pdf:
         "../../environment.yml"
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 2000 * attempt,
+        mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=20,
     script:
         "../scripts/report_pdf.py"
