@@ -390,22 +390,15 @@ def scaling(sizes: dict[str, Any]) -> dict[str, Any]:
 
 
 def machine() -> dict[str, Any]:
-    """Cores, CPU model, load and commit of the run."""
-    model = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return {
-        "nproc": os.cpu_count(),
-        "cpu_model": model,
-        "exomir_commit": commit,
+    """The machine as bench-trial describes it, with the run's date and load.
+
+    Imported here, not at the top: the measured child steps run this script
+    too and must not pay for the import.
+    """
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_trial
+
+    return bench_trial.machine() | {
         "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
